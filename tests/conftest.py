@@ -1,0 +1,30 @@
+import shutil
+import pytest
+from rsacfn.data import make_demo_corpus
+
+
+@pytest.fixture(scope='session')
+def tiny_corpus(tmp_path_factory):
+    "A tiny demo corpus in KEMDy20 layout, written once; do not modify it (copy it with `corpus_copy`)."
+    return make_demo_corpus(tmp_path_factory.mktemp('tiny')/'KEMDy20_v1_1', size='tiny', progress=False)
+
+
+@pytest.fixture(scope='session')
+def default_corpus(tmp_path_factory):
+    return make_demo_corpus(tmp_path_factory.mktemp('default')/'KEMDy20_v1_1', progress=False)
+
+
+@pytest.fixture
+def corpus_copy(tiny_corpus, tmp_path):
+    "A private copy of the tiny corpus that a test may damage."
+    return shutil.copytree(tiny_corpus, tmp_path/'KEMDy20_v1_1')
+
+
+def word_tokenizer(texts):
+    "A tiny word-level Hugging Face tokenizer over `texts` (the collator accepts any HF tokenizer)."
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+    words = sorted({w for t in texts for w in t.replace(',', ' ').split()})
+    tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(['[PAD]', '[UNK]'] + words)}, unk_token='[UNK]'))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token='[PAD]', unk_token='[UNK]')

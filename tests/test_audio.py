@@ -1,0 +1,106 @@
+"Decoding, downmixing and resampling, on the scipy path here and the torchaudio path where it imports."
+import subprocess, sys, types
+import numpy as np
+import pytest
+import soundfile as sf
+import rsacfn.data as data
+from rsacfn.data import SAMPLE_RATE, audio_backend, load_audio, read_kemdy20, resample
+
+
+def sine_file(path, sr, hz=440.0, seconds=1.0, channels=1):
+    t = np.arange(int(sr * seconds)) / sr
+    wav = 0.5 * np.sin(2 * np.pi * hz * t)
+    sf.write(path, np.stack([wav] * channels, 1) if channels > 1 else wav, sr, subtype='PCM_16')
+    return path
+
+
+def peak_hz(w): return np.abs(np.fft.rfft(w * np.hanning(len(w)))).argmax() * SAMPLE_RATE / len(w)
+
+
+@pytest.fixture
+def fresh_backend():
+    data._torchaudio_resample.cache_clear()
+    yield
+    data._torchaudio_resample.cache_clear()
+
+
+@pytest.mark.parametrize('sr', [8000, 22050, 44100, 48000, 16000])
+def test_scipy_resampling_keeps_pitch_and_length(tmp_path, sr):
+    w = load_audio(sine_file(tmp_path/'s.wav', sr), backend='scipy')
+    assert w.dtype == np.float32 and w.ndim == 1
+    assert abs(len(w) - SAMPLE_RATE) <= 1
+    assert abs(peak_hz(w) - 440) < 2
+    assert abs(np.sqrt((w[2000:-2000] ** 2).mean()) - 0.5 / np.sqrt(2)) < 0.01  # level kept
+
+
+@pytest.mark.parametrize('sr', [8000, 22050, 44100, 48000])
+def test_torchaudio_resampling_matches_scipy(tmp_path, sr):
+    pytest.importorskip('torchaudio', reason='torchaudio does not import here (CPU torch); runs in the conda environment')
+    data._torchaudio_resample.cache_clear()
+    assert audio_backend() == 'torchaudio'
+    path = sine_file(tmp_path/'s.wav', sr)
+    a, b = load_audio(path, backend='torchaudio'), load_audio(path, backend='scipy')
+    assert abs(len(a) - len(b)) <= 1 and abs(peak_hz(a) - 440) < 2
+    n = min(len(a), len(b)) - 400
+    assert np.corrcoef(a[200:n], b[200:n])[0, 1] > 0.99
+
+
+def test_falls_back_to_scipy_when_torchaudio_fails(tmp_path, monkeypatch, fresh_backend):
+    monkeypatch.setitem(sys.modules, 'torchaudio', None)  # `import torchaudio` now raises ImportError
+    assert audio_backend() == 'scipy'
+    w = load_audio(sine_file(tmp_path/'s.wav', 44100))  # 'auto' works
+    assert abs(peak_hz(w) - 440) < 2
+    with pytest.raises(ImportError, match="backend='scipy'"): resample(np.zeros(100, np.float32), 8000, backend='torchaudio')
+
+
+def test_auto_uses_torchaudio_where_it_imports(tmp_path, monkeypatch, fresh_backend):
+    calls = []
+    def fake_resample(x, orig, new):
+        calls.append((orig, new)); return data.torch.from_numpy(resample(x.numpy(), orig, new, backend='scipy'))
+    ta = types.ModuleType('torchaudio'); ta.functional = types.ModuleType('torchaudio.functional')
+    ta.functional.resample = fake_resample
+    monkeypatch.setitem(sys.modules, 'torchaudio', ta); monkeypatch.setitem(sys.modules, 'torchaudio.functional', ta.functional)
+    assert audio_backend() == 'torchaudio'
+    load_audio(sine_file(tmp_path/'s.wav', 22050))
+    assert calls == [(22050, 16000)]
+    load_audio(sine_file(tmp_path/'t.wav', 16000))
+    assert calls == [(22050, 16000)]  # nothing to resample at 16 kHz
+
+
+def test_import_without_torchaudio():
+    code = ("import sys, importlib.abc\n"
+            "class Block(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, *a):\n"
+            "        if name.split('.')[0] == 'torchaudio': raise ImportError('blocked')\n"
+            "sys.meta_path.insert(0, Block())\n"
+            "import rsacfn, rsacfn.data, rsacfn.cli\n"
+            "print(rsacfn.data.audio_backend())\n")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == 'scipy'
+
+
+def test_stereo_is_downmixed(tmp_path):
+    t = np.arange(16000) / 16000
+    sf.write(tmp_path/'s.wav', np.stack([0.6 * np.sin(2 * np.pi * 300 * t), np.zeros_like(t)], 1), 16000, subtype='PCM_16')
+    w = load_audio(tmp_path/'s.wav')
+    assert w.shape == (16000,) and abs(np.abs(w).max() - 0.3) < 0.01
+
+
+def test_truncation_reads_only_what_is_kept(tmp_path, monkeypatch):
+    path = sine_file(tmp_path/'long.wav', 44100, seconds=10)
+    frames = []
+    real = data.sf.read
+    monkeypatch.setattr(data.sf, 'read', lambda *a, **k: (frames.append(k.get('frames')), real(*a, **k))[1])
+    w = load_audio(path, max_len=16000)
+    assert len(w) == 16000 and frames[0] < 44100 * 1.1  # about one second read, not ten
+
+
+def test_demo_corpus_files_decode_to_16k_mono(tiny_corpus):
+    df = read_kemdy20(tiny_corpus)
+    rates = {sf.info(p).samplerate for p in df.wav_path}
+    chans = {sf.info(p).channels for p in df.wav_path}
+    assert len(rates) > 1 and chans == {1, 2}  # the demo exercises resampling and downmixing
+    for p, d in zip(df.wav_path, df.duration):
+        w = load_audio(p)
+        assert w.ndim == 1 and abs(len(w) - d * SAMPLE_RATE) <= 2

@@ -1,0 +1,74 @@
+"Dataset and collator: lazy decoding, dynamic padding to the batch's longest, masks, truncation."
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, WeightedRandomSampler
+from conftest import word_tokenizer
+from rsacfn.data import Collator, EmotionDataset, load_audio, read_kemdy20, sample_weights, split_corpus
+
+
+@pytest.fixture(scope='module')
+def split(tiny_corpus):
+    return split_corpus(read_kemdy20(tiny_corpus))
+
+
+def test_dynamic_padding_and_masks(split):
+    train, _ = split
+    tok = word_tokenizer(train.text)
+    items = [EmotionDataset(train)[i] for i in range(6)]
+    batch = Collator(tok)(items)
+    lens = [len(it['audio']) for it in items]
+    assert batch['input_values'].shape == (6, max(lens)) and max(lens) < 96_000
+    assert batch['audio_attention_mask'].sum(1).tolist() == lens
+    for i, n in enumerate(lens):
+        x = batch['input_values'][i]
+        assert torch.all(x[n:] == 0)
+        assert abs(x[:n].mean().item()) < 1e-4 and abs(x[:n].std(unbiased=False).item() - 1) < 1e-3
+    ids = [tok(t)['input_ids'] for t in train.text[:6]]
+    assert batch['input_ids'].shape == (6, max(map(len, ids)))
+    assert batch['text_attention_mask'].sum(1).tolist() == [len(i) for i in ids]
+    assert batch['labels'].tolist() == train.label[:6].tolist()
+    assert batch['segment_ids'] == train.segment_id[:6].tolist()
+
+
+def test_truncation(split):
+    train, _ = split
+    tok = word_tokenizer(train.text)
+    ds = EmotionDataset(train, audio_max_lens=8000)
+    items = [ds[i] for i in range(4)]
+    assert all(len(it['audio']) == 8000 for it in items)  # every demo segment is longer than 0.5 s
+    batch = Collator(tok, audio_max_lens=8000, text_max_lens=3)(items)
+    assert batch['input_values'].shape == (4, 8000) and batch['input_ids'].shape[1] == 3
+    # the collator truncates arrays it is handed too
+    assert Collator(tok, audio_max_lens=100)([dict(items[0], audio=np.ones(500))])['input_values'].shape == (1, 100)
+
+
+def test_static_padding_for_benchmarks(split):
+    train, _ = split
+    batch = Collator(word_tokenizer(train.text), audio_max_lens=40_000, text_max_lens=32, pad_to_max=True)(
+        [EmotionDataset(train, audio_max_lens=40_000)[i] for i in range(3)])
+    assert batch['input_values'].shape == (3, 40_000) and batch['input_ids'].shape == (3, 32)
+
+
+def test_single_modalities(split):
+    train, _ = split
+    a = EmotionDataset(train, modality='audio')[0]; t = EmotionDataset(train, modality='text')[0]
+    assert 'text' not in a and 'audio' not in t
+    assert set(Collator()([a])) == {'labels', 'segment_ids', 'input_values', 'audio_attention_mask'}
+    with pytest.raises(ValueError, match='needs a tokenizer'): Collator()([t])
+    with pytest.raises(ValueError, match='modality must be one of'): EmotionDataset(train, modality='video')
+
+
+def test_dataset_refuses_tied_votes(tiny_corpus):
+    with pytest.raises(ValueError, match='split it with `split_corpus` first'): EmotionDataset(read_kemdy20(tiny_corpus))
+
+
+def test_loader_with_weighted_sampler_balances_classes(split):
+    train, _ = split
+    w = sample_weights(train.label.astype(int))
+    sampler = WeightedRandomSampler(w, num_samples=4000, replacement=True, generator=torch.Generator().manual_seed(0))
+    drawn = np.bincount(train.label.astype(int).values[list(sampler)], minlength=7)
+    assert drawn.min() > 0.6 * drawn.mean()  # about equal despite neutral being half the data
+    loader = DataLoader(EmotionDataset(train, audio_max_lens=16000), batch_size=8, collate_fn=Collator(word_tokenizer(train.text), 16000))
+    n = sum(len(b['labels']) for b in loader)
+    assert n == len(train)

@@ -1,0 +1,42 @@
+"The notebooks run, are committed clean, and the module is what they export."
+import filecmp, shutil, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+NOTEBOOKS = sorted(p.name for p in (ROOT/'nbs').glob('[!_.]*.ipynb'))
+
+
+@pytest.mark.parametrize('nb', NOTEBOOKS)
+def test_notebook_runs(nb):
+    out = subprocess.run([BIN/'nbdev_test', '--path', f'nbs/{nb}'], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+
+
+def _copy(tmp_path):
+    for f in ('settings.ini', 'setup.py'): shutil.copy(ROOT/f, tmp_path/f)
+    shutil.copytree(ROOT/'nbs', tmp_path/'nbs'); shutil.copytree(ROOT/'rsacfn', tmp_path/'rsacfn')
+    return tmp_path
+
+
+def _different(a, b):
+    files = sorted({p.relative_to(a) for p in a.rglob('*') if p.is_file() and '__pycache__' not in p.parts} |
+                   {p.relative_to(b) for p in b.rglob('*') if p.is_file() and '__pycache__' not in p.parts})
+    return [str(f) for f in files if not ((a/f).exists() and (b/f).exists() and filecmp.cmp(a/f, b/f, shallow=False))]
+
+
+def test_module_matches_notebooks(tmp_path):
+    work = _copy(tmp_path)
+    out = subprocess.run([BIN/'nbdev_export'], cwd=work, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    changed = _different(ROOT/'rsacfn', work/'rsacfn')
+    assert not changed, f'nbdev_export changes {changed}: run nbdev_export and commit the module with the notebooks'
+
+
+def test_notebooks_are_clean(tmp_path):
+    work = _copy(tmp_path)
+    out = subprocess.run([BIN/'nbdev_clean'], cwd=work, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    changed = _different(ROOT/'nbs', work/'nbs')
+    assert not changed, f'nbdev_clean changes {changed}: run nbdev_clean and commit'

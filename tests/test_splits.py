@@ -1,0 +1,59 @@
+"The paper's stratified split, the speaker-independent session split, and the label transform."
+import numpy as np
+import pandas as pd
+import pytest
+from rsacfn.data import read_kemdy20, split_corpus, transformed_label
+
+
+@pytest.fixture(scope='module')
+def df(default_corpus): return read_kemdy20(default_corpus)
+
+
+def test_random_split_is_stratified(df):
+    train, valid = split_corpus(df)
+    single = df[df.label.notna()]
+    assert set(train.segment_id).isdisjoint(valid.segment_id)
+    assert len(train) + len(valid) == len(single) and valid.label.notna().all()
+    for c, n in single.label.value_counts().items():
+        assert abs((valid.label == c).sum() - 0.2 * n) <= 1, c  # each class split 80/20 to within one segment
+
+
+def test_random_split_is_deterministic(df):
+    a, b, c = split_corpus(df)[1], split_corpus(df)[1], split_corpus(df, seed=7)[1]
+    assert a.segment_id.tolist() == b.segment_id.tolist() != c.segment_id.tolist()
+
+
+def test_session_folds_are_speaker_independent_and_cover_everything(df):
+    seen = []
+    for fold in range(5):
+        train, valid = split_corpus(df, 'session', fold=fold, label_transform=True)
+        assert set(train.speaker).isdisjoint(valid.speaker)
+        assert set(train.session).isdisjoint(valid.session)
+        seen += valid.segment_id.tolist()
+        assert split_corpus(df, 'session', fold=fold)[1].segment_id.tolist() == valid.segment_id.tolist()
+    assert sorted(seen) == sorted(df[df.label.notna()].segment_id)  # each single-label segment validates exactly once
+    assert split_corpus(df, 'session', fold=0)[1].session.unique().tolist() == [1, 2]  # consecutive sessions
+
+
+def test_label_transform_adds_neutral_ties_to_training_only(df):
+    for method, kw in [('random', {}), ('session', dict(fold=2))]:
+        train, valid = split_corpus(df, method, **kw)
+        train_t, valid_t = split_corpus(df, method, label_transform=True, **kw)
+        assert valid_t.segment_id.tolist() == valid.segment_id.tolist()
+        added = train_t[~train_t.segment_id.isin(train.segment_id)]
+        assert len(added) > 0 and (added.emotion.str.count(';') == 1).all() and added.emotion.str.contains('neutral').all()
+        assert added.label.tolist() == [transformed_label(e) for e in added.emotion]
+        assert (added.label != 0).all()
+        if method == 'session': assert set(added.session).isdisjoint(valid.session)
+    expected = sum(transformed_label(e) is not None for e in df.emotion)
+    assert len(split_corpus(df, label_transform=True)[0]) - len(split_corpus(df)[0]) == expected
+
+
+def test_split_errors(df):
+    with pytest.raises(ValueError, match='fold must be in 0..4'): split_corpus(df, 'session', fold=5)
+    with pytest.raises(ValueError, match='n_folds must be between 2 and the 10 sessions'): split_corpus(df, 'session', n_folds=11)
+    with pytest.raises(ValueError, match='method must be one of'): split_corpus(df, 'speaker')
+    leaky = df.copy(); leaky.loc[leaky.session == 1, 'speaker'] = leaky.loc[leaky.session == 10, 'speaker'].iloc[0]
+    with pytest.raises(ValueError, match='appear in training and validation sessions'): split_corpus(leaky, 'session', fold=4)
+    rare = df[(df.label != 6) | (df.index == df[df.label == 6].index[0])]
+    with pytest.raises(ValueError, match=r'class\(es\) \[6\] have fewer than 2'): split_corpus(rare)
