@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 # %% auto #0
 __all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'TAG_TOKENS', 'SAMPLE_RATE', 'COLUMNS', 'MANIFEST_COLUMNS', 'READERS',
@@ -187,11 +187,15 @@ def load_audio(path, # a wav (or any soundfile format) file
                backend:str='auto' # resampler: 'auto', 'torchaudio' or 'scipy'
               ) -> np.ndarray: # float32 mono waveform at `sr`
     "Decode one file lazily: mono, resampled to `sr`, truncated to `max_len` samples."
-    info = audio_info(path)
-    frames = -1 if max_len is None else min(info.frames, math.ceil(max_len * info.samplerate / sr) + 64)
-    try: wav, file_sr = sf.read(str(path), frames=frames, dtype='float32', always_2d=True)
+    path = Path(path)
+    try:
+        with sf.SoundFile(str(path)) as f:
+            n = f.frames if max_len is None else min(f.frames, math.ceil(max_len * f.samplerate / sr) + 64)
+            wav, file_sr = f.read(n, dtype='float32', always_2d=True), f.samplerate
     except Exception as e:
+        audio_info(path)  # names a missing, corrupt or empty file
         raise CorpusError(path, f'wav file cannot be decoded ({e})', 'Re-extract it from the corpus archive') from e
+    if len(wav) == 0: raise CorpusError(path, 'wav file holds no audio (0 samples)', 'Remove the segment')
     wav = resample(wav.mean(axis=1), file_sr, sr, backend)
     return wav if max_len is None else wav[:max_len]
 
@@ -235,11 +239,11 @@ _SEG20 = re.compile(r'^Sess(\d+)_(script\d+)_User(\d+)([MF])_(\d+)$')
 _ANN20 = re.compile(r'^Sess(\d+)_eval\.csv$', re.I)
 _HINT_SKIP = 'Fix the annotation row, or pass on_error="skip"'
 
-def _segment(row, session, wav, text_mode, check_audio, classes, problems, **ids):
+def _segment(row, session, wav, text_mode, check_audio, problems, **ids):
     "One table row from one annotation row, or None (after reporting the problem) in skip mode."
     sid, where = row['segment_id'], row['where']
     try:
-        emos = parse_emotions(row['emotion'], classes)
+        emos = parse_emotions(row['emotion'])
     except ValueError as e:
         problems(CorpusError(where, str(e), 'Fix the label, or pass on_error="skip"', sid)); return None
     try:
@@ -247,8 +251,7 @@ def _segment(row, session, wav, text_mode, check_audio, classes, problems, **ids
         text, raw = read_transcript(wav.with_suffix('.txt'), text_mode, sid)
     except CorpusError as e: problems(e); return None
     return dict(segment_id=sid, session=session, **ids, wav_path=str(wav), text=text, raw_text=raw,
-                emotion=normalize_emotion(row['emotion']), label=LABEL2ID[emos[0]] if len(emos) == 1 and classes is EMOTIONS
-                else (list(classes).index(emos[0]) if len(emos) == 1 else pd.NA),
+                emotion=normalize_emotion(row['emotion']), label=LABEL2ID[emos[0]] if len(emos) == 1 else pd.NA,
                 valence=row['valence'], arousal=row['arousal'], wav_start=row['wav_start'], wav_end=row['wav_end'],
                 duration=info.duration if info else float('nan'))
 
@@ -287,7 +290,7 @@ def read_kemdy20(root, # the KEMDy20_v1_1 folder (holds annotation/ and wav/)
                 problems(CorpusError(row['where'], f'segment {sid} is listed twice (first at {seen[sid]})', _HINT_SKIP, sid)); continue
             seen[sid] = row['where']
             wav = Path(root)/'wav'/f'Session{session:02d}'/f'{sid}.wav'
-            rec = _segment(row, session, wav, text_mode, check_audio, EMOTIONS, problems,
+            rec = _segment(row, session, wav, text_mode, check_audio, problems,
                            script=m.group(2), speaker=f'User{m.group(3)}', gender=m.group(4))
             if rec: records.append(rec)
     return _frame(records, problems)
@@ -317,7 +320,7 @@ def read_kemdy19(root, # the KEMDy19 folder (holds annotation/ and wav/)
                 problems(CorpusError(row['where'], f'segment {sid} is listed twice (first at {seen[sid]})', _HINT_SKIP, sid)); continue
             seen[sid] = row['where']
             wav = Path(root)/'wav'/f'Session{session:02d}'/f'Sess{session:02d}_{m.group(2)}'/f'{sid}.wav'
-            rec = _segment(row, session, wav, text_mode, check_audio, EMOTIONS, problems,
+            rec = _segment(row, session, wav, text_mode, check_audio, problems,
                            script=m.group(2), speaker=f'Sess{session:02d}_{gender}', gender=gender)
             if rec: records.append(rec)
     return _frame(records, problems)
@@ -504,8 +507,7 @@ def demo_segments(size:str='default', # a key of `DEMO_SIZES`
     for s in range(1, n_sessions + 1):
         spks = [(2 * s - 1 + j, str(rng.choice(['M', 'F']))) for j in range(2)]
         counts = per_spk[2 * (s - 1): 2 * s]
-        turns = [j for j in (0, 1) for _ in range(counts[j])]  # whose turn each segment is, in dialogue order
-        turns = [turns[i] for i in np.argsort(np.arange(len(turns)) % counts.max() * 2 + np.array(turns), kind='stable')]
+        turns = [j for k in range(counts.max()) for j in (0, 1) if k < counts[j]]  # the speakers take turns
         script_of = np.arange(len(turns)) * 6 // len(turns) + 1
         t_clock, index = {c: 0.0 for c in range(1, 7)}, {c: 0 for c in range(1, 7)}
         for turn, script in zip(turns, script_of):
