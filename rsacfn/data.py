@@ -735,6 +735,7 @@ class Collator:
     text_max_lens: int = 256 # truncate texts to this many tokens
     pad_to_max: bool = False # pad to the maximum lengths (the paper's static padding) instead of the batch's longest
     normalize_audio: bool = True # zero mean, unit variance per waveform over its real samples
+    modality: str|None = None # batch 'audio', 'text' or 'both' of what items hold; None: whatever they hold
 
     def audio(self, waves):
         "Padded waveforms (B, T) and their attention mask."
@@ -755,6 +756,10 @@ class Collator:
 
     def __call__(self, items:list[dict]) -> dict:
         batch = dict(labels=torch.tensor([it['label'] for it in items]), segment_ids=[it['segment_id'] for it in items])
-        if 'audio' in items[0]: batch['input_values'], batch['audio_attention_mask'] = self.audio([it['audio'] for it in items])
-        if 'text' in items[0]: batch['input_ids'], batch['text_attention_mask'] = self.text([it['text'] for it in items])
+        use = {'audio': self.modality in ('audio', 'both'), 'text': self.modality in ('text', 'both')} if self.modality else \
+              {m: m in items[0] for m in ('audio', 'text')}
+        for m, ok in use.items():
+            if ok and m not in items[0]: raise KeyError(f'the collator batches {self.modality}, but the items hold no {m!r}')
+        if use['audio']: batch['input_values'], batch['audio_attention_mask'] = self.audio([it['audio'] for it in items])
+        if use['text']: batch['input_ids'], batch['text_attention_mask'] = self.text([it['text'] for it in items])
         return batch

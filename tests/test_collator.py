@@ -72,3 +72,14 @@ def test_loader_with_weighted_sampler_balances_classes(split):
     loader = DataLoader(EmotionDataset(train, audio_max_lens=16000), batch_size=8, collate_fn=Collator(word_tokenizer(train.text), 16000))
     n = sum(len(b['labels']) for b in loader)
     assert n == len(train)
+
+
+def test_collator_batches_only_its_modality(split):
+    train, _ = split
+    items = [EmotionDataset(train)[i] for i in range(2)]
+    audio_only = Collator(modality='audio')(items)  # transcripts in the items are ignored, no tokenizer needed
+    assert 'input_ids' not in audio_only and audio_only['input_values'].shape[0] == 2
+    text_only = Collator(word_tokenizer(train.text), modality='text')(items)
+    assert 'input_values' not in text_only and text_only['input_ids'].shape[0] == 2
+    with pytest.raises(KeyError, match="holds no 'text'|hold no 'text'"):
+        Collator(word_tokenizer(train.text), modality='both')([{k: v for k, v in it.items() if k != 'text'} for it in items])
