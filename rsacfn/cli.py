@@ -2,14 +2,15 @@
 
 # %% ../nbs/06_cli.ipynb #a405cf94
 from __future__ import annotations
-import argparse, sys
+import argparse, dataclasses, json, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COMMANDS', 'command', 'parser', 'main', 'demo_corpus']
+__all__ = ['COMMANDS', 'command', 'parser', 'main', 'demo_corpus', 'config_arguments', 'train_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
 from .data import DEMO_SIZES, corpus_summary, make_demo_corpus, read_corpus, demo_truth
+from .trainer import METRICS, TrainConfig, train
 
 # %% ../nbs/06_cli.ipynb #6e977932
 COMMANDS = {}
@@ -56,3 +57,39 @@ def demo_corpus(args):
     print(corpus_summary(df).to_string())
     cues = truth[truth.label.notna() & (truth.emotion != 'neutral')].cue.value_counts()
     print('where emotional segments show their emotion: ' + ', '.join(f'{k} {v}' for k, v in cues.items()))
+
+# %% ../nbs/06_cli.ipynb #64f658c0
+def _bool(v):
+    if isinstance(v, bool): return v
+    if v.lower() in ('1', 'true', 'yes', 'y', 'on'): return True
+    if v.lower() in ('0', 'false', 'no', 'n', 'off'): return False
+    raise argparse.ArgumentTypeError(f'expected true or false, got {v!r}')
+
+def _none_or(kind):
+    def parse(v): return None if v.lower() in ('none', 'null', '') else kind(v)
+    parse.__name__ = kind.__name__
+    return parse
+
+def config_arguments(p:argparse.ArgumentParser, cls=TrainConfig):
+    "Add one flag per field of the dataclass `cls`, typed from its annotation."
+    for f in dataclasses.fields(cls):
+        t = str(f.type).replace(' ', '')
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        kind = {'int': int, 'float': float, 'str': str}.get(t.split('|')[0])
+        flags = [f'--{f.name}'] + ([f'--{f.name.replace("_", "-")}'] if '_' in f.name else [])
+        if t == 'bool': p.add_argument(*flags, type=_bool, nargs='?', const=True, default=default, metavar='BOOL', help=f'(default: {default})')
+        elif t == 'dict': p.add_argument(*flags, type=json.loads, default=default, metavar='JSON', help=f'a JSON object (default: {default})')
+        elif kind: p.add_argument(*flags, type=_none_or(kind) if 'None' in t else kind, default=default, help=f'(default: {default})')
+        else: raise TypeError(f'no command-line type for field {f.name}: {t}')
+
+def _train_args(p): config_arguments(p)
+
+@command('train', _train_args)
+def train_command(args):
+    "Train and evaluate one configuration (every TrainConfig field is a flag)."
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+    if cfg.resolved_modality != 'both' and cfg.multimodal_method != TrainConfig.multimodal_method:
+        print(f'note: --multimodal_method {cfg.multimodal_method} is ignored: this run is {cfg.method} '
+              '(fuse with --use_concat True or --modality both)', file=sys.stderr)
+    result = train(cfg)
+    print('best epoch ' + str(result['epoch']) + ': ' + '  '.join(f'{k} {result[k]:.4f}' for k in METRICS) + f'  -> {result["run_dir"]}')

@@ -246,14 +246,16 @@ def replace_dir(src, dst):
 
 # %% ../nbs/03_trainer.ipynb #24f82d32
 def _accelerator(cfg):
-    from accelerate import Accelerator, DataLoaderConfiguration
+    from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
     cpu = cfg.device == 'cpu'
     if cfg.device == 'cuda' and not torch.cuda.is_available(): raise RuntimeError("device='cuda' but no CUDA device is visible; use device='auto' or 'cpu'")
     if cfg.device == 'mps' and not torch.backends.mps.is_available(): raise RuntimeError("device='mps' but MPS is not available; use device='auto' or 'cpu'")
     on_cuda = not cpu and torch.cuda.is_available()
     precision = 'fp16' if cfg.use_amp and on_cuda else 'no'
+    # wav2vec 2.0's LayerDrop skips whole layers in training: data parallelism must expect unused parameters
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=not cfg.feature_cache)
     acc = Accelerator(cpu=cpu, mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum,
-                      dataloader_config=DataLoaderConfiguration(split_batches=True))
+                      dataloader_config=DataLoaderConfiguration(split_batches=True), kwargs_handlers=[ddp])
     if cfg.use_amp and precision == 'no' and acc.is_main_process:
         print(f'use_amp: mixed precision is off on {acc.device.type} (it needs a CUDA device); training in float32')
     return acc
@@ -366,9 +368,10 @@ def train(cfg:TrainConfig # the run's configuration
                 optimizer.step(); scheduler.step(); optimizer.zero_grad()
             seen += len(batch['labels']); loss_sum += loss.item() * len(batch['labels'])
         train_seconds = time.perf_counter() - t0
+        loss_sum, seen = acc.reduce(torch.tensor([loss_sum, float(seen)], device=acc.device), 'sum').tolist()  # over all processes
         metrics, probs = _evaluate(trainable, valid_loader, acc, cached, cfg.quiet, cfg.num_classes)
         row = dict(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_seconds=round(train_seconds, 3),
-                   train_utts_per_s=round(seen * acc.num_processes / max(train_seconds, 1e-9), 2),
+                   train_utts_per_s=round(seen / max(train_seconds, 1e-9), 2),
                    lr=scheduler.get_last_lr()[0], **metrics)
         history.append(row)
         improved = best is None or row[cfg.metric] > best[cfg.metric]

@@ -1,0 +1,97 @@
+"The trainer: determinism, SIGKILL and resume, two-process data parallel, learning on the demo corpus."
+import dataclasses, json, os, signal, subprocess, sys, time
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from rsacfn.data import make_demo_corpus, read_kemdy20, split_corpus
+from rsacfn.models import make_tiny_backbones
+from rsacfn.trainer import METRICS, TrainConfig, classification_metrics, save_atomic, train
+
+os.environ['HF_HUB_OFFLINE'] = '1'
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope='module')
+def setup(default_corpus, tmp_path_factory):
+    tiny = make_tiny_backbones(tmp_path_factory.mktemp('backbones')/'tiny')
+    return dict(data_path=str(default_corpus), wav_model=str(tiny['audio']), text_model=str(tiny['text']),
+                audio_max_lens=40_000, text_max_lens=64, lr=1e-3, batch_size=16, quiet=True)
+
+
+def cli_args(cfg: dict):
+    out = []
+    for k, v in cfg.items(): out += [f'--{k}', json.dumps(v) if isinstance(v, dict) else str(v)]
+    return out
+
+
+def test_rsa_cfn_learns_the_demo_corpus(setup, tmp_path):
+    r = train(TrainConfig(**setup, output_dir=str(tmp_path), ver='rsa_cfn', use_concat=True, multimodal_method='rsa_cfn',
+                          head_sizes=dict(proj_dim=32), epochs=4))
+    _, valid = split_corpus(read_kemdy20(setup['data_path']))
+    majority = classification_metrics(valid.label.astype(int), np.zeros(len(valid), int))
+    assert r['weighted_f1'] > majority['weighted_f1'] + 0.25, (r['weighted_f1'], majority['weighted_f1'])
+    assert r['macro_f1'] > majority['macro_f1'] + 0.3
+    preds = pd.read_csv(Path(r['run_dir'])/'predictions.csv')
+    assert len(preds) == len(valid) == r['n']  # the whole validation set, no dropped batch
+    assert classification_metrics(valid.label.astype(int), preds.filter(like='p_').values.argmax(1))['weighted_f1'] == r['weighted_f1']
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(setup, tmp_path):
+    cfg = dict(setup, output_dir=str(tmp_path), use_concat=True, multimodal_method='residual', epochs=3)
+    whole = train(TrainConfig(**cfg, ver='whole'))
+    cmd = [str(BIN/'rsacfn'), 'train', *cli_args(dict(cfg, ver='killed'))]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, HF_HUB_OFFLINE='1'))
+    log = tmp_path/'killed'/'metrics.jsonl'
+    deadline = time.time() + 300
+    while not (log.is_file() and len(log.read_text().splitlines()) == 1):
+        assert proc.poll() is None and time.time() < deadline, 'the run ended before its first epoch was logged'
+        time.sleep(0.05)
+    time.sleep(json.loads(log.read_text())['train_seconds'] * 0.5)  # half way through epoch 2
+    proc.send_signal(signal.SIGKILL); proc.wait()
+    assert len(log.read_text().splitlines()) == 1 and not (tmp_path/'killed'/'result.json').exists()  # killed mid-epoch 2
+    with pytest.raises(FileExistsError, match='another ver|resume'):  # a finished run is never silently overwritten
+        train(TrainConfig(**cfg, ver='whole'))
+    resumed = train(TrainConfig(**cfg, ver='killed', resume=True))
+    assert {k: resumed[k] for k in METRICS + ('epoch',)} == {k: whole[k] for k in METRICS + ('epoch',)}
+    a = pd.read_json(tmp_path/'whole'/'metrics.jsonl', lines=True); b = pd.read_json(log, lines=True)
+    assert a[list(METRICS)].equals(b[list(METRICS)]) and b.epoch.tolist() == [1, 2, 3]
+    from safetensors.torch import load_file
+    wa, wb = load_file(str(tmp_path/'whole'/'best'/'model.safetensors')), load_file(str(tmp_path/'killed'/'best'/'model.safetensors'))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)  # the same best checkpoint
+
+
+def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    path = tmp_path/'last.pt'
+    save_atomic({'epoch': 1}, path)
+    def dies(obj, f, *a, **k): f.write(b'half a checkpoint'); raise KeyboardInterrupt
+    monkeypatch.setattr(torch, 'save', dies)
+    with pytest.raises(KeyboardInterrupt): save_atomic({'epoch': 2}, path)
+    monkeypatch.undo()
+    assert torch.load(path)['epoch'] == 1 and [p.name for p in tmp_path.iterdir()] == ['last.pt']
+
+
+RANK_SCRIPT = '''
+import json, os, sys
+from rsacfn.trainer import TrainConfig, train
+cfg = TrainConfig(**json.loads(sys.argv[1]))
+r = train(cfg)
+out = os.path.join(sys.argv[2], f"rank{os.environ.get('RANK', '0')}.json")
+json.dump({k: r[k] for k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy', 'n', 'num_processes', 'train_loss')}, open(out, 'w'))
+'''
+
+
+def test_two_processes_train_one_model(setup, tmp_path):
+    script = tmp_path/'rank.py'; script.write_text(RANK_SCRIPT)
+    cfg = dict(setup, use_concat=True, multimodal_method='early_fusion', epochs=2, device='cpu')
+    single = train(TrainConfig(**cfg, output_dir=str(tmp_path/'single')))
+    env = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1')
+    out = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29517',
+                          str(script), json.dumps(dict(cfg, output_dir=str(tmp_path/'ddp'))), str(tmp_path)],
+                         capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    r0, r1 = (json.loads((tmp_path/f'rank{i}.json').read_text()) for i in (0, 1))
+    assert r0 == r1 and r0['num_processes'] == 2  # both ranks report the same metrics
+    assert r0['n'] == single['n']                  # over the whole validation set, once
+    for k in METRICS: assert abs(r0[k] - single[k]) <= 0.05, (k, r0[k], single[k])
