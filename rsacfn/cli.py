@@ -32,9 +32,12 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 def main(argv:list[str]|None=None) -> int:
-    "Run `rsacfn` with `argv` (default: the process' arguments)."
+    "Run `rsacfn` with `argv` (default: the process' arguments); a bad input prints one clear line and exits 2."
     args = parser().parse_args(argv)
-    return COMMANDS[args.command][0](args) or 0
+    try: return COMMANDS[args.command][0](args) or 0
+    except (ValueError, OSError, KeyError) as e:  # CorpusError, BackboneNotFound, FileExistsError, bad settings
+        print(f'rsacfn {args.command}: error: {e}', file=sys.stderr)
+        return 2
 
 # %% ../nbs/06_cli.ipynb #867c32ac
 def _demo_args(p):

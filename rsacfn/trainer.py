@@ -74,6 +74,7 @@ class TrainConfig:
     cache_dir: str|None = None # where features are cached (None: output_dir/feature_cache)
     num_workers: int = 0 # data-loading worker processes
     static_padding: bool = False # pad every batch to the maximum lengths, as the paper did (benchmarks)
+    group_by_length: bool = False # batch segments of similar length together: less padding, faster epochs
     resume: bool = False # continue from the run's last completed epoch
     quiet: bool = False # no progress bars
 
@@ -124,15 +125,21 @@ def classification_metrics(y_true, # true class ids
 
 # %% ../nbs/03_trainer.ipynb #fdb12f44
 class EpochSampler(Sampler):
-    "A shuffled (or class-weighted) order per epoch, drawn from `seed + epoch` alone."
-    def __init__(self, n:int, seed:int, weights=None):
-        self.n, self.seed, self.epoch = n, seed, 0
+    "A shuffled (or class-weighted, or length-grouped) order per epoch, drawn from `seed + epoch` alone."
+    def __init__(self, n:int, seed:int, weights=None, lengths=None, batch_size:int=1, group_batches:int=50):
+        self.n, self.seed, self.epoch, self.batch_size, self.group_batches = n, seed, 0, batch_size, group_batches
         self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
+        self.lengths = None if lengths is None else torch.as_tensor(lengths, dtype=torch.double)
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return self.n
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(self.n, generator=g) if self.weights is None else torch.multinomial(self.weights, self.n, True, generator=g)
+        if self.lengths is not None:
+            groups = order.split(self.batch_size * self.group_batches)
+            order = torch.cat([grp[self.lengths[grp].argsort(descending=True, stable=True)] for grp in groups])
+            batches = order.split(self.batch_size)
+            order = torch.cat([batches[i] for i in torch.randperm(len(batches), generator=g)])
         return iter(order.tolist())
 
 # %% ../nbs/03_trainer.ipynb #fab7f4b8
@@ -338,7 +345,9 @@ def train(cfg:TrainConfig # the run's configuration
         train_ds = EmotionDataset(train_df, cfg.audio_max_lens, model.modality)
         valid_ds = EmotionDataset(valid_df, cfg.audio_max_lens, model.modality)
         collate, trainable = model.collator(pad_to_max=cfg.static_padding), model
-    sampler = EpochSampler(len(train_ds), cfg.seed, sample_weights(train_df.label.astype(int)) if cfg.batch_weighted_sampler else None)
+    lengths = (train_df.duration if model.modality != 'text' else train_df.text.str.len()).values if cfg.group_by_length else None
+    sampler = EpochSampler(len(train_ds), cfg.seed, sample_weights(train_df.label.astype(int)) if cfg.batch_weighted_sampler else None,
+                           lengths, cfg.batch_size)
     train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate, num_workers=cfg.num_workers)
     valid_loader = DataLoader(valid_ds, batch_size=cfg.val_batch_size, collate_fn=collate, num_workers=cfg.num_workers)
     optimizer = torch.optim.AdamW([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
