@@ -13,10 +13,10 @@ from typing import Callable, Sequence
 # %% auto #0
 __all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'TAG_TOKENS', 'SAMPLE_RATE', 'COLUMNS', 'MANIFEST_COLUMNS', 'READERS',
            'DEMO_SIZES', 'DEMO_CLASS_P', 'DEMO_CUE_P', 'SPLITS', 'MODALITIES', 'normalize_emotion', 'parse_emotions',
-           'CorpusError', 'atomic_write', 'clean_text', 'decode_transcript', 'read_transcript', 'audio_backend',
-           'resample', 'audio_info', 'load_audio', 'read_kemdy20', 'read_kemdy19', 'read_manifest', 'detect_format',
-           'read_corpus', 'demo_segments', 'make_demo_corpus', 'demo_truth', 'corpus_summary', 'transformed_label',
-           'sample_weights', 'split_corpus', 'EmotionDataset', 'Collator']
+           'CorpusError', 'atomic_write', 'atomic_dir', 'clean_text', 'decode_transcript', 'read_transcript',
+           'audio_backend', 'resample', 'audio_info', 'load_audio', 'read_kemdy20', 'read_kemdy19', 'read_manifest',
+           'detect_format', 'read_corpus', 'demo_segments', 'make_demo_corpus', 'demo_truth', 'corpus_summary',
+           'transformed_label', 'sample_weights', 'split_corpus', 'EmotionDataset', 'Collator']
 
 # %% ../nbs/00_data.ipynb #63fcad4a
 import numpy as np
@@ -68,7 +68,24 @@ def atomic_write(path, # the file to write
     finally:
         if tmp.exists(): tmp.unlink()
 
-# %% ../nbs/00_data.ipynb #7b727bbc
+# %% ../nbs/00_data.ipynb #5679dd12
+@contextmanager
+def atomic_dir(path): # the folder to create or replace
+    "Yield a temporary folder beside `path` to fill; only if the block succeeds does it replace `path` whole."
+    path = Path(path)
+    tmp, old = (path.with_name(f'.{path.name}.{os.getpid()}.{s}') for s in ('partial', 'old'))
+    for p in (tmp, old):
+        if p.exists(): shutil.rmtree(p)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if path.exists(): os.replace(path, old)
+        os.replace(tmp, path)
+    finally:
+        for p in (tmp, old):
+            if p.exists(): shutil.rmtree(p)
+
+# %% ../nbs/00_data.ipynb #20640d33
 SKIP_REPORT_COLUMNS = ['segment_id', 'file', 'reason']
 
 class _Problems:
@@ -87,7 +104,7 @@ class _Problems:
         if self.rows:
             warnings.warn(f"skipped {len(self.rows)} segment(s); each one and why is listed in {self.report}", stacklevel=3)
 
-# %% ../nbs/00_data.ipynb #cae819c4
+# %% ../nbs/00_data.ipynb #0465090a
 TAG_TOKENS = {'c/': '[CONT]', 'n/': '[NOISE]', 'N/': '[LONG_NOISE]', 'u/': '[UNCLEAR]',
               'l/': '[UMM]', 'b/': '[BREATH]', 'o/': '[O]', 's/': '[S]'}
 _ALT_SLASH = re.compile(r'\(([^()]*)\)\s*/\s*\(([^()]*)\)')  # (A)/(B)
@@ -111,7 +128,7 @@ def clean_text(text:str, # a transcript line as written
     t = _MARKS.sub('', t)
     return _SPACES.sub(' ', t).strip()
 
-# %% ../nbs/00_data.ipynb #41e0e1b7
+# %% ../nbs/00_data.ipynb #58aa12c5
 def decode_transcript(data:bytes, path) -> str:
     "Decode transcript bytes as UTF-8 (BOM allowed) or cp949, else raise `CorpusError`."
     for enc in ('utf-8-sig', 'cp949'):
@@ -136,7 +153,7 @@ def read_transcript(path, # the segment's .txt file
                           'Fix or remove the segment, or pass on_error="skip"', segment_id)
     return text, raw
 
-# %% ../nbs/00_data.ipynb #cf1f2b7d
+# %% ../nbs/00_data.ipynb #4541624e
 SAMPLE_RATE = 16_000
 
 @lru_cache(maxsize=None)
@@ -167,7 +184,7 @@ def resample(wav:np.ndarray, # 1-d float waveform
     ratio = Fraction(target_sr, orig_sr)
     return resample_poly(wav, ratio.numerator, ratio.denominator).astype(np.float32)
 
-# %% ../nbs/00_data.ipynb #4541624e
+# %% ../nbs/00_data.ipynb #d1476407
 def audio_info(path, segment_id=None) -> sf._SoundFileInfo:
     "soundfile's header info; raise `CorpusError` for a missing, corrupt or empty file."
     path = Path(path)
@@ -199,7 +216,7 @@ def load_audio(path, # a wav (or any soundfile format) file
     wav = resample(wav.mean(axis=1), file_sr, sr, backend)
     return wav if max_len is None else wav[:max_len]
 
-# %% ../nbs/00_data.ipynb #6454bdd5
+# %% ../nbs/00_data.ipynb #2c00d673
 COLUMNS = ['segment_id', 'session', 'script', 'speaker', 'gender', 'wav_path', 'text', 'raw_text',
            'emotion', 'label', 'valence', 'arousal', 'wav_start', 'wav_end', 'duration']
 
@@ -234,7 +251,7 @@ def _annotation_rows(path):
                       valence=_float(row[i_tot + 1], where, 'valence', sid), arousal=_float(row[i_tot + 2], where, 'arousal', sid),
                       wav_start=_float(row[i_wav], where, 'wav start', sid), wav_end=_float(row[i_wav + 1], where, 'wav end', sid))
 
-# %% ../nbs/00_data.ipynb #2c00d673
+# %% ../nbs/00_data.ipynb #1b92a414
 _SEG20 = re.compile(r'^Sess(\d+)_(script\d+)_User(\d+)([MF])_(\d+)$')
 _ANN20 = re.compile(r'^Sess(\d+)_eval\.csv$', re.I)
 _HINT_SKIP = 'Fix the annotation row, or pass on_error="skip"'
@@ -295,7 +312,7 @@ def read_kemdy20(root, # the KEMDy20_v1_1 folder (holds annotation/ and wav/)
             if rec: records.append(rec)
     return _frame(records, problems)
 
-# %% ../nbs/00_data.ipynb #131b7fac
+# %% ../nbs/00_data.ipynb #b657dd1b
 _SEG19 = re.compile(r'^Sess(\d+)_((?:script|impro)\d+)_([MF])(\d+)$')
 _ANN19 = re.compile(r'^Session(\d+)_([MF])_res\.csv$', re.I)
 
@@ -325,7 +342,7 @@ def read_kemdy19(root, # the KEMDy19 folder (holds annotation/ and wav/)
             if rec: records.append(rec)
     return _frame(records, problems)
 
-# %% ../nbs/00_data.ipynb #bf378060
+# %% ../nbs/00_data.ipynb #92283741
 MANIFEST_COLUMNS = {
     'wav_path': ('wav_path', 'path', 'audio', 'audio_path', 'wav', 'file'),
     'text': ('text', 'transcript', 'transcription', 'sentence'),
@@ -391,7 +408,7 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
                             duration=info.duration if info else float('nan')))
     return _frame(records, problems)
 
-# %% ../nbs/00_data.ipynb #92283741
+# %% ../nbs/00_data.ipynb #b0934f2c
 READERS = {'kemdy20': read_kemdy20, 'kemdy19': read_kemdy19, 'manifest': read_manifest}
 
 def detect_format(path) -> str:
@@ -413,7 +430,7 @@ def read_corpus(path, # a corpus folder or a manifest file
     if name not in READERS: raise ValueError(f"unknown corpus reader {name!r}; choose one of {', '.join(READERS)}")
     return READERS[name](path, **kwargs)
 
-# %% ../nbs/00_data.ipynb #caaa7348
+# %% ../nbs/00_data.ipynb #848ce211
 DEMO_SIZES = {  # n_sessions (2 speakers each) and n_segments
     'tiny': dict(n_sessions=4, n_segments=120),
     'default': dict(n_sessions=10, n_segments=800),
@@ -446,7 +463,7 @@ _VOICE = {'neutral':  dict(f0=1.00, gain=1.0, bright=0.00, rate=1.00, slope=0.00
 _VA = {'neutral': (3.0, 3.0), 'happy': (4.2, 3.8), 'angry': (1.6, 4.3), 'surprise': (3.4, 4.2),
        'sad': (1.8, 2.0), 'fear': (1.9, 3.9), 'disgust': (1.7, 3.2)}
 
-# %% ../nbs/00_data.ipynb #848ce211
+# %% ../nbs/00_data.ipynb #ddab9780
 def _speaker_voice(rng, gender):
     return dict(f0=rng.uniform(100, 140) if gender == 'M' else rng.uniform(180, 240), gain=rng.uniform(0.12, 0.2),
                 bright=rng.uniform(0.45, 0.65), rate=rng.uniform(3.5, 5.0))
@@ -488,7 +505,7 @@ def _rater_votes(rng, emotions):
     votes += list(rng.choice(others, size=10 - len(votes), replace=k == 1))  # no other emotion reaches the majority
     return [str(v) for v in rng.permutation(votes)]
 
-# %% ../nbs/00_data.ipynb #ddab9780
+# %% ../nbs/00_data.ipynb #3bdaa064
 def demo_segments(size:str='default', # a key of `DEMO_SIZES`
                   seed:int=0, # everything is drawn from this seed
                   n_sessions:int|None=None, # override the size's number of sessions (2 speakers each)
@@ -533,7 +550,7 @@ def demo_segments(size:str='default', # a key of `DEMO_SIZES`
     df['label'] = df['label'].astype('Int64')
     return df
 
-# %% ../nbs/00_data.ipynb #665ecb0c
+# %% ../nbs/00_data.ipynb #32cdb222
 def _write_wav(path, wav, sr):
     with atomic_write(path, 'wb') as f: sf.write(f, wav, sr, format='WAV', subtype='PCM_16')
 
@@ -595,7 +612,7 @@ def _write_demo(root, segs, seed, layout, progress):
             with atomic_write(root/'annotation'/name, newline='', encoding='utf-8') as f:
                 csv.writer(f).writerows([head, sub] + out)
 
-# %% ../nbs/00_data.ipynb #32cdb222
+# %% ../nbs/00_data.ipynb #b02e2622
 def make_demo_corpus(root, # folder to create (e.g. data/demo/KEMDy20_v1_1)
                      size:str='default', # 'tiny', 'default' or 'full' (KEMDy20's 13,462 segments), see `DEMO_SIZES`
                      seed:int=0, # everything is drawn from this seed
@@ -618,17 +635,10 @@ def make_demo_corpus(root, # folder to create (e.g. data/demo/KEMDy20_v1_1)
                                   'choose an empty folder, or pass overwrite=True to replace it')
     segs = demo_segments(size, seed, n_sessions, n_segments, tuple(duration))
     if layout == 'kemdy19': segs = _kemdy19_ids(segs)
-    tmp = root.with_name(f'.{root.name}.{os.getpid()}.partial')  # the corpus appears whole or not at all
-    if tmp.exists(): shutil.rmtree(tmp)
-    try:
+    with atomic_dir(root) as tmp:  # the corpus appears whole or not at all
         _write_demo(tmp, segs, seed, layout, progress)
         segs.drop(columns='seed').to_csv(tmp/'demo_truth.csv', index=False)
         (tmp/'demo_corpus.json').write_text(json.dumps(params, indent=1))
-        if root.exists(): shutil.rmtree(root)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, root)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp)
     return root
 
 def demo_truth(root) -> pd.DataFrame:
@@ -636,7 +646,7 @@ def demo_truth(root) -> pd.DataFrame:
     df = pd.read_csv(Path(root)/'demo_truth.csv', keep_default_na=False, dtype={'label': 'Int64'}, na_values={'label': ['']})
     return df
 
-# %% ../nbs/00_data.ipynb #2a7576e3
+# %% ../nbs/00_data.ipynb #0aa78cd8
 def corpus_summary(df:pd.DataFrame) -> pd.DataFrame:
     "Segments per emotion (single labels in class order, then tied votes), with share and speakers."
     single = df[df.label.notna()]
@@ -646,7 +656,7 @@ def corpus_summary(df:pd.DataFrame) -> pd.DataFrame:
     out['share'] = (out.segments / max(len(df), 1)).round(3)
     return out
 
-# %% ../nbs/00_data.ipynb #2468b792
+# %% ../nbs/00_data.ipynb #9ab087bb
 def transformed_label(emotion:str) -> int|None:
     "The label the paper's transform gives a tied vote: X for exactly `neutral;X` (either order), else None."
     emos = normalize_emotion(emotion).split(';')
@@ -661,7 +671,7 @@ def sample_weights(labels:Sequence[int]) -> np.ndarray:
     counts = np.bincount(labels)
     return 1.0 / counts[labels]
 
-# %% ../nbs/00_data.ipynb #b2e79e7d
+# %% ../nbs/00_data.ipynb #24d86903
 SPLITS = ('random', 'session')
 
 def split_corpus(df:pd.DataFrame, # the corpus table
@@ -705,7 +715,7 @@ def split_corpus(df:pd.DataFrame, # the corpus table
     train['label'], valid['label'] = train.label.astype('Int64'), valid.label.astype('Int64')
     return train, valid
 
-# %% ../nbs/00_data.ipynb #3b417ed1
+# %% ../nbs/00_data.ipynb #b73d815d
 MODALITIES = ('audio', 'text', 'both')
 
 class EmotionDataset(torch.utils.data.Dataset):
@@ -726,7 +736,7 @@ class EmotionDataset(torch.utils.data.Dataset):
         if self.modality != 'audio': item['text'] = self.texts[i]
         return item
 
-# %% ../nbs/00_data.ipynb #b73d815d
+# %% ../nbs/00_data.ipynb #a24d2c77
 @dataclass
 class Collator:
     "Batch items with dynamic padding and attention masks for both modalities."

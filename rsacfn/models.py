@@ -22,7 +22,7 @@ from torch import nn
 from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel)
 from transformers.utils import ModelOutput
 from .layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
-from .data import EMOTIONS, SAMPLE_RATE, Collator, clean_text, demo_segments, load_audio
+from .data import EMOTIONS, SAMPLE_RATE, Collator, atomic_dir, clean_text, demo_segments, load_audio
 
 # %% ../nbs/02_models.ipynb #726a6cfb
 HEADS = {}
@@ -305,9 +305,7 @@ def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
     stamp = root/'tiny_backbones.json'
     if stamp.is_file() and json.loads(stamp.read_text()) == params and all(p.is_dir() for p in out.values()): return out
     if texts is None: texts = [clean_text(t) for t in demo_segments('default').raw_text]
-    tmp = root.with_name(f'.{root.name}.{os.getpid()}.partial')
-    if tmp.exists(): shutil.rmtree(tmp)
-    try:
+    with atomic_dir(root) as tmp:
         torch.manual_seed(seed)
         audio_cfg = Wav2Vec2Config(**TINY_SIZES, conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
                                    feat_extract_norm='layer', do_stable_layer_norm=True, vocab_size=8)
@@ -320,11 +318,6 @@ def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
         RobertaModel(text_cfg).save_pretrained(tmp/'text')
         tok.save_pretrained(tmp/'text')
         (tmp/'tiny_backbones.json').write_text(json.dumps(params))
-        if root.exists(): shutil.rmtree(root)
-        root.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, root)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp)
     return out
 
 # %% ../nbs/02_models.ipynb #316aa6e8

@@ -8,7 +8,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['METRICS', 'paper_recipe', 'TrainConfig', 'classification_metrics', 'EpochSampler', 'cache_key', 'extract_features',
-           'CachedFeatures', 'collate_features', 'save_atomic', 'replace_dir', 'build_model', 'train']
+           'CachedFeatures', 'collate_features', 'save_atomic', 'build_model', 'train']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
-from .data import (EMOTIONS, EmotionDataset, atomic_write, read_corpus, sample_weights, split_corpus)
+from .data import (EMOTIONS, EmotionDataset, atomic_dir, atomic_write, read_corpus, sample_weights, split_corpus)
 from .models import HEADS, MultiModel
 
 # %% ../nbs/03_trainer.ipynb #a94eec1d
@@ -182,10 +182,7 @@ def extract_features(model:MultiModel, # a model whose backbones are frozen
     folder = Path(cache_dir)/cache_key(model, df)
     if (folder/'index.csv').is_file(): return folder
     device = device or next(model.parameters()).device
-    tmp = folder.with_name(f'.{folder.name}.{os.getpid()}.partial')
-    if tmp.exists(): shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(folder) as tmp:
         ds = EmotionDataset(df.assign(label=df.label.fillna(-1)), model.config.audio_max_lens, model.modality)
         loader = DataLoader(ds, batch_size=batch_size, collate_fn=model.collator())
         model.eval()
@@ -202,9 +199,6 @@ def extract_features(model:MultiModel, # a model whose backbones are frozen
         for a in arrays.values(): a.flush()
         del arrays
         pd.DataFrame({'segment_id': df.segment_id}).to_csv(tmp/'index.csv', index=False)
-        os.replace(tmp, folder)
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp)
     return folder
 
 class CachedFeatures(Dataset):
@@ -241,15 +235,6 @@ def _set_rng_state(state:dict):
 def save_atomic(obj, path):
     "`torch.save` to a temporary file beside `path`, then rename it over `path`."
     with atomic_write(path, 'wb') as f: torch.save(obj, f)
-
-def replace_dir(src, dst):
-    "Move the finished folder `src` to `dst`, replacing what was there."
-    src, dst = Path(src), Path(dst)
-    old = dst.with_name(f'.{dst.name}.old')
-    if old.exists(): shutil.rmtree(old)
-    if dst.exists(): os.replace(dst, old)
-    os.replace(src, dst)
-    if old.exists(): shutil.rmtree(old)
 
 # %% ../nbs/03_trainer.ipynb #24f82d32
 def _accelerator(cfg):
@@ -405,11 +390,9 @@ def train(cfg:TrainConfig # the run's configuration
 def _save_best(trainable, model, cached, run, valid_df, probs, row, cfg):
     "Write the best epoch's model (a `MultiModel` folder), predictions and metrics."
     full = model if cached else trainable  # cached: the head trained inside `model`
-    tmp = run/'.best.partial'
-    if tmp.exists(): shutil.rmtree(tmp)
-    full.save_pretrained(tmp)
-    (tmp/'metrics.json').write_text(json.dumps(row, indent=1))
-    replace_dir(tmp, run/'best')
+    with atomic_dir(run/'best') as tmp:
+        full.save_pretrained(tmp)
+        (tmp/'metrics.json').write_text(json.dumps(row, indent=1))
     names = full.config.class_names
     pred = pd.DataFrame(probs, columns=[f'p_{c}' for c in names])
     pred.insert(0, 'predicted', [names[i] for i in probs.argmax(1)])

@@ -95,3 +95,16 @@ def test_two_processes_train_one_model(setup, tmp_path):
     assert r0 == r1 and r0['num_processes'] == 2  # both ranks report the same metrics
     assert r0['n'] == single['n']                  # over the whole validation set, once
     for k in METRICS: assert abs(r0[k] - single[k]) <= 0.05, (k, r0[k], single[k])
+
+
+def test_gradient_accumulation_matches_the_larger_batch(setup, tmp_path):
+    cfg = dict(setup, output_dir=str(tmp_path), use_concat=True, multimodal_method='early_fusion', feature_cache=True,
+               epochs=2, scheduler='linear')
+    big = train(TrainConfig(**dict(cfg, batch_size=16), ver='b16'))
+    acc = train(TrainConfig(**dict(cfg, batch_size=8, grad_accum=2), ver='b8x2'))
+    small = train(TrainConfig(**dict(cfg, batch_size=8), ver='b8'))
+    lr = {v: [json.loads(l)['lr'] for l in (tmp_path/v/'metrics.jsonl').read_text().splitlines()] for v in ('b16', 'b8x2', 'b8')}
+    assert lr['b8x2'] == pytest.approx(lr['b16']) and lr['b16'][0] == pytest.approx(setup['lr'] / 2)  # half the steps of batch 8
+    w = {v: torch.load(tmp_path/v/'last.pt', weights_only=False)['trainable']['classifier.weight'] for v in ('b16', 'b8x2', 'b8')}
+    gap = lambda a, b: float((w[a] - w[b]).abs().max())
+    assert gap('b8x2', 'b16') < 0.1 * gap('b8', 'b16'), (gap('b8x2', 'b16'), gap('b8', 'b16'))
