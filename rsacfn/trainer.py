@@ -175,11 +175,12 @@ def extract_features(model:MultiModel, # a model whose backbones are frozen
                      cache_dir, # the cache's root folder
                      batch_size:int=16,
                      device=None,
-                     progress:bool=True
+                     progress:bool=True,
+                     key:str|None=None # `cache_key(model, df)`, if already computed
                     ) -> Path: # the folder holding this model's features for `df`
     "Run the backbones over every segment once and store the features; reuse them if already there."
     from tqdm.auto import tqdm
-    folder = Path(cache_dir)/cache_key(model, df)
+    folder = Path(cache_dir)/(key or cache_key(model, df))
     if (folder/'index.csv').is_file(): return folder
     device = device or next(model.parameters()).device
     with atomic_dir(folder) as tmp:
@@ -321,9 +322,10 @@ def train(cfg:TrainConfig # the run's configuration
             if enc is not None: enc.requires_grad_(False)
         cache_root = Path(cfg.cache_dir or Path(cfg.output_dir)/'feature_cache')
         model.to(acc.device)
-        if acc.is_main_process: extract_features(model, df, cache_root, cfg.val_batch_size, acc.device, not cfg.quiet)
+        key = cache_key(model, df)
+        if acc.is_main_process: extract_features(model, df, cache_root, cfg.val_batch_size, acc.device, not cfg.quiet, key)
         acc.wait_for_everyone()
-        folder = extract_features(model, df, cache_root, progress=False)  # found, not recomputed
+        folder = cache_root/key
         train_ds, valid_ds, collate = CachedFeatures(folder, train_df), CachedFeatures(folder, valid_df), collate_features
         trainable = model.head
     else:
