@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   the main job: write the demo corpus, check it reads back, summarise it
+#   make demo   the main job: the full ten-method sweep, three seeds, on the demo corpus with tiny offline backbones
 #   make test   install everything into .venv (first time only) and run every test
 # .ci/run calls `make test` on a clean clone. HF_HUB_OFFLINE=1: nothing is ever downloaded.
 SHELL := /bin/bash
@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 RESULTS ?= results
+SWEEP_ARGS ?= --jobs 2
 
 .PHONY: install test demo clean
 
@@ -22,7 +23,7 @@ test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests
 
 demo: install
-	HF_HUB_OFFLINE=1 $(BIN)/rsacfn demo-corpus $(RESULTS)/demo_corpus
+	HF_HUB_OFFLINE=1 $(BIN)/rsacfn sweep $(RESULTS)/demo_sweep --seeds 42,43,44 $(SWEEP_ARGS)
 
 clean:
 	rm -rf $(VENV) $(RESULTS) build *.egg-info

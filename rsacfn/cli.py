@@ -6,11 +6,12 @@ import argparse, dataclasses, json, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COMMANDS', 'command', 'parser', 'main', 'demo_corpus', 'config_arguments', 'train_command']
+__all__ = ['COMMANDS', 'command', 'parser', 'main', 'demo_corpus', 'config_arguments', 'train_command', 'sweep_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
 from .data import DEMO_SIZES, corpus_summary, make_demo_corpus, read_corpus, demo_truth
 from .trainer import METRICS, TrainConfig, train
+from .sweep import ALL_METHODS, run_sweep
 
 # %% ../nbs/06_cli.ipynb #6e977932
 COMMANDS = {}
@@ -96,3 +97,33 @@ def train_command(args):
               '(fuse with --use_concat True or --modality both)', file=sys.stderr)
     result = train(cfg)
     print('best epoch ' + str(result['epoch']) + ': ' + '  '.join(f'{k} {result[k]:.4f}' for k in METRICS) + f'  -> {result["run_dir"]}')
+
+# %% ../nbs/06_cli.ipynb #7ef43077
+def _value(v:str):
+    "A --set value: JSON if it parses (numbers, true, null, {...}), else the string."
+    try: return json.loads(v)
+    except json.JSONDecodeError: return v
+
+def _sweep_args(p):
+    p.add_argument('out', type=Path, help='the sweep folder (results, executed notebooks, table, figures)')
+    p.add_argument('--methods', default=','.join(ALL_METHODS), help='comma-separated methods (default: all ten)')
+    p.add_argument('--seeds', default='42', help='comma-separated seeds (default: %(default)s)')
+    p.add_argument('--folds', default=None, help="session folds: 'all' or comma-separated (default: the random split)")
+    p.add_argument('--n_folds', type=int, default=5, help='number of session folds (default: %(default)s)')
+    p.add_argument('--jobs', type=int, default=1, help='notebooks run at once (default: %(default)s)')
+    p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
+                   help='an experiment-notebook parameter for every run, e.g. --set data_path=data/KEMDy20_v1_1 --set epochs=10')
+
+@command('sweep', _sweep_args)
+def sweep_command(args):
+    "Run the experiment notebook for every method, seed and fold, then write the F1 table and figures."
+    params = {}
+    for kv in args.set:
+        if '=' not in kv: raise ValueError(f'--set takes KEY=VALUE, got {kv!r}')
+        k, v = kv.split('=', 1); params[k] = _value(v)
+    folds = None if args.folds is None else list(range(args.n_folds)) if args.folds == 'all' else [int(f) for f in args.folds.split(',')]
+    if folds is not None: params['n_folds'] = args.n_folds
+    table = run_sweep(args.out, [m for m in args.methods.split(',') if m], [int(s) for s in args.seeds.split(',')], folds, params, jobs=args.jobs)
+    print((Path(args.out)/'f1_table.md').read_text())
+    print(f'table, figures and executed notebooks: {args.out}')
+    return 1 if table.failed.sum() else 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['METRICS', 'paper_recipe', 'TrainConfig', 'classification_metrics', 'EpochSampler', 'cache_key', 'extract_features',
-           'CachedFeatures', 'collate_features', 'save_atomic', 'build_model', 'train']
+           'CachedFeatures', 'collate_features', 'save_atomic', 'load_split', 'build_model', 'train']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
@@ -253,6 +253,10 @@ def _accelerator(cfg):
         print(f'use_amp: mixed precision is off on {acc.device.type} (it needs a CUDA device); training in float32')
     return acc
 
+def load_split(cfg:TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "The (train, valid) tables a configuration trains and validates on."
+    return _load_data(cfg)[1:]
+
 def _load_data(cfg):
     df = read_corpus(cfg.data_path, cfg.corpus, text_mode=cfg.text_mode)
     train_df, valid_df = split_corpus(df, cfg.split, valid_size=cfg.valid_size, seed=cfg.seed, n_folds=cfg.n_folds,
@@ -269,8 +273,9 @@ def build_model(cfg:TrainConfig) -> MultiModel:
 _RUN_ONLY = ('resume', 'quiet', 'num_workers', 'epochs', 'cache_dir', 'val_batch_size')  # may differ when resuming
 
 def _check_run_dir(cfg, run):
+    "Refuse to mix configurations in a run folder that holds trained epochs."
     saved = run/'config.json'
-    if not saved.is_file(): return
+    if not saved.is_file() or not (run/'last.pt').is_file(): return  # nothing trained yet: nothing to protect
     old = json.loads(saved.read_text())
     diff = {k: (old.get(k), v) for k, v in asdict(cfg).items() if k not in _RUN_ONLY and old.get(k) != v}
     if diff: raise ValueError(f'{run} holds a run with another configuration {diff}; choose another ver or output_dir')

@@ -1,0 +1,48 @@
+"The sweep: a failing method is marked in the table, an interrupted sweep finishes only what is left."
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pandas as pd
+import pytest
+from rsacfn.sweep import run_sweep
+
+os.environ['HF_HUB_OFFLINE'] = '1'
+BIN = Path(sys.executable).parent
+SMALL = dict(demo_size='tiny', epochs=1, head_sizes={'proj_dim': 8})
+
+
+def test_a_failing_method_is_marked_and_does_not_stop_the_others(tmp_path):
+    table = run_sweep(tmp_path/'sweep', methods=['text_only', 'early_fusion', 'stack'], params=SMALL,
+                      method_params={'early_fusion': {'lr': -1.0}}, progress=False)  # AdamW refuses a negative lr
+    row = table.set_index('method')
+    assert row.loc['early_fusion', 'failed'] == 1 and 'Invalid learning rate' in row.loc['early_fusion', 'error']
+    assert row.loc['text_only', 'failed'] == 0 and row.loc['stack', 'failed'] == 0  # the run after it still ran
+    md = (tmp_path/'sweep'/'f1_table.md').read_text()
+    assert '| early_fusion |' in md and '**failed: ValueError: Invalid learning rate' in md
+    assert pd.read_csv(tmp_path/'sweep'/'f1_table.csv').shape[0] == 3
+    assert (tmp_path/'sweep'/'notebooks'/'early_fusion-seed42.failed.ipynb').is_file()
+    # fixed and run again: only the failed run runs
+    table = run_sweep(tmp_path/'sweep', methods=['text_only', 'early_fusion', 'stack'], params=SMALL, progress=False)
+    runs = pd.read_csv(tmp_path/'sweep'/'runs.csv').set_index('method')
+    assert table.failed.sum() == 0 and runs.seconds['text_only'] == 0 and runs.seconds['stack'] == 0 and runs.seconds['early_fusion'] > 0
+    assert not (tmp_path/'sweep'/'notebooks'/'early_fusion-seed42.failed.ipynb').exists()
+
+
+def test_an_interrupted_sweep_finishes_only_the_remaining_runs(tmp_path):
+    out = tmp_path/'sweep'
+    cmd = [str(BIN/'rsacfn'), 'sweep', str(out), '--methods', 'text_only,late_fusion,residual',
+           '--set', 'demo_size=tiny', '--set', 'epochs=1', '--set', 'head_sizes={"proj_dim": 8}']
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first = out/'notebooks'/'text_only-seed42.ipynb'  # saved once the run's notebook has finished
+    deadline = time.time() + 600
+    while not first.is_file():
+        assert proc.poll() is None and time.time() < deadline, 'the sweep ended before its first run finished'
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL); proc.wait()  # the sweep and its kernels
+    assert not (out/'f1_table.md').exists()
+    out2 = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert out2.returncode == 0, out2.stderr[-3000:]
+    runs = pd.read_csv(out/'runs.csv').set_index('method')
+    assert runs.seconds['text_only'] == 0 and runs.seconds['late_fusion'] > 0 and runs.seconds['residual'] > 0
+    assert (runs.status == 'ok').all()
+    assert sorted(p.name for p in (out/'notebooks').glob('*.ipynb')) == ['late_fusion-seed42.ipynb', 'residual-seed42.ipynb',
+                                                                         'text_only-seed42.ipynb']
