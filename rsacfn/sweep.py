@@ -70,7 +70,7 @@ def run_experiment(run:Run, out:Path, params:dict, notebook, kernel_name:str|Non
     done, executed = run_dir/'experiment.json', nb_dir/f'{run.name}.ipynb'
     row = dict(run=run.name, method=run.method, seed=run.seed, fold=run.fold)
     if done.is_file() and executed.is_file():
-        return dict(row, status='ok', error='', seconds=0.0, **json.loads(done.read_text())['result'])
+        return {**json.loads(done.read_text())['result'], **row, 'status': 'ok', 'error': '', 'seconds': 0.0}
     nb_dir.mkdir(parents=True, exist_ok=True)
     tmp = nb_dir/f'.{run.name}.{os.getpid()}.{threading.get_ident()}.ipynb'
     t0 = time.perf_counter()
@@ -81,7 +81,7 @@ def run_experiment(run:Run, out:Path, params:dict, notebook, kernel_name:str|Non
         os.replace(tmp, executed)
         failed = executed.with_name(f'{run.name}.failed.ipynb')
         if failed.exists(): failed.unlink()
-        return dict(row, status='ok', error='', seconds=round(time.perf_counter() - t0, 1), **json.loads(done.read_text())['result'])
+        return {**json.loads(done.read_text())['result'], **row, 'status': 'ok', 'error': '', 'seconds': round(time.perf_counter() - t0, 1)}
     except Exception as e:
         if tmp.exists(): os.replace(tmp, executed.with_name(f'{run.name}.failed.ipynb'))
         err = f'{e.ename}: {e.evalue}' if hasattr(e, 'ename') else f'{type(e).__name__}: {e}'
