@@ -61,15 +61,11 @@ def main(argv=None):
               'all runs at the paper lengths (audio_max_lens 96000, text_max_lens 256), batch 16, the last of '
               f'{args.epochs} epochs; utt/s = training utterances per second; dynamic = padded to the batch\'s longest; '
               'grouped = dynamic with group_by_length; cached = head-only epoch on cached features')
-    text = header + '\n\n' + (table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False))
+    text = header + '\n\n' + table.to_markdown(index=False)
     print('\n' + text)
     (out/f'throughput-{stamp}.md').write_text(text + '\n')
     return table
 
-
-def _has_tabulate():
-    try: import tabulate; return True
-    except ImportError: return False
 
 
 if __name__ == '__main__': main()

@@ -2,7 +2,7 @@
 
 # %% ../nbs/00_data.ipynb #876f90f5
 from __future__ import annotations
-import csv, io, json, math, os, re, shutil, time, warnings
+import csv, io, json, math, os, re, shutil, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction

@@ -10,7 +10,6 @@ __all__ = ['FeatureSelfAttention', 'CrossFusion', 'ResidualPair', 'MixerBlock']
 # %% ../nbs/01_layers.ipynb #44475a78
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 # %% ../nbs/01_layers.ipynb #cb1fde3c
 class FeatureSelfAttention(nn.Module):

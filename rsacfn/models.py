@@ -2,7 +2,7 @@
 
 # %% ../nbs/02_models.ipynb #c8a71bc6
 from __future__ import annotations
-import inspect, json, os, shutil
+import inspect, json, os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence

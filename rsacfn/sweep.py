@@ -2,7 +2,7 @@
 
 # %% ../nbs/04a_sweep.ipynb #4f979685
 from __future__ import annotations
-import json, os, shutil, sys, threading, time
+import json, os, shutil, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path

@@ -2,7 +2,7 @@
 
 # %% ../nbs/03_trainer.ipynb #2e213002
 from __future__ import annotations
-import dataclasses, hashlib, json, math, os, random, shutil, time, warnings
+import dataclasses, hashlib, json, math, os, random, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 

@@ -2,7 +2,6 @@
 
 # %% ../nbs/05_attention.ipynb #96b51c68
 from __future__ import annotations
-from pathlib import Path
 
 # %% auto #0
 __all__ = ['collect_attention', 'save_attention', 'load_attention', 'plot_attention_by_emotion', 'plot_feature_profile',
@@ -12,7 +11,6 @@ __all__ = ['collect_attention', 'save_attention', 'load_attention', 'plot_attent
 import numpy as np
 import pandas as pd
 import torch
-import matplotlib
 import matplotlib.pyplot as plt
 import seaborn as sns
 from torch.utils.data import DataLoader

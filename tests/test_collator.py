@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from conftest import word_tokenizer
-from rsacfn.data import Collator, EmotionDataset, load_audio, read_kemdy20, sample_weights, split_corpus
+from rsacfn.data import Collator, EmotionDataset, read_kemdy20, sample_weights, split_corpus
 
 
 @pytest.fixture(scope='module')

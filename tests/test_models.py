@@ -3,7 +3,6 @@ import os
 import numpy as np
 import pytest
 import torch
-from transformers import AutoTokenizer
 from rsacfn.data import make_demo_corpus, read_kemdy20
 from rsacfn.models import (HEADS, BackboneNotFound, MultiModel, POOLING_MODES, build_head, head_sizes, load_audio_encoder,
                            load_text_encoder, make_tiny_backbones, pool, predict)
@@ -38,8 +37,8 @@ def test_every_head_at_tiny_size(name):
     for A in att.values(): torch.testing.assert_close(A.sum(-1), torch.ones(A.shape[:-1]))
     # eval mode is deterministic (dropout off)
     head.eval()
-    torch.testing.assert_close(head(a, t, None, None)[0] if not seq else head(a, t, torch.ones(3, 9), torch.ones(3, 5))[0],
-                               head(a, t, None, None)[0] if not seq else head(a, t, torch.ones(3, 9), torch.ones(3, 5))[0])
+    masks = (torch.ones(3, 9), torch.ones(3, 5)) if seq else (None, None)
+    torch.testing.assert_close(head(a, t, *masks)[0], head(a, t, *masks)[0])
 
 
 def test_head_structure_follows_the_paper():

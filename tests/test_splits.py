@@ -1,6 +1,4 @@
 "The paper's stratified split, the speaker-independent session split, and the label transform."
-import numpy as np
-import pandas as pd
 import pytest
 from rsacfn.data import read_kemdy20, split_corpus, transformed_label
 

@@ -1,8 +1,7 @@
 "The sweep: a failing method is marked in the table, an interrupted sweep finishes only what is left."
-import json, os, signal, subprocess, sys, time
+import os, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd
-import pytest
 from rsacfn.sweep import run_sweep
 
 os.environ['HF_HUB_OFFLINE'] = '1'

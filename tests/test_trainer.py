@@ -1,11 +1,11 @@
 "The trainer: determinism, SIGKILL and resume, two-process data parallel, learning on the demo corpus."
-import dataclasses, json, os, signal, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from rsacfn.data import make_demo_corpus, read_kemdy20, split_corpus
+from rsacfn.data import read_kemdy20, split_corpus
 from rsacfn.models import make_tiny_backbones
 from rsacfn.trainer import METRICS, TrainConfig, classification_metrics, save_atomic, train
 
@@ -100,9 +100,8 @@ def test_two_processes_train_one_model(setup, tmp_path):
 def test_gradient_accumulation_matches_the_larger_batch(setup, tmp_path):
     cfg = dict(setup, output_dir=str(tmp_path), use_concat=True, multimodal_method='early_fusion', feature_cache=True,
                epochs=2, scheduler='linear')
-    big = train(TrainConfig(**dict(cfg, batch_size=16), ver='b16'))
-    acc = train(TrainConfig(**dict(cfg, batch_size=8, grad_accum=2), ver='b8x2'))
-    small = train(TrainConfig(**dict(cfg, batch_size=8), ver='b8'))
+    for ver, kw in (('b16', dict(batch_size=16)), ('b8x2', dict(batch_size=8, grad_accum=2)), ('b8', dict(batch_size=8))):
+        train(TrainConfig(**dict(cfg, **kw), ver=ver))
     lr = {v: [json.loads(l)['lr'] for l in (tmp_path/v/'metrics.jsonl').read_text().splitlines()] for v in ('b16', 'b8x2', 'b8')}
     assert lr['b8x2'] == pytest.approx(lr['b16']) and lr['b16'][0] == pytest.approx(setup['lr'] / 2)  # half the steps of batch 8
     w = {v: torch.load(tmp_path/v/'last.pt', weights_only=False)['trainable']['classifier.weight'] for v in ('b16', 'b8x2', 'b8')}
