@@ -12,11 +12,12 @@ from typing import Callable, Sequence
 
 # %% auto #0
 __all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'TAG_TOKENS', 'SAMPLE_RATE', 'COLUMNS', 'MANIFEST_COLUMNS', 'READERS',
-           'DEMO_SIZES', 'DEMO_CLASS_P', 'DEMO_CUE_P', 'SPLITS', 'MODALITIES', 'normalize_emotion', 'parse_emotions',
-           'CorpusError', 'atomic_write', 'atomic_dir', 'clean_text', 'decode_transcript', 'read_transcript',
-           'audio_backend', 'resample', 'audio_info', 'load_audio', 'read_kemdy20', 'read_kemdy19', 'read_manifest',
-           'detect_format', 'read_corpus', 'demo_segments', 'make_demo_corpus', 'demo_truth', 'corpus_summary',
-           'transformed_label', 'sample_weights', 'split_corpus', 'EmotionDataset', 'Collator']
+           'DEMO_SIZES', 'DEMO_CLASS_P', 'DEMO_CUE_P', 'PRETEXT_TARGETS', 'SPLITS', 'MODALITIES', 'normalize_emotion',
+           'parse_emotions', 'CorpusError', 'atomic_write', 'atomic_dir', 'clean_text', 'decode_transcript',
+           'read_transcript', 'audio_backend', 'resample', 'audio_info', 'load_audio', 'read_kemdy20', 'read_kemdy19',
+           'read_manifest', 'detect_format', 'read_corpus', 'demo_segments', 'make_demo_corpus', 'demo_truth',
+           'corpus_summary', 'pretext_voices', 'transformed_label', 'sample_weights', 'split_corpus', 'EmotionDataset',
+           'Collator']
 
 # %% ../nbs/00_data.ipynb #63fcad4a
 import numpy as np
@@ -453,24 +454,25 @@ _CUES = {'happy': ['정말 기뻐요', '너무 행복해요', '완전 신나요'
          'disgust': ['정말 역겨워요', '너무 징그러워요', '더러워서 싫어요', '토할 것 같아요']}
 # how each emotion changes a speaker's neutral voice: pitch x, loudness x, brightness +, tempo x,
 # pitch slope over the utterance, tremolo depth, breath noise
+# (per-utterance normalisation in the feature extractor removes loudness, so the other cues carry the emotion)
 _VOICE = {'neutral':  dict(f0=1.00, gain=1.0, bright=0.00, rate=1.00, slope=0.00, trem=0.00, noise=0.02),
-          'happy':    dict(f0=1.35, gain=1.4, bright=0.12, rate=1.30, slope=0.15, trem=0.00, noise=0.02),
-          'angry':    dict(f0=1.10, gain=2.0, bright=0.28, rate=1.45, slope=-.10, trem=0.02, noise=0.10),
-          'surprise': dict(f0=1.45, gain=1.5, bright=0.05, rate=0.95, slope=0.90, trem=0.00, noise=0.03),
-          'sad':      dict(f0=0.80, gain=0.45, bright=-.25, rate=0.60, slope=-.25, trem=0.00, noise=0.02),
-          'fear':     dict(f0=1.25, gain=0.65, bright=-.05, rate=1.60, slope=0.00, trem=0.10, noise=0.06),
-          'disgust':  dict(f0=0.85, gain=0.9, bright=-.12, rate=0.70, slope=-.15, trem=0.04, noise=0.12)}
+          'happy':    dict(f0=1.60, gain=1.4, bright=0.25, rate=1.50, slope=0.30, trem=0.00, noise=0.02),
+          'angry':    dict(f0=1.20, gain=2.0, bright=0.35, rate=1.70, slope=-.10, trem=0.02, noise=0.25),
+          'surprise': dict(f0=1.70, gain=1.5, bright=0.05, rate=0.95, slope=1.40, trem=0.00, noise=0.03),
+          'sad':      dict(f0=0.70, gain=0.45, bright=-.35, rate=0.45, slope=-.25, trem=0.00, noise=0.02),
+          'fear':     dict(f0=1.30, gain=0.65, bright=-.05, rate=1.90, slope=0.00, trem=0.18, noise=0.06),
+          'disgust':  dict(f0=0.75, gain=0.9, bright=-.12, rate=0.70, slope=-.15, trem=0.04, noise=0.35)}
 _VA = {'neutral': (3.0, 3.0), 'happy': (4.2, 3.8), 'angry': (1.6, 4.3), 'surprise': (3.4, 4.2),
        'sad': (1.8, 2.0), 'fear': (1.9, 3.9), 'disgust': (1.7, 3.2)}
 
 # %% ../nbs/00_data.ipynb #ddab9780
 def _speaker_voice(rng, gender):
-    return dict(f0=rng.uniform(100, 140) if gender == 'M' else rng.uniform(180, 240), gain=rng.uniform(0.12, 0.2),
-                bright=rng.uniform(0.45, 0.65), rate=rng.uniform(3.5, 5.0))
+    return dict(f0=rng.uniform(110, 130) if gender == 'M' else rng.uniform(190, 220), gain=rng.uniform(0.12, 0.2),
+                bright=rng.uniform(0.5, 0.6), rate=rng.uniform(3.8, 4.6))
 
 def _synth_voice(rng, n, sr, spk, emotion):
-    "A voiced, syllabic waveform of `n` samples: the speaker's voice shaped by `emotion`."
-    v, t = _VOICE[emotion], np.arange(n) / sr
+    "A voiced, syllabic waveform of `n` samples: the speaker's voice shaped by `emotion` (a key of `_VOICE` or such a dict)."
+    v, t = _VOICE[emotion] if isinstance(emotion, str) else emotion, np.arange(n) / sr
     f0 = spk['f0'] * v['f0'] * (1 + v['slope'] * (t / t[-1] - .5))
     f0 = f0 * (1 + v['trem'] * np.sin(2 * np.pi * rng.uniform(5, 8) * t)
                  + .03 * np.sin(2 * np.pi * rng.uniform(.5, 1.5) * t + rng.uniform(0, 2 * np.pi)))
@@ -655,6 +657,26 @@ def corpus_summary(df:pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows).set_index('emotion')
     out['share'] = (out.segments / max(len(df), 1)).round(3)
     return out
+
+# %% ../nbs/00_data.ipynb #b8d2f1e3
+PRETEXT_TARGETS = ('log_f0', 'brightness', 'log_rate', 'slope', 'tremolo', 'log_noise')
+
+def pretext_voices(n:int, # number of clips
+                   seed:int=0, # everything is drawn from this seed
+                   duration:tuple=(1.0, 2.0), # range of clip lengths in seconds
+                  ) -> tuple: # (list of float32 waveforms at 16 kHz, array (n, 6) of `PRETEXT_TARGETS`)
+    "Random synthetic voices and the acoustic properties they were made with (pretraining data for tiny backbones)."
+    rng, wavs, targets = np.random.default_rng(seed), [], []
+    for _ in range(n):
+        spk = dict(f0=rng.uniform(90, 250), gain=.15, bright=rng.uniform(.3, .8), rate=rng.uniform(3, 5.5))
+        v = dict(f0=np.exp(rng.uniform(np.log(.6), np.log(1.8))), gain=1., bright=rng.uniform(-.4, .4),
+                 rate=np.exp(rng.uniform(np.log(.4), np.log(2))), slope=rng.uniform(-.4, 1.5), trem=rng.uniform(0, .2),
+                 noise=np.exp(rng.uniform(np.log(.01), np.log(.4))))
+        wavs.append(_synth_voice(rng, int(rng.uniform(*duration) * SAMPLE_RATE), SAMPLE_RATE, spk, v).astype(np.float32))
+        targets.append([np.log(spk['f0'] * v['f0']), np.clip(spk['bright'] + v['bright'], .1, .95),
+                        np.log(spk['rate'] * v['rate']), v['slope'], v['trem'], np.log(v['noise'])])
+    return wavs, np.array(targets, dtype=np.float32)
+
 
 # %% ../nbs/00_data.ipynb #9ab087bb
 def transformed_label(emotion:str) -> int|None:

@@ -22,7 +22,7 @@ from torch import nn
 from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel)
 from transformers.utils import ModelOutput
 from .layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
-from .data import EMOTIONS, SAMPLE_RATE, Collator, atomic_dir, clean_text, demo_segments, load_audio
+from .data import EMOTIONS, SAMPLE_RATE, Collator, atomic_dir, clean_text, demo_segments, load_audio, pretext_voices
 
 # %% ../nbs/02_models.ipynb #726a6cfb
 HEADS = {}
@@ -292,15 +292,41 @@ def _train_tokenizer(texts, vocab_size):
     return PreTrainedTokenizerFast(tokenizer_object=tok._tokenizer, bos_token='<s>', eos_token='</s>', unk_token='<unk>',
                                    pad_token='<pad>', mask_token='<mask>', cls_token='<s>', sep_token='</s>', model_max_length=512)
 
+def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
+    "Train `model` (CNN included) to regress `pretext_voices`' acoustic properties from its mean-pooled states."
+    from tqdm.auto import tqdm
+    wavs, y = pretext_voices(clips, seed=seed)
+    wavs = [torch.from_numpy((w - w.mean()) / np.sqrt(w.var() + 1e-7)) for w in wavs]  # as the feature extractor normalises
+    y = torch.from_numpy((y - y.mean(0)) / y.std(0))
+    head = nn.Linear(model.config.hidden_size, y.shape[1])
+    opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=1e-3)
+    g, bs = torch.Generator().manual_seed(seed), 16
+    model.train()
+    with tqdm(total=epochs * -(-clips // bs), desc='pretraining the tiny wav2vec 2.0', unit='batch', disable=not progress) as bar:
+        for _ in range(epochs):
+            for idx in torch.randperm(clips, generator=g).split(bs):
+                batch = [wavs[i] for i in idx.tolist()]
+                x = torch.nn.utils.rnn.pad_sequence(batch, batch_first=True)
+                mask = (torch.arange(x.shape[1]) < torch.tensor([len(w) for w in batch])[:, None]).long()
+                h = model(x, attention_mask=mask).last_hidden_state
+                loss = F.mse_loss(head(pool(h, model._get_feature_vector_attention_mask(h.shape[1], mask))), y[idx])
+                opt.zero_grad(); loss.backward(); opt.step()
+                bar.update(); bar.set_postfix(loss=f'{loss.item():.3f}')
+    return model.eval()
+
 def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
                         texts:Sequence[str]|None=None, # tokenizer training text (default: the demo corpus' transcripts)
                         vocab_size:int=600, # the tokenizer's vocabulary size
                         seed:int=0, # weights are drawn from this seed
+                        pretrain_clips:int=1024, # pretext clips the wav2vec 2.0 is pretrained on (0: leave it random)
+                        pretrain_epochs:int=4, # passes over them
+                        progress:bool=True, # show a progress bar while pretraining
                        ) -> dict: # {'audio': folder, 'text': folder}
-    "Write a tiny random wav2vec 2.0 and RoBERTa (with a trained tokenizer) that `from_pretrained` loads."
+    "Write a tiny wav2vec 2.0 (pretrained on `pretext_voices`) and a tiny random RoBERTa with a trained tokenizer, for `from_pretrained`."
     from transformers import RobertaConfig, RobertaModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
     root = Path(root)
-    params = dict(vocab_size=vocab_size, seed=seed, texts=None if texts is None else len(texts), version=1)
+    params = dict(vocab_size=vocab_size, seed=seed, texts=None if texts is None else len(texts), version=2,
+                  pretrain_clips=pretrain_clips, pretrain_epochs=pretrain_epochs)
     out = {'audio': root/'audio', 'text': root/'text'}
     stamp = root/'tiny_backbones.json'
     if stamp.is_file() and json.loads(stamp.read_text()) == params and all(p.is_dir() for p in out.values()): return out
@@ -309,7 +335,9 @@ def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
         torch.manual_seed(seed)
         audio_cfg = Wav2Vec2Config(**TINY_SIZES, conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
                                    feat_extract_norm='layer', do_stable_layer_norm=True, vocab_size=8)
-        Wav2Vec2Model(audio_cfg).save_pretrained(tmp/'audio')
+        audio = Wav2Vec2Model(audio_cfg)
+        if pretrain_clips: audio = _pretrain_audio(audio, pretrain_clips, pretrain_epochs, seed, progress)
+        audio.save_pretrained(tmp/'audio')
         Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=True,
                                  return_attention_mask=True).save_pretrained(tmp/'audio')
         tok = _train_tokenizer(list(texts), vocab_size)
