@@ -1,11 +1,18 @@
 """Training throughput on the demo corpus: dynamic vs static padding, and head training from the feature cache.
 
     python benchmarks/throughput.py [--methods rsa_cfn,early_fusion] [--size default] [--out results/benchmarks]
+    python benchmarks/throughput.py --backbones paper --segments 40 --epochs 1 --no-grouped --methods early_fusion,rsa_cfn
 
 Every number comes from `rsacfn.trainer.train` itself (the `train_seconds` and `train_utts_per_s` it logs
-for each epoch), on the demo corpus with the tiny offline backbones. Static padding pads every batch to
-the paper's audio_max_lens=96000 samples and text_max_lens=256 tokens; dynamic padding pads to the
-batch's longest. The cache rows time a head-only epoch on cached features against an end-to-end epoch.
+for each epoch), on the demo corpus. Static padding pads every batch to the paper's audio_max_lens=96000
+samples and text_max_lens=256 tokens; dynamic padding pads to the batch's longest. The cache rows time a
+head-only epoch on cached features against an end-to-end epoch.
+
+`--backbones tiny` (the default) uses the tiny offline backbones with small heads (proj_dim 32), batch 16.
+`--backbones paper` builds backbones with the architecture of the paper's checkpoints (wav2vec 2.0 large
+lv60: 24 layers, 1024 wide, 512-channel CNN; KLUE RoBERTa base: 12 layers, 768 wide, 32,000 tokens) with
+random weights, which cost exactly what the real ones cost, and uses the paper's head sizes and
+per-method batch sizes; on a CPU use a few segments (`--segments`).
 """
 import argparse, dataclasses, json, os, platform, sys, time
 from pathlib import Path
@@ -26,39 +33,65 @@ def epoch_stats(cfg):
     return rows[-1]
 
 
+def paper_size_backbones(root, tiny):
+    "Random-weight backbones with the paper checkpoints' architecture (the tiny tokenizer, KLUE's vocabulary size)."
+    from transformers import AutoTokenizer, RobertaConfig, RobertaModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    out = {'audio': Path(root)/'audio', 'text': Path(root)/'text'}
+    if all((p/'config.json').is_file() for p in out.values()): return out
+    torch.manual_seed(0)
+    Wav2Vec2Model(Wav2Vec2Config(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+                                 conv_dim=(512,) * 7, feat_extract_norm='layer', do_stable_layer_norm=True,
+                                 num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16, vocab_size=32)).save_pretrained(out['audio'])
+    Wav2Vec2FeatureExtractor.from_pretrained(tiny['audio']).save_pretrained(out['audio'])
+    tok = AutoTokenizer.from_pretrained(tiny['text'])
+    RobertaModel(RobertaConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072,
+                               vocab_size=32_000, max_position_embeddings=514, pad_token_id=tok.pad_token_id,
+                               bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)).save_pretrained(out['text'])
+    tok.save_pretrained(out['text'])
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--methods', default=','.join(HEADS), help='comma-separated methods (default: all)')
     p.add_argument('--size', default='default', help='demo corpus size (default: %(default)s)')
     p.add_argument('--out', default='results/benchmarks', help='work folder (default: %(default)s)')
     p.add_argument('--epochs', type=int, default=2, help='epochs per run; the last one is reported (default: %(default)s)')
+    p.add_argument('--backbones', choices=('tiny', 'paper'), default='tiny', help='backbone sizes (default: %(default)s)')
+    p.add_argument('--no-grouped', action='store_true', help='skip the group_by_length runs')
+    p.add_argument('--segments', type=int, default=None, help="number of demo segments (default: the size's)")
     args = p.parse_args(argv)
     out = Path(args.out)
-    corpus = make_demo_corpus(out/f'demo_{args.size}', size=args.size, progress=False)
-    tiny = make_tiny_backbones(out/'tiny_backbones')
+    corpus = make_demo_corpus(out/f'demo_{args.size}_{args.segments}', size=args.size, n_segments=args.segments, progress=False)
+    tiny = make_tiny_backbones(out/'tiny_backbones', progress=False)
     stamp = time.strftime('%Y%m%d-%H%M%S')
-    base = TrainConfig(data_path=str(corpus), output_dir=str(out/'runs'/stamp), wav_model=str(tiny['audio']),
-                       text_model=str(tiny['text']), head_sizes=SMALL_HEADS, batch_size=16, val_batch_size=32,
-                       epochs=args.epochs, lr=1e-3, quiet=True, cache_dir=str(out/'feature_cache'))
+    if args.backbones == 'tiny': bb, heads, sizes = tiny, SMALL_HEADS, dict(batch_size=16, val_batch_size=32)
+    else: bb, heads, sizes = paper_size_backbones(out/'paper_size_backbones', tiny), {}, {}  # the paper's heads and batches
+    base = TrainConfig(data_path=str(corpus), output_dir=str(out/'runs'/stamp), wav_model=str(bb['audio']),
+                       text_model=str(bb['text']), head_sizes=heads, epochs=args.epochs, lr=1e-3, quiet=True,
+                       cache_dir=str(out/f'feature_cache_{args.backbones}'), **sizes)
     rows = []
     for m in args.methods.split(','):
         modality = {'speech_only': dict(modality='audio'), 'text_only': dict(modality='text')}.get(m, dict(modality='both', multimodal_method=m))
         cfg = dataclasses.replace(base, **modality)
         dyn = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_dynamic'))
-        grp = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_grouped', group_by_length=True))
+        grp = None if args.no_grouped else epoch_stats(dataclasses.replace(cfg, ver=f'{m}_grouped', group_by_length=True))
         sta = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_static', static_padding=True))
         cache = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_cached', feature_cache=True))
         rows.append({'method': m, 'static utt/s': sta['train_utts_per_s'], 'dynamic utt/s': dyn['train_utts_per_s'],
                      'dynamic / static': round(dyn['train_utts_per_s'] / sta['train_utts_per_s'], 2),
-                     'grouped utt/s': grp['train_utts_per_s'], 'grouped / static': round(grp['train_utts_per_s'] / sta['train_utts_per_s'], 2),
+                     **({} if grp is None else {'grouped utt/s': grp['train_utts_per_s'],
+                                                'grouped / static': round(grp['train_utts_per_s'] / sta['train_utts_per_s'], 2)}),
                      'end-to-end epoch s': dyn['train_seconds'], 'cached epoch s': cache['train_seconds'],
                      'end-to-end / cached': round(dyn['train_seconds'] / max(cache['train_seconds'], 1e-9), 1)})
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     cmd = 'python benchmarks/throughput.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
     header = (f'command: {cmd}\nmachine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, '
-              f'{"cuda" if torch.cuda.is_available() else "cpu"}; demo corpus size {args.size}, tiny backbones, head sizes {SMALL_HEADS}\n'
-              'all runs at the paper lengths (audio_max_lens 96000, text_max_lens 256), batch 16, the last of '
+              f'{"cuda" if torch.cuda.is_available() else "cpu"}; demo corpus size {args.size}'
+              f'{"" if args.segments is None else f" ({args.segments} segments)"}, {args.backbones} backbones, '
+              f'head sizes {heads or "as in the paper"}, batch {sizes.get("batch_size", "as in the paper per method")}\n'
+              'all runs at the paper lengths (audio_max_lens 96000, text_max_lens 256), the last of '
               f'{args.epochs} epochs; utt/s = training utterances per second; dynamic = padded to the batch\'s longest; '
               'grouped = dynamic with group_by_length; cached = head-only epoch on cached features')
     text = header + '\n\n' + table.to_markdown(index=False)

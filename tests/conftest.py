@@ -1,6 +1,7 @@
 import shutil
 import pytest
 from rsacfn.data import make_demo_corpus
+from rsacfn.models import make_tiny_backbones
 
 
 @pytest.fixture(scope='session')
@@ -12,6 +13,12 @@ def tiny_corpus(tmp_path_factory):
 @pytest.fixture(scope='session')
 def default_corpus(tmp_path_factory):
     return make_demo_corpus(tmp_path_factory.mktemp('default')/'KEMDy20_v1_1', progress=False)
+
+
+@pytest.fixture(scope='session')
+def tiny_backbones(tmp_path_factory):
+    "Tiny random backbones (no pretext pretraining: the tests check mechanics, not how well they hear)."
+    return make_tiny_backbones(tmp_path_factory.mktemp('backbones')/'tiny', pretrain_clips=0, progress=False)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ TINY = dict(proj_dim=6, cfn_attn_hidden=4, cfn_hidden=16, attn_hidden=4, residua
 
 
 @pytest.fixture(scope='session')
-def tiny(tmp_path_factory): return make_tiny_backbones(tmp_path_factory.mktemp('backbones')/'tiny')
+def tiny(tiny_backbones): return tiny_backbones
 
 
 def items(n=3, lens=(16_000, 7_000, 11_000), texts=('정말 기뻐요, 너무 좋아요', '네', '오늘 회의는 세 시에 시작해요')):

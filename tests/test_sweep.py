@@ -2,15 +2,21 @@
 import os, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd
+import pytest
 from rsacfn.sweep import run_sweep
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent
-SMALL = dict(demo_size='tiny', epochs=1, head_sizes={'proj_dim': 8})
 
 
-def test_a_failing_method_is_marked_and_does_not_stop_the_others(tmp_path):
-    table = run_sweep(tmp_path/'sweep', methods=['text_only', 'early_fusion', 'stack'], params=SMALL,
+@pytest.fixture
+def small(tiny_backbones):
+    return dict(demo_size='tiny', epochs=1, head_sizes={'proj_dim': 8}, wav_model=str(tiny_backbones['audio']),
+                text_model=str(tiny_backbones['text']))
+
+
+def test_a_failing_method_is_marked_and_does_not_stop_the_others(tmp_path, small):
+    table = run_sweep(tmp_path/'sweep', methods=['text_only', 'early_fusion', 'stack'], params=small,
                       method_params={'early_fusion': {'lr': -1.0}}, progress=False)  # AdamW refuses a negative lr
     row = table.set_index('method')
     assert row.loc['early_fusion', 'failed'] == 1 and 'Invalid learning rate' in row.loc['early_fusion', 'error']
@@ -20,16 +26,17 @@ def test_a_failing_method_is_marked_and_does_not_stop_the_others(tmp_path):
     assert pd.read_csv(tmp_path/'sweep'/'f1_table.csv').shape[0] == 3
     assert (tmp_path/'sweep'/'notebooks'/'early_fusion-seed42.failed.ipynb').is_file()
     # fixed and run again: only the failed run runs
-    table = run_sweep(tmp_path/'sweep', methods=['text_only', 'early_fusion', 'stack'], params=SMALL, progress=False)
+    table = run_sweep(tmp_path/'sweep', methods=['text_only', 'early_fusion', 'stack'], params=small, progress=False)
     runs = pd.read_csv(tmp_path/'sweep'/'runs.csv').set_index('method')
     assert table.failed.sum() == 0 and runs.seconds['text_only'] == 0 and runs.seconds['stack'] == 0 and runs.seconds['early_fusion'] > 0
     assert not (tmp_path/'sweep'/'notebooks'/'early_fusion-seed42.failed.ipynb').exists()
 
 
-def test_an_interrupted_sweep_finishes_only_the_remaining_runs(tmp_path):
+def test_an_interrupted_sweep_finishes_only_the_remaining_runs(tmp_path, small):
     out = tmp_path/'sweep'
-    cmd = [str(BIN/'rsacfn'), 'sweep', str(out), '--methods', 'text_only,late_fusion,residual',
-           '--set', 'demo_size=tiny', '--set', 'epochs=1', '--set', 'head_sizes={"proj_dim": 8}']
+    cmd = [str(BIN/'rsacfn'), 'sweep', str(out), '--methods', 'text_only,late_fusion,residual', '--set', 'demo_size=tiny',
+           '--set', 'epochs=1', '--set', 'head_sizes={"proj_dim": 8}', '--set', f'wav_model={small["wav_model"]}',
+           '--set', f'text_model={small["text_model"]}']
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     first = out/'notebooks'/'text_only-seed42.ipynb'  # saved once the run's notebook has finished
     deadline = time.time() + 600

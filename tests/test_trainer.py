@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 import torch
 from rsacfn.data import read_kemdy20, split_corpus
-from rsacfn.models import make_tiny_backbones
 from rsacfn.trainer import METRICS, TrainConfig, classification_metrics, save_atomic, train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
@@ -14,8 +13,8 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope='module')
-def setup(default_corpus, tmp_path_factory):
-    tiny = make_tiny_backbones(tmp_path_factory.mktemp('backbones')/'tiny')
+def setup(default_corpus, tiny_backbones):
+    tiny = tiny_backbones
     return dict(data_path=str(default_corpus), wav_model=str(tiny['audio']), text_model=str(tiny['text']),
                 audio_max_lens=40_000, text_max_lens=64, lr=1e-3, batch_size=16, quiet=True)
 
