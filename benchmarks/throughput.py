@@ -14,7 +14,7 @@ lv60: 24 layers, 1024 wide, 512-channel CNN; KLUE RoBERTa base: 12 layers, 768 w
 random weights, which cost exactly what the real ones cost, and uses the paper's head sizes and
 per-method batch sizes; on a CPU use a few segments (`--segments`).
 """
-import argparse, dataclasses, json, os, platform, sys, time
+import argparse, dataclasses, json, os, platform, shutil, sys, time
 from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import pandas as pd
@@ -27,9 +27,10 @@ SMALL_HEADS = dict(proj_dim=32)  # rsa_cfn / hybrid at proj_dim 128 are 330 M-pa
 
 
 def epoch_stats(cfg):
-    "Train one configuration and return its last epoch's logged throughput."
+    "Train one configuration and return its last epoch's logged throughput (the run's checkpoints are deleted)."
     r = train(cfg)
     rows = [json.loads(l) for l in (Path(r['run_dir'])/'metrics.jsonl').read_text().splitlines()]
+    shutil.rmtree(r['run_dir'])  # paper-size checkpoints with optimizer state are ~5 GB a run
     return rows[-1]
 
 
