@@ -327,6 +327,9 @@ def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
     "Write a tiny wav2vec 2.0 (pretrained on `pretext_voices`) and a tiny random RoBERTa with a trained tokenizer, for `from_pretrained`."
     from transformers import RobertaConfig, RobertaModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
     root = Path(root)
+    if pretrain_clips and (pretrain_clips < 16 or pretrain_epochs < 1):
+        raise ValueError(f'pretrain_clips must be 0 (no pretraining) or at least 16, and pretrain_epochs at least 1; '
+                         f'got pretrain_clips={pretrain_clips}, pretrain_epochs={pretrain_epochs}')
     params = dict(vocab_size=vocab_size, seed=seed, texts=None if texts is None else len(texts), version=2,
                   pretrain_clips=pretrain_clips, pretrain_epochs=pretrain_epochs)
     out = {'audio': root/'audio', 'text': root/'text'}
