@@ -73,8 +73,7 @@ def main(argv=None):
                        cache_dir=str(out/f'feature_cache_{args.backbones}'), **sizes)
     rows = []
     for m in args.methods.split(','):
-        modality = {'speech_only': dict(modality='audio'), 'text_only': dict(modality='text')}.get(m, dict(modality='both', multimodal_method=m))
-        cfg = dataclasses.replace(base, **modality)
+        cfg = dataclasses.replace(base, **TrainConfig.method_fields(m))
         dyn = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_dynamic'))
         grp = None if args.no_grouped else epoch_stats(dataclasses.replace(cfg, ver=f'{m}_grouped', group_by_length=True))
         sta = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_static', static_padding=True))

@@ -298,8 +298,7 @@ def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
     "Train `model` (CNN included) to regress `pretext_voices`' acoustic properties from its mean-pooled states."
     from tqdm.auto import tqdm
     wavs, y = pretext_voices(clips, seed=seed)
-    wavs = [torch.from_numpy((w - w.mean()) / np.sqrt(w.var() + 1e-7)) for w in wavs]  # as the feature extractor normalises
-    y = torch.from_numpy((y - y.mean(0)) / y.std(0))
+    y, batch_audio = torch.from_numpy((y - y.mean(0)) / y.std(0)), Collator().audio  # padded, normalised as in training
     head = nn.Linear(model.config.hidden_size, y.shape[1])
     opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=1e-3)
     g, bs = torch.Generator().manual_seed(seed), 16
@@ -307,9 +306,7 @@ def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
     with tqdm(total=epochs * -(-clips // bs), desc='pretraining the tiny wav2vec 2.0', unit='batch', disable=not progress) as bar:
         for _ in range(epochs):
             for idx in torch.randperm(clips, generator=g).split(bs):
-                batch = [wavs[i] for i in idx.tolist()]
-                x = torch.nn.utils.rnn.pad_sequence(batch, batch_first=True)
-                mask = (torch.arange(x.shape[1]) < torch.tensor([len(w) for w in batch])[:, None]).long()
+                x, mask = batch_audio([wavs[i] for i in idx.tolist()])
                 h = model(x, attention_mask=mask).last_hidden_state
                 loss = F.mse_loss(head(pool(h, model._get_feature_vector_attention_mask(h.shape[1], mask))), y[idx])
                 opt.zero_grad(); loss.backward(); opt.step()

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from .data import EMOTIONS, atomic_write, make_demo_corpus
 from .models import make_tiny_backbones
+from .trainer import TrainConfig
 
 # %% ../nbs/04a_sweep.ipynb #d083ac24
 ALL_METHODS = ('speech_only', 'text_only', 'early_fusion', 'late_fusion', 'mlp_mixer', 'stack', 'residual', 'rsa', 'rsa_cfn', 'hybrid_fusion')
@@ -46,9 +47,7 @@ class Run:
     def parameters(self, base:dict) -> dict:
         "The notebook's parameters for this run."
         p = dict(base, seed=self.seed, ver=self.name)
-        if self.method == 'speech_only': p['modality'] = 'audio'
-        elif self.method == 'text_only': p['modality'] = 'text'
-        else: p.update(modality='both', multimodal_method=self.method)
+        p.update(TrainConfig.method_fields(self.method))
         if self.fold is not None: p.update(split='session', fold=self.fold)
         return p
 

@@ -91,6 +91,13 @@ class TrainConfig:
     def method(self) -> str:
         return {'audio': 'speech_only', 'text': 'text_only', 'both': self.multimodal_method}[self.resolved_modality]
 
+    @staticmethod
+    def method_fields(method:str) -> dict:
+        "The fields that select `method` (the inverse of `.method`): modality, and multimodal_method for a fusion head."
+        if method not in HEADS: raise ValueError(f"unknown method {method!r}; choose one of {', '.join(HEADS)}")
+        mods = HEADS[method].modalities
+        return dict(modality='both', multimodal_method=method) if len(mods) == 2 else dict(modality=mods[0])
+
     @property
     def text_checkpoint(self) -> str: return self.text_model or self.rnn_model
 
