@@ -303,6 +303,7 @@ def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
     opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=1e-3)
     g, bs = torch.Generator().manual_seed(seed), 16
     model.train()
+    np_state = np.random.get_state(); np.random.seed(seed)  # wav2vec 2.0 draws its time masks from numpy's global generator
     with tqdm(total=epochs * -(-clips // bs), desc='pretraining the tiny wav2vec 2.0', unit='batch', disable=not progress) as bar:
         for _ in range(epochs):
             for idx in torch.randperm(clips, generator=g).split(bs):
@@ -311,6 +312,7 @@ def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
                 loss = F.mse_loss(head(pool(h, model._get_feature_vector_attention_mask(h.shape[1], mask))), y[idx])
                 opt.zero_grad(); loss.backward(); opt.step()
                 bar.update(); bar.set_postfix(loss=f'{loss.item():.3f}')
+    np.random.set_state(np_state)
     return model.eval()
 
 def make_tiny_backbones(root, # folder to write `audio/` and `text/` into

@@ -173,3 +173,16 @@ def test_a_real_pretrained_checkpoint_as_text_encoder(tiny):
     # the real encoder tells sentences apart: pooled vectors of different texts differ
     enc = model.encode(**model.collator()(items()))
     assert not torch.allclose(enc['text'][0], enc['text'][2])
+
+
+def test_tiny_backbone_pretraining_is_reproducible(tmp_path):
+    "The same seed gives the same pretrained weights, whatever numpy's global generator holds (wav2vec 2.0 masks draw from it)."
+    from safetensors.torch import load_file
+    weights = []
+    for k, np_seed in enumerate((1, 2)):
+        np.random.seed(np_seed)
+        folder = make_tiny_backbones(tmp_path/str(k), pretrain_clips=32, pretrain_epochs=1, progress=False)['audio']
+        weights.append(load_file(str(folder/'model.safetensors')))
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    random = load_file(str(make_tiny_backbones(tmp_path/'random', pretrain_clips=0)['audio']/'model.safetensors'))
+    assert not all(torch.equal(weights[0][k], random[k]) for k in random)  # pretraining did change the weights
