@@ -137,8 +137,8 @@ class EpochSampler(Sampler):
     "A shuffled (or class-weighted, or length-grouped) order per epoch, drawn from `seed + epoch` alone."
     def __init__(self, n:int, seed:int, weights=None, lengths=None, batch_size:int=1, group_batches:int=50):
         self.n, self.seed, self.epoch, self.batch_size, self.group_batches = n, seed, 0, batch_size, group_batches
-        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
-        self.lengths = None if lengths is None else torch.as_tensor(lengths, dtype=torch.double)
+        as_double = lambda x: None if x is None else torch.from_numpy(np.array(x, dtype=np.float64))  # a copy: pandas may hand over read-only arrays
+        self.weights, self.lengths = as_double(weights), as_double(lengths)
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return self.n
     def __iter__(self):
