@@ -14,26 +14,46 @@ lv60: 24 layers, 1024 wide, 512-channel CNN; KLUE RoBERTa base: 12 layers, 768 w
 random weights, which cost exactly what the real ones cost, and uses the paper's head sizes and
 per-method batch sizes; on a CPU use a few segments (`--segments`).
 """
-import argparse, dataclasses, json, os, platform, shutil, sys, time
+import argparse, dataclasses, json, os, platform, resource, shutil, sys, time
 from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import pandas as pd
 import torch
 from rsacfn.data import make_demo_corpus
 from rsacfn.models import HEADS, make_tiny_backbones
-from rsacfn.trainer import TrainConfig, train
+from rsacfn.data import sample_weights
+from rsacfn.trainer import EpochSampler, TrainConfig, load_split, train
 
 SMALL_HEADS = dict(proj_dim=32)  # rsa_cfn / hybrid at proj_dim 128 are 330 M-parameter heads: too slow for a CPU sweep
 
 
 def epoch_stats(cfg):
     """Train one configuration and return its epochs' median logged throughput, the first epoch left out when there are
-    more (it warms up allocators and caches). The run's checkpoints are deleted."""
+    more (it warms up allocators and caches), and the share of the run's CPU time spent in the kernel (mostly page
+    faults: glibc hands allocations over 32 MB straight to mmap, so big padded batches fault in fresh pages every step).
+    The run's checkpoints are deleted."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
     r = train(cfg)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    sys_s, user_s = after.ru_stime - before.ru_stime, after.ru_utime - before.ru_utime
     rows = [json.loads(l) for l in (Path(r['run_dir'])/'metrics.jsonl').read_text().splitlines()]
     shutil.rmtree(r['run_dir'])  # paper-size checkpoints with optimizer state are ~5 GB a run
     timed = pd.DataFrame(rows[1:] if len(rows) > 1 else rows)
-    return {k: round(float(timed[k].median()), 3) for k in ('train_seconds', 'train_utts_per_s')}
+    return dict({k: round(float(timed[k].median()), 3) for k in ('train_seconds', 'train_utts_per_s')},
+                kernel_pct=round(100 * sys_s / max(sys_s + user_s, 1e-9)))
+
+
+def audio_padding_bound(cfg, grouped:bool) -> float:
+    """The most that dynamic padding can cut the audio backbone's work per epoch, if that work grows linearly with the
+    padded length: samples fed with static padding over samples fed with padding to each batch's longest clip, for the
+    batches the trainer's own sampler draws (epoch 0, same seed and batch size)."""
+    cfg = cfg.resolve()
+    train_df = load_split(cfg)[0]
+    dur = train_df.duration.clip(upper=cfg.audio_max_lens / 16_000).values
+    weights = sample_weights(train_df.label.astype(int)) if cfg.batch_weighted_sampler else None
+    order = torch.tensor(list(EpochSampler(len(dur), cfg.seed, weights, dur if grouped else None, cfg.batch_size)))
+    padded = sum(len(b) * dur[b.numpy()].max() for b in order.split(cfg.batch_size))
+    return round(len(order) * cfg.audio_max_lens / 16_000 / padded, 2)
 
 
 def paper_size_backbones(root, tiny):
@@ -82,8 +102,11 @@ def main(argv=None):
         cache = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_cached', feature_cache=True))
         rows.append({'method': m, 'static utt/s': sta['train_utts_per_s'], 'dynamic utt/s': dyn['train_utts_per_s'],
                      'dynamic / static': round(dyn['train_utts_per_s'] / sta['train_utts_per_s'], 2),
+                     'audio bound': audio_padding_bound(cfg, False) if 'audio' in HEADS[m].modalities else None,
+                     'static kernel %': sta['kernel_pct'], 'dynamic kernel %': dyn['kernel_pct'],
                      **({} if grp is None else {'grouped utt/s': grp['train_utts_per_s'],
-                                                'grouped / static': round(grp['train_utts_per_s'] / sta['train_utts_per_s'], 2)}),
+                                                'grouped / static': round(grp['train_utts_per_s'] / sta['train_utts_per_s'], 2),
+                                                'grouped audio bound': audio_padding_bound(cfg, True) if 'audio' in HEADS[m].modalities else None}),
                      'end-to-end epoch s': dyn['train_seconds'], 'cached epoch s': cache['train_seconds'],
                      'end-to-end / cached': round(dyn['train_seconds'] / max(cache['train_seconds'], 1e-9), 1)})
         print(rows[-1], flush=True)
@@ -95,7 +118,9 @@ def main(argv=None):
               f'head sizes {heads or "as in the paper"}, batch {sizes.get("batch_size", "as in the paper per method")}\n'
               'all runs at the paper lengths (audio_max_lens 96000, text_max_lens 256); '
               f'{"the median of epochs 2-" + str(args.epochs) if args.epochs > 1 else "one epoch"} per run; utt/s = training utterances per second; dynamic = padded to the batch\'s longest; '
-              'grouped = dynamic with group_by_length; cached = head-only epoch on cached features')
+              'grouped = dynamic with group_by_length; cached = head-only epoch on cached features; kernel % = share of the '
+              'run\'s CPU time spent in the operating system (page faults), whole run; audio bound = static over dynamic '
+              'padded audio samples for the epoch\'s batches, the most dynamic padding can save on work linear in the audio length')
     text = header + '\n\n' + table.to_markdown(index=False)
     print('\n' + text)
     (out/f'throughput-{stamp}.md').write_text(text + '\n')

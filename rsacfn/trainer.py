@@ -147,8 +147,9 @@ class EpochSampler(Sampler):
         if self.lengths is not None:
             groups = order.split(self.batch_size * self.group_batches)
             order = torch.cat([grp[self.lengths[grp].argsort(descending=True, stable=True)] for grp in groups])
-            batches = order.split(self.batch_size)
-            order = torch.cat([batches[i] for i in torch.randperm(len(batches), generator=g)])
+            batches = list(order.split(self.batch_size))
+            short = [batches.pop()] if len(batches[-1]) < self.batch_size else []  # stays last: in the middle it would shift every later batch
+            order = torch.cat([batches[i] for i in torch.randperm(len(batches), generator=g)] + short)
         return iter(order.tolist())
 
 # %% ../nbs/03_trainer.ipynb #fab7f4b8
