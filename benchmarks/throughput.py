@@ -53,7 +53,7 @@ def audio_padding_bound(cfg, grouped:bool) -> float:
     weights = sample_weights(train_df.label.astype(int)) if cfg.batch_weighted_sampler else None
     order = torch.tensor(list(EpochSampler(len(dur), cfg.seed, weights, dur if grouped else None, cfg.batch_size)))
     padded = sum(len(b) * dur[b.numpy()].max() for b in order.split(cfg.batch_size))
-    return round(len(order) * cfg.audio_max_lens / 16_000 / padded, 2)
+    return round(float(len(order) * cfg.audio_max_lens / 16_000 / padded), 2)
 
 
 def paper_size_backbones(root, tiny):
