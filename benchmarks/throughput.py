@@ -19,9 +19,8 @@ from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import pandas as pd
 import torch
-from rsacfn.data import make_demo_corpus
+from rsacfn.data import SAMPLE_RATE, make_demo_corpus, sample_weights
 from rsacfn.models import HEADS, make_tiny_backbones
-from rsacfn.data import sample_weights
 from rsacfn.trainer import EpochSampler, TrainConfig, load_split, train
 
 SMALL_HEADS = dict(proj_dim=32)  # rsa_cfn / hybrid at proj_dim 128 are 330 M-parameter heads: too slow for a CPU sweep
@@ -49,11 +48,11 @@ def audio_padding_bound(cfg, grouped:bool) -> float:
     batches the trainer's own sampler draws (epoch 0, same seed and batch size)."""
     cfg = cfg.resolve()
     train_df = load_split(cfg)[0]
-    dur = train_df.duration.clip(upper=cfg.audio_max_lens / 16_000).values
+    dur = train_df.duration.clip(upper=cfg.audio_max_lens / SAMPLE_RATE).values
     weights = sample_weights(train_df.label.astype(int)) if cfg.batch_weighted_sampler else None
     order = torch.tensor(list(EpochSampler(len(dur), cfg.seed, weights, dur if grouped else None, cfg.batch_size)))
     padded = sum(len(b) * dur[b.numpy()].max() for b in order.split(cfg.batch_size))
-    return round(float(len(order) * cfg.audio_max_lens / 16_000 / padded), 2)
+    return round(float(len(order) * cfg.audio_max_lens / SAMPLE_RATE / padded), 2)
 
 
 def paper_size_backbones(root, tiny):

@@ -144,7 +144,7 @@ class EpochSampler(Sampler):
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         order = torch.randperm(self.n, generator=g) if self.weights is None else torch.multinomial(self.weights, self.n, True, generator=g)
-        if self.lengths is not None:
+        if self.lengths is not None and self.n:
             groups = order.split(self.batch_size * self.group_batches)
             order = torch.cat([grp[self.lengths[grp].argsort(descending=True, stable=True)] for grp in groups])
             batches = list(order.split(self.batch_size))
