@@ -19,9 +19,9 @@ from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import pandas as pd
 import torch
-from rsacfn.data import SAMPLE_RATE, make_demo_corpus, sample_weights
+from rsacfn.data import SAMPLE_RATE, make_demo_corpus
 from rsacfn.models import HEADS, make_tiny_backbones
-from rsacfn.trainer import EpochSampler, TrainConfig, load_split, train
+from rsacfn.trainer import TrainConfig, load_split, train, train_sampler
 
 SMALL_HEADS = dict(proj_dim=32)  # rsa_cfn / hybrid at proj_dim 128 are 330 M-parameter heads: too slow for a CPU sweep
 
@@ -46,11 +46,10 @@ def audio_padding_bound(cfg, grouped:bool) -> float:
     """The most that dynamic padding can cut the audio backbone's work per epoch, if that work grows linearly with the
     padded length: samples fed with static padding over samples fed with padding to each batch's longest clip, for the
     batches the trainer's own sampler draws (epoch 0, same seed and batch size)."""
-    cfg = cfg.resolve()
+    cfg = dataclasses.replace(cfg, group_by_length=grouped).resolve()
     train_df = load_split(cfg)[0]
     dur = train_df.duration.clip(upper=cfg.audio_max_lens / SAMPLE_RATE).values
-    weights = sample_weights(train_df.label.astype(int)) if cfg.batch_weighted_sampler else None
-    order = torch.tensor(list(EpochSampler(len(dur), cfg.seed, weights, dur if grouped else None, cfg.batch_size)))
+    order = torch.tensor(list(train_sampler(cfg, train_df, 'audio')))
     padded = sum(len(b) * dur[b.numpy()].max() for b in order.split(cfg.batch_size))
     return round(float(len(order) * cfg.audio_max_lens / SAMPLE_RATE / padded), 2)
 

@@ -304,15 +304,16 @@ def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
     g, bs = torch.Generator().manual_seed(seed), 16
     model.train()
     np_state = np.random.get_state(); np.random.seed(seed)  # wav2vec 2.0 draws its time masks from numpy's global generator
-    with tqdm(total=epochs * -(-clips // bs), desc='pretraining the tiny wav2vec 2.0', unit='batch', disable=not progress) as bar:
-        for _ in range(epochs):
-            for idx in torch.randperm(clips, generator=g).split(bs):
-                x, mask = batch_audio([wavs[i] for i in idx.tolist()])
-                h = model(x, attention_mask=mask).last_hidden_state
-                loss = F.mse_loss(head(pool(h, model._get_feature_vector_attention_mask(h.shape[1], mask))), y[idx])
-                opt.zero_grad(); loss.backward(); opt.step()
-                bar.update(); bar.set_postfix(loss=f'{loss.item():.3f}')
-    np.random.set_state(np_state)
+    try:
+        with tqdm(total=epochs * -(-clips // bs), desc='pretraining the tiny wav2vec 2.0', unit='batch', disable=not progress) as bar:
+            for _ in range(epochs):
+                for idx in torch.randperm(clips, generator=g).split(bs):
+                    x, mask = batch_audio([wavs[i] for i in idx.tolist()])
+                    h = model(x, attention_mask=mask).last_hidden_state
+                    loss = F.mse_loss(head(pool(h, model._get_feature_vector_attention_mask(h.shape[1], mask))), y[idx])
+                    opt.zero_grad(); loss.backward(); opt.step()
+                    bar.update(); bar.set_postfix(loss=f'{loss.item():.3f}')
+    finally: np.random.set_state(np_state)  # also when interrupted
     return model.eval()
 
 def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
