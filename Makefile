@@ -23,7 +23,7 @@ test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests
 
 demo: install
-	HF_HUB_OFFLINE=1 $(BIN)/rsacfn sweep $(RESULTS)/demo_sweep --seeds 42,43,44 $(SWEEP_ARGS)
+	HF_HUB_OFFLINE=1 $(BIN)/rsacfn sweep $(RESULTS)/demo_sweep --preset demo --seeds 42,43,44 $(SWEEP_ARGS)
 
 clean:
 	rm -rf $(VENV) $(RESULTS) build *.egg-info

@@ -20,7 +20,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import pandas as pd
 import torch
 from rsacfn.data import SAMPLE_RATE, make_demo_corpus
-from rsacfn.models import HEADS, make_tiny_backbones
+from rsacfn.models import METHODS, head_sizes, make_tiny_backbones
 from rsacfn.trainer import TrainConfig, load_split, train, train_sampler
 
 SMALL_HEADS = dict(proj_dim=32)  # rsa_cfn / hybrid at proj_dim 128 are 330 M-parameter heads: too slow for a CPU sweep
@@ -74,7 +74,7 @@ def paper_size_backbones(root, tiny):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--methods', default=','.join(HEADS), help='comma-separated methods (default: all)')
+    p.add_argument('--methods', default=','.join(METHODS), help='comma-separated methods (default: all)')
     p.add_argument('--size', default='default', help='demo corpus size (default: %(default)s)')
     p.add_argument('--out', default='results/benchmarks', help='work folder (default: %(default)s)')
     p.add_argument('--epochs', type=int, default=4, help='epochs per run; the median of all but the first is reported (default: %(default)s)')
@@ -89,22 +89,22 @@ def main(argv=None):
     if args.backbones == 'tiny': bb, heads, sizes = tiny, SMALL_HEADS, dict(batch_size=16, val_batch_size=32)
     else: bb, heads, sizes = paper_size_backbones(out/'paper_size_backbones', tiny), {}, {}  # the paper's heads and batches
     base = TrainConfig(data_path=str(corpus), output_dir=str(out/'runs'/stamp), wav_model=str(bb['audio']),
-                       text_model=str(bb['text']), head_sizes=heads, epochs=args.epochs, lr=1e-3, quiet=True,
+                       text_model=str(bb['text']), epochs=args.epochs, lr=1e-3, quiet=True,
                        cache_dir=str(out/f'feature_cache_{args.backbones}'), **sizes)
     rows = []
     for m in args.methods.split(','):
-        cfg = dataclasses.replace(base, **TrainConfig.method_fields(m))
+        cfg = dataclasses.replace(base, method=m, head_sizes={k: v for k, v in heads.items() if k in head_sizes(m)})
         dyn = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_dynamic'))
         grp = None if args.no_grouped else epoch_stats(dataclasses.replace(cfg, ver=f'{m}_grouped', group_by_length=True))
         sta = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_static', static_padding=True))
         cache = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_cached', feature_cache=True))
         rows.append({'method': m, 'static utt/s': sta['train_utts_per_s'], 'dynamic utt/s': dyn['train_utts_per_s'],
                      'dynamic / static': round(dyn['train_utts_per_s'] / sta['train_utts_per_s'], 2),
-                     'audio bound': audio_padding_bound(cfg, False) if 'audio' in HEADS[m].modalities else None,
+                     'audio bound': audio_padding_bound(cfg, False) if 'audio' in METHODS[m].modalities else None,
                      'static kernel %': sta['kernel_pct'], 'dynamic kernel %': dyn['kernel_pct'],
                      **({} if grp is None else {'grouped utt/s': grp['train_utts_per_s'],
                                                 'grouped / static': round(grp['train_utts_per_s'] / sta['train_utts_per_s'], 2),
-                                                'grouped audio bound': audio_padding_bound(cfg, True) if 'audio' in HEADS[m].modalities else None}),
+                                                'grouped audio bound': audio_padding_bound(cfg, True) if 'audio' in METHODS[m].modalities else None}),
                      'end-to-end epoch s': dyn['train_seconds'], 'cached epoch s': cache['train_seconds'],
                      'end-to-end / cached': round(dyn['train_seconds'] / max(cache['train_seconds'], 1e-9), 1)})
         print(rows[-1], flush=True)

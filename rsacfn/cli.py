@@ -11,9 +11,10 @@ from pathlib import Path
 __all__ = ['COMMANDS', 'command', 'parser', 'main', 'demo_corpus', 'config_arguments', 'train_command', 'sweep_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
-from .data import DEMO_SIZES, corpus_summary, make_demo_corpus, read_corpus, demo_truth
-from .trainer import METRICS, TrainConfig, train
-from .sweep import ALL_METHODS, run_sweep
+from .data import DEMO_SIZES, corpus_summary, make_demo_corpus, read_corpus, demo_truth, unknown_key
+from .models import METHODS, load_plugins
+from .trainer import METRICS, PRESETS, TrainConfig, preset_config, train
+from .sweep import run_sweep
 
 # %% ../nbs/06_cli.ipynb #6e977932
 COMMANDS = {}
@@ -28,15 +29,28 @@ def command(name:str, # the subcommand, as typed
 
 def parser() -> argparse.ArgumentParser:
     "The `rsacfn` argument parser with every registered subcommand."
-    p = argparse.ArgumentParser(prog='rsacfn', description='RSA-CFN and its baselines for speech + text emotion recognition.')
+    p = argparse.ArgumentParser(prog='rsacfn', description='RSA-CFN and its baselines for speech + text emotion recognition.', allow_abbrev=False)
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    p.commands = {}
     for name, (fn, add) in COMMANDS.items():
-        add(sub.add_parser(name, help=(fn.__doc__ or '').strip(), description=(fn.__doc__ or '').strip()))
+        p.commands[name] = sub.add_parser(name, help=(fn.__doc__ or '').strip(), description=(fn.__doc__ or '').strip(),
+                                          allow_abbrev=False)  # --epoch is not --epochs: a flag is typed whole
+        add(p.commands[name])
     return p
+
+def _unknown_flag(sub:argparse.ArgumentParser, extra:list[str]) -> str:
+    "The error line for arguments a subcommand does not take, naming the closest flag."
+    flag = next((x.split('=')[0] for x in extra if x.startswith('-')), None)
+    if flag is None: return f"unexpected argument(s) {' '.join(extra)}"
+    return str(unknown_key('flag', flag, [o for a in sub._actions for o in a.option_strings if o.startswith('--')]))
 
 def main(argv:list[str]|None=None) -> int:
     "Run `rsacfn` with `argv` (default: the process' arguments); a bad input prints one clear line and exits 2."
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra:  # one line, not argparse's usage block
+        print(f'rsacfn {args.command}: error: {_unknown_flag(p.commands[args.command], extra)}', file=sys.stderr)
+        return 2
     try: return COMMANDS[args.command][0](args) or 0
     except (ValueError, OSError, KeyError) as e:  # CorpusError, BackboneNotFound, FileExistsError, bad settings
         print(f'rsacfn {args.command}: error: {e}', file=sys.stderr)
@@ -76,27 +90,30 @@ def _none_or(kind):
     parse.__name__ = kind.__name__
     return parse
 
+def _list(v): return [x for x in v.split(',') if x]
+
 def config_arguments(p:argparse.ArgumentParser, cls=TrainConfig):
-    "Add one flag per field of the dataclass `cls`, typed from its annotation."
+    "Add one flag per field of the dataclass `cls`, typed from its annotation; only flags typed appear in the parsed arguments."
     for f in dataclasses.fields(cls):
         t = str(f.type).replace(' ', '')
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         kind = {'int': int, 'float': float, 'str': str}.get(t.split('|')[0])
         flags = [f'--{f.name}'] + ([f'--{f.name.replace("_", "-")}'] if '_' in f.name else [])
-        if t == 'bool': p.add_argument(*flags, type=_bool, nargs='?', const=True, default=default, metavar='BOOL', help=f'(default: {default})')
-        elif t == 'dict': p.add_argument(*flags, type=json.loads, default=default, metavar='JSON', help=f'a JSON object (default: {default})')
-        elif kind: p.add_argument(*flags, type=_none_or(kind) if 'None' in t else kind, default=default, help=f'(default: {default})')
+        common = dict(default=argparse.SUPPRESS, dest=f.name, help=f'(default: {default})')  # a flag not typed leaves the field to TrainConfig or a preset
+        if t.split('|')[0] == 'bool': p.add_argument(*flags, type=_bool, nargs='?', const=True, metavar='BOOL', **common)
+        elif t == 'dict': p.add_argument(*flags, type=json.loads, metavar='JSON', **dict(common, help=f'a JSON object (default: {default})'))
+        elif t == 'list': p.add_argument(*flags, type=_list, metavar='A,B', **dict(common, help=f'comma-separated (default: none)'))
+        elif kind: p.add_argument(*flags, type=_none_or(kind) if 'None' in t else kind, **common)
         else: raise TypeError(f'no command-line type for field {f.name}: {t}')
 
-def _train_args(p): config_arguments(p)
+def _train_args(p):
+    p.add_argument('--preset', choices=list(PRESETS), default='paper', help="start from a preset's settings (default: %(default)s)")
+    config_arguments(p)
 
 @command('train', _train_args)
 def train_command(args):
     "Train and evaluate one configuration (every TrainConfig field is a flag)."
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    if cfg.resolved_modality != 'both' and cfg.multimodal_method != TrainConfig.multimodal_method:
-        print(f'note: --multimodal_method {cfg.multimodal_method} is ignored: this run is {cfg.method} '
-              '(fuse with --use_concat True or --modality both)', file=sys.stderr)
+    cfg = preset_config(args.preset, **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)})
     result = train(cfg)
     print('best epoch ' + str(result['epoch']) + ': ' + '  '.join(f'{k} {result[k]:.4f}' for k in METRICS) + f'  -> {result["run_dir"]}')
 
@@ -108,13 +125,15 @@ def _value(v:str):
 
 def _sweep_args(p):
     p.add_argument('out', type=Path, help='the sweep folder (results, executed notebooks, table, figures)')
-    p.add_argument('--methods', default=','.join(ALL_METHODS), help='comma-separated methods (default: all ten)')
+    p.add_argument('--methods', default=None, help='comma-separated methods (default: every registered method: the paper\'s ten)')
     p.add_argument('--seeds', default='42', help='comma-separated seeds (default: %(default)s)')
     p.add_argument('--folds', default=None, help="session folds: 'all' or comma-separated (default: the random split)")
     p.add_argument('--n_folds', type=int, default=5, help='number of session folds (default: %(default)s)')
     p.add_argument('--jobs', type=int, default=1, help='notebooks run at once (default: %(default)s)')
+    p.add_argument('--preset', choices=list(PRESETS), default=None, help='demo without --set data_path, else paper')
+    p.add_argument('--rerun', action='store_true', help='train again the runs in OUT whose configuration, corpus or backbones differ')
     p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
-                   help='an experiment-notebook parameter for every run, e.g. --set data_path=data/KEMDy20_v1_1 --set epochs=10')
+                   help='a TrainConfig field (or preset, demo_size) for every run, e.g. --set data_path=data/KEMDy20_v1_1 --set epochs=10')
 
 @command('sweep', _sweep_args)
 def sweep_command(args):
@@ -125,7 +144,9 @@ def sweep_command(args):
         k, v = kv.split('=', 1); params[k] = _value(v)
     folds = None if args.folds is None else list(range(args.n_folds)) if args.folds == 'all' else [int(f) for f in args.folds.split(',')]
     if folds is not None: params['n_folds'] = args.n_folds
-    table = run_sweep(args.out, [m for m in args.methods.split(',') if m], [int(s) for s in args.seeds.split(',')], folds, params, jobs=args.jobs)
+    if args.preset: params['preset'] = args.preset
+    methods = None if args.methods is None else [m for m in args.methods.split(',') if m]
+    table = run_sweep(args.out, methods, [int(s) for s in args.seeds.split(',')], folds, params, jobs=args.jobs, rerun=args.rerun)
     print((Path(args.out)/'f1_table.md').read_text())
     print(f'table, figures and executed notebooks: {args.out}')
     return 1 if table.failed.sum() else 0

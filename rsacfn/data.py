@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 # %% auto #0
-__all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'TAG_TOKENS', 'SAMPLE_RATE', 'COLUMNS', 'MANIFEST_COLUMNS', 'READERS',
-           'DEMO_SIZES', 'DEMO_CLASS_P', 'DEMO_CUE_P', 'PRETEXT_TARGETS', 'SPLITS', 'MODALITIES', 'normalize_emotion',
-           'parse_emotions', 'CorpusError', 'atomic_write', 'atomic_dir', 'clean_text', 'decode_transcript',
-           'read_transcript', 'audio_backend', 'resample', 'audio_info', 'load_audio', 'read_kemdy20', 'read_kemdy19',
-           'read_manifest', 'detect_format', 'read_corpus', 'demo_segments', 'make_demo_corpus', 'demo_truth',
-           'corpus_summary', 'pretext_voices', 'transformed_label', 'sample_weights', 'split_corpus', 'EmotionDataset',
-           'Collator']
+__all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'TAG_TOKENS', 'SAMPLE_RATE', 'AUDIO_MAX_LENS', 'TEXT_MAX_LENS',
+           'COLUMNS', 'MANIFEST_COLUMNS', 'READERS', 'DEMO_SIZES', 'DEMO_CLASS_P', 'DEMO_CUE_P', 'PRETEXT_TARGETS',
+           'SPLITS', 'MODALITIES', 'normalize_emotion', 'parse_emotions', 'CorpusError', 'unknown_key', 'atomic_write',
+           'atomic_dir', 'clean_text', 'decode_transcript', 'read_transcript', 'audio_backend', 'resample',
+           'audio_info', 'load_audio', 'read_kemdy20', 'read_kemdy19', 'read_manifest', 'detect_format', 'read_corpus',
+           'demo_segments', 'make_demo_corpus', 'demo_truth', 'corpus_summary', 'pretext_voices', 'transformed_label',
+           'sample_weights', 'split_corpus', 'EmotionDataset', 'Collator']
 
 # %% ../nbs/00_data.ipynb #63fcad4a
 import numpy as np
@@ -55,6 +55,17 @@ class CorpusError(ValueError):
     def __init__(self, where, what, hint='', segment_id=None):
         self.where, self.what, self.hint, self.segment_id = str(where), what, hint, segment_id
         super().__init__(f"{where}: {what}" + (f". {hint}" if hint else ''))
+
+# %% ../nbs/00_data.ipynb #ebe85414
+def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'method'
+                key, # the key the user gave
+                valid # the keys that exist
+               ) -> ValueError:
+    "The error for a key that is not one of `valid`: it names the key and the closest valid one."
+    import difflib
+    valid = [str(v) for v in valid]
+    close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+    return ValueError(f"unknown {kind} {key!r}" + (f"; did you mean {close[0]!r}?" if close else '') + f" (one of: {', '.join(valid)})")
 
 # %% ../nbs/00_data.ipynb #b5660bdc
 @contextmanager
@@ -158,6 +169,8 @@ def read_transcript(path, # the segment's .txt file
 
 # %% ../nbs/00_data.ipynb #4541624e
 SAMPLE_RATE = 16_000
+AUDIO_MAX_LENS = 96_000  # waveform samples kept unless told otherwise: the paper's 6 s
+TEXT_MAX_LENS = 256      # tokens kept unless told otherwise: the paper's
 
 @lru_cache(maxsize=None)
 def _torchaudio_resample():
@@ -745,7 +758,7 @@ MODALITIES = ('audio', 'text', 'both')
 class EmotionDataset(torch.utils.data.Dataset):
     "Segments of a corpus table; audio is decoded lazily, one item at a time."
     def __init__(self, df:pd.DataFrame, # a corpus table (or a split of one)
-                 audio_max_lens:int=96_000, # keep at most this many 16 kHz samples (paper: 6 s)
+                 audio_max_lens:int=AUDIO_MAX_LENS, # keep at most this many 16 kHz samples (paper: 6 s)
                  modality:str='both', # 'audio', 'text' or 'both'
                  backend:str='auto'): # resampler, see `resample`
         if modality not in MODALITIES: raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
@@ -765,8 +778,8 @@ class EmotionDataset(torch.utils.data.Dataset):
 class Collator:
     "Batch items with dynamic padding and attention masks for both modalities."
     tokenizer: Callable|None = None # a Hugging Face tokenizer (needed for text)
-    audio_max_lens: int = 96_000 # truncate waveforms to this many samples
-    text_max_lens: int = 256 # truncate texts to this many tokens
+    audio_max_lens: int = AUDIO_MAX_LENS # truncate waveforms to this many samples
+    text_max_lens: int = TEXT_MAX_LENS # truncate texts to this many tokens
     pad_to_max: bool = False # pad to the maximum lengths (the paper's static padding) instead of the batch's longest
     normalize_audio: bool = True # zero mean, unit variance per waveform over its real samples
     modality: str|None = None # batch 'audio', 'text' or 'both' of what items hold; None: whatever they hold

@@ -55,17 +55,23 @@ class ResidualPair(nn.Module):
 
 # %% ../nbs/01_layers.ipynb #5eabbfcc
 class MixerBlock(nn.Module):
-    "One MLP-Mixer block over (B, S, d): token mixing across S, then channel mixing across d."
+    "One MLP-Mixer block over (B, S, d): token mixing across S, then channel mixing across d (as published, or textbook)."
+    variants = ('published', 'textbook')
     def __init__(self, seq_len:int, # S, the fixed number of positions
                  dim:int=256, # d, the channels
-                 dropout:float=0.1):
+                 dropout:float=0.1,
+                 variant:str='published'): # 'published': one LayerNorm, channel MLP on ln(y); 'textbook': on LN2(x + y)
         super().__init__()
-        self.token_norm = nn.LayerNorm(dim)
+        if variant not in self.variants: raise ValueError(f"mixer variant must be one of {', '.join(map(repr, self.variants))}, not {variant!r}")
+        self.variant = variant
+        self.norm = nn.LayerNorm(dim)  # the published block uses this one module for both mixing steps
         self.token_mlp = nn.Sequential(nn.Linear(seq_len, seq_len), nn.GELU(), nn.Linear(seq_len, seq_len), nn.Dropout(dropout))
-        self.channel_norm = nn.LayerNorm(dim)
+        self.channel_norm = nn.LayerNorm(dim) if variant == 'textbook' else None
         self.channel_mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim), nn.Dropout(dropout))
 
     def forward(self, x:torch.Tensor # (B, S, d)
                ) -> torch.Tensor: # (B, S, d)
-        x = x + self.token_mlp(self.token_norm(x).transpose(1, 2)).transpose(1, 2)  # mix along S: (B, d, S) -> back
-        return x + self.channel_mlp(self.channel_norm(x))                          # mix along d
+        y = self.token_mlp(self.norm(x).transpose(1, 2)).transpose(1, 2)  # mix along S: (B, d, S) -> back
+        x1 = x + y
+        if self.variant == 'textbook': return x1 + self.channel_mlp(self.channel_norm(x1))
+        return x1 + self.channel_mlp(self.norm(y))                        # mix along d, on ln(y)

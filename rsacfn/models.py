@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['HEADS', 'POOLING_MODES', 'TINY_SIZES', 'register_head', 'FusionHead', 'SpeechOnly', 'TextOnly', 'EarlyFusion',
-           'LateFusion', 'Stack', 'Residual', 'RSA', 'RSACFN', 'HybridFusion', 'fix_length', 'MLPMixer', 'head_sizes',
-           'build_head', 'pool', 'BackboneNotFound', 'load_audio_encoder', 'load_text_encoder', 'make_tiny_backbones',
-           'MultiModelConfig', 'MultiModelOutput', 'MultiModel', 'predict']
+__all__ = ['METHODS', 'POOLING_MODES', 'TINY_SIZES', 'Method', 'register_head', 'load_plugins', 'get_method', 'FusionHead',
+           'SpeechOnly', 'TextOnly', 'EarlyFusion', 'LateFusion', 'Stack', 'Residual', 'RSA', 'RSACFN', 'HybridFusion',
+           'fix_length', 'MLPMixer', 'head_sizes', 'check_head_sizes', 'build_head', 'pool', 'BackboneNotFound',
+           'load_audio_encoder', 'load_text_encoder', 'make_tiny_backbones', 'MultiModelConfig', 'MultiModelOutput',
+           'MultiModel', 'predict']
 
 # %% ../nbs/02_models.ipynb #03fd7a46
 import numpy as np
@@ -24,26 +25,75 @@ from torch import nn
 from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel)
 from transformers.utils import ModelOutput
 from .layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
-from .data import EMOTIONS, SAMPLE_RATE, Collator, atomic_dir, clean_text, demo_segments, load_audio, pretext_voices
+from .data import unknown_key, AUDIO_MAX_LENS, TEXT_MAX_LENS, EMOTIONS, SAMPLE_RATE, Collator, atomic_dir, clean_text, demo_segments, load_audio, pretext_voices
 
 # %% ../nbs/02_models.ipynb #726a6cfb
-HEADS = {}
+@dataclass(frozen=True)
+class Method:
+    "Every fact about one method: its head class, the paper's recipe and score, the attention maps it returns."
+    name: str # the method name users type
+    head: type # the `FusionHead` subclass
+    fusion: str # the paper's fusion type: 'early', 'late', 'cross-modality', 'speech only', 'text only'
+    batch_size: int # the paper's training batch size
+    val_batch_size: int # the paper's validation batch size
+    lr: float # the paper's learning rate
+    paper_weighted_f1: float|None = None # the paper's weighted F1 on KEMDy20 (random 20 % validation), None if not in it
+    attention: tuple = () # names of the attention maps `forward` returns
 
-def register_head(name:str):
-    "Class decorator: register a fusion head under the method name `name`."
+    @property
+    def modalities(self) -> tuple: return self.head.modalities
+    @property
+    def takes_sequences(self) -> bool: return self.head.takes_sequences
+    @property
+    def recipe(self) -> dict:
+        "The paper's batch sizes and learning rate."
+        return dict(batch_size=self.batch_size, val_batch_size=self.val_batch_size, lr=self.lr)
+
+METHODS: dict[str, Method] = {}
+
+def register_head(name:str, # the method name
+                  fusion:str='early', # the paper's fusion type
+                  batch_size:int=6, val_batch_size:int=16, lr:float=1e-5, # the recipe (default: the paper's multimodal one)
+                  paper_weighted_f1:float|None=None, # the paper's score, if the paper has the method
+                  attention:Sequence[str]=()): # the attention maps `forward` returns
+    "Class decorator: register a fusion head as method `name`, with every fact about the method."
     def register(cls):
         cls.name = name
-        HEADS[name] = cls
+        METHODS[name] = Method(name, cls, fusion, batch_size, val_batch_size, lr, paper_weighted_f1, tuple(attention))
         return cls
     return register
+
+def load_plugins(plugins:Sequence[str]=()): # module names, or paths of .py files
+    "Import modules or .py files that register more methods (each once per process), e.g. a head of your own."
+    import importlib, importlib.util, sys
+    for p in plugins or ():
+        if not str(p).endswith('.py'): importlib.import_module(p); continue
+        path = Path(p).resolve()
+        if not path.is_file(): raise FileNotFoundError(f'plugin {p}: no such file (give a module name or the path of a .py file)')
+        name = f'rsacfn_plugin_{path.stem}_{abs(hash(str(path))):x}'
+        if name in sys.modules: continue
+        spec = importlib.util.spec_from_file_location(name, path)
+        sys.modules[name] = module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+
+def get_method(name:str) -> Method:
+    "The registry entry of method `name`; an unknown name is an error naming the closest one."
+    if name not in METHODS: raise unknown_key('method', name, METHODS)
+    return METHODS[name]
 
 class FusionHead(nn.Module):
     "Base of the fusion heads: `forward(audio, text, audio_mask, text_mask) -> (logits, attentions)`."
     modalities = ('audio', 'text')  # which inputs the head uses
     takes_sequences = False         # True: hidden-state sequences with masks; False: pooled vectors
 
+    @classmethod
+    def sizes(cls) -> dict:
+        "The size parameters this head takes, with their defaults (the paper's)."
+        params = list(inspect.signature(cls.__init__).parameters.values())[4:]  # after self, audio_dim, text_dim, num_classes
+        return {p.name: p.default for p in params if p.default is not p.empty}
+
 # %% ../nbs/02_models.ipynb #3af18c75
-@register_head('speech_only')
+@register_head('speech_only', 'speech only', batch_size=16, val_batch_size=32, lr=1e-4, paper_weighted_f1=0.87966)
 class SpeechOnly(FusionHead):
     "Speech alone: Drop -> Linear(Da, Da) -> tanh -> Drop -> Linear(Da, C)."
     modalities = ('audio',)
@@ -54,7 +104,7 @@ class SpeechOnly(FusionHead):
     def forward(self, audio, text=None, audio_mask=None, text_mask=None):
         return self.classifier(self.dense(audio)), {}
 
-@register_head('text_only')
+@register_head('text_only', 'text only', batch_size=16, val_batch_size=32, lr=1e-5, paper_weighted_f1=0.87552)
 class TextOnly(FusionHead):
     "Text alone: LN(Dt) -> Linear(Dt, C)."
     modalities = ('text',)
@@ -65,7 +115,7 @@ class TextOnly(FusionHead):
         return self.classifier(self.norm(text)), {}
 
 # %% ../nbs/02_models.ipynb #3e07470a
-@register_head('early_fusion')
+@register_head('early_fusion', 'early', paper_weighted_f1=0.89021)
 class EarlyFusion(FusionHead):
     "x = LN(D)(cat[a, t]); logits = Linear(D, C)(x)."
     def __init__(self, audio_dim, text_dim, num_classes=7):
@@ -74,17 +124,18 @@ class EarlyFusion(FusionHead):
     def forward(self, audio, text, audio_mask=None, text_mask=None):
         return self.classifier(self.norm(torch.cat([audio, text], 1))), {}
 
-@register_head('late_fusion')
+@register_head('late_fusion', 'late', paper_weighted_f1=0.88820)
 class LateFusion(FusionHead):
-    "logits = mean(LN(C)(Linear(Da, C)(a)), LN(C)(Linear(Dt, C)(t)))."
+    "logits = mean over the branches of one shared LN(C) applied to stack[Linear(Da, C)(a), Linear(Dt, C)(t)]."
     def __init__(self, audio_dim, text_dim, num_classes=7):
         super().__init__()
         self.audio_classifier, self.text_classifier = nn.Linear(audio_dim, num_classes), nn.Linear(text_dim, num_classes)
-        self.audio_norm, self.text_norm = nn.LayerNorm(num_classes), nn.LayerNorm(num_classes)
+        self.norm = nn.LayerNorm(num_classes)  # one LayerNorm, shared by both branches (the published `norm`)
     def forward(self, audio, text, audio_mask=None, text_mask=None):
-        return (self.audio_norm(self.audio_classifier(audio)) + self.text_norm(self.text_classifier(text))) / 2, {}
+        logits = torch.stack([self.audio_classifier(audio), self.text_classifier(text)], 1)  # (B, 2, C)
+        return self.norm(logits).mean(1), {}
 
-@register_head('stack')
+@register_head('stack', 'early', paper_weighted_f1=0.89107)
 class Stack(FusionHead):
     "x = LN(D)(cat[a, t]); logits = mean over `stack_samples` dropout masks of one shared Linear(D, C)."
     def __init__(self, audio_dim, text_dim, num_classes=7, stack_samples:int=5, stack_dropout:float=0.5):
@@ -96,7 +147,7 @@ class Stack(FusionHead):
         x = self.norm(torch.cat([audio, text], 1))
         return torch.stack([self.classifier(self.dropout(x)) for _ in range(self.samples)]).mean(0), {}
 
-@register_head('residual')
+@register_head('residual', 'early', paper_weighted_f1=0.89149)
 class Residual(FusionHead):
     "x = LN(D)(cat[a, t]); logits = Linear(D, C)(x + ResidualPair(x))."
     def __init__(self, audio_dim, text_dim, num_classes=7, residual_hidden:int=512, residual_dropout:float=0.3):
@@ -108,7 +159,7 @@ class Residual(FusionHead):
         return self.classifier(x + self.residual(x)), {}
 
 # %% ../nbs/02_models.ipynb #aebe4da9
-@register_head('rsa')
+@register_head('rsa', 'early', paper_weighted_f1=0.89165, attention=('features',))
 class RSA(FusionHead):
     "x = LN(D)(cat[a, t]); y, A = SA(x); logits = Linear(D, C)(x + ResidualPair(y)); returns A."
     def __init__(self, audio_dim, text_dim, num_classes=7, attn_hidden:int=256, residual_hidden:int=512, residual_dropout:float=0.3):
@@ -122,7 +173,7 @@ class RSA(FusionHead):
         return self.classifier(x + self.residual(y)), {'features': attn}
 
 # %% ../nbs/02_models.ipynb #3fd481f7
-@register_head('rsa_cfn')
+@register_head('rsa_cfn', 'early', batch_size=4, paper_weighted_f1=0.89254, attention=('audio', 'text'))  # the paper's score is with the label transform
 class RSACFN(FusionHead):
     "Per-modality projection + self-attention, cross fusion, wide residual pair, MLP classifier; returns both attention maps."
     def __init__(self, audio_dim, text_dim, num_classes=7, proj_dim:int=128, cfn_attn_hidden:int=96,
@@ -144,20 +195,22 @@ class RSACFN(FusionHead):
         return self.classifier(z + self.residual(z)), {'audio': attn_a, 'text': attn_t}
 
 # %% ../nbs/02_models.ipynb #33102f58
-@register_head('hybrid_fusion')
+@register_head('hybrid_fusion', 'cross-modality', batch_size=4, paper_weighted_f1=0.88477, attention=('audio', 'text'))
 class HybridFusion(FusionHead):
-    "Soft voting of four independent branches (early, late, residual, rsa_cfn): mean of LN(C) of each branch's logits."
+    "Soft voting of four independent branches (early, late, residual, rsa_cfn): mean over them of one shared LN(C) of their stacked logits."
     branch_names = ('early_fusion', 'late_fusion', 'residual', 'rsa_cfn')
     def __init__(self, audio_dim, text_dim, num_classes=7, **sizes):
         super().__init__()
         self.branches = nn.ModuleDict({n: build_head(n, audio_dim, text_dim, num_classes, **sizes) for n in self.branch_names})
-        self.norms = nn.ModuleDict({n: nn.LayerNorm(num_classes) for n in self.branch_names})
+        self.norm = nn.LayerNorm(num_classes)  # one LayerNorm over the four branches' logits (the published `hybrid_norm`)
+    @classmethod
+    def sizes(cls) -> dict: return {k: v for n in cls.branch_names for k, v in METHODS[n].head.sizes().items()}
     def forward(self, audio, text, audio_mask=None, text_mask=None):
         logits, attentions = [], {}
-        for n, branch in self.branches.items():
+        for branch in self.branches.values():
             l, att = branch(audio, text)
-            logits.append(self.norms[n](l)); attentions.update(att)
-        return torch.stack(logits).mean(0), attentions
+            logits.append(l); attentions.update(att)
+        return self.norm(torch.stack(logits, 1)).mean(1), attentions  # (B, 4, C) -> (B, C)
 
 # %% ../nbs/02_models.ipynb #d63fb75f
 def fix_length(x:torch.Tensor, # (B, T, d)
@@ -168,16 +221,17 @@ def fix_length(x:torch.Tensor, # (B, T, d)
     if mask is not None: x = x * mask.unsqueeze(-1).to(x.dtype)
     return F.pad(x, (0, 0, 0, length - x.shape[1])) if x.shape[1] < length else x[:, :length]
 
-@register_head('mlp_mixer')
+@register_head('mlp_mixer', 'early', paper_weighted_f1=0.88520)
 class MLPMixer(FusionHead):
     "Project both sequences to `mixer_dim`, fix their lengths, join (text first), one Mixer block, LN, mean, MLP."
     takes_sequences = True
     def __init__(self, audio_dim, text_dim, num_classes=7, mixer_dim:int=256, mixer_hidden:int=512,
-                 mixer_dropout:float=0.1, text_len:int=256, audio_len:int=299):
+                 mixer_dropout:float=0.1, text_len:int=256, audio_len:int=299,
+                 mixer_block:str='published'): # the Mixer block: 'published' (both published codes) or 'textbook'
         super().__init__()
         self.text_len, self.audio_len = text_len, audio_len
         self.audio_proj, self.text_proj = nn.Linear(audio_dim, mixer_dim), nn.Linear(text_dim, mixer_dim)
-        self.mixer = MixerBlock(text_len + audio_len, mixer_dim, mixer_dropout)
+        self.mixer = MixerBlock(text_len + audio_len, mixer_dim, mixer_dropout, mixer_block)
         self.norm = nn.LayerNorm(mixer_dim)
         self.classifier = nn.Sequential(nn.Dropout(mixer_dropout), nn.Linear(mixer_dim, mixer_hidden), nn.GELU(),
                                         nn.Dropout(mixer_dropout), nn.Linear(mixer_hidden, num_classes))
@@ -189,28 +243,29 @@ class MLPMixer(FusionHead):
 
 # %% ../nbs/02_models.ipynb #28db5c21
 def head_sizes(name:str|None=None) -> dict:
-    "The size parameters (with the paper's defaults) that head `name` takes, or that any head takes."
-    names = [name] if name else list(HEADS)
+    "The size parameters (with the paper's defaults) that method `name`'s head takes, or that any head takes."
     out = {}
-    for n in names:
-        if n not in HEADS: raise ValueError(f"unknown fusion method {n!r}; choose one of {', '.join(HEADS)}")
-        if n == 'hybrid_fusion': out.update({k: v for b in HybridFusion.branch_names for k, v in head_sizes(b).items()}); continue
-        for p in list(inspect.signature(HEADS[n].__init__).parameters.values())[4:]:
-            if p.kind == p.KEYWORD_ONLY or p.default is not p.empty: out[p.name] = p.default
+    for m in ([get_method(name)] if name else METHODS.values()): out.update(m.head.sizes())
     return out
 
-def build_head(name:str, # a method name in `HEADS`
+def check_head_sizes(sizes:dict, # head sizes a user gave
+                     name:str|None=None # the method they are for (None: any method)
+                    ):
+    "Raise an error naming the closest valid key for a size that no head (or not method `name`'s head) takes."
+    valid = head_sizes(name)
+    for k in sizes:
+        if k not in valid: raise unknown_key(f'head size for {name}' if name else 'head size', k, valid)
+
+def build_head(name:str, # a method name in `METHODS`
                audio_dim:int, # Da, the audio encoder's hidden size
                text_dim:int, # Dt, the text encoder's hidden size
                num_classes:int=7, # C
                **sizes # head sizes to change from the paper's (see `head_sizes()`)
               ) -> FusionHead:
     "Build the fusion head registered as `name`."
-    if name not in HEADS: raise ValueError(f"unknown fusion method {name!r}; choose one of {', '.join(HEADS)}")
-    unknown = set(sizes) - set(head_sizes())
-    if unknown: raise TypeError(f"unknown head size(s) {sorted(unknown)}; the sizes are {sorted(head_sizes())}")
-    mine = head_sizes(name)
-    return HEADS[name](audio_dim, text_dim, num_classes, **{k: v for k, v in sizes.items() if k in mine})
+    head, valid = get_method(name).head, head_sizes(name)
+    check_head_sizes(sizes)
+    return head(audio_dim, text_dim, num_classes, **{k: v for k, v in sizes.items() if k in valid})
 
 # %% ../nbs/02_models.ipynb #c8a48afc
 POOLING_MODES = ('mean', 'sum', 'max')
@@ -357,14 +412,14 @@ def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
 class MultiModelConfig(PretrainedConfig):
     "Configuration of a `MultiModel`: the method, the backbones' configs, pooling, lengths and head sizes."
     model_type = 'rsacfn'
-    def __init__(self, method:str='rsa_cfn', # a fusion method in `HEADS`
+    def __init__(self, method:str='rsa_cfn', # a method in `METHODS`
                  audio_config:dict|None=None, # the audio encoder's config (as a dict)
                  text_config:dict|None=None, # the text encoder's config (as a dict)
                  num_classes:int=7, # C
                  class_names:Sequence[str]=EMOTIONS, # the label of each class id
                  pooling_mode:str='mean', # 'mean', 'sum' or 'max' over real positions
-                 audio_max_lens:int=96_000, # waveform samples kept (paper: 6 s)
-                 text_max_lens:int=256, # tokens kept
+                 audio_max_lens:int=AUDIO_MAX_LENS, # waveform samples kept (paper: 6 s)
+                 text_max_lens:int=TEXT_MAX_LENS, # tokens kept
                  head_sizes:dict|None=None, # sizes that differ from the paper's, see `head_sizes()`
                  freeze_feature_encoder:bool=True, # keep the audio CNN frozen
                  **kwargs):
@@ -394,15 +449,15 @@ class MultiModel(PreTrainedModel):
 
     def __init__(self, config:MultiModelConfig):
         super().__init__(config)
-        if config.method not in HEADS: raise ValueError(f"unknown fusion method {config.method!r}; choose one of {', '.join(HEADS)}")
-        mods = HEADS[config.method].modalities
+        info = get_method(config.method)
+        mods = info.modalities
         for m in mods:
             if getattr(config, f'{m}_config') is None: raise ValueError(f'method {config.method!r} needs a {m} backbone ({m}_config)')
         self.audio_encoder = _encoder_from_config(config.audio_config) if 'audio' in mods else None
         self.text_encoder = _drop_pooler(_encoder_from_config(config.text_config)) if 'text' in mods else None
         if self.audio_encoder is not None and config.freeze_feature_encoder: _freeze_cnn(self.audio_encoder)
         sizes = dict(config.head_sizes)
-        if config.method in ('mlp_mixer',):
+        if info.takes_sequences:  # a sequence head's fixed lengths follow the input lengths
             sizes.setdefault('text_len', config.text_max_lens)
             sizes.setdefault('audio_len', self.audio_frames(config.audio_max_lens))
         self.head = build_head(config.method, (config.audio_config or {}).get('hidden_size', 0),
@@ -418,14 +473,13 @@ class MultiModel(PreTrainedModel):
             return int(self.audio_encoder._get_feat_extract_output_lengths(torch.tensor(samples)))
 
     @classmethod
-    def from_backbones(cls, method:str='rsa_cfn', # a fusion method in `HEADS`
+    def from_backbones(cls, method:str='rsa_cfn', # a method in `METHODS`
                        audio_model=None, # audio checkpoint folder or hub id (paper: facebook/wav2vec2-large-960h-lv60-self)
                        text_model=None, # text checkpoint folder or hub id (paper: klue/roberta-base)
                        **config_kwargs # other `MultiModelConfig` fields
                       ) -> 'MultiModel':
         "Build a model from pretrained backbones (only those its method uses are loaded)."
-        if method not in HEADS: raise ValueError(f"unknown fusion method {method!r}; choose one of {', '.join(HEADS)}")
-        mods = HEADS[method].modalities
+        mods = get_method(method).modalities
         for m, name in (('audio', audio_model), ('text', text_model)):
             if m in mods and name is None: raise ValueError(f'method {method!r} needs {m}_model, a {m} checkpoint')
         audio = load_audio_encoder(audio_model, config_kwargs.get('freeze_feature_encoder', True)) if 'audio' in mods else None

@@ -4,34 +4,23 @@
 
 # %% ../nbs/04a_sweep.ipynb #4f979685
 from __future__ import annotations
-import json, os, shutil, threading, time
+import dataclasses, json, logging, os, shutil, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['ALL_METHODS', 'ATTENTION_METHODS', 'FUSION_TYPE', 'PAPER_WEIGHTED_F1', 'DEMO_PARAMS', 'Run', 'plan_runs',
-           'experiment_notebook', 'run_experiment', 'summarize', 'table_markdown', 'run_sweep']
+__all__ = ['SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters', 'experiment_notebook', 'run_experiment', 'summarize',
+           'table_markdown', 'run_sweep']
 
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
 import pandas as pd
-from .data import EMOTIONS, atomic_write, make_demo_corpus
-from .models import make_tiny_backbones
-from .trainer import TrainConfig
-
-# %% ../nbs/04a_sweep.ipynb #d083ac24
-ALL_METHODS = ('speech_only', 'text_only', 'early_fusion', 'late_fusion', 'mlp_mixer', 'stack', 'residual', 'rsa', 'rsa_cfn', 'hybrid_fusion')
-ATTENTION_METHODS = ('rsa', 'rsa_cfn', 'hybrid_fusion')
-FUSION_TYPE = {'speech_only': 'speech only', 'text_only': 'text only', 'early_fusion': 'early', 'late_fusion': 'late',
-               'mlp_mixer': 'early', 'stack': 'early', 'residual': 'early', 'rsa': 'early', 'rsa_cfn': 'early',
-               'hybrid_fusion': 'cross-modality'}
-PAPER_WEIGHTED_F1 = {'speech_only': 0.87966, 'text_only': 0.87552, 'late_fusion': 0.88820, 'early_fusion': 0.89021,
-                     'mlp_mixer': 0.88520, 'stack': 0.89107, 'residual': 0.89149, 'rsa': 0.89165, 'rsa_cfn': 0.89254,
-                     'hybrid_fusion': 0.88477}  # KEMDy20, random 20 % validation split (rsa_cfn: with the label transform)
-DEMO_PARAMS = dict(demo_size='default', epochs=4, lr=1e-3, batch_size=16, val_batch_size=32, audio_max_lens=40_000,
-                   text_max_lens=64, head_sizes={'proj_dim': 32})  # tiny backbones learn at 1e-3; clips are <= 2.5 s
+from .data import EMOTIONS, atomic_write, read_corpus, unknown_key
+from .models import METHODS, get_method, head_sizes, load_plugins
+from .trainer import (EXPERIMENT_KEYS, METRICS, TrainConfig, demo_inputs, experiment_config, identity_changes,
+                            preset_config, run_identity)
 
 # %% ../nbs/04a_sweep.ipynb #567e0f1a
 @dataclass(frozen=True)
@@ -45,44 +34,81 @@ class Run:
     def name(self) -> str: return f'{self.method}-seed{self.seed}' + ('' if self.fold is None else f'-fold{self.fold}')
 
     def parameters(self, base:dict) -> dict:
-        "The notebook's parameters for this run."
-        p = dict(base, seed=self.seed, ver=self.name)
-        p.update(TrainConfig.method_fields(self.method))
+        "The notebook's parameters for this run: the sweep's, with this run's method, seed and fold, and its head's sizes."
+        mine = head_sizes(self.method)
+        p = dict(base, seed=self.seed, ver=self.name, method=self.method,
+                 head_sizes={k: v for k, v in base.get('head_sizes', {}).items() if k in mine})
         if self.fold is not None: p.update(split='session', fold=self.fold)
         return p
 
-def plan_runs(methods:Sequence[str]=ALL_METHODS, seeds:Sequence[int]=(42,), folds:Sequence[int]|None=None) -> list[Run]:
+def plan_runs(methods:Sequence[str]|None=None, # method names (default: every registered method)
+              seeds:Sequence[int]=(42,), folds:Sequence[int]|None=None) -> list[Run]:
     "Every (method, seed, fold) of a sweep, method by method."
-    unknown = [m for m in methods if m not in ALL_METHODS]
-    if unknown: raise ValueError(f"unknown method(s) {unknown}; choose from {', '.join(ALL_METHODS)}")
+    methods = list(METHODS) if methods is None else list(methods)
+    for m in methods: get_method(m)  # an unknown name is an error naming the closest one
     return [Run(m, s, f) for m in methods for s in seeds for f in (folds if folds is not None else [None])]
+
+def check_parameters(params:dict, # the sweep's notebook parameters
+                     runs:Sequence[Run], # the sweep's runs
+                     method_params:dict|None=None # per-method parameters
+                    ) -> list[TrainConfig]: # each run's configuration (before the demo inputs are filled in)
+    "Check every key and value of a sweep before any work: keys, head sizes, and each run's configuration."
+    names = [*EXPERIMENT_KEYS, *(f.name for f in dataclasses.fields(TrainConfig))]
+    for k in [*params, *(k for p in (method_params or {}).values() for k in p)]:
+        if k not in names: raise unknown_key('parameter', k, names)
+    for m in (method_params or {}): get_method(m)
+    taken = {k for m in {r.method for r in runs} for k in head_sizes(m)}
+    for k in params.get('head_sizes', {}):
+        if k not in taken: raise unknown_key(f"head size for the sweep's methods", k, sorted(taken))
+    own = lambda p: {k: v for k, v in p.items() if k not in EXPERIMENT_KEYS}
+    return [preset_config(params.get('preset', 'paper'), **own(r.parameters({**params, **(method_params or {}).get(r.method, {})}))).resolve()
+            for r in runs]
 
 # %% ../nbs/04a_sweep.ipynb #69f7dacc
 def experiment_notebook() -> Path:
-    "The experiment notebook of this checkout (`nbs/04_experiment.ipynb`)."
-    p = Path(__file__).resolve().parents[1]/'nbs'/'04_experiment.ipynb' if '__file__' in globals() else Path('04_experiment.ipynb').resolve()
-    if not p.is_file(): raise FileNotFoundError(f'{p} not found: rsacfn must be installed from a checkout (pip install -e .), or pass notebook=')
+    "The experiment notebook shipped inside the package (`rsacfn/experiment.ipynb`: the same file as `nbs/04_experiment.ipynb`)."
+    import importlib.resources
+    p = Path(str(importlib.resources.files('rsacfn')/'experiment.ipynb'))
+    if not p.is_file(): raise FileNotFoundError(f'{p} is missing: this rsacfn install is incomplete; reinstall it, or pass notebook=')
     return p
 
-def run_experiment(run:Run, out:Path, params:dict, notebook, kernel_name:str|None=None) -> dict:
-    "Execute the notebook for one run, unless it already finished; return its row for `runs.csv`."
+class _Unchecked(logging.Filter):
+    "papermill warns of every key its parameters cell does not list; the sweep has checked each key against TrainConfig itself."
+    def filter(self, record): return not record.getMessage().startswith('Passed unknown parameter')
+
+def _recorded(run_dir:Path) -> dict|None:
+    "The identity a run folder recorded, if it trained anything ({} if it recorded none); None if it holds no trained epoch."
+    if not ((run_dir/'last.pt').is_file() or (run_dir/'result.json').is_file()): return None
+    return json.loads((run_dir/'identity.json').read_text()) if (run_dir/'identity.json').is_file() else {}
+
+def run_experiment(run:Run, # the run
+                   out:Path, # the sweep's folder
+                   params:dict, # the notebook's parameters for this run
+                   notebook, # the experiment notebook
+                   identity:dict, # `run_identity` of the run's configuration
+                   kernel_name:str|None=None) -> dict:
+    "Execute the notebook for one run, unless it already finished with this identity; return its row for `runs.csv`."
     import papermill as pm
     run_dir, nb_dir = out/'runs'/run.name, out/'notebooks'
     done, executed = run_dir/'experiment.json', nb_dir/f'{run.name}.ipynb'
-    row = dict(run=run.name, method=run.method, seed=run.seed, fold=run.fold)
-    if done.is_file() and executed.is_file():
+    row = dict(run=run.name, method=run.method, seed=run.seed, fold=run.fold, identity=identity['hash'], setting=identity['setting'])
+    if done.is_file() and executed.is_file() and json.loads(done.read_text())['result'].get('identity') == identity['hash']:
         return {**json.loads(done.read_text())['result'], **row, 'status': 'ok', 'error': '', 'seconds': 0.0}
     nb_dir.mkdir(parents=True, exist_ok=True)
     tmp = nb_dir/f'.{run.name}.{os.getpid()}.{threading.get_ident()}.ipynb'
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(str(notebook), str(tmp), parameters=run.parameters(params), kernel_name=kernel_name,
-                            progress_bar=False, log_output=False, cwd=str(Path(notebook).parent),
-                            extra_arguments=['--IPKernelApp.log_level=ERROR'])  # no per-kernel transport warnings
+        pm.execute_notebook(str(notebook), str(tmp), parameters=params, kernel_name=kernel_name, progress_bar=False,
+                            log_output=False, cwd=str(out),
+                            # jupyter_client interrupts every kernel it shuts down, and ipykernel logs that as an ERROR line
+                            extra_arguments=['--IPKernelApp.log_level=CRITICAL'])
         os.replace(tmp, executed)
         failed = executed.with_name(f'{run.name}.failed.ipynb')
         if failed.exists(): failed.unlink()
-        return {**json.loads(done.read_text())['result'], **row, 'status': 'ok', 'error': '', 'seconds': round(time.perf_counter() - t0, 1)}
+        result = json.loads(done.read_text())['result']
+        if result.get('identity') != identity['hash']:  # the kernel resolved another configuration than the sweep checked
+            raise RuntimeError(f"the notebook trained identity {result.get('identity')}, the sweep expected {identity['hash']}")
+        return {**result, **row, 'status': 'ok', 'error': '', 'seconds': round(time.perf_counter() - t0, 1)}
     except Exception as e:
         if tmp.exists(): os.replace(tmp, executed.with_name(f'{run.name}.failed.ipynb'))
         err = f'{e.ename}: {e.evalue}' if hasattr(e, 'ename') else f'{type(e).__name__}: {e}'
@@ -90,96 +116,131 @@ def run_experiment(run:Run, out:Path, params:dict, notebook, kernel_name:str|Non
 
 # %% ../nbs/04a_sweep.ipynb #eea35266
 def summarize(runs:pd.DataFrame, # `runs.csv`: one row per run
-              label_transform:bool=False, class_names:Sequence[str]=EMOTIONS) -> pd.DataFrame:
+              class_names:Sequence[str]=EMOTIONS) -> pd.DataFrame:
     "The per-method F1 table of a sweep."
     rows = []
-    for m in [m for m in ALL_METHODS if m in set(runs.method)]:
+    for m in [m for m in METHODS if m in set(runs.method)]:
         r = runs[runs.method == m]
         ok = r[r.status == 'ok']
-        row = dict(method=m, fusion=FUSION_TYPE[m], label_transform=label_transform, runs=len(r), failed=int((r.status != 'ok').sum()),
-                   error='; '.join(sorted(set(r.error[r.status != 'ok'])))[:300])
-        for k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy'):
+        settings = sorted(set(r.setting.dropna())) if 'setting' in r else []
+        lt = sorted(set(ok.label_transform.dropna().astype(bool))) if 'label_transform' in ok else []
+        row = dict(method=m, fusion=METHODS[m].fusion, label_transform=lt[0] if len(lt) == 1 else ('mixed' if lt else np.nan),
+                   runs=len(r), failed=int((r.status != 'ok').sum()), error='; '.join(sorted(set(r.error[r.status != 'ok'])))[:300],
+                   setting=', '.join(settings), mixed=len(settings) > 1)
+        for k in METRICS:
             row[f'{k}_mean'] = ok[k].mean() if len(ok) else np.nan
             row[f'{k}_std'] = ok[k].std(ddof=1) if len(ok) > 1 else np.nan
         counts = np.array(ok.pred_counts.tolist(), dtype=float) if len(ok) else np.full((1, len(class_names)), np.nan)
         for c, v in zip(class_names, counts.mean(0)): row[f'pred_{c}'] = v
-        row['paper_weighted_f1'] = PAPER_WEIGHTED_F1[m]
+        row['paper_weighted_f1'] = METHODS[m].paper_weighted_f1
         rows.append(row)
     return pd.DataFrame(rows)
 
+# %% ../nbs/04a_sweep.ipynb #841cec67
 def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS) -> str:
-    "The F1 table as Markdown, in the paper's layout plus macro F1 and UAR."
+    "The F1 table as Markdown, in the paper's layout plus macro F1, UAR and each method's setting."
     pm = lambda m, s: '' if pd.isna(m) else f'{m:.4f}' + ('' if pd.isna(s) else f' ± {s:.4f}')
-    head = ['method', 'fusion', 'label transform', 'weighted F1', 'macro F1', 'UAR'] + [c for c in class_names] + ['runs', 'paper (KEMDy20)']
+    lt = lambda v: 'mixed' if v == 'mixed' else '' if pd.isna(v) else 'yes' if v else 'no'
+    head = ['method', 'fusion', 'label transform', 'weighted F1', 'macro F1', 'UAR'] + list(class_names) + ['runs', 'setting', 'paper (KEMDy20)']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in table.itertuples(index=False):
         status = f'{r.runs - r.failed}/{r.runs}' + (f' **failed: {r.error}**' if r.failed else '')
-        cells = [r.method, r.fusion, 'yes' if r.label_transform else 'no', pm(r.weighted_f1_mean, r.weighted_f1_std),
+        cells = [r.method, r.fusion, lt(r.label_transform), pm(r.weighted_f1_mean, r.weighted_f1_std),
                  pm(r.macro_f1_mean, r.macro_f1_std), pm(r.uar_mean, r.uar_std)]
         cells += ['' if pd.isna(getattr(r, f'pred_{c}')) else f'{getattr(r, f"pred_{c}"):.0f}' for c in class_names]
-        lines.append('| ' + ' | '.join(cells + [status, f'{r.paper_weighted_f1:.5f}']) + ' |')
+        setting = f'**{len(r.setting.split(", "))} settings mixed: {r.setting}**' if r.mixed else f'`{r.setting}`' if r.setting else ''
+        paper = '' if r.paper_weighted_f1 is None or pd.isna(r.paper_weighted_f1) else f'{r.paper_weighted_f1:.5f}'
+        lines.append('| ' + ' | '.join(cells + [status, setting, paper]) + ' |')
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/04a_sweep.ipynb #4264af49
-def _demo_inputs(out:Path, params:dict) -> dict:
-    "Write the demo corpus and tiny backbones once (before any parallel run) when the sweep uses them."
-    params = dict(params)
-    for k in ('data_path', 'wav_model', 'text_model'):  # the kernels run in the notebook's folder: paths must be absolute
-        if params.get(k) and Path(params[k]).exists(): params[k] = str(Path(params[k]).resolve())
-    if not params.get('data_path'):
-        params = {**DEMO_PARAMS, **params}
-        params['data_path'] = str(make_demo_corpus(out/'demo_corpus', size=params['demo_size'], progress=False))
-    if not params.get('wav_model') or not params.get('text_model'):
-        tiny = make_tiny_backbones(out/'tiny_backbones')
-        params['wav_model'], params['text_model'] = params.get('wav_model') or str(tiny['audio']), params.get('text_model') or str(tiny['text'])
-    return params
+SWEEP_OWNED = {'method': '--methods', 'seed': '--seeds', 'ver': 'the run names', 'output_dir': 'OUT/runs', 'work_dir': 'OUT',
+               'quiet': 'the sweep'}  # what the sweep sets for every run, and how to change it
+
+def _absolute(params:dict) -> dict:
+    "Local paths made absolute: the kernels run in the sweep's folder."
+    p = dict(params)
+    for k in ('data_path', 'wav_model', 'text_model', 'cache_dir'):
+        if p.get(k) and Path(p[k]).exists(): p[k] = str(Path(p[k]).resolve())
+    if p.get('plugins'): p['plugins'] = [str(Path(x).resolve()) if str(x).endswith('.py') else x for x in p['plugins']]
+    return p
 
 def run_sweep(out='results/sweep', # the sweep's folder
-              methods:Sequence[str]=ALL_METHODS, # any subset of `ALL_METHODS`
+              methods:Sequence[str]|None=None, # method names (default: every registered method)
               seeds:Sequence[int]=(42,), # one run per seed
               folds:Sequence[int]|None=None, # session folds to run (None: the random split)
-              params:dict|None=None, # experiment-notebook parameters for every run (see the notebook)
+              params:dict|None=None, # parameters for every run: TrainConfig fields, `preset`, `demo_size`
               method_params:dict|None=None, # per-method parameters, e.g. {'rsa_cfn': {'label_transform': True}}
               jobs:int=1, # notebooks run at once
+              rerun:bool=False, # train again the runs whose recorded identity differs from this sweep's (else refuse)
               notebook=None, # the experiment notebook (default: `experiment_notebook()`)
               kernel_name:str|None=None, # Jupyter kernel (default: the notebook's, run by this Python)
               progress:bool=True,
              ) -> pd.DataFrame: # the F1 table
     "Run the experiment notebook for every run of the sweep and write the table and figures."
     from tqdm.auto import tqdm
+    params, method_params = dict(params or {}), dict(method_params or {})
+    for k, how in SWEEP_OWNED.items():
+        if any(k in p for p in (params, *method_params.values())): raise ValueError(f'{k} is set by the sweep for every run ({how}); leave it out')
+    load_plugins(params.get('plugins'))  # they may register the methods asked for
+    runs = plan_runs(methods, seeds, folds)
+    params.setdefault('preset', 'paper' if params.get('data_path') else 'demo')
+    params.setdefault('demo_size', 'default')
+    check_parameters(params, runs, method_params)  # every key and value, before anything is written
     out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)
     notebook = Path(notebook) if notebook else experiment_notebook()
-    params = _demo_inputs(out, params or {})
-    params.update(output_dir=str(out/'runs'), cache_dir=str(out/'feature_cache'), work_dir=str(out), quiet=True)
-    runs = plan_runs(methods, seeds, folds)
-    for stale in (out/'notebooks').glob('.*.ipynb'): stale.unlink()  # half-executed copies left by a killed sweep
-    per = lambda r: {**params, **(method_params or {}).get(r.method, {})}
-    env_before = os.environ.get('OMP_NUM_THREADS')
+    params = _absolute(params)
+    if progress: print(f"preset {params['preset']}" + (f", {params['demo_size']} demo corpus" if params['preset'] == 'demo' and 'data_path' not in params else ''), flush=True)
+    if params['preset'] == 'demo': params.update(demo_inputs(out, params['demo_size'], params, progress=progress))
+    params.update(output_dir=str(out/'runs'), work_dir=str(out), quiet=True)
+    params.setdefault('cache_dir', str(out/'feature_cache'))
+    per = {r: r.parameters({**params, **_absolute(method_params.get(r.method, {}))}) for r in runs}
+    identities, corpora = {}, {}
+    for r in runs:
+        cfg = experiment_config(**per[r])
+        key = (cfg.data_path, cfg.corpus, cfg.text_mode)
+        if key not in corpora: corpora[key] = read_corpus(*key[:2], text_mode=cfg.text_mode)
+        identities[r] = run_identity(cfg, corpora[key])
+    stale = {}
+    for r in runs:
+        old = _recorded(out/'runs'/r.name)
+        if old is not None and (changes := identity_changes(old, identities[r]) if old else ['no identity recorded']): stale[r] = changes
+    if stale and not rerun:
+        raise ValueError(f'{len(stale)} run(s) in {out} were trained with another configuration: '
+                         + '; '.join(f"{r.name} ({', '.join(c[:3])}{', ...' if len(c) > 3 else ''})" for r, c in stale.items())
+                         + '. Pass --rerun (rerun=True in Python) to train them again, or sweep into another folder')
+    for r in stale:
+        shutil.rmtree(out/'runs'/r.name)
+        for old in (out/'notebooks').glob(f'{r.name}*.ipynb'): old.unlink()
+    for half in (out/'notebooks').glob('.*.ipynb'): half.unlink()  # half-executed copies left by a killed sweep
+    env_before, quiet_papermill = os.environ.get('OMP_NUM_THREADS'), _Unchecked()
     if jobs > 1: os.environ['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // jobs))  # kernels share the cores
+    logging.getLogger('papermill').addFilter(quiet_papermill)
     try:
         with ThreadPoolExecutor(max(1, jobs)) as pool:
-            rows = list(tqdm(pool.map(lambda r: run_experiment(r, out, per(r), notebook, kernel_name), runs), total=len(runs),
-                             desc=f'sweep ({len(runs)} runs)', unit='run', disable=not progress))
+            rows = list(tqdm(pool.map(lambda r: run_experiment(r, out, per[r], notebook, identities[r], kernel_name), runs),
+                             total=len(runs), desc=f'sweep ({len(runs)} runs)', unit='run', disable=not progress))
     finally:
+        logging.getLogger('papermill').removeFilter(quiet_papermill)
         if jobs > 1:
             if env_before is None: os.environ.pop('OMP_NUM_THREADS', None)
             else: os.environ['OMP_NUM_THREADS'] = env_before
     runs_df = pd.DataFrame(rows)
     with atomic_write(out/'runs.csv', newline='') as f: runs_df.to_csv(f, index=False)
-    table = summarize(runs_df, bool(params.get('label_transform', False)))
+    table = summarize(runs_df)
     with atomic_write(out/'f1_table.csv', newline='') as f: table.to_csv(f, index=False)
     with atomic_write(out/'f1_table.md') as f: f.write(table_markdown(table))
     _figures(out, table, runs_df)
     return table
 
 def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame):
-    "The F1 bar chart, and each attention method's heatmaps (from its first finished run)."
+    "The F1 bar chart, and the heatmaps of each method that returns attention maps (from its first finished run)."
     from rsacfn.viz import plot_f1_bars, save_figure
     figs = out/'figures'; figs.mkdir(exist_ok=True)
     ok = table[table.runs > table.failed]
     if len(ok): save_figure(plot_f1_bars(ok, f'{out.name}: mean ± std over {int(ok.runs.max())} run(s) per method'), figs/'f1_bars.png')
-    for m in ATTENTION_METHODS:
+    for m in table.method:
         done = runs[(runs.method == m) & (runs.status == 'ok')]
-        if not len(done): continue
+        if not METHODS[m].attention or not len(done): continue
         run_dir = out/'runs'/done.run.iloc[0]
         for png in sorted(run_dir.glob('attention_*.png')): shutil.copyfile(png, figs/f'{m}_{png.name}')

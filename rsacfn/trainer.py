@@ -4,14 +4,15 @@
 
 # %% ../nbs/03_trainer.ipynb #2e213002
 from __future__ import annotations
-import dataclasses, hashlib, json, math, os, random, time
+import dataclasses, functools, hashlib, json, math, os, random, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['METRICS', 'paper_recipe', 'TrainConfig', 'classification_metrics', 'EpochSampler', 'train_sampler', 'cache_key',
-           'extract_features', 'CachedFeatures', 'collate_features', 'save_atomic', 'load_split', 'build_model',
-           'train']
+__all__ = ['PAPER_FLAGS', 'RUN_ONLY', 'PRESETS', 'EXPERIMENT_KEYS', 'METRICS', 'TrainConfig', 'preset_config', 'demo_inputs',
+           'experiment_config', 'classification_metrics', 'EpochSampler', 'train_sampler', 'corpus_fingerprint',
+           'cache_key', 'extract_features', 'CachedFeatures', 'collate_features', 'checkpoint_identity', 'run_identity',
+           'identity_changes', 'save_atomic', 'load_split', 'build_model', 'train']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
@@ -19,15 +20,12 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
-from .data import (EMOTIONS, EmotionDataset, atomic_dir, atomic_write, read_corpus, sample_weights, split_corpus)
-from .models import HEADS, MultiModel
+from .data import (AUDIO_MAX_LENS, EMOTIONS, TEXT_MAX_LENS, EmotionDataset, atomic_dir, atomic_write, read_corpus, sample_weights, split_corpus, unknown_key)
+from .models import METHODS, MultiModel, check_head_sizes, get_method, head_sizes, load_plugins
 
 # %% ../nbs/03_trainer.ipynb #a94eec1d
-def paper_recipe(method:str) -> dict:
-    "The paper's batch sizes and learning rate for a method."
-    if method == 'speech_only': return dict(batch_size=16, val_batch_size=32, lr=1e-4)
-    if method == 'text_only': return dict(batch_size=16, val_batch_size=32, lr=1e-5)
-    return dict(batch_size=4 if method in ('rsa_cfn', 'hybrid_fusion') else 6, val_batch_size=16, lr=1e-5)
+PAPER_FLAGS = ('use_wav', 'use_concat', 'multimodal_method')  # the paper's way of choosing the method
+RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir')  # where a run goes and how it shows: not its identity
 
 @dataclass
 class TrainConfig:
@@ -38,8 +36,8 @@ class TrainConfig:
     text_mode: str = 'strip' # transcript cleaning: 'strip', 'tokens' or 'raw'
     output_dir: str = 'models/' # runs go to output_dir/ver
     ver: str = 'baseline' # the run's name
-    audio_max_lens: int = 96_000 # waveform samples kept (6 s)
-    text_max_lens: int = 256 # tokens kept
+    audio_max_lens: int = AUDIO_MAX_LENS # waveform samples kept (the paper's 6 s)
+    text_max_lens: int = TEXT_MAX_LENS # tokens kept (the paper's 256)
     num_classes: int = 7
     seed: int = 42
     # split
@@ -54,24 +52,25 @@ class TrainConfig:
     label_transform: bool = False # train on neutral;X ties as X
     batch_weighted_sampler: bool = False # draw training segments with weight 1 / class count
     # training
-    batch_size: int|None = None # global batch; None: the paper's per method
-    val_batch_size: int|None = None # None: the paper's per method
-    lr: float|None = None # None: 1e-4 for speech alone, else 1e-5
+    batch_size: int|None = None # global batch; None: the method's recipe
+    val_batch_size: int|None = None # None: the method's recipe
+    lr: float|None = None # None: the method's recipe (1e-4 for speech alone, else 1e-5)
     epochs: int = 10
     weight_decay: float = 0.0
     grad_accum: int = 1 # gradient accumulation steps
     scheduler: str = 'constant' # learning-rate schedule: 'constant' or 'linear' (decay to 0)
     metric: str = 'weighted_f1' # validation metric that picks the best epoch
     # model
-    modality: str|None = None # 'audio', 'text' or 'both'; None: from use_wav / use_concat as in the paper
-    use_wav: bool = False # the paper's flag: speech alone (unless use_concat)
-    use_concat: bool = False # the paper's flag: fuse speech and text with multimodal_method
-    multimodal_method: str = 'early_fusion' # the fusion head when modality is 'both'
+    method: str|None = None # what is trained: a method of `rsacfn.models.METHODS`; None: the paper's flags (text_only without them)
+    use_wav: bool|None = None # the paper's flag for speech alone; translated into `method`
+    use_concat: bool|None = None # the paper's flag for fusing speech and text with multimodal_method; translated into `method`
+    multimodal_method: str|None = None # the paper's flag naming the fusion head (with use_concat); translated into `method`
     wav_model: str = 'facebook/wav2vec2-large-960h-lv60-self' # audio checkpoint folder or hub id
-    text_model: str|None = None # text checkpoint folder or hub id (None: rnn_model)
-    rnn_model: str = 'klue/roberta-base' # the paper's name for the text checkpoint
+    text_model: str = 'klue/roberta-base' # text checkpoint folder or hub id
+    rnn_model: str|None = None # the paper's name for text_model; translated into it
     pooling_mode: str = 'mean' # 'mean', 'sum' or 'max' over real positions
-    head_sizes: dict = field(default_factory=dict) # head sizes that differ from the paper's
+    head_sizes: dict = field(default_factory=dict) # sizes of the method's head that differ from the paper's (`head_sizes(method)`)
+    plugins: list = field(default_factory=list) # modules or .py files to import first; they may register more methods
     # speed
     feature_cache: bool = False # freeze the backbones, extract features once, train the head on them
     cache_dir: str|None = None # where features are cached (None: output_dir/feature_cache)
@@ -81,38 +80,107 @@ class TrainConfig:
     resume: bool = False # continue from the run's last completed epoch
     quiet: bool = False # no progress bars
 
-    @property
-    def resolved_modality(self) -> str:
-        if self.modality is not None:
-            if self.modality not in ('audio', 'text', 'both'): raise ValueError(f"modality must be 'audio', 'text' or 'both', not {self.modality!r}")
-            return self.modality
-        return 'both' if self.use_concat else 'audio' if self.use_wav else 'text'
+    def __new__(cls, *args, **kwargs):
+        names = [f.name for f in dataclasses.fields(cls)]
+        for k in kwargs:
+            if k not in names: raise unknown_key('TrainConfig field', k, names)
+        return super().__new__(cls)
+
+    def __post_init__(self):
+        self.plugins = [str(Path(p).resolve()) if str(p).endswith('.py') else p for p in self.plugins]
+        load_plugins(self.plugins)  # before the method is looked up: a plugin may register it
+        self.method_was_default = self.method is None and all(getattr(self, k) is None for k in PAPER_FLAGS)
+        self.method = self._translate_paper_flags()
+        if self.rnn_model is not None:
+            default = TrainConfig.__dataclass_fields__['text_model'].default
+            if self.text_model not in (default, self.rnn_model):
+                raise ValueError(f'text_model={self.text_model!r} and rnn_model={self.rnn_model!r} name two text checkpoints; give only text_model')
+            self.text_model, self.rnn_model = self.rnn_model, None
+        check_head_sizes(self.head_sizes, self.method)
+
+    def _translate_paper_flags(self) -> str:
+        "The method that `method` or the paper's flags name (the one place they are translated); the flags are then cleared."
+        wav, concat, mm = self.use_wav, self.use_concat, self.multimodal_method
+        self.use_wav = self.use_concat = self.multimodal_method = None
+        if mm is not None and not concat:
+            raise ValueError(f"multimodal_method={mm!r} takes effect only with use_concat=True (without it the paper trains "
+                             f"{'speech' if wav else 'text'} alone); write method={mm!r}")
+        if mm is not None and mm not in METHODS: raise unknown_key('multimodal_method', mm, METHODS)
+        flagged = (mm or 'early_fusion') if concat else 'speech_only' if wav else 'text_only' if (wav, concat) != (None, None) else None
+        if self.method is None: return get_method(flagged or 'text_only').name  # the paper's default: text alone
+        get_method(self.method)
+        if flagged is not None and flagged != self.method:
+            given = ', '.join(f'{k}={v!r}' for k, v in zip(PAPER_FLAGS, (wav, concat, mm)) if v is not None)
+            raise ValueError(f'method={self.method!r} contradicts {given} (which selects {flagged!r}); give only method')
+        return self.method
 
     @property
-    def method(self) -> str:
-        return {'audio': 'speech_only', 'text': 'text_only', 'both': self.multimodal_method}[self.resolved_modality]
-
-    @staticmethod
-    def method_fields(method:str) -> dict:
-        "The fields that select `method` (the inverse of `.method`): modality, and multimodal_method for a fusion head."
-        if method not in HEADS: raise ValueError(f"unknown method {method!r}; choose one of {', '.join(HEADS)}")
-        mods = HEADS[method].modalities
-        return dict(modality='both', multimodal_method=method) if len(mods) == 2 else dict(modality=mods[0])
-
-    @property
-    def text_checkpoint(self) -> str: return self.text_model or self.rnn_model
+    def info(self): return get_method(self.method)
 
     @property
     def run_dir(self) -> Path: return Path(self.output_dir)/self.ver
 
     def resolve(self) -> 'TrainConfig':
-        "A copy with the paper's recipe filled in and every field checked."
-        if self.method not in HEADS: raise ValueError(f"unknown multimodal_method {self.method!r}; choose one of {', '.join(HEADS)}")
-        for k, v in paper_recipe(self.method).items():
+        "A copy with the method's recipe filled in and every field checked."
+        for k, v in self.info.recipe.items():
             if getattr(self, k) is None: self = dataclasses.replace(self, **{k: v})
         if self.metric not in METRICS: raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {self.metric!r}")
         if self.scheduler not in ('constant', 'linear'): raise ValueError(f"scheduler must be 'constant' or 'linear', not {self.scheduler!r}")
         return self
+
+    def describe(self) -> str:
+        "One line saying what this configuration trains."
+        return f'training {self.method}' + (" (the paper's default; choose another with method, or the paper's flags)" if self.method_was_default else '')
+
+# %% ../nbs/03_trainer.ipynb #122260c8
+PRESETS = {
+    'paper': {},  # TrainConfig's own defaults: the paper's lengths, recipe and head sizes
+    'demo': dict(epochs=4, lr=1e-3, batch_size=16, val_batch_size=32, audio_max_lens=40_000, text_max_lens=64,
+                 head_sizes={'proj_dim': 32}),  # tiny backbones learn at 1e-3; the demo's clips are <= 2.5 s
+}
+EXPERIMENT_KEYS = ('preset', 'demo_size', 'work_dir')  # the experiment's keys beside TrainConfig's fields
+
+def _method_of(given:dict) -> str:
+    return TrainConfig(**{k: v for k, v in given.items() if k in ('method', 'plugins', *PAPER_FLAGS)}).method
+
+def preset_config(preset:str='paper', # a name in `PRESETS`
+                  **given # TrainConfig fields, over the preset's
+                 ) -> TrainConfig:
+    "A `TrainConfig` from a named preset with the given fields on top; the preset's head sizes go only to heads that take them."
+    if preset not in PRESETS: raise unknown_key('preset', preset, PRESETS)
+    base, given = dict(PRESETS[preset]), dict(given)
+    valid = head_sizes(_method_of(given))
+    base['head_sizes'] = {**{k: v for k, v in base.get('head_sizes', {}).items() if k in valid}, **given.pop('head_sizes', {})}
+    return TrainConfig(**{**base, **given})
+
+def demo_inputs(work_dir, # where the demo corpus and tiny backbones are written (once)
+                demo_size:str='default', # the demo corpus' size
+                given=(), # keys the user gave: those are not made
+                progress:bool=False
+               ) -> dict: # absolute data_path, wav_model, text_model, for the keys not given
+    "The demo corpus and the tiny offline backbones under `work_dir`, written if missing."
+    from rsacfn.data import make_demo_corpus
+    from rsacfn.models import make_tiny_backbones
+    work, out = Path(work_dir).resolve(), {}
+    if 'data_path' not in given: out['data_path'] = str(make_demo_corpus(work/'demo_corpus', size=demo_size, progress=progress))
+    if 'wav_model' not in given or 'text_model' not in given:
+        tiny = make_tiny_backbones(work/'tiny_backbones', progress=progress)
+        out.update({k: str(tiny[m]) for k, m in (('wav_model', 'audio'), ('text_model', 'text')) if k not in given})
+    return out
+
+def experiment_config(preset:str='paper', # a name in `PRESETS`; 'demo' also writes the demo corpus and tiny backbones when not given
+                      demo_size:str='default', # the demo corpus' size (demo preset, no data_path)
+                      work_dir='.', # the demo inputs and, unless output_dir is given, the runs go here
+                      **given # TrainConfig fields by their own names
+                     ) -> TrainConfig:
+    "The configuration of one experiment: TrainConfig fields, a preset and a work folder; any other key is an error."
+    names = [f.name for f in dataclasses.fields(TrainConfig)]
+    for k in given:
+        if k not in names: raise unknown_key('experiment parameter', k, [*EXPERIMENT_KEYS, *names])
+    if preset not in PRESETS: raise unknown_key('preset', preset, PRESETS)
+    if preset == 'demo': given = {**demo_inputs(work_dir, demo_size, given, progress=not given.get('quiet', False)), **given}
+    defaults = dict(output_dir=str(Path(work_dir).resolve()/'runs'), ver=_method_of(given))
+    return preset_config(preset, **{**defaults, **given})
 
 # %% ../nbs/03_trainer.ipynb #e57371aa
 METRICS = ('weighted_f1', 'macro_f1', 'uar', 'accuracy')
@@ -166,11 +234,12 @@ def _hash_state(module) -> str:
         h.update(k.encode()); h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() if v.numel() else b'')
     return h.hexdigest()[:16]
 
-def _corpus_fingerprint(df) -> str:
+def corpus_fingerprint(df:pd.DataFrame) -> str:
+    "A hash of a corpus table: every segment's id, label, transcript, and its wav's path, size and modification time."
     h = hashlib.sha256()
-    for sid, path, text in zip(df.segment_id, df.wav_path, df.text):
+    for sid, path, text, emotion in zip(df.segment_id, df.wav_path, df.text, df.emotion):
         st = os.stat(path)
-        h.update(f'{sid}\t{path}\t{st.st_size}\t{st.st_mtime_ns}\t{text}\n'.encode())
+        h.update(f'{sid}\t{emotion}\t{path}\t{st.st_size}\t{st.st_mtime_ns}\t{text}\n'.encode())
     return h.hexdigest()[:16]
 
 def cache_key(model:MultiModel, df:pd.DataFrame) -> str:
@@ -180,7 +249,7 @@ def cache_key(model:MultiModel, df:pd.DataFrame) -> str:
                  text=_hash_state(model.text_encoder) if model.text_encoder is not None else None,
                  pooling=c.pooling_mode, audio_max_lens=c.audio_max_lens, text_max_lens=c.text_max_lens,
                  sequences=model.head.takes_sequences, lengths=[getattr(model.head, 'audio_len', None), getattr(model.head, 'text_len', None)],
-                 corpus=_corpus_fingerprint(df), version=1)
+                 corpus=corpus_fingerprint(df), version=1)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 # %% ../nbs/03_trainer.ipynb #9cb53285
@@ -240,6 +309,44 @@ def collate_features(items):
     out = {k: torch.stack([it[k] for it in items]) for k in items[0] if k not in ('labels', 'segment_ids')}
     return dict(out, labels=torch.tensor([it['labels'] for it in items]), segment_ids=[it['segment_ids'] for it in items])
 
+# %% ../nbs/03_trainer.ipynb #f3632d8f
+def _digest(obj) -> str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+@functools.lru_cache(maxsize=64)
+def _files_hash(root:str, stamp:tuple) -> str:
+    h = hashlib.sha256()
+    for rel, *_ in stamp:
+        h.update(rel.encode() + b'\0')
+        with open(Path(root)/rel, 'rb') as f:
+            for chunk in iter(lambda: f.read(1 << 22), b''): h.update(chunk)
+    return h.hexdigest()[:16]
+
+def checkpoint_identity(name_or_path:str) -> str:
+    "What identifies a backbone: a hash of a local checkpoint folder's files, else the hub id as written."
+    p = Path(name_or_path)
+    if not p.is_dir(): return str(name_or_path)
+    files = sorted(f for f in p.rglob('*') if f.is_file())
+    return _files_hash(str(p.resolve()), tuple((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+
+def run_identity(cfg:TrainConfig, # the run's configuration
+                 df:pd.DataFrame|None=None # its corpus table, if already read
+                ) -> dict: # config, corpus, backbones, and their `hash` and `setting` (the hash without seed and fold)
+    "Everything a run's result depends on, and its hash."
+    cfg = cfg.resolve()
+    config = {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}
+    if df is None: df = read_corpus(cfg.data_path, cfg.corpus, text_mode=cfg.text_mode)
+    backbones = {m: checkpoint_identity(cfg.wav_model if m == 'audio' else cfg.text_model) for m in cfg.info.modalities}
+    ident = dict(config=config, corpus=corpus_fingerprint(df), backbones=backbones)
+    setting = dict(ident, config={k: v for k, v in config.items() if k not in ('seed', 'fold')})
+    return dict(ident, hash=_digest(ident), setting=_digest(setting))
+
+def identity_changes(old:dict, new:dict, ignore:tuple=()) -> list[str]:
+    "What differs between two run identities, one 'field: old -> new' string each."
+    flat = lambda d: {**{k: v for k, v in d.items() if k not in ('config', 'backbones', 'hash', 'setting')},
+                      **d.get('config', {}), **{f'{m} backbone': v for m, v in d.get('backbones', {}).items()}}
+    a, b = flat(old), flat(new)
+    return [f'{k}: {a.get(k)!r} -> {b.get(k)!r}' for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)]
+
 # %% ../nbs/03_trainer.ipynb #a3a4e495
 def _rng_state() -> dict:
     state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
@@ -282,20 +389,23 @@ def _load_data(cfg):
 
 def build_model(cfg:TrainConfig) -> MultiModel:
     "The `MultiModel` a configuration describes, with pretrained backbones."
-    return MultiModel.from_backbones(cfg.method, cfg.wav_model, cfg.text_checkpoint, num_classes=cfg.num_classes,
+    return MultiModel.from_backbones(cfg.method, cfg.wav_model, cfg.text_model, num_classes=cfg.num_classes,
                                      class_names=list(EMOTIONS[:cfg.num_classes]) if cfg.num_classes <= len(EMOTIONS) else
                                      [str(i) for i in range(cfg.num_classes)], pooling_mode=cfg.pooling_mode,
                                      audio_max_lens=cfg.audio_max_lens, text_max_lens=cfg.text_max_lens, head_sizes=cfg.head_sizes)
 
-_RUN_ONLY = ('resume', 'quiet', 'num_workers', 'epochs', 'cache_dir', 'val_batch_size')  # may differ when resuming
-
-def _check_run_dir(cfg, run):
-    "Refuse to mix configurations in a run folder that holds trained epochs."
-    saved = run/'config.json'
-    if not saved.is_file() or not (run/'last.pt').is_file(): return  # nothing trained yet: nothing to protect
-    old = json.loads(saved.read_text())
-    diff = {k: (old.get(k), v) for k, v in asdict(cfg).items() if k not in _RUN_ONLY and old.get(k) != v}
-    if diff: raise ValueError(f'{run} holds a run with another configuration {diff}; choose another ver or output_dir')
+def _check_run_dir(cfg, run, ident):
+    "Refuse to mix identities in a run folder that holds trained epochs (resume may add epochs)."
+    if not ((run/'last.pt').is_file() or (run/'result.json').is_file()): return  # nothing trained yet: nothing to protect
+    if not (run/'identity.json').is_file():
+        raise ValueError(f'{run} holds a run with no recorded identity (an older rsacfn); choose another ver or output_dir, or delete the folder')
+    old = json.loads((run/'identity.json').read_text())
+    extending = cfg.resume and cfg.epochs >= old['config'].get('epochs', 0)
+    changes = identity_changes(old, ident, ignore=('epochs',) if extending else ())
+    if changes: raise ValueError(f'{run} holds a run of another configuration ({"; ".join(changes)}); '
+                                 'choose another ver or output_dir, or delete the folder to train it again')
+    if (run/'result.json').is_file() and not cfg.resume:
+        raise FileExistsError(f'{run} holds a finished run; choose another ver, delete it, or pass resume=True to reuse or extend it')
 
 # %% ../nbs/03_trainer.ipynb #2c35e394
 def _batches(loader, accelerator, desc, quiet):
@@ -322,21 +432,22 @@ def train(cfg:TrainConfig # the run's configuration
          ) -> dict: # the best epoch's metrics, with the run's folder
     "Train and evaluate one configuration; resumable, and safe to kill at any moment."
     from accelerate.utils import set_seed
-    cfg = cfg.resolve()
+    what, cfg = cfg.describe(), cfg.resolve()
     acc = _accelerator(cfg)
     run = cfg.run_dir
+    set_seed(cfg.seed)
+    df, train_df, valid_df = _load_data(cfg)
+    ident = run_identity(cfg, df)
     if acc.is_main_process:
+        print(f'{what} -> {run} (identity {ident["hash"]})')
         run.mkdir(parents=True, exist_ok=True)
-        _check_run_dir(cfg, run)
-        if (run/'result.json').is_file() and not cfg.resume:
-            raise FileExistsError(f'{run} holds a finished run; choose another ver, delete it, or pass resume=True to reuse or extend it')
+        _check_run_dir(cfg, run, ident)
         with atomic_write(run/'config.json') as f: json.dump(asdict(cfg), f, indent=1)
+        with atomic_write(run/'identity.json') as f: json.dump(ident, f, indent=1)
     acc.wait_for_everyone()
     if cfg.resume and (run/'result.json').is_file():
         done = json.loads((run/'result.json').read_text())
-        if done['epochs_done'] >= cfg.epochs: return done  # finished: nothing to do
-    set_seed(cfg.seed)
-    df, train_df, valid_df = _load_data(cfg)
+        if done['epochs_done'] >= cfg.epochs: return done  # finished, with this identity: nothing to do
     model = build_model(cfg)
     cached = cfg.feature_cache
     if cached:  # frozen backbones: features once, then the head alone trains
@@ -402,7 +513,8 @@ def train(cfg:TrainConfig # the run's configuration
                 print(f"epoch {epoch + 1}: loss {row['train_loss']:.4f}  weighted F1 {row['weighted_f1']:.4f}  "
                       f"macro F1 {row['macro_f1']:.4f}  UAR {row['uar']:.4f}" + ('  (best)' if improved else ''))
         acc.wait_for_everyone()
-    result = dict(best, run_dir=str(run), epochs_done=len(history), method=cfg.method, ver=cfg.ver, seed=cfg.seed, fold=cfg.fold, split=cfg.split,
+    result = dict(best, run_dir=str(run), epochs_done=len(history), method=cfg.method, identity=ident['hash'], setting=ident['setting'],
+                  ver=cfg.ver, seed=cfg.seed, fold=cfg.fold, split=cfg.split,
                   label_transform=cfg.label_transform, num_processes=acc.num_processes)
     if acc.is_main_process:
         with atomic_write(run/'result.json') as f: json.dump(result, f, indent=1)

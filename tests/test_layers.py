@@ -33,10 +33,24 @@ def test_residual_pair_second_block_sees_input_and_first_block():
     torch.testing.assert_close(rp(x), torch.relu(rp.block2[0](torch.cat([x, r1], 1))))
 
 
-def test_mixer_block_definition():
+def test_mixer_block_is_the_published_one():
+    "Both published implementations: one LayerNorm used twice, the channel MLP on ln(y), y the token-mixing output."
     torch.manual_seed(0)
     mb, x = MixerBlock(seq_len=4, dim=3).eval(), torch.randn(2, 4, 3)
+    with torch.no_grad():
+        for p in mb.norm.parameters(): p.add_(torch.randn_like(p))  # not the identity LayerNorm
+    ln = lambda u: torch.nn.functional.layer_norm(u, (3,), mb.norm.weight, mb.norm.bias)
     tok = lambda u: mb.token_mlp[2](torch.nn.functional.gelu(mb.token_mlp[0](u)))
     ch = lambda u: mb.channel_mlp[2](torch.nn.functional.gelu(mb.channel_mlp[0](u)))
-    h = x + tok(mb.token_norm(x).transpose(1, 2)).transpose(1, 2)
+    y = tok(ln(x).transpose(1, 2)).transpose(1, 2)
+    torch.testing.assert_close(mb(x), x + y + ch(ln(y)))
+    assert sum(isinstance(m, torch.nn.LayerNorm) for m in mb.modules()) == 1
+
+
+def test_mixer_block_textbook_variant():
+    torch.manual_seed(0)
+    mb, x = MixerBlock(seq_len=4, dim=3, variant='textbook').eval(), torch.randn(2, 4, 3)
+    tok = lambda u: mb.token_mlp[2](torch.nn.functional.gelu(mb.token_mlp[0](u)))
+    ch = lambda u: mb.channel_mlp[2](torch.nn.functional.gelu(mb.channel_mlp[0](u)))
+    h = x + tok(mb.norm(x).transpose(1, 2)).transpose(1, 2)
     torch.testing.assert_close(mb(x), h + ch(mb.channel_norm(h)))

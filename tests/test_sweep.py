@@ -1,5 +1,5 @@
 "The sweep: a failing method is marked in the table, an interrupted sweep finishes only what is left."
-import os, signal, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd
 import pytest
@@ -11,8 +11,7 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def small(tiny_backbones):
-    return dict(demo_size='tiny', epochs=1, head_sizes={'proj_dim': 8}, wav_model=str(tiny_backbones['audio']),
-                text_model=str(tiny_backbones['text']))
+    return dict(demo_size='tiny', epochs=1, wav_model=str(tiny_backbones['audio']), text_model=str(tiny_backbones['text']))
 
 
 def test_a_failing_method_is_marked_and_does_not_stop_the_others(tmp_path, small):
@@ -35,7 +34,7 @@ def test_a_failing_method_is_marked_and_does_not_stop_the_others(tmp_path, small
 def test_an_interrupted_sweep_finishes_only_the_remaining_runs(tmp_path, small):
     out = tmp_path/'sweep'
     cmd = [str(BIN/'rsacfn'), 'sweep', str(out), '--methods', 'text_only,late_fusion,residual', '--set', 'demo_size=tiny',
-           '--set', 'epochs=1', '--set', 'head_sizes={"proj_dim": 8}', '--set', f'wav_model={small["wav_model"]}',
+           '--set', 'epochs=1', '--set', f'wav_model={small["wav_model"]}',
            '--set', f'text_model={small["text_model"]}']
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     first = out/'notebooks'/'text_only-seed42.ipynb'  # saved once the run's notebook has finished
@@ -47,8 +46,44 @@ def test_an_interrupted_sweep_finishes_only_the_remaining_runs(tmp_path, small):
     assert not (out/'f1_table.md').exists()
     out2 = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert out2.returncode == 0, out2.stderr[-3000:]
+    assert 'ERROR' not in out2.stdout + out2.stderr  # no kernel log lines, no papermill warnings
     runs = pd.read_csv(out/'runs.csv').set_index('method')
     assert runs.seconds['text_only'] == 0 and runs.seconds['late_fusion'] > 0 and runs.seconds['residual'] > 0
     assert (runs.status == 'ok').all()
     assert sorted(p.name for p in (out/'notebooks').glob('*.ipynb')) == ['late_fusion-seed42.ipynb', 'residual-seed42.ipynb',
                                                                          'text_only-seed42.ipynb']
+
+
+def test_a_changed_configuration_is_never_answered_with_an_old_result(tmp_path, small):
+    out = tmp_path/'sweep'
+    cmd = [str(BIN/'rsacfn'), 'sweep', str(out), '--methods', 'text_only', '--set', 'demo_size=tiny', '--set', 'epochs=1',
+           '--set', f'wav_model={small["wav_model"]}', '--set', f'text_model={small["text_model"]}']
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    identity = (out/'runs'/'text_only-seed42'/'identity.json').read_text()
+    refused = subprocess.run(cmd + ['--set', 'lr=0.1'], capture_output=True, text=True, timeout=900)
+    assert refused.returncode == 2 and 'text_only-seed42 (lr: 0.001 -> 0.1)' in refused.stderr and '--rerun' in refused.stderr
+    assert 'Traceback' not in refused.stderr and (out/'runs'/'text_only-seed42'/'identity.json').read_text() == identity
+    again = subprocess.run(cmd + ['--set', 'lr=0.1', '--set', 'weight_decay=0.01', '--rerun'], capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    config = json.loads((out/'runs'/'text_only-seed42'/'config.json').read_text())
+    assert (config['lr'], config['weight_decay']) == (0.1, 0.01)  # every --set key reaches the run's configuration
+    runs = pd.read_csv(out/'runs.csv', dtype={'identity': str})
+    assert runs.seconds[0] > 0 and runs.identity[0] == json.loads((out/'runs'/'text_only-seed42'/'identity.json').read_text())['hash']
+    assert runs.identity[0] in (out/'runs'/'text_only-seed42'/'result.json').read_text()
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--set', 'bogus_key=1'], "unknown parameter 'bogus_key'"),
+    (['--set', 'epoch=3'], "unknown parameter 'epoch'; did you mean 'epochs'?"),
+    (['--methods', 'rsacfn'], "unknown method 'rsacfn'; did you mean 'rsa_cfn'?"),
+    (['--set', 'head_sizes={"proj_dm": 8}'], "unknown head size for the sweep's methods 'proj_dm'; did you mean 'proj_dim'?"),
+    (['--methods', 'rsa', '--set', 'use_wav=true'], "method='rsa' contradicts use_wav=True"),
+    (['--sett', 'lr=1'], "unknown flag '--sett'; did you mean '--set'?"),
+])
+def test_a_bad_key_stops_the_sweep_before_anything_is_written(tmp_path, args, message):
+    out = tmp_path/'sweep'
+    r = subprocess.run([str(BIN/'rsacfn'), 'sweep', str(out), *args], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and message in r.stderr, r.stderr[-3000:]
+    assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()  # no corpus, no backbones, no folder
