@@ -4,11 +4,12 @@
 
 # %% ../nbs/06_cli.ipynb #a405cf94
 from __future__ import annotations
-import argparse, dataclasses, json, sys
+import argparse, dataclasses, json, re, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COMMANDS', 'command', 'parser', 'main', 'demo_corpus', 'config_arguments', 'train_command', 'sweep_command']
+__all__ = ['COMMANDS', 'ERRORS', 'command', 'parser', 'cli_spelling', 'main', 'demo_corpus', 'config_arguments', 'train_command',
+           'sweep_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
 from .data import DEMO_SIZES, corpus_summary, make_demo_corpus, read_corpus, demo_truth, unknown_key
@@ -36,6 +37,7 @@ def parser() -> argparse.ArgumentParser:
         p.commands[name] = sub.add_parser(name, help=(fn.__doc__ or '').strip(), description=(fn.__doc__ or '').strip(),
                                           allow_abbrev=False)  # --epoch is not --epochs: a flag is typed whole
         add(p.commands[name])
+        p.commands[name].add_argument('--debug', action='store_true', help='on an error, show the whole traceback')
     return p
 
 def _unknown_flag(sub:argparse.ArgumentParser, extra:list[str]) -> str:
@@ -44,16 +46,36 @@ def _unknown_flag(sub:argparse.ArgumentParser, extra:list[str]) -> str:
     if flag is None: return f"unexpected argument(s) {' '.join(extra)}"
     return str(unknown_key('flag', flag, [o for a in sub._actions for o in a.option_strings if o.startswith('--')]))
 
+_SPELLED = re.compile(r"""\b([a-z_]+)=('[^']*'|"[^"]*"|[^\s,;)]+)""")
+
+def cli_spelling(message:str, sub:argparse.ArgumentParser) -> str:
+    "A message's Python spellings (`on_error=\"skip\"`, `resume=True`) written as the flags of subcommand `sub` (`--on_error skip`)."
+    actions = {a.dest: a for a in sub._actions if a.option_strings}
+    def flag(m):
+        a = actions.get(m.group(1))
+        if a is None: return m.group(0)
+        value = m.group(2).strip('\'"')
+        return a.option_strings[0] if isinstance(a, argparse._StoreTrueAction) else f'{a.option_strings[0]} {value}'
+    return _SPELLED.sub(flag, message)
+
+ERRORS = (ValueError, OSError, KeyError, RuntimeError, ArithmeticError)  # user errors and faults: one line each (--debug: traceback)
+
 def main(argv:list[str]|None=None) -> int:
     "Run `rsacfn` with `argv` (default: the process' arguments); a bad input prints one clear line and exits 2."
     p = parser()
     args, extra = p.parse_known_args(argv)
+    sub = p.commands[args.command]
     if extra:  # one line, not argparse's usage block
-        print(f'rsacfn {args.command}: error: {_unknown_flag(p.commands[args.command], extra)}', file=sys.stderr)
+        print(f'rsacfn {args.command}: error: {_unknown_flag(sub, extra)}', file=sys.stderr)
         return 2
     try: return COMMANDS[args.command][0](args) or 0
-    except (ValueError, OSError, KeyError) as e:  # CorpusError, BackboneNotFound, FileExistsError, bad settings
-        print(f'rsacfn {args.command}: error: {e}', file=sys.stderr)
+    except KeyboardInterrupt as e:
+        if args.debug: raise
+        print(f'rsacfn {args.command}: {cli_spelling(str(e), sub) or "interrupted"}', file=sys.stderr)
+        return 130
+    except ERRORS as e:  # CorpusError, BackboneNotFound, FileExistsError, RunLocked, NonFiniteLoss, bad settings
+        if args.debug: raise
+        print(f'rsacfn {args.command}: error: {cli_spelling(str(e), sub)}', file=sys.stderr)
         return 2
 
 # %% ../nbs/06_cli.ipynb #867c32ac
@@ -147,6 +169,6 @@ def sweep_command(args):
     if args.preset: params['preset'] = args.preset
     methods = None if args.methods is None else [m for m in args.methods.split(',') if m]
     table = run_sweep(args.out, methods, [int(s) for s in args.seeds.split(',')], folds, params, jobs=args.jobs, rerun=args.rerun)
-    print((Path(args.out)/'f1_table.md').read_text())
+    print((Path(args.out).resolve()/'f1_table.md').read_text())
     print(f'table, figures and executed notebooks: {args.out}')
     return 1 if table.failed.sum() else 0

@@ -104,10 +104,10 @@ SKIP_REPORT_COLUMNS = ['segment_id', 'file', 'reason']
 
 class _Problems:
     "Raise each corpus problem at once, or (skip mode) collect them for a report."
-    def __init__(self, on_error='raise', report=None, default_report='skipped_segments.csv'):
-        if on_error not in ('raise', 'skip'): raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+    def __init__(self, on_error='raise', report=None, corpus='corpus'):
+        if on_error not in ('raise', 'skip'): raise unknown_key('on_error', on_error, ('raise', 'skip'))
         self.skip, self.rows = on_error == 'skip', []
-        self.report = Path(report or default_report)
+        self.report = Path(report or f'skipped_segments_{Path(corpus).stem}.csv')  # one report per corpus: reading another keeps it
     def __call__(self, err:CorpusError):
         if not self.skip: raise err
         self.rows.append(dict(segment_id=err.segment_id or '', file=err.where, reason=err.what))
@@ -212,7 +212,14 @@ def audio_info(path, segment_id=None) -> sf._SoundFileInfo:
                           'Re-extract it from the corpus archive, or pass on_error="skip"', segment_id) from e
     if info.frames == 0:
         raise CorpusError(path, 'wav file holds no audio (0 samples)', 'Remove the segment, or pass on_error="skip"', segment_id)
+    if info.subtype in ('FLOAT', 'DOUBLE'): _check_finite(sf.read(str(path), dtype='float32')[0], path, segment_id)  # PCM cannot hold NaN
     return info
+
+def _check_finite(wav:np.ndarray, path, segment_id=None):
+    "Raise `CorpusError` for a waveform holding NaN or Inf samples: one would make the whole run's loss NaN."
+    bad = int((~np.isfinite(wav)).sum())
+    if bad: raise CorpusError(path, f'wav file holds {bad:,} non-finite samples (NaN or Inf)',
+                              'Re-extract it from the corpus archive, or pass on_error="skip"', segment_id)
 
 def load_audio(path, # a wav (or any soundfile format) file
                max_len:int|None=None, # keep at most this many samples at `sr` (read no more)
@@ -229,6 +236,7 @@ def load_audio(path, # a wav (or any soundfile format) file
         audio_info(path)  # names a missing, corrupt or empty file
         raise CorpusError(path, f'wav file cannot be decoded ({e})', 'Re-extract it from the corpus archive') from e
     if len(wav) == 0: raise CorpusError(path, 'wav file holds no audio (0 samples)', 'Remove the segment')
+    _check_finite(wav, path)
     wav = resample(wav.mean(axis=1), file_sr, sr, backend)
     return wav if max_len is None else wav[:max_len]
 
@@ -243,8 +251,8 @@ def _float(v, where, name, sid):
     except ValueError:
         raise CorpusError(where, f'{name} {v!r} is not a number', 'Fix the annotation row, or pass on_error="skip"', sid) from None
 
-def _annotation_rows(path):
-    "Yield (line number, fields) for every segment row of a KEMDy annotation CSV."
+def _annotation_rows(path, problems=None):
+    "Yield (line number, fields) for every segment row of a KEMDy annotation CSV; a bad row goes to `problems` (skip mode: skipped)."
     path = Path(path)
     try: text = decode_transcript(path.read_bytes(), path)
     except CorpusError as e: raise CorpusError(path, 'annotation file is neither UTF-8 nor cp949', 'Re-extract it from the corpus archive') from e
@@ -260,12 +268,17 @@ def _annotation_rows(path):
     for n, row in enumerate(rows[first:], first + 1):
         if not any(c.strip() for c in row): continue  # a blank line holds no segment
         where = f'{path}, line {n}'
-        if len(row) <= i_tot + 2:
-            raise CorpusError(where, f'row has {len(row)} columns, expected at least {i_tot + 3}', 'Fix the annotation row')
-        sid = row[i_seg].strip()
-        yield n, dict(segment_id=sid, emotion=row[i_tot], where=where,
-                      valence=_float(row[i_tot + 1], where, 'valence', sid), arousal=_float(row[i_tot + 2], where, 'arousal', sid),
-                      wav_start=_float(row[i_wav], where, 'wav start', sid), wav_end=_float(row[i_wav + 1], where, 'wav end', sid))
+        sid = row[i_seg].strip() if len(row) > i_seg else None
+        try:
+            if len(row) <= i_tot + 2:
+                raise CorpusError(where, f'row has {len(row)} columns, expected at least {i_tot + 3}', _HINT_SKIP, sid)
+            fields = dict(segment_id=sid, emotion=row[i_tot], where=where,
+                          valence=_float(row[i_tot + 1], where, 'valence', sid), arousal=_float(row[i_tot + 2], where, 'arousal', sid),
+                          wav_start=_float(row[i_wav], where, 'wav start', sid), wav_end=_float(row[i_wav + 1], where, 'wav end', sid))
+        except CorpusError as e:
+            if problems is None: raise
+            problems(e); continue  # skip mode: this row is listed in the report, the others are read
+        yield n, fields
 
 # %% ../nbs/00_data.ipynb #1b92a414
 _SEG20 = re.compile(r'^Sess(\d+)_(script\d+)_User(\d+)([MF])_(\d+)$')
@@ -300,21 +313,23 @@ def _annotation_files(root, pattern, glob):
     if not ann.is_dir():
         raise CorpusError(ann, 'annotation folder not found',
                           f'Point root at the corpus folder that holds annotation/ and wav/ (got {root})')
-    files = sorted(p for p in ann.glob(glob) if pattern.match(p.name))
+    files = sorted(p for p in ann.iterdir() if pattern.match(p.name))  # any letter case: sess01_eval.csv is Sess01_eval.csv
     if not files: raise CorpusError(ann, f'no annotation files named like {glob}', 'Is this the right corpus folder?')
+    others = sorted(p.name for p in ann.glob('*.csv') if not pattern.match(p.name))
+    if others: warnings.warn(f'{ann}: not read, as not named like {glob}: {", ".join(others)}')
     return files
 
 def read_kemdy20(root, # the KEMDy20_v1_1 folder (holds annotation/ and wav/)
                  text_mode:str|Callable='strip', # transcript cleaning rule, see `clean_text`
                  on_error:str='raise', # 'raise', or 'skip' bad segments and list them in `skip_report`
-                 skip_report=None, # where skip mode writes its CSV (default: ./skipped_segments.csv)
+                 skip_report=None, # where skip mode writes its CSV (default: ./skipped_segments_<corpus folder>.csv)
                  check_audio:bool=True, # open every wav header (finds missing, corrupt and empty files now)
                 ) -> pd.DataFrame: # one row per annotated segment, columns `COLUMNS`
     "Read KEMDy20 (any number of sessions) into one table."
-    problems, records, seen = _Problems(on_error, skip_report), [], {}
+    problems, records, seen = _Problems(on_error, skip_report, root), [], {}
     for path in _annotation_files(root, _ANN20, 'Sess*_eval.csv'):
         session = int(_ANN20.match(path.name).group(1))
-        for n, row in _annotation_rows(path):
+        for n, row in _annotation_rows(path, problems):
             sid = row['segment_id']
             m = _SEG20.match(sid)
             if not m:
@@ -323,6 +338,9 @@ def read_kemdy20(root, # the KEMDy20_v1_1 folder (holds annotation/ and wav/)
                 problems(CorpusError(row['where'], f'segment {sid} is listed twice (first at {seen[sid]})', _HINT_SKIP, sid)); continue
             seen[sid] = row['where']
             wav = Path(root)/'wav'/f'Session{session:02d}'/f'{sid}.wav'
+            if not wav.is_file() and int(m.group(1)) != session:  # listed in another session's file: its wav may sit under its own session
+                own = Path(root)/'wav'/f'Session{int(m.group(1)):02d}'/f'{sid}.wav'
+                if own.is_file(): wav = own
             rec = _segment(row, session, wav, text_mode, check_audio, problems,
                            script=m.group(2), speaker=f'User{m.group(3)}', gender=m.group(4))
             if rec: records.append(rec)
@@ -335,15 +353,15 @@ _ANN19 = re.compile(r'^Session(\d+)_([MF])_res\.csv$', re.I)
 def read_kemdy19(root, # the KEMDy19 folder (holds annotation/ and wav/)
                  text_mode:str|Callable='strip', # transcript cleaning rule, see `clean_text`
                  on_error:str='raise', # 'raise', or 'skip' bad segments and list them in `skip_report`
-                 skip_report=None, # where skip mode writes its CSV (default: ./skipped_segments.csv)
+                 skip_report=None, # where skip mode writes its CSV (default: ./skipped_segments_<corpus folder>.csv)
                  check_audio:bool=True, # open every wav header
                 ) -> pd.DataFrame: # one row per annotated segment, columns `COLUMNS`
     "Read KEMDy19 into the same table as `read_kemdy20`, keeping each file's own actor."
-    problems, records, seen = _Problems(on_error, skip_report), [], {}
+    problems, records, seen = _Problems(on_error, skip_report, root), [], {}
     for path in _annotation_files(root, _ANN19, 'Session*_res.csv'):
         fm = _ANN19.match(path.name)
         session, gender = int(fm.group(1)), fm.group(2).upper()
-        for n, row in _annotation_rows(path):
+        for n, row in _annotation_rows(path, problems):
             sid = row['segment_id']
             m = _SEG19.match(sid)
             if not m:
@@ -374,14 +392,16 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
                   label_map:dict|None=None, # the corpus' labels -> names in `classes`
                   text_mode:str|Callable='raw', # transcript cleaning rule, see `clean_text`
                   on_error:str='raise', # 'raise', or 'skip' bad rows and list them in `skip_report`
-                  skip_report=None, # where skip mode writes its CSV (default: ./skipped_segments.csv)
+                  skip_report=None, # where skip mode writes its CSV (default: ./skipped_segments_<corpus folder>.csv)
                   check_audio:bool=True, # open every audio header
                  ) -> pd.DataFrame: # one row per utterance, columns `COLUMNS`
     "Read a manifest of audio paths, transcripts and labels into the corpus table."
     path = Path(path)
     if not path.is_file(): raise CorpusError(path, 'manifest not found', 'Give the path of a .csv or .tsv file')
     sep = '\t' if path.suffix.lower() in ('.tsv', '.tab') else ','
-    try: raw = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding='utf-8-sig')
+    try: text = decode_transcript(path.read_bytes(), path)  # UTF-8 or cp949, as the KEMDy readers accept
+    except CorpusError: raise CorpusError(path, 'manifest is neither UTF-8 nor cp949', 'Save it as UTF-8') from None
+    try: raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except Exception as e: raise CorpusError(path, f'cannot be parsed as {"TSV" if sep == chr(9) else "CSV"} ({e})', 'Check the file') from e
     have = {c.strip().lower(): c for c in raw.columns}
     cols = {}
@@ -395,7 +415,7 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
     if missing:
         raise CorpusError(path, f'no column for {", ".join(missing)}; columns are {list(raw.columns)}',
                           f'Rename them, or pass columns={{{", ".join(repr(m)+": ..." for m in missing)}}}')
-    problems, records, seen = _Problems(on_error, skip_report), [], {}
+    problems, records, seen = _Problems(on_error, skip_report, path), [], {}
     lmap = {str(k).strip().lower(): v for k, v in (label_map or {}).items()}
     for i, r in raw.iterrows():
         where = f'{path}, line {i + 2}'
@@ -725,8 +745,9 @@ def split_corpus(df:pd.DataFrame, # the corpus table
         from sklearn.model_selection import train_test_split
         counts = single.label.value_counts()
         if (counts < 2).any():
-            raise ValueError(f'class(es) {sorted(counts[counts < 2].index.tolist())} have fewer than 2 segments, too few for a '
-                             'stratified split; use more data or fewer classes')
+            few = counts[counts < 2]
+            names = ', '.join(f'{single.emotion[single.label == c].iloc[0]} (label {c}: {n} segment)' for c, n in few.items())
+            raise ValueError(f'{names}: fewer than 2 segments, too few for a stratified split; use more data or fewer classes')
         tr_idx, va_idx = train_test_split(single.index, test_size=valid_size, stratify=single.label, random_state=seed)
         train, valid = single.loc[sorted(tr_idx)], single.loc[sorted(va_idx)]
         train_pool = df.drop(index=valid.index)
@@ -743,7 +764,7 @@ def split_corpus(df:pd.DataFrame, # the corpus table
         if shared:
             raise ValueError(f'speaker(s) {sorted(shared)[:5]} appear in training and validation sessions; the session split '
                              'would not be speaker-independent. Check the speaker column, or use method="random"')
-    else: raise ValueError(f"method must be one of {', '.join(SPLITS)}, not {method!r}")
+    else: raise unknown_key('split', method, SPLITS)
     if label_transform:
         extra = train_pool[train_pool.label.isna()].copy()
         extra['label'] = [transformed_label(e) for e in extra.emotion]

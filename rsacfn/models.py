@@ -5,6 +5,7 @@
 # %% ../nbs/02_models.ipynb #c8a71bc6
 from __future__ import annotations
 import inspect, json, os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -13,8 +14,8 @@ from typing import Sequence
 __all__ = ['METHODS', 'POOLING_MODES', 'TINY_SIZES', 'Method', 'register_head', 'load_plugins', 'get_method', 'FusionHead',
            'SpeechOnly', 'TextOnly', 'EarlyFusion', 'LateFusion', 'Stack', 'Residual', 'RSA', 'RSACFN', 'HybridFusion',
            'fix_length', 'MLPMixer', 'head_sizes', 'check_head_sizes', 'build_head', 'pool', 'BackboneNotFound',
-           'load_audio_encoder', 'load_text_encoder', 'make_tiny_backbones', 'MultiModelConfig', 'MultiModelOutput',
-           'MultiModel', 'predict']
+           'load_audio_encoder', 'load_text_encoder', 'hf_progress', 'make_tiny_backbones', 'MultiModelConfig',
+           'MultiModelOutput', 'MultiModel', 'predict']
 
 # %% ../nbs/02_models.ipynb #03fd7a46
 import numpy as np
@@ -25,7 +26,7 @@ from torch import nn
 from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel)
 from transformers.utils import ModelOutput
 from .layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
-from .data import unknown_key, AUDIO_MAX_LENS, TEXT_MAX_LENS, EMOTIONS, SAMPLE_RATE, Collator, atomic_dir, clean_text, demo_segments, load_audio, pretext_voices
+from .data import CorpusError, unknown_key, AUDIO_MAX_LENS, TEXT_MAX_LENS, EMOTIONS, SAMPLE_RATE, Collator, atomic_dir, clean_text, demo_segments, load_audio, pretext_voices
 
 # %% ../nbs/02_models.ipynb #726a6cfb
 @dataclass(frozen=True)
@@ -339,6 +340,15 @@ def _drop_pooler(model):
 # %% ../nbs/02_models.ipynb #fae473c4
 TINY_SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 
+@contextmanager
+def hf_progress(show:bool):
+    "Show or hide transformers' own progress bars (loading and writing weights) inside the block, then restore them."
+    from transformers.utils import logging as hf_logging
+    was = hf_logging.is_progress_bar_enabled()
+    (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()
+    try: yield
+    finally: (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
+
 def _train_tokenizer(texts, vocab_size):
     from tokenizers import ByteLevelBPETokenizer, processors
     from transformers import PreTrainedTokenizerFast
@@ -391,7 +401,7 @@ def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
     stamp = root/'tiny_backbones.json'
     if stamp.is_file() and json.loads(stamp.read_text()) == params and all(p.is_dir() for p in out.values()): return out
     if texts is None: texts = [clean_text(t) for t in demo_segments('default').raw_text]
-    with atomic_dir(root) as tmp:
+    with atomic_dir(root) as tmp, hf_progress(progress):
         torch.manual_seed(seed)
         audio_cfg = Wav2Vec2Config(**TINY_SIZES, conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
                                    feat_extract_norm='layer', do_stable_layer_norm=True, vocab_size=8)
@@ -532,9 +542,17 @@ class MultiModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, path, *args, **kwargs) -> 'MultiModel':
-        "Load a saved `MultiModel` with its tokenizer and feature extractor."
-        model = super().from_pretrained(path, *args, **kwargs)
-        p = Path(path)
+        "Load a saved `MultiModel` with its tokenizer and feature extractor; every weight must be found and used."
+        p = Path(str(path)).expanduser()
+        if not (p/'config.json').is_file():
+            raise FileNotFoundError(f'{p} is not a saved model: no {"config.json in it" if p.is_dir() else "such folder"}; '
+                                    'give a run\'s best/ folder or a folder written by save_pretrained')
+        model, info = super().from_pretrained(p, *args, output_loading_info=True, **kwargs)
+        bad = {k.replace('_', ' '): sorted(map(str, v)) for k, v in info.items() if k in ('missing_keys', 'unexpected_keys', 'mismatched_keys') and v}
+        if bad:
+            raise ValueError(f'{p}: its weights do not fit a {model.config.method} model ('
+                             + '; '.join(f'{len(v)} {k}, e.g. {v[0]}' for k, v in bad.items())
+                             + '); was it saved by another method, or edited? Load the folder that run wrote')
         if model.text_encoder is not None and (p/'tokenizer_config.json').is_file(): model.tokenizer = AutoTokenizer.from_pretrained(p)
         if model.audio_encoder is not None and (p/'preprocessor_config.json').is_file():
             model.feature_extractor = AutoFeatureExtractor.from_pretrained(p)
@@ -547,6 +565,14 @@ class MultiModel(PreTrainedModel):
                         normalize_audio=getattr(fe, 'do_normalize', True), modality=self.modality)
 
     @property
+    def min_audio_samples(self) -> int:
+        "The fewest waveform samples the audio encoder's CNN accepts (its receptive field: 400 for wav2vec 2.0)."
+        c = self.audio_encoder.config
+        rf, jump = 1, 1
+        for k, s in zip(c.conv_kernel, c.conv_stride): rf, jump = rf + (k - 1) * jump, jump * s
+        return rf
+
+    @property
     def modality(self) -> str:
         "'audio', 'text' or 'both': the inputs this model's method uses."
         mods = self.head.modalities
@@ -556,6 +582,21 @@ AutoConfig.register('rsacfn', MultiModelConfig, exist_ok=True)
 AutoModel.register(MultiModelConfig, MultiModel, exist_ok=True)
 
 # %% ../nbs/02_models.ipynb #bdf0379f
+def _clip(a, j:int, model) -> np.ndarray:
+    "One input of `predict` as the encoder takes it: decoded, mono, finite, at least its minimum length."
+    if isinstance(a, (str, os.PathLike)):
+        try: wav = load_audio(a, model.config.audio_max_lens)  # decodes, downmixes, checks finiteness
+        except CorpusError as e: raise CorpusError(e.where, f'{e.what} (audio input {j})', 'Check the path, or leave the clip out') from None
+    else:
+        wav = np.asarray(a, np.float32)
+        if wav.ndim == 2: wav = wav.mean(axis=int(np.argmin(wav.shape)))  # channels are the short axis: (n, 2) or (2, n)
+        if wav.ndim != 1: raise ValueError(f'audio input {j} has shape {wav.shape}; give a 1-d waveform, or (samples, channels)')
+        if not np.isfinite(wav).all(): raise ValueError(f'audio input {j} holds {int((~np.isfinite(wav)).sum())} non-finite samples (NaN or Inf)')
+        wav = wav[:model.config.audio_max_lens]
+    if len(wav) == 0: raise ValueError(f'audio input {j} is empty: there is nothing to predict from')
+    n = model.min_audio_samples
+    return np.pad(wav, (0, n - len(wav))) if len(wav) < n else wav  # silence after a clip shorter than the CNN's receptive field
+
 @torch.no_grad()
 def predict(model:MultiModel, # a trained model (with its tokenizer / feature extractor)
             audio:Sequence=None, # wav paths, or 16 kHz mono float arrays (speech methods)
@@ -576,9 +617,7 @@ def predict(model:MultiModel, # a trained model (with its tokenizer / feature ex
         items = []
         for j in range(i, min(i + batch_size, n)):
             it = dict(label=0, segment_id=str(j))
-            if 'audio' in mods:
-                a = audio[j]
-                it['audio'] = load_audio(a, model.config.audio_max_lens) if isinstance(a, (str, os.PathLike)) else np.asarray(a, np.float32)
+            if 'audio' in mods: it['audio'] = _clip(audio[j], j, model)
             if 'text' in mods: it['text'] = texts[j]
             items.append(it)
         batch = {k: v.to(device) for k, v in collate(items).items() if torch.is_tensor(v) and k != 'labels'}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_sweep.ipynb #4f979685
 from __future__ import annotations
-import dataclasses, json, logging, os, shutil, threading, time
+import dataclasses, functools, json, logging, os, shutil, signal, threading, time, weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +17,10 @@ __all__ = ['SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters', 'experiment_no
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
 import pandas as pd
-from .data import EMOTIONS, atomic_write, read_corpus, unknown_key
+from .data import EMOTIONS, atomic_write, unknown_key
 from .models import METHODS, get_method, head_sizes, load_plugins
 from .trainer import (EXPERIMENT_KEYS, METRICS, TrainConfig, demo_inputs, experiment_config, identity_changes,
-                            preset_config, run_identity)
+                            preset_config, read_config_corpus, run_identity)
 
 # %% ../nbs/04a_sweep.ipynb #567e0f1a
 @dataclass(frozen=True)
@@ -76,6 +76,25 @@ class _Unchecked(logging.Filter):
     "papermill warns of every key its parameters cell does not list; the sweep has checked each key against TrainConfig itself."
     def filter(self, record): return not record.getMessage().startswith('Passed unknown parameter')
 
+_KERNELS, _STOP = weakref.WeakSet(), threading.Event()  # the sweep's live kernels; set on Ctrl-C: start no more runs
+
+@functools.cache
+def _kernel_manager_class():
+    "A kernel manager that the sweep can find, to interrupt its kernel on Ctrl-C (papermill starts each kernel in its own session)."
+    from jupyter_client.manager import AsyncKernelManager
+    class SweepKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            _KERNELS.add(self)
+    return SweepKernelManager
+
+def _signal_kernels(sig):
+    for km in list(_KERNELS):
+        pgid = getattr(km.provisioner, 'pgid', None) if km.provisioner is not None else None
+        if pgid:
+            try: os.killpg(pgid, sig)
+            except OSError: pass
+
 def _recorded(run_dir:Path) -> dict|None:
     "The identity a run folder recorded, if it trained anything ({} if it recorded none); None if it holds no trained epoch."
     if not ((run_dir/'last.pt').is_file() or (run_dir/'result.json').is_file()): return None
@@ -92,6 +111,7 @@ def run_experiment(run:Run, # the run
     run_dir, nb_dir = out/'runs'/run.name, out/'notebooks'
     done, executed = run_dir/'experiment.json', nb_dir/f'{run.name}.ipynb'
     row = dict(run=run.name, method=run.method, seed=run.seed, fold=run.fold, identity=identity['hash'], setting=identity['setting'])
+    if _STOP.is_set(): return dict(row, status='interrupted', error='the sweep was interrupted', seconds=0.0)
     if done.is_file() and executed.is_file() and json.loads(done.read_text())['result'].get('identity') == identity['hash']:
         return {**json.loads(done.read_text())['result'], **row, 'status': 'ok', 'error': '', 'seconds': 0.0}
     nb_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +119,7 @@ def run_experiment(run:Run, # the run
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(str(notebook), str(tmp), parameters=params, kernel_name=kernel_name, progress_bar=False,
-                            log_output=False, cwd=str(out),
+                            log_output=False, kernel_manager_class=_kernel_manager_class(),  # no cwd: papermill would chdir the whole process, under every thread
                             # jupyter_client interrupts every kernel it shuts down, and ipykernel logs that as an ERROR line
                             extra_arguments=['--IPKernelApp.log_level=CRITICAL'])
         os.replace(tmp, executed)
@@ -110,6 +130,9 @@ def run_experiment(run:Run, # the run
             raise RuntimeError(f"the notebook trained identity {result.get('identity')}, the sweep expected {identity['hash']}")
         return {**result, **row, 'status': 'ok', 'error': '', 'seconds': round(time.perf_counter() - t0, 1)}
     except Exception as e:
+        if _STOP.is_set():  # interrupted by Ctrl-C: not a failure of the run, which resumes next time
+            tmp.unlink(missing_ok=True)
+            return dict(row, status='interrupted', error='the sweep was interrupted', seconds=round(time.perf_counter() - t0, 1))
         if tmp.exists(): os.replace(tmp, executed.with_name(f'{run.name}.failed.ipynb'))
         err = f'{e.ename}: {e.evalue}' if hasattr(e, 'ename') else f'{type(e).__name__}: {e}'
         return dict(row, status='failed', error=err.strip().splitlines()[-1][:500], seconds=round(time.perf_counter() - t0, 1))
@@ -198,8 +221,8 @@ def run_sweep(out='results/sweep', # the sweep's folder
     identities, corpora = {}, {}
     for r in runs:
         cfg = experiment_config(**per[r])
-        key = (cfg.data_path, cfg.corpus, cfg.text_mode)
-        if key not in corpora: corpora[key] = read_corpus(*key[:2], text_mode=cfg.text_mode)
+        key = (cfg.data_path, cfg.corpus, cfg.text_mode, cfg.on_error)
+        if key not in corpora: corpora[key] = read_config_corpus(cfg, out/'skipped_segments.csv')
         identities[r] = run_identity(cfg, corpora[key])
     stale = {}
     for r in runs:
@@ -216,11 +239,20 @@ def run_sweep(out='results/sweep', # the sweep's folder
     env_before, quiet_papermill = os.environ.get('OMP_NUM_THREADS'), _Unchecked()
     if jobs > 1: os.environ['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // jobs))  # kernels share the cores
     logging.getLogger('papermill').addFilter(quiet_papermill)
+    _STOP.clear()
+    pool = ThreadPoolExecutor(max(1, jobs))
     try:
-        with ThreadPoolExecutor(max(1, jobs)) as pool:
-            rows = list(tqdm(pool.map(lambda r: run_experiment(r, out, per[r], notebook, identities[r], kernel_name), runs),
-                             total=len(runs), desc=f'sweep ({len(runs)} runs)', unit='run', disable=not progress))
+        rows = list(tqdm(pool.map(lambda r: run_experiment(r, out, per[r], notebook, identities[r], kernel_name), runs),
+                         total=len(runs), desc=f'sweep ({len(runs)} runs)', unit='run', disable=not progress))
+    except KeyboardInterrupt:  # interrupt the running notebooks' kernels (train saves nothing half-done), start no more
+        _STOP.set(); _signal_kernels(signal.SIGINT)
+        killer = threading.Timer(15, _signal_kernels, [signal.SIGKILL]); killer.daemon = True; killer.start()
+        pool.shutdown(wait=True, cancel_futures=True); killer.cancel()
+        done = sum(_recorded(out/'runs'/r.name) is not None and (out/'runs'/r.name/'experiment.json').is_file() for r in runs)
+        raise KeyboardInterrupt(f'sweep interrupted: {done} of {len(runs)} runs are finished; run the same command again to '
+                                'run the rest (an interrupted run resumes after its last finished epoch)') from None
     finally:
+        pool.shutdown(wait=False)
         logging.getLogger('papermill').removeFilter(quiet_papermill)
         if jobs > 1:
             if env_before is None: os.environ.pop('OMP_NUM_THREADS', None)

@@ -4,7 +4,8 @@
 
 # %% ../nbs/03_trainer.ipynb #2e213002
 from __future__ import annotations
-import dataclasses, functools, hashlib, json, math, os, random, time
+import contextlib, dataclasses, functools, hashlib, json, math, os, random, shutil, socket, time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from pathlib import Path
 __all__ = ['PAPER_FLAGS', 'RUN_ONLY', 'PRESETS', 'EXPERIMENT_KEYS', 'METRICS', 'TrainConfig', 'preset_config', 'demo_inputs',
            'experiment_config', 'classification_metrics', 'EpochSampler', 'train_sampler', 'corpus_fingerprint',
            'cache_key', 'extract_features', 'CachedFeatures', 'collate_features', 'checkpoint_identity', 'run_identity',
-           'identity_changes', 'save_atomic', 'load_split', 'build_model', 'train']
+           'identity_changes', 'strict_json', 'write_json', 'save_atomic', 'load_split', 'read_config_corpus',
+           'build_model', 'NonFiniteLoss', 'TrainingInterrupted', 'RunLocked', 'run_lock', 'train']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
@@ -21,11 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 from .data import (AUDIO_MAX_LENS, EMOTIONS, TEXT_MAX_LENS, EmotionDataset, atomic_dir, atomic_write, read_corpus, sample_weights, split_corpus, unknown_key)
-from .models import METHODS, MultiModel, check_head_sizes, get_method, head_sizes, load_plugins
+from .models import METHODS, MultiModel, check_head_sizes, get_method, head_sizes, hf_progress, load_plugins
 
 # %% ../nbs/03_trainer.ipynb #a94eec1d
 PAPER_FLAGS = ('use_wav', 'use_concat', 'multimodal_method')  # the paper's way of choosing the method
-RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir')  # where a run goes and how it shows: not its identity
+RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report')  # where a run goes and how it shows: not its identity
 
 @dataclass
 class TrainConfig:
@@ -34,6 +36,8 @@ class TrainConfig:
     data_path: str = 'data/KEMDy20_v1_1' # corpus folder (KEMDy20, KEMDy19) or manifest file
     corpus: str = 'auto' # reader: 'auto', 'kemdy20', 'kemdy19' or 'manifest'
     text_mode: str = 'strip' # transcript cleaning: 'strip', 'tokens' or 'raw'
+    on_error: str = 'raise' # a bad segment in the corpus: 'raise' an error naming it, or 'skip' it and list it in skip_report
+    skip_report: str|None = None # where skip mode lists the segments it skipped (None: the run's skipped_segments.csv)
     output_dir: str = 'models/' # runs go to output_dir/ver
     ver: str = 'baseline' # the run's name
     audio_max_lens: int = AUDIO_MAX_LENS # waveform samples kept (the paper's 6 s)
@@ -124,8 +128,16 @@ class TrainConfig:
         "A copy with the method's recipe filled in and every field checked."
         for k, v in self.info.recipe.items():
             if getattr(self, k) is None: self = dataclasses.replace(self, **{k: v})
-        if self.metric not in METRICS: raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {self.metric!r}")
-        if self.scheduler not in ('constant', 'linear'): raise ValueError(f"scheduler must be 'constant' or 'linear', not {self.scheduler!r}")
+        for k, lowest in (('epochs', 1), ('grad_accum', 1), ('batch_size', 1), ('val_batch_size', 1), ('num_classes', 2),
+                          ('n_folds', 2), ('audio_max_lens', 1), ('text_max_lens', 1), ('num_workers', 0), ('fold', 0)):
+            if getattr(self, k) < lowest: raise ValueError(f'{k}={getattr(self, k)!r}: must be {lowest} or more')
+        if not 0 < self.valid_size < 1: raise ValueError(f'valid_size={self.valid_size!r}: must be between 0 and 1')
+        if self.fold >= self.n_folds: raise ValueError(f'fold={self.fold!r}: must be below n_folds={self.n_folds}')
+        for k, choices in (('metric', METRICS), ('scheduler', ('constant', 'linear')), ('split', ('random', 'session')),
+                           ('device', ('auto', 'cuda', 'mps', 'cpu')), ('pooling_mode', ('mean', 'sum', 'max')),
+                           ('corpus', ('auto', 'kemdy20', 'kemdy19', 'manifest')), ('text_mode', ('strip', 'tokens', 'raw')),
+                           ('on_error', ('raise', 'skip'))):
+            if getattr(self, k) not in choices: raise unknown_key(k, getattr(self, k), choices)
         return self
 
     def describe(self) -> str:
@@ -334,9 +346,9 @@ def run_identity(cfg:TrainConfig, # the run's configuration
     "Everything a run's result depends on, and its hash."
     cfg = cfg.resolve()
     config = {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}
-    if df is None: df = read_corpus(cfg.data_path, cfg.corpus, text_mode=cfg.text_mode)
+    if df is None: df = read_config_corpus(cfg)
     backbones = {m: checkpoint_identity(cfg.wav_model if m == 'audio' else cfg.text_model) for m in cfg.info.modalities}
-    ident = dict(config=config, corpus=corpus_fingerprint(df), backbones=backbones)
+    ident = dict(config=config, corpus_fingerprint=corpus_fingerprint(df), backbones=backbones)
     setting = dict(ident, config={k: v for k, v in config.items() if k not in ('seed', 'fold')})
     return dict(ident, hash=_digest(ident), setting=_digest(setting))
 
@@ -345,17 +357,36 @@ def identity_changes(old:dict, new:dict, ignore:tuple=()) -> list[str]:
     flat = lambda d: {**{k: v for k, v in d.items() if k not in ('config', 'backbones', 'hash', 'setting')},
                       **d.get('config', {}), **{f'{m} backbone': v for m, v in d.get('backbones', {}).items()}}
     a, b = flat(old), flat(new)
-    return [f'{k}: {a.get(k)!r} -> {b.get(k)!r}' for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)]
+    why = {'corpus_fingerprint': " (the corpus' segments, labels, transcripts or wav files changed)"}
+    changes = [f'{k}: {a.get(k)!r} -> {b.get(k)!r}{why.get(k, "")}' for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)]
+    if not changes and not ignore and old.get('hash') != new.get('hash'): changes = [f"identity: {old.get('hash')!r} -> {new.get('hash')!r}"]
+    return changes
 
 # %% ../nbs/03_trainer.ipynb #a3a4e495
 def _rng_state() -> dict:
-    state = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
+    "Every generator's state as tensors and plain values (so `last.pt` loads with `weights_only=True`)."
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = dict(python=random.getstate(), torch=torch.get_rng_state(),
+                 numpy=dict(keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss), gauss=float(gauss)))
     if torch.cuda.is_available(): state['cuda'] = torch.cuda.get_rng_state_all()
     return state
 
 def _set_rng_state(state:dict):
-    random.setstate(state['python']); np.random.set_state(state['numpy']); torch.set_rng_state(state['torch'])
+    n = state['numpy']
+    random.setstate(state['python']); torch.set_rng_state(state['torch'])
+    np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
     if 'cuda' in state and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
+
+def strict_json(obj):
+    "`obj` with every NaN or Inf float replaced by None, so that it is strict JSON."
+    if isinstance(obj, float): return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict): return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return [strict_json(v) for v in obj]
+    return obj
+
+def write_json(path, obj):
+    "Write `obj` as strict JSON (NaN and Inf as null), atomically."
+    with atomic_write(path) as f: json.dump(strict_json(obj), f, indent=1, allow_nan=False)
 
 def save_atomic(obj, path):
     "`torch.save` to a temporary file beside `path`, then rename it over `path`."
@@ -365,8 +396,8 @@ def save_atomic(obj, path):
 def _accelerator(cfg):
     from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
     cpu = cfg.device == 'cpu'
-    if cfg.device == 'cuda' and not torch.cuda.is_available(): raise RuntimeError("device='cuda' but no CUDA device is visible; use device='auto' or 'cpu'")
-    if cfg.device == 'mps' and not torch.backends.mps.is_available(): raise RuntimeError("device='mps' but MPS is not available; use device='auto' or 'cpu'")
+    if cfg.device == 'cuda' and not torch.cuda.is_available(): raise ValueError("device='cuda': no CUDA device is visible here; use device='auto' or device='cpu'")
+    if cfg.device == 'mps' and not torch.backends.mps.is_available(): raise ValueError("device='mps': MPS is not available here; use device='auto' or device='cpu'")
     on_cuda = not cpu and torch.cuda.is_available()
     precision = 'fp16' if cfg.use_amp and on_cuda else 'no'
     # wav2vec 2.0's LayerDrop skips whole layers in training: data parallelism must expect unused parameters
@@ -381,8 +412,15 @@ def load_split(cfg:TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     "The (train, valid) tables a configuration trains and validates on."
     return _load_data(cfg)[1:]
 
+def read_config_corpus(cfg:TrainConfig, # the run's configuration
+                       skip_report=None # where skip mode lists what it skipped (default: cfg.skip_report, else the run's folder)
+                      ) -> pd.DataFrame:
+    "The corpus table a configuration reads: its reader, transcript cleaning and bad-segment rule."
+    report = skip_report or cfg.skip_report or cfg.run_dir/'skipped_segments.csv'
+    return read_corpus(cfg.data_path, cfg.corpus, text_mode=cfg.text_mode, on_error=cfg.on_error, skip_report=report)
+
 def _load_data(cfg):
-    df = read_corpus(cfg.data_path, cfg.corpus, text_mode=cfg.text_mode)
+    df = read_config_corpus(cfg)
     train_df, valid_df = split_corpus(df, cfg.split, valid_size=cfg.valid_size, seed=cfg.seed, n_folds=cfg.n_folds,
                                       fold=cfg.fold, label_transform=cfg.label_transform)
     return df, train_df, valid_df
@@ -428,22 +466,74 @@ def _evaluate(trainable, loader, accelerator, cached, quiet, num_classes):
     return classification_metrics(labels.numpy(), logits.argmax(1).numpy(), num_classes), torch.softmax(logits, 1).numpy()
 
 # %% ../nbs/03_trainer.ipynb #0329e0a8
+class NonFiniteLoss(FloatingPointError):
+    "The training loss or the weights became NaN or Inf; nothing of that epoch is saved."
+
+class TrainingInterrupted(KeyboardInterrupt):
+    "Ctrl-C during training; the message says where and how to continue."
+
+class RunLocked(RuntimeError):
+    "Another live process is writing the run folder."
+
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+@contextmanager
+def run_lock(run:Path):
+    "Hold `run/.lock` while writing the folder: a second run fails at once naming the holder; a dead holder's lock is taken over."
+    lock, me, host = run/'.lock', str(os.getpid()), socket.gethostname()
+    for _ in range(100):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(fd, f'{me} {host}'.encode()); os.close(fd)
+            break
+        except FileExistsError:
+            holder = lock.read_text().split() if lock.exists() else []
+            if len(holder) != 2:  # being written this instant, or damaged: look again, then take it over
+                if lock.exists() and time.time() - lock.stat().st_mtime < 5: time.sleep(0.05); continue
+            elif holder[1] != host or _alive(int(holder[0])):
+                raise RunLocked(f'{run} is being written by process {holder[0]} on {holder[1]}; wait for it to finish, '
+                                'or choose another ver or output_dir')
+            lock.unlink(missing_ok=True)  # left by a process that no longer runs
+    else: raise RunLocked(f'{run}/.lock could not be taken')
+    try: yield
+    finally: lock.unlink(missing_ok=True)
+
+def _trained(run:Path) -> bool: return (run/'last.pt').is_file() or (run/'result.json').is_file()
+
 def train(cfg:TrainConfig # the run's configuration
          ) -> dict: # the best epoch's metrics, with the run's folder
-    "Train and evaluate one configuration; resumable, and safe to kill at any moment."
+    "Train and evaluate one configuration; resumable, safe to kill at any moment, one writer per run folder."
     from accelerate.utils import set_seed
     what, cfg = cfg.describe(), cfg.resolve()
     acc = _accelerator(cfg)
     run = cfg.run_dir
     set_seed(cfg.seed)
+    created = not run.exists()
     df, train_df, valid_df = _load_data(cfg)
+    top = int(df.label.max()) if df.label.notna().any() else -1
+    if top >= cfg.num_classes:
+        raise ValueError(f'num_classes={cfg.num_classes}: the corpus has label id {top} ({df.emotion[df.label == top].iloc[0]}); '
+                         f'use num_classes={top + 1} or more')
     ident = run_identity(cfg, df)
+    if acc.is_main_process: run.mkdir(parents=True, exist_ok=True)
+    acc.wait_for_everyone()
+    with (run_lock(run) if acc.is_main_process else contextlib.nullcontext()), hf_progress(not cfg.quiet):
+        try: return _train(cfg, acc, run, ident, what, df, train_df, valid_df)
+        finally:
+            if acc.is_main_process and not _trained(run):  # failed before an epoch was saved: leave nothing that looks like a run
+                if created: shutil.rmtree(run, ignore_errors=True)
+                else:
+                    for f in ('config.json', 'identity.json'): (run/f).unlink(missing_ok=True)
+
+def _train(cfg, acc, run, ident, what, df, train_df, valid_df):
     if acc.is_main_process:
         print(f'{what} -> {run} (identity {ident["hash"]})')
-        run.mkdir(parents=True, exist_ok=True)
         _check_run_dir(cfg, run, ident)
-        with atomic_write(run/'config.json') as f: json.dump(asdict(cfg), f, indent=1)
-        with atomic_write(run/'identity.json') as f: json.dump(ident, f, indent=1)
+        write_json(run/'config.json', asdict(cfg)); write_json(run/'identity.json', ident)
     acc.wait_for_everyone()
     if cfg.resume and (run/'result.json').is_file():
         done = json.loads((run/'result.json').read_text())
@@ -476,7 +566,9 @@ def train(cfg:TrainConfig # the run's configuration
 
     start, history, best = 0, [], None
     if cfg.resume and (run/'last.pt').is_file():
-        state = torch.load(run/'last.pt', map_location='cpu', weights_only=False)
+        try: state = torch.load(run/'last.pt', map_location='cpu', weights_only=True)
+        except Exception as e:
+            raise ValueError(f"{run/'last.pt'} cannot be read ({type(e).__name__}); delete it to train the run from its start") from e
         acc.unwrap_model(trainable).load_state_dict(state['trainable'])
         optimizer.load_state_dict(state['optimizer']); scheduler.load_state_dict(state['scheduler'])
         if acc.scaler is not None and state.get('scaler'): acc.scaler.load_state_dict(state['scaler'])
@@ -484,49 +576,69 @@ def train(cfg:TrainConfig # the run's configuration
         start, history, best = state['epoch'] + 1, state['history'], state['best']
         if acc.is_main_process and not cfg.quiet: print(f'resuming {run} after epoch {state["epoch"]}')
 
-    for epoch in range(start, cfg.epochs):
-        trainable.train()
-        train_loader.set_epoch(epoch)  # Accelerate's loader passes it on to the sampler (and would reset it otherwise)
-        t0, seen, loss_sum = time.perf_counter(), 0, 0.0
-        for batch in _batches(train_loader, acc, f'epoch {epoch + 1}/{cfg.epochs}', cfg.quiet):
-            with acc.accumulate(trainable):
-                loss = F.cross_entropy(_step_logits(trainable, batch, cached).float(), batch['labels'])
-                acc.backward(loss)
-                optimizer.step(); scheduler.step(); optimizer.zero_grad()
-            seen += len(batch['labels']); loss_sum += loss.item() * len(batch['labels'])
-        train_seconds = time.perf_counter() - t0
-        loss_sum, seen = acc.reduce(torch.tensor([loss_sum, float(seen)], device=acc.device), 'sum').tolist()  # over all processes
-        metrics, probs = _evaluate(trainable, valid_loader, acc, cached, cfg.quiet, cfg.num_classes)
-        row = dict(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_seconds=round(train_seconds, 3),
-                   train_utts_per_s=round(seen / max(train_seconds, 1e-9), 2),
-                   lr=scheduler.get_last_lr()[0], **metrics)
-        history.append(row)
-        improved = best is None or row[cfg.metric] > best[cfg.metric]
-        if improved: best = row
-        if acc.is_main_process:
-            if improved: _save_best(acc.unwrap_model(trainable), model, cached, run, valid_df, probs, row, cfg)
-            with atomic_write(run/'metrics.jsonl') as f: f.writelines(json.dumps(h) + '\n' for h in history)
-            save_atomic(dict(epoch=epoch, trainable=acc.unwrap_model(trainable).state_dict(), optimizer=optimizer.state_dict(),
-                             scheduler=scheduler.state_dict(), scaler=acc.scaler.state_dict() if acc.scaler is not None else None,
-                             rng=_rng_state(), history=history, best=best), run/'last.pt')
-            if not cfg.quiet:
-                print(f"epoch {epoch + 1}: loss {row['train_loss']:.4f}  weighted F1 {row['weighted_f1']:.4f}  "
-                      f"macro F1 {row['macro_f1']:.4f}  UAR {row['uar']:.4f}" + ('  (best)' if improved else ''))
-        acc.wait_for_everyone()
+    epoch = start
+    try:
+        for epoch in range(start, cfg.epochs): best = _epoch_and_checkpoint(cfg, acc, run, model, trainable, optimizer, scheduler,
+                                                                            train_loader, valid_loader, cached, valid_df, epoch, history, best)
+    except KeyboardInterrupt:  # every file is written atomically: what is on disk is the last finished epoch
+        raise TrainingInterrupted(f'interrupted in epoch {epoch + 1} of {run}' + ('; continue with resume=True' if _trained(run) else
+                                  '; no epoch was finished, so the run starts again next time')) from None
     result = dict(best, run_dir=str(run), epochs_done=len(history), method=cfg.method, identity=ident['hash'], setting=ident['setting'],
                   ver=cfg.ver, seed=cfg.seed, fold=cfg.fold, split=cfg.split,
                   label_transform=cfg.label_transform, num_processes=acc.num_processes)
-    if acc.is_main_process:
-        with atomic_write(run/'result.json') as f: json.dump(result, f, indent=1)
+    if acc.is_main_process: write_json(run/'result.json', result)
     acc.wait_for_everyone()
     return result
+
+def _epoch_and_checkpoint(cfg, acc, run, model, trainable, optimizer, scheduler, train_loader, valid_loader, cached, valid_df, epoch, history, best):
+    "One epoch, then (main process) the best model, metrics.jsonl and last.pt; returns the best row so far."
+    row, probs = _epoch(cfg, acc, trainable, optimizer, scheduler, train_loader, valid_loader, cached, epoch)
+    history.append(row)
+    improved = best is None or row[cfg.metric] > best[cfg.metric]
+    if improved: best = row
+    if acc.is_main_process:
+        bad = [n for n, p in acc.unwrap_model(trainable).named_parameters() if not torch.isfinite(p).all()]
+        if bad: raise NonFiniteLoss(f'epoch {epoch + 1}: {len(bad)} weight tensor(s) hold NaN or Inf (e.g. {bad[0]}); nothing of this epoch is saved')
+        if improved: _save_best(acc.unwrap_model(trainable), model, cached, run, valid_df, probs, row, cfg)
+        with atomic_write(run/'metrics.jsonl') as f: f.writelines(json.dumps(strict_json(h), allow_nan=False) + '\n' for h in history)
+        save_atomic(dict(epoch=epoch, trainable=acc.unwrap_model(trainable).state_dict(), optimizer=optimizer.state_dict(),
+                         scheduler=scheduler.state_dict(), scaler=acc.scaler.state_dict() if acc.scaler is not None else None,
+                         rng=_rng_state(), history=history, best=best), run/'last.pt')
+        if not cfg.quiet:
+            print(f"epoch {epoch + 1}: loss {row['train_loss']:.4f}  weighted F1 {row['weighted_f1']:.4f}  "
+                  f"macro F1 {row['macro_f1']:.4f}  UAR {row['uar']:.4f}" + ('  (best)' if improved else ''))
+    acc.wait_for_everyone()
+    return best
+
+def _epoch(cfg, acc, trainable, optimizer, scheduler, train_loader, valid_loader, cached, epoch):
+    "Train one epoch, then evaluate: the epoch's row for metrics.jsonl and the validation probabilities."
+    trainable.train()
+    train_loader.set_epoch(epoch)  # Accelerate's loader passes it on to the sampler (and would reset it otherwise)
+    t0, seen, loss_sum = time.perf_counter(), 0, 0.0
+    for batch in _batches(train_loader, acc, f'epoch {epoch + 1}/{cfg.epochs}', cfg.quiet):
+        with acc.accumulate(trainable):
+            loss = F.cross_entropy(_step_logits(trainable, batch, cached).float(), batch['labels'])
+            value = loss.item()
+            if not math.isfinite(value):
+                ids = batch.get('segment_ids', [])
+                raise NonFiniteLoss(f'epoch {epoch + 1}: the training loss is {value} on the batch of segments {", ".join(map(str, ids[:8]))}'
+                                    + (f' and {len(ids) - 8} more' if len(ids) > 8 else '') + '; nothing of this epoch is saved')
+            acc.backward(loss)
+            optimizer.step(); scheduler.step(); optimizer.zero_grad()
+        seen += len(batch['labels']); loss_sum += value * len(batch['labels'])
+    train_seconds = time.perf_counter() - t0
+    loss_sum, seen = acc.reduce(torch.tensor([loss_sum, float(seen)], device=acc.device), 'sum').tolist()  # over all processes
+    metrics, probs = _evaluate(trainable, valid_loader, acc, cached, cfg.quiet, cfg.num_classes)
+    row = dict(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_seconds=round(train_seconds, 3),
+               train_utts_per_s=round(seen / max(train_seconds, 1e-9), 2), lr=scheduler.get_last_lr()[0], **metrics)
+    return row, probs
 
 def _save_best(trainable, model, cached, run, valid_df, probs, row, cfg):
     "Write the best epoch's model (a `MultiModel` folder), predictions and metrics."
     full = model if cached else trainable  # cached: the head trained inside `model`
     with atomic_dir(run/'best') as tmp:
         full.save_pretrained(tmp)
-        (tmp/'metrics.json').write_text(json.dumps(row, indent=1))
+        (tmp/'metrics.json').write_text(json.dumps(strict_json(row), indent=1, allow_nan=False))
     names = full.config.class_names
     pred = pd.DataFrame(probs, columns=[f'p_{c}' for c in names])
     pred.insert(0, 'predicted', [names[i] for i in probs.argmax(1)])

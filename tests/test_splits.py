@@ -50,8 +50,8 @@ def test_label_transform_adds_neutral_ties_to_training_only(df):
 def test_split_errors(df):
     with pytest.raises(ValueError, match='fold must be in 0..4'): split_corpus(df, 'session', fold=5)
     with pytest.raises(ValueError, match='n_folds must be between 2 and the 10 sessions'): split_corpus(df, 'session', n_folds=11)
-    with pytest.raises(ValueError, match='method must be one of'): split_corpus(df, 'speaker')
+    with pytest.raises(ValueError, match="unknown split 'speaker'"): split_corpus(df, 'speaker')
     leaky = df.copy(); leaky.loc[leaky.session == 1, 'speaker'] = leaky.loc[leaky.session == 10, 'speaker'].iloc[0]
     with pytest.raises(ValueError, match='appear in training and validation sessions'): split_corpus(leaky, 'session', fold=4)
     rare = df[(df.label != 6) | (df.index == df[df.label == 6].index[0])]
-    with pytest.raises(ValueError, match=r'class\(es\) \[6\] have fewer than 2'): split_corpus(rare)
+    with pytest.raises(ValueError, match=r'disgust \(label 6: 1 segment\): fewer than 2 segments'): split_corpus(rare)

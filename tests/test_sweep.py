@@ -15,8 +15,10 @@ def small(tiny_backbones):
 
 
 def test_a_failing_method_is_marked_and_does_not_stop_the_others(tmp_path, small):
-    table = run_sweep(tmp_path/'sweep', methods=['text_only', 'early_fusion', 'stack'], params=small,
+    cwd = os.getcwd()
+    table = run_sweep(tmp_path/'sweep', methods=['text_only', 'early_fusion', 'stack'], params=small, jobs=2,
                       method_params={'early_fusion': {'lr': -1.0}}, progress=False)  # AdamW refuses a negative lr
+    assert os.getcwd() == cwd  # notebooks run at once do not move the process' working directory
     row = table.set_index('method')
     assert row.loc['early_fusion', 'failed'] == 1 and 'Invalid learning rate' in row.loc['early_fusion', 'error']
     assert row.loc['text_only', 'failed'] == 0 and row.loc['stack', 'failed'] == 0  # the run after it still ran
