@@ -150,7 +150,7 @@ def _sweep_args(p):
     p.add_argument('--methods', default=None, help='comma-separated methods (default: every registered method: the paper\'s ten)')
     p.add_argument('--seeds', default='42', help='comma-separated seeds (default: %(default)s)')
     p.add_argument('--folds', default=None, help="session folds: 'all' or comma-separated (default: the random split)")
-    p.add_argument('--n_folds', type=int, default=5, help='number of session folds (default: %(default)s)')
+    p.add_argument('--n_folds', type=int, default=None, help='number of session folds (default: TrainConfig\'s, 5)')
     p.add_argument('--jobs', type=int, default=1, help='notebooks run at once (default: %(default)s)')
     p.add_argument('--preset', choices=list(PRESETS), default=None, help='demo without --set data_path, else paper')
     p.add_argument('--rerun', action='store_true', help='train again the runs in OUT whose configuration, corpus or backbones differ')
@@ -163,9 +163,12 @@ def sweep_command(args):
     params = {}
     for kv in args.set:
         if '=' not in kv: raise ValueError(f'--set takes KEY=VALUE, got {kv!r}')
-        k, v = kv.split('=', 1); params[k] = _value(v)
-    folds = None if args.folds is None else list(range(args.n_folds)) if args.folds == 'all' else [int(f) for f in args.folds.split(',')]
-    if folds is not None: params['n_folds'] = args.n_folds
+        k, v = kv.split('=', 1)
+        if k in params: raise ValueError(f'--set {k} is given twice ({params[k]!r} and {_value(v)!r}); give it once')
+        params[k] = _value(v)
+    if args.n_folds is not None: params['n_folds'] = args.n_folds
+    n_folds = params.get('n_folds', TrainConfig.__dataclass_fields__['n_folds'].default)
+    folds = None if args.folds is None else list(range(n_folds)) if args.folds == 'all' else [int(f) for f in args.folds.split(',')]
     if args.preset: params['preset'] = args.preset
     methods = None if args.methods is None else [m for m in args.methods.split(',') if m]
     table = run_sweep(args.out, methods, [int(s) for s in args.seeds.split(',')], folds, params, jobs=args.jobs, rerun=args.rerun)

@@ -82,6 +82,7 @@ def test_a_changed_configuration_is_never_answered_with_an_old_result(tmp_path, 
     (['--set', 'head_sizes={"proj_dm": 8}'], "unknown head size for the sweep's methods 'proj_dm'; did you mean 'proj_dim'?"),
     (['--methods', 'rsa', '--set', 'use_wav=true'], "method='rsa' contradicts use_wav=True"),
     (['--sett', 'lr=1'], "unknown flag '--sett'; did you mean '--set'?"),
+    (['--set', 'lr=1', '--set', 'lr=2'], "--set lr is given twice (1 and 2); give it once"),
 ])
 def test_a_bad_key_stops_the_sweep_before_anything_is_written(tmp_path, args, message):
     out = tmp_path/'sweep'
