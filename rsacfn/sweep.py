@@ -20,7 +20,7 @@ import pandas as pd
 from .data import EMOTIONS, atomic_write, unknown_key
 from .models import METHODS, get_method, head_sizes, load_plugins
 from .trainer import (EXPERIMENT_KEYS, METRICS, TrainConfig, demo_inputs, experiment_config, identity_changes,
-                            preset_config, read_config_corpus, run_identity)
+                            preset_config, read_config_corpus, run_identity, trained)
 
 # %% ../nbs/04a_sweep.ipynb #567e0f1a
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def _signal_kernels(sig):
 
 def _recorded(run_dir:Path) -> dict|None:
     "The identity a run folder recorded, if it trained anything ({} if it recorded none); None if it holds no trained epoch."
-    if not ((run_dir/'last.pt').is_file() or (run_dir/'result.json').is_file()): return None
+    if not trained(run_dir): return None
     return json.loads((run_dir/'identity.json').read_text()) if (run_dir/'identity.json').is_file() else {}
 
 def run_experiment(run:Run, # the run

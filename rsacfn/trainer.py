@@ -14,7 +14,7 @@ __all__ = ['PAPER_FLAGS', 'RUN_ONLY', 'PRESETS', 'EXPERIMENT_KEYS', 'METRICS', '
            'experiment_config', 'classification_metrics', 'EpochSampler', 'train_sampler', 'corpus_fingerprint',
            'cache_key', 'extract_features', 'CachedFeatures', 'collate_features', 'checkpoint_identity', 'run_identity',
            'identity_changes', 'strict_json', 'write_json', 'save_atomic', 'load_split', 'read_config_corpus',
-           'build_model', 'NonFiniteLoss', 'TrainingInterrupted', 'RunLocked', 'run_lock', 'train']
+           'build_model', 'NonFiniteLoss', 'TrainingInterrupted', 'RunLocked', 'run_lock', 'trained', 'train']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
@@ -434,7 +434,7 @@ def build_model(cfg:TrainConfig) -> MultiModel:
 
 def _check_run_dir(cfg, run, ident):
     "Refuse to mix identities in a run folder that holds trained epochs (resume may add epochs)."
-    if not ((run/'last.pt').is_file() or (run/'result.json').is_file()): return  # nothing trained yet: nothing to protect
+    if not trained(run): return  # nothing trained yet: nothing to protect
     if not (run/'identity.json').is_file():
         raise ValueError(f'{run} holds a run with no recorded identity (an older rsacfn); choose another ver or output_dir, or delete the folder')
     old = json.loads((run/'identity.json').read_text())
@@ -502,7 +502,9 @@ def run_lock(run:Path):
     try: yield
     finally: lock.unlink(missing_ok=True)
 
-def _trained(run:Path) -> bool: return (run/'last.pt').is_file() or (run/'result.json').is_file()
+def trained(run:Path) -> bool:
+    "Whether a run folder holds a finished epoch (`last.pt`) or a finished run (`result.json`)."
+    return (run/'last.pt').is_file() or (run/'result.json').is_file()
 
 def train(cfg:TrainConfig # the run's configuration
          ) -> dict: # the best epoch's metrics, with the run's folder
@@ -524,7 +526,7 @@ def train(cfg:TrainConfig # the run's configuration
     with (run_lock(run) if acc.is_main_process else contextlib.nullcontext()), hf_progress(not cfg.quiet):
         try: return _train(cfg, acc, run, ident, what, df, train_df, valid_df)
         finally:
-            if acc.is_main_process and not _trained(run):  # failed before an epoch was saved: leave nothing that looks like a run
+            if acc.is_main_process and not trained(run):  # failed before an epoch was saved: leave nothing that looks like a run
                 if created: shutil.rmtree(run, ignore_errors=True)
                 else:
                     for f in ('config.json', 'identity.json'): (run/f).unlink(missing_ok=True)
@@ -581,7 +583,7 @@ def _train(cfg, acc, run, ident, what, df, train_df, valid_df):
         for epoch in range(start, cfg.epochs): best = _epoch_and_checkpoint(cfg, acc, run, model, trainable, optimizer, scheduler,
                                                                             train_loader, valid_loader, cached, valid_df, epoch, history, best)
     except KeyboardInterrupt:  # every file is written atomically: what is on disk is the last finished epoch
-        raise TrainingInterrupted(f'interrupted in epoch {epoch + 1} of {run}' + ('; continue with resume=True' if _trained(run) else
+        raise TrainingInterrupted(f'interrupted in epoch {epoch + 1} of {run}' + ('; continue with resume=True' if trained(run) else
                                   '; no epoch was finished, so the run starts again next time')) from None
     result = dict(best, run_dir=str(run), epochs_done=len(history), method=cfg.method, identity=ident['hash'], setting=ident['setting'],
                   ver=cfg.ver, seed=cfg.seed, fold=cfg.fold, split=cfg.split,
