@@ -13,7 +13,6 @@ __all__ = ['COMMANDS', 'ERRORS', 'command', 'parser', 'cli_spelling', 'main', 'd
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
 from .data import DEMO_SIZES, corpus_summary, make_demo_corpus, read_corpus, demo_truth, unknown_key
-from .models import METHODS, load_plugins
 from .trainer import METRICS, PRESETS, TrainConfig, preset_config, train
 from .sweep import run_sweep
 
@@ -124,7 +123,7 @@ def config_arguments(p:argparse.ArgumentParser, cls=TrainConfig):
         common = dict(default=argparse.SUPPRESS, dest=f.name, help=f'(default: {default})')  # a flag not typed leaves the field to TrainConfig or a preset
         if t.split('|')[0] == 'bool': p.add_argument(*flags, type=_bool, nargs='?', const=True, metavar='BOOL', **common)
         elif t == 'dict': p.add_argument(*flags, type=json.loads, metavar='JSON', **dict(common, help=f'a JSON object (default: {default})'))
-        elif t == 'list': p.add_argument(*flags, type=_list, metavar='A,B', **dict(common, help=f'comma-separated (default: none)'))
+        elif t == 'list': p.add_argument(*flags, type=_list, metavar='A,B', **dict(common, help='comma-separated (default: none)'))
         elif kind: p.add_argument(*flags, type=_none_or(kind) if 'None' in t else kind, **common)
         else: raise TypeError(f'no command-line type for field {f.name}: {t}')
 

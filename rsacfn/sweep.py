@@ -59,7 +59,7 @@ def check_parameters(params:dict, # the sweep's notebook parameters
     for m in (method_params or {}): get_method(m)
     taken = {k for m in {r.method for r in runs} for k in head_sizes(m)}
     for k in params.get('head_sizes', {}):
-        if k not in taken: raise unknown_key(f"head size for the sweep's methods", k, sorted(taken))
+        if k not in taken: raise unknown_key("head size for the sweep's methods", k, sorted(taken))
     own = lambda p: {k: v for k, v in p.items() if k not in EXPERIMENT_KEYS}
     return [preset_config(params.get('preset', 'paper'), **own(r.parameters({**params, **(method_params or {}).get(r.method, {})}))).resolve()
             for r in runs]
