@@ -1,6 +1,8 @@
 # The two commands of the README:
 #   make demo   the main job: the full ten-method sweep, three seeds, on the demo corpus with tiny offline backbones
 #   make test   install everything into .venv (first time only) and run every test
+# and for exploring:
+#   make lab    JupyterLab on the notebooks with the project's kernel (127.0.0.1 only; works as root)
 # .ci/run calls `make test` on a clean clone. HF_HUB_OFFLINE=1: nothing is ever downloaded.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -8,13 +10,18 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RESULTS ?= results
 SWEEP_ARGS ?= --jobs 2
+LAB_PORT ?= 8888
+# JupyterLab started from .venv reads .venv/etc/jupyter: every save goes through nbdev_clean (settings.ini: jupyter_hooks)
+LAB_HOOK := $(VENV)/etc/jupyter/jupyter_server_config.json
 
-.PHONY: install test demo clean
+.PHONY: install test demo lab notebooks clean
 
 $(BIN)/.installed: setup.py settings.ini constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	mkdir -p $(dir $(LAB_HOOK))
+	echo '{"ContentsManager": {"pre_save_hook": "nbdev.clean.clean_jupyter"}}' > $(LAB_HOOK)
 	touch $@
 
 install: $(BIN)/.installed
@@ -24,6 +31,14 @@ test: install
 
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/rsacfn sweep $(RESULTS)/demo_sweep --preset demo --seeds 42,43,44 $(SWEEP_ARGS)
+
+lab: install
+	cd nbs && HF_HUB_OFFLINE=1 $(abspath $(BIN))/jupyter lab --ip 127.0.0.1 --port $(LAB_PORT) --allow-root
+
+# run every notebook and keep its outputs (what GitHub shows), then clean metadata the nbdev way
+notebooks: install
+	HF_HUB_OFFLINE=1 TQDM_DISABLE=1 $(BIN)/python tests/run_notebooks.py nbs
+	$(BIN)/nbdev_clean
 
 clean:
 	rm -rf $(VENV) $(RESULTS) build *.egg-info

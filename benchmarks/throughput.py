@@ -19,8 +19,10 @@ from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import pandas as pd
 import torch
-from rsacfn.data import SAMPLE_RATE, make_demo_corpus
-from rsacfn.models import METHODS, head_sizes, make_tiny_backbones
+from rsacfn.data import SAMPLE_RATE
+from rsacfn.demo import make_demo_corpus
+from rsacfn.backbones import make_tiny_backbones
+from rsacfn.models import METHODS, head_sizes
 from rsacfn.trainer import TrainConfig, load_split, train, train_sampler
 
 SMALL_HEADS = dict(proj_dim=32)  # rsa_cfn / hybrid at proj_dim 128 are 330 M-parameter heads: too slow for a CPU sweep
@@ -97,7 +99,7 @@ def main(argv=None):
         dyn = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_dynamic'))
         grp = None if args.no_grouped else epoch_stats(dataclasses.replace(cfg, ver=f'{m}_grouped', group_by_length=True))
         sta = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_static', static_padding=True))
-        cache = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_cached', feature_cache=True))
+        cache = epoch_stats(dataclasses.replace(cfg, ver=f'{m}_cached', freeze_backbones=True))
         rows.append({'method': m, 'static utt/s': sta['train_utts_per_s'], 'dynamic utt/s': dyn['train_utts_per_s'],
                      'dynamic / static': round(dyn['train_utts_per_s'] / sta['train_utts_per_s'], 2),
                      'audio bound': audio_padding_bound(cfg, False) if 'audio' in METHODS[m].modalities else None,

@@ -12,7 +12,8 @@ __all__ = ['COMMANDS', 'ERRORS', 'command', 'parser', 'cli_spelling', 'main', 'd
            'sweep_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
-from .data import DEMO_SIZES, corpus_summary, make_demo_corpus, read_corpus, demo_truth, unknown_key
+from .data import corpus_summary, read_corpus, unknown_key
+from .demo import DEMO_SIZES, demo_truth, make_demo_corpus
 from .trainer import METRICS, PRESETS, TrainConfig, preset_config, train
 from .sweep import run_sweep
 

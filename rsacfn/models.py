@@ -5,17 +5,15 @@
 # %% ../nbs/02_models.ipynb #c8a71bc6
 from __future__ import annotations
 import inspect, json, os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['METHODS', 'POOLING_MODES', 'TINY_SIZES', 'Method', 'register_head', 'load_plugins', 'get_method', 'FusionHead',
-           'SpeechOnly', 'TextOnly', 'EarlyFusion', 'LateFusion', 'Stack', 'Residual', 'RSA', 'RSACFN', 'HybridFusion',
-           'fix_length', 'MLPMixer', 'head_sizes', 'check_head_sizes', 'build_head', 'pool', 'BackboneNotFound',
-           'load_audio_encoder', 'load_text_encoder', 'hf_progress', 'make_tiny_backbones', 'MultiModelConfig',
-           'MultiModelOutput', 'MultiModel', 'predict']
+__all__ = ['METHODS', 'POOLING_MODES', 'Method', 'register_head', 'load_plugins', 'get_method', 'FusionHead', 'SpeechOnly',
+           'TextOnly', 'EarlyFusion', 'LateFusion', 'Stack', 'Residual', 'RSA', 'RSACFN', 'HybridFusion', 'fix_length',
+           'MLPMixer', 'head_sizes', 'check_head_sizes', 'build_head', 'pool', 'MultiModelConfig', 'MultiModelOutput',
+           'head_output', 'FrozenBackbones', 'MultiModel', 'model_inputs', 'infer', 'predict']
 
 # %% ../nbs/02_models.ipynb #03fd7a46
 import numpy as np
@@ -26,7 +24,8 @@ from torch import nn
 from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel)
 from transformers.utils import ModelOutput
 from .layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
-from .data import CorpusError, unknown_key, AUDIO_MAX_LENS, TEXT_MAX_LENS, EMOTIONS, SAMPLE_RATE, Collator, atomic_dir, clean_text, demo_segments, load_audio, pretext_voices
+from .data import CorpusError, unknown_key, AUDIO_MAX_LENS, TEXT_MAX_LENS, EMOTIONS, Collator, load_audio
+from .backbones import drop_pooler, freeze_cnn, load_audio_encoder, load_pretrained, load_text_encoder
 
 # %% ../nbs/02_models.ipynb #726a6cfb
 @dataclass(frozen=True)
@@ -283,141 +282,6 @@ def pool(hidden:torch.Tensor, # (B, T, D) hidden states
     total = (hidden * m).sum(1)
     return total if mode == 'sum' else total / m.sum(1).clamp(min=1)
 
-# %% ../nbs/02_models.ipynb #9991c186
-class BackboneNotFound(OSError):
-    "A backbone that is neither a local folder nor (offline) in the Hugging Face cache."
-
-_TEXT_DROPOUTS = ('hidden_dropout_prob', 'attention_probs_dropout_prob', 'dropout', 'attention_dropout')
-
-def _offline(): return os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on')
-
-def _resolve(name_or_path):
-    "A local folder as a string, or a hub id; raise for a local-looking path that does not exist."
-    p = Path(str(name_or_path)).expanduser()
-    if p.is_dir(): return str(p)
-    if p.is_absolute() or str(name_or_path).startswith(('.', '~')) or str(name_or_path).count('/') > 1:
-        raise BackboneNotFound(f'backbone folder {p} not found; give a folder holding config.json and the weights, or a hub id')
-    return str(name_or_path)
-
-def _from_pretrained(loader, name, **kwargs):
-    src = _resolve(name)
-    try: return loader.from_pretrained(src, local_files_only=_offline() or Path(src).is_dir(), **kwargs)
-    except OSError as e:
-        if Path(src).is_dir(): raise
-        raise BackboneNotFound(
-            f"{name!r} is not a local folder, and it is not in the Hugging Face cache while downloads are off "
-            f"(HF_HUB_OFFLINE=1). Download it where there is network (`hf download {name} --local-dir DIR`, or "
-            f"huggingface_hub.snapshot_download) and pass DIR, the folder holding config.json") from e
-
-def load_audio_encoder(name_or_path, # a wav2vec 2.0 / HuBERT / WavLM checkpoint folder or hub id
-                       freeze_feature_encoder:bool=True # freeze the CNN feature encoder (the paper does)
-                      ) -> PreTrainedModel:
-    "Load an audio encoder with its CNN feature encoder frozen."
-    model = _from_pretrained(AutoModel, name_or_path)
-    if not hasattr(model, '_get_feat_extract_output_lengths'):
-        raise TypeError(f'{name_or_path!r} is a {type(model).__name__}, not a wav2vec 2.0-family audio encoder')
-    if freeze_feature_encoder: _freeze_cnn(model)
-    return model
-
-def _freeze_cnn(model):
-    "Freeze a wav2vec 2.0-family model's convolutional feature encoder (HuBERT has no method for it)."
-    for p in model.feature_extractor.parameters(): p.requires_grad = False
-    model.feature_extractor._requires_grad = False
-
-def load_text_encoder(name_or_path # a BERT / RoBERTa / XLM-R / ELECTRA checkpoint folder or hub id
-                     ) -> PreTrainedModel:
-    "Load a text encoder with its dropout set to 0 and without the unused pooler."
-    config = _from_pretrained(AutoConfig, name_or_path)
-    for k in _TEXT_DROPOUTS:
-        if hasattr(config, k): setattr(config, k, 0.0)
-    return _drop_pooler(_from_pretrained(AutoModel, name_or_path, config=config))
-
-def _drop_pooler(model):
-    "Remove a text encoder's pooler: the models pool the hidden states themselves, and it would get no gradient."
-    if getattr(model, 'pooler', None) is not None: model.pooler = None
-    return model
-
-# %% ../nbs/02_models.ipynb #fae473c4
-TINY_SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-
-@contextmanager
-def hf_progress(show:bool):
-    "Show or hide transformers' own progress bars (loading and writing weights) inside the block, then restore them."
-    from transformers.utils import logging as hf_logging
-    was = hf_logging.is_progress_bar_enabled()
-    (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()
-    try: yield
-    finally: (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
-
-def _train_tokenizer(texts, vocab_size):
-    from tokenizers import ByteLevelBPETokenizer, processors
-    from transformers import PreTrainedTokenizerFast
-    specials = ['<s>', '<pad>', '</s>', '<unk>', '<mask>']
-    tok = ByteLevelBPETokenizer()
-    tok.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=1, special_tokens=specials, show_progress=False)
-    tok.post_processor = processors.RobertaProcessing(('</s>', tok.token_to_id('</s>')), ('<s>', tok.token_to_id('<s>')))
-    return PreTrainedTokenizerFast(tokenizer_object=tok._tokenizer, bos_token='<s>', eos_token='</s>', unk_token='<unk>',
-                                   pad_token='<pad>', mask_token='<mask>', cls_token='<s>', sep_token='</s>', model_max_length=512)
-
-def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
-    "Train `model` (CNN included) to regress `pretext_voices`' acoustic properties from its mean-pooled states."
-    from tqdm.auto import tqdm
-    wavs, y = pretext_voices(clips, seed=seed)
-    y, batch_audio = torch.from_numpy((y - y.mean(0)) / y.std(0)), Collator().audio  # padded, normalised as in training
-    head = nn.Linear(model.config.hidden_size, y.shape[1])
-    opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=1e-3)
-    g, bs = torch.Generator().manual_seed(seed), 16
-    model.train()
-    np_state = np.random.get_state(); np.random.seed(seed)  # wav2vec 2.0 draws its time masks from numpy's global generator
-    try:
-        with tqdm(total=epochs * -(-clips // bs), desc='pretraining the tiny wav2vec 2.0', unit='batch', disable=not progress) as bar:
-            for _ in range(epochs):
-                for idx in torch.randperm(clips, generator=g).split(bs):
-                    x, mask = batch_audio([wavs[i] for i in idx.tolist()])
-                    h = model(x, attention_mask=mask).last_hidden_state
-                    loss = F.mse_loss(head(pool(h, model._get_feature_vector_attention_mask(h.shape[1], mask))), y[idx])
-                    opt.zero_grad(); loss.backward(); opt.step()
-                    bar.update(); bar.set_postfix(loss=f'{loss.item():.3f}')
-    finally: np.random.set_state(np_state)  # also when interrupted
-    return model.eval()
-
-def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
-                        texts:Sequence[str]|None=None, # tokenizer training text (default: the demo corpus' transcripts)
-                        vocab_size:int=600, # the tokenizer's vocabulary size
-                        seed:int=0, # weights are drawn from this seed
-                        pretrain_clips:int=1024, # pretext clips the wav2vec 2.0 is pretrained on (0: leave it random)
-                        pretrain_epochs:int=4, # passes over them
-                        progress:bool=True, # show a progress bar while pretraining
-                       ) -> dict: # {'audio': folder, 'text': folder}
-    "Write a tiny wav2vec 2.0 (pretrained on `pretext_voices`) and a tiny random RoBERTa with a trained tokenizer, for `from_pretrained`."
-    from transformers import RobertaConfig, RobertaModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
-    root = Path(root)
-    if pretrain_clips and (pretrain_clips < 16 or pretrain_epochs < 1):
-        raise ValueError(f'pretrain_clips must be 0 (no pretraining) or at least 16, and pretrain_epochs at least 1; '
-                         f'got pretrain_clips={pretrain_clips}, pretrain_epochs={pretrain_epochs}')
-    params = dict(vocab_size=vocab_size, seed=seed, texts=None if texts is None else len(texts), version=2,
-                  pretrain_clips=pretrain_clips, pretrain_epochs=pretrain_epochs)
-    out = {'audio': root/'audio', 'text': root/'text'}
-    stamp = root/'tiny_backbones.json'
-    if stamp.is_file() and json.loads(stamp.read_text()) == params and all(p.is_dir() for p in out.values()): return out
-    if texts is None: texts = [clean_text(t) for t in demo_segments('default').raw_text]
-    with atomic_dir(root) as tmp, hf_progress(progress):
-        torch.manual_seed(seed)
-        audio_cfg = Wav2Vec2Config(**TINY_SIZES, conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-                                   feat_extract_norm='layer', do_stable_layer_norm=True, vocab_size=8)
-        audio = Wav2Vec2Model(audio_cfg)
-        if pretrain_clips: audio = _pretrain_audio(audio, pretrain_clips, pretrain_epochs, seed, progress)
-        audio.save_pretrained(tmp/'audio')
-        Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=True,
-                                 return_attention_mask=True).save_pretrained(tmp/'audio')
-        tok = _train_tokenizer(list(texts), vocab_size)
-        text_cfg = RobertaConfig(**TINY_SIZES, vocab_size=len(tok), max_position_embeddings=514, pad_token_id=tok.pad_token_id,
-                                 bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
-        RobertaModel(text_cfg).save_pretrained(tmp/'text')
-        tok.save_pretrained(tmp/'text')
-        (tmp/'tiny_backbones.json').write_text(json.dumps(params))
-    return out
-
 # %% ../nbs/02_models.ipynb #316aa6e8
 class MultiModelConfig(PretrainedConfig):
     "Configuration of a `MultiModel`: the method, the backbones' configs, pooling, lengths and head sizes."
@@ -447,6 +311,23 @@ class MultiModelOutput(ModelOutput):
     attentions: dict|None = None
 
 # %% ../nbs/02_models.ipynb #0068902e
+def head_output(head, audio=None, text=None, audio_mask=None, text_mask=None, labels=None) -> MultiModelOutput:
+    "A head's logits and attention maps on backbone features, with the cross-entropy loss when `labels` are given."
+    logits, attentions = head(audio, text, audio_mask, text_mask)
+    loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
+    return MultiModelOutput(loss=loss, logits=logits, attentions=attentions)
+
+class FrozenBackbones(nn.Module):
+    "A `MultiModel` whose backbones have already run: it takes `encode`'s output (e.g. cached features) and returns what the model returns."
+    def __init__(self, model:'MultiModel'):
+        super().__init__()
+        self.head = model.head  # the same module: training this trains the model's head
+    def forward(self, audio=None, text=None, audio_mask=None, text_mask=None, labels=None, **_) -> MultiModelOutput:
+        return head_output(self.head, audio, text, audio_mask, text_mask, labels)
+    # its weights are the head's, under the head's own names (as a checkpoint of the head alone holds them)
+    def state_dict(self, *args, **kwargs): return self.head.state_dict(*args, **kwargs)
+    def load_state_dict(self, state_dict, strict:bool=True, assign:bool=False): return self.head.load_state_dict(state_dict, strict, assign)
+
 def _encoder_from_config(d:dict) -> PreTrainedModel:
     d = dict(d)
     return AutoModel.from_config(AutoConfig.for_model(d.pop('model_type'), **d))
@@ -464,8 +345,8 @@ class MultiModel(PreTrainedModel):
         for m in mods:
             if getattr(config, f'{m}_config') is None: raise ValueError(f'method {config.method!r} needs a {m} backbone ({m}_config)')
         self.audio_encoder = _encoder_from_config(config.audio_config) if 'audio' in mods else None
-        self.text_encoder = _drop_pooler(_encoder_from_config(config.text_config)) if 'text' in mods else None
-        if self.audio_encoder is not None and config.freeze_feature_encoder: _freeze_cnn(self.audio_encoder)
+        self.text_encoder = drop_pooler(_encoder_from_config(config.text_config)) if 'text' in mods else None
+        if self.audio_encoder is not None and config.freeze_feature_encoder: freeze_cnn(self.audio_encoder)
         sizes = dict(config.head_sizes)
         if info.takes_sequences:  # a sequence head's fixed lengths follow the input lengths
             sizes.setdefault('text_len', config.text_max_lens)
@@ -499,8 +380,8 @@ class MultiModel(PreTrainedModel):
         model = cls(config)
         if audio is not None: model.audio_encoder.load_state_dict(audio.state_dict())
         if text is not None: model.text_encoder.load_state_dict(text.state_dict())
-        model.feature_extractor = _from_pretrained(AutoFeatureExtractor, audio_model) if audio is not None else None
-        model.tokenizer = _from_pretrained(AutoTokenizer, text_model) if text is not None else None
+        model.feature_extractor = load_pretrained(AutoFeatureExtractor, audio_model) if audio is not None else None
+        model.tokenizer = load_pretrained(AutoTokenizer, text_model) if text is not None else None
         return model
 
     def encode(self, input_values=None, audio_attention_mask=None, input_ids=None, text_attention_mask=None, **_) -> dict:
@@ -526,9 +407,7 @@ class MultiModel(PreTrainedModel):
 
     def classify(self, audio=None, text=None, audio_mask=None, text_mask=None, labels=None) -> MultiModelOutput:
         "Run the head on `encode`'s output (or on cached features)."
-        logits, attentions = self.head(audio, text, audio_mask, text_mask)
-        loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
-        return MultiModelOutput(loss=loss, logits=logits, attentions=attentions)
+        return head_output(self.head, audio, text, audio_mask, text_mask, labels)
 
     def forward(self, input_values=None, audio_attention_mask=None, input_ids=None, text_attention_mask=None,
                 labels=None, **_) -> MultiModelOutput:
@@ -560,9 +439,8 @@ class MultiModel(PreTrainedModel):
 
     def collator(self, pad_to_max:bool=False) -> Collator:
         "The `Collator` matching this model's tokenizer, feature extractor and lengths."
-        fe = self.feature_extractor
         return Collator(self.tokenizer, self.config.audio_max_lens, self.config.text_max_lens, pad_to_max,
-                        normalize_audio=getattr(fe, 'do_normalize', True), modality=self.modality)
+                        feature_extractor=self.feature_extractor, modality=self.modality)
 
     @property
     def min_audio_samples(self) -> int:
@@ -597,6 +475,35 @@ def _clip(a, j:int, model) -> np.ndarray:
     n = model.min_audio_samples
     return np.pad(wav, (0, n - len(wav))) if len(wav) < n else wav  # silence after a clip shorter than the CNN's receptive field
 
+def model_inputs(batch:dict, device=None) -> dict:
+    "The tensors of a batch that a model takes by name (all but `labels`), on `device` if given."
+    return {k: v if device is None else v.to(device) for k, v in batch.items() if torch.is_tensor(v) and k != 'labels'}
+
+@torch.no_grad()
+def infer(module, # a `MultiModel`, or `FrozenBackbones` for cached features
+          loader, # an iterable of batches (a DataLoader with `Collator` or `collate_features`)
+          device=None, # default: the module's
+          fn=None, # what to run on a batch's inputs (default: the module itself, e.g. `model.encode`)
+          progress:bool=False, # show a progress bar
+          desc:str='inference'
+         ): # yields (batch, output) pairs
+    "The one inference loop: every batch of `loader` through `module` in evaluation mode, without gradients."
+    from tqdm.auto import tqdm
+    module.eval()
+    device = device or next(module.parameters()).device
+    fn = fn or module
+    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False, unit='batch'): yield batch, fn(**model_inputs(batch, device))
+
+class _Inputs(torch.utils.data.Dataset):
+    "`predict`'s raw inputs as dataset items, each checked and decoded when its batch is made."
+    def __init__(self, model, audio, texts): self.model, self.audio, self.texts = model, audio, texts
+    def __len__(self): return len(self.audio if self.audio is not None else self.texts)
+    def __getitem__(self, j):
+        it = dict(label=0, segment_id=str(j))
+        if 'audio' in self.model.head.modalities: it['audio'] = _clip(self.audio[j], j, self.model)
+        if 'text' in self.model.head.modalities: it['text'] = self.texts[j]
+        return it
+
 @torch.no_grad()
 def predict(model:MultiModel, # a trained model (with its tokenizer / feature extractor)
             audio:Sequence=None, # wav paths, or 16 kHz mono float arrays (speech methods)
@@ -610,18 +517,8 @@ def predict(model:MultiModel, # a trained model (with its tokenizer / feature ex
     for m, x in (('audio', audio), ('text', texts)):
         if m in mods and x is None: raise ValueError(f'method {model.config.method!r} needs {m} inputs')
         if x is not None and len(x) != n: raise ValueError(f'got {n} inputs of one modality and {len(x)} of the other')
-    model.eval()
-    device = device or next(model.parameters()).device
-    collate, probs = model.collator(), []
-    for i in range(0, n, batch_size):
-        items = []
-        for j in range(i, min(i + batch_size, n)):
-            it = dict(label=0, segment_id=str(j))
-            if 'audio' in mods: it['audio'] = _clip(audio[j], j, model)
-            if 'text' in mods: it['text'] = texts[j]
-            items.append(it)
-        batch = {k: v.to(device) for k, v in collate(items).items() if torch.is_tensor(v) and k != 'labels'}
-        probs.append(torch.softmax(model(**batch).logits.float(), -1).cpu())
+    loader = torch.utils.data.DataLoader(_Inputs(model, audio, texts), batch_size=batch_size, collate_fn=model.collator())
+    probs = [torch.softmax(out.logits.float(), -1).cpu() for _, out in infer(model, loader, device)]
     p = torch.cat(probs).numpy() if probs else np.zeros((0, model.config.num_classes))
     names = model.config.class_names
     out = pd.DataFrame(p, columns=[f'p_{c}' for c in names])

@@ -17,7 +17,8 @@ __all__ = ['SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters', 'experiment_no
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
 import pandas as pd
-from .data import EMOTIONS, atomic_write, unknown_key
+from .data import EMOTIONS, unknown_key
+from .files import atomic_write
 from .models import METHODS, get_method, head_sizes, load_plugins
 from .trainer import (EXPERIMENT_KEYS, METRICS, TrainConfig, demo_inputs, experiment_config, identity_changes,
                             preset_config, read_config_corpus, run_identity, trained)

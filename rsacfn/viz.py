@@ -16,7 +16,9 @@ import torch
 import matplotlib.pyplot as plt
 import seaborn as sns
 from torch.utils.data import DataLoader
-from .data import EmotionDataset, atomic_write
+from .data import EmotionDataset
+from .models import infer
+from .files import atomic_write
 
 # %% ../nbs/05_attention.ipynb #a25ad266
 @torch.no_grad()
@@ -26,16 +28,13 @@ def collect_attention(model, # a `MultiModel` whose head returns attention maps
                       device=None
                      ) -> dict: # arrays: labels, `{name}_by_emotion` (C, n, n), `{name}_profile` (N, n), `{name}_boundary`
     "Mean attention map per emotion and per-utterance attention profiles, for every map the head returns."
-    model.eval()
-    device = device or next(model.parameters()).device
     C = model.config.num_classes
     loader = DataLoader(EmotionDataset(df, model.config.audio_max_lens, model.modality), batch_size=batch_size,
                         collate_fn=model.collator())
     sums, profiles, labels = {}, {}, []
-    for batch in loader:
-        inputs = {k: v.to(device) for k, v in batch.items() if torch.is_tensor(v) and k != 'labels'}
+    for batch, out in infer(model, loader, device):
         y = batch['labels']
-        for name, A in model(**inputs).attentions.items():
+        for name, A in out.attentions.items():
             A = A.float().cpu()                                    # (B, n, n)
             if name not in sums: sums[name] = torch.zeros(C, *A.shape[1:])
             sums[name].index_add_(0, y, A)
@@ -60,6 +59,12 @@ def load_attention(path) -> dict:
     with np.load(path) as z: return {k: z[k] for k in z.files}
 
 # %% ../nbs/05_attention.ipynb #fc468edc
+def _figure(**kwargs):
+    "A new figure, closed in pyplot at once: a notebook shows it once, when it is returned or displayed, and a sweep never accumulates open figures."
+    fig = plt.figure(**kwargs)
+    plt.close(fig)
+    return fig
+
 def _blocks(A:np.ndarray, max_cells:int):
     "Average an (n, n) map over square blocks so that it has at most `max_cells` per side; returns (map, block)."
     n = A.shape[-1]
@@ -77,7 +82,7 @@ def plot_attention_by_emotion(by_emotion:np.ndarray, # (C, n, n) mean attention 
     "One heatmap per emotion of its mean attention map (rows attend to columns)."
     keep = [c for c in range(len(class_names)) if labels is None or (np.asarray(labels) == c).any()]
     cols = min(4, len(keep)); rows = int(np.ceil(len(keep) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.3 * rows), squeeze=False)
+    fig = _figure(figsize=(3.6 * cols, 3.3 * rows)); axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[len(keep):]: ax.axis('off')
     for ax, c in zip(axes.flat, keep):
         A, k = _blocks(by_emotion[c], max_cells)
@@ -95,7 +100,7 @@ def plot_feature_profile(profile:np.ndarray, # (N, n) attention each feature rec
                          boundary:int=0, title:str=''):
     "Attention received per feature, neutral versus non-neutral utterances (mean and its standard error)."
     labels = np.asarray(labels)
-    fig, ax = plt.subplots(figsize=(10, 3.2))
+    fig = _figure(figsize=(10, 3.2)); ax = fig.subplots()
     for name, sel, color in (('neutral', labels == 0, 'tab:gray'), ('non-neutral', labels != 0, 'tab:red')):
         if not sel.any(): continue
         m, se = profile[sel].mean(0), profile[sel].std(0) / np.sqrt(sel.sum())
@@ -131,7 +136,7 @@ def plot_confusion(confusion, # (C, C) counts, rows true, columns predicted
     "Row-normalised confusion matrix with the counts written in."
     cm = np.asarray(confusion, dtype=float)
     share = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(5.2, 4.4))
+    fig = _figure(figsize=(5.2, 4.4)); ax = fig.subplots()
     sns.heatmap(share, annot=cm.astype(int), fmt='d', cmap='Blues', vmin=0, vmax=1, ax=ax,
                 xticklabels=class_names, yticklabels=class_names, cbar_kws=dict(label='share of the true class'))
     ax.set_xlabel('predicted'); ax.set_ylabel('true'); ax.set_title(title)
@@ -141,7 +146,7 @@ def plot_confusion(confusion, # (C, C) counts, rows true, columns predicted
 def plot_curves(history:pd.DataFrame, # metrics.jsonl as a table
                 title:str=''):
     "Training loss and validation weighted F1, macro F1 and UAR per epoch."
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig = _figure(figsize=(9, 3.2)); a, b = fig.subplots(1, 2)
     a.plot(history.epoch, history.train_loss, marker='o'); a.set_xlabel('epoch'); a.set_ylabel('training loss')
     for m in ('weighted_f1', 'macro_f1', 'uar'): b.plot(history.epoch, history[m], marker='o', label=m)
     b.set_xlabel('epoch'); b.set_ylabel('validation'); b.legend(fontsize=8); b.set_ylim(0, 1)
@@ -153,7 +158,7 @@ def plot_f1_bars(table:pd.DataFrame, # one row per method: weighted_f1_mean/_std
     "Weighted and macro F1 per method, mean with standard-deviation error bars."
     t = table.reset_index(drop=True)
     x, w = np.arange(len(t)), 0.38
-    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(t) + 2), 3.8))
+    fig = _figure(figsize=(max(6, 0.8 * len(t) + 2), 3.8)); ax = fig.subplots()
     for i, (m, color) in enumerate((('weighted_f1', 'tab:blue'), ('macro_f1', 'tab:orange'))):
         ax.bar(x + (i - .5) * w, t[f'{m}_mean'], w, yerr=t[f'{m}_std'].fillna(0), capsize=3, color=color, label=m.replace('_', ' '))
     ax.set_xticks(x, t['method'], rotation=30, ha='right'); ax.set_ylim(0, 1); ax.set_ylabel('F1'); ax.legend(); ax.set_title(title)

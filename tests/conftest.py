@@ -1,7 +1,7 @@
 import shutil
 import pytest
-from rsacfn.data import make_demo_corpus
-from rsacfn.models import make_tiny_backbones
+from rsacfn.demo import make_demo_corpus
+from rsacfn.backbones import make_tiny_backbones
 
 
 @pytest.fixture(scope='session')

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from rsacfn.data import CorpusError, SKIP_REPORT_COLUMNS, demo_truth, read_kemdy20
+from rsacfn.data import CorpusError, SKIP_REPORT_COLUMNS, read_kemdy20
+from rsacfn.demo import demo_truth
 
 
 def first_segment(root, session=1):

@@ -8,7 +8,8 @@ import soundfile as sf
 import torch
 from rsacfn.data import CorpusError, load_audio, read_kemdy20
 from rsacfn.models import MultiModel, predict
-from rsacfn.trainer import NonFiniteLoss, RunLocked, TrainConfig, strict_json, train
+from rsacfn.files import strict_json
+from rsacfn.trainer import NonFiniteLoss, RunLocked, TrainConfig, train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent

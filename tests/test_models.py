@@ -3,9 +3,10 @@ import os
 import numpy as np
 import pytest
 import torch
-from rsacfn.data import make_demo_corpus, read_kemdy20
-from rsacfn.models import (METHODS, BackboneNotFound, MultiModel, POOLING_MODES, build_head, head_sizes, load_audio_encoder,
-                           load_text_encoder, make_tiny_backbones, pool, predict)
+from rsacfn.data import read_kemdy20
+from rsacfn.demo import make_demo_corpus
+from rsacfn.backbones import BackboneNotFound, load_audio_encoder, load_text_encoder, make_tiny_backbones
+from rsacfn.models import METHODS, MultiModel, POOLING_MODES, build_head, head_sizes, pool, predict
 
 os.environ['HF_HUB_OFFLINE'] = '1'  # nothing may be downloaded
 TINY = dict(proj_dim=6, cfn_attn_hidden=4, cfn_hidden=16, attn_hidden=4, residual_hidden=8, mixer_dim=8, mixer_hidden=8)

@@ -1,5 +1,5 @@
-"The notebooks run, are committed clean, and the module is what they export."
-import filecmp, shutil, subprocess, sys
+"The notebooks run, are committed clean and with their outputs, and the module is what they export."
+import filecmp, json, shutil, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -40,3 +40,22 @@ def test_notebooks_are_clean(tmp_path):
     assert out.returncode == 0, out.stderr
     changed = _different(ROOT/'nbs', work/'nbs')
     assert not changed, f'nbdev_clean changes {changed}: run nbdev_clean and commit'
+
+
+def _outputs(nb):
+    cells = json.loads((ROOT/'nbs'/nb).read_text())['cells']
+    return [o for c in cells if c['cell_type'] == 'code' for o in c['outputs']]
+
+
+@pytest.mark.parametrize('nb', NOTEBOOKS)
+def test_notebook_is_committed_with_small_outputs(nb):
+    outputs = _outputs(nb)
+    assert outputs, f'{nb} is committed without outputs: run `make notebooks` and commit'
+    text = [''.join(o.get('text', '')) for o in outputs if o['output_type'] == 'stream']
+    assert not [t for t in text if '\r' in t or '%|' in t], f'{nb} holds progress-bar output: run `make notebooks` (progress bars off)'
+    assert (ROOT/'nbs'/nb).stat().st_size < 1_000_000, f'{nb} is over 1 MB'
+
+
+@pytest.mark.parametrize('nb', ['02_models.ipynb', '04_experiment.ipynb', '05_attention.ipynb'])
+def test_notebook_shows_figures(nb):
+    assert any('image/png' in o.get('data', {}) for o in _outputs(nb)), f'{nb} shows no figure'

@@ -3,8 +3,9 @@ import csv, hashlib
 import numpy as np
 import pandas as pd
 import pytest
-from rsacfn.data import (EMOTIONS, LABEL2ID, CorpusError, clean_text, demo_truth, detect_format, make_demo_corpus,
-                         read_corpus, read_kemdy19, read_kemdy20, read_manifest)
+from rsacfn.data import (EMOTIONS, LABEL2ID, CorpusError, clean_text, detect_format, read_corpus, read_kemdy19, read_kemdy20,
+                         read_manifest)
+from rsacfn.demo import demo_truth, make_demo_corpus
 
 
 def assert_matches_truth(df, truth):

@@ -26,6 +26,10 @@ def test_a_failing_method_is_marked_and_does_not_stop_the_others(tmp_path, small
     assert '| early_fusion |' in md and '**failed: ValueError: Invalid learning rate' in md
     assert pd.read_csv(tmp_path/'sweep'/'f1_table.csv').shape[0] == 3
     assert (tmp_path/'sweep'/'notebooks'/'early_fusion-seed42.failed.ipynb').is_file()
+    executed = json.loads((tmp_path/'sweep'/'notebooks'/'stack-seed42.ipynb').read_text())
+    outputs = [o for c in executed['cells'] if c['cell_type'] == 'code' for o in c['outputs']]
+    assert sum('image/png' in o.get('data', {}) for o in outputs) >= 2  # the curves and the confusion matrix, inline
+    assert not [o for o in outputs if o.get('name') == 'stderr'], 'quiet=True: the executed notebook holds stderr output'
     # fixed and run again: only the failed run runs
     table = run_sweep(tmp_path/'sweep', methods=['text_only', 'early_fusion', 'stack'], params=small, progress=False)
     runs = pd.read_csv(tmp_path/'sweep'/'runs.csv').set_index('method')

@@ -97,7 +97,7 @@ def test_two_processes_train_one_model(setup, tmp_path):
 
 
 def test_gradient_accumulation_matches_the_larger_batch(setup, tmp_path):
-    cfg = dict(setup, output_dir=str(tmp_path), use_concat=True, multimodal_method='early_fusion', feature_cache=True,
+    cfg = dict(setup, output_dir=str(tmp_path), use_concat=True, multimodal_method='early_fusion', freeze_backbones=True,
                epochs=2, scheduler='linear')
     for ver, kw in (('b16', dict(batch_size=16)), ('b8x2', dict(batch_size=8, grad_accum=2)), ('b8', dict(batch_size=8))):
         train(TrainConfig(**dict(cfg, **kw), ver=ver))
