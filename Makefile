@@ -27,7 +27,7 @@ $(BIN)/.installed: setup.py settings.ini constraints.txt
 install: $(BIN)/.installed
 
 test: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --durations=15 tests
 
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/rsacfn sweep $(RESULTS)/demo_sweep --preset demo --seeds 42,43,44 $(SWEEP_ARGS)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #876f90f5
 from __future__ import annotations
-import csv, io, json, math, os, re, warnings
+import csv, io, math, re, warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache

@@ -6,7 +6,6 @@
 from __future__ import annotations
 import csv, json
 from pathlib import Path
-from typing import Sequence
 
 # %% auto #0
 __all__ = ['DEMO_SIZES', 'DEMO_CLASS_P', 'DEMO_CUE_P', 'PRETEXT_TARGETS', 'demo_segments', 'make_demo_corpus', 'demo_truth',

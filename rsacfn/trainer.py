@@ -21,7 +21,6 @@ __all__ = ['PAPER_FLAGS', 'RUN_ONLY', 'PRESETS', 'EXPERIMENT_KEYS', 'METRICS', '
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 from .data import AUDIO_MAX_LENS, EMOTIONS, TEXT_MAX_LENS, EmotionDataset, read_corpus, sample_weights, split_corpus, unknown_key
 from .files import atomic_dir, atomic_write, strict_json, write_json

@@ -73,14 +73,14 @@ def test_existing_corpus_reused_or_refused(tiny_corpus, tmp_path):
 
 
 def test_interrupted_writing_leaves_nothing(tmp_path, monkeypatch):
-    import rsacfn.data as data
+    import rsacfn.demo as demo
     calls = {'n': 0}
-    real = data._synth_voice
+    real = demo._synth_voice
     def dies_midway(*a, **k):
         calls['n'] += 1
         if calls['n'] == 50: raise KeyboardInterrupt
         return real(*a, **k)
-    monkeypatch.setattr(data, '_synth_voice', dies_midway)
+    monkeypatch.setattr(demo, '_synth_voice', dies_midway)
     with pytest.raises(KeyboardInterrupt): make_demo_corpus(tmp_path/'demo', size='tiny', progress=False)
     assert list(tmp_path.iterdir()) == []  # neither the corpus nor a partial folder
 
