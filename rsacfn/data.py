@@ -545,7 +545,7 @@ class Collator:
     def audio(self, waves):
         "Padded waveforms (B, T) and their attention mask, made by the feature extractor."
         fe = self.feature_extractor or default_feature_extractor()
-        out = fe([np.asarray(w, dtype=np.float32) for w in waves], sampling_rate=fe.sampling_rate, truncation=True,
+        out = fe([np.asarray(w, dtype=np.float32) for w in waves], sampling_rate=SAMPLE_RATE, truncation=True,  # an extractor for another rate refuses
                  padding='max_length' if self.pad_to_max else 'longest', max_length=self.audio_max_lens,
                  return_attention_mask=True, return_tensors='pt')
         return out['input_values'], out['attention_mask'].long()

@@ -10,6 +10,7 @@ import shutil, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from lab import REPO, lab_server, scratch_copy
+from run_notebooks import palette_png
 
 CHROMIUM, DRIVER = shutil.which('chromium'), shutil.which('chromedriver')
 
@@ -50,8 +51,7 @@ def screenshot(name:str='05_attention.ipynb', png:Path=REPO/'nbs'/'images'/'lab.
             time.sleep(1)
             png.parent.mkdir(parents=True, exist_ok=True)
             driver.save_screenshot(str(png))
-            from PIL import Image  # a palette PNG: a third of the size, no visible change for a UI
-            Image.open(png).convert('RGB').quantize(256).save(png, optimize=True)
+            png.write_bytes(palette_png(png.read_bytes()))
             ran = len([p for p in driver.find_elements(By.CSS_SELECTOR, '.jp-InputArea-prompt') if p.text.strip().startswith('[') and p.text.strip() != '[ ]:'])
             print(f'{name}: Run All finished in {time.time() - t0:.0f} s, {ran} cells ran, {len(figures)} figures, {len(errors)} stderr outputs -> {png}')
         finally: driver.quit()

@@ -9,11 +9,14 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-def _small_png(data:str) -> str:
+def palette_png(png:bytes) -> bytes:
+    "`png` re-encoded with a 256-colour palette, if that is smaller (figures and screenshots lose nothing visible)."
     from PIL import Image
-    img = Image.open(io.BytesIO(base64.b64decode(data))).convert('RGB').quantize(256, method=Image.Quantize.MEDIANCUT)
+    img = Image.open(io.BytesIO(png)).convert('RGB').quantize(256, method=Image.Quantize.MEDIANCUT)
     out = io.BytesIO(); img.save(out, 'png', optimize=True)
-    return base64.b64encode(out.getvalue()).decode() if out.tell() < len(data) * 3 // 4 else data
+    return out.getvalue() if out.tell() < len(png) else png
+
+def _small_png(data:str) -> str: return base64.b64encode(palette_png(base64.b64decode(data))).decode()
 
 def run(path:Path, timeout:int=1800) -> float:
     "Execute `path` in place; returns the seconds it took."

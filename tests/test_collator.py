@@ -83,3 +83,10 @@ def test_collator_batches_only_its_modality(split):
     assert 'input_values' not in text_only and text_only['input_ids'].shape[0] == 2
     with pytest.raises(KeyError, match="holds no 'text'|hold no 'text'"):
         Collator(word_tokenizer(train.text), modality='both')([{k: v for k, v in it.items() if k != 'text'} for it in items])
+
+
+def test_a_feature_extractor_for_another_rate_is_refused():
+    from transformers import Wav2Vec2FeatureExtractor
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=8000, padding_value=0.0, do_normalize=True)
+    with pytest.raises(ValueError, match='sampling rate'):  # the waveforms are 16 kHz: never fed to an 8 kHz extractor silently
+        Collator(feature_extractor=fe, modality='audio')([dict(audio=np.zeros(16000, np.float32), label=0, segment_id='a')])
