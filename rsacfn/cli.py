@@ -9,13 +9,13 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['COMMANDS', 'ERRORS', 'command', 'parser', 'cli_spelling', 'main', 'demo_corpus', 'config_arguments', 'train_command',
-           'sweep_command']
+           'sweep_command', 'predict_command', 'evaluate_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
 from .data import corpus_summary, read_corpus, unknown_key
 from .demo import DEMO_SIZES, demo_truth, make_demo_corpus
-from .trainer import METRICS, PRESETS, TrainConfig, preset_config, train
-from .sweep import run_sweep
+from .trainer import METRICS, PRESETS, TrainConfig, default_work_dir, demo_inputs, preset_config, train
+from .sweep import PROTOCOLS, run_sweep
 
 # %% ../nbs/06_cli.ipynb #6e977932
 COMMANDS = {}
@@ -129,15 +129,20 @@ def config_arguments(p:argparse.ArgumentParser, cls=TrainConfig):
         else: raise TypeError(f'no command-line type for field {f.name}: {t}')
 
 def _train_args(p):
-    p.add_argument('--preset', choices=list(PRESETS), default='paper', help="start from a preset's settings (default: %(default)s)")
+    p.add_argument('--preset', choices=list(PRESETS), default='paper', help="start from a preset's settings (default: %(default)s); "
+                   'demo also writes the demo corpus and tiny backbones (into results/experiment of the checkout) for data_path, wav_model, text_model not given')
+    p.add_argument('--demo_size', choices=list(DEMO_SIZES), default='default', help='the demo corpus written for --preset demo (default: %(default)s)')
     config_arguments(p)
 
 @command('train', _train_args)
 def train_command(args):
     "Train and evaluate one configuration (every TrainConfig field is a flag)."
-    cfg = preset_config(args.preset, **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)})
-    result = train(cfg)
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    if args.preset == 'demo': given = {**demo_inputs(default_work_dir(), args.demo_size, given, progress=not given.get('quiet', False)), **given}
+    result = train(preset_config(args.preset, **given))
     print('best epoch ' + str(result['epoch']) + ': ' + '  '.join(f'{k} {result[k]:.4f}' for k in METRICS) + f'  -> {result["run_dir"]}')
+    if 'eval_weighted_f1' in result:
+        print(f"on {result['eval_data_path']}: " + '  '.join(f"{k} {result[f'eval_{k}']:.4f}" for k in METRICS) + f"  ({result['eval_n']} segments)")
 
 # %% ../nbs/06_cli.ipynb #7ef43077
 def _value(v:str):
@@ -148,7 +153,10 @@ def _value(v:str):
 def _sweep_args(p):
     p.add_argument('out', type=Path, help='the sweep folder (results, executed notebooks, table, figures)')
     p.add_argument('--methods', default=None, help='comma-separated methods (default: every registered method: the paper\'s ten)')
-    p.add_argument('--seeds', default='42', help='comma-separated seeds (default: %(default)s)')
+    p.add_argument('--seeds', default=None, help='comma-separated seeds (default: 42; 42,43,44 with --protocol speaker-independent)')
+    p.add_argument('--protocol', choices=list(PROTOCOLS), default=None,
+                   help="'speaker-independent': every session fold, 3 seeds, macro F1 and UAR first; 'paper': the random split (the default without --folds)")
+    p.add_argument('--baseline', default='early_fusion', help="the method each is compared with by paired bootstrap; 'none' for no comparison (default: %(default)s)")
     p.add_argument('--folds', default=None, help="session folds: 'all' or comma-separated (default: the random split)")
     p.add_argument('--n_folds', type=int, default=None, help='number of session folds (default: TrainConfig\'s, 5)')
     p.add_argument('--jobs', type=int, default=1, help='notebooks run at once (default: %(default)s)')
@@ -171,7 +179,78 @@ def sweep_command(args):
     folds = None if args.folds is None else list(range(n_folds)) if args.folds == 'all' else [int(f) for f in args.folds.split(',')]
     if args.preset: params['preset'] = args.preset
     methods = None if args.methods is None else [m for m in args.methods.split(',') if m]
-    table = run_sweep(args.out, methods, [int(s) for s in args.seeds.split(',')], folds, params, jobs=args.jobs, rerun=args.rerun)
+    seeds = args.seeds or ('42,43,44' if args.protocol == 'speaker-independent' else '42')
+    table = run_sweep(args.out, methods, [int(s) for s in seeds.split(',')], folds, params, jobs=args.jobs, rerun=args.rerun,
+                      protocol=args.protocol, baseline=None if args.baseline.lower() == 'none' else args.baseline)
     print((Path(args.out).resolve()/'f1_table.md').read_text())
     print(f'table, figures and executed notebooks: {args.out}')
     return 1 if table.failed.sum() else 0
+
+# %% ../nbs/06_cli.ipynb #33e8e6cf
+def _device(name:str):
+    import torch
+    if name == 'auto': return 'cuda' if torch.cuda.is_available() else 'cpu'
+    if name == 'cuda' and not torch.cuda.is_available(): raise ValueError("--device cuda: no CUDA device is visible here; use --device auto")
+    return name
+
+def _model_args(p):
+    p.add_argument('--batch_size', type=int, default=16, help='segments per batch (default: %(default)s)')
+    p.add_argument('--on_error', choices=['raise', 'skip'], default='raise', help="a clip or row that cannot be read: 'raise' naming it, or 'skip' it and list it in the report (default: %(default)s)")
+    p.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='(default: %(default)s)')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+
+def _predict_args(p):
+    p.add_argument('model_dir', type=Path, help="a saved model: a run's best/ folder, or a folder save_pretrained wrote")
+    p.add_argument('input', type=Path, help='a manifest (.csv/.tsv with an audio path and a transcript column; emotion optional) or a corpus folder (KEMDy20, KEMDy19)')
+    p.add_argument('--out', type=Path, default=None, help='the CSV to write (default: predictions_<input name>.csv in the current folder)')
+    p.add_argument('--skip_report', type=Path, default=None, help='with --on_error skip: where the clips that could not be read are listed (default: <out>_skipped.csv)')
+    p.add_argument('--corpus', choices=['auto', 'kemdy20', 'kemdy19', 'manifest'], default='auto', help='the reader (default: %(default)s)')
+    _model_args(p)
+
+@command('predict', _predict_args)
+def predict_command(args):
+    "Predict the emotion (class probabilities, and valence/arousal if the model has them) of every clip of a manifest or corpus folder."
+    import tempfile
+    import pandas as pd
+    from rsacfn.analysis import predict_corpus
+    from rsacfn.backbones import hf_progress
+    from rsacfn.data import SKIP_REPORT_COLUMNS, detect_format
+    from rsacfn.files import atomic_write
+    from rsacfn.models import MultiModel
+    out = args.out or Path(f'predictions_{args.input.stem}.csv')
+    report = args.skip_report or out.with_name(f'{out.stem}_skipped.csv')
+    with hf_progress(not args.quiet): model = MultiModel.from_pretrained(args.model_dir)
+    reader = detect_format(args.input) if args.corpus == 'auto' else args.corpus
+    with tempfile.TemporaryDirectory() as d:
+        df = read_corpus(args.input, reader, on_error=args.on_error, skip_report=Path(d)/'read.csv', **({'labels': False} if reader == 'manifest' else {}))
+        read_skips = pd.read_csv(Path(d)/'read.csv', dtype=str, keep_default_na=False) if (Path(d)/'read.csv').is_file() else pd.DataFrame(columns=SKIP_REPORT_COLUMNS)
+    table, skipped = predict_corpus(model, df, args.batch_size, _device(args.device), not args.quiet, args.on_error)
+    skipped = pd.concat([read_skips, skipped], ignore_index=True)
+    if not len(table): raise ValueError(f'{args.input}: no clip could be predicted' + (f'; every one is listed in {report}' if len(skipped) else ''))
+    with atomic_write(out, newline='') as f: table.to_csv(f, index=False)
+    if args.on_error == 'skip':
+        with atomic_write(report, newline='') as f: skipped.to_csv(f, index=False)
+    print(f'{out}: {len(table)} predictions' + (f'; {len(skipped)} clip(s) skipped, each listed with why in {report}' if args.on_error == 'skip' else ''))
+    print(table.emotion.value_counts().rename('predicted').to_string())
+
+def _evaluate_args(p):
+    p.add_argument('model_dir', type=Path, help="a saved model: a run's best/ folder")
+    p.add_argument('--data_path', type=Path, required=True, help='a labelled corpus folder (KEMDy20, KEMDy19) or manifest')
+    p.add_argument('--corpus', choices=['auto', 'kemdy20', 'kemdy19', 'manifest'], default='auto', help='the reader (default: %(default)s)')
+    p.add_argument('--out', type=Path, default=None, help="where metrics.json, predictions.csv and the figures go (default: evaluate_<corpus name> beside MODEL_DIR)")
+    p.add_argument('--reliance', action='store_true', help='also score the model with each modality removed (fusion models)')
+    _model_args(p)
+
+@command('evaluate', _evaluate_args)
+def evaluate_command(args):
+    "Score a saved model on a labelled corpus: metrics, predictions and a confusion figure (and valence/arousal, modality reliance)."
+    from rsacfn.analysis import evaluate_model, reliance_table
+    from rsacfn.backbones import hf_progress
+    out = args.out or args.model_dir.resolve().parent/f'evaluate_{args.data_path.resolve().name}'
+    with hf_progress(not args.quiet):
+        m = evaluate_model(args.model_dir, args.data_path, args.corpus, out, args.batch_size, _device(args.device), not args.quiet,
+                           args.on_error, args.reliance)
+    dims = '  '.join(f"CCC {k[4:]} {m[k]:.4f}" for k in ('ccc_valence', 'ccc_arousal') if m.get(k) is not None)
+    print(f"{m['method']} on {args.data_path} ({m['n']} segments): " + '  '.join(f'{k} {m[k]:.4f}' for k in METRICS) + (f'  {dims}' if dims else ''))
+    if args.reliance: print(reliance_table(m['reliance']).round(3).to_string())
+    print(f'metrics, predictions and figures: {out}')

@@ -13,11 +13,12 @@ from typing import Callable, Sequence
 
 # %% auto #0
 __all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'TAG_TOKENS', 'SAMPLE_RATE', 'AUDIO_MAX_LENS', 'TEXT_MAX_LENS',
-           'COLUMNS', 'MANIFEST_COLUMNS', 'READERS', 'SPLITS', 'MODALITIES', 'normalize_emotion', 'parse_emotions',
-           'CorpusError', 'unknown_key', 'clean_text', 'decode_transcript', 'read_transcript', 'audio_backend',
-           'resample', 'audio_info', 'load_audio', 'read_kemdy20', 'read_kemdy19', 'read_manifest', 'detect_format',
-           'read_corpus', 'corpus_summary', 'transformed_label', 'sample_weights', 'split_corpus', 'EmotionDataset',
-           'default_feature_extractor', 'Collator']
+           'DIMENSIONS', 'COLUMNS', 'MANIFEST_COLUMNS', 'READERS', 'SPLITS', 'MODALITIES', 'normalize_emotion',
+           'parse_emotions', 'CorpusError', 'unknown_key', 'clean_text', 'decode_transcript', 'read_transcript',
+           'scale_dimensions', 'unscale_dimensions', 'audio_backend', 'resample', 'audio_info', 'load_audio',
+           'read_kemdy20', 'read_kemdy19', 'read_manifest', 'detect_format', 'read_corpus', 'corpus_summary',
+           'transformed_label', 'sample_weights', 'split_corpus', 'EmotionDataset', 'default_feature_extractor',
+           'Collator']
 
 # %% ../nbs/00_data.ipynb #63fcad4a
 import numpy as np
@@ -138,6 +139,11 @@ def read_transcript(path, # the segment's .txt file
 SAMPLE_RATE = 16_000
 AUDIO_MAX_LENS = 96_000  # waveform samples kept unless told otherwise: the paper's 6 s
 TEXT_MAX_LENS = 256      # tokens kept unless told otherwise: the paper's
+DIMENSIONS = ('valence', 'arousal')  # KEMDy's continuous ratings: each rater scores 1 (negative / calm) to 5 (positive / excited)
+_DIM_CENTRE, _DIM_HALF = 3.0, 2.0    # the 1-5 scale's centre and half-range: scaled ratings lie in [-1, 1]
+
+def scale_dimensions(x): return (np.asarray(x, dtype=np.float32) - _DIM_CENTRE) / _DIM_HALF  # raters' scale -> [-1, 1] (NaN stays NaN)
+def unscale_dimensions(x): return np.asarray(x, dtype=np.float32) * _DIM_HALF + _DIM_CENTRE  # [-1, 1] -> raters' scale
 
 @lru_cache(maxsize=None)
 def _torchaudio_resample():
@@ -351,6 +357,8 @@ MANIFEST_COLUMNS = {
     'speaker': ('speaker', 'speaker_id', 'spk'),
     'session': ('session', 'session_id', 'sess'),
     'segment_id': ('segment_id', 'utt_id', 'id', 'name'),
+    'valence': ('valence',), # optional: the raters' mean on KEMDy's 1-5 scale
+    'arousal': ('arousal',),
 }
 
 def read_manifest(path, # a .csv or .tsv file, one row per utterance
@@ -361,6 +369,7 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
                   on_error:str='raise', # 'raise', or 'skip' bad rows and list them in `skip_report`
                   skip_report=None, # where skip mode writes its CSV (default: ./skipped_segments_<corpus folder>.csv)
                   check_audio:bool=True, # open every audio header
+                  labels:bool=True, # False: new audio to predict, the emotion column may be absent (a row without an emotion gets no label)
                  ) -> pd.DataFrame: # one row per utterance, columns `COLUMNS`
     "Read a manifest of audio paths, transcripts and labels into the corpus table."
     path = Path(path)
@@ -378,7 +387,7 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
             if given not in raw.columns: raise CorpusError(path, f'column {given!r} (for {ours}) not found; columns are {list(raw.columns)}', 'Fix `columns=`')
             cols[ours] = given
         else: cols[ours] = next((have[n] for n in names if n in have), None)
-    missing = [k for k in ('wav_path', 'text', 'emotion') if cols[k] is None]
+    missing = [k for k in ('wav_path', 'text', 'emotion' if labels else 'text') if cols[k] is None]
     if missing:
         raise CorpusError(path, f'no column for {", ".join(missing)}; columns are {list(raw.columns)}',
                           f'Rename them, or pass columns={{{", ".join(repr(m)+": ..." for m in missing)}}}')
@@ -392,10 +401,11 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
         if sid in seen:
             problems(CorpusError(where, f'segment {sid} is listed twice (first at {seen[sid]})', 'Give every row a unique id', sid)); continue
         seen[sid] = where
-        emo = ';'.join(lmap.get(e.strip().lower(), e) for e in str(r[cols['emotion']]).split(';'))
+        emo = ';'.join(lmap.get(e.strip().lower(), e) for e in str(r[cols['emotion']]).split(';')) if cols['emotion'] else ''
         if emo.strip().isdigit() and int(emo) < len(classes): emo = classes[int(emo)]
         try:
-            emos = parse_emotions(emo, classes)
+            emos = parse_emotions(emo, classes) if emo.strip() or labels else ()
+            dims = {k: _float(r[cols[k]], where, k, sid) if cols[k] and r[cols[k]].strip() else float('nan') for k in DIMENSIONS}
             info = audio_info(wav, sid) if check_audio else None
         except ValueError as e:
             problems(e if isinstance(e, CorpusError) else CorpusError(where, str(e), 'Fix the label, or map it with label_map=', sid)); continue
@@ -406,8 +416,8 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
         ses = r[cols['session']].strip() if cols['session'] else ''
         records.append(dict(segment_id=sid, session=int(ses) if ses.isdigit() else (ses or pd.NA), script='',
                             speaker=spk or pd.NA, gender='', wav_path=str(wav), text=text, raw_text=raw_text,
-                            emotion=normalize_emotion(emo), label=list(classes).index(emos[0]) if len(emos) == 1 else pd.NA,
-                            valence=float('nan'), arousal=float('nan'), wav_start=float('nan'), wav_end=float('nan'),
+                            emotion=normalize_emotion(emo) if emos else '', label=list(classes).index(emos[0]) if len(emos) == 1 else pd.NA,
+                            **dims, wav_start=float('nan'), wav_end=float('nan'),
                             duration=info.duration if info else float('nan')))
     return _frame(records, problems)
 
@@ -517,9 +527,12 @@ class EmotionDataset(torch.utils.data.Dataset):
         self.audio_max_lens, self.modality, self.backend = audio_max_lens, modality, backend
         self.ids, self.paths, self.texts = df.segment_id.tolist(), df.wav_path.tolist(), df.text.tolist()
         self.labels = df.label.astype(int).tolist()
+        has_dims = all(k in df for k in DIMENSIONS)  # the raters' valence and arousal, scaled to [-1, 1] (NaN where missing)
+        self.dims = scale_dimensions(df[list(DIMENSIONS)].to_numpy(np.float32)) if has_dims else None
     def __len__(self): return len(self.ids)
     def __getitem__(self, i):
         item = dict(segment_id=self.ids[i], label=self.labels[i])
+        if self.dims is not None: item['dims'] = self.dims[i]
         if self.modality != 'text': item['audio'] = load_audio(self.paths[i], self.audio_max_lens, backend=self.backend)
         if self.modality != 'audio': item['text'] = self.texts[i]
         return item
@@ -565,4 +578,5 @@ class Collator:
             if ok and m not in items[0]: raise KeyError(f'the collator batches {self.modality}, but the items hold no {m!r}')
         if use['audio']: batch['input_values'], batch['audio_attention_mask'] = self.audio([it['audio'] for it in items])
         if use['text']: batch['input_ids'], batch['text_attention_mask'] = self.text([it['text'] for it in items])
+        if 'dims' in items[0]: batch['dims'] = torch.from_numpy(np.stack([it['dims'] for it in items]))  # (B, K) targets, NaN where unrated
         return batch

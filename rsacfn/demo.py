@@ -8,8 +8,8 @@ import csv, json
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DEMO_SIZES', 'DEMO_CLASS_P', 'DEMO_CUE_P', 'PRETEXT_TARGETS', 'demo_segments', 'make_demo_corpus', 'demo_truth',
-           'pretext_voices']
+__all__ = ['DEMO_SIZES', 'DEMO_CLASS_P', 'DEMO_CUE_P', 'KEMDY19_DRAW', 'PRETEXT_TARGETS', 'demo_segments', 'make_demo_corpus',
+           'demo_truth', 'pretext_voices']
 
 # %% ../nbs/00b_demo.ipynb #5d0520e7
 import numpy as np
@@ -26,6 +26,7 @@ DEMO_SIZES = {  # n_sessions (2 speakers each) and n_segments
 }
 DEMO_CLASS_P = {'neutral': .46, 'happy': .14, 'angry': .08, 'surprise': .08, 'sad': .08, 'fear': .08, 'disgust': .08}
 DEMO_CUE_P = {'text': .3, 'voice': .3, 'both': .3, 'none': .1}  # where an emotional utterance shows its emotion
+KEMDY19_DRAW = 1_000_003  # the KEMDy19 layout draws from seed + this: other speakers, voices and sentences than the KEMDy20 layout of the same seed
 _TIE_ORDER = ('happy', 'angry', 'surprise', 'neutral', 'sad', 'fear', 'disgust')  # order tied votes are written in
 
 _FILLERS = ['오늘 회의는 세 시에 시작해요', '그 책은 책상 위에 있어요', '내일은 도서관에 가려고 해요', '점심은 김밥을 먹었어요',
@@ -143,14 +144,15 @@ def demo_segments(size:str='default', # a key of `DEMO_SIZES`
 def _write_wav(path, wav, sr):
     with atomic_write(path, 'wb') as f: sf.write(f, wav, sr, format='WAV', subtype='PCM_16')
 
-def _annotation_cells(rng, emotions, spell):
-    "Total evaluation (emotion, valence, arousal) and ten raters' votes for one segment."
+def _annotation_cells(rng, emotions, spell, voice='neutral', lively=0.0):
+    "Total evaluation (emotion, valence, arousal) and ten raters' votes for one segment whose voice sounds `voice`, from a speaker `lively` above the usual arousal."
     emos, cells = emotions.split(';'), []
     for e in _rater_votes(rng, emos):
         v, a = (float(np.clip(round(rng.normal(m, .6)), 1, 5)) for m in _VA[e])
         cells += [spell(e), f'{v:g}', f'{a:g}']
     v, a = (np.mean(vals) for vals in zip(*[_VA[e] for e in emos]))
-    return [';'.join(spell(e) for e in emos), f'{v + rng.normal(0, .2):.1f}', f'{a + rng.normal(0, .2):.1f}'] + cells
+    a = .5 * a + .5 * _VA[voice][1] + lively  # raters hear arousal in the voice: its emotion, and how lively the speaker talks
+    return [';'.join(spell(e) for e in emos), f'{np.clip(v + rng.normal(0, .25), 1, 5):.1f}', f'{np.clip(a + rng.normal(0, .25), 1, 5):.1f}'] + cells
 
 def _kemdy19_ids(segs):
     "Rename demo segments as KEMDy19 names them: one F and one M actor a session, ten dialogues."
@@ -173,15 +175,16 @@ def _write_demo(root, segs, seed, layout, progress):
     for r in tqdm(segs.itertuples(index=False), total=len(segs), desc='writing demo corpus', unit='seg', disable=not progress):
         rng = np.random.default_rng(r.seed)
         sr = SAMPLE_RATE if rng.random() < .9 else int(rng.choice([8000, 22050, 44100, 48000]))
-        wav = _synth_voice(rng, int(round(r.duration * sr)), sr, voices[r.speaker],
-                           r.cue_emotion if r.cue in ('voice', 'both') else 'neutral')
+        voice = r.cue_emotion if r.cue in ('voice', 'both') else 'neutral'
+        wav = _synth_voice(rng, int(round(r.duration * sr)), sr, voices[r.speaker], voice)
         if rng.random() < .05: wav = np.stack([wav, .8 * wav], 1)  # a stereo file
         folder = root/'wav'/f'Session{r.session:02d}'
         if layout == 'kemdy19': folder = folder/f'Sess{r.session:02d}_{r.script}'
         folder.mkdir(parents=True, exist_ok=True)
         _write_wav(folder/f'{r.segment_id}.wav', wav, sr)
         (folder/f'{r.segment_id}.txt').write_bytes((r.raw_text + '\n').encode('cp949' if layout == 'kemdy20' else 'utf-8'))
-        ann.setdefault(r.session, []).append((r.segment_id, f'{r.wav_start:g}', f'{r.wav_end:g}', _annotation_cells(rng, r.emotion, spell)))
+        lively = .5 * (voices[r.speaker]['rate'] - 4.2)  # speakers' syllable rates lie in 3.8-4.6
+        ann.setdefault(r.session, []).append((r.segment_id, f'{r.wav_start:g}', f'{r.wav_end:g}', _annotation_cells(rng, r.emotion, spell, voice, lively)))
     (root/'annotation').mkdir(parents=True, exist_ok=True)
     for session, rows in ann.items():
         rng = np.random.default_rng([seed, 10_000 + session])
@@ -215,17 +218,18 @@ def make_demo_corpus(root, # folder to create (e.g. data/demo/KEMDy20_v1_1)
     "Write a deterministic synthetic corpus in KEMDy20 (or KEMDy19) layout; reuse it if already written."
     if layout not in ('kemdy20', 'kemdy19'): raise ValueError(f"layout must be 'kemdy20' or 'kemdy19', not {layout!r}")
     root = Path(root)
-    params = dict(size=size, seed=seed, layout=layout, n_sessions=n_sessions, n_segments=n_segments, duration=list(duration), version=1)
+    params = dict(size=size, seed=seed, layout=layout, n_sessions=n_sessions, n_segments=n_segments, duration=list(duration), version=2)
     stamp = root/'demo_corpus.json'
     if root.exists() and any(root.iterdir()):
         if stamp.is_file() and json.loads(stamp.read_text()) == params: return root
         if not overwrite:
             raise FileExistsError(f'{root} exists and is not the demo corpus asked for ({params}); '
                                   'choose an empty folder, or pass overwrite=True to replace it')
-    segs = demo_segments(size, seed, n_sessions, n_segments, tuple(duration))
+    draw = seed if layout == 'kemdy20' else seed + KEMDY19_DRAW  # the two layouts never share a speaker's voice, a sentence or a clip
+    segs = demo_segments(size, draw, n_sessions, n_segments, tuple(duration))
     if layout == 'kemdy19': segs = _kemdy19_ids(segs)
     with atomic_dir(root) as tmp:  # the corpus appears whole or not at all
-        _write_demo(tmp, segs, seed, layout, progress)
+        _write_demo(tmp, segs, draw, layout, progress)
         segs.drop(columns='seed').to_csv(tmp/'demo_truth.csv', index=False)
         (tmp/'demo_corpus.json').write_text(json.dumps(params, indent=1))
     return root

@@ -13,7 +13,8 @@ from typing import Sequence
 __all__ = ['METHODS', 'POOLING_MODES', 'Method', 'register_head', 'load_plugins', 'get_method', 'FusionHead', 'SpeechOnly',
            'TextOnly', 'EarlyFusion', 'LateFusion', 'Stack', 'Residual', 'RSA', 'RSACFN', 'HybridFusion', 'fix_length',
            'MLPMixer', 'head_sizes', 'check_head_sizes', 'build_head', 'pool', 'MultiModelConfig', 'MultiModelOutput',
-           'head_output', 'FrozenBackbones', 'MultiModel', 'model_inputs', 'infer', 'predict']
+           'DimensionHead', 'dimension_loss', 'head_output', 'FrozenBackbones', 'MultiModel', 'model_inputs', 'infer',
+           'predict', 'prediction_table']
 
 # %% ../nbs/02_models.ipynb #03fd7a46
 import numpy as np
@@ -24,7 +25,7 @@ from torch import nn
 from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel)
 from transformers.utils import ModelOutput
 from .layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
-from .data import CorpusError, unknown_key, AUDIO_MAX_LENS, TEXT_MAX_LENS, EMOTIONS, Collator, load_audio
+from .data import CorpusError, unknown_key, AUDIO_MAX_LENS, TEXT_MAX_LENS, DIMENSIONS, EMOTIONS, Collator, load_audio, unscale_dimensions
 from .backbones import drop_pooler, freeze_cnn, load_audio_encoder, load_pretrained, load_text_encoder
 
 # %% ../nbs/02_models.ipynb #726a6cfb
@@ -296,37 +297,54 @@ class MultiModelConfig(PretrainedConfig):
                  text_max_lens:int=TEXT_MAX_LENS, # tokens kept
                  head_sizes:dict|None=None, # sizes that differ from the paper's, see `head_sizes()`
                  freeze_feature_encoder:bool=True, # keep the audio CNN frozen
+                 dimensions:Sequence[str]=(), # continuous outputs beside the classes, e.g. `DIMENSIONS` (valence, arousal); () for none, as in the paper
                  **kwargs):
         super().__init__(**kwargs)
         self.method, self.audio_config, self.text_config = method, audio_config, text_config
         self.num_classes, self.class_names, self.pooling_mode = num_classes, list(class_names), pooling_mode
         self.audio_max_lens, self.text_max_lens = audio_max_lens, text_max_lens
-        self.head_sizes, self.freeze_feature_encoder = dict(head_sizes or {}), freeze_feature_encoder
+        self.head_sizes, self.freeze_feature_encoder, self.dimensions = dict(head_sizes or {}), freeze_feature_encoder, list(dimensions)
 
 @dataclass
 class MultiModelOutput(ModelOutput):
-    "Loss (when labels are given), logits (B, C) and the head's attention maps by name."
+    "Loss (when labels are given), logits (B, C), the head's attention maps by name, and the dimensions (B, K) when the model has them."
     loss: torch.Tensor|None = None
     logits: torch.Tensor|None = None
     attentions: dict|None = None
+    dims: torch.Tensor|None = None
 
 # %% ../nbs/02_models.ipynb #0068902e
-def head_output(head, audio=None, text=None, audio_mask=None, text_mask=None, labels=None) -> MultiModelOutput:
-    "A head's logits and attention maps on backbone features, with the cross-entropy loss when `labels` are given."
+class DimensionHead(nn.Module):
+    "Continuous outputs (valence, arousal) beside the method's head: LN -> Linear on the pooled features of every modality the method uses."
+    def __init__(self, in_dim:int, # the pooled features' total width (Da + Dt for a fusion method)
+                 n_out:int=2):
+        super().__init__()
+        self.norm, self.out = nn.LayerNorm(in_dim), nn.Linear(in_dim, n_out)
+    def forward(self, audio=None, text=None, audio_mask=None, text_mask=None):
+        x = [pool(v, m) if v.dim() == 3 else v for v, m in ((audio, audio_mask), (text, text_mask)) if v is not None]  # a sequence head's inputs are mean-pooled
+        return self.out(self.norm(torch.cat(x, 1)))
+
+def dimension_loss(pred:torch.Tensor, # (B, K) predicted, on the scaled axis
+                   target:torch.Tensor # (B, K) the raters' means, scaled; NaN where a segment has none
+                  ) -> torch.Tensor:
+    "Mean squared error over the targets that exist (0 when none does)."
+    ok = torch.isfinite(target)
+    return F.mse_loss(pred.float()[ok], target[ok].float()) if ok.any() else pred.sum() * 0
+
+def head_output(head, audio=None, text=None, audio_mask=None, text_mask=None, labels=None, dims_head=None) -> MultiModelOutput:
+    "A head's logits and attention maps on backbone features (and `dims_head`'s dimensions), with the cross-entropy loss when `labels` are given."
     logits, attentions = head(audio, text, audio_mask, text_mask)
     loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
-    return MultiModelOutput(loss=loss, logits=logits, attentions=attentions)
+    dims = dims_head(audio, text, audio_mask, text_mask) if dims_head is not None else None
+    return MultiModelOutput(loss=loss, logits=logits, attentions=attentions, dims=dims)
 
 class FrozenBackbones(nn.Module):
     "A `MultiModel` whose backbones have already run: it takes `encode`'s output (e.g. cached features) and returns what the model returns."
     def __init__(self, model:'MultiModel'):
         super().__init__()
-        self.head = model.head  # the same module: training this trains the model's head
+        self.head, self.dims = model.head, model.dims  # the same modules: training this trains the model's head (weights named as in the model)
     def forward(self, audio=None, text=None, audio_mask=None, text_mask=None, labels=None, **_) -> MultiModelOutput:
-        return head_output(self.head, audio, text, audio_mask, text_mask, labels)
-    # its weights are the head's, under the head's own names (as a checkpoint of the head alone holds them)
-    def state_dict(self, *args, **kwargs): return self.head.state_dict(*args, **kwargs)
-    def load_state_dict(self, state_dict, strict:bool=True, assign:bool=False): return self.head.load_state_dict(state_dict, strict, assign)
+        return head_output(self.head, audio, text, audio_mask, text_mask, labels, self.dims)
 
 def _encoder_from_config(d:dict) -> PreTrainedModel:
     d = dict(d)
@@ -351,8 +369,9 @@ class MultiModel(PreTrainedModel):
         if info.takes_sequences:  # a sequence head's fixed lengths follow the input lengths
             sizes.setdefault('text_len', config.text_max_lens)
             sizes.setdefault('audio_len', self.audio_frames(config.audio_max_lens))
-        self.head = build_head(config.method, (config.audio_config or {}).get('hidden_size', 0),
-                               (config.text_config or {}).get('hidden_size', 0), config.num_classes, **sizes)
+        dims = {m: (getattr(config, f'{m}_config') or {}).get('hidden_size', 0) for m in ('audio', 'text')}
+        self.head = build_head(config.method, dims['audio'], dims['text'], config.num_classes, **sizes)
+        self.dims = DimensionHead(sum(dims[m] for m in mods), len(config.dimensions)) if config.dimensions else None
         self.tokenizer = self.feature_extractor = None  # attached by from_backbones / from_pretrained
         self.post_init()
 
@@ -407,7 +426,7 @@ class MultiModel(PreTrainedModel):
 
     def classify(self, audio=None, text=None, audio_mask=None, text_mask=None, labels=None) -> MultiModelOutput:
         "Run the head on `encode`'s output (or on cached features)."
-        return head_output(self.head, audio, text, audio_mask, text_mask, labels)
+        return head_output(self.head, audio, text, audio_mask, text_mask, labels, self.dims)
 
     def forward(self, input_values=None, audio_attention_mask=None, input_ids=None, text_attention_mask=None,
                 labels=None, **_) -> MultiModelOutput:
@@ -476,8 +495,8 @@ def _clip(a, j:int, model) -> np.ndarray:
     return np.pad(wav, (0, n - len(wav))) if len(wav) < n else wav  # silence after a clip shorter than the CNN's receptive field
 
 def model_inputs(batch:dict, device=None) -> dict:
-    "The tensors of a batch that a model takes by name (all but `labels`), on `device` if given."
-    return {k: v if device is None else v.to(device) for k, v in batch.items() if torch.is_tensor(v) and k != 'labels'}
+    "The tensors of a batch that a model takes by name (all but the targets `labels` and `dims`), on `device` if given."
+    return {k: v if device is None else v.to(device) for k, v in batch.items() if torch.is_tensor(v) and k not in ('labels', 'dims')}
 
 @torch.no_grad()
 def infer(module, # a `MultiModel`, or `FrozenBackbones` for cached features
@@ -510,18 +529,30 @@ def predict(model:MultiModel, # a trained model (with its tokenizer / feature ex
             texts:Sequence[str]=None, # transcripts (text methods)
             batch_size:int=8,
             device=None # default: the model's
-           ) -> pd.DataFrame: # one row per input: `emotion`, `label`, and a probability column per class
-    "Predict emotions for raw inputs."
+           ) -> pd.DataFrame: # one row per input: `emotion`, `label`, a probability column per class, and each dimension the model has (on the raters' scale)
+    "Predict emotions (and valence and arousal, if the model was trained with them) for raw inputs."
     mods = model.head.modalities
     n = len(audio) if audio is not None else len(texts) if texts is not None else 0
     for m, x in (('audio', audio), ('text', texts)):
         if m in mods and x is None: raise ValueError(f'method {model.config.method!r} needs {m} inputs')
         if x is not None and len(x) != n: raise ValueError(f'got {n} inputs of one modality and {len(x)} of the other')
     loader = torch.utils.data.DataLoader(_Inputs(model, audio, texts), batch_size=batch_size, collate_fn=model.collator())
-    probs = [torch.softmax(out.logits.float(), -1).cpu() for _, out in infer(model, loader, device)]
-    p = torch.cat(probs).numpy() if probs else np.zeros((0, model.config.num_classes))
-    names = model.config.class_names
-    out = pd.DataFrame(p, columns=[f'p_{c}' for c in names])
-    out.insert(0, 'label', p.argmax(1) if len(p) else [])
+    probs, dims = [], []
+    for _, out in infer(model, loader, device):
+        probs.append(torch.softmax(out.logits.float(), -1).cpu())
+        if out.dims is not None: dims.append(out.dims.float().cpu())
+    return prediction_table(model.config, torch.cat(probs).numpy() if probs else np.zeros((0, model.config.num_classes)),
+                            torch.cat(dims).numpy() if dims else None)
+
+def prediction_table(config:MultiModelConfig, # the model's config (class names, dimensions)
+                     probs:np.ndarray, # (N, C) class probabilities
+                     dims:np.ndarray|None=None # (N, K) dimensions on the scaled axis the model predicts
+                    ) -> pd.DataFrame: # `emotion`, `label`, `p_<class>` per class, and each dimension on the raters' scale
+    "One row per input of what a model predicts."
+    names = config.class_names
+    out = pd.DataFrame(probs, columns=[f'p_{c}' for c in names])
+    out.insert(0, 'label', probs.argmax(1) if len(probs) else np.zeros(0, int))
     out.insert(0, 'emotion', [names[i] for i in out.label])
+    if dims is not None:
+        for k, v in zip(config.dimensions, unscale_dimensions(dims).T): out[k] = v
     return out

@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters', 'experiment_notebook', 'run_experiment', 'summarize',
-           'table_markdown', 'run_sweep']
+__all__ = ['EXTRA_METRICS', 'PROTOCOLS', 'SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters', 'experiment_notebook',
+           'run_experiment', 'summarize', 'metric_order', 'sweep_title', 'table_markdown', 'significance',
+           'significance_markdown', 'reliance_runs', 'reliance_markdown', 'run_sweep']
 
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
 import pandas as pd
 from .data import EMOTIONS, unknown_key
 from .files import atomic_write
+from .stats import BOOTSTRAP_METRICS, bootstrap_interval, paired_bootstrap, seed_interval
 from .models import METHODS, get_method, head_sizes, load_plugins
 from .trainer import (EXPERIMENT_KEYS, METRICS, TrainConfig, demo_inputs, experiment_config, identity_changes,
                             preset_config, read_config_corpus, run_identity, trained)
@@ -139,6 +141,9 @@ def run_experiment(run:Run, # the run
         return dict(row, status='failed', error=err.strip().splitlines()[-1][:500], seconds=round(time.perf_counter() - t0, 1))
 
 # %% ../nbs/04a_sweep.ipynb #eea35266
+EXTRA_METRICS = {'ccc_valence': 'CCC valence', 'ccc_arousal': 'CCC arousal',  # with va_weight > 0
+                 'eval_weighted_f1': 'weighted F1, 2nd corpus', 'eval_macro_f1': 'macro F1, 2nd corpus', 'eval_uar': 'UAR, 2nd corpus'}  # with eval_data_path
+
 def summarize(runs:pd.DataFrame, # `runs.csv`: one row per run
               class_names:Sequence[str]=EMOTIONS) -> pd.DataFrame:
     "The per-method F1 table of a sweep."
@@ -151,9 +156,10 @@ def summarize(runs:pd.DataFrame, # `runs.csv`: one row per run
         row = dict(method=m, fusion=METHODS[m].fusion, label_transform=lt[0] if len(lt) == 1 else ('mixed' if lt else np.nan),
                    runs=len(r), failed=int((r.status != 'ok').sum()), error='; '.join(sorted(set(r.error[r.status != 'ok'])))[:300],
                    setting=', '.join(settings), mixed=len(settings) > 1)
-        for k in METRICS:
-            row[f'{k}_mean'] = ok[k].mean() if len(ok) else np.nan
-            row[f'{k}_std'] = ok[k].std(ddof=1) if len(ok) > 1 else np.nan
+        for k in METRICS + tuple(k for k in EXTRA_METRICS if k in r and r[k].notna().any()):
+            v = pd.to_numeric(ok[k], errors='coerce') if k in ok else pd.Series(dtype=float)
+            row[f'{k}_mean'] = v.mean() if len(ok) else np.nan
+            row[f'{k}_std'] = v.std(ddof=1) if len(ok) > 1 else np.nan
         counts = np.array(ok.pred_counts.tolist(), dtype=float) if len(ok) else np.full((1, len(class_names)), np.nan)
         for c, v in zip(class_names, counts.mean(0)): row[f'pred_{c}'] = v
         row['paper_weighted_f1'] = METHODS[m].paper_weighted_f1
@@ -161,20 +167,136 @@ def summarize(runs:pd.DataFrame, # `runs.csv`: one row per run
     return pd.DataFrame(rows)
 
 # %% ../nbs/04a_sweep.ipynb #841cec67
-def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS) -> str:
-    "The F1 table as Markdown, in the paper's layout plus macro F1, UAR and each method's setting."
+PROTOCOLS = {
+    'paper': "the paper's: a stratified random 80/20 split per seed, so a speaker's segments sit in training and validation alike; weighted F1 first",
+    'speaker-independent': 'session folds, so no validation speaker is ever trained on (rsacfn sweep --protocol speaker-independent: every fold, 3 seeds); macro F1 and UAR first, as weighted F1 mostly measures neutral',
+}
+_NAMES = {'weighted_f1': 'weighted F1', 'macro_f1': 'macro F1', 'uar': 'UAR', 'accuracy': 'accuracy'}
+
+def metric_order(protocol:str|None) -> tuple:
+    "The table's metric columns in the protocol's order: macro F1 and UAR first for the speaker-independent one."
+    return ('macro_f1', 'uar', 'weighted_f1') if protocol == 'speaker-independent' else ('weighted_f1', 'macro_f1', 'uar')
+
+def sweep_title(protocol:str|None, seeds:Sequence[int], folds:Sequence[int]|None) -> str:
+    "One line naming the protocol and the runs behind each row."
+    split = 'random 80/20 split' if folds is None else f"session fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))}"
+    name = protocol or ('paper' if folds is None else 'session folds')
+    return f"Protocol: {name} ({split} x seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})" + (f': {PROTOCOLS[protocol]}' if protocol in PROTOCOLS else '')
+
+def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS,
+                   protocol:str|None=None, # orders the metrics (`metric_order`)
+                   title:str|None=None # a line above the table (e.g. `sweep_title`)
+                  ) -> str:
+    "The F1 table as Markdown, in the paper's layout plus macro F1, UAR, each method's setting, and valence/arousal and second-corpus columns when the runs have them."
     pm = lambda m, s: '' if pd.isna(m) else f'{m:.4f}' + ('' if pd.isna(s) else f' ± {s:.4f}')
     lt = lambda v: 'mixed' if v == 'mixed' else '' if pd.isna(v) else 'yes' if v else 'no'
-    head = ['method', 'fusion', 'label transform', 'weighted F1', 'macro F1', 'UAR'] + list(class_names) + ['runs', 'setting', 'paper (KEMDy20)']
-    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    metrics = metric_order(protocol) + tuple(k for k in EXTRA_METRICS if f'{k}_mean' in table)
+    head = ['method', 'fusion', 'label transform'] + [_NAMES.get(k) or EXTRA_METRICS[k] for k in metrics] + list(class_names) + ['runs', 'setting', 'paper (KEMDy20)']
+    lines = ([f'**{title}**', ''] if title else []) + ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in table.itertuples(index=False):
         status = f'{r.runs - r.failed}/{r.runs}' + (f' **failed: {r.error}**' if r.failed else '')
-        cells = [r.method, r.fusion, lt(r.label_transform), pm(r.weighted_f1_mean, r.weighted_f1_std),
-                 pm(r.macro_f1_mean, r.macro_f1_std), pm(r.uar_mean, r.uar_std)]
+        cells = [r.method, r.fusion, lt(r.label_transform)] + [pm(getattr(r, f'{k}_mean'), getattr(r, f'{k}_std')) for k in metrics]
         cells += ['' if pd.isna(getattr(r, f'pred_{c}')) else f'{getattr(r, f"pred_{c}"):.0f}' for c in class_names]
         setting = f'**{len(r.setting.split(", "))} settings mixed: {r.setting}**' if r.mixed else f'`{r.setting}`' if r.setting else ''
         paper = '' if r.paper_weighted_f1 is None or pd.isna(r.paper_weighted_f1) else f'{r.paper_weighted_f1:.5f}'
         lines.append('| ' + ' | '.join(cells + [status, setting, paper]) + ' |')
+    return '\n'.join(lines) + '\n'
+
+# %% ../nbs/04a_sweep.ipynb #fbc3062a
+def _run_predictions(out:Path, run:str) -> pd.DataFrame|None:
+    p = out/'runs'/run/'predictions.csv'
+    return pd.read_csv(p) if p.is_file() else None
+
+def significance(out, # the sweep's folder (each run's predictions.csv)
+                 runs:pd.DataFrame, # `runs.csv`
+                 baseline:str|None='early_fusion', # the method every other is compared with (None: no comparison)
+                 B:int=1000, # bootstrap replicates (the paired test uses 2B)
+                 level:float=.95
+                ) -> pd.DataFrame: # per method: <metric>_mean, _boot_low/_high, _seed_low/_high, diff_<metric>, _low/_high, p_<metric>, pairs, note
+    "Confidence intervals per method and the paired bootstrap of each method against `baseline`, from the runs' validation predictions."
+    out, rows = Path(out), []
+    ok = runs[runs.status == 'ok']
+    preds = {r: _run_predictions(out, r) for r in ok.run}
+    names = next((tuple(c[2:] for c in p.columns if c.startswith('p_')) for p in preds.values() if p is not None), tuple(EMOTIONS))
+    ids = {c: i for i, c in enumerate(names)}
+    coded = lambda p: (p.emotion.map(ids).values, p.predicted.map(ids).values)
+    key = lambda r: (int(r.seed), -1 if pd.isna(r.fold) else int(r.fold))
+    base = {key(r): preds[r.run] for r in ok[ok.method == baseline].itertuples() if preds[r.run] is not None} if baseline else {}
+    for m in [m for m in METHODS if m in set(ok.method)]:
+        mine = [r for r in ok[ok.method == m].itertuples() if preds[r.run] is not None]
+        row, note = dict(method=m, runs=len(mine)), []
+        if not mine: rows.append(dict(row, note='no predictions.csv')); continue
+        ci = bootstrap_interval([coded(preds[r.run]) for r in mine], len(names), B, level)
+        for k in BOOTSTRAP_METRICS:
+            row[f'{k}_mean'], row[f'{k}_boot_low'], row[f'{k}_boot_high'] = ci[k]
+            _, row[f'{k}_seed_low'], row[f'{k}_seed_high'] = seed_interval([getattr(r, k) for r in mine], level)
+        triples = []
+        for r in mine:
+            b = base.get(key(r))
+            if b is None: continue
+            a = preds[r.run]
+            if len(a) != len(b) or (a.segment_id.values != b.segment_id.values).any():
+                note.append(f'{r.run}: other validation segments than {baseline}\'s run'); continue
+            y, pa = coded(a); triples.append((y, pa, coded(b)[1]))
+        row['pairs'] = len(triples)
+        if triples:
+            for k, d in paired_bootstrap(triples, len(names), 2 * B, level).items():
+                row[f'diff_{k}'], row[f'diff_{k}_low'], row[f'diff_{k}_high'], row[f'p_{k}'] = d['diff'], d['low'], d['high'], d['p']
+        elif baseline: note.append(f'no run paired with {baseline} (same seed and fold)')
+        rows.append(dict(row, note='; '.join(note)))
+    return pd.DataFrame(rows)
+
+def significance_markdown(sig:pd.DataFrame, baseline:str|None='early_fusion', protocol:str|None=None, level:float=.95) -> str:
+    "The intervals and the paired differences as Markdown."
+    pct = f'{level:.0%}'
+    iv = lambda lo, hi: '' if pd.isna(lo) else f'[{lo:.3f}, {hi:.3f}]'
+    metrics = metric_order(protocol)
+    head = ['method', 'runs'] + [f'{_NAMES[k]} (segments; seeds and folds)' for k in metrics]
+    if baseline: head += [f'{_NAMES[k]} minus {baseline} (p)' for k in metrics] + ['note']
+    lines = [f'{pct} intervals: over validation segments (bootstrap, every run resampled) and over seeds and folds (t interval of the mean)'
+             + (f'; differences: paired bootstrap against {baseline} over the same validation segments (runs paired by seed and fold), two-sided p.' if baseline else '.'),
+             '', '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for r in sig.to_dict('records'):
+        cells = [r['method'], str(r['runs'])]
+        for k in metrics:
+            cells.append('' if pd.isna(r.get(f'{k}_mean', np.nan)) else f"{r[f'{k}_mean']:.4f} {iv(r[f'{k}_boot_low'], r[f'{k}_boot_high'])}; {iv(r[f'{k}_seed_low'], r[f'{k}_seed_high']) or 'one run'}")
+        if baseline:
+            for k in metrics:
+                d = r.get(f'diff_{k}', np.nan)
+                cells.append('' if pd.isna(d) else f"{d:+.4f} {iv(r[f'diff_{k}_low'], r[f'diff_{k}_high'])} (p={r[f'p_{k}']:.3f})")
+            cells.append(str(r.get('note') or ''))
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+def reliance_runs(out, # the sweep's folder (each fusion run's reliance.json)
+                  runs:pd.DataFrame) -> pd.DataFrame:
+    "One row per fusion run: macro F1 lost when the audio or the text is removed, and accuracy per group and condition (demo corpus)."
+    rows = []
+    for r in runs[runs.status == 'ok'].itertuples():
+        p = Path(out)/'runs'/r.run/'reliance.json'
+        if not p.is_file(): continue
+        rel = json.loads(p.read_text())
+        row = dict(run=r.run, method=r.method, seed=r.seed, fold=r.fold, drop_audio=rel['summary']['audio removed']['macro_f1_drop'],
+                   drop_text=rel['summary']['text removed']['macro_f1_drop'])
+        for cond, acc in rel['by_group'].items():
+            for g, v in acc.items(): row[f'{g} | {cond}'] = v
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+def reliance_markdown(rel:pd.DataFrame) -> str:
+    "Per fusion method: macro F1 lost without each modality, and (demo) the accuracy lost per group, mean over runs."
+    if not len(rel): return ''
+    groups = sorted({c.split(' | ')[0] for c in rel.columns if ' | ' in c})
+    head = ['method', 'runs', 'macro F1 lost, audio removed', 'macro F1 lost, text removed']
+    head += [f'{g}: accuracy lost, audio / text removed' for g in groups]
+    lines = ['Modality reliance (fusion methods): each modality\'s features replaced by their mean over the validation segments.', '',
+             '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for m, t in rel.groupby('method', sort=False):
+        cells = [m, str(len(t)), f'{t.drop_audio.mean():.3f}', f'{t.drop_text.mean():.3f}']
+        for g in groups:
+            lost = [t[f'{g} | intact'].mean() - t[f'{g} | {c}'].mean() for c in ('audio removed', 'text removed')]
+            cells.append(f'{lost[0]:+.3f} / {lost[1]:+.3f}')
+        lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
 # %% ../nbs/04a_sweep.ipynb #4264af49
@@ -200,6 +322,9 @@ def run_sweep(out='results/sweep', # the sweep's folder
               notebook=None, # the experiment notebook (default: `experiment_notebook()`)
               kernel_name:str|None=None, # Jupyter kernel (default: the notebook's, run by this Python)
               progress:bool=True,
+              protocol:str|None=None, # 'speaker-independent' (every session fold unless `folds`; seeds as given) or 'paper' (the random split), see `PROTOCOLS`
+              baseline:str|None='early_fusion', # the method each is compared with by paired bootstrap (None: none)
+              bootstrap:int=1000, # bootstrap replicates for the intervals
              ) -> pd.DataFrame: # the F1 table
     "Run the experiment notebook for every run of the sweep and write the table and figures."
     from tqdm.auto import tqdm
@@ -207,6 +332,12 @@ def run_sweep(out='results/sweep', # the sweep's folder
     for k, how in SWEEP_OWNED.items():
         if any(k in p for p in (params, *method_params.values())): raise ValueError(f'{k} is set by the sweep for every run ({how}); leave it out')
     load_plugins(params.get('plugins'))  # they may register the methods asked for
+    if protocol is not None and protocol not in PROTOCOLS: raise unknown_key('protocol', protocol, PROTOCOLS)
+    if protocol == 'paper' and folds is not None: raise ValueError("protocol 'paper' is the random split, and folds asks for session folds; give one of them")
+    if protocol == 'speaker-independent':
+        if 'split' in params: raise ValueError("protocol 'speaker-independent' sets the split (session folds); leave split out")
+        folds = list(range(params.get('n_folds', TrainConfig.__dataclass_fields__['n_folds'].default))) if folds is None else folds
+    if baseline is not None: get_method(baseline)
     runs = plan_runs(methods, seeds, folds)
     params.setdefault('preset', 'paper' if params.get('data_path') else 'demo')
     params.setdefault('demo_size', 'default')
@@ -261,17 +392,31 @@ def run_sweep(out='results/sweep', # the sweep's folder
     runs_df = pd.DataFrame(rows)
     with atomic_write(out/'runs.csv', newline='') as f: runs_df.to_csv(f, index=False)
     table = summarize(runs_df)
-    with atomic_write(out/'f1_table.csv', newline='') as f: table.to_csv(f, index=False)
-    with atomic_write(out/'f1_table.md') as f: f.write(table_markdown(table))
-    _figures(out, table, runs_df)
+    sig = significance(out, runs_df, baseline if baseline in set(runs_df.method) else None, bootstrap)
+    rel = reliance_runs(out, runs_df)
+    for name, t in (('f1_table.csv', table), ('significance.csv', sig), ('reliance.csv', rel)):
+        with atomic_write(out/name, newline='') as f: t.to_csv(f, index=False)
+    md = [table_markdown(table, protocol=protocol, title=sweep_title(protocol, seeds, folds))]
+    if len(sig): md.append(significance_markdown(sig, baseline if baseline in set(runs_df.method) else None, protocol))
+    if len(rel): md.append(reliance_markdown(rel))
+    with atomic_write(out/'f1_table.md') as f: f.write('\n'.join(md))
+    _figures(out, table, runs_df, sig, rel, baseline, protocol)
     return table
 
-def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame):
-    "The F1 bar chart, and the heatmaps of each method that returns attention maps (from its first finished run)."
-    from rsacfn.viz import plot_f1_bars, save_figure
+def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame, sig=None, rel=None, baseline=None, protocol=None):
+    "The F1 bar chart, the intervals, the modality reliance, and per method its first finished run's heatmaps and reliance figure."
+    from rsacfn.viz import plot_f1_bars, plot_intervals, plot_reliance_sweep, save_figure
     figs = out/'figures'; figs.mkdir(exist_ok=True)
     ok = table[table.runs > table.failed]
     if len(ok): save_figure(plot_f1_bars(ok, f'{out.name}: mean ± std over {int(ok.runs.max())} run(s) per method'), figs/'f1_bars.png')
+    if sig is not None and len(sig) and baseline in set(runs.method):
+        k = metric_order(protocol)[0]
+        save_figure(plot_intervals(sig.dropna(subset=[f'{k}_mean']), k, baseline, f'{out.name}: 95 % intervals, and the paired difference against {baseline}'), figs/'intervals.png')
+    if rel is not None and len(rel): save_figure(plot_reliance_sweep(rel, f'{out.name}: macro F1 lost without each modality'), figs/'reliance.png')
+    for m in table.method:
+        done = runs[(runs.method == m) & (runs.status == 'ok')]
+        if len(done) and (out/'runs'/done.run.iloc[0]/'reliance.png').is_file():
+            shutil.copyfile(out/'runs'/done.run.iloc[0]/'reliance.png', figs/f'{m}_reliance.png')
     for m in table.method:
         done = runs[(runs.method == m) & (runs.status == 'ok')]
         if not METHODS[m].attention or not len(done): continue

@@ -8,24 +8,26 @@ import contextlib, dataclasses, functools, hashlib, json, math, os, random, shut
 from contextlib import contextmanager
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
+from typing import Sequence
 
 # %% auto #0
 __all__ = ['PAPER_FLAGS', 'RUN_ONLY', 'PRESETS', 'EXPERIMENT_KEYS', 'METRICS', 'TrainConfig', 'preset_config', 'demo_inputs',
-           'default_work_dir', 'experiment_config', 'classification_metrics', 'EpochSampler', 'train_sampler',
-           'corpus_fingerprint', 'cache_key', 'extract_features', 'CachedFeatures', 'collate_features',
-           'checkpoint_identity', 'run_identity', 'identity_changes', 'save_atomic', 'load_split', 'read_config_corpus',
-           'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted', 'RunLocked', 'run_lock', 'trained',
-           'train', 'Setup', 'training_data', 'setup', 'train_epoch', 'checkpoint', 'restore']
+           'default_work_dir', 'experiment_config', 'classification_metrics', 'dimension_metrics', 'prediction_frame',
+           'frame_metrics', 'EpochSampler', 'train_sampler', 'corpus_fingerprint', 'cache_key', 'extract_features',
+           'CachedFeatures', 'collate_features', 'checkpoint_identity', 'run_identity', 'identity_changes',
+           'save_atomic', 'load_split', 'read_config_corpus', 'build_model', 'evaluate', 'NonFiniteLoss',
+           'TrainingInterrupted', 'RunLocked', 'run_lock', 'trained', 'train', 'Setup', 'training_data', 'setup',
+           'train_epoch', 'checkpoint', 'restore', 'read_eval_corpus', 'score', 'score_eval_corpus']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-from .data import AUDIO_MAX_LENS, EMOTIONS, TEXT_MAX_LENS, EmotionDataset, read_corpus, sample_weights, split_corpus, unknown_key
+from .data import AUDIO_MAX_LENS, DIMENSIONS, EMOTIONS, TEXT_MAX_LENS, EmotionDataset, read_corpus, sample_weights, scale_dimensions, split_corpus, unknown_key, unscale_dimensions
 from .files import atomic_dir, atomic_write, strict_json, write_json
 from .backbones import hf_progress
-from .models import METHODS, FrozenBackbones, MultiModel, check_head_sizes, get_method, head_sizes, infer, load_plugins, model_inputs
+from .models import METHODS, FrozenBackbones, MultiModel, check_head_sizes, dimension_loss, get_method, head_sizes, infer, load_plugins, model_inputs
 
 # %% ../nbs/03_trainer.ipynb #a94eec1d
 PAPER_FLAGS = ('use_wav', 'use_concat', 'multimodal_method')  # the paper's way of choosing the method
@@ -37,6 +39,8 @@ class TrainConfig:
     # data
     data_path: str = 'data/KEMDy20_v1_1' # corpus folder (KEMDy20, KEMDy19) or manifest file
     corpus: str = 'auto' # reader: 'auto', 'kemdy20', 'kemdy19' or 'manifest'
+    eval_data_path: str|None = None # a second labelled corpus (any reader) the best model is scored on after training, beside its own validation split (cross-corpus)
+    eval_corpus: str = 'auto' # the second corpus' reader
     text_mode: str = 'strip' # transcript cleaning: 'strip', 'tokens' or 'raw'
     on_error: str = 'raise' # a bad segment in the corpus: 'raise' an error naming it, or 'skip' it and list it in skip_report
     skip_report: str|None = None # where skip mode lists the segments it skipped (None: the run's skipped_segments.csv)
@@ -57,6 +61,7 @@ class TrainConfig:
     # labels
     label_transform: bool = False # train on neutral;X ties as X
     batch_weighted_sampler: bool = False # draw training segments with weight 1 / class count
+    va_weight: float = 0.0 # weight of the valence/arousal regression loss beside the classes' (0: no such output, the paper's setting)
     # training
     batch_size: int|None = None # global batch; None: the method's recipe
     val_batch_size: int|None = None # None: the method's recipe
@@ -139,10 +144,12 @@ class TrainConfig:
                           ('n_folds', 2), ('audio_max_lens', 1), ('text_max_lens', 1), ('num_workers', 0), ('fold', 0)):
             if getattr(self, k) < lowest: raise ValueError(f'{k}={getattr(self, k)!r}: must be {lowest} or more')
         if not 0 < self.valid_size < 1: raise ValueError(f'valid_size={self.valid_size!r}: must be between 0 and 1')
+        if not (self.va_weight >= 0 and math.isfinite(self.va_weight)): raise ValueError(f'va_weight={self.va_weight!r}: must be 0 (no valence/arousal output) or more')
         if self.fold >= self.n_folds: raise ValueError(f'fold={self.fold!r}: must be below n_folds={self.n_folds}')
         for k, choices in (('metric', METRICS), ('scheduler', ('constant', 'linear')), ('split', ('random', 'session')),
                            ('device', ('auto', 'cuda', 'mps', 'cpu')), ('pooling_mode', ('mean', 'sum', 'max')),
-                           ('corpus', ('auto', 'kemdy20', 'kemdy19', 'manifest')), ('text_mode', ('strip', 'tokens', 'raw')),
+                           ('corpus', ('auto', 'kemdy20', 'kemdy19', 'manifest')), ('eval_corpus', ('auto', 'kemdy20', 'kemdy19', 'manifest')),
+                           ('text_mode', ('strip', 'tokens', 'raw')),
                            ('on_error', ('raise', 'skip'))):
             if getattr(self, k) not in choices: raise unknown_key(k, getattr(self, k), choices)
         return self
@@ -227,6 +234,47 @@ def classification_metrics(y_true, # true class ids
                 confusion=confusion_matrix(y_true, y_pred, labels=list(range(num_classes))).tolist(),
                 n=int(len(y_true)))
 
+def dimension_metrics(true, # (N, K) the raters' means (NaN where a segment has none)
+                      pred, # (N, K) predicted, on the same scale
+                      names:tuple=DIMENSIONS
+                     ) -> dict: # ccc_<dim>, r_<dim>, mae_<dim> (None with fewer than 2 rated segments)
+    "Concordance correlation coefficient, Pearson r and mean absolute error per dimension, over the segments that have a rating."
+    out = {}
+    for k, t, p in zip(names, np.asarray(true, np.float64).T, np.asarray(pred, np.float64).T):
+        ok = np.isfinite(t)
+        t, p = t[ok], p[ok]
+        if len(t) < 2: out.update({f'ccc_{k}': None, f'r_{k}': None, f'mae_{k}': None}); continue
+        cov, vt, vp, gap = ((t - t.mean()) * (p - p.mean())).mean(), t.var(), p.var(), (t.mean() - p.mean()) ** 2
+        out[f'ccc_{k}'] = float(2 * cov / (vt + vp + gap)) if vt + vp + gap > 0 else 0.0  # 1 only if every prediction equals its rating
+        out[f'r_{k}'] = float(cov / np.sqrt(vt * vp)) if vt > 0 and vp > 0 else 0.0
+        out[f'mae_{k}'] = float(np.abs(t - p).mean())
+    return out
+
+def prediction_frame(df:pd.DataFrame, # the segments predicted (single labels), in order
+                     probs:np.ndarray, # (N, C) class probabilities
+                     class_names:Sequence[str],
+                     dims:np.ndarray|None=None, # (N, K) predicted dimensions on the scaled axis, if the model has them
+                     dim_names:Sequence[str]=DIMENSIONS
+                    ) -> pd.DataFrame: # segment_id, emotion (true), predicted, p_<class>; with dimensions <dim> (rated) and pred_<dim>
+    "The predictions file of a model on labelled segments (`predictions.csv`)."
+    pred = pd.DataFrame(probs, columns=[f'p_{c}' for c in class_names])
+    pred.insert(0, 'predicted', [class_names[i] for i in probs.argmax(1)])
+    pred.insert(0, 'emotion', [class_names[i] for i in df.label.astype(int)])
+    pred.insert(0, 'segment_id', df.segment_id.values)
+    if dims is not None:
+        for k, v in zip(dim_names, unscale_dimensions(dims).T):
+            pred[k], pred[f'pred_{k}'] = df[k].to_numpy(np.float64) if k in df else np.nan, v
+    return pred
+
+def frame_metrics(pred:pd.DataFrame, # `prediction_frame`'s table
+                  class_names:Sequence[str]) -> dict:
+    "Classification metrics of a predictions table, and dimension metrics if it holds predicted dimensions."
+    ids = {c: i for i, c in enumerate(class_names)}
+    out = classification_metrics(pred.emotion.map(ids).values, pred.predicted.map(ids).values, len(class_names))
+    dims = [c[5:] for c in pred.columns if c.startswith('pred_')]
+    if dims: out.update(dimension_metrics(pred[dims].values, pred[[f'pred_{k}' for k in dims]].values, dims))
+    return out
+
 # %% ../nbs/03_trainer.ipynb #fdb12f44
 class EpochSampler(Sampler):
     "A shuffled (or class-weighted, or length-grouped) order per epoch, drawn from `seed + epoch` alone."
@@ -261,11 +309,12 @@ def _hash_state(module) -> str:
     return h.hexdigest()[:16]
 
 def corpus_fingerprint(df:pd.DataFrame) -> str:
-    "A hash of a corpus table: every segment's id, label, transcript, and its wav's path, size and modification time."
+    "A hash of a corpus table: every segment's id, label, valence, arousal, transcript, and its wav's path, size and modification time."
     h = hashlib.sha256()
-    for sid, path, text, emotion in zip(df.segment_id, df.wav_path, df.text, df.emotion):
+    nan = [float('nan')] * len(df)
+    for sid, path, text, emotion, v, a in zip(df.segment_id, df.wav_path, df.text, df.emotion, df.get('valence', nan), df.get('arousal', nan)):
         st = os.stat(path)
-        h.update(f'{sid}\t{emotion}\t{path}\t{st.st_size}\t{st.st_mtime_ns}\t{text}\n'.encode())
+        h.update(f'{sid}\t{emotion}\t{v!r}\t{a!r}\t{path}\t{st.st_size}\t{st.st_mtime_ns}\t{text}\n'.encode())
     return h.hexdigest()[:16]
 
 def cache_key(model:MultiModel, df:pd.DataFrame) -> str:
@@ -318,11 +367,13 @@ class CachedFeatures(Dataset):
         missing = set(df.segment_id) - set(pos.index)
         if missing: raise KeyError(f'{len(missing)} segment(s) are not in the feature cache {folder}, e.g. {sorted(missing)[:3]}')
         self.rows, self.labels, self.ids = pos[df.segment_id].values, df.label.astype(int).values, df.segment_id.tolist()
+        self.dims = scale_dimensions(df[list(DIMENSIONS)].to_numpy(np.float32)) if all(k in df for k in DIMENSIONS) else None  # as `EmotionDataset` gives them
         self.arrays = {k: np.load(folder/f'{k}.npy', mmap_mode='r') for k in _FEATURE_KEYS if (folder/f'{k}.npy').is_file()}
     def __len__(self): return len(self.rows)
     def __getitem__(self, i):
         r = self.rows[i]
         item = {k: torch.from_numpy(np.array(a[r], dtype=np.float32)) for k, a in self.arrays.items()}
+        if self.dims is not None: item['dims'] = torch.from_numpy(self.dims[i])
         return dict(item, labels=int(self.labels[i]), segment_ids=self.ids[i])
 
 def collate_features(items):
@@ -350,14 +401,16 @@ def checkpoint_identity(name_or_path:str) -> str:
     return _files_hash(str(p.resolve()), tuple((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
 
 def run_identity(cfg:TrainConfig, # the run's configuration
-                 df:pd.DataFrame|None=None # its corpus table, if already read
-                ) -> dict: # config, corpus, backbones, and their `hash` and `setting` (the hash without seed and fold)
+                 df:pd.DataFrame|None=None, # its corpus table, if already read
+                 eval_df:pd.DataFrame|None=None # its second corpus' table (`eval_data_path`), if already read
+                ) -> dict: # config, corpus (and second corpus), backbones, and their `hash` and `setting` (the hash without seed and fold)
     "Everything a run's result depends on, and its hash."
     cfg = cfg.resolve()
     config = {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}
     if df is None: df = read_config_corpus(cfg)
     backbones = {m: checkpoint_identity(cfg.wav_model if m == 'audio' else cfg.text_model) for m in cfg.info.modalities}
     ident = dict(config=config, corpus_fingerprint=corpus_fingerprint(df), backbones=backbones)
+    if cfg.eval_data_path: ident['eval_corpus_fingerprint'] = corpus_fingerprint(eval_df if eval_df is not None else read_eval_corpus(cfg))
     setting = dict(ident, config={k: v for k, v in config.items() if k not in ('seed', 'fold')})
     return dict(ident, hash=_digest(ident), setting=_digest(setting))
 
@@ -366,7 +419,8 @@ def identity_changes(old:dict, new:dict, ignore:tuple=()) -> list[str]:
     flat = lambda d: {**{k: v for k, v in d.items() if k not in ('config', 'backbones', 'hash', 'setting')},
                       **d.get('config', {}), **{f'{m} backbone': v for m, v in d.get('backbones', {}).items()}}
     a, b = flat(old), flat(new)
-    why = {'corpus_fingerprint': " (the corpus' segments, labels, transcripts or wav files changed)"}
+    why = {'corpus_fingerprint': " (the corpus' segments, labels, ratings, transcripts or wav files changed)",
+           'eval_corpus_fingerprint': " (the second corpus' segments, labels, ratings, transcripts or wav files changed)"}
     changes = [f'{k}: {a.get(k)!r} -> {b.get(k)!r}{why.get(k, "")}' for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)]
     if not changes and not ignore and old.get('hash') != new.get('hash'): changes = [f"identity: {old.get('hash')!r} -> {new.get('hash')!r}"]
     return changes
@@ -428,7 +482,8 @@ def build_model(cfg:TrainConfig) -> MultiModel:
     return MultiModel.from_backbones(cfg.method, cfg.wav_model, cfg.text_model, num_classes=cfg.num_classes,
                                      class_names=list(EMOTIONS[:cfg.num_classes]) if cfg.num_classes <= len(EMOTIONS) else
                                      [str(i) for i in range(cfg.num_classes)], pooling_mode=cfg.pooling_mode,
-                                     audio_max_lens=cfg.audio_max_lens, text_max_lens=cfg.text_max_lens, head_sizes=cfg.head_sizes)
+                                     audio_max_lens=cfg.audio_max_lens, text_max_lens=cfg.text_max_lens, head_sizes=cfg.head_sizes,
+                                     dimensions=DIMENSIONS if cfg.va_weight > 0 else ())
 
 def _check_run_dir(cfg, run, ident):
     "Refuse to mix identities in a run folder that holds trained epochs (resume may add epochs)."
@@ -449,14 +504,19 @@ def evaluate(module, # the model, or `FrozenBackbones` on cached features
              acc, # the run's Accelerator: every process's predictions are gathered, each segment once
              num_classes:int,
              progress:bool=False
-            ) -> tuple: # (metrics, class probabilities (N, C))
-    "Metrics over the whole validation set, through `infer`."
-    logits, labels = [], []
+            ) -> tuple: # (metrics, class probabilities (N, C), dimensions (N, K) on the scaled axis or None)
+    "Metrics over the whole validation set, through `infer`: the classes', and valence/arousal's when the model predicts them."
+    logits, labels, dims, rated = [], [], [], []
     for batch, out in infer(module, loader, acc.device, progress=progress, desc='validating'):
         l, y = acc.gather_for_metrics((out.logits.float(), batch['labels']))
         logits.append(l.cpu()); labels.append(y.cpu())
+        if out.dims is not None:
+            d, t = acc.gather_for_metrics((out.dims.float(), batch['dims'].to(acc.device)))
+            dims.append(d.cpu()); rated.append(t.cpu())
     logits, labels = torch.cat(logits), torch.cat(labels)
-    return classification_metrics(labels.numpy(), logits.argmax(1).numpy(), num_classes), torch.softmax(logits, 1).numpy()
+    metrics = classification_metrics(labels.numpy(), logits.argmax(1).numpy(), num_classes)
+    if dims: dims = torch.cat(dims).numpy(); metrics.update(dimension_metrics(unscale_dimensions(torch.cat(rated).numpy()), unscale_dimensions(dims)))
+    return metrics, torch.softmax(logits, 1).numpy(), dims if len(dims) else None
 
 # %% ../nbs/03_trainer.ipynb #0329e0a8
 class NonFiniteLoss(FloatingPointError):
@@ -535,21 +595,25 @@ def _train(cfg, acc, run, ident, what, df, train_df, valid_df):
     if cfg.resume and (run/'result.json').is_file():
         done = json.loads((run/'result.json').read_text())
         if done['epochs_done'] >= cfg.epochs: return done  # finished, with this identity: nothing to do
+    if cfg.va_weight > 0 and not np.isfinite(train_df[list(DIMENSIONS)].to_numpy(np.float64)).any():
+        raise ValueError(f'va_weight={cfg.va_weight}: the corpus {cfg.data_path} holds no valence or arousal ratings for its training segments '
+                         '(a manifest needs valence and arousal columns); use va_weight=0')
     s = setup(cfg, acc, df, train_df, valid_df)
     start, history, best = restore(cfg, acc, run, s) if cfg.resume and (run/'last.pt').is_file() else (0, [], None)
     epoch = start
     try:
         for epoch in range(start, cfg.epochs):
             row = train_epoch(cfg, acc, s, epoch)
-            metrics, probs = evaluate(s.trainable, s.valid_loader, acc, cfg.num_classes, progress=_progress(cfg, acc))
+            metrics, probs, dims = evaluate(s.trainable, s.valid_loader, acc, cfg.num_classes, progress=_progress(cfg, acc))
             history.append(dict(row, **metrics))
-            best = checkpoint(cfg, acc, run, s, epoch, history, best, probs, valid_df)
+            best = checkpoint(cfg, acc, run, s, epoch, history, best, (probs, dims), valid_df)
     except KeyboardInterrupt:  # every file is written atomically: what is on disk is the last finished epoch
         raise TrainingInterrupted(f'interrupted in epoch {epoch + 1} of {run}' + ('; continue with resume=True' if trained(run) else
                                   '; no epoch was finished, so the run starts again next time')) from None
     result = dict(best, run_dir=str(run), epochs_done=len(history), method=cfg.method, identity=ident['hash'], setting=ident['setting'],
                   ver=cfg.ver, seed=cfg.seed, fold=cfg.fold, split=cfg.split,
                   label_transform=cfg.label_transform, num_processes=acc.num_processes)
+    if cfg.eval_data_path and acc.is_main_process: result.update(score_eval_corpus(cfg, run, acc.device))
     if acc.is_main_process: write_json(run/'result.json', result)
     acc.wait_for_everyone()
     return result
@@ -604,7 +668,8 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
     t0, seen, loss_sum = time.perf_counter(), 0, 0.0
     for batch in tqdm(s.train_loader, desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not _progress(cfg, acc), leave=False, unit='batch'):
         with acc.accumulate(s.trainable):
-            loss = s.trainable(**model_inputs(batch), labels=batch['labels']).loss
+            out = s.trainable(**model_inputs(batch), labels=batch['labels'])
+            loss = out.loss if out.dims is None else out.loss + cfg.va_weight * dimension_loss(out.dims, batch['dims'])
             value = loss.item()
             if not math.isfinite(value):
                 ids = batch.get('segment_ids', [])
@@ -619,7 +684,7 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
                 train_utts_per_s=round(seen / max(train_seconds, 1e-9), 2), lr=s.scheduler.get_last_lr()[0])
 
 # %% ../nbs/03_trainer.ipynb #cfdd8035
-def checkpoint(cfg:TrainConfig, acc, run:Path, s:Setup, epoch:int, history:list, best:dict|None, probs, valid_df) -> dict:
+def checkpoint(cfg:TrainConfig, acc, run:Path, s:Setup, epoch:int, history:list, best:dict|None, outputs:tuple, valid_df) -> dict:
     "After an epoch (main process): the best model if it improved, `metrics.jsonl` and `last.pt`; returns the best row so far."
     row = history[-1]
     improved = best is None or row[cfg.metric] > best[cfg.metric]
@@ -628,14 +693,15 @@ def checkpoint(cfg:TrainConfig, acc, run:Path, s:Setup, epoch:int, history:list,
         trainable = acc.unwrap_model(s.trainable)
         bad = [n for n, p in trainable.named_parameters() if not torch.isfinite(p).all()]
         if bad: raise NonFiniteLoss(f'epoch {epoch + 1}: {len(bad)} weight tensor(s) hold NaN or Inf (e.g. {bad[0]}); nothing of this epoch is saved')
-        if improved: _save_best(s.model, run, valid_df, probs, row)
+        if improved: _save_best(s.model, run, valid_df, outputs, row)
         with atomic_write(run/'metrics.jsonl') as f: f.writelines(json.dumps(strict_json(h), allow_nan=False) + '\n' for h in history)
         save_atomic(dict(epoch=epoch, trainable=trainable.state_dict(), optimizer=s.optimizer.state_dict(),
                          scheduler=s.scheduler.state_dict(), scaler=acc.scaler.state_dict() if acc.scaler is not None else None,
                          rng=_rng_state(), history=history, best=best), run/'last.pt')
         if not cfg.quiet:
             print(f"epoch {epoch + 1}: loss {row['train_loss']:.4f}  weighted F1 {row['weighted_f1']:.4f}  "
-                  f"macro F1 {row['macro_f1']:.4f}  UAR {row['uar']:.4f}" + ('  (best)' if improved else ''))
+                  f"macro F1 {row['macro_f1']:.4f}  UAR {row['uar']:.4f}" + ''.join(f"  CCC {k} {row[f'ccc_{k}']:.3f}" for k in DIMENSIONS
+                  if row.get(f'ccc_{k}') is not None) + ('  (best)' if improved else ''))
     acc.wait_for_everyone()
     return best
 
@@ -651,14 +717,46 @@ def restore(cfg:TrainConfig, acc, run:Path, s:Setup) -> tuple:
     if acc.is_main_process and not cfg.quiet: print(f'resuming {run} after epoch {state["epoch"]}')
     return state['epoch'] + 1, state['history'], state['best']
 
-def _save_best(model, run, valid_df, probs, row):
+def _save_best(model, run, valid_df, outputs, row):
     "Write the best epoch's model (a `MultiModel` folder), predictions and metrics."
     with atomic_dir(run/'best') as tmp:
         model.save_pretrained(tmp)
         (tmp/'metrics.json').write_text(json.dumps(strict_json(row), indent=1, allow_nan=False))
-    names = model.config.class_names
-    pred = pd.DataFrame(probs, columns=[f'p_{c}' for c in names])
-    pred.insert(0, 'predicted', [names[i] for i in probs.argmax(1)])
-    pred.insert(0, 'emotion', [names[i] for i in valid_df.label.astype(int)])
-    pred.insert(0, 'segment_id', valid_df.segment_id.values)
+    probs, dims = outputs
+    pred = prediction_frame(valid_df, probs, model.config.class_names, dims, model.config.dimensions)
     with atomic_write(run/'predictions.csv', newline='') as f: pred.to_csv(f, index=False)
+
+def read_eval_corpus(cfg:TrainConfig) -> pd.DataFrame:
+    "The single-labelled segments of the second corpus (`eval_data_path`), read with the run's transcript cleaning and bad-segment rule."
+    df = read_corpus(cfg.eval_data_path, cfg.eval_corpus, text_mode=cfg.text_mode, on_error=cfg.on_error,
+                     skip_report=cfg.run_dir/'skipped_eval_segments.csv')
+    df = df[df.label.notna()].reset_index(drop=True)
+    if not len(df): raise ValueError(f'eval_data_path={cfg.eval_data_path!r}: no segment there has a single label to score; give a labelled corpus')
+    top = int(df.label.max())
+    if top >= cfg.num_classes: raise ValueError(f'eval_data_path={cfg.eval_data_path!r} has label id {top}, but the model has num_classes={cfg.num_classes}')
+    return df
+
+def score(model:MultiModel, # a trained model
+          df:pd.DataFrame, # single-labelled segments
+          batch_size:int=16, device=None, progress:bool=False,
+          dataset=None # the items to run (default: `EmotionDataset` of `df`; e.g. with a modality removed)
+         ) -> pd.DataFrame: # `prediction_frame`'s table
+    "A model's predictions on labelled segments, in order, through `infer`."
+    ds = dataset if dataset is not None else EmotionDataset(df, model.config.audio_max_lens, model.modality)
+    loader = DataLoader(ds, batch_size=batch_size, collate_fn=model.collator())
+    probs, dims = [], []
+    for _, out in infer(model.to(device) if device is not None else model, loader, device, progress=progress, desc='scoring'):
+        probs.append(torch.softmax(out.logits.float(), 1).cpu())
+        if out.dims is not None: dims.append(out.dims.float().cpu())
+    return prediction_frame(df, torch.cat(probs).numpy(), model.config.class_names, torch.cat(dims).numpy() if dims else None, model.config.dimensions)
+
+def score_eval_corpus(cfg:TrainConfig, run:Path, device=None) -> dict:
+    "Score the run's best model on its second corpus: `eval_predictions.csv`, `eval_metrics.json`, and the metrics as `eval_<metric>`."
+    df = read_eval_corpus(cfg)
+    model = MultiModel.from_pretrained(run/'best')
+    pred = score(model, df, cfg.val_batch_size, device, progress=not cfg.quiet)
+    metrics = dict(frame_metrics(pred, model.config.class_names), data_path=str(cfg.eval_data_path))
+    with atomic_write(run/'eval_predictions.csv', newline='') as f: pred.to_csv(f, index=False)
+    write_json(run/'eval_metrics.json', metrics)
+    if not cfg.quiet: print(f"second corpus {cfg.eval_data_path}: weighted F1 {metrics['weighted_f1']:.4f}  macro F1 {metrics['macro_f1']:.4f}  UAR {metrics['uar']:.4f}")
+    return {f'eval_{k}': v for k, v in metrics.items()}

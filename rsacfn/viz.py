@@ -7,7 +7,8 @@ from __future__ import annotations
 
 # %% auto #0
 __all__ = ['collect_attention', 'save_attention', 'load_attention', 'plot_attention_by_emotion', 'plot_feature_profile',
-           'attention_figures', 'save_figure', 'plot_confusion', 'plot_curves', 'plot_f1_bars']
+           'attention_figures', 'save_figure', 'plot_confusion', 'plot_curves', 'plot_f1_bars', 'plot_dimensions',
+           'plot_reliance', 'plot_reliance_sweep', 'plot_intervals']
 
 # %% ../nbs/05_attention.ipynb #ff726604
 import numpy as np
@@ -164,4 +165,71 @@ def plot_f1_bars(table:pd.DataFrame, # one row per method: weighted_f1_mean/_std
     ax.set_xticks(x, t['method'], rotation=30, ha='right'); ax.set_ylim(0, 1); ax.set_ylabel('F1'); ax.legend(); ax.set_title(title)
     ax.grid(axis='y', alpha=.3)
     fig.tight_layout()
+    return fig
+
+# %% ../nbs/05_attention.ipynb #8edd4bad
+def plot_dimensions(pred:pd.DataFrame, # a predictions table with `<dim>` (rated) and `pred_<dim>` columns
+                    title:str=''):
+    "Predicted against rated valence and arousal, one panel each, with the identity line and CCC, r and MAE."
+    from rsacfn.trainer import dimension_metrics
+    dims = [c[5:] for c in pred.columns if c.startswith('pred_')]
+    if not dims: raise ValueError('the predictions hold no dimensions (pred_valence, pred_arousal): train with va_weight > 0')
+    fig = _figure(figsize=(4.2 * len(dims), 4)); axes = np.atleast_1d(fig.subplots(1, len(dims)))
+    hue = pred.emotion if 'emotion' in pred else None
+    for ax, k in zip(axes, dims):
+        m = dimension_metrics(pred[[k]].values, pred[[f'pred_{k}']].values, (k,))
+        sns.scatterplot(x=pred[k], y=pred[f'pred_{k}'], hue=hue, s=18, ax=ax, legend=ax is axes[-1])
+        ax.plot([1, 5], [1, 5], color='grey', lw=1, ls='--'); ax.set_xlim(1, 5); ax.set_ylim(1, 5); ax.set_aspect('equal')
+        fmt = lambda v: 'n/a' if v is None else f'{v:.2f}'
+        ax.set_xlabel(f'{k}, raters (1-5)'); ax.set_ylabel(f'{k}, predicted')
+        ax.set_title(f"{k}: CCC {fmt(m[f'ccc_{k}'])}, r {fmt(m[f'r_{k}'])}, MAE {fmt(m[f'mae_{k}'])}", fontsize=9)
+    if hue is not None: axes[-1].legend(fontsize=7, loc='upper left', bbox_to_anchor=(1, 1))
+    fig.suptitle(title); fig.tight_layout()
+    return fig
+
+def plot_reliance(result:dict, # `rsacfn.analysis.reliance`'s output
+                  title:str=''):
+    "One model's modality reliance: accuracy by where segments show their emotion (if known), and F1 per class, intact and with each modality removed."
+    by_group, per_class = pd.DataFrame(result['by_group']), pd.DataFrame(result['per_class'])
+    panels = [(by_group, 'accuracy', 'segments by where their emotion shows')] if len(by_group) else []
+    panels.append((per_class, 'F1', 'class'))
+    fig = _figure(figsize=(5.5 * len(panels), 3.8)); axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (t, what, xlabel) in zip(axes, panels):
+        t = t[[c for c in result['conditions'] if c in t]]
+        t.plot.bar(ax=ax, rot=25, width=.8, color=['tab:grey', 'tab:blue', 'tab:orange'][:t.shape[1]])
+        ax.set_ylim(0, 1); ax.set_ylabel(what); ax.set_xlabel(xlabel); ax.grid(axis='y', alpha=.3); ax.legend(fontsize=8)
+        for lbl in ax.get_xticklabels(): lbl.set_ha('right')
+    fig.suptitle(title); fig.tight_layout()
+    return fig
+
+def plot_reliance_sweep(drops:pd.DataFrame, # one row per run: method, drop_audio, drop_text (macro F1 lost when that modality is removed)
+                        title:str=''):
+    "Per fusion method: macro F1 lost when the audio, or the transcript, is replaced by a neutral input (mean ± std over runs)."
+    g = drops.groupby('method', sort=False)[['drop_audio', 'drop_text']]
+    mean, std = g.mean(), g.std().fillna(0)
+    fig = _figure(figsize=(max(6, .8 * len(mean) + 2), 3.8)); ax = fig.subplots()
+    mean.rename(columns={'drop_audio': 'audio removed', 'drop_text': 'text removed'}).plot.bar(
+        ax=ax, yerr=std.values.T, capsize=3, rot=30, width=.75, color=['tab:blue', 'tab:orange'])
+    ax.set_ylabel('macro F1 lost'); ax.axhline(0, color='k', lw=.8); ax.grid(axis='y', alpha=.3); ax.set_title(title)
+    for lbl in ax.get_xticklabels(): lbl.set_ha('right')
+    fig.tight_layout()
+    return fig
+
+def plot_intervals(sig:pd.DataFrame, # `rsacfn.sweep.significance`'s table
+                   metric:str='macro_f1', baseline:str='early_fusion', title:str=''):
+    "Left: each method's mean with its bootstrap (thick) and seed/fold (thin) 95 % intervals. Right: its paired difference against `baseline`."
+    s = sig.iloc[::-1].reset_index(drop=True)
+    y = np.arange(len(s))
+    fig = _figure(figsize=(10, .45 * len(s) + 1.6)); a, b = fig.subplots(1, 2, sharey=True)
+    a.hlines(y, s[f'{metric}_seed_low'], s[f'{metric}_seed_high'], color='tab:grey', lw=1.2, label='seeds and folds')
+    a.hlines(y, s[f'{metric}_boot_low'], s[f'{metric}_boot_high'], color='tab:blue', lw=4, alpha=.6, label='validation segments')
+    a.plot(s[f'{metric}_mean'], y, 'o', color='k', ms=4)
+    a.set_yticks(y, s.method); a.set_xlabel(metric.replace('_', ' ')); a.legend(fontsize=8, loc='lower left'); a.grid(axis='x', alpha=.3)
+    d = s[f'diff_{metric}']
+    b.hlines(y, s[f'diff_{metric}_low'], s[f'diff_{metric}_high'], color='tab:orange', lw=4, alpha=.6)
+    b.plot(d, y, 'o', color='k', ms=4); b.axvline(0, color='k', lw=.8)
+    for yi, p in zip(y, s[f'p_{metric}']):
+        if pd.notna(p): b.annotate(f'p={p:.3f}', (1.01, yi), xycoords=('axes fraction', 'data'), fontsize=7, va='center')
+    b.set_xlabel(f'{metric.replace("_", " ")} minus {baseline}\'s (paired bootstrap)'); b.grid(axis='x', alpha=.3)
+    fig.suptitle(title); fig.tight_layout()
     return fig

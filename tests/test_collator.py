@@ -54,7 +54,9 @@ def test_single_modalities(split):
     train, _ = split
     a = EmotionDataset(train, modality='audio')[0]; t = EmotionDataset(train, modality='text')[0]
     assert 'text' not in a and 'audio' not in t
-    assert set(Collator()([a])) == {'labels', 'segment_ids', 'input_values', 'audio_attention_mask'}
+    batch = Collator()([a])
+    assert set(batch) == {'labels', 'segment_ids', 'input_values', 'audio_attention_mask', 'dims'}
+    assert np.allclose(batch['dims'].numpy(), (train[['valence', 'arousal']].values[:1] - 3) / 2)  # the raters' means on [-1, 1]
     with pytest.raises(ValueError, match='needs a tokenizer'): Collator()([t])
     with pytest.raises(ValueError, match='modality must be one of'): EmotionDataset(train, modality='video')
 

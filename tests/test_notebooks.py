@@ -56,6 +56,6 @@ def test_notebook_is_committed_with_small_outputs(nb):
     assert (ROOT/'nbs'/nb).stat().st_size < 1_000_000, f'{nb} is over 1 MB'
 
 
-@pytest.mark.parametrize('nb', ['02_models.ipynb', '04_experiment.ipynb', '05_attention.ipynb'])
+@pytest.mark.parametrize('nb', ['02_models.ipynb', '04_experiment.ipynb', '05_attention.ipynb', '07_analysis.ipynb'])
 def test_notebook_shows_figures(nb):
     assert any('image/png' in o.get('data', {}) for o in _outputs(nb)), f'{nb} shows no figure'

@@ -1,0 +1,139 @@
+"Beyond the paper: valence and arousal, modality reliance, cross-corpus scoring, significance, and the commands for saved models."
+import json, os, subprocess, sys
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import pytest
+from rsacfn.analysis import cue_groups, reliance
+from rsacfn.data import read_corpus, read_kemdy20
+from rsacfn.demo import make_demo_corpus
+from rsacfn.models import MultiModel, predict
+from rsacfn.stats import confusion_metrics, confusions, paired_bootstrap
+from rsacfn.sweep import metric_order, sweep_title, table_markdown, summarize
+from rsacfn.trainer import TrainConfig, load_split, train
+
+os.environ['HF_HUB_OFFLINE'] = '1'
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope='module')
+def trained(default_corpus, tiny_backbones, tmp_path_factory):
+    "early_fusion with the valence/arousal output, trained on the default demo corpus (random tiny backbones, 4 epochs)."
+    cfg = TrainConfig(data_path=str(default_corpus), wav_model=str(tiny_backbones['audio']), text_model=str(tiny_backbones['text']),
+                      audio_max_lens=40_000, text_max_lens=64, lr=1e-3, batch_size=16, epochs=4, quiet=True, method='early_fusion',
+                      va_weight=1.0, output_dir=str(tmp_path_factory.mktemp('runs')), ver='early_fusion')
+    return cfg, train(cfg)
+
+
+def test_reliance_shows_where_the_demo_puts_each_emotion(trained):
+    cfg, _ = trained
+    _, valid = load_split(cfg)
+    rel = reliance(MultiModel.from_pretrained(cfg.run_dir/'best'), valid, groups=cue_groups(cfg.data_path))
+    acc = pd.DataFrame(rel['by_group'])
+    lost = {c: acc['intact'] - acc[c] for c in ('audio removed', 'text removed')}
+    assert lost['audio removed'].idxmax() == 'voice only', acc   # removing audio hurts the voice-only group most
+    assert lost['text removed'].idxmax() == 'words only', acc    # removing text hurts the words-only group most
+
+
+def test_valence_and_arousal_are_learnt(trained):
+    cfg, result = trained
+    assert result['ccc_valence'] > .3 and result['ccc_arousal'] > .3, result
+    pred = pd.read_csv(cfg.run_dir/'predictions.csv')
+    assert {'valence', 'pred_valence', 'arousal', 'pred_arousal'} <= set(pred.columns) and pred.pred_valence.notna().all()
+    rows = [json.loads(l) for l in (cfg.run_dir/'metrics.jsonl').read_text().splitlines()]
+    assert all(r['ccc_valence'] is not None for r in rows)
+
+
+def test_va_weight_without_ratings_is_refused(tiny_corpus, tiny_backbones, tmp_path):
+    df = read_kemdy20(tiny_corpus)
+    manifest = tmp_path/'m.csv'
+    df[['wav_path', 'text', 'emotion', 'speaker', 'session']].to_csv(manifest, index=False)  # no valence, arousal columns
+    cfg = TrainConfig(data_path=str(manifest), wav_model=str(tiny_backbones['audio']), text_model=str(tiny_backbones['text']),
+                      method='early_fusion', va_weight=0.5, epochs=1, output_dir=str(tmp_path/'runs'), quiet=True)
+    with pytest.raises(ValueError, match='holds no valence or arousal ratings'): train(cfg)
+    assert not (tmp_path/'runs'/'baseline').exists()
+
+
+def test_predict_command_writes_every_readable_clip_and_reports_the_damaged_one(trained, default_corpus, tmp_path):
+    cfg, _ = trained
+    clips = read_kemdy20(default_corpus).head(21).reset_index(drop=True)
+    damaged = tmp_path/'damaged.wav'
+    damaged.write_bytes(b'RIFF\x00\x00\x00\x00WAVEjunk' * 10)
+    paths = clips.wav_path.tolist()[:20] + [str(damaged)]
+    pd.DataFrame(dict(wav_path=paths, text=clips.text)).to_csv(tmp_path/'new.csv', index=False)  # no emotion column
+    out = subprocess.run([str(BIN/'rsacfn'), 'predict', str(cfg.run_dir/'best'), str(tmp_path/'new.csv'), '--out', str(tmp_path/'p.csv'),
+                          '--on_error', 'skip', '--quiet'], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = pd.read_csv(tmp_path/'p.csv')
+    assert len(got) == 20 and got.wav_path.tolist() == paths[:20]
+    assert {'emotion', 'valence', 'arousal', *(f'p_{c}' for c in ('neutral', 'happy'))} <= set(got.columns)
+    report = pd.read_csv(tmp_path/'p_skipped.csv')
+    assert len(report) == 1 and report.file[0] == str(damaged) and 'cannot be decoded' in report.reason[0]
+    expected = predict(MultiModel.from_pretrained(cfg.run_dir/'best'), paths[:20], clips.text[:20].tolist())
+    assert got.emotion.tolist() == expected.emotion.tolist()
+    np.testing.assert_allclose(got.valence, expected.valence, atol=1e-5)
+    # without --on_error skip the damaged clip stops the command with one line naming it
+    out = subprocess.run([str(BIN/'rsacfn'), 'predict', str(cfg.run_dir/'best'), str(tmp_path/'new.csv'), '--out', str(tmp_path/'q.csv'), '--quiet'],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 2 and str(damaged) in out.stderr and len(out.stderr.strip().splitlines()) == 1 and not (tmp_path/'q.csv').exists()
+
+
+def test_evaluate_command_scores_a_saved_model_on_another_corpus(trained, tmp_path):
+    cfg, _ = trained
+    k19 = make_demo_corpus(tmp_path/'k19', size='tiny', layout='kemdy19', progress=False)
+    out = subprocess.run([str(BIN/'rsacfn'), 'evaluate', str(cfg.run_dir/'best'), '--data_path', str(k19), '--out', str(tmp_path/'ev'),
+                          '--reliance', '--quiet'], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    m = json.loads((tmp_path/'ev'/'metrics.json').read_text())
+    labelled = read_corpus(k19).label.notna().sum()
+    assert m['n'] == labelled == len(pd.read_csv(tmp_path/'ev'/'predictions.csv'))
+    assert {'confusion.png', 'dimensions.png', 'reliance.png'} <= {p.name for p in (tmp_path/'ev').iterdir()}
+    assert m['reliance']['conditions'] == ['intact', 'audio removed', 'text removed'] and m['ccc_valence'] is not None
+
+
+def test_train_on_kemdy19_layout_and_score_on_kemdy20_layout_in_one_command(tiny_corpus, tiny_backbones, tmp_path):
+    k19 = make_demo_corpus(tmp_path/'k19', size='tiny', layout='kemdy19', progress=False)
+    assert not set(read_corpus(k19).speaker) & set(read_kemdy20(tiny_corpus).speaker)
+    out = subprocess.run([str(BIN/'rsacfn'), 'train', '--preset', 'demo', '--method', 'early_fusion', '--epochs', '1',
+                          '--data_path', str(k19), '--eval_data_path', str(tiny_corpus), '--wav_model', str(tiny_backbones['audio']),
+                          '--text_model', str(tiny_backbones['text']), '--output_dir', str(tmp_path/'runs'), '--ver', 'early_fusion', '--quiet'],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads((tmp_path/'runs'/'early_fusion'/'result.json').read_text())
+    labelled = int(read_kemdy20(tiny_corpus).label.notna().sum())
+    assert result['eval_n'] == labelled and result['eval_data_path'] == str(tiny_corpus) and 'eval_macro_f1' in result
+    assert len(pd.read_csv(tmp_path/'runs'/'early_fusion'/'eval_predictions.csv')) == labelled
+    assert f"on {tiny_corpus}" in out.stdout
+    ident = json.loads((tmp_path/'runs'/'early_fusion'/'identity.json').read_text())
+    assert ident['eval_corpus_fingerprint'] and ident['config']['eval_data_path'] == str(tiny_corpus)
+
+
+def test_paired_bootstrap_of_a_method_against_itself_and_against_a_worse_one():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 7, 300)
+    good = np.where(rng.random(300) < .8, y, rng.integers(0, 7, 300))
+    worse = np.where(rng.random(300) < .55, y, rng.integers(0, 7, 300))
+    same = paired_bootstrap([(y, good, good)], 7, B=500)
+    assert all(r['low'] <= 0 <= r['high'] and r['p'] == 1 for r in same.values())
+    better = paired_bootstrap([(y, good, worse)] * 2, 7, B=500)
+    assert all(r['low'] > 0 and r['p'] < .01 for r in better.values()), better
+    noisy = paired_bootstrap([(y[:40], worse[:40], np.where(rng.random(40) < .5, worse[:40], y[:40]))], 7, B=500)
+    assert all(r['low'] <= r['diff'] <= r['high'] for r in noisy.values())
+
+
+def test_confusion_metrics_match_the_trainers():
+    from rsacfn.trainer import classification_metrics
+    rng = np.random.default_rng(4)
+    y, p = rng.integers(0, 6, 200), rng.integers(0, 7, 200)
+    m, ref = confusion_metrics(confusions(y, p, 7), np.bincount(y, minlength=7) > 0), classification_metrics(y, p)
+    for k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy'): assert abs(m[k] - ref[k]) < 1e-12
+
+
+def test_the_protocol_names_the_table_and_orders_its_metrics():
+    assert metric_order('speaker-independent')[:2] == ('macro_f1', 'uar') and metric_order('paper')[0] == 'weighted_f1'
+    runs = pd.DataFrame([dict(method='rsa', status='ok', error='', weighted_f1=.9, macro_f1=.5, uar=.4, accuracy=.9,
+                              pred_counts=[1] * 7, label_transform=False, setting='a')])
+    md = table_markdown(summarize(runs), protocol='speaker-independent', title=sweep_title('speaker-independent', [42, 43, 44], [0, 1, 2, 3, 4]))
+    assert md.startswith('**Protocol: speaker-independent (session folds 0, 1, 2, 3, 4 x seeds 42, 43, 44)')
+    header = md.splitlines()[2]
+    assert header.index('macro F1') < header.index('UAR') < header.index('weighted F1')
