@@ -392,12 +392,16 @@ def run_sweep(out='results/sweep', # the sweep's folder
     runs_df = pd.DataFrame(rows)
     with atomic_write(out/'runs.csv', newline='') as f: runs_df.to_csv(f, index=False)
     table = summarize(runs_df)
-    sig = significance(out, runs_df, baseline if baseline in set(runs_df.method) else None, bootstrap)
+    compared = baseline if baseline in set(runs_df.method) else None  # a baseline outside the sweep is said so in the table, not silently dropped
+    sig = significance(out, runs_df, compared, bootstrap)
     rel = reliance_runs(out, runs_df)
     for name, t in (('f1_table.csv', table), ('significance.csv', sig), ('reliance.csv', rel)):
         with atomic_write(out/name, newline='') as f: t.to_csv(f, index=False)
     md = [table_markdown(table, protocol=protocol, title=sweep_title(protocol, seeds, folds))]
-    if len(sig): md.append(significance_markdown(sig, baseline if baseline in set(runs_df.method) else None, protocol))
+    if len(sig): md.append(significance_markdown(sig, compared, protocol))
+    if baseline and not compared:
+        md.append(f'No paired comparison: the baseline {baseline} is not among this sweep\'s methods (--baseline names one of them, or none).\n')
+        if progress: print(md[-1].strip())
     if len(rel): md.append(reliance_markdown(rel))
     with atomic_write(out/'f1_table.md') as f: f.write('\n'.join(md))
     _figures(out, table, runs_df, sig, rel, baseline, protocol)
