@@ -413,8 +413,8 @@ def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame, sig=None, rel=None
     figs = out/'figures'; figs.mkdir(exist_ok=True)
     ok = table[table.runs > table.failed]
     if len(ok): save_figure(plot_f1_bars(ok, f'{out.name}: mean ± std over {int(ok.runs.max())} run(s) per method'), figs/'f1_bars.png')
-    if sig is not None and len(sig) and baseline in set(runs.method):
-        k = metric_order(protocol)[0]
+    k = metric_order(protocol)[0]
+    if sig is not None and f'diff_{k}' in sig and f'{k}_mean' in sig:  # some method paired with the baseline
         save_figure(plot_intervals(sig.dropna(subset=[f'{k}_mean']), k, baseline, f'{out.name}: 95 % intervals, and the paired difference against {baseline}'), figs/'intervals.png')
     if rel is not None and len(rel): save_figure(plot_reliance_sweep(rel, f'{out.name}: macro F1 lost without each modality'), figs/'reliance.png')
     for m in table.method:
