@@ -103,6 +103,6 @@ def test_gradient_accumulation_matches_the_larger_batch(setup, tmp_path):
         train(TrainConfig(**dict(cfg, **kw), ver=ver))
     lr = {v: [json.loads(l)['lr'] for l in (tmp_path/v/'metrics.jsonl').read_text().splitlines()] for v in ('b16', 'b8x2', 'b8')}
     assert lr['b8x2'] == pytest.approx(lr['b16']) and lr['b16'][0] == pytest.approx(setup['lr'] / 2)  # half the steps of batch 8
-    w = {v: torch.load(tmp_path/v/'last.pt', weights_only=False)['trainable']['classifier.weight'] for v in ('b16', 'b8x2', 'b8')}
+    w = {v: torch.load(tmp_path/v/'last.pt', weights_only=False)['trainable']['head.classifier.weight'] for v in ('b16', 'b8x2', 'b8')}
     gap = lambda a, b: float((w[a] - w[b]).abs().max())
     assert gap('b8x2', 'b16') < 0.1 * gap('b8', 'b16'), (gap('b8x2', 'b16'), gap('b8', 'b16'))
