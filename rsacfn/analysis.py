@@ -4,7 +4,6 @@
 
 # %% ../nbs/07_analysis.ipynb #0ff5ca2a
 from __future__ import annotations
-import json
 from pathlib import Path
 
 # %% auto #0
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
-from .data import EMOTIONS, SKIP_REPORT_COLUMNS, CorpusError, EmotionDataset, read_corpus
+from .data import SKIP_REPORT_COLUMNS, CorpusError, EmotionDataset, read_corpus
 from .files import atomic_write, write_json
 from .models import MultiModel, _Inputs, infer, prediction_table
 from .trainer import classification_metrics, frame_metrics, score
@@ -31,18 +30,21 @@ def removed_logits(model:MultiModel, # a fusion model
                    df:pd.DataFrame, # single-labelled segments
                    batch_size:int=16, device=None, progress:bool=False
                   ) -> dict: # condition -> logits (N, C)
-    "Logits intact and with each modality's features replaced by their mean over `df` (`NEUTRAL_INPUTS`): two passes of the backbones."
+    "Logits intact and with each modality's features replaced by their mean over `df` (`NEUTRAL_INPUTS`): the backbones run once (sequence heads: twice, their features are too large to keep)."
     loader = DataLoader(EmotionDataset(df, model.config.audio_max_lens, 'both'), batch_size=batch_size, collate_fn=model.collator())
-    sums, n, out = {}, 0, {c: [] for c in CONDITIONS}
+    keep = not model.head.takes_sequences  # pooled features are (N, D): kept from the first pass for the second
+    sums, n, out, kept = {}, 0, {c: [] for c in CONDITIONS}, []
     for batch, enc in infer(model, loader, device, fn=model.encode, progress=progress, desc='reliance: intact'):
         out['intact'].append(model.classify(**enc).logits.float().cpu())
         for k, v in enc.items():
             if v is not None: sums[k] = sums.get(k, 0) + v.float().sum(0)
         n += len(batch['labels'])
+        if keep: kept.append(enc)
     mean = {k: v / n for k, v in sums.items()}
-    for batch, enc in infer(model, loader, device, fn=model.encode, progress=progress, desc='reliance: removed'):
+    again = kept if keep else (enc for _, enc in infer(model, loader, device, fn=model.encode, progress=progress, desc='reliance: removed'))
+    for enc in again:
         for m in ('audio', 'text'):
-            e, B = dict(enc), len(batch['labels'])
+            e, B = dict(enc), len(enc[m])
             e[m] = mean[m].expand(B, *mean[m].shape).to(enc[m].dtype)
             if enc.get(f'{m}_mask') is not None: e[f'{m}_mask'] = (mean[f'{m}_mask'] > 0).expand(B, -1).to(enc[f'{m}_mask'].dtype)  # sequence heads: every position some segment fills
             out[f'{m} removed'].append(model.classify(**e).logits.float().cpu())

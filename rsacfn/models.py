@@ -25,7 +25,7 @@ from torch import nn
 from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel)
 from transformers.utils import ModelOutput
 from .layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
-from .data import CorpusError, unknown_key, AUDIO_MAX_LENS, TEXT_MAX_LENS, DIMENSIONS, EMOTIONS, Collator, load_audio, unscale_dimensions
+from .data import CorpusError, unknown_key, AUDIO_MAX_LENS, TEXT_MAX_LENS, EMOTIONS, Collator, load_audio, unscale_dimensions
 from .backbones import drop_pooler, freeze_cnn, load_audio_encoder, load_pretrained, load_text_encoder
 
 # %% ../nbs/02_models.ipynb #726a6cfb

@@ -137,3 +137,18 @@ def test_the_protocol_names_the_table_and_orders_its_metrics():
     assert md.startswith('**Protocol: speaker-independent (session folds 0, 1, 2, 3, 4 x seeds 42, 43, 44)')
     header = md.splitlines()[2]
     assert header.index('macro F1') < header.index('UAR') < header.index('weighted F1')
+
+
+@pytest.mark.parametrize('method', ['early_fusion', 'mlp_mixer'])  # pooled features kept from one pass; sequences run twice
+def test_reliance_intact_condition_is_the_models_own_prediction(tiny_corpus, tiny_backbones, method):
+    from rsacfn.analysis import removed_logits
+    from rsacfn.data import split_corpus
+    from rsacfn.trainer import score
+    _, valid = split_corpus(read_kemdy20(tiny_corpus))
+    model = MultiModel.from_backbones(method, tiny_backbones['audio'], tiny_backbones['text'], audio_max_lens=40_000, text_max_lens=32,
+                                      head_sizes=dict(mixer_dim=16, mixer_hidden=16) if method == 'mlp_mixer' else {}).eval()
+    logits = removed_logits(model, valid, batch_size=8)
+    assert list(logits) == ['intact', 'audio removed', 'text removed'] and all(v.shape == (len(valid), 7) for v in logits.values())
+    probs = score(model, valid, batch_size=8).filter(like='p_').values
+    np.testing.assert_allclose(np.exp(logits['intact']) / np.exp(logits['intact']).sum(1, keepdims=True), probs, atol=1e-5)
+    assert not np.allclose(logits['audio removed'], logits['intact'])  # the audio features were really replaced
