@@ -55,7 +55,7 @@ def cue_groups(data_path) -> pd.Series|None:
     p = Path(data_path)/'demo_truth.csv'
     if not p.is_file(): return None
     t = pd.read_csv(p, keep_default_na=False)
-    return pd.Series(np.where(t.cue_emotion == 'neutral', 'neutral', t.cue.map(CUE_GROUPS)), index=t.segment_id, name='group')
+    return pd.Series(np.where(t.emotion == 'neutral', 'neutral', t.cue.map(CUE_GROUPS)), index=t.segment_id, name='group')  # by the label: an emotional segment without a cue is 'neither'
 
 # %% ../nbs/07_analysis.ipynb #2f542268
 def reliance(model:MultiModel, # a trained fusion model (both modalities)
@@ -76,7 +76,7 @@ def reliance(model:MultiModel, # a trained fusion model (both modalities)
         per_class[cond] = dict(zip([names[i] for i in present], f1_score(y, p, labels=present, average=None, zero_division=0).round(6).tolist()))
         if g is not None:
             ok = pd.Series(y == p).groupby(pd.Series(g, name='group')).mean()
-            by_group[cond] = {k: float(v) for k, v in ok.items() if isinstance(k, str)}
+            by_group[cond] = {k: float(ok[k]) for k in (*CUE_GROUPS.values(), *sorted(set(ok.index) - set(CUE_GROUPS.values()))) if k in ok.index}  # the demo's groups first, in a fixed order
     for cond in CONDITIONS[1:]:
         summary[cond]['macro_f1_drop'] = summary['intact']['macro_f1'] - summary[cond]['macro_f1']
     sizes = pd.Series(g).value_counts().to_dict() if g is not None else {}

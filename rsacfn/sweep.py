@@ -286,7 +286,7 @@ def reliance_runs(out, # the sweep's folder (each fusion run's reliance.json)
 def reliance_markdown(rel:pd.DataFrame) -> str:
     "Per fusion method: macro F1 lost without each modality, and (demo) the accuracy lost per group, mean over runs."
     if not len(rel): return ''
-    groups = sorted({c.split(' | ')[0] for c in rel.columns if ' | ' in c})
+    groups = list(dict.fromkeys(c.split(' | ')[0] for c in rel.columns if ' | ' in c))  # in the order reliance() gives them
     head = ['method', 'runs', 'macro F1 lost, audio removed', 'macro F1 lost, text removed']
     head += [f'{g}: accuracy lost, audio / text removed' for g in groups]
     lines = ['Modality reliance (fusion methods): each modality\'s features replaced by their mean over the validation segments.', '',

@@ -152,3 +152,12 @@ def test_reliance_intact_condition_is_the_models_own_prediction(tiny_corpus, tin
     probs = score(model, valid, batch_size=8).filter(like='p_').values
     np.testing.assert_allclose(np.exp(logits['intact']) / np.exp(logits['intact']).sum(1, keepdims=True), probs, atol=1e-5)
     assert not np.allclose(logits['audio removed'], logits['intact'])  # the audio features were really replaced
+
+
+def test_cue_groups_keep_emotional_segments_without_a_cue_out_of_the_neutral_group(default_corpus):
+    from rsacfn.demo import demo_truth
+    truth = demo_truth(default_corpus).set_index('segment_id')
+    g = cue_groups(default_corpus)
+    assert (g == 'neutral').sum() == (truth.emotion == 'neutral').sum()               # neutral: the raters' single label only
+    emotional_no_cue = truth.index[(truth.emotion != 'neutral') & (truth.cue == 'none')]
+    assert len(emotional_no_cue) and (g[emotional_no_cue] == 'neither').all()        # an emotion shown nowhere is 'neither'
