@@ -210,7 +210,6 @@ def _predict_args(p):
 @command('predict', _predict_args)
 def predict_command(args):
     "Predict the emotion (class probabilities, and valence/arousal if the model has them) of every clip of a manifest or corpus folder."
-    import tempfile
     import pandas as pd
     from rsacfn.analysis import predict_corpus
     from rsacfn.backbones import hf_progress
@@ -221,9 +220,8 @@ def predict_command(args):
     report = args.skip_report or out.with_name(f'{out.stem}_skipped.csv')
     with hf_progress(not args.quiet): model = MultiModel.from_pretrained(args.model_dir)
     reader = detect_format(args.input) if args.corpus == 'auto' else args.corpus
-    with tempfile.TemporaryDirectory() as d:
-        df = read_corpus(args.input, reader, on_error=args.on_error, skip_report=Path(d)/'read.csv', **({'labels': False} if reader == 'manifest' else {}))
-        read_skips = pd.read_csv(Path(d)/'read.csv', dtype=str, keep_default_na=False) if (Path(d)/'read.csv').is_file() else pd.DataFrame(columns=SKIP_REPORT_COLUMNS)
+    df = read_corpus(args.input, reader, on_error=args.on_error, skip_report=report, **({'labels': False} if reader == 'manifest' else {}))
+    read_skips = pd.read_csv(report, dtype=str, keep_default_na=False) if args.on_error == 'skip' else pd.DataFrame(columns=SKIP_REPORT_COLUMNS)  # rows the reader skipped; the clips that fail to decode are added below
     table, skipped = predict_corpus(model, df, args.batch_size, _device(args.device), not args.quiet, args.on_error)
     skipped = pd.concat([read_skips, skipped], ignore_index=True)
     if not len(table): raise ValueError(f'{args.input}: no clip could be predicted' + (f'; every one is listed in {report}' if len(skipped) else ''))

@@ -263,7 +263,8 @@ def significance_markdown(sig:pd.DataFrame, baseline:str|None='early_fusion', pr
         if baseline:
             for k in metrics:
                 d = r.get(f'diff_{k}', np.nan)
-                cells.append('' if pd.isna(d) else f"{d:+.4f} {iv(r[f'diff_{k}_low'], r[f'diff_{k}_high'])} (p={r[f'p_{k}']:.3f})")
+                p = r[f'p_{k}']
+                cells.append('' if pd.isna(d) else f"{d:+.4f} {iv(r[f'diff_{k}_low'], r[f'diff_{k}_high'])} ({'p<0.001' if p < .001 else f'p={p:.3f}'})")  # p is never 0: (1 + count) / (1 + B)
             cells.append(str(r.get('note') or ''))
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'

@@ -197,7 +197,8 @@ def plot_reliance(result:dict, # `rsacfn.analysis.reliance`'s output
     for ax, (t, what, xlabel) in zip(axes, panels):
         t = t[[c for c in result['conditions'] if c in t]]
         t.plot.bar(ax=ax, rot=25, width=.8, color=['tab:grey', 'tab:blue', 'tab:orange'][:t.shape[1]])
-        ax.set_ylim(0, 1); ax.set_ylabel(what); ax.set_xlabel(xlabel); ax.grid(axis='y', alpha=.3); ax.legend(fontsize=8)
+        ax.set_ylim(0, 1); ax.set_ylabel(what); ax.set_xlabel(xlabel); ax.grid(axis='y', alpha=.3)
+        ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1, 1)) if ax is axes[-1] else ax.get_legend().remove()  # one legend, beside the bars
         for lbl in ax.get_xticklabels(): lbl.set_ha('right')
     fig.suptitle(title); fig.tight_layout()
     return fig
@@ -229,7 +230,7 @@ def plot_intervals(sig:pd.DataFrame, # `rsacfn.sweep.significance`'s table
     b.hlines(y, s[f'diff_{metric}_low'], s[f'diff_{metric}_high'], color='tab:orange', lw=4, alpha=.6)
     b.plot(d, y, 'o', color='k', ms=4); b.axvline(0, color='k', lw=.8)
     for yi, p in zip(y, s[f'p_{metric}']):
-        if pd.notna(p): b.annotate(f'p={p:.3f}', (1.01, yi), xycoords=('axes fraction', 'data'), fontsize=7, va='center')
+        if pd.notna(p): b.annotate('p<0.001' if p < .001 else f'p={p:.3f}', (1.01, yi), xycoords=('axes fraction', 'data'), fontsize=7, va='center')
     b.set_xlabel(f'{metric.replace("_", " ")} minus {baseline}\'s (paired bootstrap)'); b.grid(axis='x', alpha=.3)
     fig.suptitle(title); fig.tight_layout()
     return fig
