@@ -263,7 +263,7 @@ def significance_markdown(sig:pd.DataFrame, baseline:str|None='early_fusion', pr
         if baseline:
             for k in metrics:
                 d = r.get(f'diff_{k}', np.nan)
-                p = r[f'p_{k}']
+                p = r.get(f'p_{k}', np.nan)  # none when no run paired with the baseline
                 cells.append('' if pd.isna(d) else f"{d:+.4f} {iv(r[f'diff_{k}_low'], r[f'diff_{k}_high'])} ({'p<0.001' if p < .001 else f'p={p:.3f}'})")  # p is never 0: (1 + count) / (1 + B)
             cells.append(str(r.get('note') or ''))
         lines.append('| ' + ' | '.join(cells) + ' |')
