@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from rsacfn.data import SAMPLE_RATE
 from rsacfn.demo import make_demo_corpus
-from rsacfn.backbones import make_tiny_backbones
+from rsacfn.backbones import tiny_backbones
 from rsacfn.models import METHODS, head_sizes
 from rsacfn.trainer import TrainConfig, load_split, train, train_sampler
 
@@ -86,7 +86,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     out = Path(args.out)
     corpus = make_demo_corpus(out/f'demo_{args.size}_{args.segments}', size=args.size, n_segments=args.segments, progress=False)
-    tiny = make_tiny_backbones(out/'tiny_backbones', progress=False)
+    tiny = tiny_backbones(progress=False)  # this machine's cached demo backbones
     stamp = time.strftime('%Y%m%d-%H%M%S')
     if args.backbones == 'tiny': bb, heads, sizes = tiny, SMALL_HEADS, dict(batch_size=16, val_batch_size=32)
     else: bb, heads, sizes = paper_size_backbones(out/'paper_size_backbones', tiny), {}, {}  # the paper's heads and batches

@@ -4,14 +4,14 @@
 
 # %% ../nbs/01a_backbones.ipynb #220ec1d2
 from __future__ import annotations
-import json, os
+import hashlib, json, os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
 __all__ = ['TINY_SIZES', 'BackboneNotFound', 'load_pretrained', 'load_audio_encoder', 'freeze_cnn', 'load_text_encoder',
-           'drop_pooler', 'hf_progress', 'make_tiny_backbones']
+           'drop_pooler', 'hf_progress', 'make_tiny_backbones', 'cache_dir', 'file_lock', 'tiny_backbones']
 
 # %% ../nbs/01a_backbones.ipynb #87f89bdb
 import numpy as np
@@ -125,6 +125,11 @@ def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
     finally: np.random.set_state(np_state)  # also when interrupted
     return model.eval()
 
+def _tiny_settings(texts, vocab_size, seed, pretrain_clips, pretrain_epochs) -> dict:
+    "What the tiny backbones are built from: the stamp written beside them, and (with the library versions) their cache key."
+    return dict(vocab_size=vocab_size, seed=seed, texts=hashlib.sha256('\n'.join(texts).encode()).hexdigest()[:16], version=3,
+                pretrain_clips=pretrain_clips, pretrain_epochs=pretrain_epochs)
+
 def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
                         texts:Sequence[str]|None=None, # tokenizer training text (default: the demo corpus' transcripts)
                         vocab_size:int=600, # the tokenizer's vocabulary size
@@ -139,12 +144,11 @@ def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
     if pretrain_clips and (pretrain_clips < 16 or pretrain_epochs < 1):
         raise ValueError(f'pretrain_clips must be 0 (no pretraining) or at least 16, and pretrain_epochs at least 1; '
                          f'got pretrain_clips={pretrain_clips}, pretrain_epochs={pretrain_epochs}')
-    params = dict(vocab_size=vocab_size, seed=seed, texts=None if texts is None else len(texts), version=2,
-                  pretrain_clips=pretrain_clips, pretrain_epochs=pretrain_epochs)
+    texts = [clean_text(t) for t in demo_segments('default').raw_text] if texts is None else list(texts)
+    params = _tiny_settings(texts, vocab_size, seed, pretrain_clips, pretrain_epochs)
     out = {'audio': root/'audio', 'text': root/'text'}
     stamp = root/'tiny_backbones.json'
     if stamp.is_file() and json.loads(stamp.read_text()) == params and all(p.is_dir() for p in out.values()): return out
-    if texts is None: texts = [clean_text(t) for t in demo_segments('default').raw_text]
     with atomic_dir(root) as tmp, hf_progress(progress):
         torch.manual_seed(seed)
         audio_cfg = Wav2Vec2Config(**TINY_SIZES, conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
@@ -160,3 +164,34 @@ def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
         tok.save_pretrained(tmp/'text')
         (tmp/'tiny_backbones.json').write_text(json.dumps(params))
     return out
+
+# %% ../nbs/01a_backbones.ipynb #347aaf3b
+def cache_dir() -> Path:
+    "This machine's rsacfn cache: `$RSACFN_CACHE`, else `$XDG_CACHE_HOME/rsacfn`, else `~/.cache/rsacfn`."
+    if os.environ.get('RSACFN_CACHE'): return Path(os.environ['RSACFN_CACHE']).expanduser()
+    return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache').expanduser()/'rsacfn'
+
+@contextmanager
+def file_lock(path):
+    "Hold an exclusive lock on the file `path` (created if missing) inside the block: another process blocks until it is released."
+    try: import fcntl
+    except ImportError: fcntl = None  # not POSIX: no lock (atomic_dir still keeps each folder whole)
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'a') as f:
+        if fcntl: fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally:
+            if fcntl: fcntl.flock(f, fcntl.LOCK_UN)
+
+def tiny_backbones(texts:Sequence[str]|None=None, # tokenizer training text (default: the demo corpus' transcripts)
+                   vocab_size:int=600, seed:int=0, pretrain_clips:int=1024, pretrain_epochs:int=4, # as `make_tiny_backbones`
+                   progress:bool=True, # show a progress bar while building
+                   cache=None # the cache folder (default: `cache_dir()`)
+                  ) -> dict: # {'audio': folder, 'text': folder}
+    "`make_tiny_backbones` once per machine: the folders for these settings in the cache, built there on the first call."
+    import transformers
+    texts = [clean_text(t) for t in demo_segments('default').raw_text] if texts is None else list(texts)
+    key = dict(_tiny_settings(texts, vocab_size, seed, pretrain_clips, pretrain_epochs), torch=torch.__version__, transformers=transformers.__version__)
+    root = Path(cache or cache_dir())/'tiny_backbones'/hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    with file_lock(root.with_name(root.name + '.lock')):
+        return make_tiny_backbones(root, texts, vocab_size, seed, pretrain_clips, pretrain_epochs, progress)

@@ -12,10 +12,9 @@ __all__ = ['COMMANDS', 'ERRORS', 'command', 'parser', 'cli_spelling', 'main', 'd
            'sweep_command', 'predict_command', 'evaluate_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
-from .data import corpus_summary, read_corpus, unknown_key
-from .demo import DEMO_SIZES, demo_truth, make_demo_corpus
-from .trainer import METRICS, PRESETS, TrainConfig, default_work_dir, demo_inputs, preset_config, train
-from .sweep import PROTOCOLS, run_sweep
+from .config import DEMO_SIZES, LAUNCHERS, METRICS, PRESETS, PROTOCOLS, TrainConfig, default_work_dir, demo_inputs, preset_config, unknown_key
+# the rest (torch, transformers, the readers, the trainer) is imported inside the command that needs it:
+# `rsacfn --help`, `rsacfn train --help` and a mistyped flag answer before any of it loads
 
 # %% ../nbs/06_cli.ipynb #6e977932
 COMMANDS = {}
@@ -90,6 +89,8 @@ def _demo_args(p):
 @command('demo-corpus', _demo_args)
 def demo_corpus(args):
     "Write the synthetic demo corpus in KEMDy20 layout, read it back and summarise it."
+    from rsacfn.data import corpus_summary, read_corpus
+    from rsacfn.demo import demo_truth, make_demo_corpus
     root = make_demo_corpus(args.path, size=args.size, seed=args.seed, layout=args.layout,
                             overwrite=args.overwrite, progress=not args.quiet)
     df = read_corpus(root)
@@ -137,6 +138,7 @@ def _train_args(p):
 @command('train', _train_args)
 def train_command(args):
     "Train and evaluate one configuration (every TrainConfig field is a flag)."
+    from rsacfn.trainer import train
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     if args.preset == 'demo': given = {**demo_inputs(default_work_dir(), args.demo_size, given, progress=not given.get('quiet', False)), **given}
     result = train(preset_config(args.preset, **given))
@@ -160,6 +162,12 @@ def _sweep_args(p):
     p.add_argument('--folds', default=None, help="session folds: 'all' or comma-separated (default: the random split)")
     p.add_argument('--n_folds', type=int, default=None, help='number of session folds (default: TrainConfig\'s, 5)')
     p.add_argument('--jobs', type=int, default=1, help='notebooks run at once (default: %(default)s)')
+    p.add_argument('--launcher', choices=list(LAUNCHERS), default='local', help='; '.join(f'{k}: {v}' for k, v in LAUNCHERS.items()) + ' (default: %(default)s)')
+    p.add_argument('--partition', default=None, help='slurm: the partition (default: the cluster\'s)')
+    p.add_argument('--gpus_per_run', type=int, default=None, help='slurm: GPUs each run asks for (default: 1)')
+    p.add_argument('--time_min', type=int, default=None, help='slurm, submitit-local: each run\'s time limit in minutes (default: 240)')
+    p.add_argument('--cpus_per_run', type=int, default=None, help='slurm: CPUs each run asks for (default: the cluster\'s)')
+    p.add_argument('--account', default=None, help='slurm: the account charged (default: yours)')
     p.add_argument('--preset', choices=list(PRESETS), default=None, help='demo without --set data_path, else paper')
     p.add_argument('--rerun', action='store_true', help='train again the runs in OUT whose configuration, corpus or backbones differ')
     p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
@@ -168,6 +176,12 @@ def _sweep_args(p):
 @command('sweep', _sweep_args)
 def sweep_command(args):
     "Run the experiment notebook for every method, seed and fold, then write the F1 table and figures."
+    from rsacfn.sweep import SlurmOptions, run_sweep
+    job = {k: getattr(args, k) for k in ('partition', 'gpus_per_run', 'time_min', 'cpus_per_run', 'account') if getattr(args, k) is not None}
+    takes = {'local': (), 'submitit-local': ('time_min',), 'slurm': tuple(job)}[args.launcher]
+    if unused := [k for k in job if k not in takes]:
+        raise ValueError(f"--{' --'.join(unused)} {'is' if len(unused) == 1 else 'are'} for --launcher slurm"
+                         + (", and --launcher submitit-local takes only --time_min" if args.launcher == 'submitit-local' else '') + f'; with --launcher {args.launcher} leave {"it" if len(unused) == 1 else "them"} out')
     params = {}
     for kv in args.set:
         if '=' not in kv: raise ValueError(f'--set takes KEY=VALUE, got {kv!r}')
@@ -181,7 +195,8 @@ def sweep_command(args):
     methods = None if args.methods is None else [m for m in args.methods.split(',') if m]
     seeds = args.seeds or ('42,43,44' if args.protocol == 'speaker-independent' else '42')
     table = run_sweep(args.out, methods, [int(s) for s in seeds.split(',')], folds, params, jobs=args.jobs, rerun=args.rerun,
-                      protocol=args.protocol, baseline=None if args.baseline.lower() == 'none' else args.baseline)
+                      protocol=args.protocol, baseline=None if args.baseline.lower() == 'none' else args.baseline, launcher=args.launcher,
+                      slurm=SlurmOptions(**job) if job else None)
     print((Path(args.out).resolve()/'f1_table.md').read_text())
     print(f'table, figures and executed notebooks: {args.out}')
     return 1 if table.failed.sum() else 0
@@ -213,7 +228,7 @@ def predict_command(args):
     import pandas as pd
     from rsacfn.analysis import predict_corpus
     from rsacfn.backbones import hf_progress
-    from rsacfn.data import SKIP_REPORT_COLUMNS, detect_format
+    from rsacfn.data import SKIP_REPORT_COLUMNS, detect_format, read_corpus
     from rsacfn.files import atomic_write
     from rsacfn.models import MultiModel
     out = args.out or Path(f'predictions_{args.input.stem}.csv')

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 # %% auto #0
-__all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'TAG_TOKENS', 'SAMPLE_RATE', 'AUDIO_MAX_LENS', 'TEXT_MAX_LENS',
-           'DIMENSIONS', 'COLUMNS', 'MANIFEST_COLUMNS', 'READERS', 'SPLITS', 'MODALITIES', 'normalize_emotion',
-           'parse_emotions', 'CorpusError', 'unknown_key', 'clean_text', 'decode_transcript', 'read_transcript',
-           'scale_dimensions', 'unscale_dimensions', 'audio_backend', 'resample', 'audio_info', 'load_audio',
-           'read_kemdy20', 'read_kemdy19', 'read_manifest', 'detect_format', 'read_corpus', 'corpus_summary',
-           'transformed_label', 'sample_weights', 'split_corpus', 'EmotionDataset', 'default_feature_extractor',
-           'Collator']
+__all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'TAG_TOKENS', 'SAMPLE_RATE', 'DIMENSIONS', 'COLUMNS',
+           'MANIFEST_COLUMNS', 'READERS', 'SPLITS', 'MODALITIES', 'normalize_emotion', 'parse_emotions', 'CorpusError',
+           'clean_text', 'decode_transcript', 'read_transcript', 'scale_dimensions', 'unscale_dimensions',
+           'audio_backend', 'resample', 'audio_info', 'load_audio', 'read_kemdy20', 'read_kemdy19', 'read_manifest',
+           'detect_format', 'read_corpus', 'corpus_summary', 'transformed_label', 'sample_weights', 'split_corpus',
+           'EmotionDataset', 'default_feature_extractor', 'Collator']
 
 # %% ../nbs/00_data.ipynb #63fcad4a
 import numpy as np
@@ -26,6 +25,7 @@ import pandas as pd
 import soundfile as sf
 import torch
 from scipy.signal import resample_poly
+from .config import AUDIO_MAX_LENS, TEXT_MAX_LENS, unknown_key  # the paper's lengths: `00_config`
 from .files import atomic_write
 
 # %% ../nbs/00_data.ipynb #43629906
@@ -55,17 +55,6 @@ class CorpusError(ValueError):
     def __init__(self, where, what, hint='', segment_id=None):
         self.where, self.what, self.hint, self.segment_id = str(where), what, hint, segment_id
         super().__init__(f"{where}: {what}" + (f". {hint}" if hint else ''))
-
-# %% ../nbs/00_data.ipynb #ebe85414
-def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'method'
-                key, # the key the user gave
-                valid # the keys that exist
-               ) -> ValueError:
-    "The error for a key that is not one of `valid`: it names the key and the closest valid one."
-    import difflib
-    valid = [str(v) for v in valid]
-    close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
-    return ValueError(f"unknown {kind} {key!r}" + (f"; did you mean {close[0]!r}?" if close else '') + f" (one of: {', '.join(valid)})")
 
 # %% ../nbs/00_data.ipynb #20640d33
 SKIP_REPORT_COLUMNS = ['segment_id', 'file', 'reason']
@@ -137,8 +126,6 @@ def read_transcript(path, # the segment's .txt file
 
 # %% ../nbs/00_data.ipynb #4541624e
 SAMPLE_RATE = 16_000
-AUDIO_MAX_LENS = 96_000  # waveform samples kept unless told otherwise: the paper's 6 s
-TEXT_MAX_LENS = 256      # tokens kept unless told otherwise: the paper's
 DIMENSIONS = ('valence', 'arousal')  # KEMDy's continuous ratings: each rater scores 1 (negative / calm) to 5 (positive / excited)
 _DIM_CENTRE, _DIM_HALF = 3.0, 2.0    # the 1-5 scale's centre and half-range: scaled ratings lie in [-1, 1]
 

@@ -8,22 +8,18 @@ import csv, json
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DEMO_SIZES', 'DEMO_CLASS_P', 'DEMO_CUE_P', 'KEMDY19_DRAW', 'PRETEXT_TARGETS', 'demo_segments', 'make_demo_corpus',
-           'demo_truth', 'pretext_voices']
+__all__ = ['DEMO_CLASS_P', 'DEMO_CUE_P', 'KEMDY19_DRAW', 'PRETEXT_TARGETS', 'demo_segments', 'make_demo_corpus', 'demo_truth',
+           'pretext_voices']
 
 # %% ../nbs/00b_demo.ipynb #5d0520e7
 import numpy as np
 import pandas as pd
 import soundfile as sf
+from .config import DEMO_SIZES  # n_sessions and n_segments per size
 from .data import EMOTIONS, LABEL2ID, SAMPLE_RATE
 from .files import atomic_dir, atomic_write
 
 # %% ../nbs/00b_demo.ipynb #848ce211
-DEMO_SIZES = {  # n_sessions (2 speakers each) and n_segments
-    'tiny': dict(n_sessions=4, n_segments=120),
-    'default': dict(n_sessions=10, n_segments=800),
-    'full': dict(n_sessions=40, n_segments=13_462),  # KEMDy20's size, for benchmarks
-}
 DEMO_CLASS_P = {'neutral': .46, 'happy': .14, 'angry': .08, 'surprise': .08, 'sad': .08, 'fear': .08, 'disgust': .08}
 DEMO_CUE_P = {'text': .3, 'voice': .3, 'both': .3, 'none': .1}  # where an emotional utterance shows its emotion
 KEMDY19_DRAW = 1_000_003  # the KEMDy19 layout draws from seed + this: other speakers, voices and sentences than the KEMDy20 layout of the same seed

@@ -4,21 +4,23 @@
 
 # %% ../nbs/04a_sweep.ipynb #4f979685
 from __future__ import annotations
-import dataclasses, functools, json, logging, os, shutil, signal, threading, time, weakref
+import dataclasses, functools, json, logging, os, shutil, signal, sys, threading, time, weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['EXTRA_METRICS', 'PROTOCOLS', 'SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters', 'experiment_notebook',
+__all__ = ['EXTRA_METRICS', 'SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters', 'experiment_notebook', 'finished_row',
            'run_experiment', 'summarize', 'metric_order', 'sweep_title', 'table_markdown', 'significance',
-           'significance_markdown', 'reliance_runs', 'reliance_markdown', 'run_sweep']
+           'significance_markdown', 'reliance_runs', 'reliance_markdown', 'SlurmOptions', 'slurm_parameters',
+           'slurm_script', 'submit_runs', 'run_sweep']
 
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
 import pandas as pd
-from .data import EMOTIONS, unknown_key
+from .config import LAUNCHERS, PROTOCOLS, unknown_key
+from .data import EMOTIONS
 from .files import atomic_write
 from .stats import BOOTSTRAP_METRICS, bootstrap_interval, paired_bootstrap, seed_interval
 from .models import METHODS, get_method, head_sizes, load_plugins
@@ -103,6 +105,16 @@ def _recorded(run_dir:Path) -> dict|None:
     if not trained(run_dir): return None
     return json.loads((run_dir/'identity.json').read_text()) if (run_dir/'identity.json').is_file() else {}
 
+def _row(run:Run, identity:dict) -> dict:
+    return dict(run=run.name, method=run.method, seed=run.seed, fold=run.fold, identity=identity['hash'], setting=identity['setting'])
+
+def finished_row(run:Run, out:Path, identity:dict) -> dict|None:
+    "The run's row for `runs.csv` if it already finished in `out` with this identity, else None."
+    done, executed = out/'runs'/run.name/'experiment.json', out/'notebooks'/f'{run.name}.ipynb'
+    if done.is_file() and executed.is_file() and json.loads(done.read_text())['result'].get('identity') == identity['hash']:
+        return {**json.loads(done.read_text())['result'], **_row(run, identity), 'status': 'ok', 'error': '', 'seconds': 0.0}
+    return None
+
 def run_experiment(run:Run, # the run
                    out:Path, # the sweep's folder
                    params:dict, # the notebook's parameters for this run
@@ -113,10 +125,9 @@ def run_experiment(run:Run, # the run
     import papermill as pm
     run_dir, nb_dir = out/'runs'/run.name, out/'notebooks'
     done, executed = run_dir/'experiment.json', nb_dir/f'{run.name}.ipynb'
-    row = dict(run=run.name, method=run.method, seed=run.seed, fold=run.fold, identity=identity['hash'], setting=identity['setting'])
+    row = _row(run, identity)
     if _STOP.is_set(): return dict(row, status='interrupted', error='the sweep was interrupted', seconds=0.0)
-    if done.is_file() and executed.is_file() and json.loads(done.read_text())['result'].get('identity') == identity['hash']:
-        return {**json.loads(done.read_text())['result'], **row, 'status': 'ok', 'error': '', 'seconds': 0.0}
+    if (finished := finished_row(run, out, identity)) is not None: return finished
     nb_dir.mkdir(parents=True, exist_ok=True)
     tmp = nb_dir/f'.{run.name}.{os.getpid()}.{threading.get_ident()}.ipynb'
     t0 = time.perf_counter()
@@ -167,10 +178,6 @@ def summarize(runs:pd.DataFrame, # `runs.csv`: one row per run
     return pd.DataFrame(rows)
 
 # %% ../nbs/04a_sweep.ipynb #841cec67
-PROTOCOLS = {
-    'paper': "the paper's: a stratified random 80/20 split per seed, so a speaker's segments sit in training and validation alike; weighted F1 first",
-    'speaker-independent': 'session folds, so no validation speaker is ever trained on (rsacfn sweep --protocol speaker-independent: every fold, 3 seeds); macro F1 and UAR first, as weighted F1 mostly measures neutral',
-}
 _NAMES = {'weighted_f1': 'weighted F1', 'macro_f1': 'macro F1', 'uar': 'UAR', 'accuracy': 'accuracy'}
 
 def metric_order(protocol:str|None) -> tuple:
@@ -300,6 +307,74 @@ def reliance_markdown(rel:pd.DataFrame) -> str:
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
+# %% ../nbs/04a_sweep.ipynb #2b1a2839
+@dataclass
+class SlurmOptions:
+    "What each run asks SLURM for."
+    partition:str|None=None # None: the cluster's default partition
+    gpus_per_run:int=1
+    time_min:int=240 # each run's time limit, in minutes
+    cpus_per_run:int|None=None # None: the cluster's default
+    account:str|None=None
+
+def slurm_parameters(o:SlurmOptions, name:str='rsacfn') -> dict:
+    "The sbatch parameters (submitit's names) of each run's job."
+    if o.gpus_per_run < 0 or o.time_min < 1: raise ValueError(f'gpus_per_run={o.gpus_per_run}, time_min={o.time_min}: need gpus_per_run >= 0 and time_min >= 1')
+    if o.gpus_per_run > 1: raise ValueError(f'gpus_per_run={o.gpus_per_run}: a run trains in its notebook\'s one process, on one GPU; use gpus_per_run=1 '
+                                            '(for several GPUs per run, launch `accelerate launch -m rsacfn train ...` yourself)')
+    p = dict(job_name=name, time=o.time_min, nodes=1, ntasks_per_node=1, gpus_per_node=o.gpus_per_run or None, partition=o.partition,
+             cpus_per_task=o.cpus_per_run, account=o.account)
+    return {k: v for k, v in p.items() if v is not None}
+
+def slurm_script(out:Path, o:SlurmOptions, name:str='rsacfn') -> str:
+    "The sbatch script every run of a sweep into `out` is submitted with (what `--launcher slurm` hands to SLURM)."
+    from submitit.slurm.slurm import _make_sbatch_string
+    folder = Path(out)/'jobs'/'%j'
+    return _make_sbatch_string(command=f'{sys.executable} -u -m submitit.core._submit {folder}', folder=folder, **slurm_parameters(o, name))
+
+def _executor(launcher:str, out:Path, o:SlurmOptions):
+    import submitit
+    folder = out/'jobs'/'%j'
+    if launcher == 'slurm':
+        ex = submitit.SlurmExecutor(folder=folder)
+        ex.update_parameters(**slurm_parameters(o, f'rsacfn-{out.name}'))
+    else:
+        ex = submitit.LocalExecutor(folder=folder)
+        ex.update_parameters(timeout_min=o.time_min)
+    return ex
+
+def submit_runs(launcher:str, runs:Sequence[Run], out:Path, per:dict, notebook, identities:dict, kernel_name, jobs:int,
+                slurm:SlurmOptions, progress:bool) -> list[dict]:
+    "Each unfinished run as a submitit job (SLURM, or submitit's local executor), its row for `runs.csv` when it ends; finished runs are not submitted."
+    from tqdm.auto import tqdm
+    rows = {r: finished_row(r, out, identities[r]) for r in runs}
+    todo = [r for r in runs if rows[r] is None]
+    ex, live = _executor(launcher, out, slurm), {}
+    limit = len(todo) if launcher == 'slurm' else max(1, jobs)  # the cluster queues them; one machine runs --jobs at a time
+    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f'sweep ({len(runs)} runs, {launcher})', unit='run', disable=not progress)
+    try:
+        while todo or live:
+            while todo and len(live) < limit:
+                r = todo.pop(0)
+                live[r] = ex.submit(run_experiment, r, out, per[r], notebook, identities[r], kernel_name)
+            ended = [r for r, j in live.items() if j.done()]
+            for r in ended:
+                j = live.pop(r)
+                try: rows[r] = j.result()
+                except Exception as e:  # the job itself died (time limit, node failure, killed): the run resumes next time
+                    rows[r] = dict(_row(r, identities[r]), status='failed', seconds=0.0,
+                                   error=f'{launcher} job {j.job_id} ended without a result ({type(e).__name__}); its log: {j.paths.stderr}'[:500])
+                bar.update()
+            if not ended: time.sleep(0.5)
+    except KeyboardInterrupt:
+        for j in live.values(): j.cancel(check=False)
+        done = sum(finished_row(r, out, identities[r]) is not None for r in runs)
+        raise KeyboardInterrupt(f'sweep interrupted: {done} of {len(runs)} runs are finished, the {len(live)} running job(s) cancelled; '
+                                'run the same command again to run the rest') from None
+    finally: bar.close()
+    return [rows[r] for r in runs]
+
+
 # %% ../nbs/04a_sweep.ipynb #4264af49
 SWEEP_OWNED = {'method': '--methods', 'seed': '--seeds', 'ver': 'the run names', 'output_dir': 'OUT/runs', 'work_dir': 'OUT',
                'quiet': 'the sweep'}  # what the sweep sets for every run, and how to change it
@@ -326,6 +401,8 @@ def run_sweep(out='results/sweep', # the sweep's folder
               protocol:str|None=None, # 'speaker-independent' (every session fold unless `folds`; seeds as given) or 'paper' (the random split), see `PROTOCOLS`
               baseline:str|None='early_fusion', # the method each is compared with by paired bootstrap (None: none)
               bootstrap:int=1000, # bootstrap replicates for the intervals
+              launcher:str='local', # where runs execute, see `LAUNCHERS`
+              slurm:SlurmOptions|None=None, # what each run asks SLURM for (launcher 'slurm'; 'submitit-local' uses its time limit)
              ) -> pd.DataFrame: # the F1 table
     "Run the experiment notebook for every run of the sweep and write the table and figures."
     from tqdm.auto import tqdm
@@ -339,6 +416,10 @@ def run_sweep(out='results/sweep', # the sweep's folder
         if 'split' in params: raise ValueError("protocol 'speaker-independent' sets the split (session folds); leave split out")
         folds = list(range(params.get('n_folds', TrainConfig.__dataclass_fields__['n_folds'].default))) if folds is None else folds
     if baseline is not None: get_method(baseline)
+    if launcher not in LAUNCHERS: raise unknown_key('launcher', launcher, LAUNCHERS)
+    if launcher == 'local' and slurm is not None: raise ValueError("slurm options are for launcher='slurm' (or 'submitit-local'); with launcher='local' leave slurm out")
+    slurm = slurm or SlurmOptions()
+    if launcher != 'local': slurm_parameters(slurm)  # checked before anything is written
     runs = plan_runs(methods, seeds, folds)
     params.setdefault('preset', 'paper' if params.get('data_path') else 'demo')
     params.setdefault('demo_size', 'default')
@@ -375,9 +456,11 @@ def run_sweep(out='results/sweep', # the sweep's folder
     _STOP.clear()
     pool = ThreadPoolExecutor(max(1, jobs))
     try:
-        rows = list(tqdm(pool.map(lambda r: run_experiment(r, out, per[r], notebook, identities[r], kernel_name), runs),
+        if launcher != 'local': rows = submit_runs(launcher, runs, out, per, notebook, identities, kernel_name, jobs, slurm, progress)
+        else: rows = list(tqdm(pool.map(lambda r: run_experiment(r, out, per[r], notebook, identities[r], kernel_name), runs),
                          total=len(runs), desc=f'sweep ({len(runs)} runs)', unit='run', disable=not progress))
     except KeyboardInterrupt:  # interrupt the running notebooks' kernels (train saves nothing half-done), start no more
+        if launcher != 'local': raise  # submit_runs cancelled its jobs and said what is finished
         _STOP.set(); _signal_kernels(signal.SIGINT)
         killer = threading.Timer(15, _signal_kernels, [signal.SIGKILL]); killer.daemon = True; killer.start()
         pool.shutdown(wait=True, cancel_futures=True); killer.cancel()

@@ -11,213 +11,26 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['PAPER_FLAGS', 'RUN_ONLY', 'PRESETS', 'EXPERIMENT_KEYS', 'METRICS', 'TrainConfig', 'preset_config', 'demo_inputs',
-           'default_work_dir', 'experiment_config', 'classification_metrics', 'dimension_metrics', 'prediction_frame',
-           'frame_metrics', 'EpochSampler', 'train_sampler', 'corpus_fingerprint', 'cache_key', 'extract_features',
-           'CachedFeatures', 'collate_features', 'checkpoint_identity', 'run_identity', 'identity_changes',
-           'save_atomic', 'load_split', 'read_config_corpus', 'build_model', 'evaluate', 'NonFiniteLoss',
-           'TrainingInterrupted', 'RunLocked', 'run_lock', 'trained', 'train', 'Setup', 'training_data', 'setup',
-           'train_epoch', 'checkpoint', 'restore', 'read_eval_corpus', 'score', 'score_eval_corpus']
+__all__ = ['classification_metrics', 'dimension_metrics', 'prediction_frame', 'frame_metrics', 'EpochSampler', 'train_sampler',
+           'corpus_fingerprint', 'cache_key', 'extract_features', 'CachedFeatures', 'collate_features',
+           'checkpoint_identity', 'run_identity', 'identity_changes', 'save_atomic', 'cpu_bf16', 'amp_precision',
+           'load_split', 'read_config_corpus', 'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted',
+           'RunLocked', 'run_lock', 'trained', 'train', 'Setup', 'training_data', 'setup', 'train_epoch', 'checkpoint',
+           'restore', 'read_eval_corpus', 'score', 'score_eval_corpus']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-from .data import AUDIO_MAX_LENS, DIMENSIONS, EMOTIONS, TEXT_MAX_LENS, EmotionDataset, read_corpus, sample_weights, scale_dimensions, split_corpus, unknown_key, unscale_dimensions
+from .config import (AUDIO_MAX_LENS, TEXT_MAX_LENS, EXPERIMENT_KEYS, METRICS, PAPER_FLAGS, PRESETS, RUN_ONLY, TrainConfig, default_work_dir,
+                           demo_inputs, experiment_config, preset_config, unknown_key)
+from .data import DIMENSIONS, EMOTIONS, EmotionDataset, read_corpus, sample_weights, scale_dimensions, split_corpus, unscale_dimensions
 from .files import atomic_dir, atomic_write, strict_json, write_json
 from .backbones import hf_progress
 from .models import METHODS, FrozenBackbones, MultiModel, check_head_sizes, dimension_loss, get_method, head_sizes, infer, load_plugins, model_inputs
 
-# %% ../nbs/03_trainer.ipynb #a94eec1d
-PAPER_FLAGS = ('use_wav', 'use_concat', 'multimodal_method')  # the paper's way of choosing the method
-RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report')  # where a run goes and how it shows: not its identity
-
-@dataclass
-class TrainConfig:
-    "Everything a training run needs; the command line, papermill and Python all fill this."
-    # data
-    data_path: str = 'data/KEMDy20_v1_1' # corpus folder (KEMDy20, KEMDy19) or manifest file
-    corpus: str = 'auto' # reader: 'auto', 'kemdy20', 'kemdy19' or 'manifest'
-    eval_data_path: str|None = None # a second labelled corpus (any reader) the best model is scored on after training, beside its own validation split (cross-corpus)
-    eval_corpus: str = 'auto' # the second corpus' reader
-    text_mode: str = 'strip' # transcript cleaning: 'strip', 'tokens' or 'raw'
-    on_error: str = 'raise' # a bad segment in the corpus: 'raise' an error naming it, or 'skip' it and list it in skip_report
-    skip_report: str|None = None # where skip mode lists the segments it skipped (None: the run's skipped_segments.csv)
-    output_dir: str = 'models/' # runs go to output_dir/ver
-    ver: str = 'baseline' # the run's name
-    audio_max_lens: int = AUDIO_MAX_LENS # waveform samples kept (the paper's 6 s)
-    text_max_lens: int = TEXT_MAX_LENS # tokens kept (the paper's 256)
-    num_classes: int = 7
-    seed: int = 42
-    # split
-    split: str = 'random' # 'random' (the paper's stratified 80/20) or 'session' (speaker-independent folds)
-    valid_size: float = 0.2 # validation share (random split)
-    n_folds: int = 5 # session folds
-    fold: int = 0 # which session fold validates
-    # device
-    device: str = 'auto' # 'auto' (cuda, else mps, else cpu), 'cuda', 'mps' or 'cpu'
-    use_amp: bool = True # mixed precision where the device supports it (off on CPU)
-    # labels
-    label_transform: bool = False # train on neutral;X ties as X
-    batch_weighted_sampler: bool = False # draw training segments with weight 1 / class count
-    va_weight: float = 0.0 # weight of the valence/arousal regression loss beside the classes' (0: no such output, the paper's setting)
-    # training
-    batch_size: int|None = None # global batch; None: the method's recipe
-    val_batch_size: int|None = None # None: the method's recipe
-    lr: float|None = None # None: the method's recipe (1e-4 for speech alone, else 1e-5)
-    epochs: int = 10
-    weight_decay: float = 0.0
-    grad_accum: int = 1 # gradient accumulation steps
-    scheduler: str = 'constant' # learning-rate schedule: 'constant' or 'linear' (decay to 0)
-    metric: str = 'weighted_f1' # validation metric that picks the best epoch
-    # model
-    method: str|None = None # what is trained: a method of `rsacfn.models.METHODS`; None: the paper's flags (text_only without them)
-    use_wav: bool|None = None # the paper's flag for speech alone; translated into `method`
-    use_concat: bool|None = None # the paper's flag for fusing speech and text with multimodal_method; translated into `method`
-    multimodal_method: str|None = None # the paper's flag naming the fusion head (with use_concat); translated into `method`
-    wav_model: str = 'facebook/wav2vec2-large-960h-lv60-self' # audio checkpoint folder or hub id
-    text_model: str = 'klue/roberta-base' # text checkpoint folder or hub id
-    rnn_model: str|None = None # the paper's name for text_model; translated into it
-    pooling_mode: str = 'mean' # 'mean', 'sum' or 'max' over real positions
-    head_sizes: dict = field(default_factory=dict) # sizes of the method's head that differ from the paper's (`head_sizes(method)`)
-    plugins: list = field(default_factory=list) # modules or .py files to import first; they may register more methods
-    freeze_backbones: bool = False # train the head alone: the backbones keep their loaded weights, and their features are extracted once (cached in cache_dir) and reused
-    feature_cache: bool|None = None # the old name of freeze_backbones; translated into it
-    # speed
-    cache_dir: str|None = None # where freeze_backbones caches features (None: output_dir/feature_cache)
-    num_workers: int = 0 # data-loading worker processes
-    static_padding: bool = False # pad every batch to the maximum lengths, as the paper did (benchmarks)
-    group_by_length: bool = False # batch segments of similar length together: less padding, faster epochs
-    resume: bool = False # continue from the run's last completed epoch
-    quiet: bool = False # no progress bars
-
-    def __new__(cls, *args, **kwargs):
-        names = [f.name for f in dataclasses.fields(cls)]
-        for k in kwargs:
-            if k not in names: raise unknown_key('TrainConfig field', k, names)
-        return super().__new__(cls)
-
-    def __post_init__(self):
-        self.plugins = [str(Path(p).resolve()) if str(p).endswith('.py') else p for p in self.plugins]
-        load_plugins(self.plugins)  # before the method is looked up: a plugin may register it
-        self.method_was_default = self.method is None and all(getattr(self, k) is None for k in PAPER_FLAGS)
-        self.method = self._translate_paper_flags()
-        if self.rnn_model is not None:
-            default = TrainConfig.__dataclass_fields__['text_model'].default
-            if self.text_model not in (default, self.rnn_model):
-                raise ValueError(f'text_model={self.text_model!r} and rnn_model={self.rnn_model!r} name two text checkpoints; give only text_model')
-            self.text_model, self.rnn_model = self.rnn_model, None
-        check_head_sizes(self.head_sizes, self.method)
-        if self.feature_cache is not None:  # the old name: same meaning, one field
-            if self.freeze_backbones and not self.feature_cache:
-                raise ValueError('freeze_backbones=True and feature_cache=False contradict each other; give only freeze_backbones')
-            self.freeze_backbones, self.feature_cache = bool(self.feature_cache) or self.freeze_backbones, None
-
-    def _translate_paper_flags(self) -> str:
-        "The method that `method` or the paper's flags name (the one place they are translated); the flags are then cleared."
-        wav, concat, mm = self.use_wav, self.use_concat, self.multimodal_method
-        self.use_wav = self.use_concat = self.multimodal_method = None
-        if mm is not None and not concat:
-            raise ValueError(f"multimodal_method={mm!r} takes effect only with use_concat=True (without it the paper trains "
-                             f"{'speech' if wav else 'text'} alone); write method={mm!r}")
-        if mm is not None and mm not in METHODS: raise unknown_key('multimodal_method', mm, METHODS)
-        flagged = (mm or 'early_fusion') if concat else 'speech_only' if wav else 'text_only' if (wav, concat) != (None, None) else None
-        if self.method is None: return get_method(flagged or 'text_only').name  # the paper's default: text alone
-        get_method(self.method)
-        if flagged is not None and flagged != self.method:
-            given = ', '.join(f'{k}={v!r}' for k, v in zip(PAPER_FLAGS, (wav, concat, mm)) if v is not None)
-            raise ValueError(f'method={self.method!r} contradicts {given} (which selects {flagged!r}); give only method')
-        return self.method
-
-    @property
-    def info(self): return get_method(self.method)
-
-    @property
-    def run_dir(self) -> Path: return Path(self.output_dir)/self.ver
-
-    def resolve(self) -> 'TrainConfig':
-        "A copy with the method's recipe filled in and every field checked."
-        for k, v in self.info.recipe.items():
-            if getattr(self, k) is None: self = dataclasses.replace(self, **{k: v})
-        for k, lowest in (('epochs', 1), ('grad_accum', 1), ('batch_size', 1), ('val_batch_size', 1), ('num_classes', 2),
-                          ('n_folds', 2), ('audio_max_lens', 1), ('text_max_lens', 1), ('num_workers', 0), ('fold', 0)):
-            if getattr(self, k) < lowest: raise ValueError(f'{k}={getattr(self, k)!r}: must be {lowest} or more')
-        if not 0 < self.valid_size < 1: raise ValueError(f'valid_size={self.valid_size!r}: must be between 0 and 1')
-        if not (self.va_weight >= 0 and math.isfinite(self.va_weight)): raise ValueError(f'va_weight={self.va_weight!r}: must be 0 (no valence/arousal output) or more')
-        if self.fold >= self.n_folds: raise ValueError(f'fold={self.fold!r}: must be below n_folds={self.n_folds}')
-        for k, choices in (('metric', METRICS), ('scheduler', ('constant', 'linear')), ('split', ('random', 'session')),
-                           ('device', ('auto', 'cuda', 'mps', 'cpu')), ('pooling_mode', ('mean', 'sum', 'max')),
-                           ('corpus', ('auto', 'kemdy20', 'kemdy19', 'manifest')), ('eval_corpus', ('auto', 'kemdy20', 'kemdy19', 'manifest')),
-                           ('text_mode', ('strip', 'tokens', 'raw')),
-                           ('on_error', ('raise', 'skip'))):
-            if getattr(self, k) not in choices: raise unknown_key(k, getattr(self, k), choices)
-        return self
-
-    def describe(self) -> str:
-        "One line saying what this configuration trains."
-        return f'training {self.method}' + (" (the paper's default; choose another with method, or the paper's flags)" if self.method_was_default else '')
-
-# %% ../nbs/03_trainer.ipynb #122260c8
-PRESETS = {
-    'paper': {},  # TrainConfig's own defaults: the paper's lengths, recipe and head sizes
-    'demo': dict(epochs=4, lr=1e-3, batch_size=16, val_batch_size=32, audio_max_lens=40_000, text_max_lens=64,
-                 head_sizes={'proj_dim': 32}),  # tiny backbones learn at 1e-3; the demo's clips are <= 2.5 s
-}
-EXPERIMENT_KEYS = ('preset', 'demo_size', 'work_dir')  # the experiment's keys beside TrainConfig's fields
-
-def _method_of(given:dict) -> str:
-    return TrainConfig(**{k: v for k, v in given.items() if k in ('method', 'plugins', *PAPER_FLAGS)}).method
-
-def preset_config(preset:str='paper', # a name in `PRESETS`
-                  **given # TrainConfig fields, over the preset's
-                 ) -> TrainConfig:
-    "A `TrainConfig` from a named preset with the given fields on top; the preset's head sizes go only to heads that take them."
-    if preset not in PRESETS: raise unknown_key('preset', preset, PRESETS)
-    base, given = dict(PRESETS[preset]), dict(given)
-    valid = head_sizes(_method_of(given))
-    base['head_sizes'] = {**{k: v for k, v in base.get('head_sizes', {}).items() if k in valid}, **given.pop('head_sizes', {})}
-    return TrainConfig(**{**base, **given})
-
-def demo_inputs(work_dir, # where the demo corpus and tiny backbones are written (once)
-                demo_size:str='default', # the demo corpus' size
-                given=(), # keys the user gave: those are not made
-                progress:bool=False
-               ) -> dict: # absolute data_path, wav_model, text_model, for the keys not given
-    "The demo corpus and the tiny offline backbones under `work_dir`, written if missing."
-    from rsacfn.demo import make_demo_corpus
-    from rsacfn.backbones import make_tiny_backbones
-    work, out = Path(work_dir).resolve(), {}
-    if 'data_path' not in given: out['data_path'] = str(make_demo_corpus(work/'demo_corpus', size=demo_size, progress=progress))
-    if 'wav_model' not in given or 'text_model' not in given:
-        tiny = make_tiny_backbones(work/'tiny_backbones', progress=progress)
-        out.update({k: str(tiny[m]) for k, m in (('wav_model', 'audio'), ('text_model', 'text')) if k not in given})
-    return out
-
-def default_work_dir() -> Path:
-    "`results/experiment` of the source checkout rsacfn runs from (settings.ini beside the package), else `~/rsacfn/experiment`: never the working directory."
-    import rsacfn
-    checkout = Path(rsacfn.__file__).resolve().parents[1]
-    return (checkout/'results'/'experiment') if (checkout/'settings.ini').is_file() else Path.home()/'rsacfn'/'experiment'
-
-def experiment_config(preset:str='paper', # a name in `PRESETS`; 'demo' also writes the demo corpus and tiny backbones when not given
-                      demo_size:str='default', # the demo corpus' size (demo preset, no data_path)
-                      work_dir=None, # the demo inputs and, unless output_dir is given, the runs go here (None: `default_work_dir()`)
-                      **given # TrainConfig fields by their own names
-                     ) -> TrainConfig:
-    "The configuration of one experiment: TrainConfig fields, a preset and a work folder; any other key is an error."
-    names = [f.name for f in dataclasses.fields(TrainConfig)]
-    for k in given:
-        if k not in names: raise unknown_key('experiment parameter', k, [*EXPERIMENT_KEYS, *names])
-    work_dir = Path(work_dir).expanduser().resolve() if work_dir is not None else default_work_dir()
-    if preset not in PRESETS: raise unknown_key('preset', preset, PRESETS)
-    if preset == 'demo': given = {**demo_inputs(work_dir, demo_size, given, progress=not given.get('quiet', False)), **given}
-    defaults = dict(output_dir=str(work_dir/'runs'), ver=_method_of(given))
-    return preset_config(preset, **{**defaults, **given})
-
 # %% ../nbs/03_trainer.ipynb #e57371aa
-METRICS = ('weighted_f1', 'macro_f1', 'uar', 'accuracy')
-
 def classification_metrics(y_true, # true class ids
                            y_pred, # predicted class ids
                            num_classes:int=7
@@ -445,19 +258,38 @@ def save_atomic(obj, path):
     with atomic_write(path, 'wb') as f: torch.save(obj, f)
 
 # %% ../nbs/03_trainer.ipynb #24f82d32
+def cpu_bf16() -> bool:
+    "Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), where bfloat16 autocast pays; elsewhere it is emulated."
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+def amp_precision(use_amp:bool, # the run's `use_amp`: float16 on CUDA
+                  cpu_amp:bool, # the run's `cpu_amp`: bfloat16 on a CPU
+                  device_type:str, # 'cuda', 'mps' or 'cpu'
+                  bf16:bool|None=None # whether the CPU has bfloat16 units (None: `cpu_bf16()`)
+                 ) -> str: # Accelerate's `mixed_precision`: 'fp16', 'bf16' or 'no'
+    "The mixed precision a run uses: float16 with a gradient scaler on CUDA (`use_amp`), bfloat16 on a CPU with bfloat16 units (`cpu_amp`), else float32."
+    if device_type == 'cuda': return 'fp16' if use_amp else 'no'
+    if device_type == 'cpu' and cpu_amp:
+        if not (cpu_bf16() if bf16 is None else bf16):
+            raise ValueError('cpu_amp=True: this CPU has no bfloat16 units (AVX512-BF16 or AMX), so bfloat16 would be emulated and slower; use cpu_amp=False')
+        return 'bf16'
+    return 'no'
+
 def _accelerator(cfg):
     from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
+    from accelerate.state import AcceleratorState
     cpu = cfg.device == 'cpu'
     if cfg.device == 'cuda' and not torch.cuda.is_available(): raise ValueError("device='cuda': no CUDA device is visible here; use device='auto' or device='cpu'")
     if cfg.device == 'mps' and not torch.backends.mps.is_available(): raise ValueError("device='mps': MPS is not available here; use device='auto' or device='cpu'")
-    on_cuda = not cpu and torch.cuda.is_available()
-    precision = 'fp16' if cfg.use_amp and on_cuda else 'no'
+    device = 'cpu' if cpu else 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
+    precision = amp_precision(cfg.use_amp, cfg.cpu_amp, device)
+    AcceleratorState._reset_state()  # Accelerate keeps one precision per process: each run sets its own (the processes stay as launched)
     # wav2vec 2.0's LayerDrop skips whole layers in training: data parallelism must expect unused parameters
     ddp = DistributedDataParallelKwargs(find_unused_parameters=not cfg.freeze_backbones)
     acc = Accelerator(cpu=cpu, mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum,
                       dataloader_config=DataLoaderConfiguration(split_batches=True), kwargs_handlers=[ddp])
-    if cfg.use_amp and precision == 'no' and acc.is_main_process:
-        print(f'use_amp: mixed precision is off on {acc.device.type} (it needs a CUDA device); training in float32')
+    if acc.is_main_process and precision == 'no' and cfg.use_amp:
+        print(f'use_amp: float16 needs CUDA; training in float32 on {device}' + (' (cpu_amp=True trains in bfloat16 on this CPU)' if device == 'cpu' and cpu_bf16() else ''))
     return acc
 
 def load_split(cfg:TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -665,19 +497,28 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
     from tqdm.auto import tqdm
     s.trainable.train()
     s.train_loader.set_epoch(epoch)  # Accelerate's loader passes it on to the sampler (and would reset it otherwise)
-    t0, seen, loss_sum = time.perf_counter(), 0, 0.0
-    for batch in tqdm(s.train_loader, desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not _progress(cfg, acc), leave=False, unit='batch'):
+    t0, seen, loss_sum, pending = time.perf_counter(), 0, 0.0, []
+    def read_losses():  # the steps' losses since the last read, in one transfer from the device (the only wait for it in the loop)
+        nonlocal loss_sum
+        if not pending: return
+        values = torch.stack([l for l, _, _ in pending]).float().cpu().tolist()
+        for value, (_, n, ids) in zip(values, pending):
+            if not math.isfinite(value):
+                raise NonFiniteLoss(f'epoch {epoch + 1}: the training loss is {value} on the batch of segments {", ".join(map(str, ids[:8]))}'
+                                    + (f' and {len(ids) - 8} more' if len(ids) > 8 else '') + '; nothing of this epoch is saved')
+            loss_sum += value * n
+        pending.clear()
+        bar.set_postfix(loss=f'{loss_sum / max(seen, 1):.4f}', refresh=False)
+    bar = tqdm(s.train_loader, desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not _progress(cfg, acc), leave=False, unit='batch')
+    for step, batch in enumerate(bar, 1):
         with acc.accumulate(s.trainable):
             out = s.trainable(**model_inputs(batch), labels=batch['labels'])
             loss = out.loss if out.dims is None else out.loss + cfg.va_weight * dimension_loss(out.dims, batch['dims'])
-            value = loss.item()
-            if not math.isfinite(value):
-                ids = batch.get('segment_ids', [])
-                raise NonFiniteLoss(f'epoch {epoch + 1}: the training loss is {value} on the batch of segments {", ".join(map(str, ids[:8]))}'
-                                    + (f' and {len(ids) - 8} more' if len(ids) > 8 else '') + '; nothing of this epoch is saved')
             acc.backward(loss)
             s.optimizer.step(); s.scheduler.step(); s.optimizer.zero_grad()
-        seen += len(batch['labels']); loss_sum += value * len(batch['labels'])
+        seen += len(batch['labels']); pending.append((loss.detach(), len(batch['labels']), batch.get('segment_ids', [])))
+        if step % cfg.log_every == 0: read_losses()
+    read_losses()
     train_seconds = time.perf_counter() - t0
     loss_sum, seen = acc.reduce(torch.tensor([loss_sum, float(seen)], device=acc.device), 'sum').tolist()  # over all processes
     return dict(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_seconds=round(train_seconds, 3),

@@ -1,7 +1,7 @@
 import shutil
 import pytest
 from rsacfn.demo import make_demo_corpus
-from rsacfn.backbones import make_tiny_backbones
+from rsacfn.backbones import tiny_backbones as cached_tiny_backbones
 
 
 @pytest.fixture(scope='session')
@@ -17,8 +17,8 @@ def default_corpus(tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def tiny_backbones(tmp_path_factory):
-    "Tiny random backbones (no pretext pretraining: the tests check mechanics, not how well they hear)."
-    return make_tiny_backbones(tmp_path_factory.mktemp('backbones')/'tiny', pretrain_clips=0, progress=False)
+    "Tiny random backbones from the machine's cache (no pretext pretraining: the tests check mechanics, not how well they hear)."
+    return cached_tiny_backbones(pretrain_clips=0, progress=False)
 
 
 @pytest.fixture

@@ -19,3 +19,36 @@ def test_bad_flags_fail_with_usage(tmp_path):
     out = subprocess.run([str(BIN/'rsacfn'), 'train', '--multimodal_method', 'rsa_cnf', '--use_concat', '--data_path', str(tmp_path)],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 2 and "rsacfn train: error: unknown multimodal_method 'rsa_cnf'" in out.stderr and "Traceback" not in out.stderr
+
+
+HEAVY = ('torch', 'transformers', 'scipy', 'pandas', 'numpy', 'sklearn', 'accelerate')
+
+
+def test_the_command_line_module_leaves_torch_unimported():
+    "`import rsacfn.cli` (what `rsacfn --help` runs) must not load torch or the other heavy libraries; a command loads what it needs."
+    code = f'import sys, rsacfn, rsacfn.cli; print(",".join(m for m in {HEAVY!r} if m in sys.modules))'
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == '', f'import rsacfn.cli loaded {out.stdout.strip()}'
+
+
+def test_help_describes_every_setting_without_loading_torch():
+    "`--help` is answered from rsacfn.config alone, and still lists every TrainConfig field, preset, demo size and protocol."
+    from rsacfn.config import DEMO_SIZES, PRESETS, PROTOCOLS, TrainConfig
+    import dataclasses
+    code = ('import sys, contextlib, io\nfrom rsacfn.cli import main\n'
+            'for cmd in ([], ["train"], ["sweep"]):\n'
+            '    f = io.StringIO()\n'
+            '    with contextlib.redirect_stdout(f):\n'
+            '        try: main(cmd + ["--help"])\n'
+            '        except SystemExit: pass\n'
+            '    print(f.getvalue()); print("=====")\n'
+            f'print(",".join(m for m in {HEAVY!r} if m in sys.modules))')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    top, train, sweep, loaded = out.stdout.split('=====\n')
+    assert loaded.strip() == '', f'--help loaded {loaded.strip()}'
+    assert all(c in top for c in ('train', 'sweep', 'predict', 'evaluate', 'demo-corpus'))
+    assert all(f'--{f.name}' in train for f in dataclasses.fields(TrainConfig))
+    assert all(p in train for p in PRESETS) and all(s in train for s in DEMO_SIZES)
+    assert all(p in sweep for p in PROTOCOLS)

@@ -97,3 +97,42 @@ def test_a_bad_key_stops_the_sweep_before_anything_is_written(tmp_path, args, me
     assert r.returncode == 2 and message in r.stderr, r.stderr[-3000:]
     assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not out.exists()  # no corpus, no backbones, no folder
+
+
+def test_the_submitit_launcher_runs_the_same_sweep_and_after_a_kill_only_what_is_missing(tmp_path, small):
+    "submitit's local executor stands in for SLURM: each run a job of its own, results gathered from the sweep folder."
+    methods = ['text_only', 'late_fusion']
+    local = run_sweep(tmp_path/'local', methods=methods, params=small, progress=False)
+    out = tmp_path/'submitit'
+    cmd = [str(BIN/'rsacfn'), 'sweep', str(out), '--methods', ','.join(methods), '--launcher', 'submitit-local', '--time_min', '20',
+           *[a for k, v in small.items() for a in ('--set', f'{k}={v}')]]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    first = out/'notebooks'/'text_only-seed42.ipynb'
+    deadline = time.time() + 600
+    while not first.is_file():
+        assert proc.poll() is None and time.time() < deadline, 'the sweep ended before its first run finished'
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL); proc.wait()  # the sweep, its jobs and their kernels
+    assert not (out/'f1_table.md').exists()
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    runs = pd.read_csv(out/'runs.csv').set_index('method')
+    assert runs.seconds['text_only'] == 0 and runs.seconds['late_fusion'] > 0 and (runs.status == 'ok').all()  # only the missing run ran
+    assert len(list((out/'jobs').rglob('*_submitted.pkl'))) >= 2  # every run went through submitit
+    theirs = pd.read_csv(out/'f1_table.csv')
+    cols = [c for c in local.columns if c.endswith(('_mean', '_std')) or c.startswith('pred_')]
+    pd.testing.assert_frame_equal(theirs[cols], local.reset_index(drop=True)[cols], check_dtype=False)
+
+
+def test_the_slurm_job_script_carries_the_options(tmp_path):
+    from rsacfn.sweep import SlurmOptions, slurm_script
+    text = slurm_script(tmp_path/'sweep', SlurmOptions(partition='gpu-a100', gpus_per_run=1, time_min=600, cpus_per_run=8, account='emo'), 'rsacfn-x')
+    for line in ('#SBATCH --partition=gpu-a100', '#SBATCH --gpus-per-node=1', '#SBATCH --time=600', '#SBATCH --cpus-per-task=8',
+                 '#SBATCH --account=emo', '#SBATCH --job-name=rsacfn-x', '#SBATCH --nodes=1', '#SBATCH --ntasks-per-node=1',
+                 f'#SBATCH --output={tmp_path}/sweep/jobs/%j/%j_0_log.out'):
+        assert line in text.splitlines(), (line, text)
+    assert f'{sys.executable} -u -m submitit.core._submit {tmp_path}/sweep/jobs/%j' in text
+    assert '--partition' not in slurm_script(tmp_path, SlurmOptions()) and '--gpus-per-node' not in slurm_script(tmp_path, SlurmOptions(gpus_per_run=0))
+    with pytest.raises(ValueError, match='one GPU; use gpus_per_run=1'): slurm_script(tmp_path, SlurmOptions(gpus_per_run=2))
+    with pytest.raises(ValueError, match='time_min >= 1'): slurm_script(tmp_path, SlurmOptions(time_min=0))
+    with pytest.raises(ValueError, match="launcher='slurm'"): run_sweep(tmp_path/'s', methods=['text_only'], slurm=SlurmOptions())

@@ -106,3 +106,84 @@ def test_gradient_accumulation_matches_the_larger_batch(setup, tmp_path):
     w = {v: torch.load(tmp_path/v/'last.pt', weights_only=False)['trainable']['head.classifier.weight'] for v in ('b16', 'b8x2', 'b8')}
     gap = lambda a, b: float((w[a] - w[b]).abs().max())
     assert gap('b8x2', 'b16') < 0.1 * gap('b8', 'b16'), (gap('b8x2', 'b16'), gap('b8', 'b16'))
+
+
+def test_mixed_precision_is_float16_on_cuda_and_bfloat16_on_a_cpu_that_has_it():
+    from rsacfn.trainer import amp_precision
+    assert amp_precision(True, False, 'cuda') == 'fp16' and amp_precision(False, True, 'cuda') == 'no'
+    assert amp_precision(True, True, 'cpu', bf16=True) == 'bf16' and amp_precision(True, False, 'cpu', bf16=True) == 'no'
+    assert amp_precision(True, True, 'mps') == 'no'
+    with pytest.raises(ValueError, match='no bfloat16 units'): amp_precision(False, True, 'cpu', bf16=False)
+
+
+@pytest.fixture
+def tiny_setup(tiny_corpus, tiny_backbones, tmp_path):
+    return dict(data_path=str(tiny_corpus), wav_model=str(tiny_backbones['audio']), text_model=str(tiny_backbones['text']), method='early_fusion',
+                audio_max_lens=40_000, text_max_lens=64, lr=1e-3, batch_size=16, quiet=True, output_dir=str(tmp_path))
+
+
+def test_cpu_amp_trains_under_bfloat16_autocast_and_saves_float32_weights(tiny_setup, monkeypatch):
+    "The bfloat16 path runs in CI: on a CPU without bfloat16 units it is forced here (emulated, slower, same numbers path)."
+    import rsacfn.trainer as T
+    from rsacfn.models import MultiModel
+    if not T.cpu_bf16(): monkeypatch.setattr(T, 'cpu_bf16', lambda: True)
+    seen = set()
+    orig_setup = T.setup
+    def watched(*a, **k):
+        s = orig_setup(*a, **k)
+        s.model.audio_encoder.encoder.layers[0].feed_forward.intermediate_dense.register_forward_hook(lambda m, i, o: seen.add(o.dtype))
+        return s
+    monkeypatch.setattr(T, 'setup', watched)
+    r = train(TrainConfig(**tiny_setup, ver='bf16', cpu_amp=True, epochs=2))
+    assert seen == {torch.bfloat16}, seen  # every training and validation forward ran in bfloat16
+    rows = pd.read_json(Path(r['run_dir'])/'metrics.jsonl', lines=True)
+    assert np.isfinite(rows[list(METRICS)].values).all() and rows.train_loss.iloc[1] < rows.train_loss.iloc[0]
+    assert {p.dtype for p in MultiModel.from_pretrained(Path(r['run_dir'])/'best').parameters()} == {torch.float32}
+
+
+def test_the_float16_gradient_scaler_skips_overflowing_steps_and_resumes_with_its_scale(tiny_setup, monkeypatch):
+    "CUDA's float16 path without a GPU: Accelerate's scaler, given a scale so large that the first steps overflow, runs on CPU."
+    import rsacfn.trainer as T
+    orig = T._accelerator
+    def with_scaler(cfg):
+        acc = orig(cfg)
+        acc.scaler = torch.amp.GradScaler('cpu', init_scale=2.0 ** 127, growth_interval=10 ** 6)  # Accelerate's fp16 scaler, at a scale the first steps overflow (never grown back)
+        return acc
+    monkeypatch.setattr(T, '_accelerator', with_scaler)
+    whole = train(TrainConfig(**tiny_setup, ver='whole', epochs=2))  # the loss is finite: skipped steps are not a NonFiniteLoss
+    state = torch.load(Path(whole['run_dir'])/'last.pt', weights_only=True)
+    assert 0 < state['scaler']['scale'] < 2.0 ** 127  # overflowing steps were skipped and the scale came down
+    train(TrainConfig(**tiny_setup, ver='resumed', epochs=1))
+    resumed = train(TrainConfig(**tiny_setup, ver='resumed', epochs=2, resume=True))
+    assert {k: resumed[k] for k in METRICS} == {k: whole[k] for k in METRICS}
+    from safetensors.torch import load_file
+    wa, wb = (load_file(str(Path(r['run_dir'])/'best'/'model.safetensors')) for r in (whole, resumed))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_the_training_loop_reads_the_device_once_per_logging_interval_not_every_step(tiny_setup, monkeypatch):
+    "On a GPU every read of a tensor's value waits for the device; rsacfn's own loop reads the loss once per `log_every` steps."
+    import traceback
+    import rsacfn, rsacfn.trainer as T
+    package, reads, active = str(Path(rsacfn.__file__).parent), [], [False]
+    for name in ('item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__', '__int__'):
+        def read(self, *a, _orig=getattr(torch.Tensor, name), _name=name, **k):
+            if active[0]:
+                caller = traceback.extract_stack(limit=2)[0]
+                if caller.filename.startswith(package): reads.append(f'{_name} {Path(caller.filename).name}:{caller.lineno}')
+            return _orig(self, *a, **k)
+        monkeypatch.setattr(torch.Tensor, name, read)
+    epoch = T.train_epoch
+    def watched(*a, **k):
+        active[0] = True
+        try: return epoch(*a, **k)
+        finally: active[0] = False
+    monkeypatch.setattr(T, 'train_epoch', watched)
+    counts = {}
+    for every in (1, 50):
+        reads.clear()
+        train(TrainConfig(**tiny_setup, ver=f'every{every}', epochs=1, log_every=every))
+        counts[every] = len(reads)
+    steps = -(-len(split_corpus(read_kemdy20(tiny_setup['data_path']))[0]) // 16)  # batches of 16
+    assert counts[50] <= 4, reads                      # a steps-long epoch, read once (plus the epoch's sampler and total)
+    assert counts[1] >= counts[50] + steps - 1, counts  # reading every step costs a read per step

@@ -1,0 +1,254 @@
+"""How far rsacfn is from the limits of the machine it runs on: startup, peak matrix throughput, mixed precision, MFU.
+
+    python benchmarks/limits.py startup                     # the command line against `import torch`
+    python benchmarks/limits.py mfu --backbones paper       # model FLOPs utilisation per method, float32 and bfloat16
+    python benchmarks/limits.py precision                   # bfloat16 autocast against float32 on the demo: time and F1 over 3 seeds
+    python benchmarks/limits.py habits                      # whole runs: the published pipeline's habits against the defaults
+
+Every section prints a table preceded by the command that made it and the machine it ran on.
+
+- **startup**: the median wall time of 5 fresh interpreters for `import torch` and for the command line's help pages;
+  target: each help page in less than half of `import torch`.
+- **peak**: the best of several large square matrix products (float32 and bfloat16) in this process: what the
+  cores can do, the denominator of MFU.
+- **mfu**: per method, one training step of the trainer itself (`rsacfn.trainer.setup`, Accelerate, fused AdamW)
+  on a real demo batch at the method's batch size with dynamic padding; model FLOPs per step counted by
+  `torch.utils.flop_counter.FlopCounterMode` (matrix products, convolutions, attention; forward and backward),
+  divided by the median step time, against the measured peak of the precision in use; then the operators that
+  took the step's time (`torch.profiler`, self CPU time). Target: 50 % of the peak.
+- **precision**: whole demo runs (`--preset demo`, early_fusion, 3 seeds) in float32 and with `cpu_amp=True`:
+  epoch time and validation F1, to decide the CPU default.
+- **habits**: whole `train` runs in the published pipeline's habits (static padding to 96000 samples / 256 tokens,
+  the corpus decoded before training) against the defaults and `group_by_length`; targets 3x and 5x.
+"""
+import argparse, json, os, platform, statistics, subprocess, sys, tempfile, time
+from pathlib import Path
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+os.environ.setdefault('TQDM_DISABLE', '1')
+BIN = Path(sys.executable).parent
+
+
+def machine() -> str:
+    import torch
+    from rsacfn.trainer import cpu_bf16
+    return (f'machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, '
+            f'bfloat16 units: {"yes" if cpu_bf16() else "no"}; {time.strftime("%Y-%m-%d")}')
+
+
+def header(argv):
+    print(f'command: python benchmarks/limits.py {" ".join(argv)}')
+
+
+def table(rows):
+    import pandas as pd
+    print(pd.DataFrame(rows).to_markdown(index=False))
+    print()
+
+
+def wall(cmd, n=5) -> float:
+    "Median wall time of `cmd` over n fresh processes (after one untimed run that warms the file cache)."
+    subprocess.run(cmd, capture_output=True, check=True)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter(); subprocess.run(cmd, capture_output=True, check=True); times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def startup(args):
+    torch_s = wall([sys.executable, '-c', 'import torch'])
+    rows = [dict(what='python -c "import torch"', seconds=round(torch_s, 3), **{'/ import torch': 1.0, 'target (< 0.5)': ''})]
+    for what, cmd in (('rsacfn --help', [str(BIN/'rsacfn'), '--help']), ('rsacfn train --help', [str(BIN/'rsacfn'), 'train', '--help']),
+                      ('rsacfn sweep --help', [str(BIN/'rsacfn'), 'sweep', '--help']),
+                      ('python -c "import rsacfn.cli"', [sys.executable, '-c', 'import rsacfn.cli']),
+                      ('python -c "import rsacfn.trainer"', [sys.executable, '-c', 'import rsacfn.trainer'])):
+        s = wall(cmd)
+        met = '' if 'trainer' in what else ('met' if s < torch_s / 2 else 'NOT met')
+        rows.append({'what': what, 'seconds': round(s, 3), '/ import torch': round(s / torch_s, 3), 'target (< 0.5)': met})
+    table(rows)
+
+
+def peak(n=4096, repeats=5) -> dict:
+    "GFLOP/s of the best of `repeats` n x n matrix products, float32 and bfloat16."
+    import torch
+    out = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+        a @ b
+        best = min(_timed(lambda: a @ b) for _ in range(repeats))
+        out[str(dtype).split('.')[1]] = 2 * n ** 3 / best / 1e9
+    return out
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter(); fn(); return time.perf_counter() - t
+
+
+def step_cost(method, backbones, heads, precision, steps, profile_rows, size_name):
+    # the FLOP-counted step is also the warm-up (allocations, oneDNN kernels): the timed steps follow it
+    "Median seconds and model FLOPs of the trainer's own training step for `method` on one demo batch."
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+    from rsacfn.config import preset_config
+    from rsacfn.models import model_inputs
+    from rsacfn.trainer import _accelerator, _load_data, setup
+    work = Path(tempfile.mkdtemp())
+    cfg = preset_config('paper' if size_name == 'paper' else 'demo', method=method, data_path=str(backbones['corpus']),
+                        wav_model=str(backbones['audio']), text_model=str(backbones['text']), output_dir=str(work), device='cpu',
+                        cpu_amp=precision == 'bfloat16', quiet=True, epochs=1, **heads).resolve()
+    acc = _accelerator(cfg)
+    s = setup(cfg, acc, *_load_data(cfg))
+    s.trainable.train()
+    batch = next(iter(s.train_loader))
+
+    def step():  # the same random draws every step (wav2vec 2.0's LayerDrop and time masks): the same layers, the same FLOPs
+        import numpy as np
+        torch.manual_seed(0); np.random.seed(0)
+        out = s.trainable(**model_inputs(batch), labels=batch['labels'])
+        acc.backward(out.loss)
+        s.optimizer.step(); s.optimizer.zero_grad()
+        return out.loss.detach()
+
+    with FlopCounterMode(display=False) as fc: step()
+    times = [_timed(step) for _ in range(steps)]
+    top = []
+    if profile_rows:
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]) as prof: step()
+        events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+        total = sum(e.self_cpu_time_total for e in events)
+        top = [f'{e.key} {100 * e.self_cpu_time_total / total:.0f}%' for e in events[:profile_rows]]
+    audio = batch.get('input_values')
+    shape = f"audio {tuple(audio.shape)}" if audio is not None else ''
+    text = batch.get('input_ids')
+    shape += (', ' if shape else '') + (f"text {tuple(text.shape)}" if text is not None else '')
+    return statistics.median(times), fc.get_total_flops(), shape, top
+
+
+def mfu(args):
+    import torch
+    sys.path.insert(0, str(Path(__file__).parent))
+    from throughput import paper_size_backbones
+    from rsacfn.backbones import tiny_backbones
+    from rsacfn.demo import make_demo_corpus
+    from rsacfn.models import METHODS
+    out = Path(args.out)
+    tiny = tiny_backbones(progress=False)
+    bb = dict(tiny if args.backbones == 'tiny' else paper_size_backbones(out/'paper_size_backbones', tiny),
+              corpus=make_demo_corpus(out/'demo_tiny', size='tiny', progress=False))
+    heads = {}  # tiny: the demo preset's small heads; paper: the paper's
+    pk = peak()
+    print(f'peak (best of 5 products of 4096 x 4096 matrices, this process): float32 {pk["float32"]:.0f} GFLOP/s, bfloat16 {pk["bfloat16"]:.0f} GFLOP/s')
+    print()
+    rows, profiles = [], []
+    for method in (args.methods.split(',') if args.methods else list(METHODS)):
+        for precision in ('float32', 'bfloat16'):
+            profile = args.profile if args.profile_methods is None or method in args.profile_methods.split(',') else 0
+            sec, flops, shape, top = step_cost(method, bb, heads, precision, args.steps, profile, args.backbones)
+            achieved = flops / sec / 1e9
+            rows.append({'method': method, 'precision': precision, 'batch': shape, 'GFLOP / step': round(flops / 1e9, 1),
+                         'step s': round(sec, 3), 'GFLOP/s': round(achieved, 1), 'MFU %': round(100 * achieved / pk[precision], 1),
+                         'target (>= 50 %)': 'met' if achieved >= pk[precision] / 2 else 'NOT met'})
+            if top: profiles.append({'method': method, 'precision': precision, 'top operators (self CPU time)': '; '.join(top)})
+            print(rows[-1], flush=True)
+    print()
+    table(rows)
+    if profiles: table(profiles)
+
+
+def precision(args):
+    import pandas as pd
+    from rsacfn.config import demo_inputs, preset_config
+    from rsacfn.trainer import train
+    out = Path(args.out)/'precision'
+    inputs = demo_inputs(Path(args.out), 'default')
+    rows = []
+    for cpu_amp in (False, True):
+        for seed in (42, 43, 44):
+            cfg = preset_config('demo', method=args.method, seed=seed, cpu_amp=cpu_amp, output_dir=str(out), ver=f'{args.method}_{cpu_amp}_{seed}',
+                                quiet=True, **inputs)
+            r = train(cfg)
+            epochs = [json.loads(l) for l in (Path(r['run_dir'])/'metrics.jsonl').read_text().splitlines()]
+            rows.append(dict(precision='bfloat16' if cpu_amp else 'float32', seed=seed,
+                             epoch_s=statistics.median(e['train_seconds'] for e in epochs[1:]),
+                             **{k: r[k] for k in ('weighted_f1', 'macro_f1', 'uar')}))
+            print(rows[-1], flush=True)
+    df = pd.DataFrame(rows)
+    agg = df.groupby('precision', sort=False).agg(['mean', 'std']).drop(columns='seed')
+    agg.columns = [f'{a} {b}' for a, b in agg.columns]
+    print()
+    print(f'{args.method}, demo preset, default demo corpus, seeds 42-44; epoch s = median training seconds of epochs 2-4')
+    print(agg.round(4).to_markdown())
+    print()
+
+
+def habits(args):
+    """Whole training runs (`rsacfn.trainer.train`, wall time from the call to its return) in the published pipeline's
+    habits against rsacfn's defaults, same corpus, backbones, heads, batches and epochs: published = every batch padded
+    to 96000 samples / 256 tokens and the whole corpus decoded into memory before training (its decoding time added);
+    default = dynamic padding, clips decoded as batches need them; grouped = default with group_by_length."""
+    import shutil
+    sys.path.insert(0, str(Path(__file__).parent))
+    from throughput import SMALL_HEADS, paper_size_backbones
+    from rsacfn.backbones import tiny_backbones
+    from rsacfn.config import TrainConfig
+    from rsacfn.data import load_audio, read_corpus
+    from rsacfn.demo import make_demo_corpus
+    from rsacfn.models import head_sizes
+    from rsacfn.trainer import train
+    out = Path(args.out)/'habits'
+    tiny = tiny_backbones(progress=False)
+    paper = args.backbones == 'paper'
+    corpus = make_demo_corpus(out/f'demo_{args.size}_{args.segments}', size=args.size, n_segments=args.segments, progress=False)
+    bb = paper_size_backbones(Path(args.out)/'paper_size_backbones', tiny) if paper else tiny
+    sizes = {} if paper else dict(batch_size=16, val_batch_size=32, lr=1e-3)
+    rows = []
+    for method in args.methods.split(',') if args.methods else ['early_fusion']:
+        heads = {} if paper else {k: v for k, v in SMALL_HEADS.items() if k in head_sizes(method)}
+        base = dict(data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']), method=method, epochs=args.epochs,
+                    head_sizes=heads, quiet=True, output_dir=str(out/'runs'), **sizes)
+        def run(ver, **kw):
+            t = time.perf_counter(); r = train(TrainConfig(**base, ver=f'{method}_{ver}', **kw)); s = time.perf_counter() - t
+            shutil.rmtree(r['run_dir'])
+            return s, r
+        t = time.perf_counter()
+        df = read_corpus(corpus)
+        decoded = [load_audio(w, max_len=TrainConfig.audio_max_lens) for w in df.wav_path]  # the published pipeline's up-front decode
+        decode_s = time.perf_counter() - t
+        del decoded
+        pub_s, pub = run('published', static_padding=True)
+        def_s, dfl = run('default')
+        grp_s, grp = run('grouped', group_by_length=True)
+        pub_s += decode_s
+        rows.append({'method': method, 'backbones': args.backbones, 'segments': len(df), 'epochs': args.epochs,
+                     'published s (decode s)': f'{pub_s:.1f} ({decode_s:.1f})', 'default s': round(def_s, 1), 'grouped s': round(grp_s, 1),
+                     'default speed-up': round(pub_s / def_s, 2), 'target 3x': 'met' if pub_s / def_s >= 3 else 'NOT met',
+                     'grouped speed-up': round(pub_s / grp_s, 2), 'target 5x': 'met' if pub_s / grp_s >= 5 else 'NOT met',
+                     'weighted F1 published / default / grouped': f"{pub['weighted_f1']:.3f} / {dfl['weighted_f1']:.3f} / {grp['weighted_f1']:.3f}"})
+        print(rows[-1], flush=True)
+    print()
+    table(rows)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits'))
+    p.add_argument('--backbones', choices=('tiny', 'paper'), default='tiny', help='mfu: backbone sizes (default: %(default)s)')
+    p.add_argument('--methods', default=None, help='mfu: comma-separated methods (default: all)')
+    p.add_argument('--method', default='early_fusion', help='precision: the method (default: %(default)s)')
+    p.add_argument('--steps', type=int, default=3, help='mfu: timed steps per method and precision (default: %(default)s)')
+    p.add_argument('--profile_methods', default=None, help='mfu: the methods whose step is profiled (default: all)')
+    p.add_argument('--profile', type=int, default=5, help='mfu: operators listed per step (0: no profile; default: %(default)s)')
+    p.add_argument('--size', default='default', help='habits: demo corpus size (default: %(default)s)')
+    p.add_argument('--segments', type=int, default=None, help="habits: demo segments (default: the size's)")
+    p.add_argument('--epochs', type=int, default=4, help='habits: epochs per run (default: %(default)s)')
+    p.add_argument('--out', default='results/benchmarks', help='work folder (default: %(default)s)')
+    args = p.parse_args(argv)
+    header(argv)
+    print(machine())
+    print()
+    dict(startup=startup, mfu=mfu, precision=precision, habits=habits)[args.section](args)
+
+
+if __name__ == '__main__':
+    main()
