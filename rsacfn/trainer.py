@@ -268,6 +268,9 @@ def amp_precision(use_amp:bool, # the run's `use_amp`: float16 on CUDA
                   bf16:bool|None=None # whether the CPU has bfloat16 units (None: `cpu_bf16()`)
                  ) -> str: # Accelerate's `mixed_precision`: 'fp16', 'bf16' or 'no'
     "The mixed precision a run uses: float16 with a gradient scaler on CUDA (`use_amp`), bfloat16 on a CPU with bfloat16 units (`cpu_amp`), else float32."
+    if cpu_amp and device_type != 'cpu':
+        raise ValueError(f"cpu_amp=True is bfloat16 on a CPU, and this run trains on {device_type}" + (" (in float16 under use_amp)" if device_type == 'cuda' else '')
+                         + "; leave cpu_amp out, or pass device='cpu'")
     if device_type == 'cuda': return 'fp16' if use_amp else 'no'
     if device_type == 'cpu' and cpu_amp:
         if not (cpu_bf16() if bf16 is None else bf16):

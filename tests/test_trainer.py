@@ -110,9 +110,10 @@ def test_gradient_accumulation_matches_the_larger_batch(setup, tmp_path):
 
 def test_mixed_precision_is_float16_on_cuda_and_bfloat16_on_a_cpu_that_has_it():
     from rsacfn.trainer import amp_precision
-    assert amp_precision(True, False, 'cuda') == 'fp16' and amp_precision(False, True, 'cuda') == 'no'
+    assert amp_precision(True, False, 'cuda') == 'fp16' and amp_precision(False, False, 'cuda') == 'no'
     assert amp_precision(True, True, 'cpu', bf16=True) == 'bf16' and amp_precision(True, False, 'cpu', bf16=True) == 'no'
-    assert amp_precision(True, True, 'mps') == 'no'
+    with pytest.raises(ValueError, match='trains on mps'): amp_precision(True, True, 'mps')  # cpu_amp is never silently ignored
+    with pytest.raises(ValueError, match='trains on cuda'): amp_precision(True, True, 'cuda')
     with pytest.raises(ValueError, match='no bfloat16 units'): amp_precision(False, True, 'cpu', bf16=False)
 
 
