@@ -125,6 +125,10 @@ def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
     finally: np.random.set_state(np_state)  # also when interrupted
     return model.eval()
 
+def _tiny_texts(texts) -> list[str]:
+    "The tokenizer's training text: `texts`, else the demo corpus' cleaned transcripts."
+    return [clean_text(t) for t in demo_segments('default').raw_text] if texts is None else list(texts)
+
 def _tiny_settings(texts, vocab_size, seed, pretrain_clips, pretrain_epochs) -> dict:
     "What the tiny backbones are built from: the stamp written beside them, and (with the library versions) their cache key."
     return dict(vocab_size=vocab_size, seed=seed, texts=hashlib.sha256('\n'.join(texts).encode()).hexdigest()[:16], version=3,
@@ -144,7 +148,7 @@ def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
     if pretrain_clips and (pretrain_clips < 16 or pretrain_epochs < 1):
         raise ValueError(f'pretrain_clips must be 0 (no pretraining) or at least 16, and pretrain_epochs at least 1; '
                          f'got pretrain_clips={pretrain_clips}, pretrain_epochs={pretrain_epochs}')
-    texts = [clean_text(t) for t in demo_segments('default').raw_text] if texts is None else list(texts)
+    texts = _tiny_texts(texts)
     params = _tiny_settings(texts, vocab_size, seed, pretrain_clips, pretrain_epochs)
     out = {'audio': root/'audio', 'text': root/'text'}
     stamp = root/'tiny_backbones.json'
@@ -190,7 +194,7 @@ def tiny_backbones(texts:Sequence[str]|None=None, # tokenizer training text (def
                   ) -> dict: # {'audio': folder, 'text': folder}
     "`make_tiny_backbones` once per machine: the folders for these settings in the cache, built there on the first call."
     import transformers
-    texts = [clean_text(t) for t in demo_segments('default').raw_text] if texts is None else list(texts)
+    texts = _tiny_texts(texts)
     key = dict(_tiny_settings(texts, vocab_size, seed, pretrain_clips, pretrain_epochs), torch=torch.__version__, transformers=transformers.__version__)
     root = Path(cache or cache_dir())/'tiny_backbones'/hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     with file_lock(root.with_name(root.name + '.lock')):
