@@ -4,6 +4,7 @@
     python benchmarks/limits.py mfu --backbones paper       # model FLOPs utilisation per method, float32 and bfloat16
     python benchmarks/limits.py precision                   # bfloat16 autocast against float32 on the demo: time and F1 over 3 seeds
     python benchmarks/limits.py habits                      # whole runs: the published pipeline's habits against the defaults
+    python benchmarks/limits.py loading --device cuda       # data-loading workers and pinned memory
 
 Every section prints a table preceded by the command that made it and the machine it ran on.
 
@@ -20,6 +21,13 @@ Every section prints a table preceded by the command that made it and the machin
   epoch time and validation F1, to decide the CPU default.
 - **habits**: whole `train` runs in the published pipeline's habits (static padding to 96000 samples / 256 tokens,
   the corpus decoded before training) against the defaults and `group_by_length`; targets 3x and 5x.
+- **loading**: whole `train` runs with 0, 2 and 4 data-loading worker processes, with and without pinned memory
+  (pinned host memory only matters on CUDA): the median epoch time of epochs 2 onwards.
+
+`--device cuda` runs mfu, habits and loading on the GPU: the peak is then a float32 and a float16 product on the
+GPU (float32 without TF32, as the trainer runs it), the precisions are float32 and the trainer's CUDA default
+(`use_amp`: float16 autocast with a gradient scaler), times wait for the GPU (`torch.cuda.synchronize`) and the
+profile ranks operators by their GPU time.
 """
 import argparse, json, os, platform, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -28,11 +36,23 @@ os.environ.setdefault('TQDM_DISABLE', '1')
 BIN = Path(sys.executable).parent
 
 
-def machine() -> str:
-    import torch
+def machine(device='cpu') -> str:
+    import torch, transformers
     from rsacfn.trainer import cpu_bf16
-    return (f'machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, '
-            f'bfloat16 units: {"yes" if cpu_bf16() else "no"}; {time.strftime("%Y-%m-%d")}')
+    gpu = f'GPU: {torch.cuda.get_device_name()}, CUDA {torch.version.cuda}; ' if device == 'cuda' else ''
+    return (f'machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, transformers {transformers.__version__}, '
+            f'{torch.get_num_threads()} threads, bfloat16 units: {"yes" if cpu_bf16() else "no"}; {gpu}{time.strftime("%Y-%m-%d")}')
+
+
+def precisions(device) -> tuple:
+    "The precisions a device trains in: float32, and the mixed precision the trainer offers there."
+    return ('float32', 'float16') if device == 'cuda' else ('float32', 'bfloat16')
+
+
+def sync(device):
+    if device == 'cuda':
+        import torch
+        torch.cuda.synchronize()
 
 
 def header(argv):
@@ -67,23 +87,24 @@ def startup(args):
     table(rows)
 
 
-def peak(n=4096, repeats=5) -> dict:
-    "GFLOP/s of the best of `repeats` n x n matrix products, float32 and bfloat16."
+def peak(device='cpu', repeats=5) -> dict:
+    "GFLOP/s of the best of `repeats` large square matrix products in each precision the device trains in."
     import torch
-    out = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    n, out = (8192 if device == 'cuda' else 4096), {}
+    for name in precisions(device):
+        dtype = getattr(torch, name)
+        a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
         a @ b
-        best = min(_timed(lambda: a @ b) for _ in range(repeats))
-        out[str(dtype).split('.')[1]] = 2 * n ** 3 / best / 1e9
+        best = min(_timed(lambda: a @ b, device) for _ in range(repeats))
+        out[name] = 2 * n ** 3 / best / 1e9
     return out
 
 
-def _timed(fn) -> float:
-    t = time.perf_counter(); fn(); return time.perf_counter() - t
+def _timed(fn, device='cpu') -> float:
+    sync(device); t = time.perf_counter(); fn(); sync(device); return time.perf_counter() - t
 
 
-def step_cost(method, backbones, heads, precision, steps, profile_rows, size_name):
+def step_cost(method, backbones, heads, precision, steps, profile_rows, size_name, device='cpu'):
     # the FLOP-counted step is also the warm-up (allocations, oneDNN kernels): the timed steps follow it
     "Median seconds and model FLOPs of the trainer's own training step for `method` on one demo batch."
     import torch
@@ -93,8 +114,8 @@ def step_cost(method, backbones, heads, precision, steps, profile_rows, size_nam
     from rsacfn.trainer import _accelerator, _load_data, setup
     work = Path(tempfile.mkdtemp())
     cfg = preset_config('paper' if size_name == 'paper' else 'demo', method=method, data_path=str(backbones['corpus']),
-                        wav_model=str(backbones['audio']), text_model=str(backbones['text']), output_dir=str(work), device='cpu',
-                        cpu_amp=precision == 'bfloat16', quiet=True, epochs=1, **heads).resolve()
+                        wav_model=str(backbones['audio']), text_model=str(backbones['text']), output_dir=str(work), device=device,
+                        cpu_amp=precision == 'bfloat16', use_amp=precision == 'float16', quiet=True, epochs=1, **heads).resolve()
     acc = _accelerator(cfg)
     s = setup(cfg, acc, *_load_data(cfg))
     s.trainable.train()
@@ -109,14 +130,17 @@ def step_cost(method, backbones, heads, precision, steps, profile_rows, size_nam
         return out.loss.detach()
 
     with FlopCounterMode(display=False) as fc: step()
-    times = [_timed(step) for _ in range(steps)]
+    step()  # on a GPU the counted step ran under the counter's Python dispatch: one more untimed step
+    times = [_timed(step, device) for _ in range(steps)]
     top = []
     if profile_rows:
         from torch.profiler import ProfilerActivity, profile
-        with profile(activities=[ProfilerActivity.CPU]) as prof: step()
-        events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
-        total = sum(e.self_cpu_time_total for e in events)
-        top = [f'{e.key} {100 * e.self_cpu_time_total / total:.0f}%' for e in events[:profile_rows]]
+        gpu = device == 'cuda'
+        with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if gpu else [])) as prof: step(); sync(device)
+        own = (lambda e: e.self_device_time_total) if gpu else (lambda e: e.self_cpu_time_total)
+        events = sorted(prof.key_averages(), key=lambda e: -own(e))
+        total = sum(own(e) for e in events)
+        top = [f'{e.key} {100 * own(e) / total:.0f}%' for e in events[:profile_rows]]
     audio = batch.get('input_values')
     shape = f"audio {tuple(audio.shape)}" if audio is not None else ''
     text = batch.get('input_ids')
@@ -125,7 +149,6 @@ def step_cost(method, backbones, heads, precision, steps, profile_rows, size_nam
 
 
 def mfu(args):
-    import torch
     sys.path.insert(0, str(Path(__file__).parent))
     from throughput import paper_size_backbones
     from rsacfn.backbones import tiny_backbones
@@ -136,19 +159,22 @@ def mfu(args):
     bb = dict(tiny if args.backbones == 'tiny' else paper_size_backbones(out/'paper_size_backbones', tiny),
               corpus=make_demo_corpus(out/'demo_tiny', size='tiny', progress=False))
     heads = {}  # tiny: the demo preset's small heads; paper: the paper's
-    pk = peak()
-    print(f'peak (best of 5 products of 4096 x 4096 matrices, this process): float32 {pk["float32"]:.0f} GFLOP/s, bfloat16 {pk["bfloat16"]:.0f} GFLOP/s')
+    pk = peak(args.device)
+    n = 8192 if args.device == 'cuda' else 4096
+    print(f'peak (best of 5 products of {n} x {n} matrices on {args.device}, this process): '
+          + ', '.join(f'{k} {v:.0f} GFLOP/s' for k, v in pk.items()))
     print()
     rows, profiles = [], []
     for method in (args.methods.split(',') if args.methods else list(METHODS)):
-        for precision in ('float32', 'bfloat16'):
+        for precision in precisions(args.device):
             profile = args.profile if args.profile_methods is None or method in args.profile_methods.split(',') else 0
-            sec, flops, shape, top = step_cost(method, bb, heads, precision, args.steps, profile, args.backbones)
+            sec, flops, shape, top = step_cost(method, bb, heads, precision, args.steps, profile, args.backbones, args.device)
             achieved = flops / sec / 1e9
             rows.append({'method': method, 'precision': precision, 'batch': shape, 'GFLOP / step': round(flops / 1e9, 1),
                          'step s': round(sec, 3), 'GFLOP/s': round(achieved, 1), 'MFU %': round(100 * achieved / pk[precision], 1),
                          'target (>= 50 %)': 'met' if achieved >= pk[precision] / 2 else 'NOT met'})
-            if top: profiles.append({'method': method, 'precision': precision, 'top operators (self CPU time)': '; '.join(top)})
+            if top: profiles.append({'method': method, 'precision': precision,
+                                     f'top operators (self {"GPU" if args.device == "cuda" else "CPU"} time)': '; '.join(top)})
             print(rows[-1], flush=True)
     print()
     table(rows)
@@ -181,33 +207,44 @@ def precision(args):
     print()
 
 
+def run_inputs(args, folder):
+    """What the whole-run sections train on: the demo corpus (`--size`, `--segments`) written under `--out`/folder, and
+    either the tiny backbones with small heads, batches of 16 and lr 1e-3, or paper-size backbones with the paper's heads
+    and recipes. Returns (corpus, backbones, run settings, heads(method))."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from throughput import SMALL_HEADS, paper_size_backbones
+    from rsacfn.backbones import tiny_backbones
+    from rsacfn.demo import make_demo_corpus
+    from rsacfn.models import head_sizes
+    tiny = tiny_backbones(progress=False)
+    paper = args.backbones == 'paper'
+    corpus = make_demo_corpus(Path(args.out)/folder/f'demo_{args.size}_{args.segments}', size=args.size, n_segments=args.segments, progress=False)
+    bb = paper_size_backbones(Path(args.out)/'paper_size_backbones', tiny) if paper else tiny
+    sizes = {} if paper else dict(batch_size=16, val_batch_size=32, lr=1e-3)
+    heads = lambda method: {} if paper else {k: v for k, v in SMALL_HEADS.items() if k in head_sizes(method)}
+    return corpus, bb, sizes, heads
+
+
 def habits(args):
     """Whole training runs (`rsacfn.trainer.train`, wall time from the call to its return) in the published pipeline's
     habits against rsacfn's defaults, same corpus, backbones, heads, batches and epochs: published = every batch padded
     to 96000 samples / 256 tokens and the whole corpus decoded into memory before training (its decoding time added);
-    default = dynamic padding, clips decoded as batches need them; grouped = default with group_by_length."""
+    default = dynamic padding, clips decoded as batches need them; grouped = default with group_by_length. Beside the
+    whole runs, the training loops alone (the logged `train_seconds` of every epoch): the rest of a run is loading the
+    backbones, validation and checkpoints, the same work in every habit."""
     import shutil
-    sys.path.insert(0, str(Path(__file__).parent))
-    from throughput import SMALL_HEADS, paper_size_backbones
-    from rsacfn.backbones import tiny_backbones
     from rsacfn.config import TrainConfig
     from rsacfn.data import load_audio, read_corpus
-    from rsacfn.demo import make_demo_corpus
-    from rsacfn.models import head_sizes
     from rsacfn.trainer import train
     out = Path(args.out)/'habits'
-    tiny = tiny_backbones(progress=False)
-    paper = args.backbones == 'paper'
-    corpus = make_demo_corpus(out/f'demo_{args.size}_{args.segments}', size=args.size, n_segments=args.segments, progress=False)
-    bb = paper_size_backbones(Path(args.out)/'paper_size_backbones', tiny) if paper else tiny
-    sizes = {} if paper else dict(batch_size=16, val_batch_size=32, lr=1e-3)
+    corpus, bb, sizes, heads = run_inputs(args, 'habits')
     rows = []
     for method in args.methods.split(',') if args.methods else ['early_fusion']:
-        heads = {} if paper else {k: v for k, v in SMALL_HEADS.items() if k in head_sizes(method)}
         base = dict(data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']), method=method, epochs=args.epochs,
-                    head_sizes=heads, quiet=True, output_dir=str(out/'runs'), **sizes)
+                    head_sizes=heads(method), quiet=True, output_dir=str(out/'runs'), device=args.device, **sizes)
         def run(ver, **kw):
             t = time.perf_counter(); r = train(TrainConfig(**base, ver=f'{method}_{ver}', **kw)); s = time.perf_counter() - t
+            r['train_s'] = sum(json.loads(l)['train_seconds'] for l in (Path(r['run_dir'])/'metrics.jsonl').read_text().splitlines())
             shutil.rmtree(r['run_dir'])
             return s, r
         t = time.perf_counter()
@@ -219,12 +256,84 @@ def habits(args):
         def_s, dfl = run('default')
         grp_s, grp = run('grouped', group_by_length=True)
         pub_s += decode_s
-        rows.append({'method': method, 'backbones': args.backbones, 'segments': len(df), 'epochs': args.epochs,
+        rows.append({'method': method, 'device': args.device, 'backbones': args.backbones, 'segments': len(df), 'epochs': args.epochs,
                      'published s (decode s)': f'{pub_s:.1f} ({decode_s:.1f})', 'default s': round(def_s, 1), 'grouped s': round(grp_s, 1),
                      'default speed-up': round(pub_s / def_s, 2), 'target 3x': 'met' if pub_s / def_s >= 3 else 'NOT met',
                      'grouped speed-up': round(pub_s / grp_s, 2), 'target 5x': 'met' if pub_s / grp_s >= 5 else 'NOT met',
+                     'training s published / default / grouped': f"{pub['train_s']:.1f} / {dfl['train_s']:.1f} / {grp['train_s']:.1f}",
+                     'training speed-up default / grouped': f"{pub['train_s'] / dfl['train_s']:.2f} / {pub['train_s'] / grp['train_s']:.2f}",
                      'weighted F1 published / default / grouped': f"{pub['weighted_f1']:.3f} / {dfl['weighted_f1']:.3f} / {grp['weighted_f1']:.3f}"})
         print(rows[-1], flush=True)
+    print()
+    table(rows)
+
+
+def loading(args):
+    """Whole training runs (default settings, early_fusion unless --methods) with 0, 2 and 4 data-loading workers, with and
+    without pinned host memory: the median of the logged epoch times after the first epoch (which starts the workers)."""
+    import shutil
+    from unittest import mock
+    import torch.utils.data
+    import rsacfn.trainer as T
+    out = Path(args.out)/'loading'
+    corpus, bb, sizes, heads = run_inputs(args, 'loading')
+    rows = []
+    for method in args.methods.split(',') if args.methods else ['early_fusion']:
+        for workers in (0, 2, 4):
+            for pin in ((False, True) if args.device == 'cuda' else (False,)):
+                loader = lambda *a, _pin=pin, **k: torch.utils.data.DataLoader(*a, **dict(k, pin_memory=_pin))
+                cfg = T.TrainConfig(data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']), method=method,
+                                    epochs=args.epochs, head_sizes=heads(method), quiet=True, output_dir=str(out/'runs'), device=args.device,
+                                    num_workers=workers, ver=f'{method}_{workers}_{pin}', **sizes)
+                with mock.patch.object(T, 'DataLoader', loader):
+                    r = T.train(cfg)
+                epochs = [json.loads(l) for l in (Path(r['run_dir'])/'metrics.jsonl').read_text().splitlines()]
+                shutil.rmtree(r['run_dir'])
+                rows.append({'method': method, 'device': args.device, 'backbones': args.backbones, 'workers': workers, 'pinned memory': pin,
+                             'epoch s': round(statistics.median(e['train_seconds'] for e in epochs[1:] or epochs), 2),
+                             'segments / s': round(statistics.median(e['train_utts_per_s'] for e in epochs[1:] or epochs), 1)})
+                print(rows[-1], flush=True)
+    print()
+    table(rows)
+
+
+def shapes(args):
+    """Why static padding can beat dynamic padding on a GPU: the trainer's own step (as in mfu) over the same 16 batches
+    twice, their audio padded (a) to audio_max_lens (96000 samples in the paper), (b) to each batch's longest clip, (c) up to a whole second. The
+    second pass repeats the first pass's shapes: where it is much faster than the first, the cost is per new shape
+    (kernel selection, allocator growth), not per sample."""
+    import torch, torch.nn.functional as F
+    from rsacfn.config import preset_config
+    from rsacfn.models import model_inputs
+    from rsacfn.trainer import _accelerator, _load_data, setup
+    corpus, bb = run_inputs(args, 'shapes')[:2]
+    rows = []
+    for method in args.methods.split(',') if args.methods else ['early_fusion']:
+        cfg = preset_config('paper' if args.backbones == 'paper' else 'demo', method=method, data_path=str(corpus), wav_model=str(bb['audio']),
+                            text_model=str(bb['text']), output_dir=tempfile.mkdtemp(), device=args.device, quiet=True, epochs=1).resolve()
+        acc = _accelerator(cfg)
+        s = setup(cfg, acc, *_load_data(cfg))
+        s.trainable.train()
+        it = iter(s.train_loader)
+        batches = [next(it) for _ in range(min(16, len(s.train_loader)))]
+        def padded(b, to):
+            n = b['input_values'].shape[1]  # the audio and its attention mask, zero-padded on the right (text 2-d tensors are far shorter)
+            return {k: F.pad(v, (0, to(n) - n)) if torch.is_tensor(v) and v.dim() == 2 and v.shape[1] == n else v for k, v in b.items()}
+        def step(b):
+            o = s.trainable(**model_inputs(b), labels=b['labels']); acc.backward(o.loss); s.optimizer.step(); s.optimizer.zero_grad()
+        step(batches[-1]); sync(args.device)  # the run's first step (CUDA context, library handles) is nobody's
+        for name, to in ((f'static {cfg.audio_max_lens}', lambda n: cfg.audio_max_lens), ('dynamic', lambda n: n),
+                         ('dynamic, up to whole seconds', lambda n: -(-n // 16000) * 16000)):
+            bs = [padded(b, to) for b in batches]
+            passes = []
+            for _ in range(2):
+                sync(args.device); t = time.perf_counter()
+                for b in bs: step(b)
+                sync(args.device); passes.append(time.perf_counter() - t)
+            rows.append({'method': method, 'device': args.device, 'audio padding': name, 'shapes': len({b['input_values'].shape for b in bs}),
+                         'mean samples': round(statistics.mean(b['input_values'].shape[1] for b in bs)),
+                         'first pass s': round(passes[0], 2), 'second pass s (same shapes)': round(passes[1], 2)})
+            print(rows[-1], flush=True)
     print()
     table(rows)
 
@@ -232,22 +341,23 @@ def habits(args):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits'))
+    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits', 'loading', 'shapes'))
+    p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu', help='mfu, habits, loading: where to train (default: %(default)s)')
     p.add_argument('--backbones', choices=('tiny', 'paper'), default='tiny', help='mfu: backbone sizes (default: %(default)s)')
-    p.add_argument('--methods', default=None, help='mfu: comma-separated methods (default: all)')
+    p.add_argument('--methods', default=None, help='mfu: comma-separated methods (default: all); habits, loading: (default: early_fusion)')
     p.add_argument('--method', default='early_fusion', help='precision: the method (default: %(default)s)')
     p.add_argument('--steps', type=int, default=3, help='mfu: timed steps per method and precision (default: %(default)s)')
     p.add_argument('--profile_methods', default=None, help='mfu: the methods whose step is profiled (default: all)')
     p.add_argument('--profile', type=int, default=5, help='mfu: operators listed per step (0: no profile; default: %(default)s)')
-    p.add_argument('--size', default='default', help='habits: demo corpus size (default: %(default)s)')
-    p.add_argument('--segments', type=int, default=None, help="habits: demo segments (default: the size's)")
-    p.add_argument('--epochs', type=int, default=4, help='habits: epochs per run (default: %(default)s)')
+    p.add_argument('--size', default='default', help='habits, loading: demo corpus size (default: %(default)s)')
+    p.add_argument('--segments', type=int, default=None, help="habits, loading: demo segments (default: the size's)")
+    p.add_argument('--epochs', type=int, default=4, help='habits, loading: epochs per run (default: %(default)s)')
     p.add_argument('--out', default='results/benchmarks', help='work folder (default: %(default)s)')
     args = p.parse_args(argv)
     header(argv)
-    print(machine())
+    print(machine(args.device))
     print()
-    dict(startup=startup, mfu=mfu, precision=precision, habits=habits)[args.section](args)
+    dict(startup=startup, mfu=mfu, precision=precision, habits=habits, loading=loading, shapes=shapes)[args.section](args)
 
 
 if __name__ == '__main__':

@@ -15,8 +15,8 @@ __all__ = ['classification_metrics', 'dimension_metrics', 'prediction_frame', 'f
            'corpus_fingerprint', 'cache_key', 'extract_features', 'CachedFeatures', 'collate_features',
            'checkpoint_identity', 'run_identity', 'identity_changes', 'save_atomic', 'cpu_bf16', 'amp_precision',
            'load_split', 'read_config_corpus', 'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted',
-           'RunLocked', 'run_lock', 'trained', 'train', 'Setup', 'training_data', 'setup', 'train_epoch', 'checkpoint',
-           'restore', 'read_eval_corpus', 'score', 'score_eval_corpus']
+           'RunLocked', 'run_lock', 'trained', 'train', 'Setup', 'training_data', 'loader_settings', 'setup',
+           'train_epoch', 'checkpoint', 'restore', 'read_eval_corpus', 'score', 'score_eval_corpus']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
@@ -478,13 +478,22 @@ def training_data(cfg:TrainConfig, acc, model:MultiModel, df, train_df, valid_df
     acc.wait_for_everyone()
     return FrozenBackbones(model), CachedFeatures(root/key, train_df), CachedFeatures(root/key, valid_df), collate_features
 
+def loader_settings(cfg:TrainConfig, device_type:str) -> dict:
+    """The data loaders' workers and pinned memory. On CUDA two workers decode the next batches while the GPU trains and
+    pinned host memory speeds the copy to it (`python benchmarks/limits.py loading --device cuda --backbones paper`:
+    early_fusion epochs 1.55x faster with 2 workers, 1.33x with pinned memory alone); on a small CPU the workers take
+    cores from the training itself (0.8x on this project's 2 cores), so none there unless `num_workers` asks."""
+    cuda = device_type == 'cuda'
+    return dict(num_workers=cfg.num_workers if cfg.num_workers is not None else 2 if cuda else 0, pin_memory=cuda)
+
 def setup(cfg:TrainConfig, acc, df, train_df, valid_df) -> Setup:
     "Build the model, its data loaders, the optimizer and the learning-rate schedule, and hand them to Accelerate."
     from transformers import get_scheduler
     model = build_model(cfg)
     trainable, train_ds, valid_ds, collate = training_data(cfg, acc, model, df, train_df, valid_df)
-    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=train_sampler(cfg, train_df, model.modality), collate_fn=collate, num_workers=cfg.num_workers)
-    valid_loader = DataLoader(valid_ds, batch_size=cfg.val_batch_size, collate_fn=collate, num_workers=cfg.num_workers)
+    loading = loader_settings(cfg, acc.device.type)
+    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=train_sampler(cfg, train_df, model.modality), collate_fn=collate, **loading)
+    valid_loader = DataLoader(valid_ds, batch_size=cfg.val_batch_size, collate_fn=collate, **loading)
     optimizer = torch.optim.AdamW([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   fused=acc.device.type in ('cpu', 'cuda'))  # one kernel per step: 1.6x faster for rsa_cfn's 328 M-parameter head on CPU
     steps = cfg.epochs * math.ceil(len(train_loader) / cfg.grad_accum)

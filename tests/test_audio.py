@@ -47,6 +47,7 @@ def test_torchaudio_resampling_matches_scipy(tmp_path, sr):
 
 def test_falls_back_to_scipy_when_torchaudio_fails(tmp_path, monkeypatch, fresh_backend):
     monkeypatch.setitem(sys.modules, 'torchaudio', None)  # `import torchaudio` now raises ImportError
+    monkeypatch.setitem(sys.modules, 'torchaudio.functional', None)  # and so does the submodule, where a test imported it already
     assert audio_backend() == 'scipy'
     w = load_audio(sine_file(tmp_path/'s.wav', 44100))  # 'auto' works
     assert abs(peak_hz(w) - 440) < 2
@@ -74,7 +75,7 @@ def test_import_without_a_working_torchaudio(tmp_path, how):
     else:  # as with the registry's CUDA-only build next to CPU torch: the import itself blows up
         (tmp_path/'torchaudio').mkdir()
         (tmp_path/'torchaudio'/'__init__.py').write_text("raise OSError('libcudart.so.12: cannot open shared object file')\n")
-        code, env = '', dict(os.environ, PYTHONPATH=str(tmp_path))
+        code, env = '', dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(tmp_path), os.environ.get('PYTHONPATH')))))
     code += 'import rsacfn, rsacfn.data, rsacfn.models, rsacfn.trainer, rsacfn.cli\nprint(rsacfn.data.audio_backend())\n'
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]

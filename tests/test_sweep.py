@@ -37,20 +37,30 @@ def test_a_failing_method_is_marked_and_does_not_stop_the_others(tmp_path, small
     assert not (tmp_path/'sweep'/'notebooks'/'early_fusion-seed42.failed.ipynb').exists()
 
 
-def test_an_interrupted_sweep_finishes_only_the_remaining_runs(tmp_path, small):
-    out = tmp_path/'sweep'
-    cmd = [str(BIN/'rsacfn'), 'sweep', str(out), '--methods', 'text_only,late_fusion,residual', '--set', 'demo_size=tiny',
-           '--set', 'epochs=1', '--set', f'wav_model={small["wav_model"]}',
-           '--set', f'text_model={small["text_model"]}']
+def kill_after_first_run(cmd, out):
+    "Start a sweep command, SIGKILL it with its kernels once its first run's notebook is saved; the sweep has no table then."
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     first = out/'notebooks'/'text_only-seed42.ipynb'  # saved once the run's notebook has finished
     deadline = time.time() + 600
     while not first.is_file():
         assert proc.poll() is None and time.time() < deadline, 'the sweep ended before its first run finished'
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL); proc.wait()  # the sweep and its kernels
+    os.killpg(proc.pid, signal.SIGKILL); proc.wait()  # the sweep, its jobs and their kernels
     assert not (out/'f1_table.md').exists()
-    out2 = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope='module')
+def interrupted_sweep(tmp_path_factory, tiny_backbones):
+    "A local sweep of three methods, killed after its first run and started again: (its folder, the second command's result)."
+    out = tmp_path_factory.mktemp('interrupted')/'sweep'
+    cmd = [str(BIN/'rsacfn'), 'sweep', str(out), '--methods', 'text_only,late_fusion,residual', '--set', 'demo_size=tiny',
+           '--set', 'epochs=1', '--set', f'wav_model={tiny_backbones["audio"]}', '--set', f'text_model={tiny_backbones["text"]}']
+    kill_after_first_run(cmd, out)
+    return out, subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+
+
+def test_an_interrupted_sweep_finishes_only_the_remaining_runs(interrupted_sweep):
+    out, out2 = interrupted_sweep
     assert out2.returncode == 0, out2.stderr[-3000:]
     assert 'ERROR' not in out2.stdout + out2.stderr  # no kernel log lines, no papermill warnings
     runs = pd.read_csv(out/'runs.csv').set_index('method')
@@ -99,21 +109,16 @@ def test_a_bad_key_stops_the_sweep_before_anything_is_written(tmp_path, args, me
     assert not out.exists()  # no corpus, no backbones, no folder
 
 
-def test_the_submitit_launcher_runs_the_same_sweep_and_after_a_kill_only_what_is_missing(tmp_path, small):
+def test_the_submitit_launcher_runs_the_same_sweep_and_after_a_kill_only_what_is_missing(tmp_path, small, interrupted_sweep):
     "submitit's local executor stands in for SLURM: each run a job of its own, results gathered from the sweep folder."
     methods = ['text_only', 'late_fusion']
-    local = run_sweep(tmp_path/'local', methods=methods, params=small, progress=False)
+    local = pd.read_csv(interrupted_sweep[0]/'f1_table.csv')  # the local sweep of the same settings (and one more method)
+    local = local[local.method.isin(methods)]
+    assert list(local.method) == methods
     out = tmp_path/'submitit'
     cmd = [str(BIN/'rsacfn'), 'sweep', str(out), '--methods', ','.join(methods), '--launcher', 'submitit-local', '--time_min', '20',
            *[a for k, v in small.items() for a in ('--set', f'{k}={v}')]]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    first = out/'notebooks'/'text_only-seed42.ipynb'
-    deadline = time.time() + 600
-    while not first.is_file():
-        assert proc.poll() is None and time.time() < deadline, 'the sweep ended before its first run finished'
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL); proc.wait()  # the sweep, its jobs and their kernels
-    assert not (out/'f1_table.md').exists()
+    kill_after_first_run(cmd, out)
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-3000:]
     runs = pd.read_csv(out/'runs.csv').set_index('method')

@@ -188,3 +188,15 @@ def test_the_training_loop_reads_the_device_once_per_logging_interval_not_every_
     steps = -(-len(split_corpus(read_kemdy20(tiny_setup['data_path']))[0]) // 16)  # batches of 16
     assert counts[50] <= 4, reads                      # a steps-long epoch, read once (plus the epoch's sampler and total)
     assert counts[1] >= counts[50] + steps - 1, counts  # reading every step costs a read per step
+
+
+def test_data_loading_defaults_follow_the_device():
+    "Workers and pinned memory where benchmarks/limits.py loading measured them to help (CUDA), none where they cost (a 2-core CPU)."
+    from rsacfn.trainer import loader_settings
+    assert TrainConfig().num_workers is None  # None: chosen per device
+    assert loader_settings(TrainConfig(), 'cuda') == dict(num_workers=2, pin_memory=True)
+    assert loader_settings(TrainConfig(), 'cpu') == dict(num_workers=0, pin_memory=False)
+    assert loader_settings(TrainConfig(), 'mps') == dict(num_workers=0, pin_memory=False)
+    assert loader_settings(TrainConfig(num_workers=3), 'cpu') == dict(num_workers=3, pin_memory=False)  # an explicit setting is kept
+    assert loader_settings(TrainConfig(num_workers=0), 'cuda') == dict(num_workers=0, pin_memory=True)
+    with pytest.raises(ValueError, match='num_workers=-1'): TrainConfig(num_workers=-1).resolve()
