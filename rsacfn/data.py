@@ -52,7 +52,9 @@ def parse_emotions(raw:str, # a rater-vote string such as `'neutral;happy'`
 # %% ../nbs/00_data.ipynb #14201531
 class CorpusError(ValueError):
     "A problem with one file or row of a corpus; the message says where and what to do."
-    def __init__(self, where, what, hint='', segment_id=None):
+    def __init__(self, where, what=None, hint='', segment_id=None):
+        if what is None:  # re-raised from a data-loading worker: torch passes one string, the worker's traceback, whose last line is ours
+            where, _, what = str(where).strip().rsplit('CorpusError: ', 1)[-1].partition(': ')
         self.where, self.what, self.hint, self.segment_id = str(where), what, hint, segment_id
         super().__init__(f"{where}: {what}" + (f". {hint}" if hint else ''))
 

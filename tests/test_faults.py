@@ -243,3 +243,16 @@ def test_skip_mode_skips_a_short_row_and_a_non_numeric_valence(corpus_copy, tmp_
 def test_debug_shows_the_traceback(base):
     r = cli('train', *flags(dict(base, ver='bad', epochs=0)), '--debug')
     assert r.returncode != 0 and 'Traceback' in r.stderr and 'epochs=0: must be 1 or more' in r.stderr
+
+
+def test_a_wav_broken_during_training_is_one_line_also_from_a_loading_worker(corpus_copy):
+    "CUDA runs load with worker processes; torch re-raises a worker's error with its whole traceback as the message."
+    from torch.utils.data import DataLoader
+    from rsacfn.data import EmotionDataset, split_corpus
+    train_df = split_corpus(read_kemdy20(corpus_copy))[0]
+    Path(train_df.wav_path.iloc[0]).write_bytes(b'not a wav any more')  # broken after the corpus was read
+    with pytest.raises(CorpusError) as direct: load_audio(train_df.wav_path.iloc[0])
+    loader = DataLoader(EmotionDataset(train_df.iloc[:2]), batch_size=2, num_workers=1, collate_fn=lambda items: items)
+    with pytest.raises(CorpusError) as e: next(iter(loader))
+    assert str(e.value) == str(direct.value) and len(str(e.value).splitlines()) == 1, str(e.value)
+    assert e.value.where == train_df.wav_path.iloc[0]
