@@ -159,10 +159,15 @@ def test_run_files_are_strict_and_a_damaged_checkpoint_is_one_line(base):
     assert out.returncode == 2 and one_line(out) and 'last.pt cannot be read' in out.stderr, out.stderr
 
 
+def ctrl_c_reaches():
+    "In the child: Ctrl-C's default, as in a terminal. A shell's background job (`make test &`) starts with SIGINT ignored, and Python then never raises KeyboardInterrupt."
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_in_train_says_how_to_continue(base):
     run = Path(base['output_dir'])/'ctrl_c'
     proc = subprocess.Popen([str(BIN/'rsacfn'), 'train', *flags(dict(base, ver='ctrl_c', epochs=200))], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches)
     deadline = time.time() + 300
     while not (run/'last.pt').is_file():  # an epoch is finished
         assert proc.poll() is None and time.time() < deadline, proc.stderr.read()
@@ -202,7 +207,7 @@ def test_ctrl_c_in_a_sweep_interrupts_the_running_notebook(tmp_path, tiny_backbo
     out = tmp_path/'sweep'
     proc = subprocess.Popen([str(BIN/'rsacfn'), 'sweep', str(out), '--methods', 'text_only,early_fusion', '--set', 'demo_size=tiny',
                              '--set', 'epochs=300', '--set', f'wav_model={tiny_backbones["audio"]}', '--set', f'text_model={tiny_backbones["text"]}'],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches)
     run = out/'runs'/'text_only-seed42'
     deadline = time.time() + 300
     while not (run/'last.pt').is_file():  # the first notebook has finished an epoch
