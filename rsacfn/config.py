@@ -109,6 +109,7 @@ class TrainConfig:
     cache_dir: str|None = None # where freeze_backbones caches features (None: output_dir/feature_cache)
     num_workers: int|None = None # data-loading worker processes; None: 2 on CUDA, 0 elsewhere (`benchmarks/limits.py loading`)
     static_padding: bool = False # pad every batch to the maximum lengths, as the paper did (benchmarks)
+    audio_pad_multiple: int|None = None # pad each batch's audio up to a multiple of this many samples: fewer batch shapes; None: chosen per device (`rsacfn.trainer.audio_pad_multiple`)
     group_by_length: bool = False # batch segments of similar length together: less padding, faster epochs
     log_every: int = 50 # training steps between reads of the loss from the device (the progress bar's loss, the NaN check): no step waits for the device
     resume: bool = False # continue from the run's last completed epoch
@@ -165,7 +166,7 @@ class TrainConfig:
         for k, v in self.info.recipe.items():
             if getattr(self, k) is None: self = dataclasses.replace(self, **{k: v})
         for k, lowest in (('epochs', 1), ('grad_accum', 1), ('batch_size', 1), ('val_batch_size', 1), ('num_classes', 2),
-                          ('n_folds', 2), ('audio_max_lens', 1), ('text_max_lens', 1), ('num_workers', 0), ('fold', 0), ('log_every', 1)):
+                          ('n_folds', 2), ('audio_max_lens', 1), ('text_max_lens', 1), ('num_workers', 0), ('fold', 0), ('log_every', 1), ('audio_pad_multiple', 1)):
             if getattr(self, k) is not None and getattr(self, k) < lowest: raise ValueError(f'{k}={getattr(self, k)!r}: must be {lowest} or more')
         if not 0 < self.valid_size < 1: raise ValueError(f'valid_size={self.valid_size!r}: must be between 0 and 1')
         if not (self.va_weight >= 0 and math.isfinite(self.va_weight)): raise ValueError(f'va_weight={self.va_weight!r}: must be 0 (no valence/arousal output) or more')

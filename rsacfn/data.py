@@ -543,6 +543,7 @@ class Collator:
     pad_to_max: bool = False # pad to the maximum lengths (the paper's static padding) instead of the batch's longest
     feature_extractor: Callable|None = None # a Hugging Face audio feature extractor; None: `default_feature_extractor()`
     modality: str|None = None # batch 'audio', 'text' or 'both' of what items hold; None: whatever they hold
+    audio_pad_multiple: int = 1 # pad the audio up to a whole multiple of this many samples (at most audio_max_lens): fewer distinct batch shapes
 
     def audio(self, waves):
         "Padded waveforms (B, T) and their attention mask, made by the feature extractor."
@@ -550,7 +551,12 @@ class Collator:
         out = fe([np.asarray(w, dtype=np.float32) for w in waves], sampling_rate=SAMPLE_RATE, truncation=True,  # an extractor for another rate refuses
                  padding='max_length' if self.pad_to_max else 'longest', max_length=self.audio_max_lens,
                  return_attention_mask=True, return_tensors='pt')
-        return out['input_values'], out['attention_mask'].long()
+        x, mask = out['input_values'], out['attention_mask'].long()
+        if self.audio_pad_multiple < 1: raise ValueError(f'audio_pad_multiple={self.audio_pad_multiple!r}: must be 1 (no rounding) or more samples')
+        n = x.shape[1]
+        to = max(n, min(-(-n // self.audio_pad_multiple) * self.audio_pad_multiple, self.audio_max_lens))
+        if to > n: x, mask = torch.nn.functional.pad(x, (0, to - n)), torch.nn.functional.pad(mask, (0, to - n))  # zeros, as the extractor pads
+        return x, mask
 
     def text(self, texts):
         "Token ids (B, L) and their attention mask."

@@ -456,10 +456,10 @@ class MultiModel(PreTrainedModel):
             model.feature_extractor = AutoFeatureExtractor.from_pretrained(p)
         return model
 
-    def collator(self, pad_to_max:bool=False) -> Collator:
+    def collator(self, pad_to_max:bool=False, audio_pad_multiple:int=1) -> Collator:
         "The `Collator` matching this model's tokenizer, feature extractor and lengths."
         return Collator(self.tokenizer, self.config.audio_max_lens, self.config.text_max_lens, pad_to_max,
-                        feature_extractor=self.feature_extractor, modality=self.modality)
+                        feature_extractor=self.feature_extractor, modality=self.modality, audio_pad_multiple=audio_pad_multiple)
 
     @property
     def min_audio_samples(self) -> int:

@@ -15,8 +15,9 @@ __all__ = ['classification_metrics', 'dimension_metrics', 'prediction_frame', 'f
            'corpus_fingerprint', 'cache_key', 'extract_features', 'CachedFeatures', 'collate_features',
            'checkpoint_identity', 'run_identity', 'identity_changes', 'save_atomic', 'cpu_bf16', 'amp_precision',
            'load_split', 'read_config_corpus', 'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted',
-           'RunLocked', 'run_lock', 'trained', 'train', 'Setup', 'training_data', 'loader_settings', 'setup',
-           'train_epoch', 'checkpoint', 'restore', 'read_eval_corpus', 'score', 'score_eval_corpus']
+           'RunLocked', 'run_lock', 'trained', 'train', 'Setup', 'training_data', 'audio_pad_multiple',
+           'loader_settings', 'setup', 'train_epoch', 'checkpoint', 'restore', 'read_eval_corpus', 'score',
+           'score_eval_corpus']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
@@ -468,7 +469,7 @@ def training_data(cfg:TrainConfig, acc, model:MultiModel, df, train_df, valid_df
     "(trainable, train set, validation set, collate): the model on audio and text, or, with frozen backbones, its head on their cached features."
     if not cfg.freeze_backbones:
         return (model, EmotionDataset(train_df, cfg.audio_max_lens, model.modality), EmotionDataset(valid_df, cfg.audio_max_lens, model.modality),
-                model.collator(pad_to_max=cfg.static_padding))
+                model.collator(pad_to_max=cfg.static_padding, audio_pad_multiple=audio_pad_multiple(cfg, acc.device.type)))
     for enc in (model.audio_encoder, model.text_encoder):
         if enc is not None: enc.requires_grad_(False)
     root = Path(cfg.cache_dir or Path(cfg.output_dir)/'feature_cache')
@@ -477,6 +478,14 @@ def training_data(cfg:TrainConfig, acc, model:MultiModel, df, train_df, valid_df
     if acc.is_main_process: extract_features(model, df, root, cfg.val_batch_size, acc.device, not cfg.quiet, key)
     acc.wait_for_everyone()
     return FrozenBackbones(model), CachedFeatures(root/key, train_df), CachedFeatures(root/key, valid_df), collate_features
+
+def audio_pad_multiple(cfg:TrainConfig, device_type:str) -> int:
+    """Batches' audio is padded up to a whole multiple of this many samples. A GPU pays for each new batch shape the
+    first time (`python benchmarks/limits.py shapes --device cuda --backbones paper`: on an H100 16 new shapes cost
+    early_fusion 4.5-7.3 s over 16 steps, 1.8-2.1 s once seen; rounded up to whole seconds, 2 shapes, 2.1-2.4 s), so on
+    CUDA whole seconds (16000 samples); on a CPU every sample costs and a shape nothing, so 1 there: each batch as long
+    as its longest clip. An explicit `audio_pad_multiple` is kept."""
+    return cfg.audio_pad_multiple if cfg.audio_pad_multiple is not None else 16000 if device_type == 'cuda' else 1
 
 def loader_settings(cfg:TrainConfig, device_type:str) -> dict:
     """The data loaders' workers and pinned memory. On CUDA two workers decode the next batches while the GPU trains and

@@ -50,6 +50,21 @@ def test_static_padding_for_benchmarks(split):
     assert batch['input_values'].shape == (3, 40_000) and batch['input_ids'].shape == (3, 32)
 
 
+def test_audio_padded_up_to_a_multiple(split):
+    "audio_pad_multiple pads each batch's audio up to a whole multiple (fewer distinct shapes for a GPU), never past audio_max_lens; the real samples and masks are those of plain dynamic padding."
+    train, _ = split
+    items = [EmotionDataset(train)[i] for i in range(3)]
+    plain = Collator(modality='audio')(items)
+    n = plain['input_values'].shape[1]
+    rounded = Collator(modality='audio', audio_pad_multiple=16000)(items)
+    assert rounded['input_values'].shape == (3, -(-n // 16000) * 16000) and rounded['input_values'].shape[1] > n
+    assert torch.equal(rounded['input_values'][:, :n], plain['input_values']) and torch.all(rounded['input_values'][:, n:] == 0)
+    assert torch.equal(rounded['audio_attention_mask'].sum(1), plain['audio_attention_mask'].sum(1))
+    capped = Collator(modality='audio', audio_max_lens=n + 1, audio_pad_multiple=16000)(items)
+    assert capped['input_values'].shape == (3, n + 1)  # up to audio_max_lens, not past it
+    with pytest.raises(ValueError, match='audio_pad_multiple=0'): Collator(modality='audio', audio_pad_multiple=0)(items)
+
+
 def test_single_modalities(split):
     train, _ = split
     a = EmotionDataset(train, modality='audio')[0]; t = EmotionDataset(train, modality='text')[0]

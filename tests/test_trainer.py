@@ -200,3 +200,21 @@ def test_data_loading_defaults_follow_the_device():
     assert loader_settings(TrainConfig(num_workers=3), 'cpu') == dict(num_workers=3, pin_memory=False)  # an explicit setting is kept
     assert loader_settings(TrainConfig(num_workers=0), 'cuda') == dict(num_workers=0, pin_memory=True)
     with pytest.raises(ValueError, match='num_workers=-1'): TrainConfig(num_workers=-1).resolve()
+
+
+def test_audio_padding_follows_the_device_and_reaches_the_training_batches(tiny_setup):
+    "On CUDA each batch's audio is padded up to whole seconds (a GPU pays per new batch shape: benchmarks/limits.py shapes); elsewhere to its longest clip."
+    from rsacfn.trainer import _accelerator, _load_data, audio_pad_multiple, setup
+    assert TrainConfig().audio_pad_multiple is None  # None: chosen per device
+    assert audio_pad_multiple(TrainConfig(), 'cuda') == 16000 and audio_pad_multiple(TrainConfig(), 'cpu') == 1
+    assert audio_pad_multiple(TrainConfig(audio_pad_multiple=8000), 'cuda') == 8000  # an explicit setting is kept
+    with pytest.raises(ValueError, match='audio_pad_multiple=0'): TrainConfig(audio_pad_multiple=0).resolve()
+    lengths = {}
+    for multiple in (None, 16000):
+        cfg = TrainConfig(**tiny_setup, ver=f'pad{multiple}', audio_pad_multiple=multiple).resolve()
+        acc = _accelerator(cfg)
+        s = setup(cfg, acc, *_load_data(cfg))
+        lengths[multiple] = [b['input_values'].shape[1] for b in s.train_loader]
+    assert any(n % 16000 for n in lengths[None])  # on this CPU: each batch as long as its longest clip
+    assert all(n % 16000 == 0 or n == tiny_setup['audio_max_lens'] for n in lengths[16000])
+    assert all(r >= n for r, n in zip(lengths[16000], lengths[None])) and lengths[16000] != lengths[None]
