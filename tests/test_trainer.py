@@ -209,6 +209,10 @@ def test_audio_padding_follows_the_device_and_reaches_the_training_batches(tiny_
     assert audio_pad_multiple(TrainConfig(), 'cuda') == 16000 and audio_pad_multiple(TrainConfig(), 'cpu') == 1
     assert audio_pad_multiple(TrainConfig(audio_pad_multiple=8000), 'cuda') == 8000  # an explicit setting is kept
     with pytest.raises(ValueError, match='audio_pad_multiple=0'): TrainConfig(audio_pad_multiple=0).resolve()
+    # frozen backbones' features are extracted once per clip, unpadded: a padding asked for there would be ignored, so it is refused
+    with pytest.raises(ValueError, match='audio_pad_multiple=16000.*freeze_backbones'): TrainConfig(freeze_backbones=True, audio_pad_multiple=16000).resolve()
+    with pytest.raises(ValueError, match='static_padding=True.*freeze_backbones'): TrainConfig(freeze_backbones=True, static_padding=True).resolve()
+    TrainConfig(freeze_backbones=True).resolve()  # the per-device default is no request
     lengths = {}
     for multiple in (None, 16000):
         cfg = TrainConfig(**tiny_setup, ver=f'pad{multiple}', audio_pad_multiple=multiple).resolve()
