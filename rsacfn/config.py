@@ -172,8 +172,8 @@ class TrainConfig:
         if not (self.va_weight >= 0 and math.isfinite(self.va_weight)): raise ValueError(f'va_weight={self.va_weight!r}: must be 0 (no valence/arousal output) or more')
         if self.fold >= self.n_folds: raise ValueError(f'fold={self.fold!r}: must be below n_folds={self.n_folds}')
         if self.freeze_backbones:  # its features are extracted once per clip, unpadded: a padding asked for would be ignored
-            for k, v in (('static_padding', self.static_padding), ('audio_pad_multiple', self.audio_pad_multiple not in (None, 1) and self.audio_pad_multiple)):
-                if v: raise ValueError(f'{k}={getattr(self, k)!r}: freeze_backbones extracts each clip\'s features once, unpadded; drop {k} or freeze_backbones')
+            for k, asked in (('static_padding', self.static_padding), ('audio_pad_multiple', (self.audio_pad_multiple or 1) > 1)):
+                if asked: raise ValueError(f'{k}={getattr(self, k)!r}: freeze_backbones extracts each clip\'s features once, unpadded; drop {k} or freeze_backbones')
         for k, choices in (('metric', METRICS), ('scheduler', ('constant', 'linear')), ('split', ('random', 'session')),
                            ('device', ('auto', 'cuda', 'mps', 'cpu')), ('pooling_mode', ('mean', 'sum', 'max')),
                            ('corpus', ('auto', 'kemdy20', 'kemdy19', 'manifest')), ('eval_corpus', ('auto', 'kemdy20', 'kemdy19', 'manifest')),

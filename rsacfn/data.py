@@ -545,6 +545,9 @@ class Collator:
     modality: str|None = None # batch 'audio', 'text' or 'both' of what items hold; None: whatever they hold
     audio_pad_multiple: int = 1 # pad the audio up to a whole multiple of this many samples (at most audio_max_lens): fewer distinct batch shapes
 
+    def __post_init__(self):
+        if self.audio_pad_multiple < 1: raise ValueError(f'audio_pad_multiple={self.audio_pad_multiple!r}: must be 1 (no rounding) or more samples')
+
     def audio(self, waves):
         "Padded waveforms (B, T) and their attention mask, made by the feature extractor."
         fe = self.feature_extractor or default_feature_extractor()
@@ -552,7 +555,6 @@ class Collator:
                  padding='max_length' if self.pad_to_max else 'longest', max_length=self.audio_max_lens,
                  return_attention_mask=True, return_tensors='pt')
         x, mask = out['input_values'], out['attention_mask'].long()
-        if self.audio_pad_multiple < 1: raise ValueError(f'audio_pad_multiple={self.audio_pad_multiple!r}: must be 1 (no rounding) or more samples')
         n = x.shape[1]
         to = max(n, min(-(-n // self.audio_pad_multiple) * self.audio_pad_multiple, self.audio_max_lens))
         if to > n: x, mask = torch.nn.functional.pad(x, (0, to - n)), torch.nn.functional.pad(mask, (0, to - n))  # zeros, as the extractor pads

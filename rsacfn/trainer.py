@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from .config import (AUDIO_MAX_LENS, TEXT_MAX_LENS, EXPERIMENT_KEYS, METRICS, PAPER_FLAGS, PRESETS, RUN_ONLY, TrainConfig, default_work_dir,
                            demo_inputs, experiment_config, preset_config, unknown_key)
-from .data import DIMENSIONS, EMOTIONS, EmotionDataset, read_corpus, sample_weights, scale_dimensions, split_corpus, unscale_dimensions
+from .data import DIMENSIONS, EMOTIONS, SAMPLE_RATE, EmotionDataset, read_corpus, sample_weights, scale_dimensions, split_corpus, unscale_dimensions
 from .files import atomic_dir, atomic_write, strict_json, write_json
 from .backbones import hf_progress
 from .models import METHODS, FrozenBackbones, MultiModel, check_head_sizes, dimension_loss, get_method, head_sizes, infer, load_plugins, model_inputs
@@ -485,7 +485,7 @@ def audio_pad_multiple(cfg:TrainConfig, device_type:str) -> int:
     early_fusion 4.5-7.3 s over 16 steps, 1.8-2.1 s once seen; rounded up to whole seconds, 2 shapes, 2.1-2.4 s), so on
     CUDA whole seconds (16000 samples); on a CPU every sample costs and a shape nothing, so 1 there: each batch as long
     as its longest clip. An explicit `audio_pad_multiple` is kept."""
-    return cfg.audio_pad_multiple if cfg.audio_pad_multiple is not None else 16000 if device_type == 'cuda' else 1
+    return cfg.audio_pad_multiple if cfg.audio_pad_multiple is not None else SAMPLE_RATE if device_type == 'cuda' else 1
 
 def loader_settings(cfg:TrainConfig, device_type:str) -> dict:
     """The data loaders' workers and pinned memory. On CUDA two workers decode the next batches while the GPU trains and
