@@ -1,4 +1,4 @@
-import shutil
+import shutil, subprocess
 import pytest
 from rsacfn.demo import make_demo_corpus
 from rsacfn.backbones import tiny_backbones as cached_tiny_backbones
@@ -35,3 +35,18 @@ def word_tokenizer(texts):
     tok = Tokenizer(models.WordLevel({w: i for i, w in enumerate(['[PAD]', '[UNK]'] + words)}, unk_token='[UNK]'))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token='[PAD]', unk_token='[UNK]')
+
+
+@pytest.fixture
+def rsacfn_cli(capfd):
+    """`rsacfn ARGS` run in this process: a `CompletedProcess` with its exit status and everything written to the file
+    descriptors 1 and 2 meanwhile (libraries' log handlers included, as a terminal would show them). Saves the ~10 s of
+    imports a fresh process pays; the program itself is run as a process by the tests of --debug, Ctrl-C, predict and evaluate."""
+    def run(*args):
+        from rsacfn.cli import main
+        capfd.readouterr()  # what came before is not this command's
+        try: code = main([str(a) for a in args])
+        except SystemExit as e: code = e.code  # argparse's own errors
+        out, err = capfd.readouterr()
+        return subprocess.CompletedProcess(['rsacfn', *map(str, args)], code, out, err)
+    return run

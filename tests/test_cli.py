@@ -13,11 +13,10 @@ def test_python_dash_m_runs_the_cli(tmp_path):
     assert '120 segments' in out.stdout and len(read_kemdy20(tmp_path/'demo')) == 120
 
 
-def test_bad_flags_fail_with_usage(tmp_path):
-    out = subprocess.run([str(BIN/'rsacfn'), 'train', '--use_concat', 'maybe'], capture_output=True, text=True, timeout=300)
+def test_bad_flags_fail_with_usage(tmp_path, rsacfn_cli):
+    out = rsacfn_cli('train', '--use_concat', 'maybe')
     assert out.returncode == 2 and "expected true or false, got 'maybe'" in out.stderr
-    out = subprocess.run([str(BIN/'rsacfn'), 'train', '--multimodal_method', 'rsa_cnf', '--use_concat', '--data_path', str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
+    out = rsacfn_cli('train', '--multimodal_method', 'rsa_cnf', '--use_concat', '--data_path', tmp_path)
     assert out.returncode == 2 and "rsacfn train: error: unknown multimodal_method 'rsa_cnf'" in out.stderr and "Traceback" not in out.stderr
 
 

@@ -30,6 +30,7 @@ class NaNHead(FusionHead):
 
 
 def cli(*args, **kw):
+    "`rsacfn ARGS` as a program of its own (most tests run it in-process: the `rsacfn_cli` fixture)."
     return subprocess.run([str(BIN/'rsacfn'), *map(str, args)], capture_output=True, text=True, timeout=600, **kw)
 
 
@@ -67,12 +68,12 @@ def test_a_nan_wav_is_a_corpus_error_naming_the_file(corpus_copy, tmp_path):
     assert sid not in set(df.segment_id) and pd.read_csv(tmp_path/'skipped.csv').segment_id.tolist() == [sid]
 
 
-def test_train_on_a_nan_wav_stops_in_one_line_and_leaves_no_run(corpus_copy, base):
+def test_train_on_a_nan_wav_stops_in_one_line_and_leaves_no_run(corpus_copy, base, rsacfn_cli):
     _, path = nan_wav(corpus_copy)
-    r = cli('train', *flags(dict(base, data_path=str(corpus_copy), ver='nan')))
+    r = rsacfn_cli('train', *flags(dict(base, data_path=str(corpus_copy), ver='nan')))
     assert r.returncode == 2 and one_line(r) and path in r.stderr and '--on_error skip' in r.stderr, r.stderr
     assert not (Path(base['output_dir'])/'nan').exists()
-    r = cli('train', *flags(dict(base, data_path=str(corpus_copy), ver='skip', on_error='skip')))
+    r = rsacfn_cli('train', *flags(dict(base, data_path=str(corpus_copy), ver='skip', on_error='skip')))
     assert r.returncode == 0, r.stderr[-2000:]
     assert 'non-finite' in (Path(base['output_dir'])/'skip'/'skipped_segments.csv').read_text()
 
@@ -109,13 +110,13 @@ def test_resume_after_the_corpus_changed_is_refused(corpus_copy, base):
     assert len((Path(base['output_dir'])/'r'/'metrics.jsonl').read_text().splitlines()) == 1
 
 
-def test_one_writer_per_run_folder(base):
+def test_one_writer_per_run_folder(base, rsacfn_cli):
     run = Path(base['output_dir'])/'locked'; run.mkdir(parents=True)
     holder = subprocess.Popen(['sleep', '60'])
     try:
         (run/'.lock').write_text(f'{holder.pid} {os.uname().nodename}')
         with pytest.raises(RunLocked, match=f'being written by process {holder.pid}'): train(TrainConfig(**base, ver='locked'))
-        r = cli('train', *flags(dict(base, ver='locked')))
+        r = rsacfn_cli('train', *flags(dict(base, ver='locked')))
         assert r.returncode == 2 and one_line(r) and f'process {holder.pid}' in r.stderr
         assert sorted(p.name for p in run.iterdir()) == ['.lock']  # the holder's folder untouched
     finally: holder.kill(); holder.wait()
@@ -140,13 +141,13 @@ def test_a_model_folder_with_another_methods_weights_is_refused(tiny_backbones, 
     (dict(split='sessions'), "unknown split 'sessions'; did you mean 'session'?"),
     (dict(head_sizes={'proj_dm': 8}, method='rsa_cfn'), "unknown head size for rsa_cfn 'proj_dm'; did you mean 'proj_dim'?"),
 ])
-def test_bad_values_are_one_line_errors_and_leave_no_folder(base, bad, message):
-    r = cli('train', *flags(dict(base, ver='bad', **bad)))
+def test_bad_values_are_one_line_errors_and_leave_no_folder(base, bad, message, rsacfn_cli):
+    r = rsacfn_cli('train', *flags(dict(base, ver='bad', **bad)))
     assert r.returncode == 2 and one_line(r) and message in r.stderr, r.stderr
     assert not (Path(base['output_dir'])/'bad').exists()
 
 
-def test_run_files_are_strict_and_a_damaged_checkpoint_is_one_line(base):
+def test_run_files_are_strict_and_a_damaged_checkpoint_is_one_line(base, rsacfn_cli):
     r = train(TrainConfig(**base, ver='files'))
     run = Path(r['run_dir'])
     state = torch.load(run/'last.pt', weights_only=True)  # tensors and plain values only
@@ -155,7 +156,7 @@ def test_run_files_are_strict_and_a_damaged_checkpoint_is_one_line(base):
     for f in ('result.json', 'config.json', 'identity.json', 'best/metrics.json'): json.loads((run/f).read_text(), parse_constant=refuse)
     assert strict_json({'loss': float('nan'), 'x': [1.0, float('inf')]}) == {'loss': None, 'x': [1.0, None]}
     data = (run/'last.pt').read_bytes(); (run/'last.pt').write_bytes(data[:len(data) // 2])
-    out = cli('train', *flags(dict(base, ver='files', epochs=2, resume=True)))
+    out = rsacfn_cli('train', *flags(dict(base, ver='files', epochs=2, resume=True)))
     assert out.returncode == 2 and one_line(out) and 'last.pt cannot be read' in out.stderr, out.stderr
 
 

@@ -70,17 +70,17 @@ def test_an_interrupted_sweep_finishes_only_the_remaining_runs(interrupted_sweep
                                                                          'text_only-seed42.ipynb']
 
 
-def test_a_changed_configuration_is_never_answered_with_an_old_result(tmp_path, small):
+def test_a_changed_configuration_is_never_answered_with_an_old_result(tmp_path, small, rsacfn_cli):
     out = tmp_path/'sweep'
-    cmd = [str(BIN/'rsacfn'), 'sweep', str(out), '--methods', 'text_only', '--set', 'demo_size=tiny', '--set', 'epochs=1',
+    cmd = ['sweep', out, '--methods', 'text_only', '--set', 'demo_size=tiny', '--set', 'epochs=1',
            '--set', f'wav_model={small["wav_model"]}', '--set', f'text_model={small["text_model"]}']
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    first = rsacfn_cli(*cmd)
     assert first.returncode == 0, first.stderr[-3000:]
     identity = (out/'runs'/'text_only-seed42'/'identity.json').read_text()
-    refused = subprocess.run(cmd + ['--set', 'lr=0.1'], capture_output=True, text=True, timeout=900)
+    refused = rsacfn_cli(*cmd, '--set', 'lr=0.1')
     assert refused.returncode == 2 and 'text_only-seed42 (lr: 0.001 -> 0.1)' in refused.stderr and '--rerun' in refused.stderr
     assert 'Traceback' not in refused.stderr and (out/'runs'/'text_only-seed42'/'identity.json').read_text() == identity
-    again = subprocess.run(cmd + ['--set', 'lr=0.1', '--set', 'weight_decay=0.01', '--rerun'], capture_output=True, text=True, timeout=900)
+    again = rsacfn_cli(*cmd, '--set', 'lr=0.1', '--set', 'weight_decay=0.01', '--rerun')
     assert again.returncode == 0, again.stderr[-3000:]
     config = json.loads((out/'runs'/'text_only-seed42'/'config.json').read_text())
     assert (config['lr'], config['weight_decay']) == (0.1, 0.01)  # every --set key reaches the run's configuration
@@ -101,9 +101,9 @@ def test_a_changed_configuration_is_never_answered_with_an_old_result(tmp_path, 
     (['--protocol', 'speaker-independent', '--set', 'split=random'], "protocol 'speaker-independent' sets the split (session folds); leave split out"),
     (['--baseline', 'early_fuson'], "unknown method 'early_fuson'; did you mean 'early_fusion'?"),
 ])
-def test_a_bad_key_stops_the_sweep_before_anything_is_written(tmp_path, args, message):
+def test_a_bad_key_stops_the_sweep_before_anything_is_written(tmp_path, args, message, rsacfn_cli):
     out = tmp_path/'sweep'
-    r = subprocess.run([str(BIN/'rsacfn'), 'sweep', str(out), *args], capture_output=True, text=True, timeout=300)
+    r = rsacfn_cli('sweep', out, *args)
     assert r.returncode == 2 and message in r.stderr, r.stderr[-3000:]
     assert 'Traceback' not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not out.exists()  # no corpus, no backbones, no folder
