@@ -54,6 +54,8 @@ def _speaker_voice(rng, gender):
     return dict(f0=rng.uniform(110, 130) if gender == 'M' else rng.uniform(190, 220), gain=rng.uniform(0.12, 0.2),
                 bright=rng.uniform(0.5, 0.6), rate=rng.uniform(3.8, 4.6))
 
+_HARMONICS = np.sin(np.outer(np.arange(1, 25), np.linspace(0, 2 * np.pi, 2048, endpoint=False)))  # sin(k x) over one period, k = 1..24: computed once
+
 def _synth_voice(rng, n, sr, spk, emotion):
     "A voiced, syllabic waveform of `n` samples: the speaker's voice shaped by `emotion` (a key of `_VOICE` or such a dict)."
     v, t = _VOICE[emotion] if isinstance(emotion, str) else emotion, np.arange(n) / sr
@@ -64,7 +66,7 @@ def _synth_voice(rng, n, sr, spk, emotion):
     r = float(np.clip(spk['bright'] + v['bright'], .1, .95))
     ks = np.arange(1, int(min(24, .45 * sr // f0.max())) + 1)  # harmonics below Nyquist
     amps = r ** (ks - 1) / np.sqrt((r ** (2 * (ks - 1))).sum())  # brightness changes timbre, not power
-    period = (amps[:, None] * np.sin(np.outer(ks, np.linspace(0, 2 * np.pi, 2048, endpoint=False)))).sum(0)
+    period = (amps[:, None] * _HARMONICS[:len(ks)]).sum(0)
     voiced = period[(phase * (2048 / (2 * np.pi))).astype(np.int64) % 2048]  # one period, looked up by phase
     env = np.abs(np.sin(np.pi * spk['rate'] * v['rate'] * t + rng.uniform(0, np.pi))) ** .6
     ramp = np.minimum(1, np.minimum(t, t[-1] - t) / .02)
@@ -144,7 +146,7 @@ def _annotation_cells(rng, emotions, spell, voice='neutral', lively=0.0):
     "Total evaluation (emotion, valence, arousal) and ten raters' votes for one segment whose voice sounds `voice`, from a speaker `lively` above the usual arousal."
     emos, cells = emotions.split(';'), []
     for e in _rater_votes(rng, emos):
-        v, a = (float(np.clip(round(rng.normal(m, .6)), 1, 5)) for m in _VA[e])
+        v, a = (float(min(5, max(1, round(rng.normal(m, .6))))) for m in _VA[e])  # a rater's whole-number rating, 1 to 5
         cells += [spell(e), f'{v:g}', f'{a:g}']
     v, a = (np.mean(vals) for vals in zip(*[_VA[e] for e in emos]))
     a = .5 * a + .5 * _VA[voice][1] + lively  # raters hear arousal in the voice: its emotion, and how lively the speaker talks
