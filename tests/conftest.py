@@ -1,4 +1,4 @@
-import shutil, subprocess
+import shutil, subprocess, sys, warnings
 import pytest
 from rsacfn.demo import make_demo_corpus
 from rsacfn.backbones import tiny_backbones as cached_tiny_backbones
@@ -40,13 +40,17 @@ def word_tokenizer(texts):
 @pytest.fixture
 def rsacfn_cli(capfd):
     """`rsacfn ARGS` run in this process: a `CompletedProcess` with its exit status and everything written to the file
-    descriptors 1 and 2 meanwhile (libraries' log handlers included, as a terminal would show them). Saves the ~10 s of
+    descriptors 1 and 2 meanwhile (libraries' log handlers and warnings included, as a terminal would show them). Saves the ~10 s of
     imports a fresh process pays; the program itself is run as a process by the tests of --debug, Ctrl-C, predict and evaluate."""
     def run(*args):
         from rsacfn.cli import main
         capfd.readouterr()  # what came before is not this command's
-        try: code = main([str(a) for a in args])
-        except SystemExit as e: code = e.code  # argparse's own errors
+        with warnings.catch_warnings():  # warnings printed to stderr as a fresh process prints them, not collected by pytest
+            warnings.showwarning = lambda m, c, f, n, file=None, line=None: sys.stderr.write(warnings.formatwarning(m, c, f, n, line))
+            warnings.simplefilter('default')
+            for quiet in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning): warnings.simplefilter('ignore', quiet)
+            try: code = main([str(a) for a in args])
+            except SystemExit as e: code = e.code  # argparse's own errors
         out, err = capfd.readouterr()
         return subprocess.CompletedProcess(['rsacfn', *map(str, args)], code, out, err)
     return run
