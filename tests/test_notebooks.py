@@ -14,7 +14,8 @@ def nbdev_test():
     after another, each in a fresh shell: the heavy imports are paid once, not per notebook (196 s for the fourteen against
     285 s one `nbdev_test` each; two workers on two cores took 254 s)."""
     out = subprocess.run([BIN/'nbdev_test', '--n_workers', '1', '--do_print', '--timing'], cwd=ROOT, capture_output=True, text=True, timeout=3600)
-    failed = set(re.findall(r'^\t(\S+\.ipynb)$', out.stderr.split('nbdev Tests Failed On The Following Notebooks:')[-1], re.M))
+    listed = out.stderr.partition('nbdev Tests Failed On The Following Notebooks:')[2]  # empty when none failed: a traceback's lines are never read as names
+    failed = set(re.findall(r'^\t(\S+\.ipynb)$', listed, re.M))
     assert out.returncode == 0 or failed, f'nbdev_test stopped without naming a notebook: {out.stdout[-3000:]}{out.stderr[-3000:]}'
     return out, failed
 
@@ -22,7 +23,7 @@ def nbdev_test():
 @pytest.mark.parametrize('nb', NOTEBOOKS)
 def test_notebook_runs(nb, nbdev_test):
     out, failed = nbdev_test
-    assert nb not in failed, f'{nb} fails under nbdev_test:' + out.stderr[-6000:]
+    assert nb not in failed, f'{nb} fails under nbdev_test (the tracebacks of every failing notebook, last ones last):' + out.stderr[-6000:]
     assert re.search(rf'^- Completed .*/{re.escape(nb)}$', out.stdout, re.M), f'nbdev_test did not run {nb}: {out.stdout[-3000:]}'
 
 
