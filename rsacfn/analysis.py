@@ -4,19 +4,20 @@
 
 # %% ../nbs/07_analysis.ipynb #0ff5ca2a
 from __future__ import annotations
+import os, shutil
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['NEUTRAL_INPUTS', 'CONDITIONS', 'CUE_GROUPS', 'removed_logits', 'cue_groups', 'reliance', 'reliance_table',
-           'evaluate_model', 'predict_corpus']
+           'check_output_folder', 'evaluate_model', 'predict_corpus']
 
 # %% ../nbs/07_analysis.ipynb #f49b2af9
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
-from .data import SKIP_REPORT_COLUMNS, CorpusError, EmotionDataset, read_corpus
-from .files import atomic_write, write_json
+from .data import SKIP_REPORT_COLUMNS, CorpusError, EmotionDataset, read_corpus, write_skip_report
+from .files import atomic_write, check_claim, claim, remove_written, run_lock, some, written, write_json
 from .models import MultiModel, _Inputs, infer, prediction_table
 from .trainer import classification_metrics, frame_metrics, score
 
@@ -90,19 +91,35 @@ def reliance_table(result:dict) -> pd.DataFrame:
     return t
 
 # %% ../nbs/07_analysis.ipynb #d6245c0b
+def check_output_folder(out, # the folder a command will fill
+                        inputs=(), # files and folders it reads: never written into
+                        overwrite:bool=False # replace an earlier result there
+                       ):
+    "Refuse a folder that is (or is in) an input, holds files rsacfn did not write, or a result unless `overwrite`."
+    o = Path(os.path.abspath(out))
+    for i in map(lambda x: Path(os.path.abspath(x)), inputs):
+        if o == i or i in o.parents:
+            where = '' if o == i else 'inside '
+            raise ValueError(f'out={str(out)!r} is {where}an input of this command ({i}); choose another out')
+    check_claim(o, 'evaluation', 'choose another `out`, a new or empty folder')  # the user's files stay beside ours
+    if (earlier := sorted(n for n in written(o) if (o/n).exists())) and not overwrite:
+        raise FileExistsError(f'out={str(out)!r} holds an earlier result ({some(earlier)}); '
+                              'pass overwrite=True to replace it, or choose another out')
+
 def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any folder save_pretrained wrote
                    data_path, # a labelled corpus folder (KEMDy20, KEMDy19) or manifest
                    corpus:str='auto', # its reader
                    out=None, # where to write metrics.json, predictions.csv and figures (None: write nothing)
                    batch_size:int=16, device=None, progress:bool=True,
                    on_error:str='raise', # a bad segment: 'raise', or 'skip' it and list it in out/skipped_segments.csv
-                   with_reliance:bool=False # also the modality reliance analysis (fusion models)
+                   with_reliance:bool=False, # also the modality reliance analysis (fusion models)
+                   overwrite:bool=False # replace an earlier result in `out` (only the files rsacfn wrote there)
                   ) -> dict: # the metrics (and `reliance`'s result under 'reliance')
     "Score a saved model on a labelled corpus: metrics, predictions, a confusion figure (and valence/arousal, reliance)."
-    from rsacfn.viz import plot_confusion, plot_dimensions, plot_reliance, save_figure
+    if out is not None: check_output_folder(out, (model_dir, data_path), overwrite)
     model = MultiModel.from_pretrained(model_dir)
-    out = Path(out) if out is not None else None
-    df = read_corpus(data_path, corpus, on_error=on_error, skip_report=(out/'skipped_segments.csv') if out is not None else None)
+    df = read_corpus(data_path, corpus, on_error=on_error, skip_report=False)
+    skipped = df.attrs.get('skipped', [])
     df = df[df.label.notna()].reset_index(drop=True)
     if not len(df): raise ValueError(f'{data_path}: no segment has a single label to score; rsacfn predict gives predictions for unlabelled audio')
     if int(df.label.max()) >= model.config.num_classes:
@@ -111,13 +128,31 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
     metrics = dict(frame_metrics(pred, model.config.class_names), model=str(model_dir), data_path=str(data_path), method=model.config.method)
     if with_reliance: metrics['reliance'] = reliance(model, df, batch_size, device, progress, cue_groups(data_path))
     if out is not None:
-        with atomic_write(out/'predictions.csv', newline='') as f: pred.to_csv(f, index=False)
-        write_json(out/'metrics.json', metrics)
-        save_figure(plot_confusion(metrics['confusion'], model.config.class_names,
-                                   f"{model.config.method} on {Path(data_path).name}: weighted F1 {metrics['weighted_f1']:.3f}"), out/'confusion.png')
-        if model.config.dimensions: save_figure(plot_dimensions(pred, f'{model.config.method} on {Path(data_path).name}'), out/'dimensions.png')
-        if with_reliance: save_figure(plot_reliance(metrics['reliance'], f'{model.config.method} on {Path(data_path).name}'), out/'reliance.png')
+        skipped = skipped if on_error == 'skip' else None
+        _write_evaluation(Path(out), model, data_path, pred, metrics, skipped, overwrite)
     return metrics
+
+def _write_evaluation(out:Path, model, data_path, pred, metrics, skipped, overwrite:bool):
+    "Replace what rsacfn wrote in `out` by the predictions, figures and (last: a whole result's mark) metrics.json."
+    from rsacfn.viz import plot_confusion, plot_dimensions, plot_reliance, save_figure
+    created = claim(out, 'evaluation', 'choose another `out`, a new or empty folder')
+    name, method = Path(data_path).name, model.config.method
+    with run_lock(out, 'choose another `out`'):
+        check_output_folder(out, overwrite=overwrite)  # again, held: another evaluation may have ended there meanwhile
+        remove_written(out)
+        try:
+            with atomic_write(out/'predictions.csv', newline='') as f: pred.to_csv(f, index=False)
+            if skipped is not None: write_skip_report(out/'skipped_segments.csv', skipped)
+            title = f'{method} on {name}'
+            save_figure(plot_confusion(metrics['confusion'], model.config.class_names,
+                                       f"{title}: weighted F1 {metrics['weighted_f1']:.3f}"), out/'confusion.png')
+            if model.config.dimensions: save_figure(plot_dimensions(pred, title), out/'dimensions.png')
+            if 'reliance' in metrics: save_figure(plot_reliance(metrics['reliance'], title), out/'reliance.png')
+            write_json(out/'metrics.json', metrics)
+        except BaseException:  # no half result that looks whole
+            remove_written(out)
+            if created: shutil.rmtree(out, ignore_errors=True)
+            raise
 
 # %% ../nbs/07_analysis.ipynb #d45605e5
 class _Skipping(Dataset):

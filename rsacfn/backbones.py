@@ -47,10 +47,12 @@ def load_pretrained(loader, # an Auto class (`AutoModel`, `AutoTokenizer`, ...)
     try: return loader.from_pretrained(src, local_files_only=_offline() or Path(src).is_dir(), **kwargs)
     except OSError as e:
         if Path(src).is_dir(): raise
+        why = ('it is not in the Hugging Face cache while downloads are off (HF_HUB_OFFLINE=1)' if _offline() else
+               f'it could not be fetched from the Hugging Face Hub ({str(e).strip().splitlines()[0][:200]})')
         raise BackboneNotFound(
-            f"{name!r} is not a local folder, and it is not in the Hugging Face cache while downloads are off "
-            f"(HF_HUB_OFFLINE=1). Download it where there is network (`hf download {name} --local-dir DIR`, or "
-            f"huggingface_hub.snapshot_download) and pass DIR, the folder holding config.json") from e
+            f"{name!r} is not a local folder, and {why}. Download it where there is network "
+            f"(`hf download {name} --local-dir DIR`, or huggingface_hub.snapshot_download) and pass DIR, "
+            "the folder holding config.json") from e
 
 def load_audio_encoder(name_or_path, # a wav2vec 2.0 / HuBERT / WavLM checkpoint folder or hub id
                        freeze_feature_encoder:bool=True # freeze the CNN feature encoder (the paper does)
@@ -58,7 +60,8 @@ def load_audio_encoder(name_or_path, # a wav2vec 2.0 / HuBERT / WavLM checkpoint
     "Load an audio encoder with its CNN feature encoder frozen."
     model = load_pretrained(AutoModel, name_or_path)
     if not hasattr(model, '_get_feat_extract_output_lengths'):
-        raise TypeError(f'{name_or_path!r} is a {type(model).__name__}, not a wav2vec 2.0-family audio encoder')
+        raise ValueError(f'{name_or_path!r} is a {type(model).__name__}, not a wav2vec 2.0-family audio encoder; '
+                         'give an audio checkpoint as the audio model (`wav_model`)')
     if freeze_feature_encoder: freeze_cnn(model)
     return model
 

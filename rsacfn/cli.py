@@ -4,15 +4,17 @@
 
 # %% ../nbs/06_cli.ipynb #a405cf94
 from __future__ import annotations
-import argparse, dataclasses, json, re, sys
+import argparse, dataclasses, json, re, sys, warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COMMANDS', 'ERRORS', 'command', 'parser', 'cli_spelling', 'main', 'demo_corpus', 'config_arguments', 'train_command',
-           'sweep_command', 'predict_command', 'evaluate_command']
+__all__ = ['COMMANDS', 'ERRORS', 'PREDICTIONS_HEADER', 'command', 'UsageError', 'parser', 'cli_spelling', 'main', 'demo_corpus',
+           'typed', 'config_arguments', 'train_command', 'set_values', 'listed', 'sweep_command', 'predict_command',
+           'evaluate_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
-from .config import DEMO_SIZES, LAUNCHERS, METRICS, PRESETS, PROTOCOLS, TrainConfig, default_work_dir, demo_inputs, preset_config, unknown_key
+from .config import (DEMO_SIZES, EXPERIMENT_KEYS, LAUNCHERS, METRICS, PRESETS, PROTOCOLS, TrainConfig, default_work_dir,
+                     demo_inputs, parse_value, preset_config, unknown_key)
 # the rest (torch, transformers, the readers, the trainer) is imported inside the command that needs it:
 # `rsacfn --help`, `rsacfn train --help` and a mistyped flag answer before any of it loads
 
@@ -27,16 +29,39 @@ def command(name:str, # the subcommand, as typed
         return fn
     return register
 
+class UsageError(ValueError):
+    "A command line argparse cannot parse: one line, as every other error."
+
+_BAD_VALUE = re.compile(r"^argument (--[\w-]+)(?:/[^:]*)?: (.*), got '?(.*?)'?$")
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print its usage block and exit
+        m = _BAD_VALUE.match(message)  # "argument --epochs: must be a whole number, got 'abc'" -> "--epochs abc: must be ..."
+        raise UsageError(f'{m.group(1)} {m.group(3)}: {m.group(2)}' if m else message)
+
+class _Once(argparse._StoreAction):
+    "A flag's value, given once: `--epochs 1 ... --epochs 5` is an error, not the last one silently."
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = vars(namespace).setdefault('_given', {})
+        if self.dest in given:
+            raise UsageError(f'{option_string} is given twice ({given[self.dest]} and {_typed(values)}); give it once')
+        given[self.dest] = _typed(values)
+        super().__call__(parser, namespace, values, option_string)
+
+def _typed(v): return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
+
 def parser() -> argparse.ArgumentParser:
     "The `rsacfn` argument parser with every registered subcommand."
-    p = argparse.ArgumentParser(prog='rsacfn', description='RSA-CFN and its baselines for speech + text emotion recognition.', allow_abbrev=False)
-    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
+    p = _Parser(prog='rsacfn', description='RSA-CFN and its baselines for speech + text emotion recognition.', allow_abbrev=False)
+    sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND', parser_class=_Parser)
     p.commands = {}
     for name, (fn, add) in COMMANDS.items():
         p.commands[name] = sub.add_parser(name, help=(fn.__doc__ or '').strip(), description=(fn.__doc__ or '').strip(),
                                           allow_abbrev=False)  # --epoch is not --epochs: a flag is typed whole
         add(p.commands[name])
         p.commands[name].add_argument('--debug', action='store_true', help='on an error, show the whole traceback')
+        for a in p.commands[name]._actions:
+            if type(a) is argparse._StoreAction: a.__class__ = _Once
     return p
 
 def _unknown_flag(sub:argparse.ArgumentParser, extra:list[str]) -> str:
@@ -46,36 +71,64 @@ def _unknown_flag(sub:argparse.ArgumentParser, extra:list[str]) -> str:
     return str(unknown_key('flag', flag, [o for a in sub._actions for o in a.option_strings if o.startswith('--')]))
 
 _SPELLED = re.compile(r"""\b([a-z_]+)=('[^']*'|"[^"]*"|[^\s,;)]+)""")
+_NAMED = re.compile(r'`([a-z_]+)`')
+_SWEPT = {'method': '--methods', 'seed': '--seeds', 'fold': '--folds'}  # what a sweep sets per run, and the flag listing them
 
 def cli_spelling(message:str, sub:argparse.ArgumentParser) -> str:
-    "A message's Python spellings (`on_error=\"skip\"`, `resume=True`) written as the flags of subcommand `sub` (`--on_error skip`)."
+    """A message's Python spellings written as the flags of subcommand `sub`: `on_error="skip"` as `--on_error skip`,
+    `resume=True` as `--resume`, a name in backticks (`ver`) as its flag; in `rsacfn sweep`, a TrainConfig field as
+    `--set key=value`."""
     actions = {a.dest: a for a in sub._actions if a.option_strings}
+    sweep = sub.prog.endswith(' sweep')
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} | set(EXPERIMENT_KEYS)
     def flag(m):
-        a = actions.get(m.group(1))
-        if a is None: return m.group(0)
-        value = m.group(2).strip('\'"')
-        return a.option_strings[0] if isinstance(a, argparse._StoreTrueAction) else f'{a.option_strings[0]} {value}'
-    return _SPELLED.sub(flag, message)
+        key, value = m.group(1), m.group(2).strip('\'"')
+        a = actions.get(key)
+        if a is not None:
+            return a.option_strings[0] if isinstance(a, argparse._StoreTrueAction) else f'{a.option_strings[0]} {value}'
+        if sweep and key in _SWEPT: return f'{_SWEPT[key]} {value}'
+        if sweep and key in fields: return f'--set {key}={value}'
+        return m.group(0)
+    def named(m):
+        key, a = m.group(1), actions.get(m.group(1))
+        if a is not None: return a.option_strings[0]
+        if sweep and key in _SWEPT: return _SWEPT[key]
+        return f'--set {key}' if sweep and key in fields else key
+    return _NAMED.sub(named, _SPELLED.sub(flag, message))
 
 ERRORS = (ValueError, OSError, KeyError, RuntimeError, ArithmeticError)  # user errors and faults: one line each (--debug: traceback)
+
+def _warn_in_one_line(command:str, sub):
+    "Each warning as one line `rsacfn COMMAND: warning: ...` in the command line's spelling (not Python's file, line, source)."
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = ' '.join(str(message).split())
+        print(f'rsacfn {command}: warning: {cli_spelling(text, sub)}', file=file or sys.stderr)
+    return show
 
 def main(argv:list[str]|None=None) -> int:
     "Run `rsacfn` with `argv` (default: the process' arguments); a bad input prints one clear line and exits 2."
     p = parser()
-    args, extra = p.parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    name = next((a for a in argv if a in COMMANDS), None)
+    try: args, extra = p.parse_known_args(argv)
+    except UsageError as e:
+        print(f"rsacfn{' ' + name if name else ''}: error: {e}", file=sys.stderr)
+        return 2
     sub = p.commands[args.command]
     if extra:  # one line, not argparse's usage block
         print(f'rsacfn {args.command}: error: {_unknown_flag(sub, extra)}', file=sys.stderr)
         return 2
-    try: return COMMANDS[args.command][0](args) or 0
-    except KeyboardInterrupt as e:
-        if args.debug: raise
-        print(f'rsacfn {args.command}: {cli_spelling(str(e), sub) or "interrupted"}', file=sys.stderr)
-        return 130
-    except ERRORS as e:  # CorpusError, BackboneNotFound, FileExistsError, RunLocked, NonFiniteLoss, bad settings
-        if args.debug: raise
-        print(f'rsacfn {args.command}: error: {cli_spelling(str(e), sub)}', file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        warnings.showwarning = _warn_in_one_line(args.command, sub)
+        try: return COMMANDS[args.command][0](args) or 0
+        except KeyboardInterrupt as e:
+            if args.debug: raise
+            print(f'rsacfn {args.command}: {cli_spelling(str(e), sub) or "interrupted"}', file=sys.stderr)
+            return 130
+        except ERRORS as e:  # CorpusError, BackboneNotFound, FileExistsError, RunLocked, NonFiniteLoss, bad settings
+            if args.debug: raise
+            print(f'rsacfn {args.command}: error: {cli_spelling(str(e), sub)}', file=sys.stderr)
+            return 2
 
 # %% ../nbs/06_cli.ipynb #867c32ac
 def _demo_args(p):
@@ -102,32 +155,26 @@ def demo_corpus(args):
     print('where emotional segments show their emotion: ' + ', '.join(f'{k} {v}' for k, v in cues.items()))
 
 # %% ../nbs/06_cli.ipynb #64f658c0
-def _bool(v):
-    if isinstance(v, bool): return v
-    if v.lower() in ('1', 'true', 'yes', 'y', 'on'): return True
-    if v.lower() in ('0', 'false', 'no', 'n', 'off'): return False
-    raise argparse.ArgumentTypeError(f'expected true or false, got {v!r}')
-
-def _none_or(kind):
-    def parse(v): return None if v.lower() in ('none', 'null', '') else kind(v)
-    parse.__name__ = kind.__name__
+def typed(annotation, name:str=''):
+    "An argparse type parsing a value as `rsacfn.config.parse_value` does for a field annotated `annotation`."
+    def parse(v):
+        try: return parse_value(v, annotation)
+        except ValueError as e: raise argparse.ArgumentTypeError(f'{e}, got {v!r}') from None
+    parse.__name__ = name or str(annotation)
     return parse
-
-def _list(v): return [x for x in v.split(',') if x]
 
 def config_arguments(p:argparse.ArgumentParser, cls=TrainConfig):
     "Add one flag per field of the dataclass `cls`, typed from its annotation; only flags typed appear in the parsed arguments."
     for f in dataclasses.fields(cls):
-        t = str(f.type).replace(' ', '')
+        kind = str(f.type).replace(' ', '').split('|')[0]
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        kind = {'int': int, 'float': float, 'str': str}.get(t.split('|')[0])
         flags = [f'--{f.name}'] + ([f'--{f.name.replace("_", "-")}'] if '_' in f.name else [])
-        common = dict(default=argparse.SUPPRESS, dest=f.name, help=f'(default: {default})')  # a flag not typed leaves the field to TrainConfig or a preset
-        if t.split('|')[0] == 'bool': p.add_argument(*flags, type=_bool, nargs='?', const=True, metavar='BOOL', **common)
-        elif t == 'dict': p.add_argument(*flags, type=json.loads, metavar='JSON', **dict(common, help=f'a JSON object (default: {default})'))
-        elif t == 'list': p.add_argument(*flags, type=_list, metavar='A,B', **dict(common, help='comma-separated (default: none)'))
-        elif kind: p.add_argument(*flags, type=_none_or(kind) if 'None' in t else kind, **common)
-        else: raise TypeError(f'no command-line type for field {f.name}: {t}')
+        common = dict(default=argparse.SUPPRESS, dest=f.name, type=typed(f.type, f.name), help=f'(default: {default})')  # a flag not typed leaves the field to TrainConfig or a preset
+        if kind == 'bool': p.add_argument(*flags, nargs='?', const=True, metavar='BOOL', **common)
+        elif kind == 'dict': p.add_argument(*flags, metavar='JSON', **dict(common, help=f'a JSON object (default: {default})'))
+        elif kind == 'list': p.add_argument(*flags, metavar='A,B', **dict(common, help='comma-separated (default: none)'))
+        elif kind in ('int', 'float', 'str'): p.add_argument(*flags, **common)
+        else: raise TypeError(f'no command-line type for field {f.name}: {f.type}')
 
 def _train_args(p):
     p.add_argument('--preset', choices=list(PRESETS), default='paper', help="start from a preset's settings (default: %(default)s); "
@@ -140,17 +187,44 @@ def train_command(args):
     "Train and evaluate one configuration (every TrainConfig field is a flag)."
     from rsacfn.trainer import train
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
-    if args.preset == 'demo': given = {**demo_inputs(default_work_dir(), args.demo_size, given, progress=not given.get('quiet', False)), **given}
+    if args.preset == 'demo':
+        preset_config(args.preset, **given).resolve()  # every value checked before the demo inputs are written
+        given = {**demo_inputs(default_work_dir(), args.demo_size, given, progress=not given.get('quiet', False)), **given}
     result = train(preset_config(args.preset, **given))
     print('best epoch ' + str(result['epoch']) + ': ' + '  '.join(f'{k} {result[k]:.4f}' for k in METRICS) + f'  -> {result["run_dir"]}')
     if 'eval_weighted_f1' in result:
         print(f"on {result['eval_data_path']}: " + '  '.join(f"{k} {result[f'eval_{k}']:.4f}" for k in METRICS) + f"  ({result['eval_n']} segments)")
 
 # %% ../nbs/06_cli.ipynb #7ef43077
-def _value(v:str):
-    "A --set value: JSON if it parses (numbers, true, null, {...}), else the string."
-    try: return json.loads(v)
-    except json.JSONDecodeError: return v
+def set_values(items:list[str]) -> dict:
+    "The sweep's `--set KEY=VALUE` pairs, each value parsed as the field's flag of `rsacfn train` parses it."
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)} | {k: 'str' for k in EXPERIMENT_KEYS}
+    params, raw = {}, {}
+    for kv in items:
+        if '=' not in kv: raise ValueError(f'--set takes KEY=VALUE, got {kv!r}')
+        k, v = kv.split('=', 1)
+        if k in raw: raise ValueError(f'--set {k} is given twice ({raw[k]} and {v}); give it once')
+        raw[k] = v
+        try: params[k] = parse_value(v, fields[k]) if k in fields else v  # the sweep names an unknown key, and the closest
+        except ValueError as e: raise ValueError(f'--set {k}={v}: {e}') from None
+    return params
+
+def listed(text:str, # a comma-separated option as typed
+           flag:str, # the option, e.g. '--seeds'
+           parse=str, # each item's type
+           what:str='comma-separated names' # what the option takes, for the message
+          ) -> list:
+    "The values of a comma-separated option; one given twice (judged by value: 42 and 042 are one seed) is an error."
+    items = [x.strip() for x in str(text).split(',') if x.strip()]
+    try: values = [parse(x) for x in items]
+    except ValueError: values = None
+    if not values: raise ValueError(f'{flag} takes {what}, got {text!r}')
+    for i, v in enumerate(values):
+        if v in values[:i]:
+            first = items[values.index(v)]
+            spelled = '' if first == items[i] else f' (as {first} and {items[i]})'
+            raise ValueError(f'{flag} {v} is given twice{spelled}; give each once')
+    return values
 
 def _sweep_args(p):
     p.add_argument('out', type=Path, help='the sweep folder (results, executed notebooks, table, figures)')
@@ -182,19 +256,21 @@ def sweep_command(args):
     if unused := [k for k in job if k not in takes]:
         raise ValueError(f"--{' --'.join(unused)} {'is' if len(unused) == 1 else 'are'} for --launcher slurm"
                          + (", and --launcher submitit-local takes only --time_min" if args.launcher == 'submitit-local' else '') + f'; with --launcher {args.launcher} leave {"it" if len(unused) == 1 else "them"} out')
-    params = {}
-    for kv in args.set:
-        if '=' not in kv: raise ValueError(f'--set takes KEY=VALUE, got {kv!r}')
-        k, v = kv.split('=', 1)
-        if k in params: raise ValueError(f'--set {k} is given twice ({params[k]!r} and {_value(v)!r}); give it once')
-        params[k] = _value(v)
-    if args.n_folds is not None: params['n_folds'] = args.n_folds
+    params = set_values(args.set)
+    for k in ('n_folds', 'preset'):
+        if getattr(args, k) is not None:
+            if k in params: raise ValueError(f'--{k} and --set {k} both give {k}; give it once')
+            params[k] = getattr(args, k)
     n_folds = params.get('n_folds', TrainConfig.__dataclass_fields__['n_folds'].default)
-    folds = None if args.folds is None else list(range(n_folds)) if args.folds == 'all' else [int(f) for f in args.folds.split(',')]
-    if args.preset: params['preset'] = args.preset
-    methods = None if args.methods is None else [m for m in args.methods.split(',') if m]
-    seeds = args.seeds or ('42,43,44' if args.protocol == 'speaker-independent' else '42')
-    table = run_sweep(args.out, methods, [int(s) for s in seeds.split(',')], folds, params, jobs=args.jobs, rerun=args.rerun,
+    folds = None if args.folds is None else list(range(n_folds)) if args.folds.strip() == 'all' else \
+            listed(args.folds, '--folds', int, "'all' or comma-separated fold numbers, e.g. 0,1,2")
+    for f in folds or ():
+        if isinstance(n_folds, int) and not 0 <= f < n_folds:
+            raise ValueError(f'--folds {f}: the session folds are 0 to {n_folds - 1} (--n_folds {n_folds})')
+    methods = None if args.methods is None else listed(args.methods, '--methods', what='comma-separated method names')
+    seeds = listed(args.seeds or ('42,43,44' if args.protocol == 'speaker-independent' else '42'), '--seeds', int,
+                   'comma-separated whole numbers, e.g. 42,43,44')
+    table = run_sweep(args.out, methods, seeds, folds, params, jobs=args.jobs, rerun=args.rerun,
                       protocol=args.protocol, baseline=None if args.baseline.lower() == 'none' else args.baseline, launcher=args.launcher,
                       slurm=SlurmOptions(**job) if job else None)
     print((Path(args.out).resolve()/'f1_table.md').read_text())
@@ -208,8 +284,16 @@ def _device(name:str):
     if name == 'cuda' and not torch.cuda.is_available(): raise ValueError("--device cuda: no CUDA device is visible here; use --device auto")
     return name
 
+def _at_least_one(v:str) -> int:
+    try: n = int(v)
+    except ValueError: raise argparse.ArgumentTypeError(f'must be a whole number, got {v!r}') from None
+    if n < 1: raise argparse.ArgumentTypeError(f'must be 1 or more, got {n}')
+    return n
+
 def _model_args(p):
-    p.add_argument('--batch_size', type=int, default=16, help='segments per batch (default: %(default)s)')
+    p.add_argument('--batch_size', type=_at_least_one, default=16, help='segments per batch (default: %(default)s)')
+    p.add_argument('--overwrite', action='store_true',
+                   help="replace an earlier result of this command (never an input, never a file rsacfn did not write)")
     p.add_argument('--on_error', choices=['raise', 'skip'], default='raise', help="a clip or row that cannot be read: 'raise' naming it, or 'skip' it and list it in the report (default: %(default)s)")
     p.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='(default: %(default)s)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -217,7 +301,8 @@ def _model_args(p):
 def _predict_args(p):
     p.add_argument('model_dir', type=Path, help="a saved model: a run's best/ folder, or a folder save_pretrained wrote")
     p.add_argument('input', type=Path, help='a manifest (.csv/.tsv with an audio path and a transcript column; emotion optional) or a corpus folder (KEMDy20, KEMDy19)')
-    p.add_argument('--out', type=Path, default=None, help='the CSV to write (default: predictions_<input name>.csv in the current folder)')
+    p.add_argument('--out', type=Path, default=None,
+                   help='the CSV to write (default: predictions_<input name>_<hash of its path>.csv in the current folder)')
     p.add_argument('--skip_report', type=Path, default=None, help='with --on_error skip: where the clips that could not be read are listed (default: <out>_skipped.csv)')
     p.add_argument('--corpus', choices=['auto', 'kemdy20', 'kemdy19', 'manifest'], default='auto', help='the reader (default: %(default)s)')
     _model_args(p)
@@ -228,29 +313,37 @@ def predict_command(args):
     import pandas as pd
     from rsacfn.analysis import predict_corpus
     from rsacfn.backbones import hf_progress
-    from rsacfn.data import SKIP_REPORT_COLUMNS, detect_format, read_corpus
-    from rsacfn.files import atomic_write
+    from rsacfn.data import SKIP_REPORT_COLUMNS, detect_format, read_corpus, write_skip_report
+    from rsacfn.files import atomic_write, check_output, short_hash
     from rsacfn.models import MultiModel
-    out = args.out or Path(f'predictions_{args.input.stem}.csv')
+    out = args.out or Path(f'predictions_{args.input.stem}_{short_hash(args.input)}.csv')
     report = args.skip_report or out.with_name(f'{out.stem}_skipped.csv')
-    with hf_progress(not args.quiet): model = MultiModel.from_pretrained(args.model_dir)
+    skip = args.on_error == 'skip'
+    writes = [(out, 'out', PREDICTIONS_HEADER)] + ([(report, 'skip_report', ','.join(SKIP_REPORT_COLUMNS))] if skip else [])
+    if skip and Path(report).absolute() == Path(out).absolute(): raise ValueError('--out and --skip_report name one file; give two')
     reader = detect_format(args.input) if args.corpus == 'auto' else args.corpus
-    df = read_corpus(args.input, reader, on_error=args.on_error, skip_report=report, **({'labels': False} if reader == 'manifest' else {}))
-    read_skips = pd.read_csv(report, dtype=str, keep_default_na=False) if args.on_error == 'skip' else pd.DataFrame(columns=SKIP_REPORT_COLUMNS)  # rows the reader skipped; the clips that fail to decode are added below
+    df = read_corpus(args.input, reader, on_error=args.on_error, skip_report=False, **({'labels': False} if reader == 'manifest' else {}))
+    texts = () if reader == 'manifest' else (Path(w).with_suffix('.txt') for w in df.wav_path)
+    inputs = {args.input, args.model_dir, *df.wav_path, *texts}  # never written: the manifest or corpus, a clip, the model
+    for path, name, header in writes: check_output(path, name, inputs, args.overwrite, header)
+    with hf_progress(not args.quiet): model = MultiModel.from_pretrained(args.model_dir)
     table, skipped = predict_corpus(model, df, args.batch_size, _device(args.device), not args.quiet, args.on_error)
+    read_skips = pd.DataFrame(df.attrs.get('skipped', []), columns=SKIP_REPORT_COLUMNS)  # the reader's; those failing to decode follow
     skipped = pd.concat([read_skips, skipped], ignore_index=True)
     if not len(table): raise ValueError(f'{args.input}: no clip could be predicted' + (f'; every one is listed in {report}' if len(skipped) else ''))
     with atomic_write(out, newline='') as f: table.to_csv(f, index=False)
-    if args.on_error == 'skip':
-        with atomic_write(report, newline='') as f: skipped.to_csv(f, index=False)
-    print(f'{out}: {len(table)} predictions' + (f'; {len(skipped)} clip(s) skipped, each listed with why in {report}' if args.on_error == 'skip' else ''))
+    if skip: write_skip_report(report, skipped.to_dict('records'), warn=False)
+    print(f'{out}: {len(table)} predictions' + (f'; {len(skipped)} clip(s) skipped, each listed with why in {report}' if skip else ''))
     print(table.emotion.value_counts().rename('predicted').to_string())
+
+PREDICTIONS_HEADER = 'segment_id,wav_path,text,emotion'  # how a table of `rsacfn predict` begins
 
 def _evaluate_args(p):
     p.add_argument('model_dir', type=Path, help="a saved model: a run's best/ folder")
     p.add_argument('--data_path', type=Path, required=True, help='a labelled corpus folder (KEMDy20, KEMDy19) or manifest')
     p.add_argument('--corpus', choices=['auto', 'kemdy20', 'kemdy19', 'manifest'], default='auto', help='the reader (default: %(default)s)')
-    p.add_argument('--out', type=Path, default=None, help="where metrics.json, predictions.csv and the figures go (default: evaluate_<corpus name> beside MODEL_DIR)")
+    p.add_argument('--out', type=Path, default=None, help="where metrics.json, predictions.csv and the figures go "
+                   "(default: evaluate_<corpus name>_<hash of its path> beside MODEL_DIR)")
     p.add_argument('--reliance', action='store_true', help='also score the model with each modality removed (fusion models)')
     _model_args(p)
 
@@ -259,10 +352,12 @@ def evaluate_command(args):
     "Score a saved model on a labelled corpus: metrics, predictions and a confusion figure (and valence/arousal, modality reliance)."
     from rsacfn.analysis import evaluate_model, reliance_table
     from rsacfn.backbones import hf_progress
-    out = args.out or args.model_dir.resolve().parent/f'evaluate_{args.data_path.resolve().name}'
+    from rsacfn.files import short_hash
+    name = f'evaluate_{args.data_path.resolve().name}_{short_hash(args.data_path)}'  # corpora of one name never share it
+    out = args.out or args.model_dir.resolve().parent/name
     with hf_progress(not args.quiet):
         m = evaluate_model(args.model_dir, args.data_path, args.corpus, out, args.batch_size, _device(args.device), not args.quiet,
-                           args.on_error, args.reliance)
+                           args.on_error, args.reliance, overwrite=args.overwrite)
     dims = '  '.join(f"CCC {k[4:]} {m[k]:.4f}" for k in ('ccc_valence', 'ccc_arousal') if m.get(k) is not None)
     print(f"{m['method']} on {args.data_path} ({m['n']} segments): " + '  '.join(f'{k} {m[k]:.4f}' for k in METRICS) + (f'  {dims}' if dims else ''))
     if args.reliance: print(reliance_table(m['reliance']).round(3).to_string())

@@ -4,14 +4,14 @@
 
 # %% ../nbs/00_config.ipynb #8e78bc0d
 from __future__ import annotations
-import dataclasses, math
+import dataclasses, json, math, os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'METRICS', 'DEMO_SIZES', 'LAUNCHERS', 'PROTOCOLS', 'PAPER_FLAGS', 'RUN_ONLY',
-           'PRESETS', 'EXPERIMENT_KEYS', 'unknown_key', 'TrainConfig', 'preset_config', 'demo_inputs',
-           'default_work_dir', 'experiment_config']
+           'PRESETS', 'EXPERIMENT_KEYS', 'unknown_key', 'field_kind', 'checked_value', 'parse_value', 'TrainConfig',
+           'preset_config', 'demo_inputs', 'default_work_dir', 'experiment_config']
 
 # %% ../nbs/00_config.ipynb #8aac6386
 def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'method'
@@ -42,6 +42,70 @@ PROTOCOLS = {
     'paper': "the paper's: a stratified random 80/20 split per seed, so a speaker's segments sit in training and validation alike; weighted F1 first",
     'speaker-independent': 'session folds, so no validation speaker is ever trained on (rsacfn sweep --protocol speaker-independent: every fold, 3 seeds); macro F1 and UAR first, as weighted F1 mostly measures neutral',
 }
+
+# %% ../nbs/00_config.ipynb #c99ae793
+_WHAT = {'int': 'a whole number', 'float': 'a number', 'str': 'a string', 'bool': 'true or false',
+         'dict': 'a JSON object such as {"proj_dim": 32}', 'list': 'a list'}
+_TRUE, _FALSE = ('1', 'true', 'yes', 'y', 'on'), ('0', 'false', 'no', 'n', 'off')
+
+def field_kind(annotation) -> tuple:
+    "(kind, whether None is allowed) of a field's annotation: 'int|None' -> ('int', True)."
+    parts = str(annotation).replace(' ', '').split('|')
+    return next(p for p in parts if p != 'None'), 'None' in parts
+
+def checked_value(name:str, # the field
+                  value, # what was given
+                  annotation): # the field's annotation, e.g. 'int|None'
+    "`value` as the field takes it (a whole float as int, an int as float, a path as str), else a ValueError."
+    kind, nullable = field_kind(annotation)
+    if value is None and nullable: return None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == 'bool' and isinstance(value, bool): return value
+    if kind == 'int' and number and float(value).is_integer(): return int(value)
+    if kind == 'float' and number: return float(value)
+    if kind == 'str' and isinstance(value, (str, os.PathLike)): return str(value)
+    if kind == 'dict' and isinstance(value, dict): return value
+    if kind == 'list' and isinstance(value, (list, tuple)): return list(value)
+    raise ValueError(f'{name}={value!r}: must be {_WHAT[kind]}' + (' or None' if nullable else ''))
+
+def _unique_keys(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out: raise ValueError(f'{k!r} is given twice')
+        out[k] = v
+    return out
+
+def parse_value(text:str, # the value as typed, e.g. on the command line
+                annotation): # the field's annotation
+    "A value from its text: true/false, whole numbers, numbers, JSON objects, lists, None; else a ValueError."
+    kind, nullable = field_kind(annotation)
+    t = str(text).strip()
+    if nullable and t.lower() in ('none', 'null'): return None
+    if kind == 'str': return text
+    if kind == 'bool':
+        if t.lower() in _TRUE + _FALSE: return t.lower() in _TRUE
+    elif kind == 'int':
+        try: return int(t)
+        except ValueError:
+            try: x = float(t)
+            except ValueError: x = None
+            if x is not None and x.is_integer(): return int(x)
+    elif kind == 'float':
+        try: return float(t)
+        except ValueError: pass
+    elif kind in ('dict', 'list') and (kind == 'dict' or t.startswith('[')):
+        try: v = json.loads(t, object_pairs_hook=_unique_keys)
+        except json.JSONDecodeError: v = None
+        except ValueError as e: raise ValueError(f'{e}; give each key once') from None
+        if isinstance(v, dict if kind == 'dict' else list): return v
+    elif kind == 'list': return [x.strip() for x in t.split(',') if x.strip()]
+    raise ValueError(f'must be {_WHAT[kind]}' + (' or None' if nullable else ''))
+
+def _check_run_name(ver:str):
+    "A run's name is one folder name: it cannot reach outside `output_dir`."
+    if not ver or ver in ('.', '..') or any(c in ver for c in ('/', '\\', '\0', os.sep, os.altsep or '/')):
+        raise ValueError(f"ver={ver!r}: a run's name is one folder name inside `output_dir` (no '/', not '..'), "
+                         "e.g. ver='rsa_cfn'")
 
 # %% ../nbs/00_config.ipynb #d10e9633
 def _registry():
@@ -122,7 +186,14 @@ class TrainConfig:
         return super().__new__(cls)
 
     def __post_init__(self):
-        self.plugins = [str(Path(p).resolve()) if str(p).endswith('.py') else p for p in self.plugins]
+        for f in dataclasses.fields(self): setattr(self, f.name, checked_value(f.name, getattr(self, f.name), f.type))
+        _check_run_name(self.ver)
+        plugins = [str(Path(p).resolve()) if str(p).endswith('.py') else str(p) for p in self.plugins]
+        for i, p in enumerate(plugins):
+            if p in plugins[:i]:
+                first = self.plugins[plugins.index(p)]
+                raise ValueError(f'`plugins`: {p} is given twice ({first!r} and {self.plugins[i]!r}); give it once')
+        self.plugins = plugins
         models = _registry()
         models.load_plugins(self.plugins)  # before the method is looked up: a plugin may register it
         self.method_was_default = self.method is None and all(getattr(self, k) is None for k in PAPER_FLAGS)
@@ -169,6 +240,10 @@ class TrainConfig:
                           ('n_folds', 2), ('audio_max_lens', 1), ('text_max_lens', 1), ('num_workers', 0), ('fold', 0), ('log_every', 1), ('audio_pad_multiple', 1)):
             if getattr(self, k) is not None and getattr(self, k) < lowest: raise ValueError(f'{k}={getattr(self, k)!r}: must be {lowest} or more')
         if not 0 < self.valid_size < 1: raise ValueError(f'valid_size={self.valid_size!r}: must be between 0 and 1')
+        if not 0 <= self.seed < 2 ** 32: raise ValueError(f'seed={self.seed!r}: must be 0 or more and below 2**32')
+        if not (math.isfinite(self.lr) and self.lr > 0): raise ValueError(f'lr={self.lr!r}: must be a number above 0')
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f'weight_decay={self.weight_decay!r}: must be 0 or more')
         if not (self.va_weight >= 0 and math.isfinite(self.va_weight)): raise ValueError(f'va_weight={self.va_weight!r}: must be 0 (no valence/arousal output) or more')
         if self.fold >= self.n_folds: raise ValueError(f'fold={self.fold!r}: must be below n_folds={self.n_folds}')
         if self.freeze_backbones:  # its features are extracted once per clip, unpadded: a padding asked for would be ignored
@@ -216,7 +291,9 @@ def demo_inputs(work_dir, # where the demo corpus is written (once)
     from rsacfn.demo import make_demo_corpus
     from rsacfn.backbones import tiny_backbones
     work, out = Path(work_dir).resolve(), {}
-    if 'data_path' not in given: out['data_path'] = str(make_demo_corpus(work/'demo_corpus', size=demo_size, progress=progress))
+    if demo_size not in DEMO_SIZES: raise unknown_key('demo_size', demo_size, DEMO_SIZES)
+    folder = work/('demo_corpus' if demo_size == 'default' else f'demo_corpus_{demo_size}')  # one per size
+    if 'data_path' not in given: out['data_path'] = str(make_demo_corpus(folder, size=demo_size, progress=progress))
     if 'wav_model' not in given or 'text_model' not in given:
         tiny = tiny_backbones(progress=progress)
         out.update({k: str(tiny[m]) for k, m in (('wav_model', 'audio'), ('text_model', 'text')) if k not in given})
@@ -239,6 +316,9 @@ def experiment_config(preset:str='paper', # a name in `PRESETS`; 'demo' also wri
         if k not in names: raise unknown_key('experiment parameter', k, [*EXPERIMENT_KEYS, *names])
     work_dir = Path(work_dir).expanduser().resolve() if work_dir is not None else default_work_dir()
     if preset not in PRESETS: raise unknown_key('preset', preset, PRESETS)
-    if preset == 'demo': given = {**demo_inputs(work_dir, demo_size, given, progress=not given.get('quiet', False)), **given}
+    if demo_size not in DEMO_SIZES: raise unknown_key('demo_size', demo_size, DEMO_SIZES)
     defaults = dict(output_dir=str(work_dir/'runs'), ver=_method_of(given))
+    if preset == 'demo':
+        preset_config(preset, **{**defaults, **given}).resolve()  # every value checked before the demo inputs
+        given = {**demo_inputs(work_dir, demo_size, given, progress=not given.get('quiet', False)), **given}
     return preset_config(preset, **{**defaults, **given})

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_data.ipynb #876f90f5
 from __future__ import annotations
-import csv, io, math, re, warnings
+import csv, io, math, os, re, warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 # %% auto #0
-__all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'TAG_TOKENS', 'SAMPLE_RATE', 'DIMENSIONS', 'COLUMNS',
+__all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'TAG_TOKENS', 'SAMPLE_RATE', 'DIMENSIONS', 'COLUMNS', 'RATING_SCALE',
            'MANIFEST_COLUMNS', 'READERS', 'SPLITS', 'MODALITIES', 'normalize_emotion', 'parse_emotions', 'CorpusError',
-           'clean_text', 'decode_transcript', 'read_transcript', 'scale_dimensions', 'unscale_dimensions',
-           'audio_backend', 'resample', 'audio_info', 'load_audio', 'read_kemdy20', 'read_kemdy19', 'read_manifest',
-           'detect_format', 'read_corpus', 'corpus_summary', 'transformed_label', 'sample_weights', 'split_corpus',
-           'EmotionDataset', 'default_feature_extractor', 'Collator']
+           'write_skip_report', 'clean_text', 'decode_transcript', 'read_transcript', 'scale_dimensions',
+           'unscale_dimensions', 'audio_backend', 'resample', 'audio_info', 'load_audio', 'read_kemdy20',
+           'read_kemdy19', 'read_manifest', 'detect_format', 'read_corpus', 'corpus_summary', 'transformed_label',
+           'sample_weights', 'split_corpus', 'EmotionDataset', 'default_feature_extractor', 'Collator']
 
 # %% ../nbs/00_data.ipynb #63fcad4a
 import numpy as np
@@ -26,7 +26,7 @@ import soundfile as sf
 import torch
 from scipy.signal import resample_poly
 from .config import AUDIO_MAX_LENS, TEXT_MAX_LENS, unknown_key  # the paper's lengths: `00_config`
-from .files import atomic_write
+from .files import atomic_write, short_hash
 
 # %% ../nbs/00_data.ipynb #43629906
 EMOTIONS = ('neutral', 'happy', 'angry', 'surprise', 'sad', 'fear', 'disgust')
@@ -61,21 +61,33 @@ class CorpusError(ValueError):
 # %% ../nbs/00_data.ipynb #20640d33
 SKIP_REPORT_COLUMNS = ['segment_id', 'file', 'reason']
 
+def write_skip_report(path, # the CSV to write
+                      rows, # dicts with `SKIP_REPORT_COLUMNS`
+                      warn:bool=True): # warn that segments were skipped, naming the report
+    "Write a skip report (an earlier one may be replaced; any other existing file is refused)."
+    path = Path(path)
+    if path.is_file():
+        with open(path, 'rb') as f: head = f.readline().strip().lstrip(b'\xef\xbb\xbf')
+        if head != ','.join(SKIP_REPORT_COLUMNS).encode():
+            raise FileExistsError(f'skip_report={str(path)!r} exists and is not a report of skipped segments (it would be '
+                                  'replaced); choose another skip_report')
+    with atomic_write(path, newline='', encoding='utf-8') as f:
+        w = csv.DictWriter(f, SKIP_REPORT_COLUMNS); w.writeheader(); w.writerows(rows)
+    if rows and warn: warnings.warn(f'skipped {len(rows)} segment(s); each one and why is listed in {path}', stacklevel=2)
+
 class _Problems:
     "Raise each corpus problem at once, or (skip mode) collect them for a report."
     def __init__(self, on_error='raise', report=None, corpus='corpus'):
         if on_error not in ('raise', 'skip'): raise unknown_key('on_error', on_error, ('raise', 'skip'))
         self.skip, self.rows = on_error == 'skip', []
-        self.report = Path(report or f'skipped_segments_{Path(corpus).stem}.csv')  # one report per corpus: reading another keeps it
+        name = Path(corpus).stem
+        default = f'skipped_segments_{name}_{short_hash(corpus)}.csv'  # one per corpus: reading another keeps it
+        self.report = report if report is False else Path(report or default)
     def __call__(self, err:CorpusError):
         if not self.skip: raise err
         self.rows.append(dict(segment_id=err.segment_id or '', file=err.where, reason=err.what))
     def finish(self):
-        if not self.skip: return
-        with atomic_write(self.report, newline='', encoding='utf-8') as f:
-            w = csv.DictWriter(f, SKIP_REPORT_COLUMNS); w.writeheader(); w.writerows(self.rows)
-        if self.rows:
-            warnings.warn(f"skipped {len(self.rows)} segment(s); each one and why is listed in {self.report}", stacklevel=3)
+        if self.skip and self.report is not False: write_skip_report(self.report, self.rows)
 
 # %% ../nbs/00_data.ipynb #0465090a
 TAG_TOKENS = {'c/': '[CONT]', 'n/': '[NOISE]', 'N/': '[LONG_NOISE]', 'u/': '[UNCLEAR]',
@@ -206,12 +218,27 @@ def load_audio(path, # a wav (or any soundfile format) file
 COLUMNS = ['segment_id', 'session', 'script', 'speaker', 'gender', 'wav_path', 'text', 'raw_text',
            'emotion', 'label', 'valence', 'arousal', 'wav_start', 'wav_end', 'duration']
 
+_HINT_ROW = _HINT_SKIP = 'Fix the annotation row, or pass on_error="skip"'
+_HINT_LABEL = 'Fix the label, or pass on_error="skip"'
+
 def _float(v, where, name, sid):
     v = str(v).strip()
     if not v: return float('nan')
-    try: return float(v)
-    except ValueError:
-        raise CorpusError(where, f'{name} {v!r} is not a number', 'Fix the annotation row, or pass on_error="skip"', sid) from None
+    try: x = float(v)
+    except ValueError: x = float('nan')
+    if not math.isfinite(x):
+        scale = RATING_SCALE if name in DIMENSIONS else ''
+        raise CorpusError(where, f'{name} {v!r} is not a number{scale}', _HINT_ROW, sid)
+    return x
+
+RATING_SCALE = " on KEMDy's 1-5 rating scale"
+
+def _rating(v, where, name, sid):
+    "A valence or arousal rating: NaN if not given, else a number on KEMDy's 1-5 scale (the raters' mean)."
+    x = _float(v, where, name, sid)
+    if not (math.isnan(x) or 1 <= x <= 5):
+        raise CorpusError(where, f'{name} {str(v).strip()!r} is outside KEMDy\'s 1-5 rating scale', _HINT_ROW, sid)
+    return x
 
 def _annotation_rows(path, problems=None):
     "Yield (line number, fields) for every segment row of a KEMDy annotation CSV; a bad row goes to `problems` (skip mode: skipped)."
@@ -235,7 +262,8 @@ def _annotation_rows(path, problems=None):
             if len(row) <= i_tot + 2:
                 raise CorpusError(where, f'row has {len(row)} columns, expected at least {i_tot + 3}', _HINT_SKIP, sid)
             fields = dict(segment_id=sid, emotion=row[i_tot], where=where,
-                          valence=_float(row[i_tot + 1], where, 'valence', sid), arousal=_float(row[i_tot + 2], where, 'arousal', sid),
+                          valence=_rating(row[i_tot + 1], where, 'valence', sid),
+                          arousal=_rating(row[i_tot + 2], where, 'arousal', sid),
                           wav_start=_float(row[i_wav], where, 'wav start', sid), wav_end=_float(row[i_wav + 1], where, 'wav end', sid))
         except CorpusError as e:
             if problems is None: raise
@@ -245,7 +273,6 @@ def _annotation_rows(path, problems=None):
 # %% ../nbs/00_data.ipynb #1b92a414
 _SEG20 = re.compile(r'^Sess(\d+)_(script\d+)_User(\d+)([MF])_(\d+)$')
 _ANN20 = re.compile(r'^Sess(\d+)_eval\.csv$', re.I)
-_HINT_SKIP = 'Fix the annotation row, or pass on_error="skip"'
 
 def _segment(row, session, wav, text_mode, check_audio, problems, **ids):
     "One table row from one annotation row, or None (after reporting the problem) in skip mode."
@@ -267,6 +294,7 @@ def _frame(records, problems) -> pd.DataFrame:
     problems.finish()
     df = pd.DataFrame.from_records(records, columns=COLUMNS)
     df['label'] = df['label'].astype('Int64')
+    if problems.skip: df.attrs['skipped'] = problems.rows  # what skip mode left out, as the report lists it
     return df
 
 def _annotation_files(root, pattern, glob):
@@ -284,7 +312,7 @@ def _annotation_files(root, pattern, glob):
 def read_kemdy20(root, # the KEMDy20_v1_1 folder (holds annotation/ and wav/)
                  text_mode:str|Callable='strip', # transcript cleaning rule, see `clean_text`
                  on_error:str='raise', # 'raise', or 'skip' bad segments and list them in `skip_report`
-                 skip_report=None, # where skip mode writes its CSV (default: ./skipped_segments_<corpus folder>.csv)
+                 skip_report=None, # skip mode's CSV (default: ./skipped_segments_<corpus>_<hash>.csv; False: none, see `.attrs['skipped']`)
                  check_audio:bool=True, # open every wav header (finds missing, corrupt and empty files now)
                 ) -> pd.DataFrame: # one row per annotated segment, columns `COLUMNS`
     "Read KEMDy20 (any number of sessions) into one table."
@@ -315,7 +343,7 @@ _ANN19 = re.compile(r'^Session(\d+)_([MF])_res\.csv$', re.I)
 def read_kemdy19(root, # the KEMDy19 folder (holds annotation/ and wav/)
                  text_mode:str|Callable='strip', # transcript cleaning rule, see `clean_text`
                  on_error:str='raise', # 'raise', or 'skip' bad segments and list them in `skip_report`
-                 skip_report=None, # where skip mode writes its CSV (default: ./skipped_segments_<corpus folder>.csv)
+                 skip_report=None, # skip mode's CSV (default: ./skipped_segments_<corpus>_<hash>.csv; False: none, see `.attrs['skipped']`)
                  check_audio:bool=True, # open every wav header
                 ) -> pd.DataFrame: # one row per annotated segment, columns `COLUMNS`
     "Read KEMDy19 into the same table as `read_kemdy20`, keeping each file's own actor."
@@ -356,48 +384,41 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
                   label_map:dict|None=None, # the corpus' labels -> names in `classes`
                   text_mode:str|Callable='raw', # transcript cleaning rule, see `clean_text`
                   on_error:str='raise', # 'raise', or 'skip' bad rows and list them in `skip_report`
-                  skip_report=None, # where skip mode writes its CSV (default: ./skipped_segments_<corpus folder>.csv)
+                  skip_report=None, # skip mode's CSV (default: ./skipped_segments_<corpus>_<hash>.csv; False: none, see `.attrs['skipped']`)
                   check_audio:bool=True, # open every audio header
                   labels:bool=True, # False: new audio to predict, the emotion column may be absent (a row without an emotion gets no label)
                  ) -> pd.DataFrame: # one row per utterance, columns `COLUMNS`
     "Read a manifest of audio paths, transcripts and labels into the corpus table."
     path = Path(path)
     if not path.is_file(): raise CorpusError(path, 'manifest not found', 'Give the path of a .csv or .tsv file')
+    _refuse_audio(path)
     sep = '\t' if path.suffix.lower() in ('.tsv', '.tab') else ','
     try: text = decode_transcript(path.read_bytes(), path)  # UTF-8 or cp949, as the KEMDy readers accept
     except CorpusError: raise CorpusError(path, 'manifest is neither UTF-8 nor cp949', 'Save it as UTF-8') from None
     try: raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except Exception as e: raise CorpusError(path, f'cannot be parsed as {"TSV" if sep == chr(9) else "CSV"} ({e})', 'Check the file') from e
-    have = {c.strip().lower(): c for c in raw.columns}
-    cols = {}
-    for ours, names in MANIFEST_COLUMNS.items():
-        given = (columns or {}).get(ours)
-        if given is not None:
-            if given not in raw.columns: raise CorpusError(path, f'column {given!r} (for {ours}) not found; columns are {list(raw.columns)}', 'Fix `columns=`')
-            cols[ours] = given
-        else: cols[ours] = next((have[n] for n in names if n in have), None)
-    missing = [k for k in ('wav_path', 'text', 'emotion' if labels else 'text') if cols[k] is None]
-    if missing:
-        raise CorpusError(path, f'no column for {", ".join(missing)}; columns are {list(raw.columns)}',
-                          f'Rename them, or pass columns={{{", ".join(repr(m)+": ..." for m in missing)}}}')
-    problems, records, seen = _Problems(on_error, skip_report, path), [], {}
+    cols = _manifest_columns(path, raw, columns, labels)
+    problems, records = _Problems(on_error, skip_report, path), []
     lmap = {str(k).strip().lower(): v for k, v in (label_map or {}).items()}
+    wavs = [_manifest_wav(path, w) for w in raw[cols['wav_path']]]
+    ids = raw[cols['segment_id']].str.strip().tolist() if cols['segment_id'] else _default_ids(path, wavs)
+    seen_ids, seen_files = {}, {}
     for i, r in raw.iterrows():
-        where = f'{path}, line {i + 2}'
-        wav = Path(r[cols['wav_path']].strip())
-        if not wav.is_absolute(): wav = path.parent/wav
-        sid = r[cols['segment_id']].strip() if cols['segment_id'] else wav.stem
-        if sid in seen:
-            problems(CorpusError(where, f'segment {sid} is listed twice (first at {seen[sid]})', 'Give every row a unique id', sid)); continue
-        seen[sid] = where
+        where, wav, sid = f'{path}, line {i + 2}', wavs[i], ids[i]
+        clip = os.path.realpath(wav)  # what makes two rows the same clip: the file, however its path is spelled
+        if clip in seen_files or sid in seen_ids:
+            what = f'{wav} is listed twice (first at {seen_files[clip]})' if clip in seen_files else \
+                   f'segment {sid} is listed twice (first at {seen_ids[sid]})'
+            problems(CorpusError(where, what, 'Give every clip one row, or pass on_error="skip"', sid)); continue
+        seen_ids[sid] = seen_files[clip] = where
         emo = ';'.join(lmap.get(e.strip().lower(), e) for e in str(r[cols['emotion']]).split(';')) if cols['emotion'] else ''
         if emo.strip().isdigit() and int(emo) < len(classes): emo = classes[int(emo)]
         try:
             emos = parse_emotions(emo, classes) if emo.strip() or labels else ()
-            dims = {k: _float(r[cols[k]], where, k, sid) if cols[k] and r[cols[k]].strip() else float('nan') for k in DIMENSIONS}
+            dims = {k: _rating(r[cols[k]], where, k, sid) if cols[k] else float('nan') for k in DIMENSIONS}
             info = audio_info(wav, sid) if check_audio else None
         except ValueError as e:
-            problems(e if isinstance(e, CorpusError) else CorpusError(where, str(e), 'Fix the label, or map it with label_map=', sid)); continue
+            problems(e if isinstance(e, CorpusError) else CorpusError(where, str(e), _HINT_LABEL, sid)); continue
         raw_text = _SPACES.sub(' ', r[cols['text']]).strip()
         text = clean_text(raw_text, text_mode)
         if not text: problems(CorpusError(where, 'transcript is empty', 'Fix the row, or pass on_error="skip"', sid)); continue
@@ -409,6 +430,47 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
                             **dims, wav_start=float('nan'), wav_end=float('nan'),
                             duration=info.duration if info else float('nan')))
     return _frame(records, problems)
+
+# %% ../nbs/00_data.ipynb #97f275f7
+_AUDIO_SUFFIXES = ('.wav', '.flac', '.mp3', '.ogg', '.opus', '.m4a', '.aiff', '.aif')
+
+def _refuse_audio(path:Path):
+    "A single audio clip given where a manifest belongs: say how to give it."
+    with open(path, 'rb') as f: magic = f.read(4)
+    if path.suffix.lower() in _AUDIO_SUFFIXES or magic in (b'RIFF', b'fLaC', b'OggS', b'FORM') or magic[:3] == b'ID3':
+        raise CorpusError(path, 'is an audio clip, not a manifest',
+                          'Give clips as a manifest: a .csv file whose first line is wav_path,text and then one line per '
+                          f'clip, e.g. {path.name},<its transcript>')
+
+def _manifest_columns(path:Path, raw:pd.DataFrame, columns:dict|None, labels:bool) -> dict:
+    "Our column name -> the manifest's, by `columns` or by `MANIFEST_COLUMNS`' usual names."
+    have, cols = {c.strip().lower(): c for c in raw.columns}, {}
+    for ours, names in MANIFEST_COLUMNS.items():
+        given = (columns or {}).get(ours)
+        if given is not None:
+            if given not in raw.columns: raise CorpusError(path, f'column {given!r} (for {ours}) not found; columns are {list(raw.columns)}', 'Fix `columns=`')
+            cols[ours] = given
+        else: cols[ours] = next((have[n] for n in names if n in have), None)
+    missing = [k for k in ('wav_path', 'text', 'emotion' if labels else 'text') if cols[k] is None]
+    if missing:
+        raise CorpusError(path, f'no column for {", ".join(missing)}; columns are {list(raw.columns)}',
+                          'Name ' + '; '.join(f'the {m} column one of: {", ".join(MANIFEST_COLUMNS[m])}'
+                                              for m in missing))
+    return cols
+
+def _manifest_wav(path:Path, given:str) -> Path:
+    wav = Path(given.strip())
+    return wav if wav.is_absolute() else path.parent/wav
+
+def _default_ids(path:Path, wavs:list) -> list:
+    "Ids for a manifest without an id column: each file's stem, or where two files share a stem, its path without the suffix."
+    stems = pd.Series([w.stem for w in wavs])
+    files = pd.Series([os.path.realpath(w) for w in wavs])
+    shared = set(stems[files.groupby(stems).transform('nunique') > 1])
+    def long(w):
+        try: return w.with_suffix('').relative_to(path.parent).as_posix()
+        except ValueError: return w.with_suffix('').as_posix()
+    return [long(w) if w.stem in shared else w.stem for w in wavs]
 
 # %% ../nbs/00_data.ipynb #b0934f2c
 READERS = {'kemdy20': read_kemdy20, 'kemdy19': read_kemdy19, 'manifest': read_manifest}
@@ -461,7 +523,7 @@ def sample_weights(labels:Sequence[int]) -> np.ndarray:
 SPLITS = ('random', 'session')
 
 def split_corpus(df:pd.DataFrame, # the corpus table
-                 method:str='random', # 'random' (stratified, the paper's) or 'session' (speaker-independent folds)
+                 split:str='random', # 'random' (stratified, the paper's) or 'session' (speaker-independent folds)
                  valid_size:float=0.2, # share of single-label segments for validation (`random`)
                  seed:int=42, # random_state of the stratified split (`random`)
                  n_folds:int=5, # number of session folds (`session`)
@@ -470,7 +532,7 @@ def split_corpus(df:pd.DataFrame, # the corpus table
                 ) -> tuple[pd.DataFrame, pd.DataFrame]: # (train, valid), each with a fresh index
     "Split the corpus into training and validation tables."
     single = df[df.label.notna()]
-    if method == 'random':
+    if split == 'random':
         from sklearn.model_selection import train_test_split
         counts = single.label.value_counts()
         if (counts < 2).any():
@@ -480,8 +542,8 @@ def split_corpus(df:pd.DataFrame, # the corpus table
         tr_idx, va_idx = train_test_split(single.index, test_size=valid_size, stratify=single.label, random_state=seed)
         train, valid = single.loc[sorted(tr_idx)], single.loc[sorted(va_idx)]
         train_pool = df.drop(index=valid.index)
-    elif method == 'session':
-        if df.session.isna().any(): raise ValueError("some segments have no session; add a session column or use method='random'")
+    elif split == 'session':
+        if df.session.isna().any(): raise ValueError("some segments have no session; add a session column or use split='random'")
         sessions = sorted(df.session.unique())
         if not 2 <= n_folds <= len(sessions): raise ValueError(f'n_folds must be between 2 and the {len(sessions)} sessions, not {n_folds}')
         if not 0 <= fold < n_folds: raise ValueError(f'fold must be in 0..{n_folds - 1}, not {fold}')
@@ -492,8 +554,8 @@ def split_corpus(df:pd.DataFrame, # the corpus table
         shared = set(train_pool.speaker.dropna()) & set(valid.speaker.dropna())
         if shared:
             raise ValueError(f'speaker(s) {sorted(shared)[:5]} appear in training and validation sessions; the session split '
-                             'would not be speaker-independent. Check the speaker column, or use method="random"')
-    else: raise unknown_key('split', method, SPLITS)
+                             "would not be speaker-independent. Check the speaker column, or use split='random'")
+    else: raise unknown_key('split', split, SPLITS)
     if label_transform:
         extra = train_pool[train_pool.label.isna()].copy()
         extra['label'] = [transformed_label(e) for e in extra.emotion]
@@ -544,14 +606,17 @@ class Collator:
     feature_extractor: Callable|None = None # a Hugging Face audio feature extractor; None: `default_feature_extractor()`
     modality: str|None = None # batch 'audio', 'text' or 'both' of what items hold; None: whatever they hold
     audio_pad_multiple: int = 1 # pad the audio up to a whole multiple of this many samples (at most audio_max_lens): fewer distinct batch shapes
+    min_audio_samples: int = 1 # a shorter clip is followed by silence up to this length (the CNN's receptive field: 400 in wav2vec 2.0)
 
     def __post_init__(self):
         if self.audio_pad_multiple < 1: raise ValueError(f'audio_pad_multiple={self.audio_pad_multiple!r}: must be 1 (no rounding) or more samples')
 
     def audio(self, waves):
         "Padded waveforms (B, T) and their attention mask, made by the feature extractor."
-        fe = self.feature_extractor or default_feature_extractor()
-        out = fe([np.asarray(w, dtype=np.float32) for w in waves], sampling_rate=SAMPLE_RATE, truncation=True,  # an extractor for another rate refuses
+        fe, n = self.feature_extractor or default_feature_extractor(), self.min_audio_samples
+        waves = [np.asarray(w, dtype=np.float32) for w in waves]
+        waves = [np.pad(w, (0, n - len(w))) if len(w) < n else w for w in waves]  # silence after a clip too short for the CNN
+        out = fe(waves, sampling_rate=SAMPLE_RATE, truncation=True,  # an extractor for another rate refuses
                  padding='max_length' if self.pad_to_max else 'longest', max_length=self.audio_max_lens,
                  return_attention_mask=True, return_tensors='pt')
         x, mask = out['input_values'], out['attention_mask'].long()

@@ -17,7 +17,7 @@ import pandas as pd
 import soundfile as sf
 from .config import DEMO_SIZES  # n_sessions and n_segments per size
 from .data import EMOTIONS, LABEL2ID, SAMPLE_RATE
-from .files import atomic_dir, atomic_write
+from .files import a_or_an, atomic_dir, atomic_write, foreign_files, kind_of, own_tree, some
 
 # %% ../nbs/00b_demo.ipynb #848ce211
 DEMO_CLASS_P = {'neutral': .46, 'happy': .14, 'angry': .08, 'surprise': .08, 'sad': .08, 'fear': .08, 'disgust': .08}
@@ -215,13 +215,24 @@ def make_demo_corpus(root, # folder to create (e.g. data/demo/KEMDy20_v1_1)
                     ) -> Path: # `root`
     "Write a deterministic synthetic corpus in KEMDy20 (or KEMDy19) layout; reuse it if already written."
     if layout not in ('kemdy20', 'kemdy19'): raise ValueError(f"layout must be 'kemdy20' or 'kemdy19', not {layout!r}")
+    if not (isinstance(seed, int) and 0 <= seed < 2 ** 32):
+        raise ValueError(f'seed={seed!r}: must be a whole number, 0 or more and below 2**32')
     root = Path(root)
     params = dict(size=size, seed=seed, layout=layout, n_sessions=n_sessions, n_segments=n_segments, duration=list(duration), version=2)
     stamp = root/'demo_corpus.json'
+    if root.exists() and not root.is_dir(): raise FileExistsError(f'{root} is a file; give the demo corpus a folder')
     if root.exists() and any(root.iterdir()):
-        if stamp.is_file() and json.loads(stamp.read_text()) == params: return root
+        try: old = json.loads(stamp.read_text()) if stamp.is_file() else None
+        except ValueError: old = None
+        if old == params: return root
+        if alien := foreign_files(root):  # --overwrite replaces a corpus rsacfn wrote, never anything else
+            raise FileExistsError(f'{root} holds files rsacfn did not write ({some(alien)}); move them away, '
+                                  'or choose an empty or new folder')
+        if old is None or kind_of(root) not in (None, 'demo corpus'):
+            what = a_or_an(kind_of(root)) if kind_of(root) else 'files'
+            raise FileExistsError(f'{root} holds no demo corpus but {what} that rsacfn wrote; choose an empty folder')
         if not overwrite:
-            raise FileExistsError(f'{root} exists and is not the demo corpus asked for ({params}); '
+            raise FileExistsError(f'{root} holds another demo corpus ({old}, not {params}); '
                                   'choose an empty folder, or pass overwrite=True to replace it')
     draw = seed if layout == 'kemdy20' else seed + KEMDY19_DRAW  # the two layouts never share a speaker's voice, a sentence or a clip
     segs = demo_segments(size, draw, n_sessions, n_segments, tuple(duration))
@@ -230,6 +241,7 @@ def make_demo_corpus(root, # folder to create (e.g. data/demo/KEMDy20_v1_1)
         _write_demo(tmp, segs, draw, layout, progress)
         segs.drop(columns='seed').to_csv(tmp/'demo_truth.csv', index=False)
         (tmp/'demo_corpus.json').write_text(json.dumps(params, indent=1))
+        own_tree(tmp, 'demo corpus')  # the record of every file written: what a later overwrite may remove
     return root
 
 def demo_truth(root) -> pd.DataFrame:

@@ -4,25 +4,82 @@
 
 # %% ../nbs/00a_files.ipynb #adb44849
 from __future__ import annotations
-import json, math, os, shutil
+import hashlib, json, math, os, shutil, socket, threading, time
 from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['atomic_write', 'atomic_dir', 'strict_json', 'write_json']
+__all__ = ['RECORD', 'written', 'kind_of', 'record', 'atomic_write', 'atomic_dir', 'some', 'foreign_files', 'a_or_an',
+           'check_claim', 'claim', 'own_tree', 'remove_written', 'discard', 'check_output', 'short_hash', 'strict_json',
+           'write_json', 'RunLocked', 'run_lock']
 
 # %% ../nbs/00a_files.ipynb #b5660bdc
+RECORD = '.rsacfn-written'  # in a folder rsacfn claimed: every file it wrote there, one relative path a line
+_RECORDING = threading.Lock()
+
+def _transient(name:str) -> bool:
+    "rsacfn's own bookkeeping and half-written temporary names: never a user's file, never a result."
+    return name in (RECORD, '.lock') or (name.startswith('.') and ('.partial' in name or name.endswith('.old')))
+
+def _owner(path:Path) -> Path|None:
+    "The nearest folder above `path` that rsacfn claimed (it holds a record), or None."
+    return next((d for d in Path(os.path.abspath(path)).parents if (d/RECORD).is_file()), None)
+
+def _lines(folder) -> list:
+    r = Path(folder)/RECORD
+    return r.read_text(encoding='utf-8').splitlines() if r.is_file() else []
+
+def written(folder) -> set:
+    "The paths (relative to `folder`) that its record lists as written by rsacfn; empty for a folder never claimed."
+    return {n for n in _lines(folder) if not n.startswith('#')}
+
+def kind_of(folder) -> str|None:
+    "What rsacfn claimed `folder` as ('run', 'sweep', 'evaluation', 'demo corpus'), by its record; None if unsaid."
+    first = next(iter(_lines(folder)), '')
+    return first[len('# rsacfn '):] if first.startswith('# rsacfn ') else None
+
+def _write_record(folder:Path, names, kind:str|None):
+    lines = ([f'# rsacfn {kind}'] if kind else []) + sorted(names)
+    (folder/RECORD).write_text(''.join(n + '\n' for n in lines), encoding='utf-8')
+
+def record(path):
+    "Add the file `path` (or every file in the folder `path`) to the record of the claimed folder it lies in, if any."
+    path = Path(os.path.abspath(path))
+    if path.is_dir() and (path/RECORD).is_file(): return  # a folder with a record of its own
+    owner = _owner(path)
+    if owner is None or any(map(_transient, path.relative_to(owner).parts)): return  # in a folder being filled
+    files = [path] if path.is_file() else [p for p in path.rglob('*') if p.is_file() and _owner(p) == owner]
+    with _RECORDING:
+        have = written(owner)
+        new = [n for n in (p.relative_to(owner).as_posix() for p in files) if n not in have]
+        if new:  # appended: a line is written whole, also by processes writing one sweep at once
+            with open(owner/RECORD, 'a', encoding='utf-8') as f: f.write(''.join(n + '\n' for n in new))
+
+def _check_ours(path:Path):
+    "Refuse to replace a file, or a folder with files, that lies in a claimed folder and is not in its record."
+    owner = _owner(path)
+    if owner is None or not path.exists(): return
+    if path.is_dir():
+        own = written(owner)
+        inside = (p.relative_to(owner).as_posix() for p in path.rglob('*') if p.is_file() and not _transient(p.name))
+        alien = foreign_files(path) if (path/RECORD).is_file() else [n for n in inside if n not in own]
+    else: alien = [] if path.relative_to(owner).as_posix() in written(owner) else [path.name]
+    if alien:
+        raise FileExistsError(f'{path} holds files rsacfn did not write ({some(alien)}); move them, or choose another')
+
 @contextmanager
 def atomic_write(path, # the file to write
                  mode='w', # `'w'` for text, `'wb'` for bytes
                  **kwargs): # passed to `open`
-    "Open a temporary file beside `path` and move it over `path` only if the block succeeds."
+    "Open a temporary file beside `path`; only if the block succeeds, move it over `path` and note it in the record."
     path = Path(path)
+    _check_ours(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.{os.getpid()}.partial')
+    tmp = path.with_name(f'.{path.name}.{os.getpid()}.{threading.get_ident()}.partial')
     try:
         with open(tmp, mode, **kwargs) as f: yield f
         os.replace(tmp, path)
+        record(path)
     finally:
         if tmp.exists(): tmp.unlink()
 
@@ -31,6 +88,7 @@ def atomic_write(path, # the file to write
 def atomic_dir(path): # the folder to create or replace
     "Yield a temporary folder beside `path` to fill; only if the block succeeds does it replace `path` whole."
     path = Path(path)
+    _check_ours(path)
     tmp, old = (path.with_name(f'.{path.name}.{os.getpid()}.{s}') for s in ('partial', 'old'))
     for p in (tmp, old):
         if p.exists(): shutil.rmtree(p)
@@ -39,9 +97,124 @@ def atomic_dir(path): # the folder to create or replace
         yield tmp
         if path.exists(): os.replace(path, old)
         os.replace(tmp, path)
+        record(path)
     finally:
         for p in (tmp, old):
             if p.exists(): shutil.rmtree(p)
+
+# %% ../nbs/00a_files.ipynb #bb0e16b3
+def some(names, n:int=3) -> str:
+    "The first `n` names, and how many more: for messages."
+    names = list(names)
+    return ', '.join(names[:n]) + (f' and {len(names) - n:,} more' if len(names) > n else '')
+
+def foreign_files(folder) -> list:
+    "Files under `folder` that its record does not list; a claimed folder inside is judged by its own record."
+    folder, out = Path(folder), []
+    own = written(folder)
+    for d, dirs, files in os.walk(folder):
+        d = Path(d)
+        rel = d.relative_to(folder)
+        if d != folder and (d/RECORD).is_file():
+            out += [(rel/f).as_posix() for f in foreign_files(d)]
+            dirs.clear(); continue
+        dirs[:] = sorted(x for x in dirs if not _transient(x))
+        out += [n for n in ((rel/f).as_posix() for f in sorted(files) if not _transient(f)) if n not in own]
+    return out
+
+_OLDER = ('identity.json', 'result.json', 'runs.csv', 'f1_table.md', 'demo_corpus.json', 'metrics.json')  # older rsacfn
+
+def a_or_an(noun:str) -> str: return ('an ' if noun[0] in 'aeiou' else 'a ') + noun
+
+def check_claim(folder, # the folder a command is about to fill
+                kind:str, # what it fills it with: 'run', 'sweep', 'evaluation', 'demo corpus'
+                hint:str): # what to do instead, for the message
+    "Refuse a folder that is a file, holds files rsacfn did not write, or another kind of result (a sweep is no run)."
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir(): raise FileExistsError(f'{folder} is a file, not a folder; {hint}')
+    if (folder/RECORD).is_file():
+        if (other := kind_of(folder)) not in (None, kind):
+            raise FileExistsError(f'{folder} holds {a_or_an(other)} that rsacfn wrote, not {a_or_an(kind)}; {hint}')
+    elif folder.is_dir() and (alien := foreign_files(folder)):
+        older = any(Path(n).name in _OLDER for n in alien)  # an rsacfn from before the record wrote these
+        raise FileExistsError(f'{folder} holds files rsacfn did not write ({some(alien)}); {hint}' + (
+            ' (written by an rsacfn older than its record, .rsacfn-written? delete them first)' if older else ''))
+
+def claim(folder, # the folder a command is about to fill
+          kind:str, # what it fills it with: 'run', 'sweep', 'evaluation', 'demo corpus'
+          hint:str # what to do instead, for the message
+         ) -> bool: # whether the folder was created
+    "Make `folder` rsacfn's: create it, take it if empty, keep it if claimed for `kind`; refuse the rest."
+    folder = Path(folder)
+    check_claim(folder, kind, hint)
+    if (folder/RECORD).is_file(): return False
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_record(folder, [], kind)
+    return created
+
+def own_tree(folder, # a folder rsacfn has just filled, e.g. before `atomic_dir` moves it into place
+             kind:str): # what it holds
+    "Claim `folder` with every file now in it as written by rsacfn."
+    folder = Path(folder)
+    files = [p.relative_to(folder).as_posix() for p in folder.rglob('*') if p.is_file() and p.name != RECORD]
+    _write_record(folder, files, kind)
+
+def remove_written(folder, # a claimed folder
+                   keep_record:bool=True): # keep it claimed (an empty record), or drop the record too
+    "Delete every file that the record of `folder` lists, and the folders that leaves empty; nothing else."
+    folder = Path(folder)
+    with _RECORDING:
+        for n in sorted(written(folder), reverse=True):
+            if Path(n).is_absolute() or '..' in Path(n).parts: continue  # a record edited by hand reaches nothing else
+            p = folder/n
+            if p.is_file() or p.is_symlink(): p.unlink()
+            for d in p.parents:
+                if d == folder or not d.is_dir() or any(d.iterdir()): break
+                d.rmdir()
+        if keep_record: _write_record(folder, [], kind_of(folder))
+        elif (folder/RECORD).is_file(): (folder/RECORD).unlink()
+
+def discard(path):
+    "Delete the file `path` if the record of its claimed folder lists it (as rsacfn's), and drop it from the record."
+    path = Path(os.path.abspath(path))
+    owner = _owner(path)
+    if owner is None or not path.is_file(): return
+    name = path.relative_to(owner).as_posix()
+    with _RECORDING:
+        have = written(owner)
+        if name not in have: return
+        path.unlink()
+        _write_record(owner, have - {name}, kind_of(owner))
+
+# %% ../nbs/00a_files.ipynb #8c05140a
+def _inside(p:Path, folder:Path) -> bool: return p == folder or folder in p.parents
+
+def check_output(path, # the file a command is about to write
+                 name:str, # the parameter that names it (the command line spells it as its flag)
+                 inputs=(), # files and folders the command reads: never written, whatever the flag
+                 overwrite:bool=False, # the user asked to replace an earlier result
+                 header:str|None=None # how a file of this kind written by rsacfn begins (e.g. its CSV header)
+                ):
+    "Refuse to write `path` over an input, over a file unless `overwrite`, or over a file rsacfn did not write."
+    p, given = Path(os.path.abspath(path)), str(path)
+    for i in inputs:
+        i = Path(os.path.abspath(i))
+        if _inside(p, i) or (p.exists() and i.exists() and os.path.samefile(p, i)):
+            where = '' if p == i else f'inside {i}, '
+            raise ValueError(f'{name}={given!r} is {where}an input of this command; choose another {name}')
+    if not p.exists(): return
+    if p.is_dir(): raise ValueError(f'{name}={given!r} is a folder; give the path of a file')
+    if not overwrite:
+        raise FileExistsError(f'{name}={given!r} exists; pass overwrite=True to replace it, or choose another {name}')
+    with open(p, 'rb') as f: start = f.read(len(header.encode()) + 3) if header else b''
+    if header and not start.lstrip(b'\xef\xbb\xbf').startswith(header.encode()):
+        raise FileExistsError(f'{name}={given!r} was not written by rsacfn (it does not begin {header!r}), so '
+                              f'overwrite=True leaves it; choose another {name}')
+
+def short_hash(path) -> str:
+    "Six hex digits of the absolute path: default output names of different inputs never collide."
+    return hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:6]
 
 # %% ../nbs/00a_files.ipynb #404201b5
 def strict_json(obj):
@@ -55,3 +228,35 @@ def write_json(path, obj):
     "Write `obj` as strict JSON (NaN and Inf as null), atomically."
     with atomic_write(path) as f: json.dump(strict_json(obj), f, indent=1, allow_nan=False)
 
+
+# %% ../nbs/00a_files.ipynb #ceeb8919
+class RunLocked(RuntimeError):
+    "Another live process is writing the folder."
+
+def _alive(pid:int) -> bool:
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    return True
+
+@contextmanager
+def run_lock(folder:Path, # the folder to hold
+             hint:str='choose another ver or output_dir'): # what to do instead, for the message
+    "Hold `folder/.lock` while writing it: a second writer fails at once naming the holder; a dead one's is taken over."
+    lock, me, host = Path(folder)/'.lock', str(os.getpid()), socket.gethostname()
+    for _ in range(100):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(fd, f'{me} {host}'.encode()); os.close(fd)
+            break
+        except FileExistsError:
+            holder = lock.read_text().split() if lock.exists() else []
+            if len(holder) != 2:  # being written this instant, or damaged: look again, then take it over
+                if lock.exists() and time.time() - lock.stat().st_mtime < 5: time.sleep(0.05); continue
+            elif holder[1] != host or _alive(int(holder[0])):
+                raise RunLocked(f'{folder} is being written by process {holder[0]} on {holder[1]}; '
+                                f'wait for it to finish, or {hint}')
+            lock.unlink(missing_ok=True)  # left by a process that no longer runs
+    else: raise RunLocked(f'{folder}/.lock could not be taken')
+    try: yield
+    finally: lock.unlink(missing_ok=True)

@@ -4,17 +4,19 @@
 
 # %% ../nbs/02_models.ipynb #c8a71bc6
 from __future__ import annotations
-import inspect, os
+import hashlib, inspect, json, math, os, re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['METHODS', 'POOLING_MODES', 'Method', 'register_head', 'load_plugins', 'get_method', 'FusionHead', 'SpeechOnly',
-           'TextOnly', 'EarlyFusion', 'LateFusion', 'Stack', 'Residual', 'RSA', 'RSACFN', 'HybridFusion', 'fix_length',
-           'MLPMixer', 'head_sizes', 'check_head_sizes', 'build_head', 'pool', 'MultiModelConfig', 'MultiModelOutput',
-           'DimensionHead', 'dimension_loss', 'head_output', 'FrozenBackbones', 'MultiModel', 'model_inputs', 'infer',
-           'predict', 'prediction_table']
+__all__ = ['METHODS', 'POOLING_MODES', 'FINGERPRINT', 'FILES_FINGERPRINT', 'Method', 'register_head', 'load_plugins',
+           'get_method', 'FusionHead', 'SpeechOnly', 'TextOnly', 'EarlyFusion', 'LateFusion', 'Stack', 'Residual',
+           'RSA', 'RSACFN', 'HybridFusion', 'fix_length', 'MLPMixer', 'head_sizes', 'check_head_sizes', 'build_head',
+           'pool', 'MultiModelConfig', 'MultiModelOutput', 'DimensionHead', 'dimension_loss', 'head_output',
+           'FrozenBackbones', 'receptive_field', 'check_backbones', 'text_positions', 'MultiModel',
+           'config_fingerprint', 'weights_metadata', 'check_model_folder', 'model_inputs', 'infer', 'predict',
+           'prediction_table']
 
 # %% ../nbs/02_models.ipynb #03fd7a46
 import numpy as np
@@ -58,6 +60,9 @@ def register_head(name:str, # the method name
                   paper_weighted_f1:float|None=None, # the paper's score, if the paper has the method
                   attention:Sequence[str]=()): # the attention maps `forward` returns
     "Class decorator: register a fusion head as method `name`, with every fact about the method."
+    if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.+-]*', str(name)):  # it names run folders and figure files
+        raise ValueError(f"method name {name!r}: a method's name is part of file names; use letters, digits, '_', '-', "
+                         "'+' or '.', starting with a letter or digit (e.g. 'gated_fusion')")
     def register(cls):
         cls.name = name
         METHODS[name] = Method(name, cls, fusion, batch_size, val_batch_size, lr, paper_weighted_f1, tuple(attention))
@@ -68,14 +73,26 @@ def load_plugins(plugins:Sequence[str]=()): # module names, or paths of .py file
     "Import modules or .py files that register more methods (each once per process), e.g. a head of your own."
     import importlib, importlib.util, sys
     for p in plugins or ():
-        if not str(p).endswith('.py'): importlib.import_module(p); continue
+        if not str(p).endswith('.py'):
+            try: importlib.import_module(p)
+            except ModuleNotFoundError as e:
+                if e.name not in (p, str(p).split('.')[0]):  # the plugin itself imports something missing
+                    raise ValueError(f'plugin {p!r} imports {e.name!r}, which is not installed here; install it, '
+                                     'or fix the plugin') from e
+                raise ValueError(f'plugin {p!r}: no module of that name can be imported; give an importable module or '
+                                 'the path of a .py file') from e
+            continue
         path = Path(p).resolve()
         if not path.is_file(): raise FileNotFoundError(f'plugin {p}: no such file (give a module name or the path of a .py file)')
         name = f'rsacfn_plugin_{path.stem}_{abs(hash(str(path))):x}'
         if name in sys.modules: continue
         spec = importlib.util.spec_from_file_location(name, path)
         sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        try: spec.loader.exec_module(module)
+        except Exception as e:
+            del sys.modules[name]
+            raise ValueError(f'plugin {p}: importing it failed ({type(e).__name__}: {e}); fix the file '
+                             '(--debug shows where)') from e
 
 def get_method(name:str) -> Method:
     "The registry entry of method `name`; an unknown name is an error naming the closest one."
@@ -252,10 +269,26 @@ def head_sizes(name:str|None=None) -> dict:
 def check_head_sizes(sizes:dict, # head sizes a user gave
                      name:str|None=None # the method they are for (None: any method)
                     ):
-    "Raise an error naming the closest valid key for a size that no head (or not method `name`'s head) takes."
+    "Refuse a size no head (or not `name`'s head) takes, naming the closest, and a value of a wrong kind or range."
+    if not isinstance(sizes, dict):
+        raise ValueError(f'head_sizes={sizes!r}: must be a JSON object such as {{"proj_dim": 32}}')
     valid = head_sizes(name)
-    for k in sizes:
+    for k, v in sizes.items():
         if k not in valid: raise unknown_key(f'head size for {name}' if name else 'head size', k, valid)
+        if (why := _size_problem(k, v, valid[k])):
+            raise ValueError(f"`head_sizes`: {k}={v!r} {why} (the paper's: {valid[k]!r})")
+
+def _size_problem(name:str, value, default) -> str|None:
+    "Why `value` cannot be the head size `name`, judged by its default's kind; None if it can."
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, bool): return None if isinstance(value, bool) else 'must be true or false'
+    if isinstance(default, int):
+        return None if number and float(value).is_integer() and value >= 1 else 'must be a whole number of 1 or more'
+    if isinstance(default, float):
+        if 'dropout' in name: return None if number and 0 <= value < 1 else 'must be at least 0 and below 1'
+        return None if number and math.isfinite(value) and value > 0 else 'must be a number above 0'
+    if isinstance(default, str): return None if isinstance(value, str) else 'must be a string'
+    return None
 
 def build_head(name:str, # a method name in `METHODS`
                audio_dim:int, # Da, the audio encoder's hidden size
@@ -266,7 +299,8 @@ def build_head(name:str, # a method name in `METHODS`
     "Build the fusion head registered as `name`."
     head, valid = get_method(name).head, head_sizes(name)
     check_head_sizes(sizes)
-    return head(audio_dim, text_dim, num_classes, **{k: v for k, v in sizes.items() if k in valid})
+    def whole(k, v): return int(v) if type(valid[k]) is int and isinstance(v, float) else v  # 32.0 from JSON: 32
+    return head(audio_dim, text_dim, num_classes, **{k: whole(k, v) for k, v in sizes.items() if k in valid})
 
 # %% ../nbs/02_models.ipynb #c8a48afc
 POOLING_MODES = ('mean', 'sum', 'max')
@@ -346,6 +380,36 @@ class FrozenBackbones(nn.Module):
     def forward(self, audio=None, text=None, audio_mask=None, text_mask=None, labels=None, **_) -> MultiModelOutput:
         return head_output(self.head, audio, text, audio_mask, text_mask, labels, self.dims)
 
+def receptive_field(audio_config:dict) -> int:
+    "The fewest waveform samples a wav2vec 2.0-family CNN accepts (400 for wav2vec 2.0)."
+    rf, jump = 1, 1
+    for k, s in zip(audio_config['conv_kernel'], audio_config['conv_stride']): rf, jump = rf + (k - 1) * jump, jump * s
+    return rf
+
+def check_backbones(audio_config:dict|None, # the audio encoder's config as a dict (None: the method uses no audio)
+                    text_config:dict|None, # the text encoder's
+                    audio_max_lens:int, text_max_lens:int,
+                    names:tuple=('audio model', 'text model')): # what the two are called, for the messages
+    "Refuse backbones a model cannot use: an audio model not of the wav2vec 2.0 family, lengths they cannot take."
+    if audio_config is not None:
+        if 'conv_kernel' not in audio_config:
+            kind = audio_config.get('model_type')
+            raise ValueError(f'the {names[0]} is a {kind} model, not a wav2vec 2.0-family audio encoder; give an audio checkpoint')
+        if audio_max_lens < (n := receptive_field(audio_config)):
+            raise ValueError(f'audio_max_lens={audio_max_lens}: the audio encoder needs at least {n} samples '
+                             f"(its CNN's receptive field); use audio_max_lens={n} or more")
+    limit = text_positions(text_config) if text_config is not None else None
+    if limit is not None and text_max_lens > limit:
+        raise ValueError(f'text_max_lens={text_max_lens}: the text backbone takes at most {limit} tokens; '
+                         f'use text_max_lens={limit} or fewer')
+
+def text_positions(text_config:dict) -> int|None:
+    "The most tokens a text encoder takes: its positions, less RoBERTa's offset past the padding id; None if unbounded."
+    n, kind = text_config.get('max_position_embeddings'), str(text_config.get('model_type', ''))
+    if n is None: return None
+    offset = 'roberta' in kind or kind in ('camembert', 'data2vec-text')  # positions count from padding_idx + 1
+    return n - (text_config.get('pad_token_id') or 0) - 1 if offset else n
+
 def _encoder_from_config(d:dict) -> PreTrainedModel:
     d = dict(d)
     return AutoModel.from_config(AutoConfig.for_model(d.pop('model_type'), **d))
@@ -365,6 +429,8 @@ class MultiModel(PreTrainedModel):
         self.audio_encoder = _encoder_from_config(config.audio_config) if 'audio' in mods else None
         self.text_encoder = drop_pooler(_encoder_from_config(config.text_config)) if 'text' in mods else None
         if self.audio_encoder is not None and config.freeze_feature_encoder: freeze_cnn(self.audio_encoder)
+        used = {m: getattr(config, f'{m}_config') if m in mods else None for m in ('audio', 'text')}
+        check_backbones(used['audio'], used['text'], config.audio_max_lens, config.text_max_lens)
         sizes = dict(config.head_sizes)
         if info.takes_sequences:  # a sequence head's fixed lengths follow the input lengths
             sizes.setdefault('text_len', config.text_max_lens)
@@ -433,19 +499,34 @@ class MultiModel(PreTrainedModel):
         return self.classify(**self.encode(input_values, audio_attention_mask, input_ids, text_attention_mask), labels=labels)
 
     def save_pretrained(self, save_directory, **kwargs):
-        "Save config, weights, and the tokenizer and feature extractor beside them."
-        super().save_pretrained(save_directory, **kwargs)
-        for proc in (self.tokenizer, self.feature_extractor):
-            if proc is not None: proc.save_pretrained(save_directory)
+        "Save config, weights (with a fingerprint of the config and processor files), tokenizer and feature extractor."
+        from transformers import modeling_utils
+        d = Path(save_directory); d.mkdir(parents=True, exist_ok=True)
+        procs = [p for p in (self.tokenizer, self.feature_extractor) if p is not None]
+        files = [Path(f) for proc in procs for f in proc.save_pretrained(d)]
+        ours = {FINGERPRINT: json.dumps(config_fingerprint(self.config.to_dict()), sort_keys=True),
+                FILES_FINGERPRINT: json.dumps({f.name: _file_digest(f) for f in files if f.is_file()}, sort_keys=True)}
+        plain = modeling_utils.safe_save_file  # transformers passes it its metadata ({'format': 'pt'}); ours go beside
+        def save(tensors, filename, metadata=None): return plain(tensors, filename, metadata=(metadata or {}) | ours)
+        modeling_utils.safe_save_file = save
+        try: super().save_pretrained(d, **kwargs)
+        finally: modeling_utils.safe_save_file = plain
+        if FINGERPRINT not in weights_metadata(d):
+            raise RuntimeError(f'{d}: the weights were written without their fingerprint (has transformers changed?)')
 
     @classmethod
     def from_pretrained(cls, path, *args, **kwargs) -> 'MultiModel':
-        "Load a saved `MultiModel` with its tokenizer and feature extractor; every weight must be found and used."
+        "Load a saved `MultiModel` with its processors: safetensors only, the folder as saved, every weight used."
         p = Path(str(path)).expanduser()
         if not (p/'config.json').is_file():
             raise FileNotFoundError(f'{p} is not a saved model: no {"config.json in it" if p.is_dir() else "such folder"}; '
                                     'give a run\'s best/ folder or a folder written by save_pretrained')
-        model, info = super().from_pretrained(p, *args, output_loading_info=True, **kwargs)
+        check_model_folder(p)
+        try: model, info = super().from_pretrained(p, *args, output_loading_info=True, use_safetensors=True, **kwargs)
+        except RuntimeError as e:
+            if 'size mismatch' not in str(e): raise
+            raise ValueError(f'{p}: its weights do not fit the model its config.json describes (tensor shapes differ); '
+                             'was it saved by another method, or edited? Load the folder that run wrote') from None
         bad = {k.replace('_', ' '): sorted(map(str, v)) for k, v in info.items() if k in ('missing_keys', 'unexpected_keys', 'mismatched_keys') and v}
         if bad:
             raise ValueError(f'{p}: its weights do not fit a {model.config.method} model ('
@@ -459,21 +540,72 @@ class MultiModel(PreTrainedModel):
     def collator(self, pad_to_max:bool=False, audio_pad_multiple:int=1) -> Collator:
         "The `Collator` matching this model's tokenizer, feature extractor and lengths."
         return Collator(self.tokenizer, self.config.audio_max_lens, self.config.text_max_lens, pad_to_max,
-                        feature_extractor=self.feature_extractor, modality=self.modality, audio_pad_multiple=audio_pad_multiple)
+                        feature_extractor=self.feature_extractor, modality=self.modality,
+                        audio_pad_multiple=audio_pad_multiple,
+                        min_audio_samples=self.min_audio_samples if self.audio_encoder is not None else 1)
 
     @property
     def min_audio_samples(self) -> int:
         "The fewest waveform samples the audio encoder's CNN accepts (its receptive field: 400 for wav2vec 2.0)."
         c = self.audio_encoder.config
-        rf, jump = 1, 1
-        for k, s in zip(c.conv_kernel, c.conv_stride): rf, jump = rf + (k - 1) * jump, jump * s
-        return rf
+        return receptive_field(dict(conv_kernel=c.conv_kernel, conv_stride=c.conv_stride))
 
     @property
     def modality(self) -> str:
         "'audio', 'text' or 'both': the inputs this model's method uses."
         mods = self.head.modalities
         return 'both' if len(mods) == 2 else mods[0]
+
+# %% ../nbs/02_models.ipynb #6b204e8a
+FINGERPRINT, FILES_FINGERPRINT = 'rsacfn_config', 'rsacfn_files'  # the safetensors metadata keys
+
+def config_fingerprint(config:dict) -> dict:
+    "The fields a `MultiModel` is built from (`MultiModelConfig`'s own), as JSON reads them back."
+    keys = [k for k in inspect.signature(MultiModelConfig.__init__).parameters if k not in ('self', 'kwargs')]
+    return json.loads(json.dumps({k: config.get(k) for k in keys}, sort_keys=True, default=str))
+
+def _file_digest(path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+def weights_metadata(folder) -> dict:
+    "The metadata of a model folder's safetensors weights (the first shard's, if sharded)."
+    from safetensors import safe_open
+    folder = Path(folder)
+    weights = folder/'model.safetensors'
+    if not weights.is_file() and (folder/'model.safetensors.index.json').is_file():
+        shards = json.loads((folder/'model.safetensors.index.json').read_text())['weight_map'].values()
+        weights = folder/sorted(shards)[0]
+    try:
+        with safe_open(str(weights), 'pt') as f: return f.metadata() or {}
+    except Exception as e:  # safetensors' own error for a damaged or truncated file
+        raise ValueError(f'{weights} cannot be read ({type(e).__name__}: {str(e)[:120]}); the folder is damaged: '
+                         'copy it again, or train again') from None
+
+def _short(v) -> str:
+    r = repr(v)
+    return r if len(r) <= 80 else r[:77] + '...'
+
+def check_model_folder(folder):
+    "Refuse a model folder without safetensors, or whose config.json or processor files are not those saved with them."
+    folder = Path(folder)
+    if not (folder/'model.safetensors').is_file() and not (folder/'model.safetensors.index.json').is_file():
+        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in ('.bin', '.pt', '.pth', '.pkl', '.ckpt'))
+        why = (f' (only {", ".join(pickles)}: pickled weights, which rsacfn never loads, as unpickling runs '
+               'whatever code the file holds)') if pickles else ''
+        raise ValueError(f'{folder} holds no model.safetensors{why}; give a folder that rsacfn save_pretrained wrote')
+    meta = weights_metadata(folder)
+    if FINGERPRINT not in meta:
+        raise ValueError(f'{folder}: its weights carry no rsacfn fingerprint (saved by another program, or by an older '
+                         'rsacfn), so config.json cannot be checked against them; train it again')
+    saved, now = json.loads(meta[FINGERPRINT]), config_fingerprint(MultiModelConfig.from_pretrained(folder).to_dict())
+    changed = [f'{k} is {_short(now.get(k))} in config.json, {_short(saved.get(k))} when its weights were saved'
+               for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+    for name, digest in sorted(json.loads(meta.get(FILES_FINGERPRINT, '{}')).items()):
+        p = folder/name
+        if not p.is_file(): changed.append(f'{name} is missing')
+        elif _file_digest(p) != digest: changed.append(f'{name} is changed')
+    if changed:
+        raise ValueError(f'{folder} is not as rsacfn saved it: ' + '; '.join(changed) + '. Was it edited, or are '
+                         "its weights another model's? Use the folder as it was saved, or train again")
 
 AutoConfig.register('rsacfn', MultiModelConfig, exist_ok=True)
 AutoModel.register(MultiModelConfig, MultiModel, exist_ok=True)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_sweep.ipynb #4f979685
 from __future__ import annotations
-import dataclasses, functools, json, logging, os, shutil, signal, sys, threading, time, weakref
+import dataclasses, functools, json, logging, os, signal, sys, threading, time, weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +19,13 @@ __all__ = ['EXTRA_METRICS', 'SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
 import pandas as pd
-from .config import LAUNCHERS, PROTOCOLS, unknown_key
-from .data import EMOTIONS
-from .files import atomic_write
+from .config import DEMO_SIZES, LAUNCHERS, PROTOCOLS, unknown_key
+from .data import EMOTIONS, write_skip_report
+from .files import RECORD, atomic_write, claim, discard, record, remove_written, run_lock
 from .stats import BOOTSTRAP_METRICS, bootstrap_interval, paired_bootstrap, seed_interval
 from .models import METHODS, get_method, head_sizes, load_plugins
-from .trainer import (EXPERIMENT_KEYS, METRICS, TrainConfig, demo_inputs, experiment_config, identity_changes,
-                            preset_config, read_config_corpus, run_identity, trained)
+from .trainer import (EXPERIMENT_KEYS, METRICS, TrainConfig, check_backbone_configs, demo_inputs, experiment_config,
+                            identity_changes, preset_config, read_config_corpus, run_identity, trained)
 
 # %% ../nbs/04a_sweep.ipynb #567e0f1a
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ def plan_runs(methods:Sequence[str]|None=None, # method names (default: every re
     "Every (method, seed, fold) of a sweep, method by method."
     methods = list(METHODS) if methods is None else list(methods)
     for m in methods: get_method(m)  # an unknown name is an error naming the closest one
+    for name, values in (('methods', methods), ('seeds', seeds), ('folds', folds or ())):
+        twice = [v for i, v in enumerate(values) if v in list(values)[:i]]
+        if twice: raise ValueError(f'`{name}`: {twice[0]} is given twice; give each once (each run is trained once)')
     return [Run(m, s, f) for m in methods for s in seeds for f in (folds if folds is not None else [None])]
 
 def check_parameters(params:dict, # the sweep's notebook parameters
@@ -129,16 +132,15 @@ def run_experiment(run:Run, # the run
     if _STOP.is_set(): return dict(row, status='interrupted', error='the sweep was interrupted', seconds=0.0)
     if (finished := finished_row(run, out, identity)) is not None: return finished
     nb_dir.mkdir(parents=True, exist_ok=True)
-    tmp = nb_dir/f'.{run.name}.{os.getpid()}.{threading.get_ident()}.ipynb'
+    tmp = nb_dir/f'.{run.name}.{os.getpid()}.{threading.get_ident()}.partial.ipynb'
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(str(notebook), str(tmp), parameters=params, kernel_name=kernel_name, progress_bar=False,
                             log_output=False, kernel_manager_class=_kernel_manager_class(),  # no cwd: papermill would chdir the whole process, under every thread
                             # jupyter_client interrupts every kernel it shuts down, and ipykernel logs that as an ERROR line
                             extra_arguments=['--IPKernelApp.log_level=CRITICAL'])
-        os.replace(tmp, executed)
-        failed = executed.with_name(f'{run.name}.failed.ipynb')
-        if failed.exists(): failed.unlink()
+        os.replace(tmp, executed); record(executed)
+        discard(executed.with_name(f'{run.name}.failed.ipynb'))
         result = json.loads(done.read_text())['result']
         if result.get('identity') != identity['hash']:  # the kernel resolved another configuration than the sweep checked
             raise RuntimeError(f"the notebook trained identity {result.get('identity')}, the sweep expected {identity['hash']}")
@@ -147,7 +149,8 @@ def run_experiment(run:Run, # the run
         if _STOP.is_set():  # interrupted by Ctrl-C: not a failure of the run, which resumes next time
             tmp.unlink(missing_ok=True)
             return dict(row, status='interrupted', error='the sweep was interrupted', seconds=round(time.perf_counter() - t0, 1))
-        if tmp.exists(): os.replace(tmp, executed.with_name(f'{run.name}.failed.ipynb'))
+        if tmp.exists():
+            os.replace(tmp, failed := executed.with_name(f'{run.name}.failed.ipynb')); record(failed)
         err = f'{e.ename}: {e.evalue}' if hasattr(e, 'ename') else f'{type(e).__name__}: {e}'
         return dict(row, status='failed', error=err.strip().splitlines()[-1][:500], seconds=round(time.perf_counter() - t0, 1))
 
@@ -405,27 +408,48 @@ def run_sweep(out='results/sweep', # the sweep's folder
               slurm:SlurmOptions|None=None, # what each run asks SLURM for (launcher 'slurm'; 'submitit-local' uses its time limit)
              ) -> pd.DataFrame: # the F1 table
     "Run the experiment notebook for every run of the sweep and write the table and figures."
-    from tqdm.auto import tqdm
     params, method_params = dict(params or {}), dict(method_params or {})
+    runs, folds, slurm = _plan(params, method_params, methods, seeds, folds, jobs, protocol, baseline, launcher, slurm)
+    out = Path(out).resolve()
+    if out.exists() and not out.is_dir(): raise FileExistsError(f'{out} is a file; give the sweep a folder')
+    out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out, 'sweep into another folder'):  # one sweep at a time writes a folder
+        claim(out, 'sweep', 'sweep into a new or empty folder')
+        notebook = Path(notebook) if notebook else experiment_notebook()
+        per, identities, skipped = _prepare(out, runs, params, method_params, progress)
+        _replace_stale(out, runs, identities, rerun)
+        if skipped is not None: write_skip_report(out/'skipped_segments.csv', skipped)  # after every refusal
+        rows = _execute(out, runs, per, notebook, identities, kernel_name, jobs, launcher, slurm, progress)
+        return _summarize(out, pd.DataFrame(rows), protocol, seeds, folds, baseline, bootstrap, progress)
+
+# %% ../nbs/04a_sweep.ipynb #6cac9442
+def _plan(params, method_params, methods, seeds, folds, jobs, protocol, baseline, launcher, slurm) -> tuple:
+    "Check every option, key and value of a sweep before anything is written: (its runs, its folds, the SLURM options)."
     for k, how in SWEEP_OWNED.items():
         if any(k in p for p in (params, *method_params.values())): raise ValueError(f'{k} is set by the sweep for every run ({how}); leave it out')
+    if not (isinstance(jobs, int) and jobs >= 1): raise ValueError(f'jobs={jobs!r}: must be 1 or more')
     load_plugins(params.get('plugins'))  # they may register the methods asked for
     if protocol is not None and protocol not in PROTOCOLS: raise unknown_key('protocol', protocol, PROTOCOLS)
     if protocol == 'paper' and folds is not None: raise ValueError("protocol 'paper' is the random split, and folds asks for session folds; give one of them")
+    n_folds = params.get('n_folds', TrainConfig.__dataclass_fields__['n_folds'].default)
     if protocol == 'speaker-independent':
         if 'split' in params: raise ValueError("protocol 'speaker-independent' sets the split (session folds); leave split out")
-        folds = list(range(params.get('n_folds', TrainConfig.__dataclass_fields__['n_folds'].default))) if folds is None else folds
+        folds = list(range(n_folds)) if folds is None else folds
     if baseline is not None: get_method(baseline)
     if launcher not in LAUNCHERS: raise unknown_key('launcher', launcher, LAUNCHERS)
     if launcher == 'local' and slurm is not None: raise ValueError("slurm options are for launcher='slurm' (or 'submitit-local'); with launcher='local' leave slurm out")
     slurm = slurm or SlurmOptions()
-    if launcher != 'local': slurm_parameters(slurm)  # checked before anything is written
+    if launcher != 'local': slurm_parameters(slurm)
     runs = plan_runs(methods, seeds, folds)
     params.setdefault('preset', 'paper' if params.get('data_path') else 'demo')
     params.setdefault('demo_size', 'default')
-    check_parameters(params, runs, method_params)  # every key and value, before anything is written
-    out = Path(out).resolve(); out.mkdir(parents=True, exist_ok=True)
-    notebook = Path(notebook) if notebook else experiment_notebook()
+    if params['demo_size'] not in DEMO_SIZES: raise unknown_key('demo_size', params['demo_size'], DEMO_SIZES)
+    check_parameters(params, runs, method_params)  # every key and value, each run's configuration
+    return runs, folds, slurm
+
+# %% ../nbs/04a_sweep.ipynb #bb0cd410
+def _prepare(out:Path, runs, params, method_params, progress) -> tuple:
+    "Each run's notebook parameters and identity (the demo inputs written if asked for); in skip mode, what was skipped."
     params = _absolute(params)
     if progress: print(f"preset {params['preset']}" + (f", {params['demo_size']} demo corpus" if params['preset'] == 'demo' and 'data_path' not in params else ''), flush=True)
     if params['preset'] == 'demo': params.update(demo_inputs(out, params['demo_size'], params, progress=progress))
@@ -435,9 +459,15 @@ def run_sweep(out='results/sweep', # the sweep's folder
     identities, corpora = {}, {}
     for r in runs:
         cfg = experiment_config(**per[r])
+        check_backbone_configs(cfg)  # with the demo's tiny backbones filled in: before any run
         key = (cfg.data_path, cfg.corpus, cfg.text_mode, cfg.on_error)
-        if key not in corpora: corpora[key] = read_config_corpus(cfg, out/'skipped_segments.csv')
+        if key not in corpora: corpora[key] = read_config_corpus(cfg)
         identities[r] = run_identity(cfg, corpora[key])
+    skipped = [row for k, df in corpora.items() if k[3] == 'skip' for row in df.attrs.get('skipped', [])]
+    return per, identities, (skipped if any(k[3] == 'skip' for k in corpora) else None)
+
+def _replace_stale(out:Path, runs, identities:dict, rerun:bool):
+    "Refuse runs in `out` trained with another configuration, or with `rerun` remove what rsacfn wrote of them."
     stale = {}
     for r in runs:
         old = _recorded(out/'runs'/r.name)
@@ -445,19 +475,25 @@ def run_sweep(out='results/sweep', # the sweep's folder
     if stale and not rerun:
         raise ValueError(f'{len(stale)} run(s) in {out} were trained with another configuration: '
                          + '; '.join(f"{r.name} ({', '.join(c[:3])}{', ...' if len(c) > 3 else ''})" for r, c in stale.items())
-                         + '. Pass --rerun (rerun=True in Python) to train them again, or sweep into another folder')
+                         + '. Pass rerun=True to train them again, or sweep into another folder')
     for r in stale:
-        shutil.rmtree(out/'runs'/r.name)
-        for old in (out/'notebooks').glob(f'{r.name}*.ipynb'): old.unlink()
-    for half in (out/'notebooks').glob('.*.ipynb'): half.unlink()  # half-executed copies left by a killed sweep
+        if (out/'runs'/r.name/RECORD).is_file(): remove_written(out/'runs'/r.name)
+        for nb in (f'{r.name}.ipynb', f'{r.name}.failed.ipynb'): discard(out/'notebooks'/nb)
+    for half in (out/'notebooks').glob('.*.partial.ipynb'): half.unlink()  # half-executed copies left by a killed sweep
+
+# %% ../nbs/04a_sweep.ipynb #6f1cd4cd
+def _execute(out:Path, runs, per, notebook, identities, kernel_name, jobs, launcher, slurm, progress) -> list:
+    "Every run's row for `runs.csv`: run here, --jobs at a time, or by submitit; Ctrl-C interrupts running notebooks."
+    from tqdm.auto import tqdm
     env_before, quiet_papermill = os.environ.get('OMP_NUM_THREADS'), _Unchecked()
     if jobs > 1: os.environ['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // jobs))  # kernels share the cores
     logging.getLogger('papermill').addFilter(quiet_papermill)
     _STOP.clear()
     pool = ThreadPoolExecutor(max(1, jobs))
     try:
-        if launcher != 'local': rows = submit_runs(launcher, runs, out, per, notebook, identities, kernel_name, jobs, slurm, progress)
-        else: rows = list(tqdm(pool.map(lambda r: run_experiment(r, out, per[r], notebook, identities[r], kernel_name), runs),
+        if launcher != 'local':
+            return submit_runs(launcher, runs, out, per, notebook, identities, kernel_name, jobs, slurm, progress)
+        return list(tqdm(pool.map(lambda r: run_experiment(r, out, per[r], notebook, identities[r], kernel_name), runs),
                          total=len(runs), desc=f'sweep ({len(runs)} runs)', unit='run', disable=not progress))
     except KeyboardInterrupt:  # interrupt the running notebooks' kernels (train saves nothing half-done), start no more
         if launcher != 'local': raise  # submit_runs cancelled its jobs and said what is finished
@@ -473,7 +509,10 @@ def run_sweep(out='results/sweep', # the sweep's folder
         if jobs > 1:
             if env_before is None: os.environ.pop('OMP_NUM_THREADS', None)
             else: os.environ['OMP_NUM_THREADS'] = env_before
-    runs_df = pd.DataFrame(rows)
+
+# %% ../nbs/04a_sweep.ipynb #adff1f67
+def _summarize(out:Path, runs_df:pd.DataFrame, protocol, seeds, folds, baseline, bootstrap, progress) -> pd.DataFrame:
+    "Write `runs.csv`, the F1 table (CSV and Markdown, with significance and reliance) and the figures."
     with atomic_write(out/'runs.csv', newline='') as f: runs_df.to_csv(f, index=False)
     table = summarize(runs_df)
     compared = baseline if baseline in set(runs_df.method) else None  # a baseline outside the sweep is said so in the table, not silently dropped
@@ -491,6 +530,9 @@ def run_sweep(out='results/sweep', # the sweep's folder
     _figures(out, table, runs_df, sig, rel, baseline, protocol)
     return table
 
+def _copy(src:Path, dst:Path):
+    with atomic_write(dst, 'wb') as f: f.write(Path(src).read_bytes())
+
 def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame, sig=None, rel=None, baseline=None, protocol=None):
     "The F1 bar chart, the intervals, the modality reliance, and per method its first finished run's heatmaps and reliance figure."
     from rsacfn.viz import plot_f1_bars, plot_intervals, plot_reliance_sweep, save_figure
@@ -504,9 +546,9 @@ def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame, sig=None, rel=None
     for m in table.method:
         done = runs[(runs.method == m) & (runs.status == 'ok')]
         if len(done) and (out/'runs'/done.run.iloc[0]/'reliance.png').is_file():
-            shutil.copyfile(out/'runs'/done.run.iloc[0]/'reliance.png', figs/f'{m}_reliance.png')
+            _copy(out/'runs'/done.run.iloc[0]/'reliance.png', figs/f'{m}_reliance.png')
     for m in table.method:
         done = runs[(runs.method == m) & (runs.status == 'ok')]
         if not METHODS[m].attention or not len(done): continue
         run_dir = out/'runs'/done.run.iloc[0]
-        for png in sorted(run_dir.glob('attention_*.png')): shutil.copyfile(png, figs/f'{m}_{png.name}')
+        for png in sorted(run_dir.glob('attention_*.png')): _copy(png, figs/f'{m}_{png.name}')

@@ -14,10 +14,10 @@ from typing import Sequence
 __all__ = ['classification_metrics', 'dimension_metrics', 'prediction_frame', 'frame_metrics', 'EpochSampler', 'train_sampler',
            'corpus_fingerprint', 'cache_key', 'extract_features', 'CachedFeatures', 'collate_features',
            'checkpoint_identity', 'run_identity', 'identity_changes', 'save_atomic', 'cpu_bf16', 'amp_precision',
-           'load_split', 'read_config_corpus', 'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted',
-           'RunLocked', 'run_lock', 'trained', 'train', 'Setup', 'training_data', 'audio_pad_multiple',
-           'loader_settings', 'setup', 'train_epoch', 'checkpoint', 'restore', 'read_eval_corpus', 'score',
-           'score_eval_corpus']
+           'load_split', 'read_config_corpus', 'check_backbone_configs', 'build_model', 'evaluate', 'NonFiniteLoss',
+           'TrainingInterrupted', 'trained', 'write_skip_reports', 'train', 'Setup', 'training_data',
+           'audio_pad_multiple', 'loader_settings', 'setup', 'train_epoch', 'checkpoint', 'restore', 'read_eval_corpus',
+           'score', 'score_eval_corpus']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
@@ -26,10 +26,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from .config import (AUDIO_MAX_LENS, TEXT_MAX_LENS, EXPERIMENT_KEYS, METRICS, PAPER_FLAGS, PRESETS, RUN_ONLY, TrainConfig, default_work_dir,
                            demo_inputs, experiment_config, preset_config, unknown_key)
-from .data import DIMENSIONS, EMOTIONS, SAMPLE_RATE, EmotionDataset, read_corpus, sample_weights, scale_dimensions, split_corpus, unscale_dimensions
-from .files import atomic_dir, atomic_write, strict_json, write_json
-from .backbones import hf_progress
-from .models import METHODS, FrozenBackbones, MultiModel, check_head_sizes, dimension_loss, get_method, head_sizes, infer, load_plugins, model_inputs
+from .data import (DIMENSIONS, EMOTIONS, SAMPLE_RATE, EmotionDataset, read_corpus, sample_weights, scale_dimensions,
+                   split_corpus, unscale_dimensions, write_skip_report)
+from .files import (RECORD, RunLocked, atomic_dir, atomic_write, check_claim, claim, remove_written, run_lock, strict_json,
+                    write_json)
+from .backbones import hf_progress, load_pretrained
+from .models import (METHODS, FrozenBackbones, MultiModel, check_backbones, check_head_sizes, dimension_loss, get_method, head_sizes,
+                     infer, load_plugins, model_inputs)
 
 # %% ../nbs/03_trainer.ipynb #e57371aa
 def classification_metrics(y_true, # true class ids
@@ -301,14 +304,35 @@ def load_split(cfg:TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     return _load_data(cfg)[1:]
 
 def read_config_corpus(cfg:TrainConfig, # the run's configuration
-                       skip_report=None # where skip mode lists what it skipped (default: cfg.skip_report, else the run's folder)
-                      ) -> pd.DataFrame:
+                       skip_report=False # skip mode's report; False: none yet (`write_skip_reports` writes it later)
+                      ) -> pd.DataFrame: # skip mode: the skipped rows in `.attrs['skipped']`
     "The corpus table a configuration reads: its reader, transcript cleaning and bad-segment rule."
-    report = skip_report or cfg.skip_report or cfg.run_dir/'skipped_segments.csv'
-    return read_corpus(cfg.data_path, cfg.corpus, text_mode=cfg.text_mode, on_error=cfg.on_error, skip_report=report)
+    return read_corpus(cfg.data_path, cfg.corpus, text_mode=cfg.text_mode, on_error=cfg.on_error,
+                       skip_report=skip_report)
+
+def _check_split(cfg:TrainConfig, df:pd.DataFrame):
+    "Refuse a split the corpus cannot give, naming the settings as TrainConfig spells them."
+    if cfg.split != 'session': return
+    if df.session.isna().any():
+        n, sid = int(df.session.isna().sum()), df.segment_id[df.session.isna()].iloc[0]
+        raise ValueError(f"split='session': {n} segment(s) of {cfg.data_path} have no session (e.g. {sid}); "
+                         "give the manifest a session column, or use split='random'")
+    sessions = df.session.nunique()
+    if cfg.n_folds > sessions:
+        raise ValueError(f'n_folds={cfg.n_folds}: {cfg.data_path} has {sessions} sessions; use n_folds={sessions} or less')
+
+def check_backbone_configs(cfg:TrainConfig):
+    "Refuse backbones the configuration cannot use (the wrong kind, lengths they cannot take) from their configs alone."
+    from transformers import AutoConfig
+    mods, given = cfg.info.modalities, {}
+    for m, name in (('audio', cfg.wav_model), ('text', cfg.text_model)):
+        if m in mods: given[m] = load_pretrained(AutoConfig, name).to_dict()
+    check_backbones(given.get('audio'), given.get('text'), cfg.audio_max_lens, cfg.text_max_lens,
+                    (f'audio model wav_model={cfg.wav_model!r}', f'text model text_model={cfg.text_model!r}'))
 
 def _load_data(cfg):
     df = read_config_corpus(cfg)
+    _check_split(cfg, df)
     train_df, valid_df = split_corpus(df, cfg.split, valid_size=cfg.valid_size, seed=cfg.seed, n_folds=cfg.n_folds,
                                       fold=cfg.fold, label_transform=cfg.label_transform)
     return df, train_df, valid_df
@@ -325,14 +349,16 @@ def _check_run_dir(cfg, run, ident):
     "Refuse to mix identities in a run folder that holds trained epochs (resume may add epochs)."
     if not trained(run): return  # nothing trained yet: nothing to protect
     if not (run/'identity.json').is_file():
-        raise ValueError(f'{run} holds a run with no recorded identity (an older rsacfn); choose another ver or output_dir, or delete the folder')
+        raise ValueError(f'{run} holds a run with no recorded identity (an older rsacfn); choose another `ver` or '
+                         '`output_dir`, or delete the folder')
     old = json.loads((run/'identity.json').read_text())
     extending = cfg.resume and cfg.epochs >= old['config'].get('epochs', 0)
     changes = identity_changes(old, ident, ignore=('epochs',) if extending else ())
     if changes: raise ValueError(f'{run} holds a run of another configuration ({"; ".join(changes)}); '
-                                 'choose another ver or output_dir, or delete the folder to train it again')
+                                 'choose another `ver` or `output_dir`, or delete the folder to train it again')
     if (run/'result.json').is_file() and not cfg.resume:
-        raise FileExistsError(f'{run} holds a finished run; choose another ver, delete it, or pass resume=True to reuse or extend it')
+        raise FileExistsError(f'{run} holds a finished run; choose another `ver`, delete it, or pass resume=True to reuse '
+                              'or extend it')
 
 # %% ../nbs/03_trainer.ipynb #2c35e394
 def evaluate(module, # the model, or `FrozenBackbones` on cached features
@@ -361,79 +387,67 @@ class NonFiniteLoss(FloatingPointError):
 class TrainingInterrupted(KeyboardInterrupt):
     "Ctrl-C during training; the message says where and how to continue."
 
-class RunLocked(RuntimeError):
-    "Another live process is writing the run folder."
-
-def _alive(pid:int) -> bool:
-    try: os.kill(pid, 0)
-    except ProcessLookupError: return False
-    except PermissionError: return True
-    return True
-
-@contextmanager
-def run_lock(run:Path):
-    "Hold `run/.lock` while writing the folder: a second run fails at once naming the holder; a dead holder's lock is taken over."
-    lock, me, host = run/'.lock', str(os.getpid()), socket.gethostname()
-    for _ in range(100):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            os.write(fd, f'{me} {host}'.encode()); os.close(fd)
-            break
-        except FileExistsError:
-            holder = lock.read_text().split() if lock.exists() else []
-            if len(holder) != 2:  # being written this instant, or damaged: look again, then take it over
-                if lock.exists() and time.time() - lock.stat().st_mtime < 5: time.sleep(0.05); continue
-            elif holder[1] != host or _alive(int(holder[0])):
-                raise RunLocked(f'{run} is being written by process {holder[0]} on {holder[1]}; wait for it to finish, '
-                                'or choose another ver or output_dir')
-            lock.unlink(missing_ok=True)  # left by a process that no longer runs
-    else: raise RunLocked(f'{run}/.lock could not be taken')
-    try: yield
-    finally: lock.unlink(missing_ok=True)
-
 def trained(run:Path) -> bool:
     "Whether a run folder holds a finished epoch (`last.pt`) or a finished run (`result.json`)."
     return (run/'last.pt').is_file() or (run/'result.json').is_file()
 
 # %% ../nbs/03_trainer.ipynb #7d5e227f
+def _check_data(cfg:TrainConfig, df:pd.DataFrame, train_df:pd.DataFrame):
+    "Refuse a corpus that this configuration cannot train on, before anything is written."
+    top = int(df.label.max()) if df.label.notna().any() else -1
+    if top >= cfg.num_classes:
+        raise ValueError(f'num_classes={cfg.num_classes}: the corpus has label id {top} ({df.emotion[df.label == top].iloc[0]}); '
+                         f'use num_classes={top + 1} or more')
+    if cfg.va_weight > 0 and not np.isfinite(train_df[list(DIMENSIONS)].to_numpy(np.float64)).any():
+        raise ValueError(f'va_weight={cfg.va_weight}: the corpus {cfg.data_path} holds no valence or arousal ratings for its training segments '
+                         '(a manifest needs valence and arousal columns); use va_weight=0')
+
+def write_skip_reports(cfg:TrainConfig, # the run's configuration
+                       df:pd.DataFrame, # its corpus table, read with `read_config_corpus`
+                       eval_df:pd.DataFrame|None=None): # its second corpus' table, read with `read_eval_corpus`
+    "Skip mode: what each corpus skipped, in `skip_report` (default: skipped_segments.csv) and skipped_eval_segments.csv."
+    if cfg.on_error != 'skip': return
+    write_skip_report(cfg.skip_report or cfg.run_dir/'skipped_segments.csv', df.attrs.get('skipped', []))
+    if eval_df is not None:
+        write_skip_report(cfg.run_dir/'skipped_eval_segments.csv', eval_df.attrs.get('skipped', []))
+
 def train(cfg:TrainConfig # the run's configuration
          ) -> dict: # the best epoch's metrics, with the run's folder
     "Train and evaluate one configuration; resumable, safe to kill at any moment, one writer per run folder."
     from accelerate.utils import set_seed
     what, cfg = cfg.describe(), cfg.resolve()
+    check_backbone_configs(cfg)
     acc = _accelerator(cfg)
     run = cfg.run_dir
     set_seed(cfg.seed)
-    created = not run.exists()
     df, train_df, valid_df = _load_data(cfg)
-    top = int(df.label.max()) if df.label.notna().any() else -1
-    if top >= cfg.num_classes:
-        raise ValueError(f'num_classes={cfg.num_classes}: the corpus has label id {top} ({df.emotion[df.label == top].iloc[0]}); '
-                         f'use num_classes={top + 1} or more')
-    ident = run_identity(cfg, df)
+    _check_data(cfg, df, train_df)
+    eval_df = read_eval_corpus(cfg) if cfg.eval_data_path else None
+    ident = run_identity(cfg, df, eval_df)  # every refusal above writes nothing; the run folder is made only now
+    created, claimed = not run.exists(), (run/RECORD).is_file()
+    check_claim(run, 'run', 'choose another `ver` or `output_dir`')  # a file, the user's files: refused at once
     if acc.is_main_process: run.mkdir(parents=True, exist_ok=True)
     acc.wait_for_everyone()
     with (run_lock(run) if acc.is_main_process else contextlib.nullcontext()), hf_progress(not cfg.quiet):
-        try: return _train(cfg, acc, run, ident, what, df, train_df, valid_df)
+        try:
+            if acc.is_main_process: claim(run, 'run', 'choose another `ver` or `output_dir`')
+            return _train(cfg, acc, run, ident, what, df, train_df, valid_df, eval_df)
         finally:
             if acc.is_main_process and not trained(run):  # failed before an epoch was saved: leave nothing that looks like a run
                 if created: shutil.rmtree(run, ignore_errors=True)
-                else:
-                    for f in ('config.json', 'identity.json'): (run/f).unlink(missing_ok=True)
+                elif (run/RECORD).is_file(): remove_written(run, keep_record=claimed)  # its files, not the user's
 
-def _train(cfg, acc, run, ident, what, df, train_df, valid_df):
+def _train(cfg, acc, run, ident, what, df, train_df, valid_df, eval_df=None):
     "Setup, then per epoch: train, evaluate, checkpoint; the result when all epochs are done."
     if acc.is_main_process:
         print(f'{what} -> {run} (identity {ident["hash"]})')
         _check_run_dir(cfg, run, ident)
+        write_skip_reports(cfg, df, eval_df)
         write_json(run/'config.json', asdict(cfg)); write_json(run/'identity.json', ident)
     acc.wait_for_everyone()
     if cfg.resume and (run/'result.json').is_file():
         done = json.loads((run/'result.json').read_text())
         if done['epochs_done'] >= cfg.epochs: return done  # finished, with this identity: nothing to do
-    if cfg.va_weight > 0 and not np.isfinite(train_df[list(DIMENSIONS)].to_numpy(np.float64)).any():
-        raise ValueError(f'va_weight={cfg.va_weight}: the corpus {cfg.data_path} holds no valence or arousal ratings for its training segments '
-                         '(a manifest needs valence and arousal columns); use va_weight=0')
     s = setup(cfg, acc, df, train_df, valid_df)
     start, history, best = restore(cfg, acc, run, s) if cfg.resume and (run/'last.pt').is_file() else (0, [], None)
     epoch = start
@@ -449,7 +463,7 @@ def _train(cfg, acc, run, ident, what, df, train_df, valid_df):
     result = dict(best, run_dir=str(run), epochs_done=len(history), method=cfg.method, identity=ident['hash'], setting=ident['setting'],
                   ver=cfg.ver, seed=cfg.seed, fold=cfg.fold, split=cfg.split,
                   label_transform=cfg.label_transform, num_processes=acc.num_processes)
-    if cfg.eval_data_path and acc.is_main_process: result.update(score_eval_corpus(cfg, run, acc.device))
+    if cfg.eval_data_path and acc.is_main_process: result.update(score_eval_corpus(cfg, run, acc.device, eval_df))
     if acc.is_main_process: write_json(run/'result.json', result)
     acc.wait_for_everyone()
     return result
@@ -591,8 +605,10 @@ def _save_best(model, run, valid_df, outputs, row):
 def read_eval_corpus(cfg:TrainConfig) -> pd.DataFrame:
     "The single-labelled segments of the second corpus (`eval_data_path`), read with the run's transcript cleaning and bad-segment rule."
     df = read_corpus(cfg.eval_data_path, cfg.eval_corpus, text_mode=cfg.text_mode, on_error=cfg.on_error,
-                     skip_report=cfg.run_dir/'skipped_eval_segments.csv')
+                     skip_report=False)
+    skipped = df.attrs.get('skipped', [])
     df = df[df.label.notna()].reset_index(drop=True)
+    df.attrs['skipped'] = skipped
     if not len(df): raise ValueError(f'eval_data_path={cfg.eval_data_path!r}: no segment there has a single label to score; give a labelled corpus')
     top = int(df.label.max())
     if top >= cfg.num_classes: raise ValueError(f'eval_data_path={cfg.eval_data_path!r} has label id {top}, but the model has num_classes={cfg.num_classes}')
@@ -612,9 +628,11 @@ def score(model:MultiModel, # a trained model
         if out.dims is not None: dims.append(out.dims.float().cpu())
     return prediction_frame(df, torch.cat(probs).numpy(), model.config.class_names, torch.cat(dims).numpy() if dims else None, model.config.dimensions)
 
-def score_eval_corpus(cfg:TrainConfig, run:Path, device=None) -> dict:
+def score_eval_corpus(cfg:TrainConfig, run:Path, device=None,
+                      df:pd.DataFrame|None=None # the second corpus' table, if already read (`read_eval_corpus`)
+                     ) -> dict:
     "Score the run's best model on its second corpus: `eval_predictions.csv`, `eval_metrics.json`, and the metrics as `eval_<metric>`."
-    df = read_eval_corpus(cfg)
+    df = read_eval_corpus(cfg) if df is None else df
     model = MultiModel.from_pretrained(run/'best')
     pred = score(model, df, cfg.val_batch_size, device, progress=not cfg.quiet)
     metrics = dict(frame_metrics(pred, model.config.class_names), data_path=str(cfg.eval_data_path))

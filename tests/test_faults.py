@@ -1,5 +1,5 @@
 "Bad input and faults: nothing silently wrong, nothing left looking complete, every user error one line naming the cause."
-import json, os, signal, subprocess, sys, time
+import json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -8,7 +8,7 @@ import soundfile as sf
 import torch
 from rsacfn.data import CorpusError, load_audio, read_kemdy20
 from rsacfn.models import MultiModel, predict
-from rsacfn.files import strict_json
+from rsacfn.files import short_hash, strict_json
 from rsacfn.trainer import NonFiniteLoss, RunLocked, TrainConfig, train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
@@ -128,7 +128,7 @@ def test_a_model_folder_with_another_methods_weights_is_refused(tiny_backbones, 
     MultiModel.from_backbones('rsa', tiny_backbones['audio'], tiny_backbones['text']).save_pretrained(tmp_path/'m')
     config = json.loads((tmp_path/'m'/'config.json').read_text()); config['method'] = 'residual'
     (tmp_path/'m'/'config.json').write_text(json.dumps(config))
-    with pytest.raises(ValueError, match='its weights do not fit a residual model .*unexpected keys'): MultiModel.from_pretrained(tmp_path/'m')
+    with pytest.raises(ValueError, match="method is 'residual' in config.json, 'rsa' when its weights were saved"): MultiModel.from_pretrained(tmp_path/'m')
     with pytest.raises(FileNotFoundError, match='is not a saved model: no such folder'): MultiModel.from_pretrained(tmp_path/'nothing')
 
 
@@ -180,7 +180,7 @@ def test_ctrl_c_in_train_says_how_to_continue(base):
     assert not (run/'result.json').exists() and (run/'last.pt').is_file()
 
 
-def test_reader_messages_name_what_the_user_has(corpus_copy, tmp_path, model):
+def test_reader_messages_name_what_the_user_has(corpus_copy, tiny_corpus, tmp_path, model):
     ann = corpus_copy/'annotation'
     n = len(read_kemdy20(corpus_copy))
     (ann/'Sess01_eval.csv').rename(ann/'sess01_eval.csv')  # lower case: read, not silently ignored
@@ -200,7 +200,8 @@ def test_reader_messages_name_what_the_user_has(corpus_copy, tmp_path, model):
     with pytest.raises(CorpusError, match=r'wav file not found \(audio input 0\)\. Check the path') as e:
         predict(model, [str(tmp_path/'missing.wav')], ['가'])
     assert 'on_error' not in str(e.value)  # predict has no such argument
-    r = cli('demo-corpus', corpus_copy, '--size', 'tiny', '--seed', '3', '--quiet')
+    fresh = shutil.copytree(tiny_corpus, tmp_path/'fresh')  # as rsacfn wrote it: corpus_copy now holds the user's edits
+    r = cli('demo-corpus', fresh, '--size', 'tiny', '--seed', '3', '--quiet')
     assert r.returncode == 2 and one_line(r) and '--overwrite' in r.stderr and 'overwrite=True' not in r.stderr, r.stderr
 
 
@@ -229,8 +230,8 @@ def test_a_clean_read_of_another_corpus_keeps_the_skip_report(corpus_copy, tiny_
     other = shutil.copytree(tiny_corpus, tmp_path/'KEMDy19_like')
     with warnings.catch_warnings(): warnings.simplefilter('ignore'); read_kemdy20(corpus_copy, on_error='skip')
     read_kemdy20(other, on_error='skip')  # clean
-    assert pd.read_csv(tmp_path/f'skipped_segments_{corpus_copy.name}.csv').segment_id.tolist() == [sid]
-    assert pd.read_csv(tmp_path/'skipped_segments_KEMDy19_like.csv').empty
+    assert pd.read_csv(tmp_path/f'skipped_segments_{corpus_copy.name}_{short_hash(corpus_copy)}.csv').segment_id.tolist() == [sid]
+    assert pd.read_csv(tmp_path/f'skipped_segments_KEMDy19_like_{short_hash(other)}.csv').empty
 
 
 def test_skip_mode_skips_a_short_row_and_a_non_numeric_valence(corpus_copy, tmp_path):

@@ -134,7 +134,7 @@ def test_other_backbone_families_load_through_the_auto_classes(tmp_path, kind):
 
 
 def test_wrong_kind_of_backbone(tiny):
-    with pytest.raises(TypeError, match='not a wav2vec 2.0-family audio encoder'): load_audio_encoder(tiny['text'])
+    with pytest.raises(ValueError, match='not a wav2vec 2.0-family audio encoder'): load_audio_encoder(tiny['text'])
 
 
 def test_uncached_hub_id_fails_at_once_offline():

@@ -14,27 +14,48 @@ def small(tiny_backbones):
     return dict(demo_size='tiny', epochs=1, wav_model=str(tiny_backbones['audio']), text_model=str(tiny_backbones['text']))
 
 
+FLAKY = '''
+from pathlib import Path
+import torch
+from torch import nn
+from rsacfn.models import FusionHead, register_head
+
+@register_head('flaky_fusion', batch_size=16)
+class FlakyFusion(FusionHead):
+    "Early fusion that fails while a marker file is there: every setting is fine, the run fails only once it trains."
+    def __init__(self, audio_dim, text_dim, num_classes=7):
+        super().__init__()
+        self.classifier = nn.Linear(audio_dim + text_dim, num_classes)
+    def forward(self, audio, text, audio_mask=None, text_mask=None):
+        if Path(MARKER).exists(): raise RuntimeError('flaky_fusion fails while its marker file is there')
+        return self.classifier(torch.cat([audio, text], 1)), {}
+'''
+
+
 def test_a_failing_method_is_marked_and_does_not_stop_the_others(tmp_path, small):
     cwd = os.getcwd()
-    table = run_sweep(tmp_path/'sweep', methods=['text_only', 'early_fusion', 'stack'], params=small, jobs=2,
-                      method_params={'early_fusion': {'lr': -1.0}}, progress=False)  # AdamW refuses a negative lr
+    marker, plugin = tmp_path/'marker', tmp_path/'flaky.py'
+    marker.touch(); plugin.write_text(FLAKY.replace('MARKER', repr(str(marker))))
+    methods, params = ['text_only', 'flaky_fusion', 'stack'], dict(small, plugins=[str(plugin)])
+    table = run_sweep(tmp_path/'sweep', methods=methods, params=params, jobs=2, progress=False)
     assert os.getcwd() == cwd  # notebooks run at once do not move the process' working directory
     row = table.set_index('method')
-    assert row.loc['early_fusion', 'failed'] == 1 and 'Invalid learning rate' in row.loc['early_fusion', 'error']
+    assert row.loc['flaky_fusion', 'failed'] == 1 and 'fails while its marker file is there' in row.loc['flaky_fusion', 'error']
     assert row.loc['text_only', 'failed'] == 0 and row.loc['stack', 'failed'] == 0  # the run after it still ran
     md = (tmp_path/'sweep'/'f1_table.md').read_text()
-    assert '| early_fusion |' in md and '**failed: ValueError: Invalid learning rate' in md
+    assert '| flaky_fusion |' in md and '**failed: RuntimeError: flaky_fusion fails while its marker file is there' in md
     assert pd.read_csv(tmp_path/'sweep'/'f1_table.csv').shape[0] == 3
-    assert (tmp_path/'sweep'/'notebooks'/'early_fusion-seed42.failed.ipynb').is_file()
+    assert (tmp_path/'sweep'/'notebooks'/'flaky_fusion-seed42.failed.ipynb').is_file()
     executed = json.loads((tmp_path/'sweep'/'notebooks'/'stack-seed42.ipynb').read_text())
     outputs = [o for c in executed['cells'] if c['cell_type'] == 'code' for o in c['outputs']]
     assert sum('image/png' in o.get('data', {}) for o in outputs) >= 2  # the curves and the confusion matrix, inline
     assert not [o for o in outputs if o.get('name') == 'stderr'], 'quiet=True: the executed notebook holds stderr output'
     # fixed and run again: only the failed run runs
-    table = run_sweep(tmp_path/'sweep', methods=['text_only', 'early_fusion', 'stack'], params=small, progress=False)
+    marker.unlink()
+    table = run_sweep(tmp_path/'sweep', methods=methods, params=params, progress=False)
     runs = pd.read_csv(tmp_path/'sweep'/'runs.csv').set_index('method')
-    assert table.failed.sum() == 0 and runs.seconds['text_only'] == 0 and runs.seconds['stack'] == 0 and runs.seconds['early_fusion'] > 0
-    assert not (tmp_path/'sweep'/'notebooks'/'early_fusion-seed42.failed.ipynb').exists()
+    assert table.failed.sum() == 0 and runs.seconds['text_only'] == 0 and runs.seconds['stack'] == 0 and runs.seconds['flaky_fusion'] > 0
+    assert not (tmp_path/'sweep'/'notebooks'/'flaky_fusion-seed42.failed.ipynb').exists()
 
 
 def kill_after_first_run(cmd, out):
@@ -94,7 +115,7 @@ def test_a_changed_configuration_is_never_answered_with_an_old_result(tmp_path, 
     (['--set', 'epoch=3'], "unknown parameter 'epoch'; did you mean 'epochs'?"),
     (['--methods', 'rsacfn'], "unknown method 'rsacfn'; did you mean 'rsa_cfn'?"),
     (['--set', 'head_sizes={"proj_dm": 8}'], "unknown head size for the sweep's methods 'proj_dm'; did you mean 'proj_dim'?"),
-    (['--methods', 'rsa', '--set', 'use_wav=true'], "method='rsa' contradicts use_wav=True"),
+    (['--methods', 'rsa', '--set', 'use_wav=true'], "--methods rsa contradicts --set use_wav=True"),
     (['--sett', 'lr=1'], "unknown flag '--sett'; did you mean '--set'?"),
     (['--set', 'lr=1', '--set', 'lr=2'], "--set lr is given twice (1 and 2); give it once"),
     (['--protocol', 'paper', '--folds', '0'], "protocol 'paper' is the random split, and folds asks for session folds; give one of them"),
