@@ -429,13 +429,12 @@ def train(cfg:TrainConfig # the run's configuration
     if acc.is_main_process: run.mkdir(parents=True, exist_ok=True)
     acc.wait_for_everyone()
     with (run_lock(run) if acc.is_main_process else contextlib.nullcontext()), hf_progress(not cfg.quiet):
-        try:
-            if acc.is_main_process: claim(run, 'run', 'choose another `ver` or `output_dir`')
-            return _train(cfg, acc, run, ident, what, df, train_df, valid_df, eval_df)
+        if acc.is_main_process: claim(run, 'run', 'choose another `ver` or `output_dir`')
+        try: return _train(cfg, acc, run, ident, what, df, train_df, valid_df, eval_df)
         finally:
             if acc.is_main_process and not trained(run):  # failed before an epoch was saved: leave nothing that looks like a run
                 if created: shutil.rmtree(run, ignore_errors=True)
-                elif (run/RECORD).is_file(): remove_written(run, keep_record=claimed)  # its files, not the user's
+                else: remove_written(run, keep_record=claimed)  # its files, not the user's
 
 def _train(cfg, acc, run, ident, what, df, train_df, valid_df, eval_df=None):
     "Setup, then per epoch: train, evaluate, checkpoint; the result when all epochs are done."

@@ -400,6 +400,7 @@ def test_session_split_without_sessions_names_the_split_flag(tiny_corpus, base, 
     df[['wav_path', 'text', 'emotion']].to_csv(tmp_path/'m.csv', index=False)
     r = rsacfn_cli('train', *flags(dict(base, data_path=str(tmp_path/'m.csv'), ver='s', split='session')))
     assert r.returncode == 2 and one_line(r) and '--split random' in r.stderr and '--method' not in r.stderr, r.stderr
+    assert not Path(base['output_dir']).exists()  # refused before anything is written
 
 
 def test_evaluate_on_an_unlabelled_manifest_names_what_a_shell_user_can_do(model_dir, manifest, tmp_path, rsacfn_cli):
