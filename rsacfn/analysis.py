@@ -100,11 +100,11 @@ def check_output_folder(out, # the folder a command will fill
     for i in map(lambda x: Path(os.path.abspath(x)), inputs):
         if o == i or i in o.parents:
             where = '' if o == i else 'inside '
-            raise ValueError(f'out={str(out)!r} is {where}an input of this command ({i}); choose another out')
+            raise ValueError(f'out={str(out)!r} is {where}an input of this command ({i}); choose another `out`')
     check_claim(o, 'evaluation', 'choose another `out`, a new or empty folder')  # the user's files stay beside ours
     if (earlier := sorted(n for n in written(o) if (o/n).exists())) and not overwrite:
         raise FileExistsError(f'out={str(out)!r} holds an earlier result ({some(earlier)}); '
-                              'pass overwrite=True to replace it, or choose another out')
+                              'pass overwrite=True to replace it, or choose another `out`')
 
 def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any folder save_pretrained wrote
                    data_path, # a labelled corpus folder (KEMDy20, KEMDy19) or manifest

@@ -268,7 +268,8 @@ def sweep_command(args):
         if isinstance(n_folds, int) and not 0 <= f < n_folds:
             raise ValueError(f'--folds {f}: the session folds are 0 to {n_folds - 1} (--n_folds {n_folds})')
     methods = None if args.methods is None else listed(args.methods, '--methods', what='comma-separated method names')
-    seeds = listed(args.seeds or ('42,43,44' if args.protocol == 'speaker-independent' else '42'), '--seeds', int,
+    default_seeds = '42,43,44' if args.protocol == 'speaker-independent' else '42'
+    seeds = listed(default_seeds if args.seeds is None else args.seeds, '--seeds', int,
                    'comma-separated whole numbers, e.g. 42,43,44')
     table = run_sweep(args.out, methods, seeds, folds, params, jobs=args.jobs, rerun=args.rerun,
                       protocol=args.protocol, baseline=None if args.baseline.lower() == 'none' else args.baseline, launcher=args.launcher,

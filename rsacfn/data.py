@@ -70,7 +70,7 @@ def write_skip_report(path, # the CSV to write
         with open(path, 'rb') as f: head = f.readline().strip().lstrip(b'\xef\xbb\xbf')
         if head != ','.join(SKIP_REPORT_COLUMNS).encode():
             raise FileExistsError(f'skip_report={str(path)!r} exists and is not a report of skipped segments (it would be '
-                                  'replaced); choose another skip_report')
+                                  'replaced); choose another `skip_report`')
     with atomic_write(path, newline='', encoding='utf-8') as f:
         w = csv.DictWriter(f, SKIP_REPORT_COLUMNS); w.writeheader(); w.writerows(rows)
     if rows and warn: warnings.warn(f'skipped {len(rows)} segment(s); each one and why is listed in {path}', stacklevel=2)

@@ -202,15 +202,15 @@ def check_output(path, # the file a command is about to write
         i = Path(os.path.abspath(i))
         if _inside(p, i) or (p.exists() and i.exists() and os.path.samefile(p, i)):
             where = '' if p == i else f'inside {i}, '
-            raise ValueError(f'{name}={given!r} is {where}an input of this command; choose another {name}')
+            raise ValueError(f'{name}={given!r} is {where}an input of this command; choose another `{name}`')
     if not p.exists(): return
     if p.is_dir(): raise ValueError(f'{name}={given!r} is a folder; give the path of a file')
     if not overwrite:
-        raise FileExistsError(f'{name}={given!r} exists; pass overwrite=True to replace it, or choose another {name}')
+        raise FileExistsError(f'{name}={given!r} exists; pass overwrite=True to replace it, or choose another `{name}`')
     with open(p, 'rb') as f: start = f.read(len(header.encode()) + 3) if header else b''
     if header and not start.lstrip(b'\xef\xbb\xbf').startswith(header.encode()):
         raise FileExistsError(f'{name}={given!r} was not written by rsacfn (it does not begin {header!r}), so '
-                              f'overwrite=True leaves it; choose another {name}')
+                              f'overwrite=True leaves it; choose another `{name}`')
 
 def short_hash(path) -> str:
     "Six hex digits of the absolute path: default output names of different inputs never collide."
@@ -241,7 +241,7 @@ def _alive(pid:int) -> bool:
 
 @contextmanager
 def run_lock(folder:Path, # the folder to hold
-             hint:str='choose another ver or output_dir'): # what to do instead, for the message
+             hint:str='choose another `ver` or `output_dir`'): # what to do instead, for the message
     "Hold `folder/.lock` while writing it: a second writer fails at once naming the holder; a dead one's is taken over."
     lock, me, host = Path(folder)/'.lock', str(os.getpid()), socket.gethostname()
     for _ in range(100):

@@ -214,6 +214,7 @@ def test_a_sweep_never_writes_into_a_folder_of_the_users(tmp_path, small, rsacfn
     (['--folds', '0,1,0'], '--folds 0 is given twice'),
     (['--folds', '0,00'], '--folds 0 is given twice'),
     (['--seeds', 'None'], "--seeds takes comma-separated whole numbers"),
+    (['--seeds', ''], "--seeds takes comma-separated whole numbers"),  # not the default seed, silently
     (['--folds', 'x'], "--folds takes 'all' or comma-separated fold numbers"),
     (['--folds', '7'], '--folds 7'),
     (['--jobs', '0'], '--jobs 0'),
