@@ -40,7 +40,7 @@ LAUNCHERS = {  # where a sweep's runs execute
 }
 PROTOCOLS = {
     'paper': "the paper's: a stratified random 80/20 split per seed, so a speaker's segments sit in training and validation alike; weighted F1 first",
-    'speaker-independent': 'session folds, so no validation speaker is ever trained on (rsacfn sweep --protocol speaker-independent: every fold, 3 seeds); macro F1 and UAR first, as weighted F1 mostly measures neutral',
+    'speaker-independent': 'session folds, so no validation speaker is ever trained on, and each epoch chosen on a development fold of the training sessions (rsacfn sweep --protocol speaker-independent: every fold, 3 seeds); macro F1 and UAR first, as weighted F1 mostly measures neutral',
 }
 
 # %% ../nbs/00_config.ipynb #c99ae793
@@ -156,6 +156,7 @@ class TrainConfig:
     grad_accum: int = 1 # gradient accumulation steps
     scheduler: str = 'constant' # learning-rate schedule: 'constant' or 'linear' (decay to 0)
     metric: str = 'weighted_f1' # validation metric that picks the best epoch
+    select_epoch: str = 'valid' # the split whose `metric` picks it: 'valid' (the paper's: the split then scored, optimistic) or 'dev' (held out of training)
     # model
     method: str|None = None # what is trained: a method of `rsacfn.models.METHODS`; None: the paper's flags (text_only without them)
     use_wav: bool|None = None # the paper's flag for speech alone; translated into `method`
@@ -252,7 +253,7 @@ class TrainConfig:
         for k, choices in (('metric', METRICS), ('scheduler', ('constant', 'linear')), ('split', ('random', 'session')),
                            ('device', ('auto', 'cuda', 'mps', 'cpu')), ('pooling_mode', ('mean', 'sum', 'max')),
                            ('corpus', ('auto', 'kemdy20', 'kemdy19', 'manifest')), ('eval_corpus', ('auto', 'kemdy20', 'kemdy19', 'manifest')),
-                           ('text_mode', ('strip', 'tokens', 'raw')),
+                           ('text_mode', ('strip', 'tokens', 'raw')), ('select_epoch', ('valid', 'dev')),
                            ('on_error', ('raise', 'skip'))):
             if getattr(self, k) not in choices: raise unknown_key(k, getattr(self, k), choices)
         return self

@@ -529,9 +529,10 @@ def split_corpus(df:pd.DataFrame, # the corpus table
                  n_folds:int=5, # number of session folds (`session`)
                  fold:int=0, # which session fold validates (`session`)
                  label_transform:bool=False, # add `neutral;X` training segments as X
-                ) -> tuple[pd.DataFrame, pd.DataFrame]: # (train, valid), each with a fresh index
-    "Split the corpus into training and validation tables."
-    single = df[df.label.notna()]
+                 dev:bool=False, # also hold out a development split of the training data, for choosing epochs
+                ) -> tuple: # (train, valid), or (train, dev, valid) with `dev`; each with a fresh index
+    "Split the corpus into training and validation tables (and a development table apart from both)."
+    single, sessions_of_fold = df[df.label.notna()], None
     if split == 'random':
         from sklearn.model_selection import train_test_split
         counts = single.label.value_counts()
@@ -547,7 +548,8 @@ def split_corpus(df:pd.DataFrame, # the corpus table
         sessions = sorted(df.session.unique())
         if not 2 <= n_folds <= len(sessions): raise ValueError(f'n_folds must be between 2 and the {len(sessions)} sessions, not {n_folds}')
         if not 0 <= fold < n_folds: raise ValueError(f'fold must be in 0..{n_folds - 1}, not {fold}')
-        va_sessions = set(np.array_split(np.array(sessions, dtype=object), n_folds)[fold])
+        sessions_of_fold = lambda k: set(np.array_split(np.array(sessions, dtype=object), n_folds)[k])
+        va_sessions = sessions_of_fold(fold)
         in_va = single.session.isin(va_sessions)
         train, valid = single[~in_va], single[in_va]
         train_pool = df[~df.session.isin(va_sessions)]
@@ -556,13 +558,26 @@ def split_corpus(df:pd.DataFrame, # the corpus table
             raise ValueError(f'speaker(s) {sorted(shared)[:5]} appear in training and validation sessions; the session split '
                              "would not be speaker-independent. Check the speaker column, or use split='random'")
     else: raise unknown_key('split', split, SPLITS)
+    if dev: train, devset, train_pool = _development(train, train_pool, split, valid_size, seed, n_folds, fold, sessions_of_fold)
     if label_transform:
         extra = train_pool[train_pool.label.isna()].copy()
         extra['label'] = [transformed_label(e) for e in extra.emotion]
         train = pd.concat([train, extra[extra.label.notna()]]).sort_index()
-    train, valid = train.reset_index(drop=True), valid.reset_index(drop=True)
-    train['label'], valid['label'] = train.label.astype('Int64'), valid.label.astype('Int64')
-    return train, valid
+    out = [t.reset_index(drop=True) for t in ((train, devset, valid) if dev else (train, valid))]
+    for t in out: t['label'] = t.label.astype('Int64')
+    return tuple(out)
+
+def _development(train, train_pool, split, valid_size, seed, n_folds, fold, sessions_of_fold) -> tuple:
+    "(train, dev, train_pool) with a development split out of training: the next session fold's sessions, or a stratified share."
+    if split == 'session':
+        held = sessions_of_fold((fold + 1) % n_folds)  # speakers apart from training and from the validation fold
+        return train[~train.session.isin(held)], train[train.session.isin(held)], train_pool[~train_pool.session.isin(held)]
+    from sklearn.model_selection import train_test_split
+    if (train.label.value_counts() < 2).any():
+        raise ValueError('a class has fewer than 2 training segments: too few to hold out a development split; use more data')
+    tr_idx, dv_idx = train_test_split(train.index, test_size=valid_size, stratify=train.label, random_state=seed)
+    devset = train.loc[sorted(dv_idx)]
+    return train.loc[sorted(tr_idx)], devset, train_pool.drop(index=devset.index)
 
 # %% ../nbs/00_data.ipynb #b73d815d
 MODALITIES = ('audio', 'text', 'both')

@@ -7,13 +7,18 @@ from __future__ import annotations
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['BOOTSTRAP_METRICS', 'confusions', 'confusion_metrics', 'bootstrap_interval', 'seed_interval', 'paired_bootstrap']
+__all__ = ['BOOTSTRAP_METRICS', 'STRATA', 'DEMO_SHARE', 'confusions', 'confusion_metrics', 'shared_draws', 'bootstrap_interval',
+           'seed_interval', 'min_p', 'paired_bootstrap', 'method_test', 'population_metrics', 'simulated_predictions',
+           'mc_error', 'segment_coverage', 'rejection', 'fold_coverage']
 
 # %% ../nbs/03a_stats.ipynb #0ec5bbab
+import math
 import numpy as np
 
 # %% ../nbs/03a_stats.ipynb #200315b0
 BOOTSTRAP_METRICS = ('weighted_f1', 'macro_f1', 'uar')  # what the sweep states intervals for
+STRATA = {None: 'all validation segments drawn with replacement (session folds)',
+          'class': "segments drawn within each true class, the class counts kept (the stratified random split)"}
 
 def confusions(y_true, # (n,) true class ids
                y_pred, # (n,) predicted class ids
@@ -22,78 +27,237 @@ def confusions(y_true, # (n,) true class ids
               ) -> np.ndarray: # (C, C), or (B, C, C) with counts; rows true, columns predicted
     "Confusion matrices of a prediction, or of each bootstrap replicate of it."
     y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
-    cell = np.eye(num_classes * num_classes)[y_true * num_classes + y_pred]  # (n, C*C) one-hot cell per segment
-    w = np.ones((1, len(y_true))) if counts is None else np.asarray(counts, np.float64)
-    out = (w @ cell).reshape(-1, num_classes, num_classes)
+    cell = y_true * num_classes + y_pred  # each segment's cell of the (C, C) matrix
+    w = np.ones((1, len(cell))) if counts is None else np.asarray(counts, np.float64)
+    out = np.zeros((len(w), num_classes * num_classes))
+    if len(cell):  # sum each replicate's counts cell by cell: the segments sorted by cell, one reduction per run of equal cells
+        order = np.argsort(cell, kind='stable')
+        starts = np.flatnonzero(np.r_[True, np.diff(cell[order]) != 0])
+        out[:, cell[order][starts]] = np.add.reduceat(w[:, order], starts, axis=1)
+    out = out.reshape(-1, num_classes, num_classes)
     return out[0] if counts is None else out
 
 def confusion_metrics(conf:np.ndarray, # (..., C, C) rows true, columns predicted
-                      present # (C,) bool: the classes over which macro averages run (those in the true labels)
+                      present=None # (C,) bool: the classes macro averages run over; None: those each matrix holds
                      ) -> dict: # weighted_f1, macro_f1, uar, accuracy, each of shape conf.shape[:-2]
-    "Weighted F1, macro F1, UAR and accuracy from confusion matrices (as scikit-learn computes them with `labels=` the present classes and zero_division=0)."
-    present = np.asarray(present, bool)
+    "Weighted F1, macro F1, UAR and accuracy from confusion matrices, as scikit-learn gives them for the present classes."
     tp = np.diagonal(conf, axis1=-2, axis2=-1)
     support, predicted = conf.sum(-1), conf.sum(-2)
+    present = support > 0 if present is None else np.broadcast_to(np.asarray(present, bool), support.shape)
     with np.errstate(divide='ignore', invalid='ignore'):
         precision = np.where(predicted > 0, tp / predicted, 0.)
         recall = np.where(support > 0, tp / support, 0.)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.)
-        s = support[..., present]
-        weighted = (f1[..., present] * s).sum(-1) / s.sum(-1)
-    return dict(weighted_f1=weighted, macro_f1=f1[..., present].mean(-1), uar=recall[..., present].mean(-1),
-                accuracy=tp.sum(-1) / conf.sum((-2, -1)))
+        k, s = np.maximum(present.sum(-1), 1), np.where(present, support, 0)
+        weighted = (f1 * s).sum(-1) / s.sum(-1)
+    return dict(weighted_f1=weighted, macro_f1=np.where(present, f1, 0).sum(-1) / k,
+                uar=np.where(present, recall, 0).sum(-1) / k, accuracy=tp.sum(-1) / conf.sum((-2, -1)))
 
 # %% ../nbs/03a_stats.ipynb #91b10f3b
-def _draws(n:int, B:int, rng) -> np.ndarray:
-    "(B, n) counts: how often each of n segments is drawn in each of B resamples of size n."
-    return rng.multinomial(n, np.full(n, 1 / n), size=B) if n else np.zeros((B, 0))
+def shared_draws(labels:Sequence, # one (n_r,) array of true class ids per run
+                 segment_ids:Sequence|None=None, # one (n_r,) sequence of segment ids per run; None: no two runs share a segment
+                 B:int=1000, rng=None,
+                 strata:str|None=None # None: draw from all segments; 'class': within each true class (`STRATA`)
+                ) -> list: # one (B, n_r) array of counts per run
+    "Bootstrap draws over the union of the runs' segments: runs on the same segments share one draw of them."
+    rng = rng if rng is not None else np.random.default_rng(0)
+    if strata not in STRATA: raise ValueError(f"strata={strata!r}: must be None or 'class'")
+    if segment_ids is None: segment_ids = [np.arange(len(y)) + sum(map(len, labels[:r])) for r, y in enumerate(labels)]  # none shared
+    if len(segment_ids) != len(labels) or any(len(s) != len(y) for s, y in zip(segment_ids, labels)):
+        raise ValueError('segment_ids: give one sequence of ids per run, as long as its predictions')
+    flat = np.concatenate([np.asarray(s) for s in segment_ids]) if len(segment_ids) else np.zeros(0)
+    labels_flat = np.concatenate([np.asarray(y, np.int64) for y in labels]) if len(labels) else np.zeros(0, np.int64)
+    _, first, where = np.unique(flat, return_index=True, return_inverse=True, axis=0 if flat.ndim > 1 else None)
+    where = where.reshape(-1)
+    label = labels_flat[first]
+    if (bad := np.flatnonzero(label[where] != labels_flat)).size:
+        i = bad[0]
+        seg = flat[i].item() if np.ndim(flat[i]) == 0 else tuple(flat[i].tolist())
+        raise ValueError(f'segment {seg!r} is class {label[where[i]]} in one run and {labels_flat[i]} in another: runs sharing a '
+                         'segment must agree on its label')
+    counts = np.zeros((B, len(label)))
+    for g in ([np.flatnonzero(label == c) for c in np.unique(label)] if strata == 'class' else [np.arange(len(label))]):
+        if len(g): counts[:, g] = rng.multinomial(len(g), np.full(len(g), 1 / len(g)), size=B)
+    ends = np.cumsum([len(s) for s in segment_ids])
+    return [counts[:, w] for w in np.split(where, ends[:-1])]
 
-def _replicates(runs, num_classes, B, rng, draws=None) -> tuple:
-    "Per metric: the observed mean over runs, and its (B,) bootstrap replicates; and the draws used (one (B, n) array per run)."
-    draws = draws or [_draws(len(y), B, rng) for y, _ in runs]
+def _replicates(runs, num_classes, draws) -> tuple:
+    "Per metric: the observed mean over runs, and its (B,) bootstrap replicates (each replicate's own classes: `present=None`)."
     obs, reps = {}, {}
     for (y, p), d in zip(runs, draws):
-        present = np.bincount(np.asarray(y, np.int64), minlength=num_classes) > 0
-        o, r = confusion_metrics(confusions(y, p, num_classes), present), confusion_metrics(confusions(y, p, num_classes, d), present)
+        o, r = confusion_metrics(confusions(y, p, num_classes)), confusion_metrics(confusions(y, p, num_classes, d))
         for k in BOOTSTRAP_METRICS:
             obs.setdefault(k, []).append(float(o[k])); reps.setdefault(k, []).append(r[k])
-    return {k: float(np.mean(v)) for k, v in obs.items()}, {k: np.mean(v, 0) for k, v in reps.items()}, draws
+    return {k: float(np.mean(v)) for k, v in obs.items()}, {k: np.mean(v, 0) for k, v in reps.items()}
 
+# %% ../nbs/03a_stats.ipynb #fc91d37d
 def bootstrap_interval(runs:Sequence[tuple], # one (y_true, y_pred) pair per run (seed, fold) of a method
                        num_classes:int,
                        B:int=1000, # replicates
                        level:float=.95,
-                       seed:int=0
+                       seed:int=0,
+                       segment_ids:Sequence|None=None, # one sequence of segment ids per run: runs sharing segments share draws
+                       strata:str|None=None # None, or 'class' for a stratified split (`STRATA`)
                       ) -> dict: # metric -> (mean over runs, low, high)
-    "The mean over a method's runs of each metric, with its bootstrap interval over validation segments."
+    "The mean over a method's runs of each metric, with its percentile bootstrap interval over validation segments."
     if not runs: raise ValueError('no runs to bootstrap: every run of the method failed, or none has predictions')
-    obs, reps, _ = _replicates(runs, num_classes, B, np.random.default_rng(seed))
+    draws = shared_draws([y for y, _ in runs], segment_ids, B, np.random.default_rng(seed), strata)
+    obs, reps = _replicates(runs, num_classes, draws)
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
-    return {k: (obs[k], *map(float, np.percentile(reps[k], q))) for k in BOOTSTRAP_METRICS}
+    return {k: (obs[k], *(float(np.clip(x, 0, 1)) for x in np.percentile(reps[k], q))) for k in BOOTSTRAP_METRICS}
+
+def _by_fold(values, folds) -> np.ndarray:
+    "The finite values, averaged within each fold when `folds` are given (one per value)."
+    v = np.asarray([np.nan if x is None else x for x in values], np.float64)
+    if folds is None: return v[np.isfinite(v)]
+    if len(folds) != len(v): raise ValueError(f'folds: give one per value ({len(v)}), not {len(folds)}')
+    groups = {}
+    for f, x in zip(folds, v):
+        if np.isfinite(x): groups.setdefault(-1 if f is None or f != f else f, []).append(x)  # None or NaN: the random split
+    return np.asarray([np.mean(g) for g in groups.values()], np.float64)
 
 def seed_interval(values:Sequence[float], # one score per run (seeds, folds)
-                  level:float=.95) -> tuple: # (mean, low, high); low and high are NaN with fewer than 2 runs
-    "The t interval of the mean over runs: how much the mean would move with other seeds and folds."
+                  level:float=.95,
+                  folds:Sequence|None=None, # the runs' folds, one per value: seeds averaged within each fold, then t over folds
+                  bounds:tuple|None=(0., 1.) # clip the interval to these (a metric's range); None: no clipping
+                 ) -> tuple: # (mean, low, high); low and high are NaN with fewer than 2 runs (or folds)
+    "The t interval of the mean over runs (over folds, when seeds share them): how much it would move with other seeds and folds."
     from scipy.stats import t
-    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
+    v = _by_fold(values, folds)
     if len(v) < 2: return (float(v.mean()) if len(v) else float('nan'), float('nan'), float('nan'))
     half = t.ppf((1 + level) / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
-    return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
+    low, high = v.mean() - half, v.mean() + half
+    if bounds is not None: low, high = max(low, bounds[0]), min(high, bounds[1])
+    return float(v.mean()), float(low), float(high)
 
 # %% ../nbs/03a_stats.ipynb #3942b071
+def min_p(B:int) -> float: return 2 / (1 + B)  # the smallest p the paired bootstrap gives with B replicates
+
+def _inverted(reps:np.ndarray, level:float) -> tuple:
+    "(low, high, p) from one construction: the interval holds the differences the two-sided test does not reject."
+    s, B = np.sort(reps), len(reps)
+    j = max(1, math.ceil((1 - level) * (B + 1) / 2 - 1))  # order statistics at the test's own threshold
+    p = 2 * min(1 + np.sum(reps <= 0), 1 + np.sum(reps >= 0)) / (1 + B)
+    return float(s[j - 1]), float(s[B - j]), float(min(1.0, p))
+
 def paired_bootstrap(runs:Sequence[tuple], # one (y_true, y_pred_a, y_pred_b) per pair of runs that validated on the same segments, in the same order
                      num_classes:int,
-                     B:int=2000, level:float=.95, seed:int=0
+                     B:int=2000, level:float=.95, seed:int=0,
+                     segment_ids:Sequence|None=None, # one sequence of segment ids per pair: pairs sharing segments share draws
+                     strata:str|None=None # None, or 'class' for a stratified split (`STRATA`)
                     ) -> dict: # metric -> dict(diff, low, high, p): a's score minus b's, averaged over the pairs
-    "Paired bootstrap of method a against method b: both scored on the same resampled segments in every replicate."
+    "Paired bootstrap of two sets of trained models: both scored on the same resampled segments in every replicate."
     if not runs: raise ValueError('no paired runs: the two methods share no seed and fold that both finished')
-    rng = np.random.default_rng(seed)
-    draws = [_draws(len(y), B, rng) for y, _, _ in runs]
-    obs_a, rep_a, _ = _replicates([(y, a) for y, a, _ in runs], num_classes, B, rng, draws)
-    obs_b, rep_b, _ = _replicates([(y, b) for y, _, b in runs], num_classes, B, rng, draws)
-    q, out = [(1 - level) / 2 * 100, (1 + level) / 2 * 100], {}
+    draws = shared_draws([y for y, _, _ in runs], segment_ids, B, np.random.default_rng(seed), strata)
+    obs_a, rep_a = _replicates([(y, a) for y, a, _ in runs], num_classes, draws)
+    obs_b, rep_b = _replicates([(y, b) for y, _, b in runs], num_classes, draws)
+    out = {}
     for k in BOOTSTRAP_METRICS:
-        d, reps = obs_a[k] - obs_b[k], rep_a[k] - rep_b[k]
-        p = (1 + np.sum(np.abs(reps - d) >= abs(d) - 1e-12)) / (1 + B)  # centred on the observed difference: the null's spread
-        out[k] = dict(diff=float(d), low=float(np.percentile(reps, q[0])), high=float(np.percentile(reps, q[1])), p=float(min(1.0, p)))
+        low, high, p = _inverted(rep_a[k] - rep_b[k], level)
+        out[k] = dict(diff=obs_a[k] - obs_b[k], low=low, high=high, p=p)
     return out
+
+def method_test(diffs:Sequence[float], # seed-matched differences of two methods' run scores (same seed and fold)
+                folds:Sequence|None=None, # the pairs' folds, one per difference: averaged within each fold first
+                level:float=.95
+               ) -> dict: # diff, low, high, p (two-sided), df; NaN with fewer than 2 pairs (or folds)
+    "Paired t test of two methods over seeds (and folds): is the difference beyond what other seeds would give?"
+    from scipy.stats import t
+    v = _by_fold(diffs, folds)
+    n = len(v)
+    if n < 2: return dict(diff=float(v.mean()) if n else float('nan'), low=float('nan'), high=float('nan'), p=float('nan'), df=n - 1)
+    m, se = float(v.mean()), float(v.std(ddof=1) / np.sqrt(n))
+    if se == 0: return dict(diff=m, low=m, high=m, p=1.0 if m == 0 else 0.0, df=n - 1)
+    half = t.ppf((1 + level) / 2, n - 1) * se
+    return dict(diff=m, low=m - half, high=m + half, p=float(2 * t.sf(abs(m / se), n - 1)), df=n - 1)
+
+# %% ../nbs/03a_stats.ipynb #58da34be
+DEMO_SHARE = (.49, .13, .10, .08, .08, .06, .06)  # class shares of a neutral-heavy validation split, as the demo's
+
+def population_metrics(accuracy, # a model's probability of being right, the same on every class (scalar or array)
+                       share=DEMO_SHARE # the classes' shares of the population
+                      ) -> dict: # metric -> value (or array)
+    "A model's metrics on the whole population: right with probability `accuracy`, a wrong answer any other class alike."
+    a, share = np.asarray(accuracy, np.float64)[..., None, None], np.asarray(share, np.float64)
+    C = len(share)
+    conf = share[:, None] * np.where(np.eye(C, dtype=bool), a, (1 - a) / (C - 1))
+    return {k: (float(v) if np.ndim(v) == 0 else v) for k, v in confusion_metrics(conf).items()}
+
+def simulated_predictions(rng, n:int=160, # segments
+                          accuracies=(.8, .8, .8), # each model's accuracy on the population
+                          share=DEMO_SHARE, # class shares
+                          methods=None, # each model's method (default: one method): a method's models find the same segments hard
+                          own:float=.7, # how much of a segment's difficulty is its method's own, not shared by every method
+                          kappa:float=.5, # how much segments differ in difficulty (smaller: more; .5: a model's seeds agree on most)
+                          stratified:bool=False # class counts fixed at n * share (a stratified split), else drawn
+                         ) -> tuple: # (y_true, [y_pred of each model])
+    "One validation set and each model's predictions on it: right on segment i with its method's q_i, moved by its own accuracy."
+    C, share = len(share), np.asarray(share) / np.sum(share)
+    y = rng.permutation(np.repeat(np.arange(C), np.round(n * share).astype(int))) if stratified else rng.choice(C, n, p=share)
+    methods = [0] * len(accuracies) if methods is None else list(methods)
+    a = float(np.mean(accuracies))
+    beta = lambda: rng.beta(a * kappa, (1 - a) * kappa, len(y))
+    common, q = beta(), {}
+    for m in dict.fromkeys(methods): q[m] = (1 - own) * common + own * beta()  # mean a, in [0, 1]
+    preds = []
+    for acc, m in zip(accuracies, methods):
+        d = acc - a  # moves q towards 1 (or 0) in proportion: the mean becomes exactly acc, every q stays in [0, 1]
+        qi = q[m] + d * (1 - q[m]) / (1 - a) if d >= 0 else q[m] + d * q[m] / a
+        right = rng.random(len(y)) < qi
+        preds.append(np.where(right, y, (y + rng.integers(1, C, len(y))) % C))
+    return y, preds
+
+def mc_error(rate:float, reps:int) -> float: return 1.96 * math.sqrt(rate * (1 - rate) / reps)  # half-width of a rate's 95 % band
+
+def segment_coverage(rng, reps:int=500, B:int=500, seeds:int=3, n:int=160, accuracy:float=.8, share=DEMO_SHARE,
+                     shared:bool=True, # runs on the same segments share their draws (`segment_ids`); False: each run drawn alone
+                     stratified:bool=False, strata:str|None=None, level:float=.95) -> dict: # metric -> coverage
+    "How often `bootstrap_interval` over `seeds` models on one validation set covers their mean score on the population."
+    truth, hits = population_metrics(accuracy, share), {k: 0 for k in BOOTSTRAP_METRICS}
+    for _ in range(reps):
+        y, preds = simulated_predictions(rng, n, [accuracy] * seeds, share, stratified=stratified)
+        ids = [np.arange(len(y))] * seeds if shared else None
+        ci = bootstrap_interval([(y, p) for p in preds], len(share), B, level, int(rng.integers(1 << 31)), ids, strata)
+        for k, (_, lo, hi) in ci.items(): hits[k] += lo <= truth[k] <= hi
+    return {k: v / reps for k, v in hits.items()}
+
+def rejection(rng, reps:int=500, B:int=500,
+              folds:int=1, # validation sets: one per session fold, or one per seed's random split
+              seeds:int=3, # pairs of models on each validation set
+              n:int=160, accuracy:float=.8,
+              seed_sd:float=0., # sd of the seed effect on a model's accuracy (alike for both methods)
+              shared:bool=True, metric:str='macro_f1', alpha:float=.05) -> dict: # rejection rates (method: NaN with one fold), disagree
+    "How often two methods of equal accuracy are called different at `alpha`: by the paired bootstrap and by `method_test`."
+    boot = method = disagree = 0
+    for _ in range(reps):
+        runs, ids, diffs, fold_of = [], [], [], []
+        for f in range(folds):
+            acc = accuracy + rng.normal(0, seed_sd, 2 * seeds)
+            y, preds = simulated_predictions(rng, n, acc, DEMO_SHARE, methods=[0] * seeds + [1] * seeds)
+            score = lambda p: float(confusion_metrics(confusions(y, p, len(DEMO_SHARE)))[metric])
+            for pa, pb in zip(preds[:seeds], preds[seeds:]):
+                runs.append((y, pa, pb)); ids.append(f * n + np.arange(n)); diffs.append(score(pa) - score(pb)); fold_of.append(f)
+        r = paired_bootstrap(runs, len(DEMO_SHARE), B, 1 - alpha, int(rng.integers(1 << 31)), ids if shared else None)[metric]
+        boot += r['p'] < alpha
+        disagree += (r['p'] < alpha) != (not r['low'] <= 0 <= r['high'])  # the interval excludes 0 exactly when p < alpha
+        method += method_test(diffs, fold_of)['p'] < alpha  # NaN (one fold) is never < alpha
+    return dict(bootstrap=boot / reps, method=method / reps if folds > 1 else float('nan'), disagree=disagree / reps)
+
+def fold_coverage(rng, reps:int=500, folds:int=5, seeds:int=3, n:int=160, accuracy:float=.8,
+                  fold_sd:float=.04, # sd of a fold's (its sessions') effect on accuracy
+                  seed_sd:float=.015, # sd of a seed's effect
+                  by_fold:bool=True, # average the seeds within each fold first (`folds=`); False: every run a value of its own
+                  metric:str='macro_f1', level:float=.95) -> float:
+    "How often `seed_interval` over folds x seeds covers the protocol's mean: the score expected over folds and seeds."
+    draws = np.random.default_rng(0).normal(size=(2, 200_000))
+    truth = float(np.mean(population_metrics(np.clip(accuracy + fold_sd * draws[0] + seed_sd * draws[1], 0, 1))[metric]))
+    hits = 0
+    for _ in range(reps):
+        values, fold_of = [], []
+        for f in range(folds):
+            acc = np.clip(accuracy + rng.normal(0, fold_sd) + rng.normal(0, seed_sd, seeds), .05, .99)
+            y, preds = simulated_predictions(rng, n, acc, DEMO_SHARE)
+            values += [float(confusion_metrics(confusions(y, p, len(DEMO_SHARE)))[metric]) for p in preds]; fold_of += [f] * seeds
+        _, lo, hi = seed_interval(values, level, fold_of if by_fold else None)
+        hits += lo <= truth <= hi
+    return hits / reps

@@ -22,7 +22,7 @@ import pandas as pd
 from .config import DEMO_SIZES, LAUNCHERS, PROTOCOLS, unknown_key
 from .data import EMOTIONS, write_skip_report
 from .files import RECORD, atomic_write, claim, discard, record, remove_written, run_lock
-from .stats import BOOTSTRAP_METRICS, bootstrap_interval, paired_bootstrap, seed_interval
+from .stats import BOOTSTRAP_METRICS, bootstrap_interval, method_test, min_p, paired_bootstrap, seed_interval
 from .models import METHODS, get_method, head_sizes, load_plugins
 from .trainer import (EXPERIMENT_KEYS, METRICS, TrainConfig, check_backbone_configs, demo_inputs, experiment_config,
                             identity_changes, preset_config, read_config_corpus, run_identity, trained)
@@ -170,6 +170,8 @@ def summarize(runs:pd.DataFrame, # `runs.csv`: one row per run
         row = dict(method=m, fusion=METHODS[m].fusion, label_transform=lt[0] if len(lt) == 1 else ('mixed' if lt else np.nan),
                    runs=len(r), failed=int((r.status != 'ok').sum()), error='; '.join(sorted(set(r.error[r.status != 'ok'])))[:300],
                    setting=', '.join(settings), mixed=len(settings) > 1)
+        chosen = sorted(set(ok.select_epoch.dropna())) if 'select_epoch' in ok else []
+        row['select_epoch'] = chosen[0] if len(chosen) == 1 else ('mixed' if chosen else 'valid')  # runs before the field chose on valid
         for k in METRICS + tuple(k for k in EXTRA_METRICS if k in r and r[k].notna().any()):
             v = pd.to_numeric(ok[k], errors='coerce') if k in ok else pd.Series(dtype=float)
             row[f'{k}_mean'] = v.mean() if len(ok) else np.nan
@@ -202,7 +204,8 @@ def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS,
     lt = lambda v: 'mixed' if v == 'mixed' else '' if pd.isna(v) else 'yes' if v else 'no'
     metrics = metric_order(protocol) + tuple(k for k in EXTRA_METRICS if f'{k}_mean' in table)
     head = ['method', 'fusion', 'label transform'] + [_NAMES.get(k) or EXTRA_METRICS[k] for k in metrics] + list(class_names) + ['runs', 'setting', 'paper (KEMDy20)']
-    lines = ([f'**{title}**', ''] if title else []) + ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    lines = ([f'**{title}**', ''] if title else []) + [_epochs_line(table), '',
+                                                        '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in table.itertuples(index=False):
         status = f'{r.runs - r.failed}/{r.runs}' + (f' **failed: {r.error}**' if r.failed else '')
         cells = [r.method, r.fusion, lt(r.label_transform)] + [pm(getattr(r, f'{k}_mean'), getattr(r, f'{k}_std')) for k in metrics]
@@ -211,6 +214,17 @@ def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS,
         paper = '' if r.paper_weighted_f1 is None or pd.isna(r.paper_weighted_f1) else f'{r.paper_weighted_f1:.5f}'
         lines.append('| ' + ' | '.join(cells + [status, setting, paper]) + ' |')
     return '\n'.join(lines) + '\n'
+
+_CHOSEN = {'valid': "chosen on the validation split the table scores (the paper's way: optimistic, the best of the epochs' "
+                   'scores on the very segments reported)',
+           'dev': 'chosen on a development split held out of the training data (with session folds the next fold: speakers '
+                  'apart from training and from the scored fold), the scored split untouched until then'}
+
+def _epochs_line(table:pd.DataFrame) -> str:
+    "What the table's numbers are: mean ± one standard deviation over runs, at the epoch chosen how."
+    ways = sorted(set(table.select_epoch)) if 'select_epoch' in table and len(table) else ['valid']
+    how = _CHOSEN.get(ways[0], ways[0]) if len(ways) == 1 else 'chosen differently for different methods: ' + ', '.join(ways)
+    return f'Each cell: mean ± one standard deviation over the runs, each run at its best epoch, {how}.'
 
 # %% ../nbs/04a_sweep.ipynb #fbc3062a
 def _run_predictions(out:Path, run:str) -> pd.DataFrame|None:
@@ -222,8 +236,10 @@ def significance(out, # the sweep's folder (each run's predictions.csv)
                  baseline:str|None='early_fusion', # the method every other is compared with (None: no comparison)
                  B:int=1000, # bootstrap replicates (the paired test uses 2B)
                  level:float=.95
-                ) -> pd.DataFrame: # per method: <metric>_mean, _boot_low/_high, _seed_low/_high, diff_<metric>, _low/_high, p_<metric>, pairs, note
-    "Confidence intervals per method and the paired bootstrap of each method against `baseline`, from the runs' validation predictions."
+                ) -> pd.DataFrame: # per method and metric: intervals over segments and over seeds/folds, and both tests against `baseline`
+    """Per method: the mean with its interval over validation segments (bootstrap, runs on the same segments sharing draws) and
+    over seeds and folds (t over folds of the seeds' means, or over runs); against `baseline`: the paired bootstrap of the trained
+    models and the method-level paired t over seed-matched runs."""
     out, rows = Path(out), []
     ok = runs[runs.status == 'ok']
     preds = {r: _run_predictions(out, r) for r in ok.run}
@@ -231,51 +247,85 @@ def significance(out, # the sweep's folder (each run's predictions.csv)
     ids = {c: i for i, c in enumerate(names)}
     coded = lambda p: (p.emotion.map(ids).values, p.predicted.map(ids).values)
     key = lambda r: (int(r.seed), -1 if pd.isna(r.fold) else int(r.fold))
-    base = {key(r): preds[r.run] for r in ok[ok.method == baseline].itertuples() if preds[r.run] is not None} if baseline else {}
+    fold_of = lambda rs: [r.fold for r in rs] if any(pd.notna(r.fold) for r in rs) else None  # seeds share a fold: average them first
+    base = {key(r): r for r in ok[ok.method == baseline].itertuples() if preds[r.run] is not None} if baseline else {}
     for m in [m for m in METHODS if m in set(ok.method)]:
         mine = [r for r in ok[ok.method == m].itertuples() if preds[r.run] is not None]
-        row, note = dict(method=m, runs=len(mine)), []
+        row, note = dict(method=m, runs=len(mine), B=B), []
         if not mine: rows.append(dict(row, note='no predictions.csv')); continue
-        ci = bootstrap_interval([coded(preds[r.run]) for r in mine], len(names), B, level)
+        folds = fold_of(mine)
+        row['seed_df'], row['by_fold'] = len(set(folds) if folds else mine) - 1, folds is not None
+        ci = bootstrap_interval([coded(preds[r.run]) for r in mine], len(names), B, level,
+                                segment_ids=[preds[r.run].segment_id.values for r in mine])
         for k in BOOTSTRAP_METRICS:
             row[f'{k}_mean'], row[f'{k}_boot_low'], row[f'{k}_boot_high'] = ci[k]
-            _, row[f'{k}_seed_low'], row[f'{k}_seed_high'] = seed_interval([getattr(r, k) for r in mine], level)
-        triples = []
+            _, row[f'{k}_seed_low'], row[f'{k}_seed_high'] = seed_interval([getattr(r, k) for r in mine], level, folds)
+        pairs = []
         for r in mine:
             b = base.get(key(r))
             if b is None: continue
-            a = preds[r.run]
-            if len(a) != len(b) or (a.segment_id.values != b.segment_id.values).any():
+            a, pb = preds[r.run], preds[b.run]
+            if len(a) != len(pb) or (a.segment_id.values != pb.segment_id.values).any():
                 note.append(f'{r.run}: other validation segments than {baseline}\'s run'); continue
-            y, pa = coded(a); triples.append((y, pa, coded(b)[1]))
-        row['pairs'] = len(triples)
-        if triples:
-            for k, d in paired_bootstrap(triples, len(names), 2 * B, level).items():
+            pairs.append((r, b))
+        row['pairs'] = len(pairs)
+        if pairs:
+            boot = paired_bootstrap([(*coded(preds[r.run]), coded(preds[b.run])[1]) for r, b in pairs], len(names), 2 * B, level,
+                                    segment_ids=[preds[r.run].segment_id.values for r, _ in pairs])
+            pair_folds = fold_of([r for r, _ in pairs])
+            for k in BOOTSTRAP_METRICS:
+                d = boot[k]
                 row[f'diff_{k}'], row[f'diff_{k}_low'], row[f'diff_{k}_high'], row[f'p_{k}'] = d['diff'], d['low'], d['high'], d['p']
+                t = method_test([getattr(r, k) - getattr(b, k) for r, b in pairs], pair_folds, level)
+                row[f'mdiff_{k}'], row[f'mdiff_{k}_low'], row[f'mdiff_{k}_high'], row[f'mp_{k}'] = t['diff'], t['low'], t['high'], t['p']
+                row['method_df'] = t['df']
         elif baseline: note.append(f'no run paired with {baseline} (same seed and fold)')
         rows.append(dict(row, note='; '.join(note)))
     return pd.DataFrame(rows)
 
+def _p(p, B:int) -> str:
+    "A p-value as the table writes it: never 0, the bootstrap's smallest as `p ≤ 2/(B + 1)`."
+    if pd.isna(p): return ''
+    if B and p <= min_p(2 * B) + 1e-12: return f'p≤{min_p(2 * B):.4f}'
+    return 'p<0.001' if p < .001 else f'p={p:.3f}'
+
 def significance_markdown(sig:pd.DataFrame, baseline:str|None='early_fusion', protocol:str|None=None, level:float=.95) -> str:
-    "The intervals and the paired differences as Markdown."
-    pct = f'{level:.0%}'
+    "The intervals, and the two tests against `baseline`, as Markdown: what each interval is over and what each p is about."
+    pct, metrics = f'{level:.0%}', metric_order(protocol)
     iv = lambda lo, hi: '' if pd.isna(lo) else f'[{lo:.3f}, {hi:.3f}]'
-    metrics = metric_order(protocol)
-    head = ['method', 'runs'] + [f'{_NAMES[k]} (segments; seeds and folds)' for k in metrics]
-    if baseline: head += [f'{_NAMES[k]} minus {baseline} (p)' for k in metrics] + ['note']
-    lines = [f'{pct} intervals: over validation segments (bootstrap, every run resampled) and over seeds and folds (t interval of the mean)'
-             + (f'; differences: paired bootstrap against {baseline} over the same validation segments (runs paired by seed and fold), two-sided p.' if baseline else '.'),
-             '', '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    B = int(sig.B.dropna().iloc[0]) if 'B' in sig and sig.B.notna().any() else 0
+    df = sorted(set(sig.seed_df.dropna().astype(int))) if 'seed_df' in sig else []
+    by_fold = 'by_fold' in sig and sig.by_fold.fillna(False).astype(bool).any()
+    over = 'the folds, each the mean of its seeds' if by_fold else 'the runs, one random split each'
+    lines = [f'{pct} intervals of each mean: over validation segments (percentile bootstrap, {B:,} replicates; runs on the same '
+             'segments share every draw; all segments drawn, a class a replicate misses left out of its macro averages) and over '
+             f'seeds and folds (t over {over}, df {", ".join(map(str, df)) or "-"}); clipped to [0, 1].', '',
+             '| method | runs | ' + ' | '.join(f'{_NAMES[k]}: mean [segments] [seeds and folds]' for k in metrics) + ' |',
+             '|' + '---|' * (2 + len(metrics))]
     for r in sig.to_dict('records'):
         cells = [r['method'], str(r['runs'])]
         for k in metrics:
-            cells.append('' if pd.isna(r.get(f'{k}_mean', np.nan)) else f"{r[f'{k}_mean']:.4f} {iv(r[f'{k}_boot_low'], r[f'{k}_boot_high'])}; {iv(r[f'{k}_seed_low'], r[f'{k}_seed_high']) or 'one run'}")
-        if baseline:
-            for k in metrics:
-                d = r.get(f'diff_{k}', np.nan)
-                p = r.get(f'p_{k}', np.nan)  # none when no run paired with the baseline
-                cells.append('' if pd.isna(d) else f"{d:+.4f} {iv(r[f'diff_{k}_low'], r[f'diff_{k}_high'])} ({'p<0.001' if p < .001 else f'p={p:.3f}'})")  # p is never 0: (1 + count) / (1 + B)
-            cells.append(str(r.get('note') or ''))
+            cells.append('' if pd.isna(r.get(f'{k}_mean', np.nan)) else
+                         f"{r[f'{k}_mean']:.4f} {iv(r[f'{k}_boot_low'], r[f'{k}_boot_high'])} {iv(r[f'{k}_seed_low'], r[f'{k}_seed_high']) or '(one fold or run)'}")
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    if not baseline: return '\n'.join(lines) + '\n'
+    mdf = sorted(set(sig.method_df.dropna().astype(int))) if 'method_df' in sig else []
+    lines += ['', f'Against {baseline}, runs paired by seed and fold. **Models**: the paired bootstrap over the same validation '
+              f'segments ({2 * B:,} replicates), about these trained models: would they differ on other segments? Its interval and '
+              f'p come from one construction (the interval excludes 0 exactly when p < {1 - level:.2f}). **Method**: a paired t over '
+              f'the seed-matched differences of the runs\' scores (folds: the seeds\' mean per fold first; df {", ".join(map(str, mdf)) or "-"}), '
+              'about the methods: would other seeds differ too? It needs two or more folds or random splits.', '',
+              '| method | pairs | ' + ' | '.join(f'{_NAMES[k]} minus {baseline}: models; method' for k in metrics) + ' | note |',
+              '|' + '---|' * (3 + len(metrics))]
+    for r in sig.to_dict('records'):
+        cells = [r['method'], str(r.get('pairs', 0) if pd.notna(r.get('pairs', np.nan)) else 0)]
+        for k in metrics:
+            d, md = r.get(f'diff_{k}', np.nan), r.get(f'mdiff_{k}', np.nan)
+            models = '' if pd.isna(d) else f"{d:+.4f} {iv(r[f'diff_{k}_low'], r[f'diff_{k}_high'])} ({_p(r[f'p_{k}'], B)})"
+            method = '' if pd.isna(d) else ('no method-level test (one fold)' if pd.isna(r.get(f'mp_{k}', np.nan)) else
+                                            f"{iv(r[f'mdiff_{k}_low'], r[f'mdiff_{k}_high'])} ({_p(r[f'mp_{k}'], 0)})")
+            cells.append(f'{models}; {method}' if models else '')
+        cells.append(str(r.get('note') or ''))
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
 
@@ -433,7 +483,9 @@ def _plan(params, method_params, methods, seeds, folds, jobs, protocol, baseline
     if protocol == 'paper' and folds is not None: raise ValueError("protocol 'paper' is the random split, and folds asks for session folds; give one of them")
     n_folds = params.get('n_folds', TrainConfig.__dataclass_fields__['n_folds'].default)
     if protocol == 'speaker-independent':
-        if 'split' in params: raise ValueError("protocol 'speaker-independent' sets the split (session folds); leave split out")
+        for k, v in (('split', 'session folds'), ('select_epoch', 'epochs chosen on a development split of the training sessions')):
+            if k in params: raise ValueError(f"protocol 'speaker-independent' sets {k} ({v}); leave {k} out")
+        params['select_epoch'] = 'dev'
         folds = list(range(n_folds)) if folds is None else folds
     if baseline is not None: get_method(baseline)
     if launcher not in LAUNCHERS: raise unknown_key('launcher', launcher, LAUNCHERS)

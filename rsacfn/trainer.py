@@ -16,8 +16,8 @@ __all__ = ['classification_metrics', 'dimension_metrics', 'prediction_frame', 'f
            'checkpoint_identity', 'run_identity', 'identity_changes', 'save_atomic', 'cpu_bf16', 'amp_precision',
            'load_split', 'read_config_corpus', 'check_backbone_configs', 'build_model', 'evaluate', 'NonFiniteLoss',
            'TrainingInterrupted', 'trained', 'write_skip_reports', 'train', 'Setup', 'training_data',
-           'audio_pad_multiple', 'loader_settings', 'setup', 'train_epoch', 'checkpoint', 'restore', 'read_eval_corpus',
-           'score', 'score_eval_corpus']
+           'audio_pad_multiple', 'loader_settings', 'setup', 'train_epoch', 'selection_key', 'checkpoint', 'restore',
+           'read_eval_corpus', 'score', 'score_eval_corpus']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
@@ -301,7 +301,7 @@ def _accelerator(cfg):
 
 def load_split(cfg:TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     "The (train, valid) tables a configuration trains and validates on."
-    return _load_data(cfg)[1:]
+    return _load_data(cfg)[1:3]
 
 def read_config_corpus(cfg:TrainConfig, # the run's configuration
                        skip_report=False # skip mode's report; False: none yet (`write_skip_reports` writes it later)
@@ -330,12 +330,14 @@ def check_backbone_configs(cfg:TrainConfig):
     check_backbones(given.get('audio'), given.get('text'), cfg.audio_max_lens, cfg.text_max_lens,
                     (f'audio model wav_model={cfg.wav_model!r}', f'text model text_model={cfg.text_model!r}'))
 
-def _load_data(cfg):
+def _load_data(cfg) -> tuple:
+    "(corpus, train, valid, dev): dev is the development split that picks the best epoch (`select_epoch='dev'`), else None."
     df = read_config_corpus(cfg)
     _check_split(cfg, df)
-    train_df, valid_df = split_corpus(df, cfg.split, valid_size=cfg.valid_size, seed=cfg.seed, n_folds=cfg.n_folds,
-                                      fold=cfg.fold, label_transform=cfg.label_transform)
-    return df, train_df, valid_df
+    parts = split_corpus(df, cfg.split, valid_size=cfg.valid_size, seed=cfg.seed, n_folds=cfg.n_folds, fold=cfg.fold,
+                         label_transform=cfg.label_transform, dev=cfg.select_epoch == 'dev')
+    train_df, dev_df, valid_df = parts if len(parts) == 3 else (parts[0], None, parts[1])
+    return df, train_df, valid_df, dev_df
 
 def build_model(cfg:TrainConfig) -> MultiModel:
     "The `MultiModel` a configuration describes, with pretrained backbones."
@@ -420,7 +422,7 @@ def train(cfg:TrainConfig # the run's configuration
     acc = _accelerator(cfg)
     run = cfg.run_dir
     set_seed(cfg.seed)
-    df, train_df, valid_df = _load_data(cfg)
+    df, train_df, valid_df, dev_df = _load_data(cfg)
     _check_data(cfg, df, train_df)
     eval_df = read_eval_corpus(cfg) if cfg.eval_data_path else None
     ident = run_identity(cfg, df, eval_df)  # every refusal above writes nothing; the run folder is made only now
@@ -430,14 +432,15 @@ def train(cfg:TrainConfig # the run's configuration
     acc.wait_for_everyone()
     with (run_lock(run) if acc.is_main_process else contextlib.nullcontext()), hf_progress(not cfg.quiet):
         if acc.is_main_process: claim(run, 'run', 'choose another `ver` or `output_dir`')
-        try: return _train(cfg, acc, run, ident, what, df, train_df, valid_df, eval_df)
+        try: return _train(cfg, acc, run, ident, what, (df, train_df, valid_df, dev_df), eval_df)
         finally:
             if acc.is_main_process and not trained(run):  # failed before an epoch was saved: leave nothing that looks like a run
                 if created: shutil.rmtree(run, ignore_errors=True)
                 else: remove_written(run, keep_record=claimed)  # its files, not the user's
 
-def _train(cfg, acc, run, ident, what, df, train_df, valid_df, eval_df=None):
-    "Setup, then per epoch: train, evaluate, checkpoint; the result when all epochs are done."
+def _train(cfg, acc, run, ident, what, data, eval_df=None):
+    "Setup, then per epoch: train, evaluate (and score the development split), checkpoint; the result when all epochs are done."
+    df, train_df, valid_df, dev_df = data
     if acc.is_main_process:
         print(f'{what} -> {run} (identity {ident["hash"]})')
         _check_run_dir(cfg, run, ident)
@@ -447,20 +450,23 @@ def _train(cfg, acc, run, ident, what, df, train_df, valid_df, eval_df=None):
     if cfg.resume and (run/'result.json').is_file():
         done = json.loads((run/'result.json').read_text())
         if done['epochs_done'] >= cfg.epochs: return done  # finished, with this identity: nothing to do
-    s = setup(cfg, acc, df, train_df, valid_df)
+    s = setup(cfg, acc, df, train_df, valid_df, dev_df)
     start, history, best = restore(cfg, acc, run, s) if cfg.resume and (run/'last.pt').is_file() else (0, [], None)
     epoch = start
     try:
         for epoch in range(start, cfg.epochs):
             row = train_epoch(cfg, acc, s, epoch)
             metrics, probs, dims = evaluate(s.trainable, s.valid_loader, acc, cfg.num_classes, progress=_progress(cfg, acc))
+            if s.dev_loader is not None:  # the split that picks the epoch: its scores beside the validation split's
+                dev = evaluate(s.trainable, s.dev_loader, acc, cfg.num_classes, progress=_progress(cfg, acc))[0]
+                metrics.update({f'dev_{k}': dev[k] for k in METRICS})
             history.append(dict(row, **metrics))
             best = checkpoint(cfg, acc, run, s, epoch, history, best, (probs, dims), valid_df)
     except KeyboardInterrupt:  # every file is written atomically: what is on disk is the last finished epoch
         raise TrainingInterrupted(f'interrupted in epoch {epoch + 1} of {run}' + ('; continue with resume=True' if trained(run) else
                                   '; no epoch was finished, so the run starts again next time')) from None
     result = dict(best, run_dir=str(run), epochs_done=len(history), method=cfg.method, identity=ident['hash'], setting=ident['setting'],
-                  ver=cfg.ver, seed=cfg.seed, fold=cfg.fold, split=cfg.split,
+                  ver=cfg.ver, seed=cfg.seed, fold=cfg.fold, split=cfg.split, select_epoch=cfg.select_epoch,
                   label_transform=cfg.label_transform, num_processes=acc.num_processes)
     if cfg.eval_data_path and acc.is_main_process: result.update(score_eval_corpus(cfg, run, acc.device, eval_df))
     if acc.is_main_process: write_json(run/'result.json', result)
@@ -477,12 +483,14 @@ class Setup:
     scheduler: object # transformers' `get_scheduler`
     train_loader: DataLoader
     valid_loader: DataLoader
+    dev_loader: DataLoader|None = None # the development split that picks the best epoch (`select_epoch='dev'`)
 
-def training_data(cfg:TrainConfig, acc, model:MultiModel, df, train_df, valid_df) -> tuple:
-    "(trainable, train set, validation set, collate): the model on audio and text, or, with frozen backbones, its head on their cached features."
+def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits) -> tuple:
+    """(trainable, collate, a dataset per split): the model on audio and text, or, with frozen backbones, its head on their
+    cached features; a split that is None gives None."""
     if not cfg.freeze_backbones:
-        return (model, EmotionDataset(train_df, cfg.audio_max_lens, model.modality), EmotionDataset(valid_df, cfg.audio_max_lens, model.modality),
-                model.collator(pad_to_max=cfg.static_padding, audio_pad_multiple=audio_pad_multiple(cfg, acc.device.type)))
+        collate = model.collator(pad_to_max=cfg.static_padding, audio_pad_multiple=audio_pad_multiple(cfg, acc.device.type))
+        return (model, collate, *(None if t is None else EmotionDataset(t, cfg.audio_max_lens, model.modality) for t in splits))
     for enc in (model.audio_encoder, model.text_encoder):
         if enc is not None: enc.requires_grad_(False)
     root = Path(cfg.cache_dir or Path(cfg.output_dir)/'feature_cache')
@@ -490,7 +498,7 @@ def training_data(cfg:TrainConfig, acc, model:MultiModel, df, train_df, valid_df
     key = cache_key(model, df)
     if acc.is_main_process: extract_features(model, df, root, cfg.val_batch_size, acc.device, not cfg.quiet, key)
     acc.wait_for_everyone()
-    return FrozenBackbones(model), CachedFeatures(root/key, train_df), CachedFeatures(root/key, valid_df), collate_features
+    return (FrozenBackbones(model), collate_features, *(None if t is None else CachedFeatures(root/key, t) for t in splits))
 
 def audio_pad_multiple(cfg:TrainConfig, device_type:str) -> int:
     """Batches' audio is padded up to a whole multiple of this many samples. A GPU pays for each new batch shape the
@@ -508,20 +516,22 @@ def loader_settings(cfg:TrainConfig, device_type:str) -> dict:
     cuda = device_type == 'cuda'
     return dict(num_workers=cfg.num_workers if cfg.num_workers is not None else 2 if cuda else 0, pin_memory=cuda)
 
-def setup(cfg:TrainConfig, acc, df, train_df, valid_df) -> Setup:
+def setup(cfg:TrainConfig, acc, df, train_df, valid_df, dev_df=None) -> Setup:
     "Build the model, its data loaders, the optimizer and the learning-rate schedule, and hand them to Accelerate."
     from transformers import get_scheduler
     model = build_model(cfg)
-    trainable, train_ds, valid_ds, collate = training_data(cfg, acc, model, df, train_df, valid_df)
+    trainable, collate, train_ds, valid_ds, dev_ds = training_data(cfg, acc, model, df, train_df, valid_df, dev_df)
     loading = loader_settings(cfg, acc.device.type)
-    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=train_sampler(cfg, train_df, model.modality), collate_fn=collate, **loading)
+    sampler = train_sampler(cfg, train_df, model.modality)
+    train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate, **loading)
     valid_loader = DataLoader(valid_ds, batch_size=cfg.val_batch_size, collate_fn=collate, **loading)
+    dev_loader = None if dev_ds is None else acc.prepare(DataLoader(dev_ds, batch_size=cfg.val_batch_size, collate_fn=collate, **loading))
     optimizer = torch.optim.AdamW([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay,
                                   fused=acc.device.type in ('cpu', 'cuda'))  # one kernel per step: 1.6x faster for rsa_cfn's 328 M-parameter head on CPU
     steps = cfg.epochs * math.ceil(len(train_loader) / cfg.grad_accum)
     scheduler = get_scheduler(cfg.scheduler, optimizer, num_warmup_steps=0, num_training_steps=steps)
     trainable, optimizer, train_loader, valid_loader, scheduler = acc.prepare(trainable, optimizer, train_loader, valid_loader, scheduler)
-    return Setup(model, trainable, optimizer, scheduler, train_loader, valid_loader)
+    return Setup(model, trainable, optimizer, scheduler, train_loader, valid_loader, dev_loader)
 
 # %% ../nbs/03_trainer.ipynb #dab9b044
 def _progress(cfg, acc) -> bool: return not cfg.quiet and acc.is_local_main_process
@@ -559,10 +569,14 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
                 train_utts_per_s=round(seen / max(train_seconds, 1e-9), 2), lr=s.scheduler.get_last_lr()[0])
 
 # %% ../nbs/03_trainer.ipynb #cfdd8035
+def selection_key(cfg:TrainConfig) -> str:
+    "The history key that picks the best epoch: `metric` on the validation split, or on the development split (`dev_<metric>`)."
+    return f'dev_{cfg.metric}' if cfg.select_epoch == 'dev' else cfg.metric
+
 def checkpoint(cfg:TrainConfig, acc, run:Path, s:Setup, epoch:int, history:list, best:dict|None, outputs:tuple, valid_df) -> dict:
     "After an epoch (main process): the best model if it improved, `metrics.jsonl` and `last.pt`; returns the best row so far."
-    row = history[-1]
-    improved = best is None or row[cfg.metric] > best[cfg.metric]
+    row, key = history[-1], selection_key(cfg)
+    improved = best is None or row[key] > best[key]
     if improved: best = row
     if acc.is_main_process:
         trainable = acc.unwrap_model(s.trainable)
@@ -576,7 +590,8 @@ def checkpoint(cfg:TrainConfig, acc, run:Path, s:Setup, epoch:int, history:list,
         if not cfg.quiet:
             print(f"epoch {epoch + 1}: loss {row['train_loss']:.4f}  weighted F1 {row['weighted_f1']:.4f}  "
                   f"macro F1 {row['macro_f1']:.4f}  UAR {row['uar']:.4f}" + ''.join(f"  CCC {k} {row[f'ccc_{k}']:.3f}" for k in DIMENSIONS
-                  if row.get(f'ccc_{k}') is not None) + ('  (best)' if improved else ''))
+                  if row.get(f'ccc_{k}') is not None) + (f'  dev {cfg.metric} {row[key]:.4f}' if key != cfg.metric else '')
+                  + ('  (best)' if improved else ''))
     acc.wait_for_everyone()
     return best
 

@@ -218,19 +218,28 @@ def plot_reliance_sweep(drops:pd.DataFrame, # one row per run: method, drop_audi
 
 def plot_intervals(sig:pd.DataFrame, # `rsacfn.sweep.significance`'s table
                    metric:str='macro_f1', baseline:str='early_fusion', title:str=''):
-    "Left: each method's mean with its bootstrap (thick) and seed/fold (thin) 95 % intervals. Right: its paired difference against `baseline`."
+    "Left: each method's mean, its interval over segments (thick) and over seeds and folds (thin). Right: both tests against `baseline`."
     s = sig.iloc[::-1].reset_index(drop=True)
     y = np.arange(len(s))
-    fig = _figure(figsize=(10, .45 * len(s) + 1.6)); a, b = fig.subplots(1, 2, sharey=True)
-    a.hlines(y, s[f'{metric}_seed_low'], s[f'{metric}_seed_high'], color='tab:grey', lw=1.2, label='seeds and folds')
-    a.hlines(y, s[f'{metric}_boot_low'], s[f'{metric}_boot_high'], color='tab:blue', lw=4, alpha=.6, label='validation segments')
+    fig = _figure(figsize=(10, .45 * len(s) + 2.2)); a, b = fig.subplots(1, 2, sharey=True)
+    a.hlines(y, s[f'{metric}_seed_low'], s[f'{metric}_seed_high'], color='tab:grey', lw=1.2, label='seeds and folds (t)')
+    a.hlines(y, s[f'{metric}_boot_low'], s[f'{metric}_boot_high'], color='tab:blue', lw=4, alpha=.6,
+             label='validation segments (bootstrap)')
     a.plot(s[f'{metric}_mean'], y, 'o', color='k', ms=4)
-    a.set_yticks(y, s.method); a.set_xlabel(metric.replace('_', ' ')); a.legend(fontsize=8, loc='lower left'); a.grid(axis='x', alpha=.3)
-    d = s[f'diff_{metric}']
-    b.hlines(y, s[f'diff_{metric}_low'], s[f'diff_{metric}_high'], color='tab:orange', lw=4, alpha=.6)
-    b.plot(d, y, 'o', color='k', ms=4); b.axvline(0, color='k', lw=.8)
-    for yi, p in zip(y, s[f'p_{metric}']):
-        if pd.notna(p): b.annotate('p<0.001' if p < .001 else f'p={p:.3f}', (1.01, yi), xycoords=('axes fraction', 'data'), fontsize=7, va='center')
-    b.set_xlabel(f'{metric.replace("_", " ")} minus {baseline}\'s (paired bootstrap)'); b.grid(axis='x', alpha=.3)
+    below = dict(fontsize=8, loc='upper center', bbox_to_anchor=(.5, -.18 - .6 / (len(s) + 2)), ncol=2, frameon=False)
+    a.set_yticks(y, s.method); a.set_xlabel(metric.replace('_', ' ')); a.legend(**below); a.grid(axis='x', alpha=.3)
+    b.hlines(y, s[f'diff_{metric}_low'], s[f'diff_{metric}_high'], color='tab:orange', lw=4, alpha=.6,
+             label='these models (paired bootstrap)')
+    if f'mdiff_{metric}_low' in s:
+        b.hlines(y + .22, s[f'mdiff_{metric}_low'], s[f'mdiff_{metric}_high'], color='k', lw=1.2, label='the methods (paired t)')
+    b.plot(s[f'diff_{metric}'], y, 'o', color='k', ms=4); b.axvline(0, color='k', lw=.8)
+    least = 2 / (2 * int(s.B.dropna().iloc[0]) + 1) if 'B' in s and s.B.notna().any() else 0  # the bootstrap's smallest p
+    for yi, r in zip(y, s.to_dict('records')):
+        p, mp = r.get(f'p_{metric}', np.nan), r.get(f'mp_{metric}', np.nan)
+        if pd.isna(p): continue
+        text = f'p≤{least:.4f}' if p <= least + 1e-12 else 'p<0.001' if p < .001 else f'p={p:.3f}'
+        b.annotate(text + ('' if pd.isna(mp) else f'; method p={mp:.3f}'), (1.01, yi), xycoords=('axes fraction', 'data'),
+                   fontsize=7, va='center')
+    b.set_xlabel(f'{metric.replace("_", " ")} minus {baseline}\'s'); b.grid(axis='x', alpha=.3); b.legend(**below)
     fig.suptitle(title); fig.tight_layout()
     return fig

@@ -55,3 +55,17 @@ def test_split_errors(df):
     with pytest.raises(ValueError, match='appear in training and validation sessions'): split_corpus(leaky, 'session', fold=4)
     rare = df[(df.label != 6) | (df.index == df[df.label == 6].index[0])]
     with pytest.raises(ValueError, match=r'disgust \(label 6: 1 segment\): fewer than 2 segments'): split_corpus(rare)
+
+
+def test_a_development_split_is_held_out_of_training_apart_from_the_validation_fold(df):
+    train, valid = split_corpus(df, 'session', fold=1, label_transform=True)
+    train_d, dev, valid_d = split_corpus(df, 'session', fold=1, label_transform=True, dev=True)
+    assert valid_d.segment_id.tolist() == valid.segment_id.tolist()  # the scored fold is the same
+    assert sorted(dev.session.unique()) == [5, 6]  # the next fold's sessions
+    for a, b in ((train_d, dev), (train_d, valid_d), (dev, valid_d)):
+        assert set(a.speaker).isdisjoint(b.speaker) and set(a.segment_id).isdisjoint(b.segment_id)
+    left = train[~train.segment_id.isin(train_d.segment_id) & ~train.segment_id.isin(dev.segment_id)]
+    assert len(left) and left.session.isin([5, 6]).all() and left.emotion.str.contains(';').all()  # the dev sessions' ties, not trained
+    r_train, r_dev, r_valid = split_corpus(df, dev=True)
+    assert r_valid.segment_id.tolist() == split_corpus(df)[1].segment_id.tolist() and dev.label.notna().all()
+    assert set(r_train.segment_id).isdisjoint(r_dev.segment_id) and abs(len(r_dev) - .2 * (len(r_train) + len(r_dev))) <= 7

@@ -119,7 +119,7 @@ def test_a_changed_configuration_is_never_answered_with_an_old_result(tmp_path, 
     (['--sett', 'lr=1'], "unknown flag '--sett'; did you mean '--set'?"),
     (['--set', 'lr=1', '--set', 'lr=2'], "--set lr is given twice (1 and 2); give it once"),
     (['--protocol', 'paper', '--folds', '0'], "protocol 'paper' is the random split, and folds asks for session folds; give one of them"),
-    (['--protocol', 'speaker-independent', '--set', 'split=random'], "protocol 'speaker-independent' sets the split (session folds); leave split out"),
+    (['--protocol', 'speaker-independent', '--set', 'split=random'], "protocol 'speaker-independent' sets split (session folds); leave split out"),
     (['--baseline', 'early_fuson'], "unknown method 'early_fuson'; did you mean 'early_fusion'?"),
 ])
 def test_a_bad_key_stops_the_sweep_before_anything_is_written(tmp_path, args, message, rsacfn_cli):

@@ -37,6 +37,17 @@ def test_rsa_cfn_learns_the_demo_corpus(setup, tmp_path):
     assert classification_metrics(valid.label.astype(int), preds.filter(like='p_').values.argmax(1))['weighted_f1'] == r['weighted_f1']
 
 
+def test_the_epoch_is_chosen_on_the_development_split_and_scored_on_the_validation_fold(setup, tmp_path):
+    r = train(TrainConfig(**setup, output_dir=str(tmp_path), ver='dev', method='early_fusion', split='session', fold=3, epochs=3,
+                          select_epoch='dev'))
+    history = [json.loads(l) for l in (Path(r['run_dir'])/'metrics.jsonl').read_text().splitlines()]
+    chosen = max(history, key=lambda h: h['dev_weighted_f1'])  # picked by the development split, not by the scored fold
+    assert r['epoch'] == chosen['epoch'] and r['weighted_f1'] == chosen['weighted_f1'] and r['select_epoch'] == 'dev'
+    assert all(set(f'dev_{k}' for k in METRICS) <= set(h) for h in history)
+    valid = split_corpus(read_kemdy20(setup['data_path']), 'session', fold=3)[1]
+    assert pd.read_csv(Path(r['run_dir'])/'predictions.csv').segment_id.tolist() == valid.segment_id.tolist()
+
+
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(setup, tmp_path):
     cfg = dict(setup, output_dir=str(tmp_path), use_concat=True, multimodal_method='residual', epochs=3)
     whole = train(TrainConfig(**cfg, ver='whole'))
