@@ -60,6 +60,7 @@ def test_seeds_are_averaged_within_their_fold_and_intervals_stay_in_range():
     assert abs(mean - fold_means.mean()) < 1e-12 and abs(low - (fold_means.mean() - half)) < 1e-12 and high == 1.0  # clipped
     assert seed_interval(values)[1] > low  # as six independent runs: narrower
     assert np.isnan(seed_interval([.8, .9], folds=[0, 0])[1])  # one fold: nothing to spread over
+    assert seed_interval([.8, .9], folds=[None, float('nan')]) == seed_interval([.8, .9])  # runs without a fold: each its own split
     assert method_test([.01, .02, .03], folds=[0, 0, 0])['df'] == 0 and np.isnan(method_test([.01, .02], folds=[0, 0])['p'])
     r = method_test([.01, .03, .02, .04], folds=[0, 0, 1, 1])
     assert r['df'] == 1 and abs(r['diff'] - .025) < 1e-12
