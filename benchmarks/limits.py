@@ -109,13 +109,13 @@ def step_cost(method, backbones, heads, precision, steps, profile_rows, size_nam
     "Median seconds and model FLOPs of the trainer's own training step for `method` on one demo batch."
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-    from rsacfn.config import preset_config
+    from rsacfn.presets import preset_config
     from rsacfn.models import model_inputs
     from rsacfn.trainer import _accelerator, _load_data, setup
     work = Path(tempfile.mkdtemp())
     cfg = preset_config('paper' if size_name == 'paper' else 'demo', method=method, data_path=str(backbones['corpus']),
                         wav_model=str(backbones['audio']), text_model=str(backbones['text']), output_dir=str(work), device=device,
-                        cpu_amp=precision == 'bfloat16', use_amp=precision == 'float16', quiet=True, epochs=1, **heads).resolve()
+                        cpu_amp=precision == 'bfloat16', use_amp=precision == 'float16', quiet=True, epochs=1, **heads)
     acc = _accelerator(cfg)
     s = setup(cfg, acc, *_load_data(cfg))
     s.trainable.train()
@@ -151,9 +151,10 @@ def step_cost(method, backbones, heads, precision, steps, profile_rows, size_nam
 def mfu(args):
     sys.path.insert(0, str(Path(__file__).parent))
     from throughput import paper_size_backbones
-    from rsacfn.backbones import tiny_backbones
+    from rsacfn.tiny import tiny_backbones
     from rsacfn.demo import make_demo_corpus
-    from rsacfn.models import METHODS
+    from rsacfn.models import FusionHead  # registers the paper's methods
+    from rsacfn.registry import METHODS
     out = Path(args.out)
     tiny = tiny_backbones(progress=False)
     bb = dict(tiny if args.backbones == 'tiny' else paper_size_backbones(out/'paper_size_backbones', tiny),
@@ -183,7 +184,8 @@ def mfu(args):
 
 def precision(args):
     import pandas as pd
-    from rsacfn.config import demo_inputs, preset_config
+    from rsacfn.presets import preset_config
+    from rsacfn.tiny import demo_inputs
     from rsacfn.trainer import train
     out = Path(args.out)/'precision'
     inputs = demo_inputs(Path(args.out), 'default')
@@ -213,9 +215,10 @@ def run_inputs(args, folder):
     and recipes. Returns (corpus, backbones, run settings, heads(method))."""
     sys.path.insert(0, str(Path(__file__).parent))
     from throughput import SMALL_HEADS, paper_size_backbones
-    from rsacfn.backbones import tiny_backbones
+    from rsacfn.tiny import tiny_backbones
     from rsacfn.demo import make_demo_corpus
-    from rsacfn.models import head_sizes
+    from rsacfn.models import FusionHead  # registers the paper's methods
+    from rsacfn.registry import head_sizes
     tiny = tiny_backbones(progress=False)
     paper = args.backbones == 'paper'
     corpus = make_demo_corpus(Path(args.out)/folder/f'demo_{args.size}_{args.segments}', size=args.size, n_segments=args.segments, progress=False)
@@ -295,6 +298,7 @@ def loading(args):
     from unittest import mock
     import torch.utils.data
     import rsacfn.trainer as T
+    from rsacfn.config import TrainConfig
     out = Path(args.out)/'loading'
     corpus, bb, sizes, heads = run_inputs(args, 'loading')
     rows = []
@@ -302,7 +306,7 @@ def loading(args):
         for workers in (0, 2, 4):
             for pin in ((False, True) if args.device == 'cuda' else (False,)):
                 loader = lambda *a, _pin=pin, **k: torch.utils.data.DataLoader(*a, **dict(k, pin_memory=_pin))
-                cfg = T.TrainConfig(data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']), method=method,
+                cfg = TrainConfig(data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']), method=method,
                                     epochs=args.epochs, head_sizes=heads(method), quiet=True, output_dir=str(out/'runs'), device=args.device,
                                     num_workers=workers, ver=f'{method}_{workers}_{pin}', **sizes)
                 with mock.patch.object(T, 'DataLoader', loader):
@@ -323,7 +327,7 @@ def shapes(args):
     second pass repeats the first pass's shapes: where it is much faster than the first, the cost is per new shape
     (kernel selection, allocator growth), not per sample."""
     import torch, torch.nn.functional as F
-    from rsacfn.config import preset_config
+    from rsacfn.presets import preset_config
     from rsacfn.models import model_inputs
     from rsacfn.trainer import _accelerator, _load_data, setup
     corpus, bb = run_inputs(args, 'shapes')[:2]
@@ -331,7 +335,7 @@ def shapes(args):
     for method in args.methods.split(',') if args.methods else ['early_fusion']:
         cfg = preset_config('paper' if args.backbones == 'paper' else 'demo', method=method, data_path=str(corpus), wav_model=str(bb['audio']),
                             text_model=str(bb['text']), output_dir=tempfile.mkdtemp(), device=args.device, quiet=True, epochs=1,
-                            audio_pad_multiple=1).resolve()  # the loader's batches as long as their longest clip; padded below
+                            audio_pad_multiple=1)  # the loader's batches as long as their longest clip; padded below
         acc = _accelerator(cfg)
         s = setup(cfg, acc, *_load_data(cfg))
         s.trainable.train()

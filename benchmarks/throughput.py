@@ -21,9 +21,12 @@ import pandas as pd
 import torch
 from rsacfn.data import SAMPLE_RATE
 from rsacfn.demo import make_demo_corpus
-from rsacfn.backbones import tiny_backbones
-from rsacfn.models import METHODS, head_sizes
-from rsacfn.trainer import TrainConfig, load_split, train, train_sampler
+from rsacfn.tiny import tiny_backbones
+from rsacfn.models import FusionHead  # registers the paper's methods
+from rsacfn.registry import METHODS, head_sizes
+from rsacfn.config import TrainConfig
+from rsacfn.presets import resolve_config
+from rsacfn.trainer import load_split, train, train_sampler
 
 SMALL_HEADS = dict(proj_dim=32)  # rsa_cfn / hybrid at proj_dim 128 are 330 M-parameter heads: too slow for a CPU sweep
 
@@ -48,7 +51,7 @@ def audio_padding_bound(cfg, grouped:bool) -> float:
     """The most that dynamic padding can cut the audio backbone's work per epoch, if that work grows linearly with the
     padded length: samples fed with static padding over samples fed with padding to each batch's longest clip, for the
     batches the trainer's own sampler draws (epoch 0, same seed and batch size)."""
-    cfg = dataclasses.replace(cfg, group_by_length=grouped).resolve()
+    cfg = resolve_config(dataclasses.replace(cfg, group_by_length=grouped))
     train_df = load_split(cfg)[0]
     dur = train_df.duration.clip(upper=cfg.audio_max_lens / SAMPLE_RATE).values
     order = torch.tensor(list(train_sampler(cfg, train_df, 'audio')))

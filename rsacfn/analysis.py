@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader, Dataset
 from .data import SKIP_REPORT_COLUMNS, CorpusError, EmotionDataset, read_corpus, write_skip_report
 from .files import atomic_write, check_claim, claim, remove_written, run_lock, some, written, write_json
 from .models import MultiModel, _Inputs, infer, prediction_table
-from .trainer import classification_metrics, frame_metrics, score
+from .metrics import classification_metrics, frame_metrics
+from .trainer import score
 
 # %% ../nbs/07_analysis.ipynb #dcf1d922
 NEUTRAL_INPUTS = {m: f"the mean of the {m} features over the scored segments: an average {w}, the same for every segment" for m, w in (('audio', 'voice'), ('text', 'transcript'))}

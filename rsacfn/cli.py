@@ -13,8 +13,8 @@ __all__ = ['COMMANDS', 'ERRORS', 'PREDICTIONS_HEADER', 'command', 'UsageError', 
            'evaluate_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
-from .config import (DEMO_SIZES, EXPERIMENT_KEYS, LAUNCHERS, METRICS, PRESETS, PROTOCOLS, TrainConfig, default_work_dir,
-                     demo_inputs, parse_value, preset_config, unknown_key)
+from .config import (CORPUS_READERS, DEMO_SIZES, EXPERIMENT_KEYS, LAUNCHERS, METRICS, PRESETS, PROTOCOLS, TrainConfig,
+                           default_work_dir, parse_value, unknown_key)
 # the rest (torch, transformers, the readers, the trainer) is imported inside the command that needs it:
 # `rsacfn --help`, `rsacfn train --help` and a mistyped flag answer before any of it loads
 
@@ -185,10 +185,12 @@ def _train_args(p):
 @command('train', _train_args)
 def train_command(args):
     "Train and evaluate one configuration (every TrainConfig field is a flag)."
+    from rsacfn.presets import preset_config
+    from rsacfn.tiny import demo_inputs
     from rsacfn.trainer import train
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     if args.preset == 'demo':
-        preset_config(args.preset, **given).resolve()  # every value checked before the demo inputs are written
+        preset_config(args.preset, **given)  # every value checked before the demo inputs are written
         given = {**demo_inputs(default_work_dir(), args.demo_size, given, progress=not given.get('quiet', False)), **given}
     result = train(preset_config(args.preset, **given))
     print('best epoch ' + str(result['epoch']) + ': ' + '  '.join(f'{k} {result[k]:.4f}' for k in METRICS) + f'  -> {result["run_dir"]}')
@@ -305,7 +307,7 @@ def _predict_args(p):
     p.add_argument('--out', type=Path, default=None,
                    help='the CSV to write (default: predictions_<input name>_<hash of its path>.csv in the current folder)')
     p.add_argument('--skip_report', type=Path, default=None, help='with --on_error skip: where the clips that could not be read are listed (default: <out>_skipped.csv)')
-    p.add_argument('--corpus', choices=['auto', 'kemdy20', 'kemdy19', 'manifest'], default='auto', help='the reader (default: %(default)s)')
+    p.add_argument('--corpus', choices=CORPUS_READERS, default='auto', help='the reader (default: %(default)s)')
     _model_args(p)
 
 @command('predict', _predict_args)
@@ -342,7 +344,7 @@ PREDICTIONS_HEADER = 'segment_id,wav_path,text,emotion'  # how a table of `rsacf
 def _evaluate_args(p):
     p.add_argument('model_dir', type=Path, help="a saved model: a run's best/ folder")
     p.add_argument('--data_path', type=Path, required=True, help='a labelled corpus folder (KEMDy20, KEMDy19) or manifest')
-    p.add_argument('--corpus', choices=['auto', 'kemdy20', 'kemdy19', 'manifest'], default='auto', help='the reader (default: %(default)s)')
+    p.add_argument('--corpus', choices=CORPUS_READERS, default='auto', help='the reader (default: %(default)s)')
     p.add_argument('--out', type=Path, default=None, help="where metrics.json, predictions.csv and the figures go "
                    "(default: evaluate_<corpus name>_<hash of its path> beside MODEL_DIR)")
     p.add_argument('--reliance', action='store_true', help='also score the model with each modality removed (fusion models)')

@@ -6,12 +6,13 @@
 from __future__ import annotations
 import dataclasses, json, math, os
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'METRICS', 'DEMO_SIZES', 'LAUNCHERS', 'PROTOCOLS', 'PAPER_FLAGS', 'RUN_ONLY',
-           'PRESETS', 'EXPERIMENT_KEYS', 'unknown_key', 'field_kind', 'checked_value', 'parse_value', 'TrainConfig',
-           'preset_config', 'demo_inputs', 'default_work_dir', 'experiment_config']
+__all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'CORPUS_READERS', 'METRICS', 'DEMO_SIZES', 'LAUNCHERS', 'PROTOCOLS', 'PAPER_FLAGS',
+           'RUN_ONLY', 'LOWEST', 'CHOICES', 'PRESETS', 'EXPERIMENT_KEYS', 'unknown_key', 'field_kind', 'checked_value',
+           'parse_value', 'TrainConfig', 'default_work_dir']
 
 # %% ../nbs/00_config.ipynb #8aac6386
 def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'method'
@@ -27,6 +28,7 @@ def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'met
 # %% ../nbs/00_config.ipynb #179cc1b5
 AUDIO_MAX_LENS = 96_000  # waveform samples kept unless told otherwise: the paper's 6 s
 TEXT_MAX_LENS = 256      # tokens kept unless told otherwise: the paper's
+CORPUS_READERS = ('auto', 'kemdy20', 'kemdy19', 'manifest')  # `corpus`: 'auto' reads the folder's layout
 METRICS = ('weighted_f1', 'macro_f1', 'uar', 'accuracy')  # the validation metrics; `metric` picks the best epoch by one of them
 DEMO_SIZES = {  # n_sessions (2 speakers each) and n_segments
     'tiny': dict(n_sessions=4, n_segments=120),
@@ -107,12 +109,6 @@ def _check_run_name(ver:str):
         raise ValueError(f"ver={ver!r}: a run's name is one folder name inside `output_dir` (no '/', not '..'), "
                          "e.g. ver='rsa_cfn'")
 
-# %% ../nbs/00_config.ipynb #d10e9633
-def _registry():
-    "`rsacfn.models`, whose registry names the methods: imported when a configuration is built, not when this module is."
-    from rsacfn import models
-    return models
-
 # %% ../nbs/00_config.ipynb #2679df65
 PAPER_FLAGS = ('use_wav', 'use_concat', 'multimodal_method')  # the paper's way of choosing the method
 RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report', 'log_every')  # where a run goes and how it shows: not its identity
@@ -158,7 +154,7 @@ class TrainConfig:
     metric: str = 'weighted_f1' # validation metric that picks the best epoch
     select_epoch: str = 'valid' # the split whose `metric` picks it: 'valid' (the paper's: the split then scored, optimistic) or 'dev' (held out of training)
     # model
-    method: str|None = None # what is trained: a method of `rsacfn.models.METHODS`; None: the paper's flags (text_only without them)
+    method: str|None = None # what is trained: a method of the registry (`rsacfn.registry.METHODS`); None: the paper's flags (text_only without them)
     use_wav: bool|None = None # the paper's flag for speech alone; translated into `method`
     use_concat: bool|None = None # the paper's flag for fusing speech and text with multimodal_method; translated into `method`
     multimodal_method: str|None = None # the paper's flag naming the fusion head (with use_concat); translated into `method`
@@ -189,78 +185,89 @@ class TrainConfig:
     def __post_init__(self):
         for f in dataclasses.fields(self): setattr(self, f.name, checked_value(f.name, getattr(self, f.name), f.type))
         _check_run_name(self.ver)
-        plugins = [str(Path(p).resolve()) if str(p).endswith('.py') else str(p) for p in self.plugins]
-        for i, p in enumerate(plugins):
-            if p in plugins[:i]:
-                first = self.plugins[plugins.index(p)]
-                raise ValueError(f'`plugins`: {p} is given twice ({first!r} and {self.plugins[i]!r}); give it once')
-        self.plugins = plugins
-        models = _registry()
-        models.load_plugins(self.plugins)  # before the method is looked up: a plugin may register it
+        self.plugins = _plugin_paths(self.plugins)
         self.method_was_default = self.method is None and all(getattr(self, k) is None for k in PAPER_FLAGS)
-        self.method = self._translate_paper_flags()
-        if self.rnn_model is not None:
-            default = TrainConfig.__dataclass_fields__['text_model'].default
-            if self.text_model not in (default, self.rnn_model):
-                raise ValueError(f'text_model={self.text_model!r} and rnn_model={self.rnn_model!r} name two text checkpoints; give only text_model')
-            self.text_model, self.rnn_model = self.rnn_model, None
-        models.check_head_sizes(self.head_sizes, self.method)
-        if self.feature_cache is not None:  # the old name: same meaning, one field
-            if self.freeze_backbones and not self.feature_cache:
-                raise ValueError('freeze_backbones=True and feature_cache=False contradict each other; give only freeze_backbones')
-            self.freeze_backbones, self.feature_cache = bool(self.feature_cache) or self.freeze_backbones, None
-
-    def _translate_paper_flags(self) -> str:
-        "The method that `method` or the paper's flags name (the one place they are translated); the flags are then cleared."
-        METHODS, get_method = _registry().METHODS, _registry().get_method
-        wav, concat, mm = self.use_wav, self.use_concat, self.multimodal_method
-        self.use_wav = self.use_concat = self.multimodal_method = None
-        if mm is not None and not concat:
-            raise ValueError(f"multimodal_method={mm!r} takes effect only with use_concat=True (without it the paper trains "
-                             f"{'speech' if wav else 'text'} alone); write method={mm!r}")
-        if mm is not None and mm not in METHODS: raise unknown_key('multimodal_method', mm, METHODS)
-        flagged = (mm or 'early_fusion') if concat else 'speech_only' if wav else 'text_only' if (wav, concat) != (None, None) else None
-        if self.method is None: return get_method(flagged or 'text_only').name  # the paper's default: text alone
-        get_method(self.method)
-        if flagged is not None and flagged != self.method:
-            given = ', '.join(f'{k}={v!r}' for k, v in zip(PAPER_FLAGS, (wav, concat, mm)) if v is not None)
-            raise ValueError(f'method={self.method!r} contradicts {given} (which selects {flagged!r}); give only method')
-        return self.method
-
-    @property
-    def info(self): return _registry().get_method(self.method)
+        self.method_key = 'multimodal_method' if self.method is None and self.multimodal_method else 'method'  # errors name it
+        self.method = _paper_method(self)
+        _translate_aliases(self)
+        _check_ranges(self)
+        _check_choices(self)
 
     @property
     def run_dir(self) -> Path: return Path(self.output_dir)/self.ver
 
-    def resolve(self) -> 'TrainConfig':
-        "A copy with the method's recipe filled in and every field checked."
-        for k, v in self.info.recipe.items():
-            if getattr(self, k) is None: self = dataclasses.replace(self, **{k: v})
-        for k, lowest in (('epochs', 1), ('grad_accum', 1), ('batch_size', 1), ('val_batch_size', 1), ('num_classes', 2),
-                          ('n_folds', 2), ('audio_max_lens', 1), ('text_max_lens', 1), ('num_workers', 0), ('fold', 0), ('log_every', 1), ('audio_pad_multiple', 1)):
-            if getattr(self, k) is not None and getattr(self, k) < lowest: raise ValueError(f'{k}={getattr(self, k)!r}: must be {lowest} or more')
-        if not 0 < self.valid_size < 1: raise ValueError(f'valid_size={self.valid_size!r}: must be between 0 and 1')
-        if not 0 <= self.seed < 2 ** 32: raise ValueError(f'seed={self.seed!r}: must be 0 or more and below 2**32')
-        if not (math.isfinite(self.lr) and self.lr > 0): raise ValueError(f'lr={self.lr!r}: must be a number above 0')
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f'weight_decay={self.weight_decay!r}: must be 0 or more')
-        if not (self.va_weight >= 0 and math.isfinite(self.va_weight)): raise ValueError(f'va_weight={self.va_weight!r}: must be 0 (no valence/arousal output) or more')
-        if self.fold >= self.n_folds: raise ValueError(f'fold={self.fold!r}: must be below n_folds={self.n_folds}')
-        if self.freeze_backbones:  # its features are extracted once per clip, unpadded: a padding asked for would be ignored
-            for k, asked in (('static_padding', self.static_padding), ('audio_pad_multiple', (self.audio_pad_multiple or 1) > 1)):
-                if asked: raise ValueError(f'{k}={getattr(self, k)!r}: freeze_backbones extracts each clip\'s features once, unpadded; drop {k} or freeze_backbones')
-        for k, choices in (('metric', METRICS), ('scheduler', ('constant', 'linear')), ('split', ('random', 'session')),
-                           ('device', ('auto', 'cuda', 'mps', 'cpu')), ('pooling_mode', ('mean', 'sum', 'max')),
-                           ('corpus', ('auto', 'kemdy20', 'kemdy19', 'manifest')), ('eval_corpus', ('auto', 'kemdy20', 'kemdy19', 'manifest')),
-                           ('text_mode', ('strip', 'tokens', 'raw')), ('select_epoch', ('valid', 'dev')),
-                           ('on_error', ('raise', 'skip'))):
-            if getattr(self, k) not in choices: raise unknown_key(k, getattr(self, k), choices)
-        return self
-
     def describe(self) -> str:
         "One line saying what this configuration trains."
-        return f'training {self.method}' + (" (the paper's default; choose another with method, or the paper's flags)" if self.method_was_default else '')
+        default = " (the paper's default; choose another with method, or the paper's flags)"
+        return f'training {self.method}' + (default if self.method_was_default else '')
+
+# %% ../nbs/00_config.ipynb #834d74af
+def _plugin_paths(plugins:list) -> list:
+    "Plugins as they will be imported (a .py file by its absolute path); one given twice is an error."
+    out = [str(Path(p).resolve()) if str(p).endswith('.py') else str(p) for p in plugins]
+    for i, p in enumerate(out):
+        if p in out[:i]:
+            raise ValueError(f'`plugins`: {p} is given twice ({plugins[out.index(p)]!r} and {plugins[i]!r}); give it once')
+    return out
+
+def _paper_method(cfg) -> str:
+    "The method that `method` or the paper's flags name (the one place they are translated); the flags are then cleared."
+    wav, concat, mm = cfg.use_wav, cfg.use_concat, cfg.multimodal_method
+    cfg.use_wav = cfg.use_concat = cfg.multimodal_method = None
+    if mm is not None and not concat:
+        raise ValueError(f"multimodal_method={mm!r} takes effect only with use_concat=True (without it the paper trains "
+                         f"{'speech' if wav else 'text'} alone); write method={mm!r}")
+    flagged = (mm or 'early_fusion') if concat else 'speech_only' if wav else 'text_only' if (wav, concat) != (None, None) else None
+    if cfg.method is None: return flagged or 'text_only'  # the paper's default: text alone
+    if flagged is not None and flagged != cfg.method:
+        given = ', '.join(f'{k}={v!r}' for k, v in zip(PAPER_FLAGS, (wav, concat, mm)) if v is not None)
+        raise ValueError(f'method={cfg.method!r} contradicts {given} (which selects {flagged!r}); give only method')
+    return cfg.method
+
+def _translate_aliases(cfg):
+    "The paper's `rnn_model` and the old `feature_cache` into `text_model` and `freeze_backbones`, then cleared."
+    if cfg.rnn_model is not None:
+        default = TrainConfig.__dataclass_fields__['text_model'].default
+        if cfg.text_model not in (default, cfg.rnn_model):
+            raise ValueError(f'text_model={cfg.text_model!r} and rnn_model={cfg.rnn_model!r} name two text checkpoints; '
+                             'give only text_model')
+        cfg.text_model, cfg.rnn_model = cfg.rnn_model, None
+    if cfg.feature_cache is not None:  # the old name: same meaning, one field
+        if cfg.freeze_backbones and not cfg.feature_cache:
+            raise ValueError('freeze_backbones=True and feature_cache=False contradict each other; give only freeze_backbones')
+        cfg.freeze_backbones, cfg.feature_cache = bool(cfg.feature_cache) or cfg.freeze_backbones, None
+
+# %% ../nbs/00_config.ipynb #8fb4583f
+LOWEST = dict(epochs=1, grad_accum=1, batch_size=1, val_batch_size=1, num_classes=2, n_folds=2, audio_max_lens=1,
+              text_max_lens=1, num_workers=0, fold=0, log_every=1, audio_pad_multiple=1)  # the smallest value each takes
+CHOICES = dict(metric=METRICS, scheduler=('constant', 'linear'), split=('random', 'session'),
+               device=('auto', 'cuda', 'mps', 'cpu'), pooling_mode=('mean', 'sum', 'max'), corpus=CORPUS_READERS,
+               eval_corpus=CORPUS_READERS, text_mode=('strip', 'tokens', 'raw'), select_epoch=('valid', 'dev'),
+               on_error=('raise', 'skip'))
+
+def _check_ranges(cfg):
+    "Every number in its range (a recipe value left unset is checked once the recipe fills it)."
+    for k, lowest in LOWEST.items():
+        if getattr(cfg, k) is not None and getattr(cfg, k) < lowest:
+            raise ValueError(f'{k}={getattr(cfg, k)!r}: must be {lowest} or more')
+    if not 0 < cfg.valid_size < 1: raise ValueError(f'valid_size={cfg.valid_size!r}: must be between 0 and 1')
+    if not 0 <= cfg.seed < 2 ** 32: raise ValueError(f'seed={cfg.seed!r}: must be 0 or more and below 2**32')
+    if cfg.lr is not None and not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ValueError(f'lr={cfg.lr!r}: must be a number above 0')
+    if not (math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0):
+        raise ValueError(f'weight_decay={cfg.weight_decay!r}: must be 0 or more')
+    if not (cfg.va_weight >= 0 and math.isfinite(cfg.va_weight)):
+        raise ValueError(f'va_weight={cfg.va_weight!r}: must be 0 (no valence/arousal output) or more')
+    if cfg.fold >= cfg.n_folds: raise ValueError(f'fold={cfg.fold!r}: must be below n_folds={cfg.n_folds}')
+
+def _check_choices(cfg):
+    "Every named choice one of its values, and no padding asked for that frozen backbones would ignore."
+    for k, choices in CHOICES.items():
+        if getattr(cfg, k) not in choices: raise unknown_key(k, getattr(cfg, k), choices)
+    if cfg.freeze_backbones:  # its features are extracted once per clip, unpadded: a padding asked for would be ignored
+        for k, asked in (('static_padding', cfg.static_padding), ('audio_pad_multiple', (cfg.audio_pad_multiple or 1) > 1)):
+            if asked: raise ValueError(f"{k}={getattr(cfg, k)!r}: freeze_backbones extracts each clip's features once, "
+                                       f'unpadded; drop {k} or freeze_backbones')
 
 # %% ../nbs/00_config.ipynb #5a7a2a49
 PRESETS = {
@@ -270,56 +277,7 @@ PRESETS = {
 }
 EXPERIMENT_KEYS = ('preset', 'demo_size', 'work_dir')  # the experiment's keys beside TrainConfig's fields
 
-def _method_of(given:dict) -> str:
-    return TrainConfig(**{k: v for k, v in given.items() if k in ('method', 'plugins', *PAPER_FLAGS)}).method
-
-def preset_config(preset:str='paper', # a name in `PRESETS`
-                  **given # TrainConfig fields, over the preset's
-                 ) -> TrainConfig:
-    "A `TrainConfig` from a named preset with the given fields on top; the preset's head sizes go only to heads that take them."
-    if preset not in PRESETS: raise unknown_key('preset', preset, PRESETS)
-    base, given = dict(PRESETS[preset]), dict(given)
-    valid = _registry().head_sizes(_method_of(given))
-    base['head_sizes'] = {**{k: v for k, v in base.get('head_sizes', {}).items() if k in valid}, **given.pop('head_sizes', {})}
-    return TrainConfig(**{**base, **given})
-
-def demo_inputs(work_dir, # where the demo corpus is written (once)
-                demo_size:str='default', # the demo corpus' size
-                given=(), # keys the user gave: those are not made
-                progress:bool=False
-               ) -> dict: # absolute data_path, wav_model, text_model, for the keys not given
-    "The demo corpus under `work_dir` and the tiny offline backbones in the machine's cache (`rsacfn.backbones.tiny_backbones`), written if missing."
-    from rsacfn.demo import make_demo_corpus
-    from rsacfn.backbones import tiny_backbones
-    work, out = Path(work_dir).resolve(), {}
-    if demo_size not in DEMO_SIZES: raise unknown_key('demo_size', demo_size, DEMO_SIZES)
-    folder = work/('demo_corpus' if demo_size == 'default' else f'demo_corpus_{demo_size}')  # one per size
-    if 'data_path' not in given: out['data_path'] = str(make_demo_corpus(folder, size=demo_size, progress=progress))
-    if 'wav_model' not in given or 'text_model' not in given:
-        tiny = tiny_backbones(progress=progress)
-        out.update({k: str(tiny[m]) for k, m in (('wav_model', 'audio'), ('text_model', 'text')) if k not in given})
-    return out
-
 def default_work_dir() -> Path:
     "`results/experiment` of the source checkout rsacfn runs from (settings.ini beside the package), else `~/rsacfn/experiment`: never the working directory."
-    import rsacfn
-    checkout = Path(rsacfn.__file__).resolve().parents[1]
+    checkout = Path(find_spec('rsacfn').origin).resolve().parents[1]
     return (checkout/'results'/'experiment') if (checkout/'settings.ini').is_file() else Path.home()/'rsacfn'/'experiment'
-
-def experiment_config(preset:str='paper', # a name in `PRESETS`; 'demo' also writes the demo corpus and tiny backbones when not given
-                      demo_size:str='default', # the demo corpus' size (demo preset, no data_path)
-                      work_dir=None, # the demo inputs and, unless output_dir is given, the runs go here (None: `default_work_dir()`)
-                      **given # TrainConfig fields by their own names
-                     ) -> TrainConfig:
-    "The configuration of one experiment: TrainConfig fields, a preset and a work folder; any other key is an error."
-    names = [f.name for f in dataclasses.fields(TrainConfig)]
-    for k in given:
-        if k not in names: raise unknown_key('experiment parameter', k, [*EXPERIMENT_KEYS, *names])
-    work_dir = Path(work_dir).expanduser().resolve() if work_dir is not None else default_work_dir()
-    if preset not in PRESETS: raise unknown_key('preset', preset, PRESETS)
-    if demo_size not in DEMO_SIZES: raise unknown_key('demo_size', demo_size, DEMO_SIZES)
-    defaults = dict(output_dir=str(work_dir/'runs'), ver=_method_of(given))
-    if preset == 'demo':
-        preset_config(preset, **{**defaults, **given}).resolve()  # every value checked before the demo inputs
-        given = {**demo_inputs(work_dir, demo_size, given, progress=not given.get('quiet', False)), **given}
-    return preset_config(preset, **{**defaults, **given})

@@ -4,15 +4,14 @@
 
 # %% ../nbs/02_models.ipynb #c8a71bc6
 from __future__ import annotations
-import hashlib, inspect, json, math, os, re
+import hashlib, inspect, json, os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['METHODS', 'POOLING_MODES', 'FINGERPRINT', 'FILES_FINGERPRINT', 'Method', 'register_head', 'load_plugins',
-           'get_method', 'FusionHead', 'SpeechOnly', 'TextOnly', 'EarlyFusion', 'LateFusion', 'Stack', 'Residual',
-           'RSA', 'RSACFN', 'HybridFusion', 'fix_length', 'MLPMixer', 'head_sizes', 'check_head_sizes', 'build_head',
+__all__ = ['POOLING_MODES', 'FINGERPRINT', 'FILES_FINGERPRINT', 'FusionHead', 'SpeechOnly', 'TextOnly', 'EarlyFusion',
+           'LateFusion', 'Stack', 'Residual', 'RSA', 'RSACFN', 'HybridFusion', 'fix_length', 'MLPMixer', 'build_head',
            'pool', 'MultiModelConfig', 'MultiModelOutput', 'DimensionHead', 'dimension_loss', 'head_output',
            'FrozenBackbones', 'receptive_field', 'check_backbones', 'text_positions', 'MultiModel',
            'config_fingerprint', 'weights_metadata', 'check_model_folder', 'model_inputs', 'infer', 'predict',
@@ -27,78 +26,12 @@ from torch import nn
 from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel)
 from transformers.utils import ModelOutput
 from .layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
-from .data import CorpusError, unknown_key, AUDIO_MAX_LENS, TEXT_MAX_LENS, EMOTIONS, Collator, load_audio, unscale_dimensions
+from .config import AUDIO_MAX_LENS, TEXT_MAX_LENS
+from .data import CorpusError, EMOTIONS, Collator, load_audio, unscale_dimensions
 from .backbones import drop_pooler, freeze_cnn, load_audio_encoder, load_pretrained, load_text_encoder
+from .registry import METHODS, check_head_sizes, get_method, head_sizes, register_head  # `01b_registry`
 
 # %% ../nbs/02_models.ipynb #726a6cfb
-@dataclass(frozen=True)
-class Method:
-    "Every fact about one method: its head class, the paper's recipe and score, the attention maps it returns."
-    name: str # the method name users type
-    head: type # the `FusionHead` subclass
-    fusion: str # the paper's fusion type: 'early', 'late', 'cross-modality', 'speech only', 'text only'
-    batch_size: int # the paper's training batch size
-    val_batch_size: int # the paper's validation batch size
-    lr: float # the paper's learning rate
-    paper_weighted_f1: float|None = None # the paper's weighted F1 on KEMDy20 (random 20 % validation), None if not in it
-    attention: tuple = () # names of the attention maps `forward` returns
-
-    @property
-    def modalities(self) -> tuple: return self.head.modalities
-    @property
-    def takes_sequences(self) -> bool: return self.head.takes_sequences
-    @property
-    def recipe(self) -> dict:
-        "The paper's batch sizes and learning rate."
-        return dict(batch_size=self.batch_size, val_batch_size=self.val_batch_size, lr=self.lr)
-
-METHODS: dict[str, Method] = {}
-
-def register_head(name:str, # the method name
-                  fusion:str='early', # the paper's fusion type
-                  batch_size:int=6, val_batch_size:int=16, lr:float=1e-5, # the recipe (default: the paper's multimodal one)
-                  paper_weighted_f1:float|None=None, # the paper's score, if the paper has the method
-                  attention:Sequence[str]=()): # the attention maps `forward` returns
-    "Class decorator: register a fusion head as method `name`, with every fact about the method."
-    if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.+-]*', str(name)):  # it names run folders and figure files
-        raise ValueError(f"method name {name!r}: a method's name is part of file names; use letters, digits, '_', '-', "
-                         "'+' or '.', starting with a letter or digit (e.g. 'gated_fusion')")
-    def register(cls):
-        cls.name = name
-        METHODS[name] = Method(name, cls, fusion, batch_size, val_batch_size, lr, paper_weighted_f1, tuple(attention))
-        return cls
-    return register
-
-def load_plugins(plugins:Sequence[str]=()): # module names, or paths of .py files
-    "Import modules or .py files that register more methods (each once per process), e.g. a head of your own."
-    import importlib, importlib.util, sys
-    for p in plugins or ():
-        if not str(p).endswith('.py'):
-            try: importlib.import_module(p)
-            except ModuleNotFoundError as e:
-                if e.name not in (p, str(p).split('.')[0]):  # the plugin itself imports something missing
-                    raise ValueError(f'plugin {p!r} imports {e.name!r}, which is not installed here; install it, '
-                                     'or fix the plugin') from e
-                raise ValueError(f'plugin {p!r}: no module of that name can be imported; give an importable module or '
-                                 'the path of a .py file') from e
-            continue
-        path = Path(p).resolve()
-        if not path.is_file(): raise FileNotFoundError(f'plugin {p}: no such file (give a module name or the path of a .py file)')
-        name = f'rsacfn_plugin_{path.stem}_{abs(hash(str(path))):x}'
-        if name in sys.modules: continue
-        spec = importlib.util.spec_from_file_location(name, path)
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        try: spec.loader.exec_module(module)
-        except Exception as e:
-            del sys.modules[name]
-            raise ValueError(f'plugin {p}: importing it failed ({type(e).__name__}: {e}); fix the file '
-                             '(--debug shows where)') from e
-
-def get_method(name:str) -> Method:
-    "The registry entry of method `name`; an unknown name is an error naming the closest one."
-    if name not in METHODS: raise unknown_key('method', name, METHODS)
-    return METHODS[name]
-
 class FusionHead(nn.Module):
     "Base of the fusion heads: `forward(audio, text, audio_mask, text_mask) -> (logits, attentions)`."
     modalities = ('audio', 'text')  # which inputs the head uses
@@ -260,36 +193,6 @@ class MLPMixer(FusionHead):
         return self.classifier(x.mean(1)), {}
 
 # %% ../nbs/02_models.ipynb #28db5c21
-def head_sizes(name:str|None=None) -> dict:
-    "The size parameters (with the paper's defaults) that method `name`'s head takes, or that any head takes."
-    out = {}
-    for m in ([get_method(name)] if name else METHODS.values()): out.update(m.head.sizes())
-    return out
-
-def check_head_sizes(sizes:dict, # head sizes a user gave
-                     name:str|None=None # the method they are for (None: any method)
-                    ):
-    "Refuse a size no head (or not `name`'s head) takes, naming the closest, and a value of a wrong kind or range."
-    if not isinstance(sizes, dict):
-        raise ValueError(f'head_sizes={sizes!r}: must be a JSON object such as {{"proj_dim": 32}}')
-    valid = head_sizes(name)
-    for k, v in sizes.items():
-        if k not in valid: raise unknown_key(f'head size for {name}' if name else 'head size', k, valid)
-        if (why := _size_problem(k, v, valid[k])):
-            raise ValueError(f"`head_sizes`: {k}={v!r} {why} (the paper's: {valid[k]!r})")
-
-def _size_problem(name:str, value, default) -> str|None:
-    "Why `value` cannot be the head size `name`, judged by its default's kind; None if it can."
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if isinstance(default, bool): return None if isinstance(value, bool) else 'must be true or false'
-    if isinstance(default, int):
-        return None if number and float(value).is_integer() and value >= 1 else 'must be a whole number of 1 or more'
-    if isinstance(default, float):
-        if 'dropout' in name: return None if number and 0 <= value < 1 else 'must be at least 0 and below 1'
-        return None if number and math.isfinite(value) and value > 0 else 'must be a number above 0'
-    if isinstance(default, str): return None if isinstance(value, str) else 'must be a string'
-    return None
-
 def build_head(name:str, # a method name in `METHODS`
                audio_dim:int, # Da, the audio encoder's hidden size
                text_dim:int, # Dt, the text encoder's hidden size

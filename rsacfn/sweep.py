@@ -19,13 +19,14 @@ __all__ = ['EXTRA_METRICS', 'SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
 import pandas as pd
-from .config import DEMO_SIZES, LAUNCHERS, PROTOCOLS, unknown_key
+from .config import DEMO_SIZES, EXPERIMENT_KEYS, LAUNCHERS, METRICS, PROTOCOLS, TrainConfig, unknown_key
 from .data import EMOTIONS, write_skip_report
 from .files import RECORD, atomic_write, claim, discard, record, remove_written, run_lock
 from .stats import BOOTSTRAP_METRICS, bootstrap_interval, method_test, min_p, paired_bootstrap, seed_interval
-from .models import METHODS, get_method, head_sizes, load_plugins
-from .trainer import (EXPERIMENT_KEYS, METRICS, TrainConfig, check_backbone_configs, demo_inputs, experiment_config,
-                            identity_changes, preset_config, read_config_corpus, run_identity, trained)
+from .registry import METHODS, get_method, head_sizes, load_plugins
+from .tiny import demo_inputs
+from .presets import experiment_config, preset_config
+from .trainer import check_backbone_configs, identity_changes, read_config_corpus, run_identity, trained
 
 # %% ../nbs/04a_sweep.ipynb #567e0f1a
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def check_parameters(params:dict, # the sweep's notebook parameters
     for k in params.get('head_sizes', {}):
         if k not in taken: raise unknown_key("head size for the sweep's methods", k, sorted(taken))
     own = lambda p: {k: v for k, v in p.items() if k not in EXPERIMENT_KEYS}
-    return [preset_config(params.get('preset', 'paper'), **own(r.parameters({**params, **(method_params or {}).get(r.method, {})}))).resolve()
+    return [preset_config(params.get('preset', 'paper'), **own(r.parameters({**params, **(method_params or {}).get(r.method, {})})))
             for r in runs]
 
 # %% ../nbs/04a_sweep.ipynb #69f7dacc

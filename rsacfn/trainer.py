@@ -4,69 +4,36 @@
 
 # %% ../nbs/03_trainer.ipynb #2e213002
 from __future__ import annotations
-import contextlib, dataclasses, functools, hashlib, json, math, os, random, shutil, socket, time
-from contextlib import contextmanager
-from dataclasses import dataclass, field, asdict
+import contextlib, functools, hashlib, json, math, os, random, shutil, time
+from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['classification_metrics', 'dimension_metrics', 'prediction_frame', 'frame_metrics', 'EpochSampler', 'train_sampler',
-           'corpus_fingerprint', 'cache_key', 'extract_features', 'CachedFeatures', 'collate_features',
-           'checkpoint_identity', 'run_identity', 'identity_changes', 'save_atomic', 'cpu_bf16', 'amp_precision',
-           'load_split', 'read_config_corpus', 'check_backbone_configs', 'build_model', 'evaluate', 'NonFiniteLoss',
-           'TrainingInterrupted', 'trained', 'write_skip_reports', 'train', 'Setup', 'training_data',
-           'audio_pad_multiple', 'loader_settings', 'setup', 'train_epoch', 'selection_key', 'checkpoint', 'restore',
-           'read_eval_corpus', 'score', 'score_eval_corpus']
+__all__ = ['prediction_frame', 'EpochSampler', 'train_sampler', 'corpus_fingerprint', 'cache_key', 'extract_features',
+           'CachedFeatures', 'collate_features', 'checkpoint_identity', 'run_identity', 'identity_changes',
+           'save_atomic', 'cpu_bf16', 'amp_precision', 'load_split', 'read_config_corpus', 'check_backbone_configs',
+           'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted', 'trained', 'write_skip_reports', 'train',
+           'Setup', 'training_data', 'audio_pad_multiple', 'loader_settings', 'setup', 'train_epoch', 'selection_key',
+           'checkpoint', 'restore', 'read_eval_corpus', 'score', 'score_eval_corpus']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-from .config import (AUDIO_MAX_LENS, TEXT_MAX_LENS, EXPERIMENT_KEYS, METRICS, PAPER_FLAGS, PRESETS, RUN_ONLY, TrainConfig, default_work_dir,
-                           demo_inputs, experiment_config, preset_config, unknown_key)
+from .config import METRICS, RUN_ONLY, TrainConfig
 from .data import (DIMENSIONS, EMOTIONS, SAMPLE_RATE, EmotionDataset, read_corpus, sample_weights, scale_dimensions,
-                   split_corpus, unscale_dimensions, write_skip_report)
-from .files import (RECORD, RunLocked, atomic_dir, atomic_write, check_claim, claim, remove_written, run_lock, strict_json,
-                    write_json)
+                         split_corpus, unscale_dimensions, write_skip_report)
+from .files import (RECORD, atomic_dir, atomic_write, check_claim, claim, remove_written, run_lock, strict_json,
+                          write_json)
+from .metrics import classification_metrics, dimension_metrics, frame_metrics
+from .registry import get_method
 from .backbones import hf_progress, load_pretrained
-from .models import (METHODS, FrozenBackbones, MultiModel, check_backbones, check_head_sizes, dimension_loss, get_method, head_sizes,
-                     infer, load_plugins, model_inputs)
+from .models import FrozenBackbones, MultiModel, check_backbones, dimension_loss, infer, model_inputs
+from .presets import resolve_config
 
 # %% ../nbs/03_trainer.ipynb #e57371aa
-def classification_metrics(y_true, # true class ids
-                           y_pred, # predicted class ids
-                           num_classes:int=7
-                          ) -> dict:
-    "Weighted and macro F1, UAR, accuracy, prediction counts per class and the confusion matrix."
-    from sklearn.metrics import confusion_matrix, f1_score, recall_score
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    present = sorted(set(y_true.tolist()))
-    return dict(weighted_f1=float(f1_score(y_true, y_pred, labels=present, average='weighted', zero_division=0)),
-                macro_f1=float(f1_score(y_true, y_pred, labels=present, average='macro', zero_division=0)),
-                uar=float(recall_score(y_true, y_pred, labels=present, average='macro', zero_division=0)),
-                accuracy=float((y_true == y_pred).mean()) if len(y_true) else 0.0,
-                pred_counts=np.bincount(y_pred, minlength=num_classes).tolist(),
-                confusion=confusion_matrix(y_true, y_pred, labels=list(range(num_classes))).tolist(),
-                n=int(len(y_true)))
-
-def dimension_metrics(true, # (N, K) the raters' means (NaN where a segment has none)
-                      pred, # (N, K) predicted, on the same scale
-                      names:tuple=DIMENSIONS
-                     ) -> dict: # ccc_<dim>, r_<dim>, mae_<dim> (None with fewer than 2 rated segments)
-    "Concordance correlation coefficient, Pearson r and mean absolute error per dimension, over the segments that have a rating."
-    out = {}
-    for k, t, p in zip(names, np.asarray(true, np.float64).T, np.asarray(pred, np.float64).T):
-        ok = np.isfinite(t)
-        t, p = t[ok], p[ok]
-        if len(t) < 2: out.update({f'ccc_{k}': None, f'r_{k}': None, f'mae_{k}': None}); continue
-        cov, vt, vp, gap = ((t - t.mean()) * (p - p.mean())).mean(), t.var(), p.var(), (t.mean() - p.mean()) ** 2
-        out[f'ccc_{k}'] = float(2 * cov / (vt + vp + gap)) if vt + vp + gap > 0 else 0.0  # 1 only if every prediction equals its rating
-        out[f'r_{k}'] = float(cov / np.sqrt(vt * vp)) if vt > 0 and vp > 0 else 0.0
-        out[f'mae_{k}'] = float(np.abs(t - p).mean())
-    return out
-
 def prediction_frame(df:pd.DataFrame, # the segments predicted (single labels), in order
                      probs:np.ndarray, # (N, C) class probabilities
                      class_names:Sequence[str],
@@ -82,15 +49,6 @@ def prediction_frame(df:pd.DataFrame, # the segments predicted (single labels), 
         for k, v in zip(dim_names, unscale_dimensions(dims).T):
             pred[k], pred[f'pred_{k}'] = df[k].to_numpy(np.float64) if k in df else np.nan, v
     return pred
-
-def frame_metrics(pred:pd.DataFrame, # `prediction_frame`'s table
-                  class_names:Sequence[str]) -> dict:
-    "Classification metrics of a predictions table, and dimension metrics if it holds predicted dimensions."
-    ids = {c: i for i, c in enumerate(class_names)}
-    out = classification_metrics(pred.emotion.map(ids).values, pred.predicted.map(ids).values, len(class_names))
-    dims = [c[5:] for c in pred.columns if c.startswith('pred_')]
-    if dims: out.update(dimension_metrics(pred[dims].values, pred[[f'pred_{k}' for k in dims]].values, dims))
-    return out
 
 # %% ../nbs/03_trainer.ipynb #fdb12f44
 class EpochSampler(Sampler):
@@ -217,15 +175,14 @@ def checkpoint_identity(name_or_path:str) -> str:
     files = sorted(f for f in p.rglob('*') if f.is_file())
     return _files_hash(str(p.resolve()), tuple((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
 
-def run_identity(cfg:TrainConfig, # the run's configuration
+def run_identity(cfg:TrainConfig, # the run's configuration, resolved (`resolve_config`)
                  df:pd.DataFrame|None=None, # its corpus table, if already read
                  eval_df:pd.DataFrame|None=None # its second corpus' table (`eval_data_path`), if already read
                 ) -> dict: # config, corpus (and second corpus), backbones, and their `hash` and `setting` (the hash without seed and fold)
     "Everything a run's result depends on, and its hash."
-    cfg = cfg.resolve()
     config = {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}
     if df is None: df = read_config_corpus(cfg)
-    backbones = {m: checkpoint_identity(cfg.wav_model if m == 'audio' else cfg.text_model) for m in cfg.info.modalities}
+    backbones = {m: checkpoint_identity(cfg.wav_model if m == 'audio' else cfg.text_model) for m in get_method(cfg.method).modalities}
     ident = dict(config=config, corpus_fingerprint=corpus_fingerprint(df), backbones=backbones)
     if cfg.eval_data_path: ident['eval_corpus_fingerprint'] = corpus_fingerprint(eval_df if eval_df is not None else read_eval_corpus(cfg))
     setting = dict(ident, config={k: v for k, v in config.items() if k not in ('seed', 'fold')})
@@ -324,7 +281,7 @@ def _check_split(cfg:TrainConfig, df:pd.DataFrame):
 def check_backbone_configs(cfg:TrainConfig):
     "Refuse backbones the configuration cannot use (the wrong kind, lengths they cannot take) from their configs alone."
     from transformers import AutoConfig
-    mods, given = cfg.info.modalities, {}
+    mods, given = get_method(cfg.method).modalities, {}
     for m, name in (('audio', cfg.wav_model), ('text', cfg.text_model)):
         if m in mods: given[m] = load_pretrained(AutoConfig, name).to_dict()
     check_backbones(given.get('audio'), given.get('text'), cfg.audio_max_lens, cfg.text_max_lens,
@@ -379,7 +336,7 @@ def evaluate(module, # the model, or `FrozenBackbones` on cached features
             dims.append(d.cpu()); rated.append(t.cpu())
     logits, labels = torch.cat(logits), torch.cat(labels)
     metrics = classification_metrics(labels.numpy(), logits.argmax(1).numpy(), num_classes)
-    if dims: dims = torch.cat(dims).numpy(); metrics.update(dimension_metrics(unscale_dimensions(torch.cat(rated).numpy()), unscale_dimensions(dims)))
+    if dims: dims = torch.cat(dims).numpy(); metrics.update(dimension_metrics(unscale_dimensions(torch.cat(rated).numpy()), unscale_dimensions(dims), DIMENSIONS))
     return metrics, torch.softmax(logits, 1).numpy(), dims if len(dims) else None
 
 # %% ../nbs/03_trainer.ipynb #0329e0a8
@@ -417,7 +374,8 @@ def train(cfg:TrainConfig # the run's configuration
          ) -> dict: # the best epoch's metrics, with the run's folder
     "Train and evaluate one configuration; resumable, safe to kill at any moment, one writer per run folder."
     from accelerate.utils import set_seed
-    what, cfg = cfg.describe(), cfg.resolve()
+    cfg = resolve_config(cfg)
+    what = cfg.describe()
     check_backbone_configs(cfg)
     acc = _accelerator(cfg)
     run = cfg.run_dir

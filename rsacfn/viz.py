@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 from torch.utils.data import DataLoader
 from .data import EmotionDataset
+from .metrics import dimension_metrics
 from .models import infer
 from .files import atomic_write
 
@@ -171,7 +172,6 @@ def plot_f1_bars(table:pd.DataFrame, # one row per method: weighted_f1_mean/_std
 def plot_dimensions(pred:pd.DataFrame, # a predictions table with `<dim>` (rated) and `pred_<dim>` columns
                     title:str=''):
     "Predicted against rated valence and arousal, one panel each, with the identity line and CCC, r and MAE."
-    from rsacfn.trainer import dimension_metrics
     dims = [c[5:] for c in pred.columns if c.startswith('pred_')]
     if not dims: raise ValueError('the predictions hold no dimensions (pred_valence, pred_arousal): train with va_weight > 0')
     fig = _figure(figsize=(4.2 * len(dims), 4)); axes = np.atleast_1d(fig.subplots(1, len(dims)))

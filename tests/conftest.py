@@ -1,7 +1,7 @@
 import shutil, subprocess, sys, warnings
 import pytest
 from rsacfn.demo import make_demo_corpus
-from rsacfn.backbones import tiny_backbones as cached_tiny_backbones
+from rsacfn.tiny import tiny_backbones as cached_tiny_backbones
 
 
 @pytest.fixture(scope='session')

@@ -10,7 +10,8 @@ from rsacfn.demo import make_demo_corpus
 from rsacfn.models import MultiModel, predict
 from rsacfn.stats import confusion_metrics, confusions, paired_bootstrap
 from rsacfn.sweep import metric_order, sweep_title, table_markdown, summarize
-from rsacfn.trainer import TrainConfig, load_split, train
+from rsacfn.config import TrainConfig
+from rsacfn.trainer import load_split, train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent
@@ -122,7 +123,7 @@ def test_paired_bootstrap_of_a_method_against_itself_and_against_a_worse_one():
 
 
 def test_confusion_metrics_match_the_trainers():
-    from rsacfn.trainer import classification_metrics
+    from rsacfn.metrics import classification_metrics
     rng = np.random.default_rng(4)
     y, p = rng.integers(0, 6, 200), rng.integers(0, 7, 200)
     m, ref = confusion_metrics(confusions(y, p, 7), np.bincount(y, minlength=7) > 0), classification_metrics(y, p)

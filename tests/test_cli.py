@@ -23,6 +23,25 @@ def test_bad_flags_fail_with_usage(tmp_path, rsacfn_cli):
 HEAVY = ('torch', 'transformers', 'scipy', 'pandas', 'numpy', 'sklearn', 'accelerate')
 
 
+def test_building_a_configuration_imports_the_standard_library_only_and_runs_no_plugin(tmp_path):
+    "Settings are plain data: a TrainConfig (with a plugin named) imports no heavy library and executes no plugin file."
+    plugin = tmp_path/'noisy.py'; plugin.write_text("open(__file__ + '.ran', 'w').write('ran')\n")
+    code = ("import sys, rsacfn.config as c; cfg = c.TrainConfig(method='early_fusion', plugins=[sys.argv[1]]); "
+            "import dataclasses; dataclasses.replace(cfg, lr=1e-4); "
+            f"print(','.join(m for m in {HEAVY!r} + ('rsacfn.models', 'rsacfn.registry') if m in sys.modules))")
+    out = subprocess.run([sys.executable, '-c', code, str(plugin)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == '', f'building a TrainConfig loaded {out.stdout.strip()}'
+    assert not (tmp_path/'noisy.py.ran').exists()  # the plugin runs where a run starts (resolve_config), not here
+
+
+def test_the_registry_imports_no_model():
+    "The registry is a leaf (as timm's): importing it loads neither the models nor torch."
+    code = f'import sys, rsacfn.registry; print(",".join(m for m in {HEAVY!r} + ("rsacfn.models",) if m in sys.modules))'
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == '', out.stdout + out.stderr
+
+
 def test_the_command_line_module_leaves_torch_unimported():
     "`import rsacfn.cli` (what `rsacfn --help` runs) must not load torch or the other heavy libraries; a command loads what it needs."
     code = f'import sys, rsacfn, rsacfn.cli; print(",".join(m for m in {HEAVY!r} if m in sys.modules))'

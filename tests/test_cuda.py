@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from rsacfn.trainer import METRICS, TrainConfig, train
+from rsacfn.config import METRICS, TrainConfig
+from rsacfn.trainer import train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device here; the CPU tests cover the logic')

@@ -9,14 +9,17 @@ import torch
 from rsacfn.data import CorpusError, load_audio, read_kemdy20
 from rsacfn.models import MultiModel, predict
 from rsacfn.files import short_hash, strict_json
-from rsacfn.trainer import NonFiniteLoss, RunLocked, TrainConfig, train
+from rsacfn.config import TrainConfig
+from rsacfn.files import RunLocked
+from rsacfn.trainer import NonFiniteLoss, train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent
 NAN_HEAD = '''
 import torch
 from torch import nn
-from rsacfn.models import FusionHead, register_head
+from rsacfn.models import FusionHead
+from rsacfn.registry import register_head
 
 @register_head('nan_head', batch_size=4)
 class NaNHead(FusionHead):

@@ -5,8 +5,10 @@ import pytest
 import torch
 from rsacfn.data import read_kemdy20
 from rsacfn.demo import make_demo_corpus
-from rsacfn.backbones import BackboneNotFound, load_audio_encoder, load_text_encoder, make_tiny_backbones
-from rsacfn.models import METHODS, MultiModel, POOLING_MODES, build_head, head_sizes, pool, predict
+from rsacfn.backbones import BackboneNotFound, load_audio_encoder, load_text_encoder
+from rsacfn.tiny import make_tiny_backbones
+from rsacfn.models import MultiModel, POOLING_MODES, build_head, pool, predict
+from rsacfn.registry import METHODS, head_sizes
 
 os.environ['HF_HUB_OFFLINE'] = '1'  # nothing may be downloaded
 TINY = dict(proj_dim=6, cfn_attn_hidden=4, cfn_hidden=16, attn_hidden=4, residual_hidden=8, mixer_dim=8, mixer_hidden=8)

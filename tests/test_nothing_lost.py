@@ -180,7 +180,8 @@ def test_a_run_name_cannot_leave_its_folder(base, ver, rsacfn_cli):
 
 
 def test_a_method_name_cannot_leave_the_sweep_folder():
-    from rsacfn.models import FusionHead, register_head
+    from rsacfn.models import FusionHead
+    from rsacfn.registry import register_head
     with pytest.raises(ValueError, match='method name'):
         register_head('../../evil')(type('Evil', (FusionHead,), {}))
 

@@ -3,8 +3,10 @@ import json, os, subprocess, sys
 from pathlib import Path
 import pandas as pd
 from rsacfn.data import read_kemdy20
-from rsacfn.models import METHODS, MultiModel, predict
-from rsacfn.trainer import TrainConfig, train
+from rsacfn.models import MultiModel, predict
+from rsacfn.registry import METHODS
+from rsacfn.config import TrainConfig
+from rsacfn.trainer import train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent
@@ -12,7 +14,8 @@ PLUGIN = '''
 import torch
 from torch import nn
 from rsacfn.layers import FeatureSelfAttention
-from rsacfn.models import FusionHead, register_head
+from rsacfn.models import FusionHead
+from rsacfn.registry import register_head
 
 @register_head('gated_fusion', 'early', batch_size=8, lr=1e-3, attention=('gate',))
 class GatedFusion(FusionHead):
@@ -52,3 +55,15 @@ def test_a_registered_head_runs_through_everything(tmp_path, tiny_corpus, tiny_b
     assert table.set_index('method').fusion['gated_fusion'] == 'early' and '| gated_fusion | early |' in (out/'f1_table.md').read_text()
     assert (out/'figures'/'f1_bars.png').is_file() and (out/'figures'/'gated_fusion_attention_gate.png').is_file()
     assert json.loads((out/'runs'/'gated_fusion-seed42'/'config.json').read_text())['head_sizes'] == {'gate_hidden': 3}
+
+
+def test_a_registered_head_that_is_not_a_fusion_head_is_refused_where_a_run_starts(tmp_path):
+    "A plugin that registers something other than a FusionHead subclass is one clear error when the configuration is resolved."
+    import pytest
+    from rsacfn.presets import resolve_config
+    plugin = tmp_path/'not_a_head.py'
+    plugin.write_text("from rsacfn.registry import register_head\n@register_head('not_a_head')\nclass NotAHead: pass\n")
+    try:
+        with pytest.raises(ValueError, match="its head .* is not a `rsacfn.models.FusionHead`"):
+            resolve_config(TrainConfig(method='not_a_head', plugins=[str(plugin)]))
+    finally: METHODS.pop('not_a_head', None)

@@ -18,7 +18,8 @@ FLAKY = '''
 from pathlib import Path
 import torch
 from torch import nn
-from rsacfn.models import FusionHead, register_head
+from rsacfn.models import FusionHead
+from rsacfn.registry import register_head
 
 @register_head('flaky_fusion', batch_size=16)
 class FlakyFusion(FusionHead):

@@ -6,7 +6,10 @@ import pandas as pd
 import pytest
 import torch
 from rsacfn.data import read_kemdy20, split_corpus
-from rsacfn.trainer import METRICS, TrainConfig, classification_metrics, save_atomic, train
+from rsacfn.config import METRICS, TrainConfig
+from rsacfn.metrics import classification_metrics
+from rsacfn.trainer import save_atomic, train
+from rsacfn.presets import resolve_config
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent
@@ -84,7 +87,8 @@ def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypat
 
 RANK_SCRIPT = '''
 import json, os, sys
-from rsacfn.trainer import TrainConfig, train
+from rsacfn.config import TrainConfig
+from rsacfn.trainer import train
 cfg = TrainConfig(**json.loads(sys.argv[1]))
 r = train(cfg)
 out = os.path.join(sys.argv[2], f"rank{os.environ.get('RANK', '0')}.json")
@@ -210,7 +214,7 @@ def test_data_loading_defaults_follow_the_device():
     assert loader_settings(TrainConfig(), 'mps') == dict(num_workers=0, pin_memory=False)
     assert loader_settings(TrainConfig(num_workers=3), 'cpu') == dict(num_workers=3, pin_memory=False)  # an explicit setting is kept
     assert loader_settings(TrainConfig(num_workers=0), 'cuda') == dict(num_workers=0, pin_memory=True)
-    with pytest.raises(ValueError, match='num_workers=-1'): TrainConfig(num_workers=-1).resolve()
+    with pytest.raises(ValueError, match='num_workers=-1'): TrainConfig(num_workers=-1)
 
 
 def test_audio_padding_follows_the_device_and_reaches_the_training_batches(tiny_setup):
@@ -219,14 +223,14 @@ def test_audio_padding_follows_the_device_and_reaches_the_training_batches(tiny_
     assert TrainConfig().audio_pad_multiple is None  # None: chosen per device
     assert audio_pad_multiple(TrainConfig(), 'cuda') == 16000 and audio_pad_multiple(TrainConfig(), 'cpu') == 1
     assert audio_pad_multiple(TrainConfig(audio_pad_multiple=8000), 'cuda') == 8000  # an explicit setting is kept
-    with pytest.raises(ValueError, match='audio_pad_multiple=0'): TrainConfig(audio_pad_multiple=0).resolve()
+    with pytest.raises(ValueError, match='audio_pad_multiple=0'): TrainConfig(audio_pad_multiple=0)
     # frozen backbones' features are extracted once per clip, unpadded: a padding asked for there would be ignored, so it is refused
-    with pytest.raises(ValueError, match='audio_pad_multiple=16000.*freeze_backbones'): TrainConfig(freeze_backbones=True, audio_pad_multiple=16000).resolve()
-    with pytest.raises(ValueError, match='static_padding=True.*freeze_backbones'): TrainConfig(freeze_backbones=True, static_padding=True).resolve()
-    TrainConfig(freeze_backbones=True).resolve()  # the per-device default is no request
+    with pytest.raises(ValueError, match='audio_pad_multiple=16000.*freeze_backbones'): TrainConfig(freeze_backbones=True, audio_pad_multiple=16000)
+    with pytest.raises(ValueError, match='static_padding=True.*freeze_backbones'): TrainConfig(freeze_backbones=True, static_padding=True)
+    TrainConfig(freeze_backbones=True)  # the per-device default is no request
     lengths = {}
     for multiple in (None, 16000):
-        cfg = TrainConfig(**tiny_setup, ver=f'pad{multiple}', audio_pad_multiple=multiple).resolve()
+        cfg = resolve_config(TrainConfig(**tiny_setup, ver=f'pad{multiple}', audio_pad_multiple=multiple))
         acc = _accelerator(cfg)
         s = setup(cfg, acc, *_load_data(cfg))
         lengths[multiple] = [b['input_values'].shape[1] for b in s.train_loader]
