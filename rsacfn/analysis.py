@@ -23,9 +23,13 @@ from .metrics import classification_metrics, frame_metrics
 from .trainer import score
 
 # %% ../nbs/07_analysis.ipynb #dcf1d922
-NEUTRAL_INPUTS = {m: f"the mean of the {m} features over the scored segments: an average {w}, the same for every segment" for m, w in (('audio', 'voice'), ('text', 'transcript'))}
+NEUTRAL_INPUTS = {
+    m: f"the mean of the {m} features over the scored segments: an average {w}, the same for every segment"
+    for m, w in (('audio', 'voice'), ('text', 'transcript'))
+}
 CONDITIONS = ('intact', 'audio removed', 'text removed')
-CUE_GROUPS = {'text': 'words only', 'voice': 'voice only', 'both': 'words and voice', 'none': 'neither'}  # the demo's cue -> group name
+# the demo's cue -> group name
+CUE_GROUPS = {'text': 'words only', 'voice': 'voice only', 'both': 'words and voice', 'none': 'neither'}
 
 @torch.no_grad()
 def removed_logits(model:MultiModel, # a fusion model
@@ -33,7 +37,9 @@ def removed_logits(model:MultiModel, # a fusion model
                    batch_size:int=16, device=None, progress:bool=False
                   ) -> dict: # condition -> logits (N, C)
     "Logits intact and with each modality's features replaced by their mean over `df` (`NEUTRAL_INPUTS`): the backbones run once (sequence heads: twice, their features are too large to keep)."
-    loader = DataLoader(EmotionDataset(df, model.config.audio_max_lens, 'both'), batch_size=batch_size, collate_fn=model.collator())
+    loader = DataLoader(
+        EmotionDataset(df, model.config.audio_max_lens, 'both'), batch_size=batch_size, collate_fn=model.collator()
+    )
     keep = not model.head.takes_sequences  # pooled features are (N, D): kept from the first pass for the second
     sums, n, out, kept = {}, 0, {c: [] for c in CONDITIONS}, []
     for batch, enc in infer(model, loader, device, fn=model.encode, progress=progress, desc='reliance: intact'):
@@ -43,12 +49,21 @@ def removed_logits(model:MultiModel, # a fusion model
         n += len(batch['labels'])
         if keep: kept.append(enc)
     mean = {k: v / n for k, v in sums.items()}
-    again = kept if keep else (enc for _, enc in infer(model, loader, device, fn=model.encode, progress=progress, desc='reliance: removed'))
+    again = (
+        kept
+        if keep
+        else (
+            enc for _, enc in infer(model, loader, device, fn=model.encode, progress=progress, desc='reliance: removed')
+        )
+    )
     for enc in again:
         for m in ('audio', 'text'):
             e, B = dict(enc), len(enc[m])
             e[m] = mean[m].expand(B, *mean[m].shape).to(enc[m].dtype)
-            if enc.get(f'{m}_mask') is not None: e[f'{m}_mask'] = (mean[f'{m}_mask'] > 0).expand(B, -1).to(enc[f'{m}_mask'].dtype)  # sequence heads: every position some segment fills
+            if enc.get(f'{m}_mask') is not None:
+                e[f'{m}_mask'] = (
+                    (mean[f'{m}_mask'] > 0).expand(B, -1).to(enc[f'{m}_mask'].dtype)
+                )  # sequence heads: every position some segment fills
             out[f'{m} removed'].append(model.classify(**e).logits.float().cpu())
     return {c: torch.cat(v).numpy() for c, v in out.items()}
 
@@ -57,7 +72,9 @@ def cue_groups(data_path) -> pd.Series|None:
     p = Path(data_path)/'demo_truth.csv'
     if not p.is_file(): return None
     t = pd.read_csv(p, keep_default_na=False)
-    return pd.Series(np.where(t.emotion == 'neutral', 'neutral', t.cue.map(CUE_GROUPS)), index=t.segment_id, name='group')  # by the label: an emotional segment without a cue is 'neither'
+    return pd.Series(
+        np.where(t.emotion == 'neutral', 'neutral', t.cue.map(CUE_GROUPS)), index=t.segment_id, name='group'
+    )  # by the label: an emotional segment without a cue is 'neither'
 
 # %% ../nbs/07_analysis.ipynb #2f542268
 def reliance(model:MultiModel, # a trained fusion model (both modalities)
@@ -67,23 +84,47 @@ def reliance(model:MultiModel, # a trained fusion model (both modalities)
             ) -> dict: # conditions, summary, per_class (F1), by_group (accuracy), group_sizes, neutral_inputs
     "Score a fusion model intact, with the audio removed and with the text removed (`NEUTRAL_INPUTS`); F1 per class, the drops, and accuracy per group."
     from sklearn.metrics import f1_score
-    if model.modality != 'both': raise ValueError(f'method {model.config.method!r} uses one modality; reliance compares a fusion model with each modality removed')
+    if model.modality != 'both':
+        raise ValueError(
+            f'method {model.config.method!r} uses one modality; reliance compares a fusion model with each modality'
+            ' removed'
+        )
     names, summary, per_class, by_group = model.config.class_names, {}, {}, {}
     y = df.label.astype(int).values
     present = sorted(set(y))
     g = groups.reindex(df.segment_id.values).values if groups is not None else None
     for cond, logits in removed_logits(model, df, batch_size, device, progress).items():
         p = logits.argmax(1)
-        summary[cond] = {k: v for k, v in classification_metrics(y, p, len(names)).items() if k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy')}
-        per_class[cond] = dict(zip([names[i] for i in present], f1_score(y, p, labels=present, average=None, zero_division=0).round(6).tolist()))
+        summary[cond] = {
+            k: v
+            for k, v in classification_metrics(y, p, len(names)).items()
+            if k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy')
+        }
+        per_class[cond] = dict(
+            zip(
+                [names[i] for i in present],
+                f1_score(y, p, labels=present, average=None, zero_division=0).round(6).tolist(),
+            )
+        )
         if g is not None:
             ok = pd.Series(y == p).groupby(pd.Series(g, name='group')).mean()
-            by_group[cond] = {k: float(ok[k]) for k in (*CUE_GROUPS.values(), *sorted(set(ok.index) - set(CUE_GROUPS.values()))) if k in ok.index}  # the demo's groups first, in a fixed order
+            by_group[cond] = {
+                k: float(ok[k])
+                for k in (*CUE_GROUPS.values(), *sorted(set(ok.index) - set(CUE_GROUPS.values())))
+                if k in ok.index
+            }  # the demo's groups first, in a fixed order
     for cond in CONDITIONS[1:]:
         summary[cond]['macro_f1_drop'] = summary['intact']['macro_f1'] - summary[cond]['macro_f1']
     sizes = pd.Series(g).value_counts().to_dict() if g is not None else {}
-    return dict(method=model.config.method, conditions=list(CONDITIONS), summary=summary, per_class=per_class, by_group=by_group,
-                group_sizes={str(k): int(v) for k, v in sizes.items()}, neutral_inputs=NEUTRAL_INPUTS)
+    return dict(
+        method=model.config.method,
+        conditions=list(CONDITIONS),
+        summary=summary,
+        per_class=per_class,
+        by_group=by_group,
+        group_sizes={str(k): int(v) for k, v in sizes.items()},
+        neutral_inputs=NEUTRAL_INPUTS,
+    )
 
 def reliance_table(result:dict) -> pd.DataFrame:
     "`reliance`'s result as one table: per condition the metrics, then accuracy per group."
@@ -122,11 +163,22 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
     df = read_corpus(data_path, corpus, on_error=on_error, skip_report=False)
     skipped = df.attrs.get('skipped', [])
     df = df[df.label.notna()].reset_index(drop=True)
-    if not len(df): raise ValueError(f'{data_path}: no segment has a single label to score; rsacfn predict gives predictions for unlabelled audio')
+    if not len(df):
+        raise ValueError(
+            f'{data_path}: no segment has a single label to score; rsacfn predict gives predictions for unlabelled'
+            ' audio'
+        )
     if int(df.label.max()) >= model.config.num_classes:
-        raise ValueError(f'{data_path}: label id {int(df.label.max())} is beyond the model\'s {model.config.num_classes} classes')
+        raise ValueError(
+            f'{data_path}: label id {int(df.label.max())} is beyond the model\'s {model.config.num_classes} classes'
+        )
     pred = score(model, df, batch_size, device, progress)
-    metrics = dict(frame_metrics(pred, model.config.class_names), model=str(model_dir), data_path=str(data_path), method=model.config.method)
+    metrics = dict(
+        frame_metrics(pred, model.config.class_names),
+        model=str(model_dir),
+        data_path=str(data_path),
+        method=model.config.method,
+    )
     if with_reliance: metrics['reliance'] = reliance(model, df, batch_size, device, progress, cue_groups(data_path))
     if out is not None:
         skipped = skipped if on_error == 'skip' else None
@@ -165,30 +217,48 @@ class _Skipping(Dataset):
         try: return self.inputs[j]
         except (CorpusError, ValueError) as e:
             r = self.df.iloc[j]
-            if not self.skip: raise CorpusError(r.wav_path, str(e), 'Check the clip, or pass on_error="skip"', r.segment_id) from None
+            if not self.skip:
+                raise CorpusError(r.wav_path, str(e), 'Check the clip, or pass on_error="skip"', r.segment_id) from None
             self.failed.append(dict(segment_id=r.segment_id, file=r.wav_path, reason=str(e)))
             return None
 
 def predict_corpus(model:MultiModel, # a trained model
-                   df:pd.DataFrame, # segments to predict (labels not needed), e.g. `read_corpus(path, labels=False)` of a manifest
+                   # segments to predict (labels not needed), e.g. `read_corpus(path, labels=False)` of a manifest
+                   df:pd.DataFrame,
                    batch_size:int=16, device=None, progress:bool=True,
-                   on_error:str='raise' # a clip that cannot be read: 'raise', or 'skip' it and list it in the second return value
-                  ) -> tuple: # (predictions: segment_id, wav_path, text, emotion, p_<class>, dimensions; skipped: rows of SKIP_REPORT_COLUMNS)
+                   # a clip that cannot be read: 'raise', or 'skip' it and list it in the second return value
+                   on_error:str='raise'
+                  # (predictions: segment_id, wav_path, text, emotion, p_<class>, dimensions; skipped: rows of
+                  # SKIP_REPORT_COLUMNS)
+                  ) -> tuple:
     "Predict every segment of a table in batches: the same labels as `predict`, and a report of what could not be read."
     from tqdm.auto import tqdm
     mods = model.head.modalities
     if device is not None: model.to(device)
-    inputs = _Inputs(model, df.wav_path.tolist() if 'audio' in mods else None, df.text.tolist() if 'text' in mods else None)
+    inputs = _Inputs(
+        model, df.wav_path.tolist() if 'audio' in mods else None, df.text.tolist() if 'text' in mods else None
+    )
     ds, collate = _Skipping(inputs, df.reset_index(drop=True), on_error == 'skip'), model.collator()
-    loader = DataLoader(ds, batch_size=batch_size, collate_fn=lambda items: collate([i for i in items if i is not None]) if any(i is not None for i in items) else None)
-    batches = (b for b in tqdm(loader, desc='predicting', unit='batch', disable=not progress, leave=False) if b is not None)
+    loader = DataLoader(
+        ds,
+        batch_size=batch_size,
+        collate_fn=lambda items: (
+            collate([i for i in items if i is not None]) if any(i is not None for i in items) else None
+        ),
+    )
+    batches = (
+        b for b in tqdm(loader, desc='predicting', unit='batch', disable=not progress, leave=False) if b is not None
+    )
     rows, probs, dims = [], [], []
     for batch, out in infer(model, batches, device):
         rows += [int(j) for j in batch['segment_ids']]
         probs.append(torch.softmax(out.logits.float(), -1).cpu())
         if out.dims is not None: dims.append(out.dims.float().cpu())
-    table = prediction_table(model.config, torch.cat(probs).numpy() if probs else np.zeros((0, model.config.num_classes)),
-                             torch.cat(dims).numpy() if dims else None)
+    table = prediction_table(
+        model.config,
+        torch.cat(probs).numpy() if probs else np.zeros((0, model.config.num_classes)),
+        torch.cat(dims).numpy() if dims else None,
+    )
     src = df.reset_index(drop=True).iloc[rows]
     for i, k in enumerate(('segment_id', 'wav_path', 'text')): table.insert(i, k, src[k].values)
     return table.drop(columns='label'), pd.DataFrame(ds.failed, columns=SKIP_REPORT_COLUMNS)

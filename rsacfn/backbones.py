@@ -28,7 +28,9 @@ def _resolve(name_or_path):
     p = Path(str(name_or_path)).expanduser()
     if p.is_dir(): return str(p)
     if p.is_absolute() or str(name_or_path).startswith(('.', '~')) or str(name_or_path).count('/') > 1:
-        raise BackboneNotFound(f'backbone folder {p} not found; give a folder holding config.json and the weights, or a hub id')
+        raise BackboneNotFound(
+            f'backbone folder {p} not found; give a folder holding config.json and the weights, or a hub id'
+        )
     return str(name_or_path)
 
 def load_pretrained(loader, # an Auto class (`AutoModel`, `AutoTokenizer`, ...)

@@ -36,7 +36,8 @@ _BAD_VALUE = re.compile(r"^argument (--[\w-]+)(?:/[^:]*)?: (.*), got '?(.*?)'?$"
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse would print its usage block and exit
-        m = _BAD_VALUE.match(message)  # "argument --epochs: must be a whole number, got 'abc'" -> "--epochs abc: must be ..."
+        # "argument --epochs: must be a whole number, got 'abc'" -> "--epochs abc: must be ..."
+        m = _BAD_VALUE.match(message)
         raise UsageError(f'{m.group(1)} {m.group(3)}: {m.group(2)}' if m else message)
 
 class _Once(argparse._StoreAction):
@@ -52,7 +53,11 @@ def _typed(v): return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, 
 
 def parser() -> argparse.ArgumentParser:
     "The `rsacfn` argument parser with every registered subcommand."
-    p = _Parser(prog='rsacfn', description='RSA-CFN and its baselines for speech + text emotion recognition.', allow_abbrev=False)
+    p = _Parser(
+        prog='rsacfn',
+        description='RSA-CFN and its baselines for speech + text emotion recognition.',
+        allow_abbrev=False,
+    )
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND', parser_class=_Parser)
     p.commands = {}
     for name, (fn, add) in COMMANDS.items():
@@ -72,7 +77,8 @@ def _unknown_flag(sub:argparse.ArgumentParser, extra:list[str]) -> str:
 
 _SPELLED = re.compile(r"""\b([a-z_]+)=('[^']*'|"[^"]*"|[^\s,;)]+)""")
 _NAMED = re.compile(r'`([a-z_]+)`')
-_SWEPT = {'method': '--methods', 'seed': '--seeds', 'fold': '--folds'}  # what a sweep sets per run, and the flag listing them
+# what a sweep sets per run, and the flag listing them
+_SWEPT = {'method': '--methods', 'seed': '--seeds', 'fold': '--folds'}
 
 def cli_spelling(message:str, sub:argparse.ArgumentParser) -> str:
     """A message's Python spellings written as the flags of subcommand `sub`: `on_error="skip"` as `--on_error skip`,
@@ -96,7 +102,8 @@ def cli_spelling(message:str, sub:argparse.ArgumentParser) -> str:
         return f'--set {key}' if sweep and key in fields else key
     return _NAMED.sub(named, _SPELLED.sub(flag, message))
 
-ERRORS = (ValueError, OSError, KeyError, RuntimeError, ArithmeticError)  # user errors and faults: one line each (--debug: traceback)
+# user errors and faults: one line each (--debug: traceback)
+ERRORS = (ValueError, OSError, KeyError, RuntimeError, ArithmeticError)
 
 def _warn_in_one_line(command:str, sub):
     "Each warning as one line `rsacfn COMMAND: warning: ...` in the command line's spelling (not Python's file, line, source)."
@@ -135,7 +142,9 @@ def _demo_args(p):
     p.add_argument('path', type=Path, help='folder to write (it must be empty or hold this same demo corpus)')
     p.add_argument('--size', choices=list(DEMO_SIZES), default='default', help='corpus size (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
-    p.add_argument('--layout', choices=['kemdy20', 'kemdy19'], default='kemdy20', help='folder layout (default: %(default)s)')
+    p.add_argument(
+        '--layout', choices=['kemdy20', 'kemdy19'], default='kemdy20', help='folder layout (default: %(default)s)'
+    )
     p.add_argument('--overwrite', action='store_true', help='replace a different corpus at PATH')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
 
@@ -169,17 +178,32 @@ def config_arguments(p:argparse.ArgumentParser, cls=TrainConfig):
         kind = str(f.type).replace(' ', '').split('|')[0]
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
         flags = [f'--{f.name}'] + ([f'--{f.name.replace("_", "-")}'] if '_' in f.name else [])
-        common = dict(default=argparse.SUPPRESS, dest=f.name, type=typed(f.type, f.name), help=f'(default: {default})')  # a flag not typed leaves the field to TrainConfig or a preset
+        # a flag not typed leaves the field to TrainConfig or a preset
+        common = dict(default=argparse.SUPPRESS, dest=f.name, type=typed(f.type, f.name), help=f'(default: {default})')
         if kind == 'bool': p.add_argument(*flags, nargs='?', const=True, metavar='BOOL', **common)
-        elif kind == 'dict': p.add_argument(*flags, metavar='JSON', **dict(common, help=f'a JSON object (default: {default})'))
-        elif kind == 'list': p.add_argument(*flags, metavar='A,B', **dict(common, help='comma-separated (default: none)'))
+        elif kind == 'dict':
+            p.add_argument(*flags, metavar='JSON', **dict(common, help=f'a JSON object (default: {default})'))
+        elif kind == 'list':
+            p.add_argument(*flags, metavar='A,B', **dict(common, help='comma-separated (default: none)'))
         elif kind in ('int', 'float', 'str'): p.add_argument(*flags, **common)
         else: raise TypeError(f'no command-line type for field {f.name}: {f.type}')
 
 def _train_args(p):
-    p.add_argument('--preset', choices=list(PRESETS), default='paper', help="start from a preset's settings (default: %(default)s); "
-                   'demo also writes the demo corpus and tiny backbones (into results/experiment of the checkout) for data_path, wav_model, text_model not given')
-    p.add_argument('--demo_size', choices=list(DEMO_SIZES), default='default', help='the demo corpus written for --preset demo (default: %(default)s)')
+    p.add_argument(
+        '--preset',
+        choices=list(PRESETS),
+        default='paper',
+        help=(
+            "start from a preset's settings (default: %(default)s); demo also writes the demo corpus and tiny backbones"
+            " (into results/experiment of the checkout) for data_path, wav_model, text_model not given"
+        ),
+    )
+    p.add_argument(
+        '--demo_size',
+        choices=list(DEMO_SIZES),
+        default='default',
+        help='the demo corpus written for --preset demo (default: %(default)s)',
+    )
     config_arguments(p)
 
 @command('train', _train_args)
@@ -191,11 +215,24 @@ def train_command(args):
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     if args.preset == 'demo':
         preset_config(args.preset, **given)  # every value checked before the demo inputs are written
-        given = {**demo_inputs(default_work_dir(), args.demo_size, given, progress=not given.get('quiet', False)), **given}
+        given = {
+            **demo_inputs(default_work_dir(), args.demo_size, given, progress=not given.get('quiet', False)),
+            **given,
+        }
     result = train(preset_config(args.preset, **given))
-    print('best epoch ' + str(result['epoch']) + ': ' + '  '.join(f'{k} {result[k]:.4f}' for k in METRICS) + f'  -> {result["run_dir"]}')
+    print(
+        'best epoch '
+        + str(result['epoch'])
+        + ': '
+        + '  '.join(f'{k} {result[k]:.4f}' for k in METRICS)
+        + f'  -> {result["run_dir"]}'
+    )
     if 'eval_weighted_f1' in result:
-        print(f"on {result['eval_data_path']}: " + '  '.join(f"{k} {result[f'eval_{k}']:.4f}" for k in METRICS) + f"  ({result['eval_n']} segments)")
+        print(
+            f"on {result['eval_data_path']}: "
+            + '  '.join(f"{k} {result[f'eval_{k}']:.4f}" for k in METRICS)
+            + f"  ({result['eval_n']} segments)"
+        )
 
 # %% ../nbs/06_cli.ipynb #7ef43077
 def set_values(items:list[str]) -> dict:
@@ -207,7 +244,8 @@ def set_values(items:list[str]) -> dict:
         k, v = kv.split('=', 1)
         if k in raw: raise ValueError(f'--set {k} is given twice ({raw[k]} and {v}); give it once')
         raw[k] = v
-        try: params[k] = parse_value(v, fields[k]) if k in fields else v  # the sweep names an unknown key, and the closest
+        # the sweep names an unknown key, and the closest
+        try: params[k] = parse_value(v, fields[k]) if k in fields else v
         except ValueError as e: raise ValueError(f'--set {k}={v}: {e}') from None
     return params
 
@@ -230,34 +268,59 @@ def listed(text:str, # a comma-separated option as typed
 
 def _sweep_args(p):
     p.add_argument('out', type=Path, help='the sweep folder (results, executed notebooks, table, figures)')
-    p.add_argument('--methods', default=None, help='comma-separated methods (default: every registered method: the paper\'s ten)')
-    p.add_argument('--seeds', default=None, help='comma-separated seeds (default: 42; 42,43,44 with --protocol speaker-independent)')
-    p.add_argument('--protocol', choices=list(PROTOCOLS), default=None,
-                   help="'speaker-independent': every session fold, 3 seeds, macro F1 and UAR first; 'paper': the random split (the default without --folds)")
-    p.add_argument('--baseline', default='early_fusion', help="the method each is compared with by paired bootstrap; 'none' for no comparison (default: %(default)s)")
-    p.add_argument('--folds', default=None, help="session folds: 'all' or comma-separated (default: the random split)")
-    p.add_argument('--n_folds', type=int, default=None, help='number of session folds (default: TrainConfig\'s, 5)')
-    p.add_argument('--jobs', type=int, default=1, help='notebooks run at once (default: %(default)s)')
-    p.add_argument('--launcher', choices=list(LAUNCHERS), default='local', help='; '.join(f'{k}: {v}' for k, v in LAUNCHERS.items()) + ' (default: %(default)s)')
-    p.add_argument('--partition', default=None, help='slurm: the partition (default: the cluster\'s)')
-    p.add_argument('--gpus_per_run', type=int, default=None, help='slurm: GPUs each run asks for (default: 1)')
-    p.add_argument('--time_min', type=int, default=None, help='slurm, submitit-local: each run\'s time limit in minutes (default: 240)')
-    p.add_argument('--cpus_per_run', type=int, default=None, help='slurm: CPUs each run asks for (default: the cluster\'s)')
-    p.add_argument('--account', default=None, help='slurm: the account charged (default: yours)')
+    _sweep_plan_args(p)
+    _sweep_launcher_args(p)
     p.add_argument('--preset', choices=list(PRESETS), default=None, help='demo without --set data_path, else paper')
-    p.add_argument('--rerun', action='store_true', help='train again the runs in OUT whose configuration, corpus or backbones differ')
+    p.add_argument('--rerun', action='store_true',
+                   help='train again the runs in OUT whose configuration, corpus or backbones differ')
     p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
-                   help='a TrainConfig field (or preset, demo_size) for every run, e.g. --set data_path=data/KEMDy20_v1_1 --set epochs=10')
+                   help='a TrainConfig field (or preset, demo_size) for every run, e.g. '
+                        '--set data_path=data/KEMDy20_v1_1 --set epochs=10')
+
+def _sweep_plan_args(p):
+    "Which runs: methods, seeds, folds or a protocol, and the baseline of the paired tests."
+    p.add_argument('--methods', default=None,
+                   help="comma-separated methods (default: every registered method: the paper's ten)")
+    p.add_argument('--seeds', default=None,
+                   help='comma-separated seeds (default: 42; 42,43,44 with --protocol speaker-independent)')
+    p.add_argument('--protocol', choices=list(PROTOCOLS), default=None,
+                   help="'speaker-independent': every session fold, 3 seeds, macro F1 and UAR first; "
+                        "'paper': the random split (the default without --folds)")
+    p.add_argument('--baseline', default='early_fusion',
+                   help="the method each is compared with by paired bootstrap; 'none' for no comparison "
+                        '(default: %(default)s)')
+    p.add_argument('--folds', default=None, help="session folds: 'all' or comma-separated (default: the random split)")
+    p.add_argument('--n_folds', type=int, default=None, help="number of session folds (default: TrainConfig's, 5)")
+
+def _sweep_launcher_args(p):
+    "Where the runs execute: here, --jobs at a time, or as SLURM jobs through submitit."
+    p.add_argument('--jobs', type=int, default=1, help='notebooks run at once (default: %(default)s)')
+    p.add_argument('--launcher', choices=list(LAUNCHERS), default='local',
+                   help='; '.join(f'{k}: {v}' for k, v in LAUNCHERS.items()) + ' (default: %(default)s)')
+    p.add_argument('--partition', default=None, help="slurm: the partition (default: the cluster's)")
+    p.add_argument('--gpus_per_run', type=int, default=None, help='slurm: GPUs each run asks for (default: 1)')
+    p.add_argument('--time_min', type=int, default=None,
+                   help="slurm, submitit-local: each run's time limit in minutes (default: 240)")
+    p.add_argument('--cpus_per_run', type=int, default=None,
+                   help="slurm: CPUs each run asks for (default: the cluster's)")
+    p.add_argument('--account', default=None, help='slurm: the account charged (default: yours)')
 
 @command('sweep', _sweep_args)
 def sweep_command(args):
     "Run the experiment notebook for every method, seed and fold, then write the F1 table and figures."
     from rsacfn.sweep import SlurmOptions, run_sweep
-    job = {k: getattr(args, k) for k in ('partition', 'gpus_per_run', 'time_min', 'cpus_per_run', 'account') if getattr(args, k) is not None}
+    job = {
+        k: getattr(args, k)
+        for k in ('partition', 'gpus_per_run', 'time_min', 'cpus_per_run', 'account')
+        if getattr(args, k) is not None
+    }
     takes = {'local': (), 'submitit-local': ('time_min',), 'slurm': tuple(job)}[args.launcher]
     if unused := [k for k in job if k not in takes]:
-        raise ValueError(f"--{' --'.join(unused)} {'is' if len(unused) == 1 else 'are'} for --launcher slurm"
-                         + (", and --launcher submitit-local takes only --time_min" if args.launcher == 'submitit-local' else '') + f'; with --launcher {args.launcher} leave {"it" if len(unused) == 1 else "them"} out')
+        raise ValueError(
+            f"--{' --'.join(unused)} {'is' if len(unused) == 1 else 'are'} for --launcher slurm"
+            + (", and --launcher submitit-local takes only --time_min" if args.launcher == 'submitit-local' else '')
+            + f'; with --launcher {args.launcher} leave {"it" if len(unused) == 1 else "them"} out'
+        )
     params = set_values(args.set)
     for k in ('n_folds', 'preset'):
         if getattr(args, k) is not None:
@@ -273,9 +336,19 @@ def sweep_command(args):
     default_seeds = '42,43,44' if args.protocol == 'speaker-independent' else '42'
     seeds = listed(default_seeds if args.seeds is None else args.seeds, '--seeds', int,
                    'comma-separated whole numbers, e.g. 42,43,44')
-    table = run_sweep(args.out, methods, seeds, folds, params, jobs=args.jobs, rerun=args.rerun,
-                      protocol=args.protocol, baseline=None if args.baseline.lower() == 'none' else args.baseline, launcher=args.launcher,
-                      slurm=SlurmOptions(**job) if job else None)
+    table = run_sweep(
+        args.out,
+        methods,
+        seeds,
+        folds,
+        params,
+        jobs=args.jobs,
+        rerun=args.rerun,
+        protocol=args.protocol,
+        baseline=None if args.baseline.lower() == 'none' else args.baseline,
+        launcher=args.launcher,
+        slurm=SlurmOptions(**job) if job else None,
+    )
     print((Path(args.out).resolve()/'f1_table.md').read_text())
     print(f'table, figures and executed notebooks: {args.out}')
     return 1 if table.failed.sum() else 0
@@ -284,7 +357,8 @@ def sweep_command(args):
 def _device(name:str):
     import torch
     if name == 'auto': return 'cuda' if torch.cuda.is_available() else 'cpu'
-    if name == 'cuda' and not torch.cuda.is_available(): raise ValueError("--device cuda: no CUDA device is visible here; use --device auto")
+    if name == 'cuda' and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is visible here; use --device auto")
     return name
 
 def _at_least_one(v:str) -> int:
@@ -297,16 +371,42 @@ def _model_args(p):
     p.add_argument('--batch_size', type=_at_least_one, default=16, help='segments per batch (default: %(default)s)')
     p.add_argument('--overwrite', action='store_true',
                    help="replace an earlier result of this command (never an input, never a file rsacfn did not write)")
-    p.add_argument('--on_error', choices=['raise', 'skip'], default='raise', help="a clip or row that cannot be read: 'raise' naming it, or 'skip' it and list it in the report (default: %(default)s)")
+    p.add_argument(
+        '--on_error',
+        choices=['raise', 'skip'],
+        default='raise',
+        help=(
+            "a clip or row that cannot be read: 'raise' naming it, or 'skip' it and list it in the report (default:"
+            " %(default)s)"
+        ),
+    )
     p.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='(default: %(default)s)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
 
 def _predict_args(p):
-    p.add_argument('model_dir', type=Path, help="a saved model: a run's best/ folder, or a folder save_pretrained wrote")
-    p.add_argument('input', type=Path, help='a manifest (.csv/.tsv with an audio path and a transcript column; emotion optional) or a corpus folder (KEMDy20, KEMDy19)')
-    p.add_argument('--out', type=Path, default=None,
-                   help='the CSV to write (default: predictions_<input name>_<hash of its path>.csv in the current folder)')
-    p.add_argument('--skip_report', type=Path, default=None, help='with --on_error skip: where the clips that could not be read are listed (default: <out>_skipped.csv)')
+    p.add_argument(
+        'model_dir', type=Path, help="a saved model: a run's best/ folder, or a folder save_pretrained wrote"
+    )
+    p.add_argument(
+        'input',
+        type=Path,
+        help=(
+            'a manifest (.csv/.tsv with an audio path and a transcript column; emotion optional) or a corpus folder'
+            ' (KEMDy20, KEMDy19)'
+        ),
+    )
+    p.add_argument(
+        '--out',
+        type=Path,
+        default=None,
+        help='the CSV to write (default: predictions_<input name>_<hash of its path>.csv in the current folder)',
+    )
+    p.add_argument(
+        '--skip_report',
+        type=Path,
+        default=None,
+        help='with --on_error skip: where the clips that could not be read are listed (default: <out>_skipped.csv)',
+    )
     p.add_argument('--corpus', choices=CORPUS_READERS, default='auto', help='the reader (default: %(default)s)')
     _model_args(p)
 
@@ -322,32 +422,53 @@ def predict_command(args):
     out = args.out or Path(f'predictions_{args.input.stem}_{short_hash(args.input)}.csv')
     report = args.skip_report or out.with_name(f'{out.stem}_skipped.csv')
     skip = args.on_error == 'skip'
-    writes = [(out, 'out', PREDICTIONS_HEADER)] + ([(report, 'skip_report', ','.join(SKIP_REPORT_COLUMNS))] if skip else [])
-    if skip and Path(report).absolute() == Path(out).absolute(): raise ValueError('--out and --skip_report name one file; give two')
+    writes = [(out, 'out', PREDICTIONS_HEADER)] + (
+        [(report, 'skip_report', ','.join(SKIP_REPORT_COLUMNS))] if skip else []
+    )
+    if skip and Path(report).absolute() == Path(out).absolute():
+        raise ValueError('--out and --skip_report name one file; give two')
     reader = detect_format(args.input) if args.corpus == 'auto' else args.corpus
-    df = read_corpus(args.input, reader, on_error=args.on_error, skip_report=False, **({'labels': False} if reader == 'manifest' else {}))
+    df = read_corpus(
+        args.input,
+        reader,
+        on_error=args.on_error,
+        skip_report=False,
+        **({'labels': False} if reader == 'manifest' else {}),
+    )
     texts = () if reader == 'manifest' else (Path(w).with_suffix('.txt') for w in df.wav_path)
-    inputs = {args.input, args.model_dir, *df.wav_path, *texts}  # never written: the manifest or corpus, a clip, the model
+    # never written: the manifest or corpus, a clip, the model
+    inputs = {args.input, args.model_dir, *df.wav_path, *texts}
     for path, name, header in writes: check_output(path, name, inputs, args.overwrite, header)
     with hf_progress(not args.quiet): model = MultiModel.from_pretrained(args.model_dir)
     table, skipped = predict_corpus(model, df, args.batch_size, _device(args.device), not args.quiet, args.on_error)
-    read_skips = pd.DataFrame(df.attrs.get('skipped', []), columns=SKIP_REPORT_COLUMNS)  # the reader's; those failing to decode follow
+    # the reader's; those failing to decode follow
+    read_skips = pd.DataFrame(df.attrs.get('skipped', []), columns=SKIP_REPORT_COLUMNS)
     skipped = pd.concat([read_skips, skipped], ignore_index=True)
-    if not len(table): raise ValueError(f'{args.input}: no clip could be predicted' + (f'; every one is listed in {report}' if len(skipped) else ''))
+    if not len(table):
+        raise ValueError(
+            f'{args.input}: no clip could be predicted' + (f'; every one is listed in {report}' if len(skipped) else '')
+        )
     with atomic_write(out, newline='') as f: table.to_csv(f, index=False)
     if skip: write_skip_report(report, skipped.to_dict('records'), warn=False)
-    print(f'{out}: {len(table)} predictions' + (f'; {len(skipped)} clip(s) skipped, each listed with why in {report}' if skip else ''))
+    print(
+        f'{out}: {len(table)} predictions'
+        + (f'; {len(skipped)} clip(s) skipped, each listed with why in {report}' if skip else '')
+    )
     print(table.emotion.value_counts().rename('predicted').to_string())
 
 PREDICTIONS_HEADER = 'segment_id,wav_path,text,emotion'  # how a table of `rsacfn predict` begins
 
 def _evaluate_args(p):
     p.add_argument('model_dir', type=Path, help="a saved model: a run's best/ folder")
-    p.add_argument('--data_path', type=Path, required=True, help='a labelled corpus folder (KEMDy20, KEMDy19) or manifest')
+    p.add_argument(
+        '--data_path', type=Path, required=True, help='a labelled corpus folder (KEMDy20, KEMDy19) or manifest'
+    )
     p.add_argument('--corpus', choices=CORPUS_READERS, default='auto', help='the reader (default: %(default)s)')
     p.add_argument('--out', type=Path, default=None, help="where metrics.json, predictions.csv and the figures go "
                    "(default: evaluate_<corpus name>_<hash of its path> beside MODEL_DIR)")
-    p.add_argument('--reliance', action='store_true', help='also score the model with each modality removed (fusion models)')
+    p.add_argument(
+        '--reliance', action='store_true', help='also score the model with each modality removed (fusion models)'
+    )
     _model_args(p)
 
 @command('evaluate', _evaluate_args)
@@ -356,12 +477,27 @@ def evaluate_command(args):
     from rsacfn.analysis import evaluate_model, reliance_table
     from rsacfn.backbones import hf_progress
     from rsacfn.files import short_hash
-    name = f'evaluate_{args.data_path.resolve().name}_{short_hash(args.data_path)}'  # corpora of one name never share it
+    # corpora of one name never share it
+    name = f'evaluate_{args.data_path.resolve().name}_{short_hash(args.data_path)}'
     out = args.out or args.model_dir.resolve().parent/name
     with hf_progress(not args.quiet):
-        m = evaluate_model(args.model_dir, args.data_path, args.corpus, out, args.batch_size, _device(args.device), not args.quiet,
-                           args.on_error, args.reliance, overwrite=args.overwrite)
+        m = evaluate_model(
+            args.model_dir,
+            args.data_path,
+            args.corpus,
+            out,
+            args.batch_size,
+            _device(args.device),
+            not args.quiet,
+            args.on_error,
+            args.reliance,
+            overwrite=args.overwrite,
+        )
     dims = '  '.join(f"CCC {k[4:]} {m[k]:.4f}" for k in ('ccc_valence', 'ccc_arousal') if m.get(k) is not None)
-    print(f"{m['method']} on {args.data_path} ({m['n']} segments): " + '  '.join(f'{k} {m[k]:.4f}' for k in METRICS) + (f'  {dims}' if dims else ''))
+    print(
+        f"{m['method']} on {args.data_path} ({m['n']} segments): "
+        + '  '.join(f'{k} {m[k]:.4f}' for k in METRICS)
+        + (f'  {dims}' if dims else '')
+    )
     if args.reliance: print(reliance_table(m['reliance']).round(3).to_string())
     print(f'metrics, predictions and figures: {out}')

@@ -23,13 +23,18 @@ def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'met
     import difflib
     valid = [str(v) for v in valid]
     close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
-    return ValueError(f"unknown {kind} {key!r}" + (f"; did you mean {close[0]!r}?" if close else '') + f" (one of: {', '.join(valid)})")
+    return ValueError(
+        f"unknown {kind} {key!r}"
+        + (f"; did you mean {close[0]!r}?" if close else '')
+        + f" (one of: {', '.join(valid)})"
+    )
 
 # %% ../nbs/00_config.ipynb #179cc1b5
 AUDIO_MAX_LENS = 96_000  # waveform samples kept unless told otherwise: the paper's 6 s
 TEXT_MAX_LENS = 256      # tokens kept unless told otherwise: the paper's
 CORPUS_READERS = ('auto', 'kemdy20', 'kemdy19', 'manifest')  # `corpus`: 'auto' reads the folder's layout
-METRICS = ('weighted_f1', 'macro_f1', 'uar', 'accuracy')  # the validation metrics; `metric` picks the best epoch by one of them
+# the validation metrics; `metric` picks the best epoch by one of them
+METRICS = ('weighted_f1', 'macro_f1', 'uar', 'accuracy')
 DEMO_SIZES = {  # n_sessions (2 speakers each) and n_segments
     'tiny': dict(n_sessions=4, n_segments=120),
     'default': dict(n_sessions=10, n_segments=800),
@@ -37,12 +42,25 @@ DEMO_SIZES = {  # n_sessions (2 speakers each) and n_segments
 }
 LAUNCHERS = {  # where a sweep's runs execute
     'local': 'notebooks run by this process, --jobs at a time',
-    'slurm': 'each run a SLURM job through submitit (--partition, --gpus_per_run, --time_min, --cpus_per_run); results gathered from OUT, which every node must see',
-    'submitit-local': "submitit's local executor: each run a process of its own, --jobs at a time, as the SLURM path runs it (to try that path on one machine)",
+    'slurm': (
+        'each run a SLURM job through submitit (--partition, --gpus_per_run, --time_min, --cpus_per_run); results'
+        ' gathered from OUT, which every node must see'
+    ),
+    'submitit-local': (
+        "submitit's local executor: each run a process of its own, --jobs at a time, as the SLURM path runs it (to try"
+        " that path on one machine)"
+    ),
 }
 PROTOCOLS = {
-    'paper': "the paper's: a stratified random 80/20 split per seed, so a speaker's segments sit in training and validation alike; weighted F1 first",
-    'speaker-independent': 'session folds, so no validation speaker is ever trained on, and each epoch chosen on a development fold of the training sessions (rsacfn sweep --protocol speaker-independent: every fold, 3 seeds); macro F1 and UAR first, as weighted F1 mostly measures neutral',
+    'paper': (
+        "the paper's: a stratified random 80/20 split per seed, so a speaker's segments sit in training and validation"
+        " alike; weighted F1 first"
+    ),
+    'speaker-independent': (
+        'session folds, so no validation speaker is ever trained on, and each epoch chosen on a development fold of the'
+        ' training sessions (rsacfn sweep --protocol speaker-independent: every fold, 3 seeds); macro F1 and UAR first,'
+        ' as weighted F1 mostly measures neutral'
+    ),
 }
 
 # %% ../nbs/00_config.ipynb #c99ae793
@@ -111,7 +129,8 @@ def _check_run_name(ver:str):
 
 # %% ../nbs/00_config.ipynb #2679df65
 PAPER_FLAGS = ('use_wav', 'use_concat', 'multimodal_method')  # the paper's way of choosing the method
-RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report', 'log_every')  # where a run goes and how it shows: not its identity
+# where a run goes and how it shows: not its identity
+RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report', 'log_every')
 
 @dataclass
 class TrainConfig:
@@ -119,10 +138,13 @@ class TrainConfig:
     # data
     data_path: str = 'data/KEMDy20_v1_1' # corpus folder (KEMDy20, KEMDy19) or manifest file
     corpus: str = 'auto' # reader: 'auto', 'kemdy20', 'kemdy19' or 'manifest'
-    eval_data_path: str|None = None # a second labelled corpus (any reader) the best model is scored on after training, beside its own validation split (cross-corpus)
+    # a second labelled corpus (any reader) the best model is scored on after training, beside its own validation split
+    # (cross-corpus)
+    eval_data_path: str|None = None
     eval_corpus: str = 'auto' # the second corpus' reader
     text_mode: str = 'strip' # transcript cleaning: 'strip', 'tokens' or 'raw'
-    on_error: str = 'raise' # a bad segment in the corpus: 'raise' an error naming it, or 'skip' it and list it in skip_report
+    # a bad segment in the corpus: 'raise' an error naming it, or 'skip' it and list it in skip_report
+    on_error: str = 'raise'
     skip_report: str|None = None # where skip mode lists the segments it skipped (None: the run's skipped_segments.csv)
     output_dir: str = 'models/' # runs go to output_dir/ver
     ver: str = 'baseline' # the run's name
@@ -138,11 +160,14 @@ class TrainConfig:
     # device
     device: str = 'auto' # 'auto' (cuda, else mps, else cpu), 'cuda', 'mps' or 'cpu'
     use_amp: bool = True # mixed precision on CUDA: float16 with a gradient scaler
-    cpu_amp: bool = False # bfloat16 autocast on a CPU with bfloat16 units (AVX512-BF16, AMX): faster at the paper's backbone sizes, slower at the demo's tiny ones (benchmarks/RESULTS.md)
+    # bfloat16 autocast on a CPU with bfloat16 units (AVX512-BF16, AMX): faster at the paper's backbone sizes, slower at
+    # the demo's tiny ones (benchmarks/RESULTS.md)
+    cpu_amp: bool = False
     # labels
     label_transform: bool = False # train on neutral;X ties as X
     batch_weighted_sampler: bool = False # draw training segments with weight 1 / class count
-    va_weight: float = 0.0 # weight of the valence/arousal regression loss beside the classes' (0: no such output, the paper's setting)
+    # weight of the valence/arousal regression loss beside the classes' (0: no such output, the paper's setting)
+    va_weight: float = 0.0
     # training
     batch_size: int|None = None # global batch; None: the method's recipe
     val_batch_size: int|None = None # None: the method's recipe
@@ -152,27 +177,41 @@ class TrainConfig:
     grad_accum: int = 1 # gradient accumulation steps
     scheduler: str = 'constant' # learning-rate schedule: 'constant' or 'linear' (decay to 0)
     metric: str = 'weighted_f1' # validation metric that picks the best epoch
-    select_epoch: str = 'valid' # the split whose `metric` picks it: 'valid' (the paper's: the split then scored, optimistic) or 'dev' (held out of training)
+    # the split whose `metric` picks it: 'valid' (the paper's: the split then scored, optimistic) or 'dev' (held out of
+    # training)
+    select_epoch: str = 'valid'
     # model
-    method: str|None = None # what is trained: a method of the registry (`rsacfn.registry.METHODS`); None: the paper's flags (text_only without them)
+    # what is trained: a method of the registry (`rsacfn.registry.METHODS`); None: the paper's flags (text_only without
+    # them)
+    method: str|None = None
     use_wav: bool|None = None # the paper's flag for speech alone; translated into `method`
-    use_concat: bool|None = None # the paper's flag for fusing speech and text with multimodal_method; translated into `method`
-    multimodal_method: str|None = None # the paper's flag naming the fusion head (with use_concat); translated into `method`
+    # the paper's flag for fusing speech and text with multimodal_method; translated into `method`
+    use_concat: bool|None = None
+    # the paper's flag naming the fusion head (with use_concat); translated into `method`
+    multimodal_method: str|None = None
     wav_model: str = 'facebook/wav2vec2-large-960h-lv60-self' # audio checkpoint folder or hub id
     text_model: str = 'klue/roberta-base' # text checkpoint folder or hub id
     rnn_model: str|None = None # the paper's name for text_model; translated into it
     pooling_mode: str = 'mean' # 'mean', 'sum' or 'max' over real positions
-    head_sizes: dict = field(default_factory=dict) # sizes of the method's head that differ from the paper's (`head_sizes(method)`)
+    # sizes of the method's head that differ from the paper's (`head_sizes(method)`)
+    head_sizes: dict = field(default_factory=dict)
     plugins: list = field(default_factory=list) # modules or .py files to import first; they may register more methods
-    freeze_backbones: bool = False # train the head alone: the backbones keep their loaded weights, and their features are extracted once (cached in cache_dir) and reused
+    # train the head alone: the backbones keep their loaded weights, and their features are extracted once (cached in
+    # cache_dir) and reused
+    freeze_backbones: bool = False
     feature_cache: bool|None = None # the old name of freeze_backbones; translated into it
     # speed
     cache_dir: str|None = None # where freeze_backbones caches features (None: output_dir/feature_cache)
-    num_workers: int|None = None # data-loading worker processes; None: 2 on CUDA, 0 elsewhere (`benchmarks/limits.py loading`)
+    # data-loading worker processes; None: 2 on CUDA, 0 elsewhere (`benchmarks/limits.py loading`)
+    num_workers: int|None = None
     static_padding: bool = False # pad every batch to the maximum lengths, as the paper did (benchmarks)
-    audio_pad_multiple: int|None = None # pad each batch's audio up to a multiple of this many samples: fewer batch shapes; None: chosen per device (`rsacfn.trainer.audio_pad_multiple`)
+    # pad each batch's audio up to a multiple of this many samples: fewer batch shapes; None: chosen per device
+    # (`rsacfn.trainer.audio_pad_multiple`)
+    audio_pad_multiple: int|None = None
     group_by_length: bool = False # batch segments of similar length together: less padding, faster epochs
-    log_every: int = 50 # training steps between reads of the loss from the device (the progress bar's loss, the NaN check): no step waits for the device
+    # training steps between reads of the loss from the device (the progress bar's loss, the NaN check): no step waits
+    # for the device
+    log_every: int = 50
     resume: bool = False # continue from the run's last completed epoch
     quiet: bool = False # no progress bars
 
@@ -187,7 +226,8 @@ class TrainConfig:
         _check_run_name(self.ver)
         self.plugins = _plugin_paths(self.plugins)
         self.method_was_default = self.method is None and all(getattr(self, k) is None for k in PAPER_FLAGS)
-        self.method_key = 'multimodal_method' if self.method is None and self.multimodal_method else 'method'  # errors name it
+        # errors name it
+        self.method_key = 'multimodal_method' if self.method is None and self.multimodal_method else 'method'
         self.method = _paper_method(self)
         _translate_aliases(self)
         _check_ranges(self)
@@ -207,7 +247,9 @@ def _plugin_paths(plugins:list) -> list:
     out = [str(Path(p).resolve()) if str(p).endswith('.py') else str(p) for p in plugins]
     for i, p in enumerate(out):
         if p in out[:i]:
-            raise ValueError(f'`plugins`: {p} is given twice ({plugins[out.index(p)]!r} and {plugins[i]!r}); give it once')
+            raise ValueError(
+                f'`plugins`: {p} is given twice ({plugins[out.index(p)]!r} and {plugins[i]!r}); give it once'
+            )
     return out
 
 def _paper_method(cfg) -> str:
@@ -215,9 +257,15 @@ def _paper_method(cfg) -> str:
     wav, concat, mm = cfg.use_wav, cfg.use_concat, cfg.multimodal_method
     cfg.use_wav = cfg.use_concat = cfg.multimodal_method = None
     if mm is not None and not concat:
-        raise ValueError(f"multimodal_method={mm!r} takes effect only with use_concat=True (without it the paper trains "
-                         f"{'speech' if wav else 'text'} alone); write method={mm!r}")
-    flagged = (mm or 'early_fusion') if concat else 'speech_only' if wav else 'text_only' if (wav, concat) != (None, None) else None
+        raise ValueError(
+            f"multimodal_method={mm!r} takes effect only with use_concat=True (without it the paper trains "
+            f"{'speech' if wav else 'text'} alone); write method={mm!r}"
+        )
+    flagged = (
+        (mm or 'early_fusion')
+        if concat
+        else 'speech_only' if wav else 'text_only' if (wav, concat) != (None, None) else None
+    )
     if cfg.method is None: return flagged or 'text_only'  # the paper's default: text alone
     if flagged is not None and flagged != cfg.method:
         given = ', '.join(f'{k}={v!r}' for k, v in zip(PAPER_FLAGS, (wav, concat, mm)) if v is not None)
@@ -229,17 +277,22 @@ def _translate_aliases(cfg):
     if cfg.rnn_model is not None:
         default = TrainConfig.__dataclass_fields__['text_model'].default
         if cfg.text_model not in (default, cfg.rnn_model):
-            raise ValueError(f'text_model={cfg.text_model!r} and rnn_model={cfg.rnn_model!r} name two text checkpoints; '
-                             'give only text_model')
+            raise ValueError(
+                f'text_model={cfg.text_model!r} and rnn_model={cfg.rnn_model!r} name two text checkpoints; '
+                'give only text_model'
+            )
         cfg.text_model, cfg.rnn_model = cfg.rnn_model, None
     if cfg.feature_cache is not None:  # the old name: same meaning, one field
         if cfg.freeze_backbones and not cfg.feature_cache:
-            raise ValueError('freeze_backbones=True and feature_cache=False contradict each other; give only freeze_backbones')
+            raise ValueError(
+                'freeze_backbones=True and feature_cache=False contradict each other; give only freeze_backbones'
+            )
         cfg.freeze_backbones, cfg.feature_cache = bool(cfg.feature_cache) or cfg.freeze_backbones, None
 
 # %% ../nbs/00_config.ipynb #8fb4583f
 LOWEST = dict(epochs=1, grad_accum=1, batch_size=1, val_batch_size=1, num_classes=2, n_folds=2, audio_max_lens=1,
-              text_max_lens=1, num_workers=0, fold=0, log_every=1, audio_pad_multiple=1)  # the smallest value each takes
+              # the smallest value each takes
+              text_max_lens=1, num_workers=0, fold=0, log_every=1, audio_pad_multiple=1)
 CHOICES = dict(metric=METRICS, scheduler=('constant', 'linear'), split=('random', 'session'),
                device=('auto', 'cuda', 'mps', 'cpu'), pooling_mode=('mean', 'sum', 'max'), corpus=CORPUS_READERS,
                eval_corpus=CORPUS_READERS, text_mode=('strip', 'tokens', 'raw'), select_epoch=('valid', 'dev'),
@@ -265,7 +318,10 @@ def _check_choices(cfg):
     for k, choices in CHOICES.items():
         if getattr(cfg, k) not in choices: raise unknown_key(k, getattr(cfg, k), choices)
     if cfg.freeze_backbones:  # its features are extracted once per clip, unpadded: a padding asked for would be ignored
-        for k, asked in (('static_padding', cfg.static_padding), ('audio_pad_multiple', (cfg.audio_pad_multiple or 1) > 1)):
+        for k, asked in (
+            ('static_padding', cfg.static_padding),
+            ('audio_pad_multiple', (cfg.audio_pad_multiple or 1) > 1),
+        ):
             if asked: raise ValueError(f"{k}={getattr(cfg, k)!r}: freeze_backbones extracts each clip's features once, "
                                        f'unpadded; drop {k} or freeze_backbones')
 
@@ -280,4 +336,8 @@ EXPERIMENT_KEYS = ('preset', 'demo_size', 'work_dir')  # the experiment's keys b
 def default_work_dir() -> Path:
     "`results/experiment` of the source checkout rsacfn runs from (settings.ini beside the package), else `~/rsacfn/experiment`: never the working directory."
     checkout = Path(find_spec('rsacfn').origin).resolve().parents[1]
-    return (checkout/'results'/'experiment') if (checkout/'settings.ini').is_file() else Path.home()/'rsacfn'/'experiment'
+    return (
+        (checkout / 'results' / 'experiment')
+        if (checkout / 'settings.ini').is_file()
+        else Path.home() / 'rsacfn' / 'experiment'
+    )

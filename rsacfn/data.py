@@ -46,14 +46,16 @@ def parse_emotions(raw:str, # a rater-vote string such as `'neutral;happy'`
     "Split a rater-vote string into class names; raise `ValueError` on a name outside `classes`."
     emos = tuple(normalize_emotion(raw).split(';'))
     bad = [e for e in emos if e not in classes]
-    if bad or not emos: raise ValueError(f"unknown emotion {bad[0] if bad else raw!r} in {str(raw)!r}; known: {', '.join(classes)}")
+    if bad or not emos:
+        raise ValueError(f"unknown emotion {bad[0] if bad else raw!r} in {str(raw)!r}; known: {', '.join(classes)}")
     return emos
 
 # %% ../nbs/00_data.ipynb #14201531
 class CorpusError(ValueError):
     "A problem with one file or row of a corpus; the message says where and what to do."
     def __init__(self, where, what=None, hint='', segment_id=None):
-        if what is None:  # re-raised from a data-loading worker: torch passes one string, the worker's traceback, whose last line is ours
+        # re-raised from a data-loading worker: torch passes one string, the worker's traceback, whose last line is ours
+        if what is None:
             where, _, what = str(where).strip().rsplit('CorpusError: ', 1)[-1].partition(': ')
         self.where, self.what, self.hint, self.segment_id = str(where), what, hint, segment_id
         super().__init__(f"{where}: {what}" + (f". {hint}" if hint else ''))
@@ -69,11 +71,14 @@ def write_skip_report(path, # the CSV to write
     if path.is_file():
         with open(path, 'rb') as f: head = f.readline().strip().lstrip(b'\xef\xbb\xbf')
         if head != ','.join(SKIP_REPORT_COLUMNS).encode():
-            raise FileExistsError(f'skip_report={str(path)!r} exists and is not a report of skipped segments (it would be '
-                                  'replaced); choose another `skip_report`')
+            raise FileExistsError(
+                f'skip_report={str(path)!r} exists and is not a report of skipped segments (it would be '
+                'replaced); choose another `skip_report`'
+            )
     with atomic_write(path, newline='', encoding='utf-8') as f:
         w = csv.DictWriter(f, SKIP_REPORT_COLUMNS); w.writeheader(); w.writerows(rows)
-    if rows and warn: warnings.warn(f'skipped {len(rows)} segment(s); each one and why is listed in {path}', stacklevel=2)
+    if rows and warn:
+        warnings.warn(f'skipped {len(rows)} segment(s); each one and why is listed in {path}', stacklevel=2)
 
 class _Problems:
     "Raise each corpus problem at once, or (skip mode) collect them for a report."
@@ -105,7 +110,8 @@ def clean_text(text:str, # a transcript line as written
     "Apply a transcript cleaning rule (see the table above)."
     if callable(mode): return mode(text)
     if mode == 'raw': return text.strip()
-    if mode not in ('strip', 'tokens'): raise ValueError(f"text_mode must be 'strip', 'tokens', 'raw' or a function, not {mode!r}")
+    if mode not in ('strip', 'tokens'):
+        raise ValueError(f"text_mode must be 'strip', 'tokens', 'raw' or a function, not {mode!r}")
     t = _ALT_SLASH.sub(r'\1', text)
     t = _ALT_PLUS.sub(r'\1', t)
     t = _PARENS.sub(r'\1', t)
@@ -128,9 +134,14 @@ def read_transcript(path, # the segment's .txt file
     "Read a one-line transcript; raise `CorpusError` if it is missing, undecodable or empty."
     path = Path(path)
     if not path.is_file():
-        raise CorpusError(path, 'transcript file not found', 'Check the corpus is complete, or pass on_error="skip"', segment_id)
-    try: raw = decode_transcript(path.read_bytes(), path)
-    except CorpusError as e: e.segment_id = segment_id; raise
+        raise CorpusError(
+            path, 'transcript file not found', 'Check the corpus is complete, or pass on_error="skip"', segment_id
+        )
+    try:
+        raw = decode_transcript(path.read_bytes(), path)
+    except CorpusError as e:
+        e.segment_id = segment_id
+        raise
     raw = _SPACES.sub(' ', raw).strip()
     text = clean_text(raw, mode)
     if not text:
@@ -140,10 +151,15 @@ def read_transcript(path, # the segment's .txt file
 
 # %% ../nbs/00_data.ipynb #4541624e
 SAMPLE_RATE = 16_000
-DIMENSIONS = ('valence', 'arousal')  # KEMDy's continuous ratings: each rater scores 1 (negative / calm) to 5 (positive / excited)
+# KEMDy's continuous ratings: each rater scores 1 (negative / calm) to 5 (positive / excited)
+DIMENSIONS = ('valence', 'arousal')
 _DIM_CENTRE, _DIM_HALF = 3.0, 2.0    # the 1-5 scale's centre and half-range: scaled ratings lie in [-1, 1]
 
-def scale_dimensions(x): return (np.asarray(x, dtype=np.float32) - _DIM_CENTRE) / _DIM_HALF  # raters' scale -> [-1, 1] (NaN stays NaN)
+
+def scale_dimensions(x):
+    return (np.asarray(x, dtype=np.float32) - _DIM_CENTRE) / _DIM_HALF  # raters' scale -> [-1, 1] (NaN stays NaN)
+
+
 def unscale_dimensions(x): return np.asarray(x, dtype=np.float32) * _DIM_HALF + _DIM_CENTRE  # [-1, 1] -> raters' scale
 
 @lru_cache(maxsize=None)
@@ -179,14 +195,17 @@ def audio_info(path, segment_id=None) -> sf._SoundFileInfo:
     "soundfile's header info; raise `CorpusError` for a missing, corrupt or empty file."
     path = Path(path)
     if not path.is_file():
-        raise CorpusError(path, 'wav file not found', 'Check the corpus is complete, or pass on_error="skip"', segment_id)
+        raise CorpusError(path, 'wav file not found', 'Check the corpus is complete, or pass on_error="skip"',
+                          segment_id)
     try: info = sf.info(str(path))
     except Exception as e:
         raise CorpusError(path, f'wav file cannot be decoded ({type(e).__name__})',
                           'Re-extract it from the corpus archive, or pass on_error="skip"', segment_id) from e
     if info.frames == 0:
-        raise CorpusError(path, 'wav file holds no audio (0 samples)', 'Remove the segment, or pass on_error="skip"', segment_id)
-    if info.subtype in ('FLOAT', 'DOUBLE'): _check_finite(sf.read(str(path), dtype='float32')[0], path, segment_id)  # PCM cannot hold NaN
+        raise CorpusError(path, 'wav file holds no audio (0 samples)', 'Remove the segment, or pass on_error="skip"',
+                          segment_id)
+    # PCM cannot hold NaN
+    if info.subtype in ('FLOAT', 'DOUBLE'): _check_finite(sf.read(str(path), dtype='float32')[0], path, segment_id)
     return info
 
 def _check_finite(wav:np.ndarray, path, segment_id=None):
@@ -244,7 +263,8 @@ def _annotation_rows(path, problems=None):
     "Yield (line number, fields) for every segment row of a KEMDy annotation CSV; a bad row goes to `problems` (skip mode: skipped)."
     path = Path(path)
     try: text = decode_transcript(path.read_bytes(), path)
-    except CorpusError as e: raise CorpusError(path, 'annotation file is neither UTF-8 nor cp949', 'Re-extract it from the corpus archive') from e
+    except CorpusError as e:
+        raise CorpusError(path, 'annotation file is neither UTF-8 nor cp949', 'Re-extract it from the corpus archive') from e
     rows = list(csv.reader(io.StringIO(text)))
     if not rows: raise CorpusError(path, 'annotation file is empty', 'Re-extract it from the corpus archive')
     head = [c.strip().lower() for c in rows[0]]
@@ -264,7 +284,8 @@ def _annotation_rows(path, problems=None):
             fields = dict(segment_id=sid, emotion=row[i_tot], where=where,
                           valence=_rating(row[i_tot + 1], where, 'valence', sid),
                           arousal=_rating(row[i_tot + 2], where, 'arousal', sid),
-                          wav_start=_float(row[i_wav], where, 'wav start', sid), wav_end=_float(row[i_wav + 1], where, 'wav end', sid))
+                          wav_start=_float(row[i_wav], where, 'wav start', sid),
+                          wav_end=_float(row[i_wav + 1], where, 'wav end', sid))
         except CorpusError as e:
             if problems is None: raise
             problems(e); continue  # skip mode: this row is listed in the report, the others are read
@@ -303,7 +324,8 @@ def _annotation_files(root, pattern, glob):
     if not ann.is_dir():
         raise CorpusError(ann, 'annotation folder not found',
                           f'Point root at the corpus folder that holds annotation/ and wav/ (got {root})')
-    files = sorted(p for p in ann.iterdir() if pattern.match(p.name))  # any letter case: sess01_eval.csv is Sess01_eval.csv
+    # any letter case: sess01_eval.csv is Sess01_eval.csv
+    files = sorted(p for p in ann.iterdir() if pattern.match(p.name))
     if not files: raise CorpusError(ann, f'no annotation files named like {glob}', 'Is this the right corpus folder?')
     others = sorted(p.name for p in ann.glob('*.csv') if not pattern.match(p.name))
     if others: warnings.warn(f'{ann}: not read, as not named like {glob}: {", ".join(others)}')
@@ -312,7 +334,9 @@ def _annotation_files(root, pattern, glob):
 def read_kemdy20(root, # the KEMDy20_v1_1 folder (holds annotation/ and wav/)
                  text_mode:str|Callable='strip', # transcript cleaning rule, see `clean_text`
                  on_error:str='raise', # 'raise', or 'skip' bad segments and list them in `skip_report`
-                 skip_report=None, # skip mode's CSV (default: ./skipped_segments_<corpus>_<hash>.csv; False: none, see `.attrs['skipped']`)
+                 # skip mode's CSV (default: ./skipped_segments_<corpus>_<hash>.csv; False: none, see
+                 # `.attrs['skipped']`)
+                 skip_report=None,
                  check_audio:bool=True, # open every wav header (finds missing, corrupt and empty files now)
                 ) -> pd.DataFrame: # one row per annotated segment, columns `COLUMNS`
     "Read KEMDy20 (any number of sessions) into one table."
@@ -323,12 +347,21 @@ def read_kemdy20(root, # the KEMDy20_v1_1 folder (holds annotation/ and wav/)
             sid = row['segment_id']
             m = _SEG20.match(sid)
             if not m:
-                problems(CorpusError(row['where'], f'segment id {sid!r} is not like Sess01_script01_User002M_001', _HINT_SKIP, sid)); continue
+                problems(
+                    CorpusError(
+                        row['where'], f'segment id {sid!r} is not like Sess01_script01_User002M_001', _HINT_SKIP, sid
+                    )
+                )
+                continue
             if sid in seen:
-                problems(CorpusError(row['where'], f'segment {sid} is listed twice (first at {seen[sid]})', _HINT_SKIP, sid)); continue
+                problems(
+                    CorpusError(row['where'], f'segment {sid} is listed twice (first at {seen[sid]})', _HINT_SKIP, sid)
+                )
+                continue
             seen[sid] = row['where']
             wav = Path(root)/'wav'/f'Session{session:02d}'/f'{sid}.wav'
-            if not wav.is_file() and int(m.group(1)) != session:  # listed in another session's file: its wav may sit under its own session
+            # listed in another session's file: its wav may sit under its own session
+            if not wav.is_file() and int(m.group(1)) != session:
                 own = Path(root)/'wav'/f'Session{int(m.group(1)):02d}'/f'{sid}.wav'
                 if own.is_file(): wav = own
             rec = _segment(row, session, wav, text_mode, check_audio, problems,
@@ -343,7 +376,9 @@ _ANN19 = re.compile(r'^Session(\d+)_([MF])_res\.csv$', re.I)
 def read_kemdy19(root, # the KEMDy19 folder (holds annotation/ and wav/)
                  text_mode:str|Callable='strip', # transcript cleaning rule, see `clean_text`
                  on_error:str='raise', # 'raise', or 'skip' bad segments and list them in `skip_report`
-                 skip_report=None, # skip mode's CSV (default: ./skipped_segments_<corpus>_<hash>.csv; False: none, see `.attrs['skipped']`)
+                 # skip mode's CSV (default: ./skipped_segments_<corpus>_<hash>.csv; False: none, see
+                 # `.attrs['skipped']`)
+                 skip_report=None,
                  check_audio:bool=True, # open every wav header
                 ) -> pd.DataFrame: # one row per annotated segment, columns `COLUMNS`
     "Read KEMDy19 into the same table as `read_kemdy20`, keeping each file's own actor."
@@ -355,10 +390,16 @@ def read_kemdy19(root, # the KEMDy19 folder (holds annotation/ and wav/)
             sid = row['segment_id']
             m = _SEG19.match(sid)
             if not m:
-                problems(CorpusError(row['where'], f'segment id {sid!r} is not like Sess01_script01_F001', _HINT_SKIP, sid)); continue
+                problems(
+                    CorpusError(row['where'], f'segment id {sid!r} is not like Sess01_script01_F001', _HINT_SKIP, sid)
+                )
+                continue
             if m.group(3) != gender: continue  # the other actor's turn: read from the other file
             if sid in seen:
-                problems(CorpusError(row['where'], f'segment {sid} is listed twice (first at {seen[sid]})', _HINT_SKIP, sid)); continue
+                problems(
+                    CorpusError(row['where'], f'segment {sid} is listed twice (first at {seen[sid]})', _HINT_SKIP, sid)
+                )
+                continue
             seen[sid] = row['where']
             wav = Path(root)/'wav'/f'Session{session:02d}'/f'Sess{session:02d}_{m.group(2)}'/f'{sid}.wav'
             rec = _segment(row, session, wav, text_mode, check_audio, problems,
@@ -384,19 +425,17 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
                   label_map:dict|None=None, # the corpus' labels -> names in `classes`
                   text_mode:str|Callable='raw', # transcript cleaning rule, see `clean_text`
                   on_error:str='raise', # 'raise', or 'skip' bad rows and list them in `skip_report`
-                  skip_report=None, # skip mode's CSV (default: ./skipped_segments_<corpus>_<hash>.csv; False: none, see `.attrs['skipped']`)
+                  # skip mode's CSV (default: ./skipped_segments_<corpus>_<hash>.csv; False: none, see
+                  # `.attrs['skipped']`)
+                  skip_report=None,
                   check_audio:bool=True, # open every audio header
-                  labels:bool=True, # False: new audio to predict, the emotion column may be absent (a row without an emotion gets no label)
+                  # False: new audio to predict, the emotion column may be absent (a row without an emotion gets no
+                  # label)
+                  labels:bool=True,
                  ) -> pd.DataFrame: # one row per utterance, columns `COLUMNS`
     "Read a manifest of audio paths, transcripts and labels into the corpus table."
     path = Path(path)
-    if not path.is_file(): raise CorpusError(path, 'manifest not found', 'Give the path of a .csv or .tsv file')
-    _refuse_audio(path)
-    sep = '\t' if path.suffix.lower() in ('.tsv', '.tab') else ','
-    try: text = decode_transcript(path.read_bytes(), path)  # UTF-8 or cp949, as the KEMDy readers accept
-    except CorpusError: raise CorpusError(path, 'manifest is neither UTF-8 nor cp949', 'Save it as UTF-8') from None
-    try: raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except Exception as e: raise CorpusError(path, f'cannot be parsed as {"TSV" if sep == chr(9) else "CSV"} ({e})', 'Check the file') from e
+    raw = _manifest_table(path)
     cols = _manifest_columns(path, raw, columns, labels)
     problems, records = _Problems(on_error, skip_report, path), []
     lmap = {str(k).strip().lower(): v for k, v in (label_map or {}).items()}
@@ -407,29 +446,50 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
         where, wav, sid = f'{path}, line {i + 2}', wavs[i], ids[i]
         clip = os.path.realpath(wav)  # what makes two rows the same clip: the file, however its path is spelled
         if clip in seen_files or sid in seen_ids:
-            what = f'{wav} is listed twice (first at {seen_files[clip]})' if clip in seen_files else \
-                   f'segment {sid} is listed twice (first at {seen_ids[sid]})'
+            what = (f'{wav} is listed twice (first at {seen_files[clip]})' if clip in seen_files else
+                    f'segment {sid} is listed twice (first at {seen_ids[sid]})')
             problems(CorpusError(where, what, 'Give every clip one row, or pass on_error="skip"', sid)); continue
         seen_ids[sid] = seen_files[clip] = where
-        emo = ';'.join(lmap.get(e.strip().lower(), e) for e in str(r[cols['emotion']]).split(';')) if cols['emotion'] else ''
-        if emo.strip().isdigit() and int(emo) < len(classes): emo = classes[int(emo)]
-        try:
-            emos = parse_emotions(emo, classes) if emo.strip() or labels else ()
-            dims = {k: _rating(r[cols[k]], where, k, sid) if cols[k] else float('nan') for k in DIMENSIONS}
-            info = audio_info(wav, sid) if check_audio else None
+        try: labelled = _manifest_labels(r, cols, where, wav, sid, lmap, classes, labels, check_audio)
         except ValueError as e:
             problems(e if isinstance(e, CorpusError) else CorpusError(where, str(e), _HINT_LABEL, sid)); continue
         raw_text = _SPACES.sub(' ', r[cols['text']]).strip()
         text = clean_text(raw_text, text_mode)
-        if not text: problems(CorpusError(where, 'transcript is empty', 'Fix the row, or pass on_error="skip"', sid)); continue
-        spk = r[cols['speaker']].strip() if cols['speaker'] else ''
-        ses = r[cols['session']].strip() if cols['session'] else ''
-        records.append(dict(segment_id=sid, session=int(ses) if ses.isdigit() else (ses or pd.NA), script='',
-                            speaker=spk or pd.NA, gender='', wav_path=str(wav), text=text, raw_text=raw_text,
-                            emotion=normalize_emotion(emo) if emos else '', label=list(classes).index(emos[0]) if len(emos) == 1 else pd.NA,
-                            **dims, wav_start=float('nan'), wav_end=float('nan'),
-                            duration=info.duration if info else float('nan')))
+        if not text:
+            problems(CorpusError(where, 'transcript is empty', 'Fix the row, or pass on_error="skip"', sid)); continue
+        records.append(_manifest_record(r, cols, sid, wav, text, raw_text, classes, *labelled))
     return _frame(records, problems)
+
+def _manifest_table(path:Path) -> pd.DataFrame:
+    "The manifest's rows as strings, from UTF-8 or cp949 CSV or TSV; a file that is none of these is a CorpusError."
+    if not path.is_file(): raise CorpusError(path, 'manifest not found', 'Give the path of a .csv or .tsv file')
+    _refuse_audio(path)
+    sep = '\t' if path.suffix.lower() in ('.tsv', '.tab') else ','
+    try: text = decode_transcript(path.read_bytes(), path)  # UTF-8 or cp949, as the KEMDy readers accept
+    except CorpusError: raise CorpusError(path, 'manifest is neither UTF-8 nor cp949', 'Save it as UTF-8') from None
+    try: return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except Exception as e:
+        kind = 'TSV' if sep == '\t' else 'CSV'
+        raise CorpusError(path, f'cannot be parsed as {kind} ({e})', 'Check the file') from e
+
+def _manifest_labels(r, cols, where, wav, sid, lmap, classes, labels, check_audio) -> tuple:
+    "(emotion, its classes, ratings, audio info) of one manifest row; a bad value raises, naming the row."
+    emo = ''
+    if cols['emotion']: emo = ';'.join(lmap.get(e.strip().lower(), e) for e in str(r[cols['emotion']]).split(';'))
+    if emo.strip().isdigit() and int(emo) < len(classes): emo = classes[int(emo)]
+    emos = parse_emotions(emo, classes) if emo.strip() or labels else ()
+    dims = {k: _rating(r[cols[k]], where, k, sid) if cols[k] else float('nan') for k in DIMENSIONS}
+    return emo, emos, dims, audio_info(wav, sid) if check_audio else None
+
+def _manifest_record(r, cols, sid, wav, text, raw_text, classes, emo, emos, dims, info) -> dict:
+    "One manifest row as a record of the corpus table."
+    spk = r[cols['speaker']].strip() if cols['speaker'] else ''
+    ses = r[cols['session']].strip() if cols['session'] else ''
+    return dict(segment_id=sid, session=int(ses) if ses.isdigit() else (ses or pd.NA), script='', speaker=spk or pd.NA,
+                gender='', wav_path=str(wav), text=text, raw_text=raw_text,
+                emotion=normalize_emotion(emo) if emos else '',
+                label=list(classes).index(emos[0]) if len(emos) == 1 else pd.NA, **dims,
+                wav_start=float('nan'), wav_end=float('nan'), duration=info.duration if info else float('nan'))
 
 # %% ../nbs/00_data.ipynb #97f275f7
 _AUDIO_SUFFIXES = ('.wav', '.flac', '.mp3', '.ogg', '.opus', '.m4a', '.aiff', '.aif')
@@ -438,9 +498,12 @@ def _refuse_audio(path:Path):
     "A single audio clip given where a manifest belongs: say how to give it."
     with open(path, 'rb') as f: magic = f.read(4)
     if path.suffix.lower() in _AUDIO_SUFFIXES or magic in (b'RIFF', b'fLaC', b'OggS', b'FORM') or magic[:3] == b'ID3':
-        raise CorpusError(path, 'is an audio clip, not a manifest',
-                          'Give clips as a manifest: a .csv file whose first line is wav_path,text and then one line per '
-                          f'clip, e.g. {path.name},<its transcript>')
+        raise CorpusError(
+            path,
+            'is an audio clip, not a manifest',
+            'Give clips as a manifest: a .csv file whose first line is wav_path,text and then one line per '
+            f'clip, e.g. {path.name},<its transcript>',
+        )
 
 def _manifest_columns(path:Path, raw:pd.DataFrame, columns:dict|None, labels:bool) -> dict:
     "Our column name -> the manifest's, by `columns` or by `MANIFEST_COLUMNS`' usual names."
@@ -448,9 +511,13 @@ def _manifest_columns(path:Path, raw:pd.DataFrame, columns:dict|None, labels:boo
     for ours, names in MANIFEST_COLUMNS.items():
         given = (columns or {}).get(ours)
         if given is not None:
-            if given not in raw.columns: raise CorpusError(path, f'column {given!r} (for {ours}) not found; columns are {list(raw.columns)}', 'Fix `columns=`')
+            if given not in raw.columns:
+                raise CorpusError(
+                    path, f'column {given!r} (for {ours}) not found; columns are {list(raw.columns)}', 'Fix `columns=`'
+                )
             cols[ours] = given
-        else: cols[ours] = next((have[n] for n in names if n in have), None)
+        else:
+            cols[ours] = next((have[n] for n in names if n in have), None)
     missing = [k for k in ('wav_path', 'text', 'emotion' if labels else 'text') if cols[k] is None]
     if missing:
         raise CorpusError(path, f'no column for {", ".join(missing)}; columns are {list(raw.columns)}',
@@ -482,8 +549,11 @@ def detect_format(path) -> str:
     names = [p.name for p in (path/'annotation').glob('*.csv')] if (path/'annotation').is_dir() else []
     if any(_ANN20.match(n) for n in names): return 'kemdy20'
     if any(_ANN19.match(n) for n in names): return 'kemdy19'
-    raise CorpusError(path, 'not a manifest file, and no annotation/SessXX_eval.csv or annotation/SessionXX_F_res.csv inside',
-                      f'Give a KEMDy20 or KEMDy19 folder or a manifest, or name the reader ({", ".join(READERS)})')
+    raise CorpusError(
+        path,
+        'not a manifest file, and no annotation/SessXX_eval.csv or annotation/SessionXX_F_res.csv inside',
+        f'Give a KEMDy20 or KEMDy19 folder or a manifest, or name the reader ({", ".join(READERS)})',
+    )
 
 def read_corpus(path, # a corpus folder or a manifest file
                 reader:str='auto', # a name in `READERS`, or 'auto'
@@ -538,15 +608,21 @@ def split_corpus(df:pd.DataFrame, # the corpus table
         counts = single.label.value_counts()
         if (counts < 2).any():
             few = counts[counts < 2]
-            names = ', '.join(f'{single.emotion[single.label == c].iloc[0]} (label {c}: {n} segment)' for c, n in few.items())
-            raise ValueError(f'{names}: fewer than 2 segments, too few for a stratified split; use more data or fewer classes')
+            names = ', '.join(
+                f'{single.emotion[single.label == c].iloc[0]} (label {c}: {n} segment)' for c, n in few.items()
+            )
+            raise ValueError(
+                f'{names}: fewer than 2 segments, too few for a stratified split; use more data or fewer classes'
+            )
         tr_idx, va_idx = train_test_split(single.index, test_size=valid_size, stratify=single.label, random_state=seed)
         train, valid = single.loc[sorted(tr_idx)], single.loc[sorted(va_idx)]
         train_pool = df.drop(index=valid.index)
     elif split == 'session':
-        if df.session.isna().any(): raise ValueError("some segments have no session; add a session column or use split='random'")
+        if df.session.isna().any():
+            raise ValueError("some segments have no session; add a session column or use split='random'")
         sessions = sorted(df.session.unique())
-        if not 2 <= n_folds <= len(sessions): raise ValueError(f'n_folds must be between 2 and the {len(sessions)} sessions, not {n_folds}')
+        if not 2 <= n_folds <= len(sessions):
+            raise ValueError(f'n_folds must be between 2 and the {len(sessions)} sessions, not {n_folds}')
         if not 0 <= fold < n_folds: raise ValueError(f'fold must be in 0..{n_folds - 1}, not {fold}')
         sessions_of_fold = lambda k: set(np.array_split(np.array(sessions, dtype=object), n_folds)[k])
         va_sessions = sessions_of_fold(fold)
@@ -555,10 +631,16 @@ def split_corpus(df:pd.DataFrame, # the corpus table
         train_pool = df[~df.session.isin(va_sessions)]
         shared = set(train_pool.speaker.dropna()) & set(valid.speaker.dropna())
         if shared:
-            raise ValueError(f'speaker(s) {sorted(shared)[:5]} appear in training and validation sessions; the session split '
-                             "would not be speaker-independent. Check the speaker column, or use split='random'")
-    else: raise unknown_key('split', split, SPLITS)
-    if dev: train, devset, train_pool = _development(train, train_pool, split, valid_size, seed, n_folds, fold, sessions_of_fold)
+            raise ValueError(
+                f'speaker(s) {sorted(shared)[:5]} appear in training and validation sessions; the session split '
+                'would not be speaker-independent. Check the speaker column, or use split=\'random\''
+            )
+    else:
+        raise unknown_key('split', split, SPLITS)
+    if dev:
+        train, devset, train_pool = _development(
+            train, train_pool, split, valid_size, seed, n_folds, fold, sessions_of_fold
+        )
     if label_transform:
         extra = train_pool[train_pool.label.isna()].copy()
         extra['label'] = [transformed_label(e) for e in extra.emotion]
@@ -571,10 +653,16 @@ def _development(train, train_pool, split, valid_size, seed, n_folds, fold, sess
     "(train, dev, train_pool) with a development split out of training: the next session fold's sessions, or a stratified share."
     if split == 'session':
         held = sessions_of_fold((fold + 1) % n_folds)  # speakers apart from training and from the validation fold
-        return train[~train.session.isin(held)], train[train.session.isin(held)], train_pool[~train_pool.session.isin(held)]
+        return (
+            train[~train.session.isin(held)],
+            train[train.session.isin(held)],
+            train_pool[~train_pool.session.isin(held)],
+        )
     from sklearn.model_selection import train_test_split
     if (train.label.value_counts() < 2).any():
-        raise ValueError('a class has fewer than 2 training segments: too few to hold out a development split; use more data')
+        raise ValueError(
+            'a class has fewer than 2 training segments: too few to hold out a development split; use more data'
+        )
     tr_idx, dv_idx = train_test_split(train.index, test_size=valid_size, stratify=train.label, random_state=seed)
     devset = train.loc[sorted(dv_idx)]
     return train.loc[sorted(tr_idx)], devset, train_pool.drop(index=devset.index)
@@ -588,12 +676,15 @@ class EmotionDataset(torch.utils.data.Dataset):
                  audio_max_lens:int=AUDIO_MAX_LENS, # keep at most this many 16 kHz samples (paper: 6 s)
                  modality:str='both', # 'audio', 'text' or 'both'
                  backend:str='auto'): # resampler, see `resample`
-        if modality not in MODALITIES: raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
-        if df.label.isna().any(): raise ValueError('the table has segments without a single label; split it with `split_corpus` first')
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
+        if df.label.isna().any():
+            raise ValueError('the table has segments without a single label; split it with `split_corpus` first')
         self.audio_max_lens, self.modality, self.backend = audio_max_lens, modality, backend
         self.ids, self.paths, self.texts = df.segment_id.tolist(), df.wav_path.tolist(), df.text.tolist()
         self.labels = df.label.astype(int).tolist()
-        has_dims = all(k in df for k in DIMENSIONS)  # the raters' valence and arousal, scaled to [-1, 1] (NaN where missing)
+        # the raters' valence and arousal, scaled to [-1, 1] (NaN where missing)
+        has_dims = all(k in df for k in DIMENSIONS)
         self.dims = scale_dimensions(df[list(DIMENSIONS)].to_numpy(np.float32)) if has_dims else None
     def __len__(self): return len(self.ids)
     def __getitem__(self, i):
@@ -618,26 +709,32 @@ class Collator:
     audio_max_lens: int = AUDIO_MAX_LENS # truncate waveforms to this many samples
     text_max_lens: int = TEXT_MAX_LENS # truncate texts to this many tokens
     pad_to_max: bool = False # pad to the maximum lengths (the paper's static padding) instead of the batch's longest
-    feature_extractor: Callable|None = None # a Hugging Face audio feature extractor; None: `default_feature_extractor()`
+    # a Hugging Face audio feature extractor; None: `default_feature_extractor()`
+    feature_extractor: Callable|None = None
     modality: str|None = None # batch 'audio', 'text' or 'both' of what items hold; None: whatever they hold
-    audio_pad_multiple: int = 1 # pad the audio up to a whole multiple of this many samples (at most audio_max_lens): fewer distinct batch shapes
-    min_audio_samples: int = 1 # a shorter clip is followed by silence up to this length (the CNN's receptive field: 400 in wav2vec 2.0)
+    # pad the audio up to a whole multiple of this many samples (at most audio_max_lens): fewer distinct batch shapes
+    audio_pad_multiple: int = 1
+    # a shorter clip is followed by silence up to this length (the CNN's receptive field: 400 in wav2vec 2.0)
+    min_audio_samples: int = 1
 
     def __post_init__(self):
-        if self.audio_pad_multiple < 1: raise ValueError(f'audio_pad_multiple={self.audio_pad_multiple!r}: must be 1 (no rounding) or more samples')
+        if self.audio_pad_multiple < 1:
+            raise ValueError(f'audio_pad_multiple={self.audio_pad_multiple!r}: must be 1 (no rounding) or more samples')
 
     def audio(self, waves):
         "Padded waveforms (B, T) and their attention mask, made by the feature extractor."
         fe, n = self.feature_extractor or default_feature_extractor(), self.min_audio_samples
         waves = [np.asarray(w, dtype=np.float32) for w in waves]
-        waves = [np.pad(w, (0, n - len(w))) if len(w) < n else w for w in waves]  # silence after a clip too short for the CNN
+        # silence after a clip too short for the CNN
+        waves = [np.pad(w, (0, n - len(w))) if len(w) < n else w for w in waves]
         out = fe(waves, sampling_rate=SAMPLE_RATE, truncation=True,  # an extractor for another rate refuses
                  padding='max_length' if self.pad_to_max else 'longest', max_length=self.audio_max_lens,
                  return_attention_mask=True, return_tensors='pt')
         x, mask = out['input_values'], out['attention_mask'].long()
         n = x.shape[1]
         to = max(n, min(-(-n // self.audio_pad_multiple) * self.audio_pad_multiple, self.audio_max_lens))
-        if to > n: x, mask = torch.nn.functional.pad(x, (0, to - n)), torch.nn.functional.pad(mask, (0, to - n))  # zeros, as the extractor pads
+        # zeros, as the extractor pads
+        if to > n: x, mask = torch.nn.functional.pad(x, (0, to - n)), torch.nn.functional.pad(mask, (0, to - n))
         return x, mask
 
     def text(self, texts):
@@ -649,11 +746,17 @@ class Collator:
 
     def __call__(self, items:list[dict]) -> dict:
         batch = dict(labels=torch.tensor([it['label'] for it in items]), segment_ids=[it['segment_id'] for it in items])
-        use = {'audio': self.modality in ('audio', 'both'), 'text': self.modality in ('text', 'both')} if self.modality else \
-              {m: m in items[0] for m in ('audio', 'text')}
+        use = (
+            {'audio': self.modality in ('audio', 'both'), 'text': self.modality in ('text', 'both')}
+            if self.modality
+            else {m: m in items[0] for m in ('audio', 'text')}
+        )
         for m, ok in use.items():
-            if ok and m not in items[0]: raise KeyError(f'the collator batches {self.modality}, but the items hold no {m!r}')
-        if use['audio']: batch['input_values'], batch['audio_attention_mask'] = self.audio([it['audio'] for it in items])
+            if ok and m not in items[0]:
+                raise KeyError(f'the collator batches {self.modality}, but the items hold no {m!r}')
+        if use['audio']:
+            batch['input_values'], batch['audio_attention_mask'] = self.audio([it['audio'] for it in items])
         if use['text']: batch['input_ids'], batch['text_attention_mask'] = self.text([it['text'] for it in items])
-        if 'dims' in items[0]: batch['dims'] = torch.from_numpy(np.stack([it['dims'] for it in items]))  # (B, K) targets, NaN where unrated
+        # (B, K) targets, NaN where unrated
+        if 'dims' in items[0]: batch['dims'] = torch.from_numpy(np.stack([it['dims'] for it in items]))
         return batch

@@ -22,7 +22,9 @@ from .files import a_or_an, atomic_dir, atomic_write, foreign_files, kind_of, ow
 # %% ../nbs/00b_demo.ipynb #848ce211
 DEMO_CLASS_P = {'neutral': .46, 'happy': .14, 'angry': .08, 'surprise': .08, 'sad': .08, 'fear': .08, 'disgust': .08}
 DEMO_CUE_P = {'text': .3, 'voice': .3, 'both': .3, 'none': .1}  # where an emotional utterance shows its emotion
-KEMDY19_DRAW = 1_000_003  # the KEMDy19 layout draws from seed + this: other speakers, voices and sentences than the KEMDy20 layout of the same seed
+# the KEMDy19 layout draws from seed + this: other speakers, voices and sentences than the KEMDy20 layout of the same
+# seed
+KEMDY19_DRAW = 1_000_003
 _TIE_ORDER = ('happy', 'angry', 'surprise', 'neutral', 'sad', 'fear', 'disgust')  # order tied votes are written in
 
 _FILLERS = ['오늘 회의는 세 시에 시작해요', '그 책은 책상 위에 있어요', '내일은 도서관에 가려고 해요', '점심은 김밥을 먹었어요',
@@ -54,7 +56,8 @@ def _speaker_voice(rng, gender):
     return dict(f0=rng.uniform(110, 130) if gender == 'M' else rng.uniform(190, 220), gain=rng.uniform(0.12, 0.2),
                 bright=rng.uniform(0.5, 0.6), rate=rng.uniform(3.8, 4.6))
 
-_HARMONICS = np.sin(np.outer(np.arange(1, 25), np.linspace(0, 2 * np.pi, 2048, endpoint=False)))  # sin(k x) over one period, k = 1..24: computed once
+# sin(k x) over one period, k = 1..24: computed once
+_HARMONICS = np.sin(np.outer(np.arange(1, 25), np.linspace(0, 2 * np.pi, 2048, endpoint=False)))
 
 def _synth_voice(rng, n, sr, spk, emotion):
     "A voiced, syllabic waveform of `n` samples: the speaker's voice shaped by `emotion` (a key of `_VOICE` or such a dict)."
@@ -82,7 +85,8 @@ def _demo_text(rng, cue_emotion):
     if rng.random() < .15: i = int(rng.integers(len(words))); words[i] = words[i][0] + '+ ' + words[i]  # stutter
     if rng.random() < .1: i = int(rng.integers(len(words))); words[i] = words[i] + '*'                  # partly heard
     if rng.random() < .15: words.insert(0, str(rng.choice(['어/', '음/', '아/'])))                         # interjection
-    if rng.random() < .35: words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(['c/', 'n/', 'N/', 'b/', 'l/', 'u/'])))
+    if rng.random() < 0.35:
+        words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(['c/', 'n/', 'N/', 'b/', 'l/', 'u/'])))
     return ' '.join(words)
 
 def _rater_votes(rng, emotions):
@@ -104,7 +108,8 @@ def demo_segments(size:str='default', # a key of `DEMO_SIZES`
     if size not in DEMO_SIZES: raise ValueError(f"size must be one of {', '.join(DEMO_SIZES)}, not {size!r}")
     n_sessions = n_sessions or DEMO_SIZES[size]['n_sessions']
     n_segments = n_segments or DEMO_SIZES[size]['n_segments']
-    if n_segments < 2 * n_sessions: raise ValueError(f'need at least 2 segments a session, got {n_segments} for {n_sessions}')
+    if n_segments < 2 * n_sessions:
+        raise ValueError(f'need at least 2 segments a session, got {n_segments} for {n_sessions}')
     rng = np.random.default_rng(seed)
     classes, cues = list(DEMO_CLASS_P), list(DEMO_CUE_P)
     per_spk = np.full(2 * n_sessions, n_segments // (2 * n_sessions)); per_spk[:n_segments % (2 * n_sessions)] += 1
@@ -121,7 +126,8 @@ def demo_segments(size:str='default', # a key of `DEMO_SIZES`
             u = rng.random()
             if emo != 'neutral' and u < .07: emos = sorted({'neutral', emo}, key=_TIE_ORDER.index)  # neutral;X tie
             elif emo != 'neutral' and u < .08:
-                emos = sorted({'neutral', emo, str(rng.choice([c for c in classes if c not in ('neutral', emo)]))}, key=_TIE_ORDER.index)
+                third = str(rng.choice([c for c in classes if c not in ('neutral', emo)]))
+                emos = sorted({'neutral', emo, third}, key=_TIE_ORDER.index)
             else: emos = [emo]
             cue = 'none' if emo == 'neutral' or len(emos) > 2 else str(rng.choice(cues, p=list(DEMO_CUE_P.values())))
             index[script] += 1
@@ -146,11 +152,17 @@ def _annotation_cells(rng, emotions, spell, voice='neutral', lively=0.0):
     "Total evaluation (emotion, valence, arousal) and ten raters' votes for one segment whose voice sounds `voice`, from a speaker `lively` above the usual arousal."
     emos, cells = emotions.split(';'), []
     for e in _rater_votes(rng, emos):
-        v, a = (float(min(5, max(1, round(rng.normal(m, .6))))) for m in _VA[e])  # a rater's whole-number rating, 1 to 5
+        # a rater's whole-number rating, 1 to 5
+        v, a = (float(min(5, max(1, round(rng.normal(m, .6))))) for m in _VA[e])
         cells += [spell(e), f'{v:g}', f'{a:g}']
     v, a = (np.mean(vals) for vals in zip(*[_VA[e] for e in emos]))
-    a = .5 * a + .5 * _VA[voice][1] + lively  # raters hear arousal in the voice: its emotion, and how lively the speaker talks
-    return [';'.join(spell(e) for e in emos), f'{np.clip(v + rng.normal(0, .25), 1, 5):.1f}', f'{np.clip(a + rng.normal(0, .25), 1, 5):.1f}'] + cells
+    # raters hear arousal in the voice: its emotion, and how lively the speaker talks
+    a = .5 * a + .5 * _VA[voice][1] + lively
+    return [
+        ';'.join(spell(e) for e in emos),
+        f'{np.clip(v + rng.normal(0, .25), 1, 5):.1f}',
+        f'{np.clip(a + rng.normal(0, .25), 1, 5):.1f}',
+    ] + cells
 
 def _kemdy19_ids(segs):
     "Rename demo segments as KEMDy19 names them: one F and one M actor a session, ten dialogues."
@@ -160,17 +172,17 @@ def _kemdy19_ids(segs):
     segs['gender'] = np.where(segs.speaker.str[4:].astype(int) % 2 == 1, 'F', 'M')
     segs['speaker'] = [f'Sess{s:02d}_{g}' for s, g in zip(segs.session, segs.gender)]
     n = segs.groupby(['session', 'script', 'gender']).cumcount() + 1
-    segs['segment_id'] = [f'Sess{s:02d}_{c}_{g}{i:03d}' for s, c, g, i in zip(segs.session, segs.script, segs.gender, n)]
+    segs['segment_id'] = [
+        f'Sess{s:02d}_{c}_{g}{i:03d}' for s, c, g, i in zip(segs.session, segs.script, segs.gender, n)
+    ]
     return segs
 
-def _write_demo(root, segs, seed, layout, progress):
-    "Write audio, transcripts and annotation CSVs for `segs` under `root` in `layout`."
+def _write_clips(root, segs, voices, layout, spell, progress) -> dict:
+    "Write each segment's wav and transcript; returns per session its rows for the annotation files."
     from tqdm.auto import tqdm
-    spell = (lambda e: 'disqust' if e == 'disgust' else e) if layout == 'kemdy20' else (lambda e: e)
-    speakers = segs[['speaker', 'gender']].drop_duplicates().itertuples(index=False)
-    voices = {spk: _speaker_voice(np.random.default_rng([seed, k]), g) for k, (spk, g) in enumerate(speakers)}
     ann = {}
-    for r in tqdm(segs.itertuples(index=False), total=len(segs), desc='writing demo corpus', unit='seg', disable=not progress):
+    bar = dict(total=len(segs), desc='writing demo corpus', unit='seg', disable=not progress)
+    for r in tqdm(segs.itertuples(index=False), **bar):
         rng = np.random.default_rng(r.seed)
         sr = SAMPLE_RATE if rng.random() < .9 else int(rng.choice([8000, 22050, 44100, 48000]))
         voice = r.cue_emotion if r.cue in ('voice', 'both') else 'neutral'
@@ -180,24 +192,42 @@ def _write_demo(root, segs, seed, layout, progress):
         if layout == 'kemdy19': folder = folder/f'Sess{r.session:02d}_{r.script}'
         folder.mkdir(parents=True, exist_ok=True)
         _write_wav(folder/f'{r.segment_id}.wav', wav, sr)
-        (folder/f'{r.segment_id}.txt').write_bytes((r.raw_text + '\n').encode('cp949' if layout == 'kemdy20' else 'utf-8'))
+        text = (r.raw_text + '\n').encode('cp949' if layout == 'kemdy20' else 'utf-8')
+        (folder/f'{r.segment_id}.txt').write_bytes(text)
         lively = .5 * (voices[r.speaker]['rate'] - 4.2)  # speakers' syllable rates lie in 3.8-4.6
-        ann.setdefault(r.session, []).append((r.segment_id, f'{r.wav_start:g}', f'{r.wav_end:g}', _annotation_cells(rng, r.emotion, spell, voice, lively)))
+        cells = _annotation_cells(rng, r.emotion, spell, voice, lively)
+        ann.setdefault(r.session, []).append((r.segment_id, f'{r.wav_start:g}', f'{r.wav_end:g}', cells))
+    return ann
+
+def _kemdy20_annotation(session, rows, raters) -> tuple:
+    "KEMDy20's one annotation file per session: (head, sub-head, {file name: rows}); blank header cells hold one space."
+    head = ['Numb', 'Wav', ' ', 'Segment ID', 'Total Evaluation', ' ', ' '] + [c for r in raters for c in (r, ' ', ' ')]
+    sub = [' ', 'start', 'end', ' '] + ['Emotion', 'Valence', 'Arousal'] * 11
+    body = [[str(i + 1), st, en, sid] + cells for i, (sid, st, en, cells) in enumerate(rows)]
+    return head, sub, {f'Sess{session:02d}_eval.csv': body}
+
+def _kemdy19_annotation(session, rows, raters) -> tuple:
+    "KEMDy19's 43 columns, one file per actor; each lists both actors' turns, the other actor's with other votes."
+    head = (['Numb', 'Wav', '', 'ECG', '', 'E4-EDA', '', 'E4-TEMP', '', 'Segment ID', 'Total Evaluation', '', '']
+            + [c for r in raters for c in (r, '', '')])
+    sub = [''] + ['start', 'end'] * 4 + [''] + ['Emotion', 'Valence', 'Arousal'] * 11
+    def own(sid, cells, g): return cells if sid.rsplit('_', 1)[1][0] == g else ['neutral', '3.0', '3.0'] + cells[3:]
+    files = {f'Session{session:02d}_{g}_res.csv': [[str(i + 1), st, en] + [''] * 6 + [sid] + own(sid, cells, g)
+                                                   for i, (sid, st, en, cells) in enumerate(rows)] for g in 'FM'}
+    return head, sub, files
+
+def _write_demo(root, segs, seed, layout, progress):
+    "Write audio, transcripts and annotation CSVs for `segs` under `root` in `layout`."
+    spell = (lambda e: 'disqust' if e == 'disgust' else e) if layout == 'kemdy20' else (lambda e: e)
+    speakers = segs[['speaker', 'gender']].drop_duplicates().itertuples(index=False)
+    voices = {spk: _speaker_voice(np.random.default_rng([seed, k]), g) for k, (spk, g) in enumerate(speakers)}
+    ann = _write_clips(root, segs, voices, layout, spell, progress)
     (root/'annotation').mkdir(parents=True, exist_ok=True)
     for session, rows in ann.items():
         rng = np.random.default_rng([seed, 10_000 + session])
         raters = [f'Eval{k:02d}{rng.choice(["F", "M"])}' for k in range(1, 11)]  # names vary between sessions
-        if layout == 'kemdy20':  # blank header cells hold one space
-            head = ['Numb', 'Wav', ' ', 'Segment ID', 'Total Evaluation', ' ', ' '] + [c for r in raters for c in (r, ' ', ' ')]
-            sub = [' ', 'start', 'end', ' '] + ['Emotion', 'Valence', 'Arousal'] * 11
-            files = {f'Sess{session:02d}_eval.csv': [[str(i + 1), st, en, sid] + cells for i, (sid, st, en, cells) in enumerate(rows)]}
-        else:  # 43 columns; each actor's file lists both actors' turns, the other actor's with other votes
-            head = (['Numb', 'Wav', '', 'ECG', '', 'E4-EDA', '', 'E4-TEMP', '', 'Segment ID', 'Total Evaluation', '', '']
-                    + [c for r in raters for c in (r, '', '')])
-            sub = [''] + ['start', 'end'] * 4 + [''] + ['Emotion', 'Valence', 'Arousal'] * 11
-            files = {f'Session{session:02d}_{g}_res.csv':
-                     [[str(i + 1), st, en] + [''] * 6 + [sid] + (cells if sid.rsplit('_', 1)[1][0] == g else ['neutral', '3.0', '3.0'] + cells[3:])
-                      for i, (sid, st, en, cells) in enumerate(rows)] for g in 'FM'}
+        annotation = _kemdy20_annotation if layout == 'kemdy20' else _kemdy19_annotation
+        head, sub, files = annotation(session, rows, raters)
         for name, out in files.items():
             with atomic_write(root/'annotation'/name, newline='', encoding='utf-8') as f:
                 csv.writer(f).writerows([head, sub] + out)
@@ -218,7 +248,15 @@ def make_demo_corpus(root, # folder to create (e.g. data/demo/KEMDy20_v1_1)
     if not (isinstance(seed, int) and 0 <= seed < 2 ** 32):
         raise ValueError(f'seed={seed!r}: must be a whole number, 0 or more and below 2**32')
     root = Path(root)
-    params = dict(size=size, seed=seed, layout=layout, n_sessions=n_sessions, n_segments=n_segments, duration=list(duration), version=2)
+    params = dict(
+        size=size,
+        seed=seed,
+        layout=layout,
+        n_sessions=n_sessions,
+        n_segments=n_segments,
+        duration=list(duration),
+        version=2,
+    )
     stamp = root/'demo_corpus.json'
     if root.exists() and not root.is_dir(): raise FileExistsError(f'{root} is a file; give the demo corpus a folder')
     if root.exists() and any(root.iterdir()):
@@ -234,7 +272,8 @@ def make_demo_corpus(root, # folder to create (e.g. data/demo/KEMDy20_v1_1)
         if not overwrite:
             raise FileExistsError(f'{root} holds another demo corpus ({old}, not {params}); '
                                   'choose an empty folder, or pass overwrite=True to replace it')
-    draw = seed if layout == 'kemdy20' else seed + KEMDY19_DRAW  # the two layouts never share a speaker's voice, a sentence or a clip
+    # the two layouts never share a speaker's voice, a sentence or a clip
+    draw = seed if layout == 'kemdy20' else seed + KEMDY19_DRAW
     segs = demo_segments(size, draw, n_sessions, n_segments, tuple(duration))
     if layout == 'kemdy19': segs = _kemdy19_ids(segs)
     with atomic_dir(root) as tmp:  # the corpus appears whole or not at all
@@ -246,7 +285,9 @@ def make_demo_corpus(root, # folder to create (e.g. data/demo/KEMDy20_v1_1)
 
 def demo_truth(root) -> pd.DataFrame:
     "The demo corpus' ground truth: emotion, cue channel and raw transcript of every segment."
-    df = pd.read_csv(Path(root)/'demo_truth.csv', keep_default_na=False, dtype={'label': 'Int64'}, na_values={'label': ['']})
+    df = pd.read_csv(
+        Path(root) / 'demo_truth.csv', keep_default_na=False, dtype={'label': 'Int64'}, na_values={'label': ['']}
+    )
     return df
 
 # %% ../nbs/00b_demo.ipynb #b8d2f1e3
@@ -263,8 +304,9 @@ def pretext_voices(n:int, # number of clips
         v = dict(f0=np.exp(rng.uniform(np.log(.6), np.log(1.8))), gain=1., bright=rng.uniform(-.4, .4),
                  rate=np.exp(rng.uniform(np.log(.4), np.log(2))), slope=rng.uniform(-.4, 1.5), trem=rng.uniform(0, .2),
                  noise=np.exp(rng.uniform(np.log(.01), np.log(.4))))
-        wavs.append(_synth_voice(rng, int(rng.uniform(*duration) * SAMPLE_RATE), SAMPLE_RATE, spk, v).astype(np.float32))
+        wavs.append(
+            _synth_voice(rng, int(rng.uniform(*duration) * SAMPLE_RATE), SAMPLE_RATE, spk, v).astype(np.float32)
+        )
         targets.append([np.log(spk['f0'] * v['f0']), np.clip(spk['bright'] + v['bright'], .1, .95),
                         np.log(spk['rate'] * v['rate']), v['slope'], v['trem'], np.log(v['noise'])])
     return wavs, np.array(targets, dtype=np.float32)
-

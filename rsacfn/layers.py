@@ -62,10 +62,13 @@ class MixerBlock(nn.Module):
                  dropout:float=0.1,
                  variant:str='published'): # 'published': one LayerNorm, channel MLP on ln(y); 'textbook': on LN2(x + y)
         super().__init__()
-        if variant not in self.variants: raise ValueError(f"mixer variant must be one of {', '.join(map(repr, self.variants))}, not {variant!r}")
+        if variant not in self.variants:
+            raise ValueError(f"mixer variant must be one of {', '.join(map(repr, self.variants))}, not {variant!r}")
         self.variant = variant
         self.norm = nn.LayerNorm(dim)  # the published block uses this one module for both mixing steps
-        self.token_mlp = nn.Sequential(nn.Linear(seq_len, seq_len), nn.GELU(), nn.Linear(seq_len, seq_len), nn.Dropout(dropout))
+        self.token_mlp = nn.Sequential(
+            nn.Linear(seq_len, seq_len), nn.GELU(), nn.Linear(seq_len, seq_len), nn.Dropout(dropout)
+        )
         self.channel_norm = nn.LayerNorm(dim) if variant == 'textbook' else None
         self.channel_mlp = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim), nn.Dropout(dropout))
 

@@ -40,7 +40,8 @@ def dimension_metrics(true, # (N, K) the raters' means (NaN where a segment has 
         t, p = t[ok], p[ok]
         if len(t) < 2: out.update({f'ccc_{k}': None, f'r_{k}': None, f'mae_{k}': None}); continue
         cov, vt, vp, gap = ((t - t.mean()) * (p - p.mean())).mean(), t.var(), p.var(), (t.mean() - p.mean()) ** 2
-        out[f'ccc_{k}'] = float(2 * cov / (vt + vp + gap)) if vt + vp + gap > 0 else 0.0  # 1 only if every prediction equals its rating
+        # 1 only if every prediction equals its rating
+        out[f'ccc_{k}'] = float(2 * cov / (vt + vp + gap)) if vt + vp + gap > 0 else 0.0
         out[f'r_{k}'] = float(cov / np.sqrt(vt * vp)) if vt > 0 and vp > 0 else 0.0
         out[f'mae_{k}'] = float(np.abs(t - p).mean())
     return out

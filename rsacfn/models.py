@@ -40,7 +40,8 @@ class FusionHead(nn.Module):
     @classmethod
     def sizes(cls) -> dict:
         "The size parameters this head takes, with their defaults (the paper's)."
-        params = list(inspect.signature(cls.__init__).parameters.values())[4:]  # after self, audio_dim, text_dim, num_classes
+        # after self, audio_dim, text_dim, num_classes
+        params = list(inspect.signature(cls.__init__).parameters.values())[4:]
         return {p.name: p.default for p in params if p.default is not p.empty}
 
 # %% ../nbs/02_models.ipynb #3af18c75
@@ -80,7 +81,9 @@ class LateFusion(FusionHead):
     "logits = mean over the branches of one shared LN(C) applied to stack[Linear(Da, C)(a), Linear(Dt, C)(t)]."
     def __init__(self, audio_dim, text_dim, num_classes=7):
         super().__init__()
-        self.audio_classifier, self.text_classifier = nn.Linear(audio_dim, num_classes), nn.Linear(text_dim, num_classes)
+        self.audio_classifier, self.text_classifier = nn.Linear(audio_dim, num_classes), nn.Linear(
+            text_dim, num_classes
+        )
         self.norm = nn.LayerNorm(num_classes)  # one LayerNorm, shared by both branches (the published `norm`)
     def forward(self, audio, text, audio_mask=None, text_mask=None):
         logits = torch.stack([self.audio_classifier(audio), self.text_classifier(text)], 1)  # (B, 2, C)
@@ -104,7 +107,11 @@ class Residual(FusionHead):
     def __init__(self, audio_dim, text_dim, num_classes=7, residual_hidden:int=512, residual_dropout:float=0.3):
         super().__init__()
         D = audio_dim + text_dim
-        self.norm, self.residual, self.classifier = nn.LayerNorm(D), ResidualPair(D, residual_hidden, residual_dropout), nn.Linear(D, num_classes)
+        self.norm, self.residual, self.classifier = (
+            nn.LayerNorm(D),
+            ResidualPair(D, residual_hidden, residual_dropout),
+            nn.Linear(D, num_classes),
+        )
     def forward(self, audio, text, audio_mask=None, text_mask=None):
         x = self.norm(torch.cat([audio, text], 1))
         return self.classifier(x + self.residual(x)), {}
@@ -113,18 +120,28 @@ class Residual(FusionHead):
 @register_head('rsa', 'early', paper_weighted_f1=0.89165, attention=('features',))
 class RSA(FusionHead):
     "x = LN(D)(cat[a, t]); y, A = SA(x); logits = Linear(D, C)(x + ResidualPair(y)); returns A."
-    def __init__(self, audio_dim, text_dim, num_classes=7, attn_hidden:int=256, residual_hidden:int=512, residual_dropout:float=0.3):
+    def __init__(
+        self,
+        audio_dim,
+        text_dim,
+        num_classes=7,
+        attn_hidden: int = 256,
+        residual_hidden: int = 512,
+        residual_dropout: float = 0.3,
+    ):
         super().__init__()
         D = audio_dim + text_dim
         self.norm, self.attention = nn.LayerNorm(D), FeatureSelfAttention(attn_hidden)
         self.residual, self.classifier = ResidualPair(D, residual_hidden, residual_dropout), nn.Linear(D, num_classes)
+
     def forward(self, audio, text, audio_mask=None, text_mask=None):
         x = self.norm(torch.cat([audio, text], 1))   # (B, D)
         y, attn = self.attention(x)                  # (B, D), (B, D, D)
         return self.classifier(x + self.residual(y)), {'features': attn}
 
 # %% ../nbs/02_models.ipynb #3fd481f7
-@register_head('rsa_cfn', 'early', batch_size=4, paper_weighted_f1=0.89254, attention=('audio', 'text'))  # the paper's score is with the label transform
+# the paper's score is with the label transform
+@register_head('rsa_cfn', 'early', batch_size=4, paper_weighted_f1=0.89254, attention=('audio', 'text'))
 class RSACFN(FusionHead):
     "Per-modality projection + self-attention, cross fusion, wide residual pair, MLP classifier; returns both attention maps."
     def __init__(self, audio_dim, text_dim, num_classes=7, proj_dim:int=128, cfn_attn_hidden:int=96,
@@ -132,11 +149,15 @@ class RSACFN(FusionHead):
         super().__init__()
         Z = (proj_dim + 1) ** 2
         self.audio_proj, self.text_proj = nn.Linear(audio_dim, proj_dim), nn.Linear(text_dim, proj_dim)
-        self.audio_attention, self.text_attention = FeatureSelfAttention(cfn_attn_hidden), FeatureSelfAttention(cfn_attn_hidden)
+        self.audio_attention, self.text_attention = FeatureSelfAttention(cfn_attn_hidden), FeatureSelfAttention(
+            cfn_attn_hidden
+        )
         self.audio_norm, self.text_norm = nn.LayerNorm(proj_dim), nn.LayerNorm(proj_dim)
         self.fusion = CrossFusion()
         self.residual = ResidualPair(Z, cfn_hidden, residual_dropout)
-        self.classifier = nn.Sequential(nn.Linear(Z, cfn_hidden), nn.ReLU(), nn.Dropout(residual_dropout), nn.Linear(cfn_hidden, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Linear(Z, cfn_hidden), nn.ReLU(), nn.Dropout(residual_dropout), nn.Linear(cfn_hidden, num_classes)
+        )
     def forward(self, audio, text, audio_mask=None, text_mask=None):
         pa, pt = self.audio_proj(audio), self.text_proj(text)        # (B, P), (B, P)
         ya, attn_a = self.audio_attention(pa)                        # (B, P), (B, P, P)
@@ -152,10 +173,16 @@ class HybridFusion(FusionHead):
     branch_names = ('early_fusion', 'late_fusion', 'residual', 'rsa_cfn')
     def __init__(self, audio_dim, text_dim, num_classes=7, **sizes):
         super().__init__()
-        self.branches = nn.ModuleDict({n: build_head(n, audio_dim, text_dim, num_classes, **sizes) for n in self.branch_names})
-        self.norm = nn.LayerNorm(num_classes)  # one LayerNorm over the four branches' logits (the published `hybrid_norm`)
+        self.branches = nn.ModuleDict(
+            {n: build_head(n, audio_dim, text_dim, num_classes, **sizes) for n in self.branch_names}
+        )
+
+        # one LayerNorm over the four branches' logits (the published `hybrid_norm`)
+        self.norm = nn.LayerNorm(num_classes)
     @classmethod
-    def sizes(cls) -> dict: return {k: v for n in cls.branch_names for k, v in METHODS[n].head.sizes().items()}
+    def sizes(cls) -> dict:
+        return {k: v for n in cls.branch_names for k, v in METHODS[n].head.sizes().items()}
+
     def forward(self, audio, text, audio_mask=None, text_mask=None):
         logits, attentions = [], {}
         for branch in self.branches.values():
@@ -213,7 +240,8 @@ def pool(hidden:torch.Tensor, # (B, T, D) hidden states
          mode:str='mean' # 'mean', 'sum' or 'max'
         ) -> torch.Tensor: # (B, D)
     "Pool hidden states over the real positions of each sequence."
-    if mode not in POOLING_MODES: raise ValueError(f"pooling_mode must be one of {', '.join(POOLING_MODES)}, not {mode!r}")
+    if mode not in POOLING_MODES:
+        raise ValueError(f"pooling_mode must be one of {', '.join(POOLING_MODES)}, not {mode!r}")
     if mask is None: mask = hidden.new_ones(hidden.shape[:2])
     m = mask.unsqueeze(-1).to(hidden.dtype)                      # (B, T, 1)
     if mode == 'max': return hidden.masked_fill(m == 0, torch.finfo(hidden.dtype).min).amax(1)
@@ -234,13 +262,19 @@ class MultiModelConfig(PretrainedConfig):
                  text_max_lens:int=TEXT_MAX_LENS, # tokens kept
                  head_sizes:dict|None=None, # sizes that differ from the paper's, see `head_sizes()`
                  freeze_feature_encoder:bool=True, # keep the audio CNN frozen
-                 dimensions:Sequence[str]=(), # continuous outputs beside the classes, e.g. `DIMENSIONS` (valence, arousal); () for none, as in the paper
+                 # continuous outputs beside the classes, e.g. `DIMENSIONS` (valence, arousal); () for none, as in the
+                 # paper
+                 dimensions:Sequence[str]=(),
                  **kwargs):
         super().__init__(**kwargs)
         self.method, self.audio_config, self.text_config = method, audio_config, text_config
         self.num_classes, self.class_names, self.pooling_mode = num_classes, list(class_names), pooling_mode
         self.audio_max_lens, self.text_max_lens = audio_max_lens, text_max_lens
-        self.head_sizes, self.freeze_feature_encoder, self.dimensions = dict(head_sizes or {}), freeze_feature_encoder, list(dimensions)
+        self.head_sizes, self.freeze_feature_encoder, self.dimensions = (
+            dict(head_sizes or {}),
+            freeze_feature_encoder,
+            list(dimensions),
+        )
 
 @dataclass
 class MultiModelOutput(ModelOutput):
@@ -258,7 +292,8 @@ class DimensionHead(nn.Module):
         super().__init__()
         self.norm, self.out = nn.LayerNorm(in_dim), nn.Linear(in_dim, n_out)
     def forward(self, audio=None, text=None, audio_mask=None, text_mask=None):
-        x = [pool(v, m) if v.dim() == 3 else v for v, m in ((audio, audio_mask), (text, text_mask)) if v is not None]  # a sequence head's inputs are mean-pooled
+        # a sequence head's inputs are mean-pooled
+        x = [pool(v, m) if v.dim() == 3 else v for v, m in ((audio, audio_mask), (text, text_mask)) if v is not None]
         return self.out(self.norm(torch.cat(x, 1)))
 
 def dimension_loss(pred:torch.Tensor, # (B, K) predicted, on the scaled axis
@@ -268,18 +303,23 @@ def dimension_loss(pred:torch.Tensor, # (B, K) predicted, on the scaled axis
     ok = torch.isfinite(target)
     return F.mse_loss(pred.float()[ok], target[ok].float()) if ok.any() else pred.sum() * 0
 
-def head_output(head, audio=None, text=None, audio_mask=None, text_mask=None, labels=None, dims_head=None) -> MultiModelOutput:
+
+def head_output(
+    head, audio=None, text=None, audio_mask=None, text_mask=None, labels=None, dims_head=None
+) -> MultiModelOutput:
     "A head's logits and attention maps on backbone features (and `dims_head`'s dimensions), with the cross-entropy loss when `labels` are given."
     logits, attentions = head(audio, text, audio_mask, text_mask)
     loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
     dims = dims_head(audio, text, audio_mask, text_mask) if dims_head is not None else None
     return MultiModelOutput(loss=loss, logits=logits, attentions=attentions, dims=dims)
 
+
 class FrozenBackbones(nn.Module):
     "A `MultiModel` whose backbones have already run: it takes `encode`'s output (e.g. cached features) and returns what the model returns."
     def __init__(self, model:'MultiModel'):
         super().__init__()
-        self.head, self.dims = model.head, model.dims  # the same modules: training this trains the model's head (weights named as in the model)
+        # the same modules: training this trains the model's head (weights named as in the model)
+        self.head, self.dims = model.head, model.dims
     def forward(self, audio=None, text=None, audio_mask=None, text_mask=None, labels=None, **_) -> MultiModelOutput:
         return head_output(self.head, audio, text, audio_mask, text_mask, labels, self.dims)
 
@@ -297,7 +337,9 @@ def check_backbones(audio_config:dict|None, # the audio encoder's config as a di
     if audio_config is not None:
         if 'conv_kernel' not in audio_config:
             kind = audio_config.get('model_type')
-            raise ValueError(f'the {names[0]} is a {kind} model, not a wav2vec 2.0-family audio encoder; give an audio checkpoint')
+            raise ValueError(
+                f'the {names[0]} is a {kind} model, not a wav2vec 2.0-family audio encoder; give an audio checkpoint'
+            )
         if audio_max_lens < (n := receptive_field(audio_config)):
             raise ValueError(f'audio_max_lens={audio_max_lens}: the audio encoder needs at least {n} samples '
                              f"(its CNN's receptive field); use audio_max_lens={n} or more")
@@ -328,7 +370,8 @@ class MultiModel(PreTrainedModel):
         info = get_method(config.method)
         mods = info.modalities
         for m in mods:
-            if getattr(config, f'{m}_config') is None: raise ValueError(f'method {config.method!r} needs a {m} backbone ({m}_config)')
+            if getattr(config, f'{m}_config') is None:
+                raise ValueError(f'method {config.method!r} needs a {m} backbone ({m}_config)')
         self.audio_encoder = _encoder_from_config(config.audio_config) if 'audio' in mods else None
         self.text_encoder = drop_pooler(_encoder_from_config(config.text_config)) if 'text' in mods else None
         if self.audio_encoder is not None and config.freeze_feature_encoder: freeze_cnn(self.audio_encoder)
@@ -353,7 +396,8 @@ class MultiModel(PreTrainedModel):
 
     @classmethod
     def from_backbones(cls, method:str='rsa_cfn', # a method in `METHODS`
-                       audio_model=None, # audio checkpoint folder or hub id (paper: facebook/wav2vec2-large-960h-lv60-self)
+                       # audio checkpoint folder or hub id (paper: facebook/wav2vec2-large-960h-lv60-self)
+                       audio_model=None,
                        text_model=None, # text checkpoint folder or hub id (paper: klue/roberta-base)
                        **config_kwargs # other `MultiModelConfig` fields
                       ) -> 'MultiModel':
@@ -361,7 +405,8 @@ class MultiModel(PreTrainedModel):
         mods = get_method(method).modalities
         for m, name in (('audio', audio_model), ('text', text_model)):
             if m in mods and name is None: raise ValueError(f'method {method!r} needs {m}_model, a {m} checkpoint')
-        audio = load_audio_encoder(audio_model, config_kwargs.get('freeze_feature_encoder', True)) if 'audio' in mods else None
+        freeze = config_kwargs.get('freeze_feature_encoder', True)
+        audio = load_audio_encoder(audio_model, freeze) if 'audio' in mods else None
         text = load_text_encoder(text_model) if 'text' in mods else None
         config = MultiModelConfig(method, audio_config=audio.config.to_dict() if audio else None,
                                   text_config=text.config.to_dict() if text else None, **config_kwargs)
@@ -372,12 +417,14 @@ class MultiModel(PreTrainedModel):
         model.tokenizer = load_pretrained(AutoTokenizer, text_model) if text is not None else None
         return model
 
-    def encode(self, input_values=None, audio_attention_mask=None, input_ids=None, text_attention_mask=None, **_) -> dict:
+    def encode(self, input_values=None, audio_attention_mask=None, input_ids=None, text_attention_mask=None,
+               **_) -> dict:
         "Run the backbones: pooled vectors (B, D), or for sequence heads fixed-length sequences and masks."
         c, out = self.config, {}
         if self.audio_encoder is not None:
             pass_mask = getattr(self.audio_encoder.config, 'feat_extract_norm', 'layer') == 'layer'
-            h = self.audio_encoder(input_values, attention_mask=audio_attention_mask if pass_mask else None).last_hidden_state
+            mask = audio_attention_mask if pass_mask else None
+            h = self.audio_encoder(input_values, attention_mask=mask).last_hidden_state
             mask = (self.audio_encoder._get_feature_vector_attention_mask(h.shape[1], audio_attention_mask)
                     if audio_attention_mask is not None else None)
             out['audio'], out['audio_mask'] = h, mask
@@ -389,7 +436,8 @@ class MultiModel(PreTrainedModel):
             if self.head.takes_sequences:
                 L = self.head.audio_len if m == 'audio' else self.head.text_len
                 mask = out[f'{m}_mask'] if out[f'{m}_mask'] is not None else out[m].new_ones(out[m].shape[:2])
-                out[m], out[f'{m}_mask'] = fix_length(out[m], mask, L), fix_length(mask.unsqueeze(-1).float(), None, L)[..., 0]
+                out[m], out[f'{m}_mask'] = (fix_length(out[m], mask, L),
+                                            fix_length(mask.unsqueeze(-1).float(), None, L)[..., 0])
             else: out[m], out[f'{m}_mask'] = pool(out[m], out[f'{m}_mask'], c.pooling_mode), None
         return out
 
@@ -399,7 +447,8 @@ class MultiModel(PreTrainedModel):
 
     def forward(self, input_values=None, audio_attention_mask=None, input_ids=None, text_attention_mask=None,
                 labels=None, **_) -> MultiModelOutput:
-        return self.classify(**self.encode(input_values, audio_attention_mask, input_ids, text_attention_mask), labels=labels)
+        encoded = self.encode(input_values, audio_attention_mask, input_ids, text_attention_mask)
+        return self.classify(**encoded, labels=labels)
 
     def save_pretrained(self, save_directory, **kwargs):
         "Save config, weights (with a fingerprint of the config and processor files), tokenizer and feature extractor."
@@ -430,12 +479,14 @@ class MultiModel(PreTrainedModel):
             if 'size mismatch' not in str(e): raise
             raise ValueError(f'{p}: its weights do not fit the model its config.json describes (tensor shapes differ); '
                              'was it saved by another method, or edited? Load the folder that run wrote') from None
-        bad = {k.replace('_', ' '): sorted(map(str, v)) for k, v in info.items() if k in ('missing_keys', 'unexpected_keys', 'mismatched_keys') and v}
+        keys = ('missing_keys', 'unexpected_keys', 'mismatched_keys')
+        bad = {k.replace('_', ' '): sorted(map(str, v)) for k, v in info.items() if k in keys and v}
         if bad:
             raise ValueError(f'{p}: its weights do not fit a {model.config.method} model ('
                              + '; '.join(f'{len(v)} {k}, e.g. {v[0]}' for k, v in bad.items())
                              + '); was it saved by another method, or edited? Load the folder that run wrote')
-        if model.text_encoder is not None and (p/'tokenizer_config.json').is_file(): model.tokenizer = AutoTokenizer.from_pretrained(p)
+        if model.text_encoder is not None and (p/'tokenizer_config.json').is_file():
+            model.tokenizer = AutoTokenizer.from_pretrained(p)
         if model.audio_encoder is not None and (p/'preprocessor_config.json').is_file():
             model.feature_extractor = AutoFeatureExtractor.from_pretrained(p)
         return model
@@ -518,20 +569,29 @@ def _clip(a, j:int, model) -> np.ndarray:
     "One input of `predict` as the encoder takes it: decoded, mono, finite, at least its minimum length."
     if isinstance(a, (str, os.PathLike)):
         try: wav = load_audio(a, model.config.audio_max_lens)  # decodes, downmixes, checks finiteness
-        except CorpusError as e: raise CorpusError(e.where, f'{e.what} (audio input {j})', 'Check the path, or leave the clip out') from None
+        except CorpusError as e:
+            raise CorpusError(e.where, f'{e.what} (audio input {j})', 'Check the path, or leave the clip out') from None
     else:
         wav = np.asarray(a, np.float32)
-        if wav.ndim == 2: wav = wav.mean(axis=int(np.argmin(wav.shape)))  # channels are the short axis: (n, 2) or (2, n)
-        if wav.ndim != 1: raise ValueError(f'audio input {j} has shape {wav.shape}; give a 1-d waveform, or (samples, channels)')
-        if not np.isfinite(wav).all(): raise ValueError(f'audio input {j} holds {int((~np.isfinite(wav)).sum())} non-finite samples (NaN or Inf)')
+        # channels are the short axis: (n, 2) or (2, n)
+        if wav.ndim == 2: wav = wav.mean(axis=int(np.argmin(wav.shape)))
+        if wav.ndim != 1:
+            raise ValueError(f'audio input {j} has shape {wav.shape}; give a 1-d waveform, or (samples, channels)')
+        if not np.isfinite(wav).all():
+            raise ValueError(f'audio input {j} holds {int((~np.isfinite(wav)).sum())} non-finite samples (NaN or Inf)')
         wav = wav[:model.config.audio_max_lens]
     if len(wav) == 0: raise ValueError(f'audio input {j} is empty: there is nothing to predict from')
     n = model.min_audio_samples
-    return np.pad(wav, (0, n - len(wav))) if len(wav) < n else wav  # silence after a clip shorter than the CNN's receptive field
+    # silence after a clip shorter than the CNN's receptive field
+    return np.pad(wav, (0, n - len(wav))) if len(wav) < n else wav
 
 def model_inputs(batch:dict, device=None) -> dict:
     "The tensors of a batch that a model takes by name (all but the targets `labels` and `dims`), on `device` if given."
-    return {k: v if device is None else v.to(device) for k, v in batch.items() if torch.is_tensor(v) and k not in ('labels', 'dims')}
+    return {
+        k: v if device is None else v.to(device)
+        for k, v in batch.items()
+        if torch.is_tensor(v) and k not in ('labels', 'dims')
+    }
 
 @torch.no_grad()
 def infer(module, # a `MultiModel`, or `FrozenBackbones` for cached features
@@ -546,7 +606,8 @@ def infer(module, # a `MultiModel`, or `FrozenBackbones` for cached features
     module.eval()
     device = device or next(module.parameters()).device
     fn = fn or module
-    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False, unit='batch'): yield batch, fn(**model_inputs(batch, device))
+    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False, unit='batch'):
+        yield batch, fn(**model_inputs(batch, device))
 
 class _Inputs(torch.utils.data.Dataset):
     "`predict`'s raw inputs as dataset items, each checked and decoded when its batch is made."
@@ -564,25 +625,33 @@ def predict(model:MultiModel, # a trained model (with its tokenizer / feature ex
             texts:Sequence[str]=None, # transcripts (text methods)
             batch_size:int=8,
             device=None # default: the model's
-           ) -> pd.DataFrame: # one row per input: `emotion`, `label`, a probability column per class, and each dimension the model has (on the raters' scale)
+           # one row per input: `emotion`, `label`, a probability column per class, and each dimension the model has (on
+           # the raters' scale)
+           ) -> pd.DataFrame:
     "Predict emotions (and valence and arousal, if the model was trained with them) for raw inputs."
     mods = model.head.modalities
     n = len(audio) if audio is not None else len(texts) if texts is not None else 0
     for m, x in (('audio', audio), ('text', texts)):
         if m in mods and x is None: raise ValueError(f'method {model.config.method!r} needs {m} inputs')
         if x is not None and len(x) != n: raise ValueError(f'got {n} inputs of one modality and {len(x)} of the other')
-    loader = torch.utils.data.DataLoader(_Inputs(model, audio, texts), batch_size=batch_size, collate_fn=model.collator())
+    loader = torch.utils.data.DataLoader(
+        _Inputs(model, audio, texts), batch_size=batch_size, collate_fn=model.collator()
+    )
     probs, dims = [], []
     for _, out in infer(model, loader, device):
         probs.append(torch.softmax(out.logits.float(), -1).cpu())
         if out.dims is not None: dims.append(out.dims.float().cpu())
-    return prediction_table(model.config, torch.cat(probs).numpy() if probs else np.zeros((0, model.config.num_classes)),
-                            torch.cat(dims).numpy() if dims else None)
+    return prediction_table(
+        model.config,
+        torch.cat(probs).numpy() if probs else np.zeros((0, model.config.num_classes)),
+        torch.cat(dims).numpy() if dims else None,
+    )
 
 def prediction_table(config:MultiModelConfig, # the model's config (class names, dimensions)
                      probs:np.ndarray, # (N, C) class probabilities
                      dims:np.ndarray|None=None # (N, K) dimensions on the scaled axis the model predicts
-                    ) -> pd.DataFrame: # `emotion`, `label`, `p_<class>` per class, and each dimension on the raters' scale
+                    # `emotion`, `label`, `p_<class>` per class, and each dimension on the raters' scale
+                    ) -> pd.DataFrame:
     "One row per input of what a model predicts."
     names = config.class_names
     out = pd.DataFrame(probs, columns=[f'p_{c}' for c in names])

@@ -52,12 +52,15 @@ def preset_config(preset:str='paper', # a name in `PRESETS`
     base['head_sizes'] = {**sizes, **given.pop('head_sizes', {})}
     return resolve_config(TrainConfig(**{**base, **given}))
 
+
 # %% ../nbs/02a_presets.ipynb #8cf7f8ae
-def experiment_config(preset:str='paper', # a name in `PRESETS`; 'demo' also writes the demo corpus and tiny backbones when not given
-                      demo_size:str='default', # the demo corpus' size (demo preset, no data_path)
-                      work_dir=None, # the demo inputs and, unless output_dir is given, the runs go here (None: `default_work_dir()`)
-                      **given # TrainConfig fields by their own names
-                     ) -> TrainConfig:
+def experiment_config(
+    preset: str = 'paper',  # a name in `PRESETS`; 'demo' also writes the demo corpus and tiny backbones when not given
+    demo_size: str = 'default',  # the demo corpus' size (demo preset, no data_path)
+    # the demo inputs and, unless output_dir is given, the runs go here (None: `default_work_dir()`)
+    work_dir=None,
+    **given,  # TrainConfig fields by their own names
+) -> TrainConfig:
     "The resolved configuration of one experiment: TrainConfig fields, a preset and a work folder; any other key is an error."
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     for k in given:

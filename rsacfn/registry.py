@@ -23,7 +23,8 @@ class Method:
     batch_size: int # the paper's training batch size
     val_batch_size: int # the paper's validation batch size
     lr: float # the paper's learning rate
-    paper_weighted_f1: float|None = None # the paper's weighted F1 on KEMDy20 (random 20 % validation), None if not in it
+    # the paper's weighted F1 on KEMDy20 (random 20 % validation), None if not in it
+    paper_weighted_f1: float|None = None
     attention: tuple = () # names of the attention maps `forward` returns
 
     @property
@@ -40,7 +41,8 @@ METHODS: dict[str, Method] = {}  # filled as heads register: `import rsacfn.mode
 # %% ../nbs/01b_registry.ipynb #4a1bf112
 def register_head(name:str, # the method name
                   fusion:str='early', # the paper's fusion type
-                  batch_size:int=6, val_batch_size:int=16, lr:float=1e-5, # the recipe (default: the paper's multimodal one)
+                  # the recipe (default: the paper's multimodal one)
+                  batch_size:int=6, val_batch_size:int=16, lr:float=1e-5,
                   paper_weighted_f1:float|None=None, # the paper's score, if the paper has the method
                   attention:Sequence[str]=()): # the attention maps `forward` returns
     "Class decorator: register a fusion head as method `name`, with every fact about the method."
@@ -71,7 +73,8 @@ def _import_module(p:str):
 
 def _import_file(p:str):
     path = Path(p).resolve()
-    if not path.is_file(): raise FileNotFoundError(f'plugin {p}: no such file (give a module name or the path of a .py file)')
+    if not path.is_file():
+        raise FileNotFoundError(f'plugin {p}: no such file (give a module name or the path of a .py file)')
     name = f'rsacfn_plugin_{path.stem}_{abs(hash(str(path))):x}'
     if name in sys.modules: return
     spec = importlib.util.spec_from_file_location(name, path)

@@ -30,7 +30,8 @@ def confusions(y_true, # (n,) true class ids
     cell = y_true * num_classes + y_pred  # each segment's cell of the (C, C) matrix
     w = np.ones((1, len(cell))) if counts is None else np.asarray(counts, np.float64)
     out = np.zeros((len(w), num_classes * num_classes))
-    if len(cell):  # sum each replicate's counts cell by cell: the segments sorted by cell, one reduction per run of equal cells
+    # sum each replicate's counts cell by cell: the segments sorted by cell, one reduction per run of equal cells
+    if len(cell):
         order = np.argsort(cell, kind='stable')
         starts = np.flatnonzero(np.r_[True, np.diff(cell[order]) != 0])
         out[:, cell[order][starts]] = np.add.reduceat(w[:, order], starts, axis=1)
@@ -55,14 +56,16 @@ def confusion_metrics(conf:np.ndarray, # (..., C, C) rows true, columns predicte
 
 # %% ../nbs/03a_stats.ipynb #91b10f3b
 def shared_draws(labels:Sequence, # one (n_r,) array of true class ids per run
-                 segment_ids:Sequence|None=None, # one (n_r,) sequence of segment ids per run; None: no two runs share a segment
+                 # one (n_r,) sequence of segment ids per run; None: no two runs share a segment
+                 segment_ids:Sequence|None=None,
                  B:int=1000, rng=None,
                  strata:str|None=None # None: draw from all segments; 'class': within each true class (`STRATA`)
                 ) -> list: # one (B, n_r) array of counts per run
     "Bootstrap draws over the union of the runs' segments: runs on the same segments share one draw of them."
     rng = rng if rng is not None else np.random.default_rng(0)
     if strata not in STRATA: raise ValueError(f"strata={strata!r}: must be None or 'class'")
-    if segment_ids is None: segment_ids = [np.arange(len(y)) + sum(map(len, labels[:r])) for r, y in enumerate(labels)]  # none shared
+    # none shared
+    if segment_ids is None: segment_ids = [np.arange(len(y)) + sum(map(len, labels[:r])) for r, y in enumerate(labels)]
     if len(segment_ids) != len(labels) or any(len(s) != len(y) for s, y in zip(segment_ids, labels)):
         raise ValueError('segment_ids: give one sequence of ids per run, as long as its predictions')
     flat = np.concatenate([np.asarray(s) for s in segment_ids]) if len(segment_ids) else np.zeros(0)
@@ -73,8 +76,10 @@ def shared_draws(labels:Sequence, # one (n_r,) array of true class ids per run
     if (bad := np.flatnonzero(label[where] != labels_flat)).size:
         i = bad[0]
         seg = flat[i].item() if np.ndim(flat[i]) == 0 else tuple(flat[i].tolist())
-        raise ValueError(f'segment {seg!r} is class {label[where[i]]} in one run and {labels_flat[i]} in another: runs sharing a '
-                         'segment must agree on its label')
+        raise ValueError(
+            f'segment {seg!r} is class {label[where[i]]} in one run and {labels_flat[i]} in another: runs sharing a '
+            'segment must agree on its label'
+        )
     counts = np.zeros((B, len(label)))
     for g in ([np.flatnonzero(label == c) for c in np.unique(label)] if strata == 'class' else [np.arange(len(label))]):
         if len(g): counts[:, g] = rng.multinomial(len(g), np.full(len(g), 1 / len(g)), size=B)
@@ -96,7 +101,8 @@ def bootstrap_interval(runs:Sequence[tuple], # one (y_true, y_pred) pair per run
                        B:int=1000, # replicates
                        level:float=.95,
                        seed:int=0,
-                       segment_ids:Sequence|None=None, # one sequence of segment ids per run: runs sharing segments share draws
+                       # one sequence of segment ids per run: runs sharing segments share draws
+                       segment_ids:Sequence|None=None,
                        strata:str|None=None # None, or 'class' for a stratified split (`STRATA`)
                       ) -> dict: # metric -> (mean over runs, low, high)
     "The mean over a method's runs of each metric, with its percentile bootstrap interval over validation segments."
@@ -118,7 +124,8 @@ def _by_fold(values, folds) -> np.ndarray:
 
 def seed_interval(values:Sequence[float], # one score per run (seeds, folds)
                   level:float=.95,
-                  folds:Sequence|None=None, # the runs' folds, one per value: seeds averaged within each fold, then t over folds
+                  # the runs' folds, one per value: seeds averaged within each fold, then t over folds
+                  folds:Sequence|None=None,
                   bounds:tuple|None=(0., 1.) # clip the interval to these (a metric's range); None: no clipping
                  ) -> tuple: # (mean, low, high); low and high are NaN with fewer than 2 runs (or folds)
     "The t interval of the mean over runs (over folds, when seeds share them): how much it would move with other seeds and folds."
@@ -140,12 +147,19 @@ def _inverted(reps:np.ndarray, level:float) -> tuple:
     p = 2 * min(1 + np.sum(reps <= 0), 1 + np.sum(reps >= 0)) / (1 + B)
     return float(s[j - 1]), float(s[B - j]), float(min(1.0, p))
 
-def paired_bootstrap(runs:Sequence[tuple], # one (y_true, y_pred_a, y_pred_b) per pair of runs that validated on the same segments, in the same order
-                     num_classes:int,
-                     B:int=2000, level:float=.95, seed:int=0,
-                     segment_ids:Sequence|None=None, # one sequence of segment ids per pair: pairs sharing segments share draws
-                     strata:str|None=None # None, or 'class' for a stratified split (`STRATA`)
-                    ) -> dict: # metric -> dict(diff, low, high, p): a's score minus b's, averaged over the pairs
+
+def paired_bootstrap(
+    runs: Sequence[
+        tuple
+    ],  # one (y_true, y_pred_a, y_pred_b) per pair of runs that validated on the same segments, in the same order
+    num_classes: int,
+    B: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+    # one sequence of segment ids per pair: pairs sharing segments share draws
+    segment_ids: Sequence | None = None,
+    strata: str | None = None,  # None, or 'class' for a stratified split (`STRATA`)
+) -> dict:  # metric -> dict(diff, low, high, p): a's score minus b's, averaged over the pairs
     "Paired bootstrap of two sets of trained models: both scored on the same resampled segments in every replicate."
     if not runs: raise ValueError('no paired runs: the two methods share no seed and fold that both finished')
     draws = shared_draws([y for y, _, _ in runs], segment_ids, B, np.random.default_rng(seed), strata)
@@ -157,6 +171,7 @@ def paired_bootstrap(runs:Sequence[tuple], # one (y_true, y_pred_a, y_pred_b) pe
         out[k] = dict(diff=obs_a[k] - obs_b[k], low=low, high=high, p=p)
     return out
 
+
 def method_test(diffs:Sequence[float], # seed-matched differences of two methods' run scores (same seed and fold)
                 folds:Sequence|None=None, # the pairs' folds, one per difference: averaged within each fold first
                 level:float=.95
@@ -165,7 +180,10 @@ def method_test(diffs:Sequence[float], # seed-matched differences of two methods
     from scipy.stats import t
     v = _by_fold(diffs, folds)
     n = len(v)
-    if n < 2: return dict(diff=float(v.mean()) if n else float('nan'), low=float('nan'), high=float('nan'), p=float('nan'), df=n - 1)
+    if n < 2:
+        return dict(
+            diff=float(v.mean()) if n else float('nan'), low=float('nan'), high=float('nan'), p=float('nan'), df=n - 1
+        )
     m, se = float(v.mean()), float(v.std(ddof=1) / np.sqrt(n))
     if se == 0: return dict(diff=m, low=m, high=m, p=1.0 if m == 0 else 0.0, df=n - 1)
     half = t.ppf((1 + level) / 2, n - 1) * se
@@ -186,14 +204,21 @@ def population_metrics(accuracy, # a model's probability of being right, the sam
 def simulated_predictions(rng, n:int=160, # segments
                           accuracies=(.8, .8, .8), # each model's accuracy on the population
                           share=DEMO_SHARE, # class shares
-                          methods=None, # each model's method (default: one method): a method's models find the same segments hard
-                          own:float=.7, # how much of a segment's difficulty is its method's own, not shared by every method
-                          kappa:float=.5, # how much segments differ in difficulty (smaller: more; .5: a model's seeds agree on most)
+                          # each model's method (default: one method): a method's models find the same segments hard
+                          methods=None,
+                          # how much of a segment's difficulty is its method's own, not shared by every method
+                          own:float=.7,
+                          # how much segments differ in difficulty (smaller: more; .5: a model's seeds agree on most)
+                          kappa:float=.5,
                           stratified:bool=False # class counts fixed at n * share (a stratified split), else drawn
                          ) -> tuple: # (y_true, [y_pred of each model])
     "One validation set and each model's predictions on it: right on segment i with its method's q_i, moved by its own accuracy."
     C, share = len(share), np.asarray(share) / np.sum(share)
-    y = rng.permutation(np.repeat(np.arange(C), np.round(n * share).astype(int))) if stratified else rng.choice(C, n, p=share)
+    y = (
+        rng.permutation(np.repeat(np.arange(C), np.round(n * share).astype(int)))
+        if stratified
+        else rng.choice(C, n, p=share)
+    )
     methods = [0] * len(accuracies) if methods is None else list(methods)
     a = float(np.mean(accuracies))
     beta = lambda: rng.beta(a * kappa, (1 - a) * kappa, len(y))
@@ -207,10 +232,14 @@ def simulated_predictions(rng, n:int=160, # segments
         preds.append(np.where(right, y, (y + rng.integers(1, C, len(y))) % C))
     return y, preds
 
-def mc_error(rate:float, reps:int) -> float: return 1.96 * math.sqrt(rate * (1 - rate) / reps)  # half-width of a rate's 95 % band
+
+def mc_error(rate: float, reps: int) -> float:
+    return 1.96 * math.sqrt(rate * (1 - rate) / reps)  # half-width of a rate's 95 % band
+
 
 def segment_coverage(rng, reps:int=500, B:int=500, seeds:int=3, n:int=160, accuracy:float=.8, share=DEMO_SHARE,
-                     shared:bool=True, # runs on the same segments share their draws (`segment_ids`); False: each run drawn alone
+                     # runs on the same segments share their draws (`segment_ids`); False: each run drawn alone
+                     shared:bool=True,
                      stratified:bool=False, strata:str|None=None, level:float=.95) -> dict: # metric -> coverage
     "How often `bootstrap_interval` over `seeds` models on one validation set covers their mean score on the population."
     truth, hits = population_metrics(accuracy, share), {k: 0 for k in BOOTSTRAP_METRICS}
@@ -226,7 +255,8 @@ def rejection(rng, reps:int=500, B:int=500,
               seeds:int=3, # pairs of models on each validation set
               n:int=160, accuracy:float=.8,
               seed_sd:float=0., # sd of the seed effect on a model's accuracy (alike for both methods)
-              shared:bool=True, metric:str='macro_f1', alpha:float=.05) -> dict: # rejection rates (method: NaN with one fold), disagree
+              # rejection rates (method: NaN with one fold), disagree
+              shared:bool=True, metric:str='macro_f1', alpha:float=.05) -> dict:
     "How often two methods of equal accuracy are called different at `alpha`: by the paired bootstrap and by `method_test`."
     boot = method = disagree = 0
     for _ in range(reps):
@@ -236,28 +266,38 @@ def rejection(rng, reps:int=500, B:int=500,
             y, preds = simulated_predictions(rng, n, acc, DEMO_SHARE, methods=[0] * seeds + [1] * seeds)
             score = lambda p: float(confusion_metrics(confusions(y, p, len(DEMO_SHARE)))[metric])
             for pa, pb in zip(preds[:seeds], preds[seeds:]):
-                runs.append((y, pa, pb)); ids.append(f * n + np.arange(n)); diffs.append(score(pa) - score(pb)); fold_of.append(f)
-        r = paired_bootstrap(runs, len(DEMO_SHARE), B, 1 - alpha, int(rng.integers(1 << 31)), ids if shared else None)[metric]
+                runs.append((y, pa, pb))
+                ids.append(f * n + np.arange(n))
+                diffs.append(score(pa) - score(pb))
+                fold_of.append(f)
+        r = paired_bootstrap(runs, len(DEMO_SHARE), B, 1 - alpha, int(rng.integers(1 << 31)), ids if shared else None)[
+            metric
+        ]
         boot += r['p'] < alpha
-        disagree += (r['p'] < alpha) != (not r['low'] <= 0 <= r['high'])  # the interval excludes 0 exactly when p < alpha
+        # the interval excludes 0 exactly when p < alpha
+        disagree += (r['p'] < alpha) != (not r['low'] <= 0 <= r['high'])
         method += method_test(diffs, fold_of)['p'] < alpha  # NaN (one fold) is never < alpha
     return dict(bootstrap=boot / reps, method=method / reps if folds > 1 else float('nan'), disagree=disagree / reps)
 
 def fold_coverage(rng, reps:int=500, folds:int=5, seeds:int=3, n:int=160, accuracy:float=.8,
                   fold_sd:float=.04, # sd of a fold's (its sessions') effect on accuracy
                   seed_sd:float=.015, # sd of a seed's effect
-                  by_fold:bool=True, # average the seeds within each fold first (`folds=`); False: every run a value of its own
+                  # average the seeds within each fold first (`folds=`); False: every run a value of its own
+                  by_fold:bool=True,
                   metric:str='macro_f1', level:float=.95) -> float:
     "How often `seed_interval` over folds x seeds covers the protocol's mean: the score expected over folds and seeds."
     draws = np.random.default_rng(0).normal(size=(2, 200_000))
-    truth = float(np.mean(population_metrics(np.clip(accuracy + fold_sd * draws[0] + seed_sd * draws[1], 0, 1))[metric]))
+    truth = float(
+        np.mean(population_metrics(np.clip(accuracy + fold_sd * draws[0] + seed_sd * draws[1], 0, 1))[metric])
+    )
     hits = 0
     for _ in range(reps):
         values, fold_of = [], []
         for f in range(folds):
             acc = np.clip(accuracy + rng.normal(0, fold_sd) + rng.normal(0, seed_sd, seeds), .05, .99)
             y, preds = simulated_predictions(rng, n, acc, DEMO_SHARE)
-            values += [float(confusion_metrics(confusions(y, p, len(DEMO_SHARE)))[metric]) for p in preds]; fold_of += [f] * seeds
+            values += [float(confusion_metrics(confusions(y, p, len(DEMO_SHARE)))[metric]) for p in preds]
+            fold_of += [f] * seeds
         _, lo, hi = seed_interval(values, level, fold_of if by_fold else None)
         hits += lo <= truth <= hi
     return hits / reps

@@ -70,15 +70,20 @@ def check_parameters(params:dict, # the sweep's notebook parameters
     for k in params.get('head_sizes', {}):
         if k not in taken: raise unknown_key("head size for the sweep's methods", k, sorted(taken))
     own = lambda p: {k: v for k, v in p.items() if k not in EXPERIMENT_KEYS}
-    return [preset_config(params.get('preset', 'paper'), **own(r.parameters({**params, **(method_params or {}).get(r.method, {})})))
-            for r in runs]
+    return [
+        preset_config(
+            params.get('preset', 'paper'), **own(r.parameters({**params, **(method_params or {}).get(r.method, {})}))
+        )
+        for r in runs
+    ]
 
 # %% ../nbs/04a_sweep.ipynb #69f7dacc
 def experiment_notebook() -> Path:
     "The experiment notebook shipped inside the package (`rsacfn/experiment.ipynb`: the same file as `nbs/04_experiment.ipynb`)."
     import importlib.resources
     p = Path(str(importlib.resources.files('rsacfn')/'experiment.ipynb'))
-    if not p.is_file(): raise FileNotFoundError(f'{p} is missing: this rsacfn install is incomplete; reinstall it, or pass notebook=')
+    if not p.is_file():
+        raise FileNotFoundError(f'{p} is missing: this rsacfn install is incomplete; reinstall it, or pass notebook=')
     return p
 
 class _Unchecked(logging.Filter):
@@ -110,13 +115,30 @@ def _recorded(run_dir:Path) -> dict|None:
     return json.loads((run_dir/'identity.json').read_text()) if (run_dir/'identity.json').is_file() else {}
 
 def _row(run:Run, identity:dict) -> dict:
-    return dict(run=run.name, method=run.method, seed=run.seed, fold=run.fold, identity=identity['hash'], setting=identity['setting'])
+    return dict(
+        run=run.name,
+        method=run.method,
+        seed=run.seed,
+        fold=run.fold,
+        identity=identity['hash'],
+        setting=identity['setting'],
+    )
 
 def finished_row(run:Run, out:Path, identity:dict) -> dict|None:
     "The run's row for `runs.csv` if it already finished in `out` with this identity, else None."
     done, executed = out/'runs'/run.name/'experiment.json', out/'notebooks'/f'{run.name}.ipynb'
-    if done.is_file() and executed.is_file() and json.loads(done.read_text())['result'].get('identity') == identity['hash']:
-        return {**json.loads(done.read_text())['result'], **_row(run, identity), 'status': 'ok', 'error': '', 'seconds': 0.0}
+    if (
+        done.is_file()
+        and executed.is_file()
+        and json.loads(done.read_text())['result'].get('identity') == identity['hash']
+    ):
+        return {
+            **json.loads(done.read_text())['result'],
+            **_row(run, identity),
+            'status': 'ok',
+            'error': '',
+            'seconds': 0.0,
+        }
     return None
 
 def run_experiment(run:Run, # the run
@@ -136,28 +158,48 @@ def run_experiment(run:Run, # the run
     tmp = nb_dir/f'.{run.name}.{os.getpid()}.{threading.get_ident()}.partial.ipynb'
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(str(notebook), str(tmp), parameters=params, kernel_name=kernel_name, progress_bar=False,
-                            log_output=False, kernel_manager_class=_kernel_manager_class(),  # no cwd: papermill would chdir the whole process, under every thread
-                            # jupyter_client interrupts every kernel it shuts down, and ipykernel logs that as an ERROR line
-                            extra_arguments=['--IPKernelApp.log_level=CRITICAL'])
+        pm.execute_notebook(
+            str(notebook),
+            str(tmp),
+            parameters=params,
+            kernel_name=kernel_name,
+            progress_bar=False,
+            # no cwd: papermill would chdir the whole process, under every thread
+            log_output=False,
+            kernel_manager_class=_kernel_manager_class(),
+            # jupyter_client interrupts every kernel it shuts down, and ipykernel logs that as an ERROR line
+            extra_arguments=['--IPKernelApp.log_level=CRITICAL'],
+        )
         os.replace(tmp, executed); record(executed)
         discard(executed.with_name(f'{run.name}.failed.ipynb'))
         result = json.loads(done.read_text())['result']
-        if result.get('identity') != identity['hash']:  # the kernel resolved another configuration than the sweep checked
-            raise RuntimeError(f"the notebook trained identity {result.get('identity')}, the sweep expected {identity['hash']}")
+        # the kernel resolved another configuration than the sweep checked
+        if result.get('identity') != identity['hash']:
+            raise RuntimeError(
+                f"the notebook trained identity {result.get('identity')}, the sweep expected {identity['hash']}"
+            )
         return {**result, **row, 'status': 'ok', 'error': '', 'seconds': round(time.perf_counter() - t0, 1)}
     except Exception as e:
         if _STOP.is_set():  # interrupted by Ctrl-C: not a failure of the run, which resumes next time
             tmp.unlink(missing_ok=True)
-            return dict(row, status='interrupted', error='the sweep was interrupted', seconds=round(time.perf_counter() - t0, 1))
+            return dict(
+                row, status='interrupted', error='the sweep was interrupted', seconds=round(time.perf_counter() - t0, 1)
+            )
         if tmp.exists():
             os.replace(tmp, failed := executed.with_name(f'{run.name}.failed.ipynb')); record(failed)
         err = f'{e.ename}: {e.evalue}' if hasattr(e, 'ename') else f'{type(e).__name__}: {e}'
-        return dict(row, status='failed', error=err.strip().splitlines()[-1][:500], seconds=round(time.perf_counter() - t0, 1))
+        return dict(
+            row, status='failed', error=err.strip().splitlines()[-1][:500], seconds=round(time.perf_counter() - t0, 1)
+        )
 
 # %% ../nbs/04a_sweep.ipynb #eea35266
-EXTRA_METRICS = {'ccc_valence': 'CCC valence', 'ccc_arousal': 'CCC arousal',  # with va_weight > 0
-                 'eval_weighted_f1': 'weighted F1, 2nd corpus', 'eval_macro_f1': 'macro F1, 2nd corpus', 'eval_uar': 'UAR, 2nd corpus'}  # with eval_data_path
+EXTRA_METRICS = {
+    'ccc_valence': 'CCC valence',
+    'ccc_arousal': 'CCC arousal',  # with va_weight > 0
+    'eval_weighted_f1': 'weighted F1, 2nd corpus',
+    'eval_macro_f1': 'macro F1, 2nd corpus',
+    'eval_uar': 'UAR, 2nd corpus',
+}  # with eval_data_path
 
 def summarize(runs:pd.DataFrame, # `runs.csv`: one row per run
               class_names:Sequence[str]=EMOTIONS) -> pd.DataFrame:
@@ -168,11 +210,19 @@ def summarize(runs:pd.DataFrame, # `runs.csv`: one row per run
         ok = r[r.status == 'ok']
         settings = sorted(set(r.setting.dropna())) if 'setting' in r else []
         lt = sorted(set(ok.label_transform.dropna().astype(bool))) if 'label_transform' in ok else []
-        row = dict(method=m, fusion=METHODS[m].fusion, label_transform=lt[0] if len(lt) == 1 else ('mixed' if lt else np.nan),
-                   runs=len(r), failed=int((r.status != 'ok').sum()), error='; '.join(sorted(set(r.error[r.status != 'ok'])))[:300],
-                   setting=', '.join(settings), mixed=len(settings) > 1)
+        row = dict(
+            method=m,
+            fusion=METHODS[m].fusion,
+            label_transform=lt[0] if len(lt) == 1 else ('mixed' if lt else np.nan),
+            runs=len(r),
+            failed=int((r.status != 'ok').sum()),
+            error='; '.join(sorted(set(r.error[r.status != 'ok'])))[:300],
+            setting=', '.join(settings),
+            mixed=len(settings) > 1,
+        )
         chosen = sorted(set(ok.select_epoch.dropna())) if 'select_epoch' in ok else []
-        row['select_epoch'] = chosen[0] if len(chosen) == 1 else ('mixed' if chosen else 'valid')  # runs before the field chose on valid
+        # runs before the field chose on valid
+        row['select_epoch'] = chosen[0] if len(chosen) == 1 else ('mixed' if chosen else 'valid')
         for k in METRICS + tuple(k for k in EXTRA_METRICS if k in r and r[k].notna().any()):
             v = pd.to_numeric(ok[k], errors='coerce') if k in ok else pd.Series(dtype=float)
             row[f'{k}_mean'] = v.mean() if len(ok) else np.nan
@@ -188,13 +238,21 @@ _NAMES = {'weighted_f1': 'weighted F1', 'macro_f1': 'macro F1', 'uar': 'UAR', 'a
 
 def metric_order(protocol:str|None) -> tuple:
     "The table's metric columns in the protocol's order: macro F1 and UAR first for the speaker-independent one."
-    return ('macro_f1', 'uar', 'weighted_f1') if protocol == 'speaker-independent' else ('weighted_f1', 'macro_f1', 'uar')
+    return (
+        ('macro_f1', 'uar', 'weighted_f1') if protocol == 'speaker-independent' else ('weighted_f1', 'macro_f1', 'uar')
+    )
 
 def sweep_title(protocol:str|None, seeds:Sequence[int], folds:Sequence[int]|None) -> str:
     "One line naming the protocol and the runs behind each row."
-    split = 'random 80/20 split' if folds is None else f"session fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))}"
+    split = (
+        'random 80/20 split'
+        if folds is None
+        else f"session fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))}"
+    )
     name = protocol or ('paper' if folds is None else 'session folds')
-    return f"Protocol: {name} ({split} x seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})" + (f': {PROTOCOLS[protocol]}' if protocol in PROTOCOLS else '')
+    return f"Protocol: {name} ({split} x seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})" + (
+        f': {PROTOCOLS[protocol]}' if protocol in PROTOCOLS else ''
+    )
 
 def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS,
                    protocol:str|None=None, # orders the metrics (`metric_order`)
@@ -204,27 +262,48 @@ def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS,
     pm = lambda m, s: '' if pd.isna(m) else f'{m:.4f}' + ('' if pd.isna(s) else f' ± {s:.4f}')
     lt = lambda v: 'mixed' if v == 'mixed' else '' if pd.isna(v) else 'yes' if v else 'no'
     metrics = metric_order(protocol) + tuple(k for k in EXTRA_METRICS if f'{k}_mean' in table)
-    head = ['method', 'fusion', 'label transform'] + [_NAMES.get(k) or EXTRA_METRICS[k] for k in metrics] + list(class_names) + ['runs', 'setting', 'paper (KEMDy20)']
+    head = (
+        ['method', 'fusion', 'label transform']
+        + [_NAMES.get(k) or EXTRA_METRICS[k] for k in metrics]
+        + list(class_names)
+        + ['runs', 'setting', 'paper (KEMDy20)']
+    )
     lines = ([f'**{title}**', ''] if title else []) + [_epochs_line(table), '',
                                                         '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in table.itertuples(index=False):
         status = f'{r.runs - r.failed}/{r.runs}' + (f' **failed: {r.error}**' if r.failed else '')
-        cells = [r.method, r.fusion, lt(r.label_transform)] + [pm(getattr(r, f'{k}_mean'), getattr(r, f'{k}_std')) for k in metrics]
+        cells = [r.method, r.fusion, lt(r.label_transform)] + [
+            pm(getattr(r, f'{k}_mean'), getattr(r, f'{k}_std')) for k in metrics
+        ]
         cells += ['' if pd.isna(getattr(r, f'pred_{c}')) else f'{getattr(r, f"pred_{c}"):.0f}' for c in class_names]
-        setting = f'**{len(r.setting.split(", "))} settings mixed: {r.setting}**' if r.mixed else f'`{r.setting}`' if r.setting else ''
+        setting = (
+            f'**{len(r.setting.split(", "))} settings mixed: {r.setting}**'
+            if r.mixed
+            else f'`{r.setting}`' if r.setting else ''
+        )
         paper = '' if r.paper_weighted_f1 is None or pd.isna(r.paper_weighted_f1) else f'{r.paper_weighted_f1:.5f}'
         lines.append('| ' + ' | '.join(cells + [status, setting, paper]) + ' |')
     return '\n'.join(lines) + '\n'
 
-_CHOSEN = {'valid': "chosen on the validation split the table scores (the paper's way: optimistic, the best of the epochs' "
-                   'scores on the very segments reported)',
-           'dev': 'chosen on a development split held out of the training data (with session folds the next fold: speakers '
-                  'apart from training and from the scored fold), the scored split untouched until then'}
+_CHOSEN = {
+    'valid': (
+        "chosen on the validation split the table scores (the paper's way: optimistic, the best of the epochs' "
+        "scores on the very segments reported)"
+    ),
+    'dev': (
+        'chosen on a development split held out of the training data (with session folds the next fold: speakers '
+        'apart from training and from the scored fold), the scored split untouched until then'
+    ),
+}
 
 def _epochs_line(table:pd.DataFrame) -> str:
     "What the table's numbers are: mean ± one standard deviation over runs, at the epoch chosen how."
     ways = sorted(set(table.select_epoch)) if 'select_epoch' in table and len(table) else ['valid']
-    how = _CHOSEN.get(ways[0], ways[0]) if len(ways) == 1 else 'chosen differently for different methods: ' + ', '.join(ways)
+    how = (
+        _CHOSEN.get(ways[0], ways[0])
+        if len(ways) == 1
+        else 'chosen differently for different methods: ' + ', '.join(ways)
+    )
     return f'Each cell: mean ± one standard deviation over the runs, each run at its best epoch, {how}.'
 
 # %% ../nbs/04a_sweep.ipynb #fbc3062a
@@ -237,52 +316,73 @@ def significance(out, # the sweep's folder (each run's predictions.csv)
                  baseline:str|None='early_fusion', # the method every other is compared with (None: no comparison)
                  B:int=1000, # bootstrap replicates (the paired test uses 2B)
                  level:float=.95
-                ) -> pd.DataFrame: # per method and metric: intervals over segments and over seeds/folds, and both tests against `baseline`
-    """Per method: the mean with its interval over validation segments (bootstrap, runs on the same segments sharing draws) and
-    over seeds and folds (t over folds of the seeds' means, or over runs); against `baseline`: the paired bootstrap of the trained
-    models and the method-level paired t over seed-matched runs."""
-    out, rows = Path(out), []
+                # per method and metric: intervals over segments and over seeds/folds, and both tests against `baseline`
+                ) -> pd.DataFrame:
+    """Per method: the mean with its interval over validation segments (bootstrap, runs on the same segments sharing
+    draws) and over seeds and folds (t over folds of the seeds' means, or over runs); against `baseline`: the paired
+    bootstrap of the trained models and the method-level paired t over seed-matched runs."""
     ok = runs[runs.status == 'ok']
-    preds = {r: _run_predictions(out, r) for r in ok.run}
-    names = next((tuple(c[2:] for c in p.columns if c.startswith('p_')) for p in preds.values() if p is not None), tuple(EMOTIONS))
+    preds = {r: _run_predictions(Path(out), r) for r in ok.run}
+    names = next((tuple(c[2:] for c in p.columns if c.startswith('p_')) for p in preds.values() if p is not None),
+                 tuple(EMOTIONS))
     ids = {c: i for i, c in enumerate(names)}
-    coded = lambda p: (p.emotion.map(ids).values, p.predicted.map(ids).values)
-    key = lambda r: (int(r.seed), -1 if pd.isna(r.fold) else int(r.fold))
-    fold_of = lambda rs: [r.fold for r in rs] if any(pd.notna(r.fold) for r in rs) else None  # seeds share a fold: average them first
-    base = {key(r): r for r in ok[ok.method == baseline].itertuples() if preds[r.run] is not None} if baseline else {}
+    def coded(run): return preds[run].emotion.map(ids).values, preds[run].predicted.map(ids).values
+    base = ok[ok.method == baseline] if baseline else ok.iloc[:0]
+    base = {_pair_key(r): r for r in base.itertuples() if preds[r.run] is not None}
+    rows = []
     for m in [m for m in METHODS if m in set(ok.method)]:
         mine = [r for r in ok[ok.method == m].itertuples() if preds[r.run] is not None]
-        row, note = dict(method=m, runs=len(mine), B=B), []
+        row = dict(method=m, runs=len(mine), B=B)
         if not mine: rows.append(dict(row, note='no predictions.csv')); continue
-        folds = fold_of(mine)
-        row['seed_df'], row['by_fold'] = len(set(folds) if folds else mine) - 1, folds is not None
-        ci = bootstrap_interval([coded(preds[r.run]) for r in mine], len(names), B, level,
-                                segment_ids=[preds[r.run].segment_id.values for r in mine])
-        for k in BOOTSTRAP_METRICS:
-            row[f'{k}_mean'], row[f'{k}_boot_low'], row[f'{k}_boot_high'] = ci[k]
-            _, row[f'{k}_seed_low'], row[f'{k}_seed_high'] = seed_interval([getattr(r, k) for r in mine], level, folds)
-        pairs = []
-        for r in mine:
-            b = base.get(key(r))
-            if b is None: continue
-            a, pb = preds[r.run], preds[b.run]
-            if len(a) != len(pb) or (a.segment_id.values != pb.segment_id.values).any():
-                note.append(f'{r.run}: other validation segments than {baseline}\'s run'); continue
-            pairs.append((r, b))
+        row.update(_intervals(mine, preds, coded, len(names), B, level))
+        pairs, note = _pairs(mine, base, preds, baseline)
         row['pairs'] = len(pairs)
-        if pairs:
-            boot = paired_bootstrap([(*coded(preds[r.run]), coded(preds[b.run])[1]) for r, b in pairs], len(names), 2 * B, level,
-                                    segment_ids=[preds[r.run].segment_id.values for r, _ in pairs])
-            pair_folds = fold_of([r for r, _ in pairs])
-            for k in BOOTSTRAP_METRICS:
-                d = boot[k]
-                row[f'diff_{k}'], row[f'diff_{k}_low'], row[f'diff_{k}_high'], row[f'p_{k}'] = d['diff'], d['low'], d['high'], d['p']
-                t = method_test([getattr(r, k) - getattr(b, k) for r, b in pairs], pair_folds, level)
-                row[f'mdiff_{k}'], row[f'mdiff_{k}_low'], row[f'mdiff_{k}_high'], row[f'mp_{k}'] = t['diff'], t['low'], t['high'], t['p']
-                row['method_df'] = t['df']
+        if pairs: row.update(_tests(pairs, preds, coded, len(names), B, level))
         elif baseline: note.append(f'no run paired with {baseline} (same seed and fold)')
         rows.append(dict(row, note='; '.join(note)))
     return pd.DataFrame(rows)
+
+def _pair_key(r) -> tuple: return int(r.seed), -1 if pd.isna(r.fold) else int(r.fold)
+
+def _folds(rs) -> list|None:
+    "The runs' folds, when they have them: seeds that share a fold are averaged first."
+    return [r.fold for r in rs] if any(pd.notna(r.fold) for r in rs) else None
+
+def _intervals(mine, preds, coded, n_classes, B, level) -> dict:
+    "Each metric's mean, its bootstrap interval over the segments and its t interval over seeds and folds."
+    folds = _folds(mine)
+    row = dict(seed_df=len(set(folds) if folds else mine) - 1, by_fold=folds is not None)
+    ci = bootstrap_interval([coded(r.run) for r in mine], n_classes, B, level,
+                            segment_ids=[preds[r.run].segment_id.values for r in mine])
+    for k in BOOTSTRAP_METRICS:
+        row[f'{k}_mean'], row[f'{k}_boot_low'], row[f'{k}_boot_high'] = ci[k]
+        _, row[f'{k}_seed_low'], row[f'{k}_seed_high'] = seed_interval([getattr(r, k) for r in mine], level, folds)
+    return row
+
+def _pairs(mine, base, preds, baseline) -> tuple:
+    "(each run with the baseline's run of its seed and fold, notes on runs that validated on other segments)."
+    pairs, note = [], []
+    for r in mine:
+        b = base.get(_pair_key(r))
+        if b is None: continue
+        a, pb = preds[r.run], preds[b.run]
+        if len(a) != len(pb) or (a.segment_id.values != pb.segment_id.values).any():
+            note.append(f"{r.run}: other validation segments than {baseline}'s run"); continue
+        pairs.append((r, b))
+    return pairs, note
+
+def _tests(pairs, preds, coded, n_classes, B, level) -> dict:
+    "Per metric, the paired bootstrap of the models (diff_, p_) and the method-level paired t (mdiff_, mp_)."
+    boot = paired_bootstrap([(*coded(r.run), coded(b.run)[1]) for r, b in pairs], n_classes, 2 * B, level,
+                            segment_ids=[preds[r.run].segment_id.values for r, _ in pairs])
+    folds, row = _folds([r for r, _ in pairs]), {}
+    for k in BOOTSTRAP_METRICS:
+        d = boot[k]
+        row.update({f'diff_{k}': d['diff'], f'diff_{k}_low': d['low'], f'diff_{k}_high': d['high'], f'p_{k}': d['p']})
+        t = method_test([getattr(r, k) - getattr(b, k) for r, b in pairs], folds, level)
+        row.update({f'mdiff_{k}': t['diff'], f'mdiff_{k}_low': t['low'], f'mdiff_{k}_high': t['high'],
+                    f'mp_{k}': t['p'], 'method_df': t['df']})
+    return row
 
 def _p(p, B:int) -> str:
     "A p-value as the table writes it: never 0, the bootstrap's smallest as `p ≤ 2/(B + 1)`."
@@ -290,45 +390,69 @@ def _p(p, B:int) -> str:
     if B and p <= min_p(2 * B) + 1e-12: return f'p≤{min_p(2 * B):.4f}'
     return 'p<0.001' if p < .001 else f'p={p:.3f}'
 
-def significance_markdown(sig:pd.DataFrame, baseline:str|None='early_fusion', protocol:str|None=None, level:float=.95) -> str:
-    "The intervals, and the two tests against `baseline`, as Markdown: what each interval is over and what each p is about."
-    pct, metrics = f'{level:.0%}', metric_order(protocol)
-    iv = lambda lo, hi: '' if pd.isna(lo) else f'[{lo:.3f}, {hi:.3f}]'
+
+def significance_markdown(sig:pd.DataFrame, # `significance`'s table
+                          baseline:str|None='early_fusion', protocol:str|None=None, level:float=.95) -> str:
+    "The intervals and both tests against `baseline` as Markdown: what each interval is over, what each p is about."
+    metrics = metric_order(protocol)
     B = int(sig.B.dropna().iloc[0]) if 'B' in sig and sig.B.notna().any() else 0
+    lines = _interval_lines(sig, metrics, level, B)
+    if baseline: lines += ['', *_test_lines(sig, metrics, baseline, level, B)]
+    return '\n'.join(lines) + '\n'
+
+def _iv(lo, hi) -> str: return '' if pd.isna(lo) else f'[{lo:.3f}, {hi:.3f}]'
+
+def _interval_lines(sig, metrics, level, B) -> list:
+    "The intervals' table: each mean with its interval over segments and over seeds and folds."
     df = sorted(set(sig.seed_df.dropna().astype(int))) if 'seed_df' in sig else []
     by_fold = 'by_fold' in sig and sig.by_fold.fillna(False).astype(bool).any()
     over = 'the folds, each the mean of its seeds' if by_fold else 'the runs, one random split each'
-    lines = [f'{pct} intervals of each mean: over validation segments (percentile bootstrap, {B:,} replicates; runs on the same '
-             'segments share every draw; all segments drawn, a class a replicate misses left out of its macro averages) and over '
-             f'seeds and folds (t over {over}, df {", ".join(map(str, df)) or "-"}); clipped to [0, 1].', '',
-             '| method | runs | ' + ' | '.join(f'{_NAMES[k]}: mean [segments] [seeds and folds]' for k in metrics) + ' |',
+    lines = [f'{level:.0%} intervals of each mean: over validation segments (percentile bootstrap, {B:,} replicates; '
+             'runs on the same segments share every draw; all segments drawn, a class a replicate misses left out of '
+             f'its macro averages) and over seeds and folds (t over {over}, df {", ".join(map(str, df)) or "-"}); '
+             'clipped to [0, 1].', '',
+             '| method | runs | ' + ' | '.join(f'{_NAMES[k]}: mean [segments] [seeds and folds]' for k in metrics)
+             + ' |',
              '|' + '---|' * (2 + len(metrics))]
     for r in sig.to_dict('records'):
         cells = [r['method'], str(r['runs'])]
         for k in metrics:
-            cells.append('' if pd.isna(r.get(f'{k}_mean', np.nan)) else
-                         f"{r[f'{k}_mean']:.4f} {iv(r[f'{k}_boot_low'], r[f'{k}_boot_high'])} {iv(r[f'{k}_seed_low'], r[f'{k}_seed_high']) or '(one fold or run)'}")
+            if pd.isna(r.get(f'{k}_mean', np.nan)): cells.append(''); continue
+            seeds = _iv(r[f'{k}_seed_low'], r[f'{k}_seed_high']) or '(one fold or run)'
+            cells.append(f"{r[f'{k}_mean']:.4f} {_iv(r[f'{k}_boot_low'], r[f'{k}_boot_high'])} {seeds}")
         lines.append('| ' + ' | '.join(cells) + ' |')
-    if not baseline: return '\n'.join(lines) + '\n'
+    return lines
+
+def _test_lines(sig, metrics, baseline, level, B) -> list:
+    "The tests' table: each method minus `baseline`, by the models' paired bootstrap and by the method-level t."
     mdf = sorted(set(sig.method_df.dropna().astype(int))) if 'method_df' in sig else []
-    lines += ['', f'Against {baseline}, runs paired by seed and fold. **Models**: the paired bootstrap over the same validation '
-              f'segments ({2 * B:,} replicates), about these trained models: would they differ on other segments? Its interval and '
-              f'p come from one construction (the interval excludes 0 exactly when p < {1 - level:.2f}). **Method**: a paired t over '
-              f'the seed-matched differences of the runs\' scores (folds: the seeds\' mean per fold first; df {", ".join(map(str, mdf)) or "-"}), '
-              'about the methods: would other seeds differ too? It needs two or more folds or random splits.', '',
-              '| method | pairs | ' + ' | '.join(f'{_NAMES[k]} minus {baseline}: models; method' for k in metrics) + ' | note |',
-              '|' + '---|' * (3 + len(metrics))]
+    lines = [
+        (
+            f'Against {baseline}, runs paired by seed and fold. **Models**: the paired bootstrap over the same'
+            f' validation segments ({2 * B:,} replicates), about these trained models: would they differ on other'
+            ' segments? Its interval and p come from one construction (the interval excludes 0 exactly when p <'
+            f' {1 - level:.2f}). **Method**: a paired t over the seed-matched differences of the runs\' scores (folds:'
+            f' the seeds\' mean per fold first; df {", ".join(map(str, mdf)) or "-"}), about the methods: would other'
+            ' seeds differ too? It needs two or more folds or random splits.'
+        ),
+        '',
+        '| method | pairs | '
+        + ' | '.join(f'{_NAMES[k]} minus {baseline}: models; method' for k in metrics)
+        + ' | note |',
+        '|' + '---|' * (3 + len(metrics)),
+    ]
     for r in sig.to_dict('records'):
         cells = [r['method'], str(r.get('pairs', 0) if pd.notna(r.get('pairs', np.nan)) else 0)]
         for k in metrics:
-            d, md = r.get(f'diff_{k}', np.nan), r.get(f'mdiff_{k}', np.nan)
-            models = '' if pd.isna(d) else f"{d:+.4f} {iv(r[f'diff_{k}_low'], r[f'diff_{k}_high'])} ({_p(r[f'p_{k}'], B)})"
-            method = '' if pd.isna(d) else ('no method-level test (one fold)' if pd.isna(r.get(f'mp_{k}', np.nan)) else
-                                            f"{iv(r[f'mdiff_{k}_low'], r[f'mdiff_{k}_high'])} ({_p(r[f'mp_{k}'], 0)})")
-            cells.append(f'{models}; {method}' if models else '')
+            d = r.get(f'diff_{k}', np.nan)
+            if pd.isna(d): cells.append(''); continue
+            models = f"{d:+.4f} {_iv(r[f'diff_{k}_low'], r[f'diff_{k}_high'])} ({_p(r[f'p_{k}'], B)})"
+            method = ('no method-level test (one fold)' if pd.isna(r.get(f'mp_{k}', np.nan)) else
+                      f"{_iv(r[f'mdiff_{k}_low'], r[f'mdiff_{k}_high'])} ({_p(r[f'mp_{k}'], 0)})")
+            cells.append(f'{models}; {method}')
         cells.append(str(r.get('note') or ''))
         lines.append('| ' + ' | '.join(cells) + ' |')
-    return '\n'.join(lines) + '\n'
+    return lines
 
 def reliance_runs(out, # the sweep's folder (each fusion run's reliance.json)
                   runs:pd.DataFrame) -> pd.DataFrame:
@@ -338,8 +462,14 @@ def reliance_runs(out, # the sweep's folder (each fusion run's reliance.json)
         p = Path(out)/'runs'/r.run/'reliance.json'
         if not p.is_file(): continue
         rel = json.loads(p.read_text())
-        row = dict(run=r.run, method=r.method, seed=r.seed, fold=r.fold, drop_audio=rel['summary']['audio removed']['macro_f1_drop'],
-                   drop_text=rel['summary']['text removed']['macro_f1_drop'])
+        row = dict(
+            run=r.run,
+            method=r.method,
+            seed=r.seed,
+            fold=r.fold,
+            drop_audio=rel['summary']['audio removed']['macro_f1_drop'],
+            drop_text=rel['summary']['text removed']['macro_f1_drop'],
+        )
         for cond, acc in rel['by_group'].items():
             for g, v in acc.items(): row[f'{g} | {cond}'] = v
         rows.append(row)
@@ -348,11 +478,19 @@ def reliance_runs(out, # the sweep's folder (each fusion run's reliance.json)
 def reliance_markdown(rel:pd.DataFrame) -> str:
     "Per fusion method: macro F1 lost without each modality, and (demo) the accuracy lost per group, mean over runs."
     if not len(rel): return ''
-    groups = list(dict.fromkeys(c.split(' | ')[0] for c in rel.columns if ' | ' in c))  # in the order reliance() gives them
+    # in the order reliance() gives them
+    groups = list(dict.fromkeys(c.split(' | ')[0] for c in rel.columns if ' | ' in c))
     head = ['method', 'runs', 'macro F1 lost, audio removed', 'macro F1 lost, text removed']
     head += [f'{g}: accuracy lost, audio / text removed' for g in groups]
-    lines = ['Modality reliance (fusion methods): each modality\'s features replaced by their mean over the validation segments.', '',
-             '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    lines = [
+        (
+            'Modality reliance (fusion methods): each modality\'s features replaced by their mean over the validation'
+            ' segments.'
+        ),
+        '',
+        '| ' + ' | '.join(head) + ' |',
+        '|' + '---|' * len(head),
+    ]
     for m, t in rel.groupby('method', sort=False):
         cells = [m, str(len(t)), f'{t.drop_audio.mean():.3f}', f'{t.drop_text.mean():.3f}']
         for g in groups:
@@ -373,18 +511,34 @@ class SlurmOptions:
 
 def slurm_parameters(o:SlurmOptions, name:str='rsacfn') -> dict:
     "The sbatch parameters (submitit's names) of each run's job."
-    if o.gpus_per_run < 0 or o.time_min < 1: raise ValueError(f'gpus_per_run={o.gpus_per_run}, time_min={o.time_min}: need gpus_per_run >= 0 and time_min >= 1')
-    if o.gpus_per_run > 1: raise ValueError(f'gpus_per_run={o.gpus_per_run}: a run trains in its notebook\'s one process, on one GPU; use gpus_per_run=1 '
-                                            '(for several GPUs per run, launch `accelerate launch -m rsacfn train ...` yourself)')
-    p = dict(job_name=name, time=o.time_min, nodes=1, ntasks_per_node=1, gpus_per_node=o.gpus_per_run or None, partition=o.partition,
-             cpus_per_task=o.cpus_per_run, account=o.account)
+    if o.gpus_per_run < 0 or o.time_min < 1:
+        raise ValueError(
+            f'gpus_per_run={o.gpus_per_run}, time_min={o.time_min}: need gpus_per_run >= 0 and time_min >= 1'
+        )
+    if o.gpus_per_run > 1:
+        raise ValueError(
+            f'gpus_per_run={o.gpus_per_run}: a run trains in its notebook\'s one process, on one GPU; use'
+            ' gpus_per_run=1 (for several GPUs per run, launch `accelerate launch -m rsacfn train ...` yourself)'
+        )
+    p = dict(
+        job_name=name,
+        time=o.time_min,
+        nodes=1,
+        ntasks_per_node=1,
+        gpus_per_node=o.gpus_per_run or None,
+        partition=o.partition,
+        cpus_per_task=o.cpus_per_run,
+        account=o.account,
+    )
     return {k: v for k, v in p.items() if v is not None}
 
 def slurm_script(out:Path, o:SlurmOptions, name:str='rsacfn') -> str:
     "The sbatch script every run of a sweep into `out` is submitted with (what `--launcher slurm` hands to SLURM)."
     from submitit.slurm.slurm import _make_sbatch_string
     folder = Path(out)/'jobs'/'%j'
-    return _make_sbatch_string(command=f'{sys.executable} -u -m submitit.core._submit {folder}', folder=folder, **slurm_parameters(o, name))
+    return _make_sbatch_string(
+        command=f'{sys.executable} -u -m submitit.core._submit {folder}', folder=folder, **slurm_parameters(o, name)
+    )
 
 def _executor(launcher:str, out:Path, o:SlurmOptions):
     import submitit
@@ -404,8 +558,10 @@ def submit_runs(launcher:str, runs:Sequence[Run], out:Path, per:dict, notebook, 
     rows = {r: finished_row(r, out, identities[r]) for r in runs}
     todo = [r for r in runs if rows[r] is None]
     ex, live = _executor(launcher, out, slurm), {}
-    limit = len(todo) if launcher == 'slurm' else max(1, jobs)  # the cluster queues them; one machine runs --jobs at a time
-    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f'sweep ({len(runs)} runs, {launcher})', unit='run', disable=not progress)
+    # the cluster queues them; one machine runs --jobs at a time
+    limit = len(todo) if launcher == 'slurm' else max(1, jobs)
+    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f'sweep ({len(runs)} runs, {launcher})', unit='run',
+               disable=not progress)
     try:
         while todo or live:
             while todo and len(live) < limit:
@@ -415,23 +571,24 @@ def submit_runs(launcher:str, runs:Sequence[Run], out:Path, per:dict, notebook, 
             for r in ended:
                 j = live.pop(r)
                 try: rows[r] = j.result()
-                except Exception as e:  # the job itself died (time limit, node failure, killed): the run resumes next time
-                    rows[r] = dict(_row(r, identities[r]), status='failed', seconds=0.0,
-                                   error=f'{launcher} job {j.job_id} ended without a result ({type(e).__name__}); its log: {j.paths.stderr}'[:500])
+                # the job itself died (time limit, node failure, killed): the run resumes next time
+                except Exception as e:
+                    why = f'{launcher} job {j.job_id} ended without a result ({type(e).__name__}); its log: {j.paths.stderr}'
+                    rows[r] = dict(_row(r, identities[r]), status='failed', seconds=0.0, error=why[:500])
                 bar.update()
             if not ended: time.sleep(0.5)
     except KeyboardInterrupt:
         for j in live.values(): j.cancel(check=False)
         done = sum(finished_row(r, out, identities[r]) is not None for r in runs)
-        raise KeyboardInterrupt(f'sweep interrupted: {done} of {len(runs)} runs are finished, the {len(live)} running job(s) cancelled; '
-                                'run the same command again to run the rest') from None
+        raise KeyboardInterrupt(f'sweep interrupted: {done} of {len(runs)} runs are finished, the {len(live)} running '
+                                'job(s) cancelled; run the same command again to run the rest') from None
     finally: bar.close()
     return [rows[r] for r in runs]
 
 
 # %% ../nbs/04a_sweep.ipynb #4264af49
-SWEEP_OWNED = {'method': '--methods', 'seed': '--seeds', 'ver': 'the run names', 'output_dir': 'OUT/runs', 'work_dir': 'OUT',
-               'quiet': 'the sweep'}  # what the sweep sets for every run, and how to change it
+SWEEP_OWNED = {'method': '--methods', 'seed': '--seeds', 'ver': 'the run names', 'output_dir': 'OUT/runs',
+               'work_dir': 'OUT', 'quiet': 'the sweep'}  # what the sweep sets for every run, and how to change it
 
 def _absolute(params:dict) -> dict:
     "Local paths made absolute: the kernels run in the sweep's folder."
@@ -452,11 +609,14 @@ def run_sweep(out='results/sweep', # the sweep's folder
               notebook=None, # the experiment notebook (default: `experiment_notebook()`)
               kernel_name:str|None=None, # Jupyter kernel (default: the notebook's, run by this Python)
               progress:bool=True,
-              protocol:str|None=None, # 'speaker-independent' (every session fold unless `folds`; seeds as given) or 'paper' (the random split), see `PROTOCOLS`
+              # 'speaker-independent' (every session fold unless `folds`; seeds as given) or 'paper' (the random split),
+              # see `PROTOCOLS`
+              protocol:str|None=None,
               baseline:str|None='early_fusion', # the method each is compared with by paired bootstrap (None: none)
               bootstrap:int=1000, # bootstrap replicates for the intervals
               launcher:str='local', # where runs execute, see `LAUNCHERS`
-              slurm:SlurmOptions|None=None, # what each run asks SLURM for (launcher 'slurm'; 'submitit-local' uses its time limit)
+              # what each run asks SLURM for (launcher 'slurm'; 'submitit-local' uses its time limit)
+              slurm:SlurmOptions|None=None,
              ) -> pd.DataFrame: # the F1 table
     "Run the experiment notebook for every run of the sweep and write the table and figures."
     params, method_params = dict(params or {}), dict(method_params or {})
@@ -477,20 +637,28 @@ def run_sweep(out='results/sweep', # the sweep's folder
 def _plan(params, method_params, methods, seeds, folds, jobs, protocol, baseline, launcher, slurm) -> tuple:
     "Check every option, key and value of a sweep before anything is written: (its runs, its folds, the SLURM options)."
     for k, how in SWEEP_OWNED.items():
-        if any(k in p for p in (params, *method_params.values())): raise ValueError(f'{k} is set by the sweep for every run ({how}); leave it out')
+        if any(k in p for p in (params, *method_params.values())):
+            raise ValueError(f'{k} is set by the sweep for every run ({how}); leave it out')
     if not (isinstance(jobs, int) and jobs >= 1): raise ValueError(f'jobs={jobs!r}: must be 1 or more')
     load_plugins(params.get('plugins'))  # they may register the methods asked for
     if protocol is not None and protocol not in PROTOCOLS: raise unknown_key('protocol', protocol, PROTOCOLS)
-    if protocol == 'paper' and folds is not None: raise ValueError("protocol 'paper' is the random split, and folds asks for session folds; give one of them")
+    if protocol == 'paper' and folds is not None:
+        raise ValueError("protocol 'paper' is the random split, and folds asks for session folds; give one of them")
     n_folds = params.get('n_folds', TrainConfig.__dataclass_fields__['n_folds'].default)
     if protocol == 'speaker-independent':
-        for k, v in (('split', 'session folds'), ('select_epoch', 'epochs chosen on a development split of the training sessions')):
+        for k, v in (
+            ('split', 'session folds'),
+            ('select_epoch', 'epochs chosen on a development split of the training sessions'),
+        ):
             if k in params: raise ValueError(f"protocol 'speaker-independent' sets {k} ({v}); leave {k} out")
         params['select_epoch'] = 'dev'
         folds = list(range(n_folds)) if folds is None else folds
     if baseline is not None: get_method(baseline)
     if launcher not in LAUNCHERS: raise unknown_key('launcher', launcher, LAUNCHERS)
-    if launcher == 'local' and slurm is not None: raise ValueError("slurm options are for launcher='slurm' (or 'submitit-local'); with launcher='local' leave slurm out")
+    if launcher == 'local' and slurm is not None:
+        raise ValueError(
+            "slurm options are for launcher='slurm' (or 'submitit-local'); with launcher='local' leave slurm out"
+        )
     slurm = slurm or SlurmOptions()
     if launcher != 'local': slurm_parameters(slurm)
     runs = plan_runs(methods, seeds, folds)
@@ -504,7 +672,16 @@ def _plan(params, method_params, methods, seeds, folds, jobs, protocol, baseline
 def _prepare(out:Path, runs, params, method_params, progress) -> tuple:
     "Each run's notebook parameters and identity (the demo inputs written if asked for); in skip mode, what was skipped."
     params = _absolute(params)
-    if progress: print(f"preset {params['preset']}" + (f", {params['demo_size']} demo corpus" if params['preset'] == 'demo' and 'data_path' not in params else ''), flush=True)
+    if progress:
+        print(
+            f"preset {params['preset']}"
+            + (
+                f", {params['demo_size']} demo corpus"
+                if params['preset'] == 'demo' and 'data_path' not in params
+                else ''
+            ),
+            flush=True,
+        )
     if params['preset'] == 'demo': params.update(demo_inputs(out, params['demo_size'], params, progress=progress))
     params.update(output_dir=str(out/'runs'), work_dir=str(out), quiet=True)
     params.setdefault('cache_dir', str(out/'feature_cache'))
@@ -524,11 +701,14 @@ def _replace_stale(out:Path, runs, identities:dict, rerun:bool):
     stale = {}
     for r in runs:
         old = _recorded(out/'runs'/r.name)
-        if old is not None and (changes := identity_changes(old, identities[r]) if old else ['no identity recorded']): stale[r] = changes
+        if old is not None and (changes := identity_changes(old, identities[r]) if old else ['no identity recorded']):
+            stale[r] = changes
     if stale and not rerun:
-        raise ValueError(f'{len(stale)} run(s) in {out} were trained with another configuration: '
-                         + '; '.join(f"{r.name} ({', '.join(c[:3])}{', ...' if len(c) > 3 else ''})" for r, c in stale.items())
-                         + '. Pass rerun=True to train them again, or sweep into another folder')
+        raise ValueError(
+            f'{len(stale)} run(s) in {out} were trained with another configuration: '
+            + '; '.join(f"{r.name} ({', '.join(c[:3])}{', ...' if len(c) > 3 else ''})" for r, c in stale.items())
+            + '. Pass rerun=True to train them again, or sweep into another folder'
+        )
     for r in stale:
         if (out/'runs'/r.name/RECORD).is_file(): remove_written(out/'runs'/r.name)
         for nb in (f'{r.name}.ipynb', f'{r.name}.failed.ipynb'): discard(out/'notebooks'/nb)
@@ -553,9 +733,14 @@ def _execute(out:Path, runs, per, notebook, identities, kernel_name, jobs, launc
         _STOP.set(); _signal_kernels(signal.SIGINT)
         killer = threading.Timer(15, _signal_kernels, [signal.SIGKILL]); killer.daemon = True; killer.start()
         pool.shutdown(wait=True, cancel_futures=True); killer.cancel()
-        done = sum(_recorded(out/'runs'/r.name) is not None and (out/'runs'/r.name/'experiment.json').is_file() for r in runs)
-        raise KeyboardInterrupt(f'sweep interrupted: {done} of {len(runs)} runs are finished; run the same command again to '
-                                'run the rest (an interrupted run resumes after its last finished epoch)') from None
+        done = sum(
+            _recorded(out / 'runs' / r.name) is not None and (out / 'runs' / r.name / 'experiment.json').is_file()
+            for r in runs
+        )
+        raise KeyboardInterrupt(
+            f'sweep interrupted: {done} of {len(runs)} runs are finished; run the same command again to '
+            'run the rest (an interrupted run resumes after its last finished epoch)'
+        ) from None
     finally:
         pool.shutdown(wait=False)
         logging.getLogger('papermill').removeFilter(quiet_papermill)
@@ -568,7 +753,8 @@ def _summarize(out:Path, runs_df:pd.DataFrame, protocol, seeds, folds, baseline,
     "Write `runs.csv`, the F1 table (CSV and Markdown, with significance and reliance) and the figures."
     with atomic_write(out/'runs.csv', newline='') as f: runs_df.to_csv(f, index=False)
     table = summarize(runs_df)
-    compared = baseline if baseline in set(runs_df.method) else None  # a baseline outside the sweep is said so in the table, not silently dropped
+    # a baseline outside the sweep is said so in the table, not silently dropped
+    compared = baseline if baseline in set(runs_df.method) else None
     sig = significance(out, runs_df, compared, bootstrap)
     rel = reliance_runs(out, runs_df)
     for name, t in (('f1_table.csv', table), ('significance.csv', sig), ('reliance.csv', rel)):
@@ -576,7 +762,10 @@ def _summarize(out:Path, runs_df:pd.DataFrame, protocol, seeds, folds, baseline,
     md = [table_markdown(table, protocol=protocol, title=sweep_title(protocol, seeds, folds))]
     if len(sig): md.append(significance_markdown(sig, compared, protocol))
     if baseline and not compared:
-        md.append(f'No paired comparison: the baseline {baseline} is not among this sweep\'s methods (--baseline names one of them, or none).\n')
+        md.append(
+            f'No paired comparison: the baseline {baseline} is not among this sweep\'s methods (--baseline names one of'
+            ' them, or none).\n'
+        )
         if progress: print(md[-1].strip())
     if len(rel): md.append(reliance_markdown(rel))
     with atomic_write(out/'f1_table.md') as f: f.write('\n'.join(md))
@@ -591,11 +780,24 @@ def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame, sig=None, rel=None
     from rsacfn.viz import plot_f1_bars, plot_intervals, plot_reliance_sweep, save_figure
     figs = out/'figures'; figs.mkdir(exist_ok=True)
     ok = table[table.runs > table.failed]
-    if len(ok): save_figure(plot_f1_bars(ok, f'{out.name}: mean ± std over {int(ok.runs.max())} run(s) per method'), figs/'f1_bars.png')
+    if len(ok):
+        save_figure(
+            plot_f1_bars(ok, f'{out.name}: mean ± std over {int(ok.runs.max())} run(s) per method'),
+            figs / 'f1_bars.png',
+        )
     k = metric_order(protocol)[0]
     if sig is not None and f'diff_{k}' in sig and f'{k}_mean' in sig:  # some method paired with the baseline
-        save_figure(plot_intervals(sig.dropna(subset=[f'{k}_mean']), k, baseline, f'{out.name}: 95 % intervals, and the paired difference against {baseline}'), figs/'intervals.png')
-    if rel is not None and len(rel): save_figure(plot_reliance_sweep(rel, f'{out.name}: macro F1 lost without each modality'), figs/'reliance.png')
+        save_figure(
+            plot_intervals(
+                sig.dropna(subset=[f'{k}_mean']),
+                k,
+                baseline,
+                f'{out.name}: 95 % intervals, and the paired difference against {baseline}',
+            ),
+            figs / 'intervals.png',
+        )
+    if rel is not None and len(rel):
+        save_figure(plot_reliance_sweep(rel, f'{out.name}: macro F1 lost without each modality'), figs / 'reliance.png')
     for m in table.method:
         done = runs[(runs.method == m) & (runs.status == 'ok')]
         if len(done) and (out/'runs'/done.run.iloc[0]/'reliance.png').is_file():

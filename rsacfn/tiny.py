@@ -32,9 +32,20 @@ def _train_tokenizer(texts, vocab_size):
     specials = ['<s>', '<pad>', '</s>', '<unk>', '<mask>']
     tok = ByteLevelBPETokenizer()
     tok.train_from_iterator(texts, vocab_size=vocab_size, min_frequency=1, special_tokens=specials, show_progress=False)
-    tok.post_processor = processors.RobertaProcessing(('</s>', tok.token_to_id('</s>')), ('<s>', tok.token_to_id('<s>')))
-    return PreTrainedTokenizerFast(tokenizer_object=tok._tokenizer, bos_token='<s>', eos_token='</s>', unk_token='<unk>',
-                                   pad_token='<pad>', mask_token='<mask>', cls_token='<s>', sep_token='</s>', model_max_length=512)
+    tok.post_processor = processors.RobertaProcessing(
+        ('</s>', tok.token_to_id('</s>')), ('<s>', tok.token_to_id('<s>'))
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok._tokenizer,
+        bos_token='<s>',
+        eos_token='</s>',
+        unk_token='<unk>',
+        pad_token='<pad>',
+        mask_token='<mask>',
+        cls_token='<s>',
+        sep_token='</s>',
+        model_max_length=512,
+    )
 
 def _tiny_texts(texts) -> list[str]:
     "The tokenizer's training text: `texts`, else the demo corpus' cleaned transcripts."
@@ -50,7 +61,8 @@ def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
     opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=1e-3)
     g, bs = torch.Generator().manual_seed(seed), 16
     model.train()
-    np_state = np.random.get_state(); np.random.seed(seed)  # wav2vec 2.0 draws its time masks from numpy's global generator
+    # wav2vec 2.0 draws its time masks from numpy's global generator
+    np_state = np.random.get_state(); np.random.seed(seed)
     try:
         with tqdm(total=epochs * -(-clips // bs), desc='pretraining the tiny wav2vec 2.0', unit='batch',
                   disable=not progress) as bar:
@@ -68,8 +80,14 @@ def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
 # %% ../nbs/01c_tiny.ipynb #630bc4a7
 def _tiny_settings(texts, vocab_size, seed, pretrain_clips, pretrain_epochs) -> dict:
     "What the tiny backbones are built from: the stamp written beside them, and (with the library versions) their cache key."
-    return dict(vocab_size=vocab_size, seed=seed, texts=hashlib.sha256('\n'.join(texts).encode()).hexdigest()[:16], version=3,
-                pretrain_clips=pretrain_clips, pretrain_epochs=pretrain_epochs)
+    return dict(
+        vocab_size=vocab_size,
+        seed=seed,
+        texts=hashlib.sha256('\n'.join(texts).encode()).hexdigest()[:16],
+        version=3,
+        pretrain_clips=pretrain_clips,
+        pretrain_epochs=pretrain_epochs,
+    )
 
 def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
                         texts:Sequence[str]|None=None, # tokenizer training text (default: the demo corpus' transcripts)
@@ -92,16 +110,28 @@ def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
     if stamp.is_file() and json.loads(stamp.read_text()) == params and all(p.is_dir() for p in out.values()): return out
     with atomic_dir(root) as tmp, hf_progress(progress):
         torch.manual_seed(seed)
-        audio_cfg = Wav2Vec2Config(**TINY_SIZES, conv_dim=(32,) * 7, num_conv_pos_embeddings=16,
-                                   num_conv_pos_embedding_groups=4, feat_extract_norm='layer', do_stable_layer_norm=True,
-                                   vocab_size=8)
+        audio_cfg = Wav2Vec2Config(
+            **TINY_SIZES,
+            conv_dim=(32,) * 7,
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=4,
+            feat_extract_norm='layer',
+            do_stable_layer_norm=True,
+            vocab_size=8,
+        )
         audio = Wav2Vec2Model(audio_cfg)
         if pretrain_clips: audio = _pretrain_audio(audio, pretrain_clips, pretrain_epochs, seed, progress)
         audio.save_pretrained(tmp/'audio')
         default_feature_extractor().save_pretrained(tmp/'audio')
         tok = _train_tokenizer(list(texts), vocab_size)
-        text_cfg = RobertaConfig(**TINY_SIZES, vocab_size=len(tok), max_position_embeddings=514, pad_token_id=tok.pad_token_id,
-                                 bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+        text_cfg = RobertaConfig(
+            **TINY_SIZES,
+            vocab_size=len(tok),
+            max_position_embeddings=514,
+            pad_token_id=tok.pad_token_id,
+            bos_token_id=tok.bos_token_id,
+            eos_token_id=tok.eos_token_id,
+        )
         RobertaModel(text_cfg).save_pretrained(tmp/'text')
         tok.save_pretrained(tmp/'text')
         (tmp/'tiny_backbones.json').write_text(json.dumps(params))
@@ -127,7 +157,8 @@ def file_lock(path):
 
 # %% ../nbs/01c_tiny.ipynb #2bc89517
 def tiny_backbones(texts:Sequence[str]|None=None, # tokenizer training text (default: the demo corpus' transcripts)
-                   vocab_size:int=600, seed:int=0, pretrain_clips:int=1024, pretrain_epochs:int=4, # as `make_tiny_backbones`
+                   # as `make_tiny_backbones`
+                   vocab_size:int=600, seed:int=0, pretrain_clips:int=1024, pretrain_epochs:int=4,
                    progress:bool=True, # show a progress bar while building
                    cache=None # the cache folder (default: `cache_dir()`)
                   ) -> dict: # {'audio': folder, 'text': folder}

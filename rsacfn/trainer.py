@@ -39,7 +39,8 @@ def prediction_frame(df:pd.DataFrame, # the segments predicted (single labels), 
                      class_names:Sequence[str],
                      dims:np.ndarray|None=None, # (N, K) predicted dimensions on the scaled axis, if the model has them
                      dim_names:Sequence[str]=DIMENSIONS
-                    ) -> pd.DataFrame: # segment_id, emotion (true), predicted, p_<class>; with dimensions <dim> (rated) and pred_<dim>
+                    # segment_id, emotion (true), predicted, p_<class>; with dimensions <dim> (rated) and pred_<dim>
+                    ) -> pd.DataFrame:
     "The predictions file of a model on labelled segments (`predictions.csv`)."
     pred = pd.DataFrame(probs, columns=[f'p_{c}' for c in class_names])
     pred.insert(0, 'predicted', [class_names[i] for i in probs.argmax(1)])
@@ -55,24 +56,33 @@ class EpochSampler(Sampler):
     "A shuffled (or class-weighted, or length-grouped) order per epoch, drawn from `seed + epoch` alone."
     def __init__(self, n:int, seed:int, weights=None, lengths=None, batch_size:int=1, group_batches:int=50):
         self.n, self.seed, self.epoch, self.batch_size, self.group_batches = n, seed, 0, batch_size, group_batches
-        as_double = lambda x: None if x is None else torch.tensor(np.asarray(x.numpy() if torch.is_tensor(x) else x, dtype=np.float64))  # a copy: pandas may hand over read-only arrays
+        as_double = lambda x: (
+            None if x is None else torch.tensor(np.asarray(x.numpy() if torch.is_tensor(x) else x, dtype=np.float64))
+        )  # a copy: pandas may hand over read-only arrays
         self.weights, self.lengths = as_double(weights), as_double(lengths)
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __len__(self): return self.n
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(self.n, generator=g) if self.weights is None else torch.multinomial(self.weights, self.n, True, generator=g)
+        order = (
+            torch.randperm(self.n, generator=g)
+            if self.weights is None
+            else torch.multinomial(self.weights, self.n, True, generator=g)
+        )
         if self.lengths is not None and self.n:
             groups = order.split(self.batch_size * self.group_batches)
             order = torch.cat([grp[self.lengths[grp].argsort(descending=True, stable=True)] for grp in groups])
             batches = list(order.split(self.batch_size))
-            short = [batches.pop()] if len(batches[-1]) < self.batch_size else []  # stays last: in the middle it would shift every later batch
+            # stays last: in the middle it would shift every later batch
+            short = [batches.pop()] if len(batches[-1]) < self.batch_size else []
             order = torch.cat([batches[i] for i in torch.randperm(len(batches), generator=g)] + short)
         return iter(order.tolist())
 
 def train_sampler(cfg:TrainConfig, train_df:pd.DataFrame, modality:str) -> EpochSampler:
     "The training order `train` draws for a configuration: class-weighted and length-grouped as `cfg` says."
-    lengths = (train_df.duration if modality != 'text' else train_df.text.str.len()).values if cfg.group_by_length else None
+    lengths = (
+        (train_df.duration if modality != 'text' else train_df.text.str.len()).values if cfg.group_by_length else None
+    )
     weights = sample_weights(train_df.label.astype(int)) if cfg.batch_weighted_sampler else None
     return EpochSampler(len(train_df), cfg.seed, weights, lengths, cfg.batch_size)
 
@@ -80,14 +90,17 @@ def train_sampler(cfg:TrainConfig, train_df:pd.DataFrame, modality:str) -> Epoch
 def _hash_state(module) -> str:
     h = hashlib.sha256()
     for k, v in sorted(module.state_dict().items()):
-        h.update(k.encode()); h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() if v.numel() else b'')
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() if v.numel() else b'')
     return h.hexdigest()[:16]
 
 def corpus_fingerprint(df:pd.DataFrame) -> str:
     "A hash of a corpus table: every segment's id, label, valence, arousal, transcript, and its wav's path, size and modification time."
     h = hashlib.sha256()
     nan = [float('nan')] * len(df)
-    for sid, path, text, emotion, v, a in zip(df.segment_id, df.wav_path, df.text, df.emotion, df.get('valence', nan), df.get('arousal', nan)):
+    for sid, path, text, emotion, v, a in zip(
+        df.segment_id, df.wav_path, df.text, df.emotion, df.get('valence', nan), df.get('arousal', nan)
+    ):
         st = os.stat(path)
         h.update(f'{sid}\t{emotion}\t{v!r}\t{a!r}\t{path}\t{st.st_size}\t{st.st_mtime_ns}\t{text}\n'.encode())
     return h.hexdigest()[:16]
@@ -95,11 +108,17 @@ def corpus_fingerprint(df:pd.DataFrame) -> str:
 def cache_key(model:MultiModel, df:pd.DataFrame) -> str:
     "The cache key of `model`'s backbone features for the corpus table `df`."
     c = model.config
-    parts = dict(audio=_hash_state(model.audio_encoder) if model.audio_encoder is not None else None,
-                 text=_hash_state(model.text_encoder) if model.text_encoder is not None else None,
-                 pooling=c.pooling_mode, audio_max_lens=c.audio_max_lens, text_max_lens=c.text_max_lens,
-                 sequences=model.head.takes_sequences, lengths=[getattr(model.head, 'audio_len', None), getattr(model.head, 'text_len', None)],
-                 corpus=corpus_fingerprint(df), version=1)
+    parts = dict(
+        audio=_hash_state(model.audio_encoder) if model.audio_encoder is not None else None,
+        text=_hash_state(model.text_encoder) if model.text_encoder is not None else None,
+        pooling=c.pooling_mode,
+        audio_max_lens=c.audio_max_lens,
+        text_max_lens=c.text_max_lens,
+        sequences=model.head.takes_sequences,
+        lengths=[getattr(model.head, 'audio_len', None), getattr(model.head, 'text_len', None)],
+        corpus=corpus_fingerprint(df),
+        version=1,
+    )
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 # %% ../nbs/03_trainer.ipynb #9cb53285
@@ -140,10 +159,21 @@ class CachedFeatures(Dataset):
         index = pd.read_csv(folder/'index.csv').segment_id
         pos = pd.Series(np.arange(len(index)), index=index.values)
         missing = set(df.segment_id) - set(pos.index)
-        if missing: raise KeyError(f'{len(missing)} segment(s) are not in the feature cache {folder}, e.g. {sorted(missing)[:3]}')
-        self.rows, self.labels, self.ids = pos[df.segment_id].values, df.label.astype(int).values, df.segment_id.tolist()
-        self.dims = scale_dimensions(df[list(DIMENSIONS)].to_numpy(np.float32)) if all(k in df for k in DIMENSIONS) else None  # as `EmotionDataset` gives them
-        self.arrays = {k: np.load(folder/f'{k}.npy', mmap_mode='r') for k in _FEATURE_KEYS if (folder/f'{k}.npy').is_file()}
+        if missing:
+            raise KeyError(
+                f'{len(missing)} segment(s) are not in the feature cache {folder}, e.g. {sorted(missing)[:3]}'
+            )
+        self.rows, self.labels, self.ids = (
+            pos[df.segment_id].values,
+            df.label.astype(int).values,
+            df.segment_id.tolist(),
+        )
+        self.dims = (
+            scale_dimensions(df[list(DIMENSIONS)].to_numpy(np.float32)) if all(k in df for k in DIMENSIONS) else None
+        )  # as `EmotionDataset` gives them
+        self.arrays = {
+            k: np.load(folder / f'{k}.npy', mmap_mode='r') for k in _FEATURE_KEYS if (folder / f'{k}.npy').is_file()
+        }
     def __len__(self): return len(self.rows)
     def __getitem__(self, i):
         r = self.rows[i]
@@ -154,7 +184,9 @@ class CachedFeatures(Dataset):
 def collate_features(items):
     "Stack cached features into a batch."
     out = {k: torch.stack([it[k] for it in items]) for k in items[0] if k not in ('labels', 'segment_ids')}
-    return dict(out, labels=torch.tensor([it['labels'] for it in items]), segment_ids=[it['segment_ids'] for it in items])
+    return dict(
+        out, labels=torch.tensor([it['labels'] for it in items]), segment_ids=[it['segment_ids'] for it in items]
+    )
 
 # %% ../nbs/03_trainer.ipynb #f3632d8f
 def _digest(obj) -> str: return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -173,18 +205,26 @@ def checkpoint_identity(name_or_path:str) -> str:
     p = Path(name_or_path)
     if not p.is_dir(): return str(name_or_path)
     files = sorted(f for f in p.rglob('*') if f.is_file())
-    return _files_hash(str(p.resolve()), tuple((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+    return _files_hash(
+        str(p.resolve()), tuple((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    )
 
 def run_identity(cfg:TrainConfig, # the run's configuration, resolved (`resolve_config`)
                  df:pd.DataFrame|None=None, # its corpus table, if already read
                  eval_df:pd.DataFrame|None=None # its second corpus' table (`eval_data_path`), if already read
-                ) -> dict: # config, corpus (and second corpus), backbones, and their `hash` and `setting` (the hash without seed and fold)
+                # config, corpus (and second corpus), backbones, and their `hash` and `setting` (the hash without seed
+                # and fold)
+                ) -> dict:
     "Everything a run's result depends on, and its hash."
     config = {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}
     if df is None: df = read_config_corpus(cfg)
-    backbones = {m: checkpoint_identity(cfg.wav_model if m == 'audio' else cfg.text_model) for m in get_method(cfg.method).modalities}
+    backbones = {
+        m: checkpoint_identity(cfg.wav_model if m == 'audio' else cfg.text_model)
+        for m in get_method(cfg.method).modalities
+    }
     ident = dict(config=config, corpus_fingerprint=corpus_fingerprint(df), backbones=backbones)
-    if cfg.eval_data_path: ident['eval_corpus_fingerprint'] = corpus_fingerprint(eval_df if eval_df is not None else read_eval_corpus(cfg))
+    if cfg.eval_data_path:
+        ident['eval_corpus_fingerprint'] = corpus_fingerprint(eval_df if eval_df is not None else read_eval_corpus(cfg))
     setting = dict(ident, config={k: v for k, v in config.items() if k not in ('seed', 'fold')})
     return dict(ident, hash=_digest(ident), setting=_digest(setting))
 
@@ -193,18 +233,30 @@ def identity_changes(old:dict, new:dict, ignore:tuple=()) -> list[str]:
     flat = lambda d: {**{k: v for k, v in d.items() if k not in ('config', 'backbones', 'hash', 'setting')},
                       **d.get('config', {}), **{f'{m} backbone': v for m, v in d.get('backbones', {}).items()}}
     a, b = flat(old), flat(new)
-    why = {'corpus_fingerprint': " (the corpus' segments, labels, ratings, transcripts or wav files changed)",
-           'eval_corpus_fingerprint': " (the second corpus' segments, labels, ratings, transcripts or wav files changed)"}
-    changes = [f'{k}: {a.get(k)!r} -> {b.get(k)!r}{why.get(k, "")}' for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)]
-    if not changes and not ignore and old.get('hash') != new.get('hash'): changes = [f"identity: {old.get('hash')!r} -> {new.get('hash')!r}"]
+    why = {
+        'corpus_fingerprint': " (the corpus' segments, labels, ratings, transcripts or wav files changed)",
+        'eval_corpus_fingerprint': " (the second corpus' segments, labels, ratings, transcripts or wav files changed)",
+    }
+    changes = [
+        f'{k}: {a.get(k)!r} -> {b.get(k)!r}{why.get(k, "")}'
+        for k in sorted(set(a) | set(b))
+        if k not in ignore and a.get(k) != b.get(k)
+    ]
+    if not changes and not ignore and old.get('hash') != new.get('hash'):
+        changes = [f"identity: {old.get('hash')!r} -> {new.get('hash')!r}"]
     return changes
 
 # %% ../nbs/03_trainer.ipynb #a3a4e495
 def _rng_state() -> dict:
     "Every generator's state as tensors and plain values (so `last.pt` loads with `weights_only=True`)."
     _, keys, pos, has_gauss, gauss = np.random.get_state()
-    state = dict(python=random.getstate(), torch=torch.get_rng_state(),
-                 numpy=dict(keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss), gauss=float(gauss)))
+    state = dict(
+        python=random.getstate(),
+        torch=torch.get_rng_state(),
+        numpy=dict(
+            keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss), gauss=float(gauss)
+        ),
+    )
     if torch.cuda.is_available(): state['cuda'] = torch.cuda.get_rng_state_all()
     return state
 
@@ -230,12 +282,18 @@ def amp_precision(use_amp:bool, # the run's `use_amp`: float16 on CUDA
                  ) -> str: # Accelerate's `mixed_precision`: 'fp16', 'bf16' or 'no'
     "The mixed precision a run uses: float16 with a gradient scaler on CUDA (`use_amp`), bfloat16 on a CPU with bfloat16 units (`cpu_amp`), else float32."
     if cpu_amp and device_type != 'cpu':
-        raise ValueError(f"cpu_amp=True is bfloat16 on a CPU, and this run trains on {device_type}" + (" (in float16 under use_amp)" if device_type == 'cuda' else '')
-                         + "; leave cpu_amp out, or pass device='cpu'")
+        raise ValueError(
+            f"cpu_amp=True is bfloat16 on a CPU, and this run trains on {device_type}"
+            + (" (in float16 under use_amp)" if device_type == 'cuda' else '')
+            + "; leave cpu_amp out, or pass device='cpu'"
+        )
     if device_type == 'cuda': return 'fp16' if use_amp else 'no'
     if device_type == 'cpu' and cpu_amp:
         if not (cpu_bf16() if bf16 is None else bf16):
-            raise ValueError('cpu_amp=True: this CPU has no bfloat16 units (AVX512-BF16 or AMX), so bfloat16 would be emulated and slower; use cpu_amp=False')
+            raise ValueError(
+                'cpu_amp=True: this CPU has no bfloat16 units (AVX512-BF16 or AMX), so bfloat16 would be emulated and'
+                ' slower; use cpu_amp=False'
+            )
         return 'bf16'
     return 'no'
 
@@ -243,17 +301,25 @@ def _accelerator(cfg):
     from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
     from accelerate.state import AcceleratorState
     cpu = cfg.device == 'cpu'
-    if cfg.device == 'cuda' and not torch.cuda.is_available(): raise ValueError("device='cuda': no CUDA device is visible here; use device='auto' or device='cpu'")
-    if cfg.device == 'mps' and not torch.backends.mps.is_available(): raise ValueError("device='mps': MPS is not available here; use device='auto' or device='cpu'")
-    device = 'cpu' if cpu else 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
+    if cfg.device == 'cuda' and not torch.cuda.is_available():
+        raise ValueError("device='cuda': no CUDA device is visible here; use device='auto' or device='cpu'")
+    if cfg.device == 'mps' and not torch.backends.mps.is_available():
+        raise ValueError("device='mps': MPS is not available here; use device='auto' or device='cpu'")
+    device = (
+        'cpu' if cpu else 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
+    )
     precision = amp_precision(cfg.use_amp, cfg.cpu_amp, device)
-    AcceleratorState._reset_state()  # Accelerate keeps one precision per process: each run sets its own (the processes stay as launched)
+    # Accelerate keeps one precision per process: each run sets its own (the processes stay as launched)
+    AcceleratorState._reset_state()
     # wav2vec 2.0's LayerDrop skips whole layers in training: data parallelism must expect unused parameters
     ddp = DistributedDataParallelKwargs(find_unused_parameters=not cfg.freeze_backbones)
     acc = Accelerator(cpu=cpu, mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum,
                       dataloader_config=DataLoaderConfiguration(split_batches=True), kwargs_handlers=[ddp])
     if acc.is_main_process and precision == 'no' and cfg.use_amp:
-        print(f'use_amp: float16 needs CUDA; training in float32 on {device}' + (' (cpu_amp=True trains in bfloat16 on this CPU)' if device == 'cpu' and cpu_bf16() else ''))
+        print(
+            f'use_amp: float16 needs CUDA; training in float32 on {device}'
+            + (' (cpu_amp=True trains in bfloat16 on this CPU)' if device == 'cpu' and cpu_bf16() else '')
+        )
     return acc
 
 def load_split(cfg:TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -276,7 +342,9 @@ def _check_split(cfg:TrainConfig, df:pd.DataFrame):
                          "give the manifest a session column, or use split='random'")
     sessions = df.session.nunique()
     if cfg.n_folds > sessions:
-        raise ValueError(f'n_folds={cfg.n_folds}: {cfg.data_path} has {sessions} sessions; use n_folds={sessions} or less')
+        raise ValueError(
+            f'n_folds={cfg.n_folds}: {cfg.data_path} has {sessions} sessions; use n_folds={sessions} or less'
+        )
 
 def check_backbone_configs(cfg:TrainConfig):
     "Refuse backbones the configuration cannot use (the wrong kind, lengths they cannot take) from their configs alone."
@@ -298,11 +366,22 @@ def _load_data(cfg) -> tuple:
 
 def build_model(cfg:TrainConfig) -> MultiModel:
     "The `MultiModel` a configuration describes, with pretrained backbones."
-    return MultiModel.from_backbones(cfg.method, cfg.wav_model, cfg.text_model, num_classes=cfg.num_classes,
-                                     class_names=list(EMOTIONS[:cfg.num_classes]) if cfg.num_classes <= len(EMOTIONS) else
-                                     [str(i) for i in range(cfg.num_classes)], pooling_mode=cfg.pooling_mode,
-                                     audio_max_lens=cfg.audio_max_lens, text_max_lens=cfg.text_max_lens, head_sizes=cfg.head_sizes,
-                                     dimensions=DIMENSIONS if cfg.va_weight > 0 else ())
+    return MultiModel.from_backbones(
+        cfg.method,
+        cfg.wav_model,
+        cfg.text_model,
+        num_classes=cfg.num_classes,
+        class_names=(
+            list(EMOTIONS[: cfg.num_classes])
+            if cfg.num_classes <= len(EMOTIONS)
+            else [str(i) for i in range(cfg.num_classes)]
+        ),
+        pooling_mode=cfg.pooling_mode,
+        audio_max_lens=cfg.audio_max_lens,
+        text_max_lens=cfg.text_max_lens,
+        head_sizes=cfg.head_sizes,
+        dimensions=DIMENSIONS if cfg.va_weight > 0 else (),
+    )
 
 def _check_run_dir(cfg, run, ident):
     "Refuse to mix identities in a run folder that holds trained epochs (resume may add epochs)."
@@ -316,8 +395,9 @@ def _check_run_dir(cfg, run, ident):
     if changes: raise ValueError(f'{run} holds a run of another configuration ({"; ".join(changes)}); '
                                  'choose another `ver` or `output_dir`, or delete the folder to train it again')
     if (run/'result.json').is_file() and not cfg.resume:
-        raise FileExistsError(f'{run} holds a finished run; choose another `ver`, delete it, or pass resume=True to reuse '
-                              'or extend it')
+        raise FileExistsError(
+            f'{run} holds a finished run; choose another `ver`, delete it, or pass resume=True to reuse or extend it'
+        )
 
 # %% ../nbs/03_trainer.ipynb #2c35e394
 def evaluate(module, # the model, or `FrozenBackbones` on cached features
@@ -336,7 +416,11 @@ def evaluate(module, # the model, or `FrozenBackbones` on cached features
             dims.append(d.cpu()); rated.append(t.cpu())
     logits, labels = torch.cat(logits), torch.cat(labels)
     metrics = classification_metrics(labels.numpy(), logits.argmax(1).numpy(), num_classes)
-    if dims: dims = torch.cat(dims).numpy(); metrics.update(dimension_metrics(unscale_dimensions(torch.cat(rated).numpy()), unscale_dimensions(dims), DIMENSIONS))
+    if dims:
+        dims = torch.cat(dims).numpy()
+        metrics.update(
+            dimension_metrics(unscale_dimensions(torch.cat(rated).numpy()), unscale_dimensions(dims), DIMENSIONS)
+        )
     return metrics, torch.softmax(logits, 1).numpy(), dims if len(dims) else None
 
 # %% ../nbs/03_trainer.ipynb #0329e0a8
@@ -355,11 +439,15 @@ def _check_data(cfg:TrainConfig, df:pd.DataFrame, train_df:pd.DataFrame):
     "Refuse a corpus that this configuration cannot train on, before anything is written."
     top = int(df.label.max()) if df.label.notna().any() else -1
     if top >= cfg.num_classes:
-        raise ValueError(f'num_classes={cfg.num_classes}: the corpus has label id {top} ({df.emotion[df.label == top].iloc[0]}); '
-                         f'use num_classes={top + 1} or more')
+        raise ValueError(
+            f'num_classes={cfg.num_classes}: the corpus has label id {top} ({df.emotion[df.label == top].iloc[0]}); '
+            f'use num_classes={top + 1} or more'
+        )
     if cfg.va_weight > 0 and not np.isfinite(train_df[list(DIMENSIONS)].to_numpy(np.float64)).any():
-        raise ValueError(f'va_weight={cfg.va_weight}: the corpus {cfg.data_path} holds no valence or arousal ratings for its training segments '
-                         '(a manifest needs valence and arousal columns); use va_weight=0')
+        raise ValueError(
+            f'va_weight={cfg.va_weight}: the corpus {cfg.data_path} holds no valence or arousal ratings for its'
+            ' training segments (a manifest needs valence and arousal columns); use va_weight=0'
+        )
 
 def write_skip_reports(cfg:TrainConfig, # the run's configuration
                        df:pd.DataFrame, # its corpus table, read with `read_config_corpus`
@@ -392,7 +480,8 @@ def train(cfg:TrainConfig # the run's configuration
         if acc.is_main_process: claim(run, 'run', 'choose another `ver` or `output_dir`')
         try: return _train(cfg, acc, run, ident, what, (df, train_df, valid_df, dev_df), eval_df)
         finally:
-            if acc.is_main_process and not trained(run):  # failed before an epoch was saved: leave nothing that looks like a run
+            # failed before an epoch was saved: leave nothing that looks like a run
+            if acc.is_main_process and not trained(run):
                 if created: shutil.rmtree(run, ignore_errors=True)
                 else: remove_written(run, keep_record=claimed)  # its files, not the user's
 
@@ -414,18 +503,38 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
     try:
         for epoch in range(start, cfg.epochs):
             row = train_epoch(cfg, acc, s, epoch)
-            metrics, probs, dims = evaluate(s.trainable, s.valid_loader, acc, cfg.num_classes, progress=_progress(cfg, acc))
+            metrics, probs, dims = evaluate(
+                s.trainable, s.valid_loader, acc, cfg.num_classes, progress=_progress(cfg, acc)
+            )
             if s.dev_loader is not None:  # the split that picks the epoch: its scores beside the validation split's
                 dev = evaluate(s.trainable, s.dev_loader, acc, cfg.num_classes, progress=_progress(cfg, acc))[0]
                 metrics.update({f'dev_{k}': dev[k] for k in METRICS})
             history.append(dict(row, **metrics))
             best = checkpoint(cfg, acc, run, s, epoch, history, best, (probs, dims), valid_df)
     except KeyboardInterrupt:  # every file is written atomically: what is on disk is the last finished epoch
-        raise TrainingInterrupted(f'interrupted in epoch {epoch + 1} of {run}' + ('; continue with resume=True' if trained(run) else
-                                  '; no epoch was finished, so the run starts again next time')) from None
-    result = dict(best, run_dir=str(run), epochs_done=len(history), method=cfg.method, identity=ident['hash'], setting=ident['setting'],
-                  ver=cfg.ver, seed=cfg.seed, fold=cfg.fold, split=cfg.split, select_epoch=cfg.select_epoch,
-                  label_transform=cfg.label_transform, num_processes=acc.num_processes)
+        raise TrainingInterrupted(
+            f'interrupted in epoch {epoch + 1} of {run}'
+            + (
+                '; continue with resume=True'
+                if trained(run)
+                else '; no epoch was finished, so the run starts again next time'
+            )
+        ) from None
+    result = dict(
+        best,
+        run_dir=str(run),
+        epochs_done=len(history),
+        method=cfg.method,
+        identity=ident['hash'],
+        setting=ident['setting'],
+        ver=cfg.ver,
+        seed=cfg.seed,
+        fold=cfg.fold,
+        split=cfg.split,
+        select_epoch=cfg.select_epoch,
+        label_transform=cfg.label_transform,
+        num_processes=acc.num_processes,
+    )
     if cfg.eval_data_path and acc.is_main_process: result.update(score_eval_corpus(cfg, run, acc.device, eval_df))
     if acc.is_main_process: write_json(run/'result.json', result)
     acc.wait_for_everyone()
@@ -436,7 +545,8 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
 class Setup:
     "What a run trains and with what: everything `setup` builds, prepared by Accelerate."
     model: MultiModel # the whole model (saved as `best/`)
-    trainable: torch.nn.Module # what the optimizer updates: the model, or its head on frozen backbones (`FrozenBackbones`)
+    # what the optimizer updates: the model, or its head on frozen backbones (`FrozenBackbones`)
+    trainable: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: object # transformers' `get_scheduler`
     train_loader: DataLoader
@@ -447,8 +557,14 @@ def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits) -> tuple:
     """(trainable, collate, a dataset per split): the model on audio and text, or, with frozen backbones, its head on their
     cached features; a split that is None gives None."""
     if not cfg.freeze_backbones:
-        collate = model.collator(pad_to_max=cfg.static_padding, audio_pad_multiple=audio_pad_multiple(cfg, acc.device.type))
-        return (model, collate, *(None if t is None else EmotionDataset(t, cfg.audio_max_lens, model.modality) for t in splits))
+        collate = model.collator(
+            pad_to_max=cfg.static_padding, audio_pad_multiple=audio_pad_multiple(cfg, acc.device.type)
+        )
+        return (
+            model,
+            collate,
+            *(None if t is None else EmotionDataset(t, cfg.audio_max_lens, model.modality) for t in splits),
+        )
     for enc in (model.audio_encoder, model.text_encoder):
         if enc is not None: enc.requires_grad_(False)
     root = Path(cfg.cache_dir or Path(cfg.output_dir)/'feature_cache')
@@ -456,7 +572,11 @@ def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits) -> tuple:
     key = cache_key(model, df)
     if acc.is_main_process: extract_features(model, df, root, cfg.val_batch_size, acc.device, not cfg.quiet, key)
     acc.wait_for_everyone()
-    return (FrozenBackbones(model), collate_features, *(None if t is None else CachedFeatures(root/key, t) for t in splits))
+    return (
+        FrozenBackbones(model),
+        collate_features,
+        *(None if t is None else CachedFeatures(root / key, t) for t in splits),
+    )
 
 def audio_pad_multiple(cfg:TrainConfig, device_type:str) -> int:
     """Batches' audio is padded up to a whole multiple of this many samples. A GPU pays for each new batch shape the
@@ -483,12 +603,23 @@ def setup(cfg:TrainConfig, acc, df, train_df, valid_df, dev_df=None) -> Setup:
     sampler = train_sampler(cfg, train_df, model.modality)
     train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate, **loading)
     valid_loader = DataLoader(valid_ds, batch_size=cfg.val_batch_size, collate_fn=collate, **loading)
-    dev_loader = None if dev_ds is None else acc.prepare(DataLoader(dev_ds, batch_size=cfg.val_batch_size, collate_fn=collate, **loading))
-    optimizer = torch.optim.AdamW([p for p in trainable.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                  fused=acc.device.type in ('cpu', 'cuda'))  # one kernel per step: 1.6x faster for rsa_cfn's 328 M-parameter head on CPU
+    dev_loader = (
+        None
+        if dev_ds is None
+        else acc.prepare(DataLoader(dev_ds, batch_size=cfg.val_batch_size, collate_fn=collate, **loading))
+    )
+    optimizer = torch.optim.AdamW(
+        [p for p in trainable.parameters() if p.requires_grad],
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        # one kernel per step: 1.6x faster for rsa_cfn's 328 M-parameter head on CPU
+        fused=acc.device.type in ('cpu', 'cuda'),
+    )
     steps = cfg.epochs * math.ceil(len(train_loader) / cfg.grad_accum)
     scheduler = get_scheduler(cfg.scheduler, optimizer, num_warmup_steps=0, num_training_steps=steps)
-    trainable, optimizer, train_loader, valid_loader, scheduler = acc.prepare(trainable, optimizer, train_loader, valid_loader, scheduler)
+    trainable, optimizer, train_loader, valid_loader, scheduler = acc.prepare(
+        trainable, optimizer, train_loader, valid_loader, scheduler
+    )
     return Setup(model, trainable, optimizer, scheduler, train_loader, valid_loader, dev_loader)
 
 # %% ../nbs/03_trainer.ipynb #dab9b044
@@ -500,29 +631,43 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
     s.trainable.train()
     s.train_loader.set_epoch(epoch)  # Accelerate's loader passes it on to the sampler (and would reset it otherwise)
     t0, seen, loss_sum, pending = time.perf_counter(), 0, 0.0, []
-    def read_losses():  # the steps' losses since the last read, in one transfer from the device (the only wait for it in the loop)
+    # the steps' losses since the last read, in one transfer from the device (the only wait for it in the loop)
+    def read_losses():
         nonlocal loss_sum
         if not pending: return
         values = torch.stack([l for l, _, _ in pending]).float().cpu().tolist()
         for value, (_, n, ids) in zip(values, pending):
             if not math.isfinite(value):
-                raise NonFiniteLoss(f'epoch {epoch + 1}: the training loss is {value} on the batch of segments {", ".join(map(str, ids[:8]))}'
-                                    + (f' and {len(ids) - 8} more' if len(ids) > 8 else '') + '; nothing of this epoch is saved')
+                raise NonFiniteLoss(
+                    f'epoch {epoch + 1}: the training loss is {value} on the batch of segments'
+                    f' {", ".join(map(str, ids[:8]))}'
+                    + (f' and {len(ids) - 8} more' if len(ids) > 8 else '')
+                    + '; nothing of this epoch is saved'
+                )
             loss_sum += value * n
         pending.clear()
         bar.set_postfix(loss=f'{loss_sum / max(seen, 1):.4f}', refresh=False)
-    bar = tqdm(s.train_loader, desc=f'epoch {epoch + 1}/{cfg.epochs}', disable=not _progress(cfg, acc), leave=False, unit='batch')
+
+    bar = tqdm(
+        s.train_loader,
+        desc=f'epoch {epoch + 1}/{cfg.epochs}',
+        disable=not _progress(cfg, acc),
+        leave=False,
+        unit='batch',
+    )
     for step, batch in enumerate(bar, 1):
         with acc.accumulate(s.trainable):
             out = s.trainable(**model_inputs(batch), labels=batch['labels'])
             loss = out.loss if out.dims is None else out.loss + cfg.va_weight * dimension_loss(out.dims, batch['dims'])
             acc.backward(loss)
             s.optimizer.step(); s.scheduler.step(); s.optimizer.zero_grad()
-        seen += len(batch['labels']); pending.append((loss.detach(), len(batch['labels']), batch.get('segment_ids', [])))
+        seen += len(batch['labels'])
+        pending.append((loss.detach(), len(batch['labels']), batch.get('segment_ids', [])))
         if step % cfg.log_every == 0: read_losses()
     read_losses()
     train_seconds = time.perf_counter() - t0
-    loss_sum, seen = acc.reduce(torch.tensor([loss_sum, float(seen)], device=acc.device), 'sum').tolist()  # over all processes
+    # over all processes
+    loss_sum, seen = acc.reduce(torch.tensor([loss_sum, float(seen)], device=acc.device), 'sum').tolist()
     return dict(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_seconds=round(train_seconds, 3),
                 train_utts_per_s=round(seen / max(train_seconds, 1e-9), 2), lr=s.scheduler.get_last_lr()[0])
 
@@ -531,7 +676,10 @@ def selection_key(cfg:TrainConfig) -> str:
     "The history key that picks the best epoch: `metric` on the validation split, or on the development split (`dev_<metric>`)."
     return f'dev_{cfg.metric}' if cfg.select_epoch == 'dev' else cfg.metric
 
-def checkpoint(cfg:TrainConfig, acc, run:Path, s:Setup, epoch:int, history:list, best:dict|None, outputs:tuple, valid_df) -> dict:
+
+def checkpoint(
+    cfg: TrainConfig, acc, run: Path, s: Setup, epoch: int, history: list, best: dict | None, outputs: tuple, valid_df
+) -> dict:
     "After an epoch (main process): the best model if it improved, `metrics.jsonl` and `last.pt`; returns the best row so far."
     row, key = history[-1], selection_key(cfg)
     improved = best is None or row[key] > best[key]
@@ -539,25 +687,45 @@ def checkpoint(cfg:TrainConfig, acc, run:Path, s:Setup, epoch:int, history:list,
     if acc.is_main_process:
         trainable = acc.unwrap_model(s.trainable)
         bad = [n for n, p in trainable.named_parameters() if not torch.isfinite(p).all()]
-        if bad: raise NonFiniteLoss(f'epoch {epoch + 1}: {len(bad)} weight tensor(s) hold NaN or Inf (e.g. {bad[0]}); nothing of this epoch is saved')
+        if bad:
+            raise NonFiniteLoss(
+                f'epoch {epoch + 1}: {len(bad)} weight tensor(s) hold NaN or Inf (e.g. {bad[0]}); nothing of this epoch'
+                ' is saved'
+            )
         if improved: _save_best(s.model, run, valid_df, outputs, row)
-        with atomic_write(run/'metrics.jsonl') as f: f.writelines(json.dumps(strict_json(h), allow_nan=False) + '\n' for h in history)
-        save_atomic(dict(epoch=epoch, trainable=trainable.state_dict(), optimizer=s.optimizer.state_dict(),
-                         scheduler=s.scheduler.state_dict(), scaler=acc.scaler.state_dict() if acc.scaler is not None else None,
-                         rng=_rng_state(), history=history, best=best), run/'last.pt')
+        with atomic_write(run / 'metrics.jsonl') as f:
+            f.writelines(json.dumps(strict_json(h), allow_nan=False) + '\n' for h in history)
+        save_atomic(
+            dict(
+                epoch=epoch,
+                trainable=trainable.state_dict(),
+                optimizer=s.optimizer.state_dict(),
+                scheduler=s.scheduler.state_dict(),
+                scaler=acc.scaler.state_dict() if acc.scaler is not None else None,
+                rng=_rng_state(),
+                history=history,
+                best=best,
+            ),
+            run / 'last.pt',
+        )
         if not cfg.quiet:
-            print(f"epoch {epoch + 1}: loss {row['train_loss']:.4f}  weighted F1 {row['weighted_f1']:.4f}  "
-                  f"macro F1 {row['macro_f1']:.4f}  UAR {row['uar']:.4f}" + ''.join(f"  CCC {k} {row[f'ccc_{k}']:.3f}" for k in DIMENSIONS
-                  if row.get(f'ccc_{k}') is not None) + (f'  dev {cfg.metric} {row[key]:.4f}' if key != cfg.metric else '')
-                  + ('  (best)' if improved else ''))
+            print(
+                f"epoch {epoch + 1}: loss {row['train_loss']:.4f}  weighted F1 {row['weighted_f1']:.4f}  "
+                f"macro F1 {row['macro_f1']:.4f}  UAR {row['uar']:.4f}"
+                + ''.join(f"  CCC {k} {row[f'ccc_{k}']:.3f}" for k in DIMENSIONS if row.get(f'ccc_{k}') is not None)
+                + (f'  dev {cfg.metric} {row[key]:.4f}' if key != cfg.metric else '')
+                + ('  (best)' if improved else '')
+            )
     acc.wait_for_everyone()
     return best
+
 
 def restore(cfg:TrainConfig, acc, run:Path, s:Setup) -> tuple:
     "Load `last.pt` into `s` (weights, optimizer, schedule, scaler, every RNG): (next epoch, history, best row)."
     try: state = torch.load(run/'last.pt', map_location='cpu', weights_only=True)
     except Exception as e:
-        raise ValueError(f"{run/'last.pt'} cannot be read ({type(e).__name__}); delete it to train the run from its start") from e
+        raise ValueError(f"{run/'last.pt'} cannot be read ({type(e).__name__}); "
+                         'delete it to train the run from its start') from e
     acc.unwrap_model(s.trainable).load_state_dict(state['trainable'])
     s.optimizer.load_state_dict(state['optimizer']); s.scheduler.load_state_dict(state['scheduler'])
     if acc.scaler is not None and state.get('scaler'): acc.scaler.load_state_dict(state['scaler'])
@@ -581,9 +749,16 @@ def read_eval_corpus(cfg:TrainConfig) -> pd.DataFrame:
     skipped = df.attrs.get('skipped', [])
     df = df[df.label.notna()].reset_index(drop=True)
     df.attrs['skipped'] = skipped
-    if not len(df): raise ValueError(f'eval_data_path={cfg.eval_data_path!r}: no segment there has a single label to score; give a labelled corpus')
+    if not len(df):
+        raise ValueError(
+            f'eval_data_path={cfg.eval_data_path!r}: no segment there has a single label to score; give a labelled'
+            ' corpus'
+        )
     top = int(df.label.max())
-    if top >= cfg.num_classes: raise ValueError(f'eval_data_path={cfg.eval_data_path!r} has label id {top}, but the model has num_classes={cfg.num_classes}')
+    if top >= cfg.num_classes:
+        raise ValueError(
+            f'eval_data_path={cfg.eval_data_path!r} has label id {top}, but the model has num_classes={cfg.num_classes}'
+        )
     return df
 
 def score(model:MultiModel, # a trained model
@@ -595,10 +770,18 @@ def score(model:MultiModel, # a trained model
     ds = dataset if dataset is not None else EmotionDataset(df, model.config.audio_max_lens, model.modality)
     loader = DataLoader(ds, batch_size=batch_size, collate_fn=model.collator())
     probs, dims = [], []
-    for _, out in infer(model.to(device) if device is not None else model, loader, device, progress=progress, desc='scoring'):
+    for _, out in infer(
+        model.to(device) if device is not None else model, loader, device, progress=progress, desc='scoring'
+    ):
         probs.append(torch.softmax(out.logits.float(), 1).cpu())
         if out.dims is not None: dims.append(out.dims.float().cpu())
-    return prediction_frame(df, torch.cat(probs).numpy(), model.config.class_names, torch.cat(dims).numpy() if dims else None, model.config.dimensions)
+    return prediction_frame(
+        df,
+        torch.cat(probs).numpy(),
+        model.config.class_names,
+        torch.cat(dims).numpy() if dims else None,
+        model.config.dimensions,
+    )
 
 def score_eval_corpus(cfg:TrainConfig, run:Path, device=None,
                       df:pd.DataFrame|None=None # the second corpus' table, if already read (`read_eval_corpus`)
@@ -610,5 +793,9 @@ def score_eval_corpus(cfg:TrainConfig, run:Path, device=None,
     metrics = dict(frame_metrics(pred, model.config.class_names), data_path=str(cfg.eval_data_path))
     with atomic_write(run/'eval_predictions.csv', newline='') as f: pred.to_csv(f, index=False)
     write_json(run/'eval_metrics.json', metrics)
-    if not cfg.quiet: print(f"second corpus {cfg.eval_data_path}: weighted F1 {metrics['weighted_f1']:.4f}  macro F1 {metrics['macro_f1']:.4f}  UAR {metrics['uar']:.4f}")
+    if not cfg.quiet:
+        print(
+            f"second corpus {cfg.eval_data_path}: weighted F1 {metrics['weighted_f1']:.4f}  macro F1"
+            f" {metrics['macro_f1']:.4f}  UAR {metrics['uar']:.4f}"
+        )
     return {f'eval_{k}': v for k, v in metrics.items()}

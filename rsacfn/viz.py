@@ -28,7 +28,8 @@ def collect_attention(model, # a `MultiModel` whose head returns attention maps
                       df:pd.DataFrame, # segments with single labels (e.g. the validation split)
                       batch_size:int=16,
                       device=None
-                     ) -> dict: # arrays: labels, `{name}_by_emotion` (C, n, n), `{name}_profile` (N, n), `{name}_boundary`
+                     # arrays: labels, `{name}_by_emotion` (C, n, n), `{name}_profile` (N, n), `{name}_boundary`
+                     ) -> dict:
     "Mean attention map per emotion and per-utterance attention profiles, for every map the head returns."
     C = model.config.num_classes
     loader = DataLoader(EmotionDataset(df, model.config.audio_max_lens, model.modality), batch_size=batch_size,
@@ -45,11 +46,17 @@ def collect_attention(model, # a `MultiModel` whose head returns attention maps
     if not sums: raise ValueError(f'method {model.config.method!r} returns no attention maps')
     labels = torch.cat(labels)
     counts = torch.bincount(labels, minlength=C).clamp(min=1).view(C, 1, 1).float()
-    out = dict(labels=labels.numpy(), segment_ids=np.array(df.segment_id.tolist()), class_names=np.array(model.config.class_names))
+    out = dict(
+        labels=labels.numpy(),
+        segment_ids=np.array(df.segment_id.tolist()),
+        class_names=np.array(model.config.class_names),
+    )
     for name in sums:
         out[f'{name}_by_emotion'] = (sums[name] / counts).numpy()
         out[f'{name}_profile'] = torch.cat(profiles[name]).numpy()
-        out[f'{name}_boundary'] = np.array((model.config.audio_config or {}).get('hidden_size', 0) if name == 'features' else 0)
+        out[f'{name}_boundary'] = np.array(
+            (model.config.audio_config or {}).get('hidden_size', 0) if name == 'features' else 0
+        )
     return out
 
 def save_attention(arrays:dict, path):
@@ -88,7 +95,9 @@ def plot_attention_by_emotion(by_emotion:np.ndarray, # (C, n, n) mean attention 
     for ax in axes.flat[len(keep):]: ax.axis('off')
     for ax, c in zip(axes.flat, keep):
         A, k = _blocks(by_emotion[c], max_cells)
-        sns.heatmap(A, ax=ax, cmap='viridis', cbar=True, xticklabels=False, yticklabels=False, square=True, rasterized=True)
+        sns.heatmap(
+            A, ax=ax, cmap='viridis', cbar=True, xticklabels=False, yticklabels=False, square=True, rasterized=True
+        )
         n = '' if labels is None else f' (n={(np.asarray(labels) == c).sum()})'
         ax.set_title(f'{class_names[c]}{n}', fontsize=10)
         if boundary:
@@ -107,9 +116,13 @@ def plot_feature_profile(profile:np.ndarray, # (N, n) attention each feature rec
         if not sel.any(): continue
         m, se = profile[sel].mean(0), profile[sel].std(0) / np.sqrt(sel.sum())
         x = np.arange(len(m))
-        ax.plot(x, m, color=color, lw=0.8, label=f'{name} (n={sel.sum()})'); ax.fill_between(x, m - se, m + se, color=color, alpha=0.25)
+        ax.plot(x, m, color=color, lw=0.8, label=f'{name} (n={sel.sum()})')
+        ax.fill_between(x, m - se, m + se, color=color, alpha=0.25)
     if boundary: ax.axvline(boundary, color='k', ls='--', lw=1, label='audio | text')
-    ax.set_xlabel('feature'); ax.set_ylabel('attention received'); ax.set_title(title); ax.legend(loc='upper right', fontsize=8)
+    ax.set_xlabel('feature')
+    ax.set_ylabel('attention received')
+    ax.set_title(title)
+    ax.legend(loc='upper right', fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -162,8 +175,20 @@ def plot_f1_bars(table:pd.DataFrame, # one row per method: weighted_f1_mean/_std
     x, w = np.arange(len(t)), 0.38
     fig = _figure(figsize=(max(6, 0.8 * len(t) + 2), 3.8)); ax = fig.subplots()
     for i, (m, color) in enumerate((('weighted_f1', 'tab:blue'), ('macro_f1', 'tab:orange'))):
-        ax.bar(x + (i - .5) * w, t[f'{m}_mean'], w, yerr=t[f'{m}_std'].fillna(0), capsize=3, color=color, label=m.replace('_', ' '))
-    ax.set_xticks(x, t['method'], rotation=30, ha='right'); ax.set_ylim(0, 1); ax.set_ylabel('F1'); ax.legend(); ax.set_title(title)
+        ax.bar(
+            x + (i - 0.5) * w,
+            t[f'{m}_mean'],
+            w,
+            yerr=t[f'{m}_std'].fillna(0),
+            capsize=3,
+            color=color,
+            label=m.replace('_', ' '),
+        )
+    ax.set_xticks(x, t['method'], rotation=30, ha='right')
+    ax.set_ylim(0, 1)
+    ax.set_ylabel('F1')
+    ax.legend()
+    ax.set_title(title)
     ax.grid(axis='y', alpha=.3)
     fig.tight_layout()
     return fig
@@ -173,13 +198,17 @@ def plot_dimensions(pred:pd.DataFrame, # a predictions table with `<dim>` (rated
                     title:str=''):
     "Predicted against rated valence and arousal, one panel each, with the identity line and CCC, r and MAE."
     dims = [c[5:] for c in pred.columns if c.startswith('pred_')]
-    if not dims: raise ValueError('the predictions hold no dimensions (pred_valence, pred_arousal): train with va_weight > 0')
+    if not dims:
+        raise ValueError('the predictions hold no dimensions (pred_valence, pred_arousal): train with va_weight > 0')
     fig = _figure(figsize=(4.2 * len(dims), 4)); axes = np.atleast_1d(fig.subplots(1, len(dims)))
     hue = pred.emotion if 'emotion' in pred else None
     for ax, k in zip(axes, dims):
         m = dimension_metrics(pred[[k]].values, pred[[f'pred_{k}']].values, (k,))
         sns.scatterplot(x=pred[k], y=pred[f'pred_{k}'], hue=hue, s=18, ax=ax, legend=ax is axes[-1])
-        ax.plot([1, 5], [1, 5], color='grey', lw=1, ls='--'); ax.set_xlim(1, 5); ax.set_ylim(1, 5); ax.set_aspect('equal')
+        ax.plot([1, 5], [1, 5], color='grey', lw=1, ls='--')
+        ax.set_xlim(1, 5)
+        ax.set_ylim(1, 5)
+        ax.set_aspect('equal')
         fmt = lambda v: 'n/a' if v is None else f'{v:.2f}'
         ax.set_xlabel(f'{k}, raters (1-5)'); ax.set_ylabel(f'{k}, predicted')
         ax.set_title(f"{k}: CCC {fmt(m[f'ccc_{k}'])}, r {fmt(m[f'r_{k}'])}, MAE {fmt(m[f'mae_{k}'])}", fontsize=9)
@@ -198,13 +227,17 @@ def plot_reliance(result:dict, # `rsacfn.analysis.reliance`'s output
         t = t[[c for c in result['conditions'] if c in t]]
         t.plot.bar(ax=ax, rot=25, width=.8, color=['tab:grey', 'tab:blue', 'tab:orange'][:t.shape[1]])
         ax.set_ylim(0, 1); ax.set_ylabel(what); ax.set_xlabel(xlabel); ax.grid(axis='y', alpha=.3)
-        ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1, 1)) if ax is axes[-1] else ax.get_legend().remove()  # one legend, beside the bars
+        # one legend, beside the bars
+        ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1, 1)) if ax is axes[-1] else ax.get_legend().remove()
         for lbl in ax.get_xticklabels(): lbl.set_ha('right')
     fig.suptitle(title); fig.tight_layout()
     return fig
 
-def plot_reliance_sweep(drops:pd.DataFrame, # one row per run: method, drop_audio, drop_text (macro F1 lost when that modality is removed)
-                        title:str=''):
+
+def plot_reliance_sweep(
+    drops: pd.DataFrame,  # one row per run: method, drop_audio, drop_text (macro F1 lost when that modality is removed)
+    title: str = '',
+):
     "Per fusion method: macro F1 lost when the audio, or the transcript, is replaced by a neutral input (mean ± std over runs)."
     g = drops.groupby('method', sort=False)[['drop_audio', 'drop_text']]
     mean, std = g.mean(), g.std().fillna(0)
@@ -216,13 +249,16 @@ def plot_reliance_sweep(drops:pd.DataFrame, # one row per run: method, drop_audi
     fig.tight_layout()
     return fig
 
+
 def plot_intervals(sig:pd.DataFrame, # `rsacfn.sweep.significance`'s table
                    metric:str='macro_f1', baseline:str='early_fusion', title:str=''):
     "Left: each method's mean, its interval over segments (thick) and over seeds and folds (thin). Right: both tests against `baseline`."
     s = sig.iloc[::-1].reset_index(drop=True)
     y = np.arange(len(s))
     fig = _figure(figsize=(10, .45 * len(s) + 2.2)); a, b = fig.subplots(1, 2, sharey=True)
-    a.hlines(y, s[f'{metric}_seed_low'], s[f'{metric}_seed_high'], color='tab:grey', lw=1.2, label='seeds and folds (t)')
+    a.hlines(
+        y, s[f'{metric}_seed_low'], s[f'{metric}_seed_high'], color='tab:grey', lw=1.2, label='seeds and folds (t)'
+    )
     a.hlines(y, s[f'{metric}_boot_low'], s[f'{metric}_boot_high'], color='tab:blue', lw=4, alpha=.6,
              label='validation segments (bootstrap)')
     a.plot(s[f'{metric}_mean'], y, 'o', color='k', ms=4)
@@ -231,15 +267,28 @@ def plot_intervals(sig:pd.DataFrame, # `rsacfn.sweep.significance`'s table
     b.hlines(y, s[f'diff_{metric}_low'], s[f'diff_{metric}_high'], color='tab:orange', lw=4, alpha=.6,
              label='these models (paired bootstrap)')
     if f'mdiff_{metric}_low' in s:
-        b.hlines(y + .22, s[f'mdiff_{metric}_low'], s[f'mdiff_{metric}_high'], color='k', lw=1.2, label='the methods (paired t)')
+        b.hlines(
+            y + 0.22,
+            s[f'mdiff_{metric}_low'],
+            s[f'mdiff_{metric}_high'],
+            color='k',
+            lw=1.2,
+            label='the methods (paired t)',
+        )
     b.plot(s[f'diff_{metric}'], y, 'o', color='k', ms=4); b.axvline(0, color='k', lw=.8)
-    least = 2 / (2 * int(s.B.dropna().iloc[0]) + 1) if 'B' in s and s.B.notna().any() else 0  # the bootstrap's smallest p
+    # the bootstrap's smallest p
+    least = 2 / (2 * int(s.B.dropna().iloc[0]) + 1) if 'B' in s and s.B.notna().any() else 0
     for yi, r in zip(y, s.to_dict('records')):
         p, mp = r.get(f'p_{metric}', np.nan), r.get(f'mp_{metric}', np.nan)
         if pd.isna(p): continue
         text = f'p≤{least:.4f}' if p <= least + 1e-12 else 'p<0.001' if p < .001 else f'p={p:.3f}'
-        b.annotate(text + ('' if pd.isna(mp) else f'; method p={mp:.3f}'), (1.01, yi), xycoords=('axes fraction', 'data'),
-                   fontsize=7, va='center')
+        b.annotate(
+            text + ('' if pd.isna(mp) else f'; method p={mp:.3f}'),
+            (1.01, yi),
+            xycoords=('axes fraction', 'data'),
+            fontsize=7,
+            va='center',
+        )
     b.set_xlabel(f'{metric.replace("_", " ")} minus {baseline}\'s'); b.grid(axis='x', alpha=.3); b.legend(**below)
     fig.suptitle(title); fig.tight_layout()
     return fig
