@@ -14,7 +14,7 @@ LAB_PORT ?= 8888
 # JupyterLab started from .venv reads .venv/etc/jupyter: every save goes through nbdev_clean (settings.ini: jupyter_hooks)
 LAB_HOOK := $(VENV)/etc/jupyter/jupyter_server_config.json
 
-.PHONY: install test demo lab notebooks clean
+.PHONY: install test test-quick demo lab notebooks clean
 
 $(BIN)/.installed: setup.py settings.ini constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ install: $(BIN)/.installed
 
 test: install
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest --durations=15 tests
+
+# the inner loop: every test not marked slow (no training, notebooks, sweeps or subprocesses of the program)
+test-quick: install
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m 'not slow' --durations=5 tests
 
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/rsacfn sweep $(RESULTS)/demo_sweep --preset demo --seeds 42,43,44 $(SWEEP_ARGS)

@@ -4,6 +4,10 @@ from rsacfn.demo import make_demo_corpus
 from rsacfn.tiny import tiny_backbones as cached_tiny_backbones
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'slow: trains a model, runs a notebook, a sweep or a process; `make test-quick` leaves it out')
+
+
 @pytest.fixture(scope='session')
 def tiny_corpus(tmp_path_factory):
     "A tiny demo corpus in KEMDy20 layout, written once; do not modify it (copy it with `corpus_copy`)."

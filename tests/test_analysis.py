@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 from rsacfn.analysis import cue_groups, reliance
 from rsacfn.data import read_corpus, read_kemdy20
 from rsacfn.demo import make_demo_corpus

@@ -9,7 +9,8 @@ from rsacfn.config import METRICS, TrainConfig
 from rsacfn.trainer import train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device here; the CPU tests cover the logic')
+pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device here; the CPU tests cover the logic'),
+              pytest.mark.slow]
 
 
 @pytest.fixture

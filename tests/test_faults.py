@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 import soundfile as sf
 import torch
 from rsacfn.data import CorpusError, load_audio, read_kemdy20

@@ -1,4 +1,6 @@
 "An ordinary install (a wheel, no source tree on the path) finds its experiment notebook and sweeps."
+import pytest
+pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 import os, subprocess, sys
 from pathlib import Path
 import pandas as pd

@@ -1,6 +1,7 @@
 "JupyterLab, the way in: its server runs a notebook on a kernel through the REST API, and a save leaves the notebook as committed."
 import json, uuid
 import pytest
+pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 from lab import lab_server, scratch_copy
 
 websocket = pytest.importorskip('websocket', reason='websocket-client comes with jupyterlab (make install)')

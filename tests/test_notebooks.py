@@ -2,6 +2,7 @@
 import filecmp, json, re, shutil, subprocess, sys
 from pathlib import Path
 import pytest
+pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -32,6 +32,7 @@ def test_default_size_round_trip(default_corpus):
     assert {'text', 'voice', 'both', 'none'} <= set(truth.cue)
 
 
+@pytest.mark.slow
 def test_full_size_round_trip(tmp_path):
     # KEMDy20's 13,462 segments; short clips keep the test fast, the layout and count are the point
     root = make_demo_corpus(tmp_path/'full', size='full', duration=(0.1, 0.2), progress=False)

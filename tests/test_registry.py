@@ -1,4 +1,6 @@
 "A method of one's own: one class and its registration (written here, nowhere else) runs through train, predict, a sweep, the table and the figures."
+import pytest
+pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 import json, os, subprocess, sys
 from pathlib import Path
 import pandas as pd

@@ -3,6 +3,7 @@ import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd
 import pytest
+pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 from rsacfn.sweep import run_sweep
 
 os.environ['HF_HUB_OFFLINE'] = '1'

@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 import torch
 from rsacfn.data import read_kemdy20, split_corpus
 from rsacfn.config import METRICS, TrainConfig
