@@ -21,7 +21,8 @@ class BackboneNotFound(OSError):
 
 _TEXT_DROPOUTS = ('hidden_dropout_prob', 'attention_probs_dropout_prob', 'dropout', 'attention_dropout')
 
-def _offline(): return os.environ.get('HF_HUB_OFFLINE', '').lower() in ('1', 'true', 'yes', 'on')
+def _on(name:str) -> bool: return os.environ.get(name, '').lower() in ('1', 'true', 'yes', 'on')
+def _offline(): return _on('HF_HUB_OFFLINE')
 
 def _resolve(name_or_path):
     "A local folder as a string, or a hub id; raise for a local-looking path that does not exist."
@@ -81,6 +82,7 @@ def drop_pooler(model):
 @contextmanager
 def hf_progress(show:bool):
     "Show or hide transformers' own progress bars (loading and writing weights) inside the block, then restore them."
+    show = show and not any(_on(k) for k in ('TQDM_DISABLE', 'HF_HUB_DISABLE_PROGRESS_BARS'))  # asked off everywhere
     from transformers.utils import logging as hf_logging
     was = hf_logging.is_progress_bar_enabled()
     (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()

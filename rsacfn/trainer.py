@@ -580,17 +580,15 @@ def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits) -> tuple:
 
 def audio_pad_multiple(cfg:TrainConfig, device_type:str) -> int:
     """Batches' audio is padded up to a whole multiple of this many samples. A GPU pays for each new batch shape the
-    first time (`python benchmarks/limits.py shapes --device cuda --backbones paper`: on an H100 16 new shapes cost
-    early_fusion 4.5-7.3 s over 16 steps, 1.8-2.1 s once seen; rounded up to whole seconds, 2 shapes, 2.1-2.4 s), so on
-    CUDA whole seconds (16000 samples); on a CPU every sample costs and a shape nothing, so 1 there: each batch as long
-    as its longest clip. An explicit `audio_pad_multiple` is kept."""
+    first time, so on CUDA whole seconds (16000 samples: few shapes); on a CPU every sample costs and a shape nothing,
+    so 1 there: each batch as long as its longest clip. An explicit `audio_pad_multiple` is kept (the measurements:
+    `python benchmarks/limits.py shapes`, benchmarks/RESULTS.md)."""
     return cfg.audio_pad_multiple if cfg.audio_pad_multiple is not None else SAMPLE_RATE if device_type == 'cuda' else 1
 
 def loader_settings(cfg:TrainConfig, device_type:str) -> dict:
     """The data loaders' workers and pinned memory. On CUDA two workers decode the next batches while the GPU trains and
-    pinned host memory speeds the copy to it (`python benchmarks/limits.py loading --device cuda --backbones paper`:
-    early_fusion epochs 1.55x faster with 2 workers, 1.33x with pinned memory alone); on a small CPU the workers take
-    cores from the training itself (0.8x on this project's 2 cores), so none there unless `num_workers` asks."""
+    pinned host memory speeds the copy to it; on a CPU the workers take cores from the training itself, so none there
+    unless `num_workers` asks (the measurements: `python benchmarks/limits.py loading`, benchmarks/RESULTS.md)."""
     cuda = device_type == 'cuda'
     return dict(num_workers=cfg.num_workers if cfg.num_workers is not None else 2 if cuda else 0, pin_memory=cuda)
 

@@ -38,6 +38,7 @@ def run(path:Path, timeout:int=1800) -> float:
 
 if __name__ == '__main__':
     os.environ.setdefault('TQDM_DISABLE', '1'); os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    os.environ.setdefault('HF_HUB_DISABLE_PROGRESS_BARS', '1')  # transformers' own bars too
     folder, names = Path(sys.argv[1]), sys.argv[2:]
     paths = sorted(folder.glob('*.ipynb')) if not names else [folder/(n if n.endswith('.ipynb') else n + '.ipynb') for n in names]
     for p in paths:

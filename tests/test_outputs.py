@@ -1,0 +1,22 @@
+"The notebooks are committed with their outputs, which are documentation: no progress bars, no stray values."
+import json
+from pathlib import Path
+import pytest
+
+NBS = sorted((Path(__file__).parents[1]/'nbs').glob('*.ipynb'))
+
+
+def _outputs(path):
+    for cell in json.loads(path.read_text(encoding='utf-8'))['cells']:
+        for out in cell.get('outputs', []):
+            text = ''.join(out.get('text', '')) or ''.join(out.get('data', {}).get('text/plain', ''))
+            yield cell.get('id'), text
+
+
+@pytest.mark.parametrize('path', NBS, ids=[p.name for p in NBS])
+def test_committed_outputs_hold_no_progress_bars_or_bare_booleans(path):
+    "A progress bar frozen at 0 % or a lone `True` tells a reader nothing; `make notebooks` writes neither."
+    bad = [(cid, text[:60]) for cid, text in _outputs(path)
+           if 'it/s]' in text or 'Loading weights' in text or 'Writing model shards' in text
+           or text.strip() in ('True', 'False')]
+    assert not bad, f'{path.name}: cells with a progress bar or a bare boolean: {bad}'
