@@ -10,9 +10,9 @@ from importlib.util import find_spec
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'CORPUS_READERS', 'METRICS', 'DEMO_SIZES', 'LAUNCHERS', 'PROTOCOLS', 'PAPER_FLAGS',
-           'RUN_ONLY', 'LOWEST', 'CHOICES', 'PRESETS', 'EXPERIMENT_KEYS', 'unknown_key', 'field_kind', 'checked_value',
-           'parse_value', 'TrainConfig', 'default_work_dir']
+__all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'POOLING_MODES', 'CORPUS_READERS', 'METRICS', 'DEMO_SIZES', 'LAUNCHERS',
+           'PROTOCOLS', 'PAPER_FLAGS', 'RUN_ONLY', 'LOWEST', 'CHOICES', 'PRESETS', 'EXPERIMENT_KEYS', 'unknown_key',
+           'field_kind', 'checked_value', 'parse_value', 'TrainConfig', 'default_work_dir']
 
 # %% ../nbs/00_config.ipynb #8aac6386
 def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'method'
@@ -32,6 +32,7 @@ def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'met
 # %% ../nbs/00_config.ipynb #179cc1b5
 AUDIO_MAX_LENS = 96_000  # waveform samples kept unless told otherwise: the paper's 6 s
 TEXT_MAX_LENS = 256      # tokens kept unless told otherwise: the paper's
+POOLING_MODES = ('mean', 'sum', 'max')  # `pooling_mode`: over a backbone's real positions (`rsacfn.models.pool`)
 CORPUS_READERS = ('auto', 'kemdy20', 'kemdy19', 'manifest')  # `corpus`: 'auto' reads the folder's layout
 # the validation metrics; `metric` picks the best epoch by one of them
 METRICS = ('weighted_f1', 'macro_f1', 'uar', 'accuracy')
@@ -294,7 +295,7 @@ LOWEST = dict(epochs=1, grad_accum=1, batch_size=1, val_batch_size=1, num_classe
               # the smallest value each takes
               text_max_lens=1, num_workers=0, fold=0, log_every=1, audio_pad_multiple=1)
 CHOICES = dict(metric=METRICS, scheduler=('constant', 'linear'), split=('random', 'session'),
-               device=('auto', 'cuda', 'mps', 'cpu'), pooling_mode=('mean', 'sum', 'max'), corpus=CORPUS_READERS,
+               device=('auto', 'cuda', 'mps', 'cpu'), pooling_mode=POOLING_MODES, corpus=CORPUS_READERS,
                eval_corpus=CORPUS_READERS, text_mode=('strip', 'tokens', 'raw'), select_epoch=('valid', 'dev'),
                on_error=('raise', 'skip'))
 

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['POOLING_MODES', 'FINGERPRINT', 'FILES_FINGERPRINT', 'FusionHead', 'SpeechOnly', 'TextOnly', 'EarlyFusion',
-           'LateFusion', 'Stack', 'Residual', 'RSA', 'RSACFN', 'HybridFusion', 'fix_length', 'MLPMixer', 'build_head',
-           'pool', 'MultiModelConfig', 'MultiModelOutput', 'DimensionHead', 'dimension_loss', 'head_output',
-           'FrozenBackbones', 'receptive_field', 'check_backbones', 'text_positions', 'MultiModel',
-           'config_fingerprint', 'weights_metadata', 'check_model_folder', 'model_inputs', 'infer', 'predict',
-           'prediction_table']
+__all__ = ['FINGERPRINT', 'FILES_FINGERPRINT', 'FusionHead', 'SpeechOnly', 'TextOnly', 'EarlyFusion', 'LateFusion', 'Stack',
+           'Residual', 'RSA', 'RSACFN', 'HybridFusion', 'fix_length', 'MLPMixer', 'build_head', 'pool',
+           'MultiModelConfig', 'MultiModelOutput', 'DimensionHead', 'dimension_loss', 'head_output', 'FrozenBackbones',
+           'receptive_field', 'check_backbones', 'text_positions', 'MultiModel', 'config_fingerprint',
+           'weights_metadata', 'check_model_folder', 'model_inputs', 'infer', 'predict', 'prediction_table']
 
 # %% ../nbs/02_models.ipynb #03fd7a46
 import numpy as np
@@ -26,7 +25,7 @@ from torch import nn
 from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoTokenizer, PretrainedConfig, PreTrainedModel)
 from transformers.utils import ModelOutput
 from .layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
-from .config import AUDIO_MAX_LENS, TEXT_MAX_LENS
+from .config import AUDIO_MAX_LENS, POOLING_MODES, TEXT_MAX_LENS
 from .data import CorpusError, EMOTIONS, Collator, load_audio, unscale_dimensions
 from .backbones import drop_pooler, freeze_cnn, load_audio_encoder, load_pretrained, load_text_encoder
 from .registry import METHODS, check_head_sizes, get_method, head_sizes, register_head  # `01b_registry`
@@ -233,8 +232,6 @@ def build_head(name:str, # a method name in `METHODS`
     return head(audio_dim, text_dim, num_classes, **{k: whole(k, v) for k, v in sizes.items() if k in valid})
 
 # %% ../nbs/02_models.ipynb #c8a48afc
-POOLING_MODES = ('mean', 'sum', 'max')
-
 def pool(hidden:torch.Tensor, # (B, T, D) hidden states
          mask:torch.Tensor|None=None, # (B, T), 1 for real positions; None: all real
          mode:str='mean' # 'mean', 'sum' or 'max'

@@ -7,7 +7,8 @@ from rsacfn.data import read_kemdy20
 from rsacfn.demo import make_demo_corpus
 from rsacfn.backbones import BackboneNotFound, load_audio_encoder, load_text_encoder
 from rsacfn.tiny import make_tiny_backbones
-from rsacfn.models import MultiModel, POOLING_MODES, build_head, pool, predict
+from rsacfn.config import POOLING_MODES
+from rsacfn.models import MultiModel, build_head, pool, predict
 from rsacfn.registry import METHODS, head_sizes
 
 os.environ['HF_HUB_OFFLINE'] = '1'  # nothing may be downloaded
