@@ -67,6 +67,7 @@ def removed_logits(model:MultiModel, # a fusion model
             out[f'{m} removed'].append(model.classify(**e).logits.float().cpu())
     return {c: torch.cat(v).numpy() for c, v in out.items()}
 
+# %% ../nbs/07_analysis.ipynb #ac03359d
 def cue_groups(data_path) -> pd.Series|None:
     "segment_id -> where the segment shows its emotion ('words only', 'voice only', 'words and voice', 'neither', or 'neutral'), for a demo corpus; None for any other."
     p = Path(data_path)/'demo_truth.csv'
@@ -126,6 +127,7 @@ def reliance(model:MultiModel, # a trained fusion model (both modalities)
         neutral_inputs=NEUTRAL_INPUTS,
     )
 
+# %% ../nbs/07_analysis.ipynb #9f83ce94
 def reliance_table(result:dict) -> pd.DataFrame:
     "`reliance`'s result as one table: per condition the metrics, then accuracy per group."
     t = pd.DataFrame(result['summary']).T
@@ -148,6 +150,7 @@ def check_output_folder(out, # the folder a command will fill
         raise FileExistsError(f'out={str(out)!r} holds an earlier result ({some(earlier)}); '
                               'pass overwrite=True to replace it, or choose another `out`')
 
+# %% ../nbs/07_analysis.ipynb #5b711530
 def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any folder save_pretrained wrote
                    data_path, # a labelled corpus folder (KEMDy20, KEMDy19) or manifest
                    corpus:str='auto', # its reader
@@ -185,6 +188,7 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
         _write_evaluation(Path(out), model, data_path, pred, metrics, skipped, overwrite)
     return metrics
 
+# %% ../nbs/07_analysis.ipynb #2fffa669
 def _write_evaluation(out:Path, model, data_path, pred, metrics, skipped, overwrite:bool):
     "Replace what rsacfn wrote in `out` by the predictions, figures and (last: a whole result's mark) metrics.json."
     from rsacfn.viz import plot_confusion, plot_dimensions, plot_reliance, save_figure
@@ -222,6 +226,7 @@ class _Skipping(Dataset):
             self.failed.append(dict(segment_id=r.segment_id, file=r.wav_path, reason=str(e)))
             return None
 
+# %% ../nbs/07_analysis.ipynb #147277c0
 def predict_corpus(model:MultiModel, # a trained model
                    # segments to predict (labels not needed), e.g. `read_corpus(path, labels=False)` of a manifest
                    df:pd.DataFrame,

@@ -21,9 +21,12 @@ class BackboneNotFound(OSError):
 
 _TEXT_DROPOUTS = ('hidden_dropout_prob', 'attention_probs_dropout_prob', 'dropout', 'attention_dropout')
 
+# %% ../nbs/01a_backbones.ipynb #38acf2f3
 def _on(name:str) -> bool: return os.environ.get(name, '').lower() in ('1', 'true', 'yes', 'on')
+
 def _offline(): return _on('HF_HUB_OFFLINE')
 
+# %% ../nbs/01a_backbones.ipynb #b5d86056
 def _resolve(name_or_path):
     "A local folder as a string, or a hub id; raise for a local-looking path that does not exist."
     p = Path(str(name_or_path)).expanduser()
@@ -34,6 +37,7 @@ def _resolve(name_or_path):
         )
     return str(name_or_path)
 
+# %% ../nbs/01a_backbones.ipynb #a2f058ec
 def load_pretrained(loader, # an Auto class (`AutoModel`, `AutoTokenizer`, ...)
                     name, # a checkpoint folder or hub id
                     **kwargs):
@@ -49,6 +53,7 @@ def load_pretrained(loader, # an Auto class (`AutoModel`, `AutoTokenizer`, ...)
             f"(`hf download {name} --local-dir DIR`, or huggingface_hub.snapshot_download) and pass DIR, "
             "the folder holding config.json") from e
 
+# %% ../nbs/01a_backbones.ipynb #fdfd8832
 def load_audio_encoder(name_or_path, # a wav2vec 2.0 / HuBERT / WavLM checkpoint folder or hub id
                        freeze_feature_encoder:bool=True # freeze the CNN feature encoder (the paper does)
                       ) -> PreTrainedModel:
@@ -60,11 +65,13 @@ def load_audio_encoder(name_or_path, # a wav2vec 2.0 / HuBERT / WavLM checkpoint
     if freeze_feature_encoder: freeze_cnn(model)
     return model
 
+# %% ../nbs/01a_backbones.ipynb #e13de042
 def freeze_cnn(model):
     "Freeze a wav2vec 2.0-family model's convolutional feature encoder (HuBERT has no method for it)."
     for p in model.feature_extractor.parameters(): p.requires_grad = False
     model.feature_extractor._requires_grad = False
 
+# %% ../nbs/01a_backbones.ipynb #ccb00115
 def load_text_encoder(name_or_path # a BERT / RoBERTa / XLM-R / ELECTRA checkpoint folder or hub id
                      ) -> PreTrainedModel:
     "Load a text encoder with its dropout set to 0 and without the unused pooler."
@@ -73,6 +80,7 @@ def load_text_encoder(name_or_path # a BERT / RoBERTa / XLM-R / ELECTRA checkpoi
         if hasattr(config, k): setattr(config, k, 0.0)
     return drop_pooler(load_pretrained(AutoModel, name_or_path, config=config))
 
+# %% ../nbs/01a_backbones.ipynb #7fb809aa
 def drop_pooler(model):
     "Remove a text encoder's pooler: the models pool the hidden states themselves, and it would get no gradient."
     if getattr(model, 'pooler', None) is not None: model.pooler = None

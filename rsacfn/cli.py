@@ -29,17 +29,20 @@ def command(name:str, # the subcommand, as typed
         return fn
     return register
 
+# %% ../nbs/06_cli.ipynb #5f263427
 class UsageError(ValueError):
     "A command line argparse cannot parse: one line, as every other error."
 
 _BAD_VALUE = re.compile(r"^argument (--[\w-]+)(?:/[^:]*)?: (.*), got '?(.*?)'?$")
 
+# %% ../nbs/06_cli.ipynb #828fa42b
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # argparse would print its usage block and exit
         # "argument --epochs: must be a whole number, got 'abc'" -> "--epochs abc: must be ..."
         m = _BAD_VALUE.match(message)
         raise UsageError(f'{m.group(1)} {m.group(3)}: {m.group(2)}' if m else message)
 
+# %% ../nbs/06_cli.ipynb #072e5270
 class _Once(argparse._StoreAction):
     "A flag's value, given once: `--epochs 1 ... --epochs 5` is an error, not the last one silently."
     def __call__(self, parser, namespace, values, option_string=None):
@@ -49,6 +52,7 @@ class _Once(argparse._StoreAction):
         given[self.dest] = _typed(values)
         super().__call__(parser, namespace, values, option_string)
 
+# %% ../nbs/06_cli.ipynb #7d5ddc4c
 def _typed(v): return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
 
 def parser() -> argparse.ArgumentParser:
@@ -69,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
             if type(a) is argparse._StoreAction: a.__class__ = _Once
     return p
 
+# %% ../nbs/06_cli.ipynb #7944fa6e
 def _unknown_flag(sub:argparse.ArgumentParser, extra:list[str]) -> str:
     "The error line for arguments a subcommand does not take, naming the closest flag."
     flag = next((x.split('=')[0] for x in extra if x.startswith('-')), None)
@@ -80,6 +85,7 @@ _NAMED = re.compile(r'`([a-z_]+)`')
 # what a sweep sets per run, and the flag listing them
 _SWEPT = {'method': '--methods', 'seed': '--seeds', 'fold': '--folds'}
 
+# %% ../nbs/06_cli.ipynb #9204fffa
 def cli_spelling(message:str, sub:argparse.ArgumentParser) -> str:
     """A message's Python spellings written as the flags of subcommand `sub`: `on_error="skip"` as `--on_error skip`,
     `resume=True` as `--resume`, a name in backticks (`ver`) as its flag; in `rsacfn sweep`, a TrainConfig field as
@@ -105,6 +111,7 @@ def cli_spelling(message:str, sub:argparse.ArgumentParser) -> str:
 # user errors and faults: one line each (--debug: traceback)
 ERRORS = (ValueError, OSError, KeyError, RuntimeError, ArithmeticError)
 
+# %% ../nbs/06_cli.ipynb #88986108
 def _warn_in_one_line(command:str, sub):
     "Each warning as one line `rsacfn COMMAND: warning: ...` in the command line's spelling (not Python's file, line, source)."
     def show(message, category, filename, lineno, file=None, line=None):
@@ -112,6 +119,7 @@ def _warn_in_one_line(command:str, sub):
         print(f'rsacfn {command}: warning: {cli_spelling(text, sub)}', file=file or sys.stderr)
     return show
 
+# %% ../nbs/06_cli.ipynb #a9fa4407
 def main(argv:list[str]|None=None) -> int:
     "Run `rsacfn` with `argv` (default: the process' arguments); a bad input prints one clear line and exits 2."
     p = parser()
@@ -148,6 +156,7 @@ def _demo_args(p):
     p.add_argument('--overwrite', action='store_true', help='replace a different corpus at PATH')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
 
+# %% ../nbs/06_cli.ipynb #7f4588ff
 @command('demo-corpus', _demo_args)
 def demo_corpus(args):
     "Write the synthetic demo corpus in KEMDy20 layout, read it back and summarise it."
@@ -172,6 +181,7 @@ def typed(annotation, name:str=''):
     parse.__name__ = name or str(annotation)
     return parse
 
+# %% ../nbs/06_cli.ipynb #e368c95e
 def config_arguments(p:argparse.ArgumentParser, cls=TrainConfig):
     "Add one flag per field of the dataclass `cls`, typed from its annotation; only flags typed appear in the parsed arguments."
     for f in dataclasses.fields(cls):
@@ -188,6 +198,7 @@ def config_arguments(p:argparse.ArgumentParser, cls=TrainConfig):
         elif kind in ('int', 'float', 'str'): p.add_argument(*flags, **common)
         else: raise TypeError(f'no command-line type for field {f.name}: {f.type}')
 
+# %% ../nbs/06_cli.ipynb #582f2d06
 def _train_args(p):
     p.add_argument(
         '--preset',
@@ -204,14 +215,22 @@ def _train_args(p):
         default='default',
         help='the demo corpus written for --preset demo (default: %(default)s)',
     )
+    p.add_argument(
+        '--report',
+        action='store_true',
+        help=(
+            "after training, what the sweep's notebook adds: curves, confusion matrix, attention maps, modality reliance"
+            " and experiment.json (rsacfn.experiment.run_experiment)"
+        ),
+    )
     config_arguments(p)
 
+# %% ../nbs/06_cli.ipynb #9a3898eb
 @command('train', _train_args)
 def train_command(args):
     "Train and evaluate one configuration (every TrainConfig field is a flag)."
     from rsacfn.presets import preset_config
     from rsacfn.tiny import demo_inputs
-    from rsacfn.trainer import train
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     if args.preset == 'demo':
         preset_config(args.preset, **given)  # every value checked before the demo inputs are written
@@ -219,7 +238,14 @@ def train_command(args):
             **demo_inputs(default_work_dir(), args.demo_size, given, progress=not given.get('quiet', False)),
             **given,
         }
-    result = train(preset_config(args.preset, **given))
+    cfg = preset_config(args.preset, **given)
+    if args.report:
+        from rsacfn.experiment import run_experiment
+        record = run_experiment(cfg)
+        result = record['result']
+    else:
+        from rsacfn.trainer import train
+        result = train(cfg)
     print(
         'best epoch '
         + str(result['epoch'])
@@ -233,6 +259,7 @@ def train_command(args):
             + '  '.join(f"{k} {result[f'eval_{k}']:.4f}" for k in METRICS)
             + f"  ({result['eval_n']} segments)"
         )
+    if args.report: print(f"figures: {', '.join(record['figures'])}; the record: {Path(result['run_dir'])/'experiment.json'}")
 
 # %% ../nbs/06_cli.ipynb #7ef43077
 def set_values(items:list[str]) -> dict:
@@ -249,6 +276,7 @@ def set_values(items:list[str]) -> dict:
         except ValueError as e: raise ValueError(f'--set {k}={v}: {e}') from None
     return params
 
+# %% ../nbs/06_cli.ipynb #5b9377f6
 def listed(text:str, # a comma-separated option as typed
            flag:str, # the option, e.g. '--seeds'
            parse=str, # each item's type
@@ -266,6 +294,7 @@ def listed(text:str, # a comma-separated option as typed
             raise ValueError(f'{flag} {v} is given twice{spelled}; give each once')
     return values
 
+# %% ../nbs/06_cli.ipynb #395f00e0
 def _sweep_args(p):
     p.add_argument('out', type=Path, help='the sweep folder (results, executed notebooks, table, figures)')
     _sweep_plan_args(p)
@@ -277,6 +306,7 @@ def _sweep_args(p):
                    help='a TrainConfig field (or preset, demo_size) for every run, e.g. '
                         '--set data_path=data/KEMDy20_v1_1 --set epochs=10')
 
+# %% ../nbs/06_cli.ipynb #dbd8bd77
 def _sweep_plan_args(p):
     "Which runs: methods, seeds, folds or a protocol, and the baseline of the paired tests."
     p.add_argument('--methods', default=None,
@@ -292,6 +322,7 @@ def _sweep_plan_args(p):
     p.add_argument('--folds', default=None, help="session folds: 'all' or comma-separated (default: the random split)")
     p.add_argument('--n_folds', type=int, default=None, help="number of session folds (default: TrainConfig's, 5)")
 
+# %% ../nbs/06_cli.ipynb #84dfdef9
 def _sweep_launcher_args(p):
     "Where the runs execute: here, --jobs at a time, or as SLURM jobs through submitit."
     p.add_argument('--jobs', type=int, default=1, help='notebooks run at once (default: %(default)s)')
@@ -305,6 +336,7 @@ def _sweep_launcher_args(p):
                    help="slurm: CPUs each run asks for (default: the cluster's)")
     p.add_argument('--account', default=None, help='slurm: the account charged (default: yours)')
 
+# %% ../nbs/06_cli.ipynb #8c579456
 @command('sweep', _sweep_args)
 def sweep_command(args):
     "Run the experiment notebook for every method, seed and fold, then write the F1 table and figures."
@@ -361,12 +393,14 @@ def _device(name:str):
         raise ValueError("--device cuda: no CUDA device is visible here; use --device auto")
     return name
 
+# %% ../nbs/06_cli.ipynb #5117651c
 def _at_least_one(v:str) -> int:
     try: n = int(v)
     except ValueError: raise argparse.ArgumentTypeError(f'must be a whole number, got {v!r}') from None
     if n < 1: raise argparse.ArgumentTypeError(f'must be 1 or more, got {n}')
     return n
 
+# %% ../nbs/06_cli.ipynb #1eac652e
 def _model_args(p):
     p.add_argument('--batch_size', type=_at_least_one, default=16, help='segments per batch (default: %(default)s)')
     p.add_argument('--overwrite', action='store_true',
@@ -383,6 +417,7 @@ def _model_args(p):
     p.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='(default: %(default)s)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
 
+# %% ../nbs/06_cli.ipynb #f4acaf0c
 def _predict_args(p):
     p.add_argument(
         'model_dir', type=Path, help="a saved model: a run's best/ folder, or a folder save_pretrained wrote"
@@ -410,6 +445,7 @@ def _predict_args(p):
     p.add_argument('--corpus', choices=CORPUS_READERS, default='auto', help='the reader (default: %(default)s)')
     _model_args(p)
 
+# %% ../nbs/06_cli.ipynb #fe338043
 @command('predict', _predict_args)
 def predict_command(args):
     "Predict the emotion (class probabilities, and valence/arousal if the model has them) of every clip of a manifest or corpus folder."
@@ -458,6 +494,7 @@ def predict_command(args):
 
 PREDICTIONS_HEADER = 'segment_id,wav_path,text,emotion'  # how a table of `rsacfn predict` begins
 
+# %% ../nbs/06_cli.ipynb #58278958
 def _evaluate_args(p):
     p.add_argument('model_dir', type=Path, help="a saved model: a run's best/ folder")
     p.add_argument(
@@ -471,6 +508,7 @@ def _evaluate_args(p):
     )
     _model_args(p)
 
+# %% ../nbs/06_cli.ipynb #c5778463
 @command('evaluate', _evaluate_args)
 def evaluate_command(args):
     "Score a saved model on a labelled corpus: metrics, predictions and a confusion figure (and valence/arousal, modality reliance)."

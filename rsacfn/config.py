@@ -11,8 +11,9 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'POOLING_MODES', 'CORPUS_READERS', 'METRICS', 'DEMO_SIZES', 'LAUNCHERS',
-           'PROTOCOLS', 'PAPER_FLAGS', 'RUN_ONLY', 'LOWEST', 'CHOICES', 'PRESETS', 'EXPERIMENT_KEYS', 'unknown_key',
-           'field_kind', 'checked_value', 'parse_value', 'TrainConfig', 'default_work_dir']
+           'PROTOCOLS', 'PAPER_FLAGS', 'RUN_ONLY', 'LOWEST', 'CHOICES', 'PRESETS', 'PRESET_HEAD_SIZES',
+           'EXPERIMENT_KEYS', 'unknown_key', 'field_kind', 'checked_value', 'parse_value', 'TrainConfig',
+           'default_work_dir']
 
 # %% ../nbs/00_config.ipynb #8aac6386
 def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'method'
@@ -74,6 +75,7 @@ def field_kind(annotation) -> tuple:
     parts = str(annotation).replace(' ', '').split('|')
     return next(p for p in parts if p != 'None'), 'None' in parts
 
+# %% ../nbs/00_config.ipynb #541485b8
 def checked_value(name:str, # the field
                   value, # what was given
                   annotation): # the field's annotation, e.g. 'int|None'
@@ -89,6 +91,7 @@ def checked_value(name:str, # the field
     if kind == 'list' and isinstance(value, (list, tuple)): return list(value)
     raise ValueError(f'{name}={value!r}: must be {_WHAT[kind]}' + (' or None' if nullable else ''))
 
+# %% ../nbs/00_config.ipynb #b9acd248
 def _unique_keys(pairs):
     out = {}
     for k, v in pairs:
@@ -96,6 +99,7 @@ def _unique_keys(pairs):
         out[k] = v
     return out
 
+# %% ../nbs/00_config.ipynb #c0cb33c9
 def parse_value(text:str, # the value as typed, e.g. on the command line
                 annotation): # the field's annotation
     "A value from its text: true/false, whole numbers, numbers, JSON objects, lists, None; else a ValueError."
@@ -122,6 +126,7 @@ def parse_value(text:str, # the value as typed, e.g. on the command line
     elif kind == 'list': return [x.strip() for x in t.split(',') if x.strip()]
     raise ValueError(f'must be {_WHAT[kind]}' + (' or None' if nullable else ''))
 
+# %% ../nbs/00_config.ipynb #44a5f892
 def _check_run_name(ver:str):
     "A run's name is one folder name: it cannot reach outside `output_dir`."
     if not ver or ver in ('.', '..') or any(c in ver for c in ('/', '\\', '\0', os.sep, os.altsep or '/')):
@@ -253,6 +258,7 @@ def _plugin_paths(plugins:list) -> list:
             )
     return out
 
+# %% ../nbs/00_config.ipynb #da557fa2
 def _paper_method(cfg) -> str:
     "The method that `method` or the paper's flags name (the one place they are translated); the flags are then cleared."
     wav, concat, mm = cfg.use_wav, cfg.use_concat, cfg.multimodal_method
@@ -273,6 +279,7 @@ def _paper_method(cfg) -> str:
         raise ValueError(f'method={cfg.method!r} contradicts {given} (which selects {flagged!r}); give only method')
     return cfg.method
 
+# %% ../nbs/00_config.ipynb #db7462da
 def _translate_aliases(cfg):
     "The paper's `rnn_model` and the old `feature_cache` into `text_model` and `freeze_backbones`, then cleared."
     if cfg.rnn_model is not None:
@@ -314,6 +321,7 @@ def _check_ranges(cfg):
         raise ValueError(f'va_weight={cfg.va_weight!r}: must be 0 (no valence/arousal output) or more')
     if cfg.fold >= cfg.n_folds: raise ValueError(f'fold={cfg.fold!r}: must be below n_folds={cfg.n_folds}')
 
+# %% ../nbs/00_config.ipynb #b97b7a6b
 def _check_choices(cfg):
     "Every named choice one of its values, and no padding asked for that frozen backbones would ignore."
     for k, choices in CHOICES.items():
@@ -329,9 +337,11 @@ def _check_choices(cfg):
 # %% ../nbs/00_config.ipynb #5a7a2a49
 PRESETS = {
     'paper': {},  # TrainConfig's own defaults: the paper's lengths, recipe and head sizes
-    'demo': dict(epochs=4, lr=1e-3, batch_size=16, val_batch_size=32, audio_max_lens=40_000, text_max_lens=64,
-                 head_sizes={'proj_dim': 32}),  # tiny backbones learn at 1e-3; the demo's clips are <= 2.5 s
+    # tiny backbones learn at 1e-3; the demo's clips are <= 2.5 s
+    'demo': dict(epochs=4, lr=1e-3, batch_size=16, val_batch_size=32, audio_max_lens=40_000, text_max_lens=64),
 }
+# the head sizes a preset gives each method: the registration's field of that name (`Method.demo_sizes`), or the paper's
+PRESET_HEAD_SIZES = {'paper': None, 'demo': 'demo_sizes'}
 EXPERIMENT_KEYS = ('preset', 'demo_size', 'work_dir')  # the experiment's keys beside TrainConfig's fields
 
 def default_work_dir() -> Path:

@@ -40,6 +40,7 @@ def normalize_emotion(raw:str # a rater-vote string such as `'happy;neutral'` or
     parts = [p.strip().lower() for p in str(raw).split(';')]
     return ';'.join(_SPELLINGS.get(p, p) for p in parts)
 
+# %% ../nbs/00_data.ipynb #8365cfce
 def parse_emotions(raw:str, # a rater-vote string such as `'neutral;happy'`
                    classes:Sequence[str]=EMOTIONS # the class names a label must be one of
                   ) -> tuple[str, ...]: # the emotions, in the order written
@@ -80,6 +81,7 @@ def write_skip_report(path, # the CSV to write
     if rows and warn:
         warnings.warn(f'skipped {len(rows)} segment(s); each one and why is listed in {path}', stacklevel=2)
 
+# %% ../nbs/00_data.ipynb #995b3156
 class _Problems:
     "Raise each corpus problem at once, or (skip mode) collect them for a report."
     def __init__(self, on_error='raise', report=None, corpus='corpus'):
@@ -128,6 +130,7 @@ def decode_transcript(data:bytes, path) -> str:
     raise CorpusError(path, 'transcript is neither UTF-8 nor cp949',
                       'Re-extract it from the corpus archive, or pass on_error="skip"')
 
+# %% ../nbs/00_data.ipynb #1969e769
 def read_transcript(path, # the segment's .txt file
                     mode:str|Callable='strip', # cleaning rule for `clean_text`
                     segment_id=None) -> tuple[str, str]: # (cleaned text, raw text)
@@ -159,7 +162,7 @@ _DIM_CENTRE, _DIM_HALF = 3.0, 2.0    # the 1-5 scale's centre and half-range: sc
 def scale_dimensions(x):
     return (np.asarray(x, dtype=np.float32) - _DIM_CENTRE) / _DIM_HALF  # raters' scale -> [-1, 1] (NaN stays NaN)
 
-
+# %% ../nbs/00_data.ipynb #dadcc51b
 def unscale_dimensions(x): return np.asarray(x, dtype=np.float32) * _DIM_HALF + _DIM_CENTRE  # [-1, 1] -> raters' scale
 
 @lru_cache(maxsize=None)
@@ -170,10 +173,12 @@ def _torchaudio_resample():
         return resample
     except Exception: return None  # absent, or a build that does not match this torch
 
+# %% ../nbs/00_data.ipynb #b947b426
 def audio_backend() -> str:
     "The resampler in use: 'torchaudio' where it imports, else 'scipy'."
     return 'scipy' if _torchaudio_resample() is None else 'torchaudio'
 
+# %% ../nbs/00_data.ipynb #cdad0212
 def resample(wav:np.ndarray, # 1-d float waveform
              orig_sr:int, # its sampling rate
              target_sr:int=SAMPLE_RATE, # the rate wanted
@@ -208,12 +213,14 @@ def audio_info(path, segment_id=None) -> sf._SoundFileInfo:
     if info.subtype in ('FLOAT', 'DOUBLE'): _check_finite(sf.read(str(path), dtype='float32')[0], path, segment_id)
     return info
 
+# %% ../nbs/00_data.ipynb #997e1f2f
 def _check_finite(wav:np.ndarray, path, segment_id=None):
     "Raise `CorpusError` for a waveform holding NaN or Inf samples: one would make the whole run's loss NaN."
     bad = int((~np.isfinite(wav)).sum())
     if bad: raise CorpusError(path, f'wav file holds {bad:,} non-finite samples (NaN or Inf)',
                               'Re-extract it from the corpus archive, or pass on_error="skip"', segment_id)
 
+# %% ../nbs/00_data.ipynb #5b24e871
 def load_audio(path, # a wav (or any soundfile format) file
                max_len:int|None=None, # keep at most this many samples at `sr` (read no more)
                sr:int=SAMPLE_RATE, # the sampling rate returned
@@ -252,6 +259,7 @@ def _float(v, where, name, sid):
 
 RATING_SCALE = " on KEMDy's 1-5 rating scale"
 
+# %% ../nbs/00_data.ipynb #81ab33cf
 def _rating(v, where, name, sid):
     "A valence or arousal rating: NaN if not given, else a number on KEMDy's 1-5 scale (the raters' mean)."
     x = _float(v, where, name, sid)
@@ -259,6 +267,7 @@ def _rating(v, where, name, sid):
         raise CorpusError(where, f'{name} {str(v).strip()!r} is outside KEMDy\'s 1-5 rating scale', _HINT_ROW, sid)
     return x
 
+# %% ../nbs/00_data.ipynb #ed9f8a66
 def _annotation_rows(path, problems=None):
     "Yield (line number, fields) for every segment row of a KEMDy annotation CSV; a bad row goes to `problems` (skip mode: skipped)."
     path = Path(path)
@@ -311,6 +320,7 @@ def _segment(row, session, wav, text_mode, check_audio, problems, **ids):
                 valence=row['valence'], arousal=row['arousal'], wav_start=row['wav_start'], wav_end=row['wav_end'],
                 duration=info.duration if info else float('nan'))
 
+# %% ../nbs/00_data.ipynb #80f6424e
 def _frame(records, problems) -> pd.DataFrame:
     problems.finish()
     df = pd.DataFrame.from_records(records, columns=COLUMNS)
@@ -318,6 +328,7 @@ def _frame(records, problems) -> pd.DataFrame:
     if problems.skip: df.attrs['skipped'] = problems.rows  # what skip mode left out, as the report lists it
     return df
 
+# %% ../nbs/00_data.ipynb #1a44a3ec
 def _annotation_files(root, pattern, glob):
     root = Path(root)
     ann = root/'annotation'
@@ -331,6 +342,7 @@ def _annotation_files(root, pattern, glob):
     if others: warnings.warn(f'{ann}: not read, as not named like {glob}: {", ".join(others)}')
     return files
 
+# %% ../nbs/00_data.ipynb #962e8591
 def read_kemdy20(root, # the KEMDy20_v1_1 folder (holds annotation/ and wav/)
                  text_mode:str|Callable='strip', # transcript cleaning rule, see `clean_text`
                  on_error:str='raise', # 'raise', or 'skip' bad segments and list them in `skip_report`
@@ -460,6 +472,7 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
         records.append(_manifest_record(r, cols, sid, wav, text, raw_text, classes, *labelled))
     return _frame(records, problems)
 
+# %% ../nbs/00_data.ipynb #4a4e65f7
 def _manifest_table(path:Path) -> pd.DataFrame:
     "The manifest's rows as strings, from UTF-8 or cp949 CSV or TSV; a file that is none of these is a CorpusError."
     if not path.is_file(): raise CorpusError(path, 'manifest not found', 'Give the path of a .csv or .tsv file')
@@ -472,6 +485,7 @@ def _manifest_table(path:Path) -> pd.DataFrame:
         kind = 'TSV' if sep == '\t' else 'CSV'
         raise CorpusError(path, f'cannot be parsed as {kind} ({e})', 'Check the file') from e
 
+# %% ../nbs/00_data.ipynb #440987b1
 def _manifest_labels(r, cols, where, wav, sid, lmap, classes, labels, check_audio) -> tuple:
     "(emotion, its classes, ratings, audio info) of one manifest row; a bad value raises, naming the row."
     emo = ''
@@ -481,6 +495,7 @@ def _manifest_labels(r, cols, where, wav, sid, lmap, classes, labels, check_audi
     dims = {k: _rating(r[cols[k]], where, k, sid) if cols[k] else float('nan') for k in DIMENSIONS}
     return emo, emos, dims, audio_info(wav, sid) if check_audio else None
 
+# %% ../nbs/00_data.ipynb #6c603ed0
 def _manifest_record(r, cols, sid, wav, text, raw_text, classes, emo, emos, dims, info) -> dict:
     "One manifest row as a record of the corpus table."
     spk = r[cols['speaker']].strip() if cols['speaker'] else ''
@@ -505,6 +520,7 @@ def _refuse_audio(path:Path):
             f'clip, e.g. {path.name},<its transcript>',
         )
 
+# %% ../nbs/00_data.ipynb #d85826f7
 def _manifest_columns(path:Path, raw:pd.DataFrame, columns:dict|None, labels:bool) -> dict:
     "Our column name -> the manifest's, by `columns` or by `MANIFEST_COLUMNS`' usual names."
     have, cols = {c.strip().lower(): c for c in raw.columns}, {}
@@ -525,10 +541,12 @@ def _manifest_columns(path:Path, raw:pd.DataFrame, columns:dict|None, labels:boo
                                               for m in missing))
     return cols
 
+# %% ../nbs/00_data.ipynb #f5a253c4
 def _manifest_wav(path:Path, given:str) -> Path:
     wav = Path(given.strip())
     return wav if wav.is_absolute() else path.parent/wav
 
+# %% ../nbs/00_data.ipynb #026f1840
 def _default_ids(path:Path, wavs:list) -> list:
     "Ids for a manifest without an id column: each file's stem, or where two files share a stem, its path without the suffix."
     stems = pd.Series([w.stem for w in wavs])
@@ -555,6 +573,7 @@ def detect_format(path) -> str:
         f'Give a KEMDy20 or KEMDy19 folder or a manifest, or name the reader ({", ".join(READERS)})',
     )
 
+# %% ../nbs/00_data.ipynb #d76caed5
 def read_corpus(path, # a corpus folder or a manifest file
                 reader:str='auto', # a name in `READERS`, or 'auto'
                 **kwargs # passed to the reader
@@ -583,6 +602,7 @@ def transformed_label(emotion:str) -> int|None:
         return LABEL2ID.get(other)
     return None
 
+# %% ../nbs/00_data.ipynb #c4716a55
 def sample_weights(labels:Sequence[int]) -> np.ndarray:
     "Per-sample weights 1 / class count, for `torch.utils.data.WeightedRandomSampler`."
     labels = np.asarray(labels, dtype=np.int64)
@@ -649,6 +669,7 @@ def split_corpus(df:pd.DataFrame, # the corpus table
     for t in out: t['label'] = t.label.astype('Int64')
     return tuple(out)
 
+# %% ../nbs/00_data.ipynb #17a9a9be
 def _development(train, train_pool, split, valid_size, seed, n_folds, fold, sessions_of_fold) -> tuple:
     "(train, dev, train_pool) with a development split out of training: the next session fold's sessions, or a stratified share."
     if split == 'session':
@@ -702,6 +723,7 @@ def default_feature_extractor():
     return Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=True,
                                     return_attention_mask=True)
 
+# %% ../nbs/00_data.ipynb #f2633308
 @dataclass
 class Collator:
     "Batch items with dynamic padding and attention masks for both modalities."

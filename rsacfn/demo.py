@@ -59,6 +59,7 @@ def _speaker_voice(rng, gender):
 # sin(k x) over one period, k = 1..24: computed once
 _HARMONICS = np.sin(np.outer(np.arange(1, 25), np.linspace(0, 2 * np.pi, 2048, endpoint=False)))
 
+# %% ../nbs/00b_demo.ipynb #6dca169f
 def _synth_voice(rng, n, sr, spk, emotion):
     "A voiced, syllabic waveform of `n` samples: the speaker's voice shaped by `emotion` (a key of `_VOICE` or such a dict)."
     v, t = _VOICE[emotion] if isinstance(emotion, str) else emotion, np.arange(n) / sr
@@ -76,6 +77,7 @@ def _synth_voice(rng, n, sr, spk, emotion):
     sig = spk['gain'] * v['gain'] * env * ramp * (voiced + v['noise'] * 4 * rng.standard_normal(n))
     return np.clip(sig, -.99, .99)
 
+# %% ../nbs/00b_demo.ipynb #68e8803c
 def _demo_text(rng, cue_emotion):
     "A raw transcript line with KEMDy's tags; it names `cue_emotion` if that is not None."
     parts = [str(rng.choice(_FILLERS))]
@@ -89,6 +91,7 @@ def _demo_text(rng, cue_emotion):
         words.insert(int(rng.integers(0, len(words) + 1)), str(rng.choice(['c/', 'n/', 'N/', 'b/', 'l/', 'u/'])))
     return ' '.join(words)
 
+# %% ../nbs/00b_demo.ipynb #c566539a
 def _rater_votes(rng, emotions):
     "Ten raters' emotions whose majority vote is `emotions` (a tie if several)."
     k = len(emotions)
@@ -164,6 +167,7 @@ def _annotation_cells(rng, emotions, spell, voice='neutral', lively=0.0):
         f'{np.clip(a + rng.normal(0, .25), 1, 5):.1f}',
     ] + cells
 
+# %% ../nbs/00b_demo.ipynb #58f3ffc6
 def _kemdy19_ids(segs):
     "Rename demo segments as KEMDy19 names them: one F and one M actor a session, ten dialogues."
     segs = segs.copy()
@@ -177,6 +181,7 @@ def _kemdy19_ids(segs):
     ]
     return segs
 
+# %% ../nbs/00b_demo.ipynb #560ee5a3
 def _write_clips(root, segs, voices, layout, spell, progress) -> dict:
     "Write each segment's wav and transcript; returns per session its rows for the annotation files."
     from tqdm.auto import tqdm
@@ -199,6 +204,7 @@ def _write_clips(root, segs, voices, layout, spell, progress) -> dict:
         ann.setdefault(r.session, []).append((r.segment_id, f'{r.wav_start:g}', f'{r.wav_end:g}', cells))
     return ann
 
+# %% ../nbs/00b_demo.ipynb #70005b9f
 def _kemdy20_annotation(session, rows, raters) -> tuple:
     "KEMDy20's one annotation file per session: (head, sub-head, {file name: rows}); blank header cells hold one space."
     head = ['Numb', 'Wav', ' ', 'Segment ID', 'Total Evaluation', ' ', ' '] + [c for r in raters for c in (r, ' ', ' ')]
@@ -206,6 +212,7 @@ def _kemdy20_annotation(session, rows, raters) -> tuple:
     body = [[str(i + 1), st, en, sid] + cells for i, (sid, st, en, cells) in enumerate(rows)]
     return head, sub, {f'Sess{session:02d}_eval.csv': body}
 
+# %% ../nbs/00b_demo.ipynb #7c72f718
 def _kemdy19_annotation(session, rows, raters) -> tuple:
     "KEMDy19's 43 columns, one file per actor; each lists both actors' turns, the other actor's with other votes."
     head = (['Numb', 'Wav', '', 'ECG', '', 'E4-EDA', '', 'E4-TEMP', '', 'Segment ID', 'Total Evaluation', '', '']
@@ -216,6 +223,7 @@ def _kemdy19_annotation(session, rows, raters) -> tuple:
                                                    for i, (sid, st, en, cells) in enumerate(rows)] for g in 'FM'}
     return head, sub, files
 
+# %% ../nbs/00b_demo.ipynb #3de86d2e
 def _write_demo(root, segs, seed, layout, progress):
     "Write audio, transcripts and annotation CSVs for `segs` under `root` in `layout`."
     spell = (lambda e: 'disqust' if e == 'disgust' else e) if layout == 'kemdy20' else (lambda e: e)
@@ -283,6 +291,7 @@ def make_demo_corpus(root, # folder to create (e.g. data/demo/KEMDy20_v1_1)
         own_tree(tmp, 'demo corpus')  # the record of every file written: what a later overwrite may remove
     return root
 
+# %% ../nbs/00b_demo.ipynb #5ebc5b17
 def demo_truth(root) -> pd.DataFrame:
     "The demo corpus' ground truth: emotion, cue channel and raw transcript of every segment."
     df = pd.read_csv(

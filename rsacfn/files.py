@@ -21,27 +21,33 @@ def _transient(name:str) -> bool:
     "rsacfn's own bookkeeping and half-written temporary names: never a user's file, never a result."
     return name in (RECORD, '.lock') or (name.startswith('.') and ('.partial' in name or name.endswith('.old')))
 
+# %% ../nbs/00a_files.ipynb #f1882b05
 def _owner(path:Path) -> Path|None:
     "The nearest folder above `path` that rsacfn claimed (it holds a record), or None."
     return next((d for d in Path(os.path.abspath(path)).parents if (d/RECORD).is_file()), None)
 
+# %% ../nbs/00a_files.ipynb #eff353fe
 def _lines(folder) -> list:
     r = Path(folder)/RECORD
     return r.read_text(encoding='utf-8').splitlines() if r.is_file() else []
 
+# %% ../nbs/00a_files.ipynb #052a3423
 def written(folder) -> set:
     "The paths (relative to `folder`) that its record lists as written by rsacfn; empty for a folder never claimed."
     return {n for n in _lines(folder) if not n.startswith('#')}
 
+# %% ../nbs/00a_files.ipynb #74584ea1
 def kind_of(folder) -> str|None:
     "What rsacfn claimed `folder` as ('run', 'sweep', 'evaluation', 'demo corpus'), by its record; None if unsaid."
     first = next(iter(_lines(folder)), '')
     return first[len('# rsacfn '):] if first.startswith('# rsacfn ') else None
 
+# %% ../nbs/00a_files.ipynb #e6c27e5d
 def _write_record(folder:Path, names, kind:str|None):
     lines = ([f'# rsacfn {kind}'] if kind else []) + sorted(names)
     (folder/RECORD).write_text(''.join(n + '\n' for n in lines), encoding='utf-8')
 
+# %% ../nbs/00a_files.ipynb #d8444964
 def record(path):
     "Add the file `path` (or every file in the folder `path`) to the record of the claimed folder it lies in, if any."
     path = Path(os.path.abspath(path))
@@ -55,6 +61,7 @@ def record(path):
         if new:  # appended: a line is written whole, also by processes writing one sweep at once
             with open(owner/RECORD, 'a', encoding='utf-8') as f: f.write(''.join(n + '\n' for n in new))
 
+# %% ../nbs/00a_files.ipynb #75a01957
 def _check_ours(path:Path):
     "Refuse to replace a file, or a folder with files, that lies in a claimed folder and is not in its record."
     owner = _owner(path)
@@ -67,6 +74,7 @@ def _check_ours(path:Path):
     if alien:
         raise FileExistsError(f'{path} holds files rsacfn did not write ({some(alien)}); move them, or choose another')
 
+# %% ../nbs/00a_files.ipynb #09fba247
 @contextmanager
 def atomic_write(path, # the file to write
                  mode='w', # `'w'` for text, `'wb'` for bytes
@@ -108,6 +116,7 @@ def some(names, n:int=3) -> str:
     names = list(names)
     return ', '.join(names[:n]) + (f' and {len(names) - n:,} more' if len(names) > n else '')
 
+# %% ../nbs/00a_files.ipynb #ad1f615c
 def foreign_files(folder) -> list:
     "Files under `folder` that its record does not list; a claimed folder inside is judged by its own record."
     folder, out = Path(folder), []
@@ -124,6 +133,7 @@ def foreign_files(folder) -> list:
 
 _OLDER = ('identity.json', 'result.json', 'runs.csv', 'f1_table.md', 'demo_corpus.json', 'metrics.json')  # older rsacfn
 
+# %% ../nbs/00a_files.ipynb #acda7010
 def a_or_an(noun:str) -> str: return ('an ' if noun[0] in 'aeiou' else 'a ') + noun
 
 def check_claim(folder, # the folder a command is about to fill
@@ -140,6 +150,7 @@ def check_claim(folder, # the folder a command is about to fill
         raise FileExistsError(f'{folder} holds files rsacfn did not write ({some(alien)}); {hint}' + (
             ' (written by an rsacfn older than its record, .rsacfn-written? delete them first)' if older else ''))
 
+# %% ../nbs/00a_files.ipynb #b41941b7
 def claim(folder, # the folder a command is about to fill
           kind:str, # what it fills it with: 'run', 'sweep', 'evaluation', 'demo corpus'
           hint:str # what to do instead, for the message
@@ -153,6 +164,7 @@ def claim(folder, # the folder a command is about to fill
     _write_record(folder, [], kind)
     return created
 
+# %% ../nbs/00a_files.ipynb #68454f1f
 def own_tree(folder, # a folder rsacfn has just filled, e.g. before `atomic_dir` moves it into place
              kind:str): # what it holds
     "Claim `folder` with every file now in it as written by rsacfn."
@@ -160,6 +172,7 @@ def own_tree(folder, # a folder rsacfn has just filled, e.g. before `atomic_dir`
     files = [p.relative_to(folder).as_posix() for p in folder.rglob('*') if p.is_file() and p.name != RECORD]
     _write_record(folder, files, kind)
 
+# %% ../nbs/00a_files.ipynb #35c05fa0
 def remove_written(folder, # a claimed folder
                    keep_record:bool=True): # keep it claimed (an empty record), or drop the record too
     "Delete every file that the record of `folder` lists, and the folders that leaves empty; nothing else."
@@ -175,6 +188,7 @@ def remove_written(folder, # a claimed folder
         if keep_record: _write_record(folder, [], kind_of(folder))
         elif (folder/RECORD).is_file(): (folder/RECORD).unlink()
 
+# %% ../nbs/00a_files.ipynb #a35dc61e
 def discard(path):
     "Delete the file `path` if the record of its claimed folder lists it (as rsacfn's), and drop it from the record."
     path = Path(os.path.abspath(path))
@@ -212,6 +226,7 @@ def check_output(path, # the file a command is about to write
         raise FileExistsError(f'{name}={given!r} was not written by rsacfn (it does not begin {header!r}), so '
                               f'overwrite=True leaves it; choose another `{name}`')
 
+# %% ../nbs/00a_files.ipynb #66f0fbf0
 def short_hash(path) -> str:
     "Six hex digits of the absolute path: default output names of different inputs never collide."
     return hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:6]
@@ -224,21 +239,23 @@ def strict_json(obj):
     if isinstance(obj, (list, tuple)): return [strict_json(v) for v in obj]
     return obj
 
+# %% ../nbs/00a_files.ipynb #c8d45e1d
 def write_json(path, obj):
     "Write `obj` as strict JSON (NaN and Inf as null), atomically."
     with atomic_write(path) as f: json.dump(strict_json(obj), f, indent=1, allow_nan=False)
-
 
 # %% ../nbs/00a_files.ipynb #ceeb8919
 class RunLocked(RuntimeError):
     "Another live process is writing the folder."
 
+# %% ../nbs/00a_files.ipynb #c162dd2a
 def _alive(pid:int) -> bool:
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
     except PermissionError: return True
     return True
 
+# %% ../nbs/00a_files.ipynb #12866cbc
 @contextmanager
 def run_lock(folder:Path, # the folder to hold
              hint:str='choose another `ver` or `output_dir`'): # what to do instead, for the message

@@ -5,13 +5,14 @@
 # %% ../nbs/02_models.ipynb #c8a71bc6
 from __future__ import annotations
 import hashlib, inspect, json, os
+from fastcore.basics import patch
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
 __all__ = ['FINGERPRINT', 'FILES_FINGERPRINT', 'FusionHead', 'SpeechOnly', 'TextOnly', 'EarlyFusion', 'LateFusion', 'Stack',
-           'Residual', 'RSA', 'RSACFN', 'HybridFusion', 'fix_length', 'MLPMixer', 'build_head', 'pool',
+           'Residual', 'RSA', 'RSACFN', 'HybridFusion', 'fix_length', 'MLPMixer', 'build_head', 'method_table', 'pool',
            'MultiModelConfig', 'MultiModelOutput', 'DimensionHead', 'dimension_loss', 'head_output', 'FrozenBackbones',
            'receptive_field', 'check_backbones', 'text_positions', 'MultiModel', 'config_fingerprint',
            'weights_metadata', 'check_model_folder', 'model_inputs', 'infer', 'predict', 'prediction_table']
@@ -55,6 +56,7 @@ class SpeechOnly(FusionHead):
     def forward(self, audio, text=None, audio_mask=None, text_mask=None):
         return self.classifier(self.dense(audio)), {}
 
+# %% ../nbs/02_models.ipynb #565d63b4
 @register_head('text_only', 'text only', batch_size=16, val_batch_size=32, lr=1e-5, paper_weighted_f1=0.87552)
 class TextOnly(FusionHead):
     "Text alone: LN(Dt) -> Linear(Dt, C)."
@@ -75,6 +77,7 @@ class EarlyFusion(FusionHead):
     def forward(self, audio, text, audio_mask=None, text_mask=None):
         return self.classifier(self.norm(torch.cat([audio, text], 1))), {}
 
+# %% ../nbs/02_models.ipynb #5412e7e8
 @register_head('late_fusion', 'late', paper_weighted_f1=0.88820)
 class LateFusion(FusionHead):
     "logits = mean over the branches of one shared LN(C) applied to stack[Linear(Da, C)(a), Linear(Dt, C)(t)]."
@@ -88,6 +91,7 @@ class LateFusion(FusionHead):
         logits = torch.stack([self.audio_classifier(audio), self.text_classifier(text)], 1)  # (B, 2, C)
         return self.norm(logits).mean(1), {}
 
+# %% ../nbs/02_models.ipynb #5eaf3dc2
 @register_head('stack', 'early', paper_weighted_f1=0.89107)
 class Stack(FusionHead):
     "x = LN(D)(cat[a, t]); logits = mean over `stack_samples` dropout masks of one shared Linear(D, C)."
@@ -100,7 +104,8 @@ class Stack(FusionHead):
         x = self.norm(torch.cat([audio, text], 1))
         return torch.stack([self.classifier(self.dropout(x)) for _ in range(self.samples)]).mean(0), {}
 
-@register_head('residual', 'early', paper_weighted_f1=0.89149)
+# %% ../nbs/02_models.ipynb #1162454e
+@register_head('residual', 'early', paper_weighted_f1=0.89149, tiny_sizes=dict(residual_hidden=8))
 class Residual(FusionHead):
     "x = LN(D)(cat[a, t]); logits = Linear(D, C)(x + ResidualPair(x))."
     def __init__(self, audio_dim, text_dim, num_classes=7, residual_hidden:int=512, residual_dropout:float=0.3):
@@ -116,7 +121,8 @@ class Residual(FusionHead):
         return self.classifier(x + self.residual(x)), {}
 
 # %% ../nbs/02_models.ipynb #aebe4da9
-@register_head('rsa', 'early', paper_weighted_f1=0.89165, attention=('features',))
+@register_head('rsa', 'early', paper_weighted_f1=0.89165, attention=('features',), joint=('features',),
+               tiny_sizes=dict(attn_hidden=4, residual_hidden=8))
 class RSA(FusionHead):
     "x = LN(D)(cat[a, t]); y, A = SA(x); logits = Linear(D, C)(x + ResidualPair(y)); returns A."
     def __init__(
@@ -140,7 +146,8 @@ class RSA(FusionHead):
 
 # %% ../nbs/02_models.ipynb #3fd481f7
 # the paper's score is with the label transform
-@register_head('rsa_cfn', 'early', batch_size=4, paper_weighted_f1=0.89254, attention=('audio', 'text'))
+@register_head('rsa_cfn', 'early', batch_size=4, paper_weighted_f1=0.89254, attention=('audio', 'text'),
+               tiny_sizes=dict(proj_dim=6, cfn_attn_hidden=4, cfn_hidden=16), demo_sizes=dict(proj_dim=32))
 class RSACFN(FusionHead):
     "Per-modality projection + self-attention, cross fusion, wide residual pair, MLP classifier; returns both attention maps."
     def __init__(self, audio_dim, text_dim, num_classes=7, proj_dim:int=128, cfn_attn_hidden:int=96,
@@ -166,7 +173,8 @@ class RSACFN(FusionHead):
         return self.classifier(z + self.residual(z)), {'audio': attn_a, 'text': attn_t}
 
 # %% ../nbs/02_models.ipynb #33102f58
-@register_head('hybrid_fusion', 'cross-modality', batch_size=4, paper_weighted_f1=0.88477, attention=('audio', 'text'))
+@register_head('hybrid_fusion', 'cross-modality', batch_size=4, paper_weighted_f1=0.88477, attention=('audio', 'text'),
+               tiny_sizes=dict(proj_dim=6, cfn_attn_hidden=4, cfn_hidden=16, residual_hidden=8), demo_sizes=dict(proj_dim=32))
 class HybridFusion(FusionHead):
     "Soft voting of four independent branches (early, late, residual, rsa_cfn): mean over them of one shared LN(C) of their stacked logits."
     branch_names = ('early_fusion', 'late_fusion', 'residual', 'rsa_cfn')
@@ -198,7 +206,8 @@ def fix_length(x:torch.Tensor, # (B, T, d)
     if mask is not None: x = x * mask.unsqueeze(-1).to(x.dtype)
     return F.pad(x, (0, 0, 0, length - x.shape[1])) if x.shape[1] < length else x[:, :length]
 
-@register_head('mlp_mixer', 'early', paper_weighted_f1=0.88520)
+# %% ../nbs/02_models.ipynb #6590c15c
+@register_head('mlp_mixer', 'early', paper_weighted_f1=0.88520, tiny_sizes=dict(mixer_dim=8, mixer_hidden=8))
 class MLPMixer(FusionHead):
     "Project both sequences to `mixer_dim`, fix their lengths, join (text first), one Mixer block, LN, mean, MLP."
     takes_sequences = True
@@ -230,6 +239,31 @@ def build_head(name:str, # a method name in `METHODS`
     check_head_sizes(sizes)
     def whole(k, v): return int(v) if type(valid[k]) is int and isinstance(v, float) else v  # 32.0 from JSON: 32
     return head(audio_dim, text_dim, num_classes, **{k: whole(k, v) for k, v in sizes.items() if k in valid})
+
+# %% ../nbs/02_models.ipynb #eecc6502
+def _meta_facts(name:str, Da:int, Dt:int, C:int, n:int=8) -> tuple:
+    "(parameters, {map: shape}) of method `name`'s head at the paper's sizes, built and run on the meta device."
+    with torch.device('meta'):
+        head = build_head(name, Da, Dt, C)
+        seq = head.takes_sequences
+        a, t = (torch.empty(1, n, Da), torch.empty(1, n, Dt)) if seq else (torch.empty(1, Da), torch.empty(1, Dt))
+        _, maps = head(a, t, torch.ones(1, n) if seq else None, torch.ones(1, n) if seq else None)
+    return sum(p.numel() for p in head.parameters()), {k: tuple(v.shape[1:]) for k, v in maps.items()}
+
+# %% ../nbs/02_models.ipynb #0910082e
+def method_table(Da:int=1024, Dt:int=768, C:int=7,
+                 methods:Sequence[str]|None=None # the methods, in the registry's order (default: every registered one)
+                ) -> str:
+    "The registry as a markdown table: fusion, inputs, the paper's recipe and score, head parameters and attention maps."
+    rows = [f'| method | fusion | inputs | paper batch / val batch | paper lr | head parameters (Da {Da}, Dt {Dt}, {C} classes) '
+            '| attention maps | paper weighted F1 |', '|---|---|---|---|---|---:|---|---|']
+    for m in (METHODS[n] for n in (methods or METHODS)):
+        params, maps = _meta_facts(m.name, Da, Dt, C)
+        inputs = '+'.join(m.modalities) + (' (sequences)' if m.takes_sequences else '')
+        shown = ', '.join(f'`{k}` (B, {s[0]}, {s[1]})' for k, s in maps.items())
+        lr, f1 = f'{m.lr:.0e}'.replace('e-0', 'e-'), '' if m.paper_weighted_f1 is None else f'{m.paper_weighted_f1:.5f}'
+        rows.append(f'| {m.name} | {m.fusion} | {inputs} | {m.batch_size} / {m.val_batch_size} | {lr} | {params:,} | {shown} | {f1} |')
+    return '\n'.join(rows)
 
 # %% ../nbs/02_models.ipynb #c8a48afc
 def pool(hidden:torch.Tensor, # (B, T, D) hidden states
@@ -273,6 +307,7 @@ class MultiModelConfig(PretrainedConfig):
             list(dimensions),
         )
 
+# %% ../nbs/02_models.ipynb #6d2d52d4
 @dataclass
 class MultiModelOutput(ModelOutput):
     "Loss (when labels are given), logits (B, C), the head's attention maps by name, and the dimensions (B, K) when the model has them."
@@ -293,6 +328,7 @@ class DimensionHead(nn.Module):
         x = [pool(v, m) if v.dim() == 3 else v for v, m in ((audio, audio_mask), (text, text_mask)) if v is not None]
         return self.out(self.norm(torch.cat(x, 1)))
 
+# %% ../nbs/02_models.ipynb #19f845e6
 def dimension_loss(pred:torch.Tensor, # (B, K) predicted, on the scaled axis
                    target:torch.Tensor # (B, K) the raters' means, scaled; NaN where a segment has none
                   ) -> torch.Tensor:
@@ -300,7 +336,7 @@ def dimension_loss(pred:torch.Tensor, # (B, K) predicted, on the scaled axis
     ok = torch.isfinite(target)
     return F.mse_loss(pred.float()[ok], target[ok].float()) if ok.any() else pred.sum() * 0
 
-
+# %% ../nbs/02_models.ipynb #63694d0a
 def head_output(
     head, audio=None, text=None, audio_mask=None, text_mask=None, labels=None, dims_head=None
 ) -> MultiModelOutput:
@@ -310,7 +346,7 @@ def head_output(
     dims = dims_head(audio, text, audio_mask, text_mask) if dims_head is not None else None
     return MultiModelOutput(loss=loss, logits=logits, attentions=attentions, dims=dims)
 
-
+# %% ../nbs/02_models.ipynb #ea120098
 class FrozenBackbones(nn.Module):
     "A `MultiModel` whose backbones have already run: it takes `encode`'s output (e.g. cached features) and returns what the model returns."
     def __init__(self, model:'MultiModel'):
@@ -320,12 +356,14 @@ class FrozenBackbones(nn.Module):
     def forward(self, audio=None, text=None, audio_mask=None, text_mask=None, labels=None, **_) -> MultiModelOutput:
         return head_output(self.head, audio, text, audio_mask, text_mask, labels, self.dims)
 
+# %% ../nbs/02_models.ipynb #654b0c98
 def receptive_field(audio_config:dict) -> int:
     "The fewest waveform samples a wav2vec 2.0-family CNN accepts (400 for wav2vec 2.0)."
     rf, jump = 1, 1
     for k, s in zip(audio_config['conv_kernel'], audio_config['conv_stride']): rf, jump = rf + (k - 1) * jump, jump * s
     return rf
 
+# %% ../nbs/02_models.ipynb #ee7df8ca
 def check_backbones(audio_config:dict|None, # the audio encoder's config as a dict (None: the method uses no audio)
                     text_config:dict|None, # the text encoder's
                     audio_max_lens:int, text_max_lens:int,
@@ -345,6 +383,7 @@ def check_backbones(audio_config:dict|None, # the audio encoder's config as a di
         raise ValueError(f'text_max_lens={text_max_lens}: the text backbone takes at most {limit} tokens; '
                          f'use text_max_lens={limit} or fewer')
 
+# %% ../nbs/02_models.ipynb #01fde5b5
 def text_positions(text_config:dict) -> int|None:
     "The most tokens a text encoder takes: its positions, less RoBERTa's offset past the padding id; None if unbounded."
     n, kind = text_config.get('max_position_embeddings'), str(text_config.get('model_type', ''))
@@ -352,10 +391,12 @@ def text_positions(text_config:dict) -> int|None:
     offset = 'roberta' in kind or kind in ('camembert', 'data2vec-text')  # positions count from padding_idx + 1
     return n - (text_config.get('pad_token_id') or 0) - 1 if offset else n
 
+# %% ../nbs/02_models.ipynb #55d748bb
 def _encoder_from_config(d:dict) -> PreTrainedModel:
     d = dict(d)
     return AutoModel.from_config(AutoConfig.for_model(d.pop('model_type'), **d))
 
+# %% ../nbs/02_models.ipynb #08efbcf4
 class MultiModel(PreTrainedModel):
     "Audio and/or text backbone, mask-aware pooling and a fusion head."
     config_class = MultiModelConfig
@@ -391,121 +432,133 @@ class MultiModel(PreTrainedModel):
         with torch.device('cpu'):  # from_pretrained builds the model on the meta device
             return int(self.audio_encoder._get_feat_extract_output_lengths(torch.tensor(samples)))
 
-    @classmethod
-    def from_backbones(cls, method:str='rsa_cfn', # a method in `METHODS`
-                       # audio checkpoint folder or hub id (paper: facebook/wav2vec2-large-960h-lv60-self)
-                       audio_model=None,
-                       text_model=None, # text checkpoint folder or hub id (paper: klue/roberta-base)
-                       **config_kwargs # other `MultiModelConfig` fields
-                      ) -> 'MultiModel':
-        "Build a model from pretrained backbones (only those its method uses are loaded)."
-        mods = get_method(method).modalities
-        for m, name in (('audio', audio_model), ('text', text_model)):
-            if m in mods and name is None: raise ValueError(f'method {method!r} needs {m}_model, a {m} checkpoint')
-        freeze = config_kwargs.get('freeze_feature_encoder', True)
-        audio = load_audio_encoder(audio_model, freeze) if 'audio' in mods else None
-        text = load_text_encoder(text_model) if 'text' in mods else None
-        config = MultiModelConfig(method, audio_config=audio.config.to_dict() if audio else None,
-                                  text_config=text.config.to_dict() if text else None, **config_kwargs)
-        model = cls(config)
-        if audio is not None: model.audio_encoder.load_state_dict(audio.state_dict())
-        if text is not None: model.text_encoder.load_state_dict(text.state_dict())
-        model.feature_extractor = load_pretrained(AutoFeatureExtractor, audio_model) if audio is not None else None
-        model.tokenizer = load_pretrained(AutoTokenizer, text_model) if text is not None else None
-        return model
-
-    def encode(self, input_values=None, audio_attention_mask=None, input_ids=None, text_attention_mask=None,
-               **_) -> dict:
-        "Run the backbones: pooled vectors (B, D), or for sequence heads fixed-length sequences and masks."
-        c, out = self.config, {}
-        if self.audio_encoder is not None:
-            pass_mask = getattr(self.audio_encoder.config, 'feat_extract_norm', 'layer') == 'layer'
-            mask = audio_attention_mask if pass_mask else None
-            h = self.audio_encoder(input_values, attention_mask=mask).last_hidden_state
-            mask = (self.audio_encoder._get_feature_vector_attention_mask(h.shape[1], audio_attention_mask)
-                    if audio_attention_mask is not None else None)
-            out['audio'], out['audio_mask'] = h, mask
-        if self.text_encoder is not None:
-            out['text'] = self.text_encoder(input_ids=input_ids, attention_mask=text_attention_mask).last_hidden_state
-            out['text_mask'] = text_attention_mask
-        for m in ('audio', 'text'):
-            if m not in out: continue
-            if self.head.takes_sequences:
-                L = self.head.audio_len if m == 'audio' else self.head.text_len
-                mask = out[f'{m}_mask'] if out[f'{m}_mask'] is not None else out[m].new_ones(out[m].shape[:2])
-                out[m], out[f'{m}_mask'] = (fix_length(out[m], mask, L),
-                                            fix_length(mask.unsqueeze(-1).float(), None, L)[..., 0])
-            else: out[m], out[f'{m}_mask'] = pool(out[m], out[f'{m}_mask'], c.pooling_mode), None
-        return out
-
-    def classify(self, audio=None, text=None, audio_mask=None, text_mask=None, labels=None) -> MultiModelOutput:
-        "Run the head on `encode`'s output (or on cached features)."
-        return head_output(self.head, audio, text, audio_mask, text_mask, labels, self.dims)
-
     def forward(self, input_values=None, audio_attention_mask=None, input_ids=None, text_attention_mask=None,
                 labels=None, **_) -> MultiModelOutput:
         encoded = self.encode(input_values, audio_attention_mask, input_ids, text_attention_mask)
         return self.classify(**encoded, labels=labels)
 
-    def save_pretrained(self, save_directory, **kwargs):
-        "Save config, weights (with a fingerprint of the config and processor files), tokenizer and feature extractor."
-        from transformers import modeling_utils
-        d = Path(save_directory); d.mkdir(parents=True, exist_ok=True)
-        procs = [p for p in (self.tokenizer, self.feature_extractor) if p is not None]
-        files = [Path(f) for proc in procs for f in proc.save_pretrained(d)]
-        ours = {FINGERPRINT: json.dumps(config_fingerprint(self.config.to_dict()), sort_keys=True),
-                FILES_FINGERPRINT: json.dumps({f.name: _file_digest(f) for f in files if f.is_file()}, sort_keys=True)}
-        plain = modeling_utils.safe_save_file  # transformers passes it its metadata ({'format': 'pt'}); ours go beside
-        def save(tensors, filename, metadata=None): return plain(tensors, filename, metadata=(metadata or {}) | ours)
-        modeling_utils.safe_save_file = save
-        try: super().save_pretrained(d, **kwargs)
-        finally: modeling_utils.safe_save_file = plain
-        if FINGERPRINT not in weights_metadata(d):
-            raise RuntimeError(f'{d}: the weights were written without their fingerprint (has transformers changed?)')
+# %% ../nbs/02_models.ipynb #1444f0b5
+@patch(cls_method=True)
+def from_backbones(cls:MultiModel, method:str='rsa_cfn', # a method in `METHODS`
+                   # audio checkpoint folder or hub id (paper: facebook/wav2vec2-large-960h-lv60-self)
+                   audio_model=None,
+                   text_model=None, # text checkpoint folder or hub id (paper: klue/roberta-base)
+                   **config_kwargs # other `MultiModelConfig` fields
+                  ) -> 'MultiModel':
+    "Build a model from pretrained backbones (only those its method uses are loaded)."
+    mods = get_method(method).modalities
+    for m, name in (('audio', audio_model), ('text', text_model)):
+        if m in mods and name is None: raise ValueError(f'method {method!r} needs {m}_model, a {m} checkpoint')
+    freeze = config_kwargs.get('freeze_feature_encoder', True)
+    audio = load_audio_encoder(audio_model, freeze) if 'audio' in mods else None
+    text = load_text_encoder(text_model) if 'text' in mods else None
+    config = MultiModelConfig(method, audio_config=audio.config.to_dict() if audio else None,
+                              text_config=text.config.to_dict() if text else None, **config_kwargs)
+    model = cls(config)
+    if audio is not None: model.audio_encoder.load_state_dict(audio.state_dict())
+    if text is not None: model.text_encoder.load_state_dict(text.state_dict())
+    model.feature_extractor = load_pretrained(AutoFeatureExtractor, audio_model) if audio is not None else None
+    model.tokenizer = load_pretrained(AutoTokenizer, text_model) if text is not None else None
+    return model
 
-    @classmethod
-    def from_pretrained(cls, path, *args, **kwargs) -> 'MultiModel':
-        "Load a saved `MultiModel` with its processors: safetensors only, the folder as saved, every weight used."
-        p = Path(str(path)).expanduser()
-        if not (p/'config.json').is_file():
-            raise FileNotFoundError(f'{p} is not a saved model: no {"config.json in it" if p.is_dir() else "such folder"}; '
-                                    'give a run\'s best/ folder or a folder written by save_pretrained')
-        check_model_folder(p)
-        try: model, info = super().from_pretrained(p, *args, output_loading_info=True, use_safetensors=True, **kwargs)
-        except RuntimeError as e:
-            if 'size mismatch' not in str(e): raise
-            raise ValueError(f'{p}: its weights do not fit the model its config.json describes (tensor shapes differ); '
-                             'was it saved by another method, or edited? Load the folder that run wrote') from None
-        keys = ('missing_keys', 'unexpected_keys', 'mismatched_keys')
-        bad = {k.replace('_', ' '): sorted(map(str, v)) for k, v in info.items() if k in keys and v}
-        if bad:
-            raise ValueError(f'{p}: its weights do not fit a {model.config.method} model ('
-                             + '; '.join(f'{len(v)} {k}, e.g. {v[0]}' for k, v in bad.items())
-                             + '); was it saved by another method, or edited? Load the folder that run wrote')
-        if model.text_encoder is not None and (p/'tokenizer_config.json').is_file():
-            model.tokenizer = AutoTokenizer.from_pretrained(p)
-        if model.audio_encoder is not None and (p/'preprocessor_config.json').is_file():
-            model.feature_extractor = AutoFeatureExtractor.from_pretrained(p)
-        return model
+# %% ../nbs/02_models.ipynb #6d7499f9
+@patch
+def encode(self:MultiModel, input_values=None, audio_attention_mask=None, input_ids=None, text_attention_mask=None,
+           **_) -> dict:
+    "Run the backbones: pooled vectors (B, D), or for sequence heads fixed-length sequences and masks."
+    c, out = self.config, {}
+    if self.audio_encoder is not None:
+        pass_mask = getattr(self.audio_encoder.config, 'feat_extract_norm', 'layer') == 'layer'
+        mask = audio_attention_mask if pass_mask else None
+        h = self.audio_encoder(input_values, attention_mask=mask).last_hidden_state
+        mask = (self.audio_encoder._get_feature_vector_attention_mask(h.shape[1], audio_attention_mask)
+                if audio_attention_mask is not None else None)
+        out['audio'], out['audio_mask'] = h, mask
+    if self.text_encoder is not None:
+        out['text'] = self.text_encoder(input_ids=input_ids, attention_mask=text_attention_mask).last_hidden_state
+        out['text_mask'] = text_attention_mask
+    for m in ('audio', 'text'):
+        if m not in out: continue
+        if self.head.takes_sequences:
+            L = self.head.audio_len if m == 'audio' else self.head.text_len
+            mask = out[f'{m}_mask'] if out[f'{m}_mask'] is not None else out[m].new_ones(out[m].shape[:2])
+            out[m], out[f'{m}_mask'] = (fix_length(out[m], mask, L),
+                                        fix_length(mask.unsqueeze(-1).float(), None, L)[..., 0])
+        else: out[m], out[f'{m}_mask'] = pool(out[m], out[f'{m}_mask'], c.pooling_mode), None
+    return out
 
-    def collator(self, pad_to_max:bool=False, audio_pad_multiple:int=1) -> Collator:
-        "The `Collator` matching this model's tokenizer, feature extractor and lengths."
-        return Collator(self.tokenizer, self.config.audio_max_lens, self.config.text_max_lens, pad_to_max,
-                        feature_extractor=self.feature_extractor, modality=self.modality,
-                        audio_pad_multiple=audio_pad_multiple,
-                        min_audio_samples=self.min_audio_samples if self.audio_encoder is not None else 1)
+# %% ../nbs/02_models.ipynb #b551f732
+@patch
+def classify(self:MultiModel, audio=None, text=None, audio_mask=None, text_mask=None, labels=None) -> MultiModelOutput:
+    "Run the head on `encode`'s output (or on cached features)."
+    return head_output(self.head, audio, text, audio_mask, text_mask, labels, self.dims)
 
-    @property
-    def min_audio_samples(self) -> int:
-        "The fewest waveform samples the audio encoder's CNN accepts (its receptive field: 400 for wav2vec 2.0)."
-        c = self.audio_encoder.config
-        return receptive_field(dict(conv_kernel=c.conv_kernel, conv_stride=c.conv_stride))
+# %% ../nbs/02_models.ipynb #7e650c84
+@patch
+def save_pretrained(self:MultiModel, save_directory, **kwargs):
+    "Save config, weights (with a fingerprint of the config and processor files), tokenizer and feature extractor."
+    from transformers import modeling_utils
+    d = Path(save_directory); d.mkdir(parents=True, exist_ok=True)
+    procs = [p for p in (self.tokenizer, self.feature_extractor) if p is not None]
+    files = [Path(f) for proc in procs for f in proc.save_pretrained(d)]
+    ours = {FINGERPRINT: json.dumps(config_fingerprint(self.config.to_dict()), sort_keys=True),
+            FILES_FINGERPRINT: json.dumps({f.name: _file_digest(f) for f in files if f.is_file()}, sort_keys=True)}
+    plain = modeling_utils.safe_save_file  # transformers passes it its metadata ({'format': 'pt'}); ours go beside
+    def save(tensors, filename, metadata=None): return plain(tensors, filename, metadata=(metadata or {}) | ours)
+    modeling_utils.safe_save_file = save
+    try: super(MultiModel, self).save_pretrained(d, **kwargs)
+    finally: modeling_utils.safe_save_file = plain
+    if FINGERPRINT not in weights_metadata(d):
+        raise RuntimeError(f'{d}: the weights were written without their fingerprint (has transformers changed?)')
 
-    @property
-    def modality(self) -> str:
-        "'audio', 'text' or 'both': the inputs this model's method uses."
-        mods = self.head.modalities
-        return 'both' if len(mods) == 2 else mods[0]
+# %% ../nbs/02_models.ipynb #37cc3b9c
+@patch(cls_method=True)
+def from_pretrained(cls:MultiModel, path, *args, **kwargs) -> 'MultiModel':
+    "Load a saved `MultiModel` with its processors: safetensors only, the folder as saved, every weight used."
+    p = Path(str(path)).expanduser()
+    if not (p/'config.json').is_file():
+        raise FileNotFoundError(f'{p} is not a saved model: no {"config.json in it" if p.is_dir() else "such folder"}; '
+                                'give a run\'s best/ folder or a folder written by save_pretrained')
+    check_model_folder(p)
+    try: model, info = super(MultiModel, cls).from_pretrained(p, *args, output_loading_info=True, use_safetensors=True, **kwargs)
+    except RuntimeError as e:
+        if 'size mismatch' not in str(e): raise
+        raise ValueError(f'{p}: its weights do not fit the model its config.json describes (tensor shapes differ); '
+                         'was it saved by another method, or edited? Load the folder that run wrote') from None
+    keys = ('missing_keys', 'unexpected_keys', 'mismatched_keys')
+    bad = {k.replace('_', ' '): sorted(map(str, v)) for k, v in info.items() if k in keys and v}
+    if bad:
+        raise ValueError(f'{p}: its weights do not fit a {model.config.method} model ('
+                         + '; '.join(f'{len(v)} {k}, e.g. {v[0]}' for k, v in bad.items())
+                         + '); was it saved by another method, or edited? Load the folder that run wrote')
+    if model.text_encoder is not None and (p/'tokenizer_config.json').is_file():
+        model.tokenizer = AutoTokenizer.from_pretrained(p)
+    if model.audio_encoder is not None and (p/'preprocessor_config.json').is_file():
+        model.feature_extractor = AutoFeatureExtractor.from_pretrained(p)
+    return model
+
+# %% ../nbs/02_models.ipynb #74716ab3
+@patch
+def collator(self:MultiModel, pad_to_max:bool=False, audio_pad_multiple:int=1) -> Collator:
+    "The `Collator` matching this model's tokenizer, feature extractor and lengths."
+    return Collator(self.tokenizer, self.config.audio_max_lens, self.config.text_max_lens, pad_to_max,
+                    feature_extractor=self.feature_extractor, modality=self.modality,
+                    audio_pad_multiple=audio_pad_multiple,
+                    min_audio_samples=self.min_audio_samples if self.audio_encoder is not None else 1)
+
+# %% ../nbs/02_models.ipynb #3a20d56d
+@patch(as_prop=True)
+def min_audio_samples(self:MultiModel) -> int:
+    "The fewest waveform samples the audio encoder's CNN accepts (its receptive field: 400 for wav2vec 2.0)."
+    c = self.audio_encoder.config
+    return receptive_field(dict(conv_kernel=c.conv_kernel, conv_stride=c.conv_stride))
+
+# %% ../nbs/02_models.ipynb #e4f7dac3
+@patch(as_prop=True)
+def modality(self:MultiModel) -> str:
+    "'audio', 'text' or 'both': the inputs this model's method uses."
+    mods = self.head.modalities
+    return 'both' if len(mods) == 2 else mods[0]
 
 # %% ../nbs/02_models.ipynb #6b204e8a
 FINGERPRINT, FILES_FINGERPRINT = 'rsacfn_config', 'rsacfn_files'  # the safetensors metadata keys
@@ -515,6 +568,7 @@ def config_fingerprint(config:dict) -> dict:
     keys = [k for k in inspect.signature(MultiModelConfig.__init__).parameters if k not in ('self', 'kwargs')]
     return json.loads(json.dumps({k: config.get(k) for k in keys}, sort_keys=True, default=str))
 
+# %% ../nbs/02_models.ipynb #9ff15cef
 def _file_digest(path) -> str: return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 def weights_metadata(folder) -> dict:
@@ -531,10 +585,12 @@ def weights_metadata(folder) -> dict:
         raise ValueError(f'{weights} cannot be read ({type(e).__name__}: {str(e)[:120]}); the folder is damaged: '
                          'copy it again, or train again') from None
 
+# %% ../nbs/02_models.ipynb #a18dbd11
 def _short(v) -> str:
     r = repr(v)
     return r if len(r) <= 80 else r[:77] + '...'
 
+# %% ../nbs/02_models.ipynb #8a381198
 def check_model_folder(folder):
     "Refuse a model folder without safetensors, or whose config.json or processor files are not those saved with them."
     folder = Path(folder)
@@ -582,6 +638,7 @@ def _clip(a, j:int, model) -> np.ndarray:
     # silence after a clip shorter than the CNN's receptive field
     return np.pad(wav, (0, n - len(wav))) if len(wav) < n else wav
 
+# %% ../nbs/02_models.ipynb #1058a1a0
 def model_inputs(batch:dict, device=None) -> dict:
     "The tensors of a batch that a model takes by name (all but the targets `labels` and `dims`), on `device` if given."
     return {
@@ -590,6 +647,7 @@ def model_inputs(batch:dict, device=None) -> dict:
         if torch.is_tensor(v) and k not in ('labels', 'dims')
     }
 
+# %% ../nbs/02_models.ipynb #0d20ed95
 @torch.no_grad()
 def infer(module, # a `MultiModel`, or `FrozenBackbones` for cached features
           loader, # an iterable of batches (a DataLoader with `Collator` or `collate_features`)
@@ -606,6 +664,7 @@ def infer(module, # a `MultiModel`, or `FrozenBackbones` for cached features
     for batch in tqdm(loader, desc=desc, disable=not progress, leave=False, unit='batch'):
         yield batch, fn(**model_inputs(batch, device))
 
+# %% ../nbs/02_models.ipynb #72e29bcc
 class _Inputs(torch.utils.data.Dataset):
     "`predict`'s raw inputs as dataset items, each checked and decoded when its batch is made."
     def __init__(self, model, audio, texts): self.model, self.audio, self.texts = model, audio, texts
@@ -616,6 +675,7 @@ class _Inputs(torch.utils.data.Dataset):
         if 'text' in self.model.head.modalities: it['text'] = self.texts[j]
         return it
 
+# %% ../nbs/02_models.ipynb #876c63bd
 @torch.no_grad()
 def predict(model:MultiModel, # a trained model (with its tokenizer / feature extractor)
             audio:Sequence=None, # wav paths, or 16 kHz mono float arrays (speech methods)
@@ -644,6 +704,7 @@ def predict(model:MultiModel, # a trained model (with its tokenizer / feature ex
         torch.cat(dims).numpy() if dims else None,
     )
 
+# %% ../nbs/02_models.ipynb #625a82ec
 def prediction_table(config:MultiModelConfig, # the model's config (class names, dimensions)
                      probs:np.ndarray, # (N, C) class probabilities
                      dims:np.ndarray|None=None # (N, K) dimensions on the scaled axis the model predicts

@@ -11,8 +11,8 @@ from pathlib import Path
 __all__ = ['resolve_config', 'preset_config', 'experiment_config']
 
 # %% ../nbs/02a_presets.ipynb #553b9e84
-from .config import EXPERIMENT_KEYS, PAPER_FLAGS, PRESETS, DEMO_SIZES, TrainConfig, default_work_dir, unknown_key
-from .registry import METHODS, check_head_sizes, get_method, head_sizes, load_plugins
+from .config import EXPERIMENT_KEYS, PAPER_FLAGS, PRESETS, PRESET_HEAD_SIZES, DEMO_SIZES, TrainConfig, default_work_dir, unknown_key
+from .registry import METHODS, check_head_sizes, get_method, load_plugins
 from .models import FusionHead  # importing the models registers the paper's methods
 from .tiny import demo_inputs
 
@@ -23,6 +23,7 @@ def _method(cfg:TrainConfig):
     if cfg.method not in METHODS: raise unknown_key(cfg.method_key, cfg.method, METHODS)  # under the key the user wrote
     return get_method(cfg.method)
 
+# %% ../nbs/02a_presets.ipynb #1b133be2
 def resolve_config(cfg:TrainConfig # the configuration as given
                   ) -> TrainConfig: # a copy with the method checked, its recipe filled in and its head sizes checked
     "The configuration a run uses: plugins imported, the method looked up in the registry, its recipe and head sizes applied."
@@ -41,17 +42,16 @@ def _method_of(given:dict) -> str:
     "The method that the given keys name (`method` or the paper's flags), once their plugins are imported."
     return _method(TrainConfig(**{k: v for k, v in given.items() if k in ('method', 'plugins', *PAPER_FLAGS)})).name
 
+# %% ../nbs/02a_presets.ipynb #831e055d
 def preset_config(preset:str='paper', # a name in `PRESETS`
                   **given # TrainConfig fields, over the preset's
                  ) -> TrainConfig:
-    "A resolved `TrainConfig` from a named preset with the given fields on top; the preset's head sizes go only to heads that take them."
+    "A resolved `TrainConfig` from a named preset with the given fields on top; the head sizes its registration declares for the preset (`demo_sizes`)."
     if preset not in PRESETS: raise unknown_key('preset', preset, PRESETS)
     base, given = dict(PRESETS[preset]), dict(given)
-    valid = head_sizes(_method_of(given))
-    sizes = {k: v for k, v in base.get('head_sizes', {}).items() if k in valid}
+    sizes = getattr(get_method(_method_of(given)), PRESET_HEAD_SIZES[preset]) if PRESET_HEAD_SIZES[preset] else {}
     base['head_sizes'] = {**sizes, **given.pop('head_sizes', {})}
     return resolve_config(TrainConfig(**{**base, **given}))
-
 
 # %% ../nbs/02a_presets.ipynb #8cf7f8ae
 def experiment_config(

@@ -5,7 +5,7 @@
 # %% ../nbs/01b_registry.ipynb #c2a6ccb8
 from __future__ import annotations
 import importlib, importlib.util, math, re, sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 from .config import unknown_key  # `00_config`
@@ -14,7 +14,7 @@ from .config import unknown_key  # `00_config`
 __all__ = ['METHODS', 'Method', 'register_head', 'get_method', 'load_plugins', 'head_sizes', 'check_head_sizes']
 
 # %% ../nbs/01b_registry.ipynb #adc67eec
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Method:
     "Every fact about one method: its head class, the paper's recipe and score, the attention maps it returns."
     name: str # the method name users type
@@ -26,6 +26,11 @@ class Method:
     # the paper's weighted F1 on KEMDy20 (random 20 % validation), None if not in it
     paper_weighted_f1: float|None = None
     attention: tuple = () # names of the attention maps `forward` returns
+    # those maps that run over the joined [audio; text] feature vector: drawn split at the audio width, with a profile
+    joint: tuple = ()
+    # head sizes small enough for the tests and the tiny runs of the notebooks (any head size left out keeps the paper's)
+    tiny_sizes: dict = field(default_factory=dict)
+    demo_sizes: dict = field(default_factory=dict) # head sizes of the demo preset (its tiny backbones, 800 segments)
 
     @property
     def modalities(self) -> tuple: return self.head.modalities
@@ -39,19 +44,34 @@ class Method:
 METHODS: dict[str, Method] = {}  # filled as heads register: `import rsacfn.models` registers the paper's
 
 # %% ../nbs/01b_registry.ipynb #4a1bf112
+def _check_facts(name:str, cls, attention:tuple, joint:tuple, sizes:dict):
+    "Refuse a registration whose joint maps are not among its maps, or whose sizes its head does not take."
+    if not set(joint) <= set(attention):
+        raise ValueError(f'method {name!r}: joint={joint!r} names maps that attention={attention!r} does not list')
+    for kind, given in sizes.items():
+        if given and (unknown := set(given) - set(getattr(cls, 'sizes', dict)())):
+            raise ValueError(f'method {name!r}: {kind} {sorted(unknown)} are not sizes its head takes ({sorted(cls.sizes())})')
+
+# %% ../nbs/01b_registry.ipynb #3356e13c
 def register_head(name:str, # the method name
                   fusion:str='early', # the paper's fusion type
                   # the recipe (default: the paper's multimodal one)
                   batch_size:int=6, val_batch_size:int=16, lr:float=1e-5,
                   paper_weighted_f1:float|None=None, # the paper's score, if the paper has the method
-                  attention:Sequence[str]=()): # the attention maps `forward` returns
+                  attention:Sequence[str]=(), # the attention maps `forward` returns
+                  joint:Sequence[str]=(), # those of them over the joined [audio; text] features
+                  tiny_sizes:dict|None=None, # head sizes for tests and tiny runs
+                  demo_sizes:dict|None=None): # head sizes of the demo preset
     "Class decorator: register a fusion head as method `name`, with every fact about the method."
     if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.+-]*', str(name)):  # it names run folders and figure files
         raise ValueError(f"method name {name!r}: a method's name is part of file names; use letters, digits, '_', '-', "
                          "'+' or '.', starting with a letter or digit (e.g. 'gated_fusion')")
     def register(cls):
+        sizes = dict(tiny_sizes=dict(tiny_sizes or {}), demo_sizes=dict(demo_sizes or {}))
+        _check_facts(name, cls, tuple(attention), tuple(joint), sizes)
         cls.name = name
-        METHODS[name] = Method(name, cls, fusion, batch_size, val_batch_size, lr, paper_weighted_f1, tuple(attention))
+        METHODS[name] = Method(name, cls, fusion, batch_size, val_batch_size, lr, paper_weighted_f1, tuple(attention),
+                               tuple(joint), **sizes)
         return cls
     return register
 
@@ -71,6 +91,7 @@ def _import_module(p:str):
         raise ValueError(f'plugin {p!r}: no module of that name can be imported; give an importable module or '
                          'the path of a .py file') from e
 
+# %% ../nbs/01b_registry.ipynb #48ded95b
 def _import_file(p:str):
     path = Path(p).resolve()
     if not path.is_file():
@@ -85,6 +106,7 @@ def _import_file(p:str):
         raise ValueError(f'plugin {p}: importing it failed ({type(e).__name__}: {e}); fix the file '
                          '(--debug shows where)') from e
 
+# %% ../nbs/01b_registry.ipynb #cb63f0ef
 def load_plugins(plugins:Sequence[str]=()): # module names, or paths of .py files
     "Import modules or .py files that register more methods (each once per process), e.g. a head of your own."
     for p in plugins or (): (_import_file if str(p).endswith('.py') else _import_module)(str(p))
@@ -96,6 +118,7 @@ def head_sizes(name:str|None=None) -> dict:
     for m in ([get_method(name)] if name else METHODS.values()): out.update(m.head.sizes())
     return out
 
+# %% ../nbs/01b_registry.ipynb #eb592819
 def _size_problem(name:str, value, default) -> str|None:
     "Why `value` cannot be the head size `name`, judged by its default's kind; None if it can."
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -108,6 +131,7 @@ def _size_problem(name:str, value, default) -> str|None:
     if isinstance(default, str): return None if isinstance(value, str) else 'must be a string'
     return None
 
+# %% ../nbs/01b_registry.ipynb #97dba970
 def check_head_sizes(sizes:dict, # head sizes a user gave
                      name:str|None=None # the method they are for (None: any method)
                     ):

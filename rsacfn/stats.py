@@ -38,6 +38,7 @@ def confusions(y_true, # (n,) true class ids
     out = out.reshape(-1, num_classes, num_classes)
     return out[0] if counts is None else out
 
+# %% ../nbs/03a_stats.ipynb #8fb0e7c3
 def confusion_metrics(conf:np.ndarray, # (..., C, C) rows true, columns predicted
                       present=None # (C,) bool: the classes macro averages run over; None: those each matrix holds
                      ) -> dict: # weighted_f1, macro_f1, uar, accuracy, each of shape conf.shape[:-2]
@@ -86,6 +87,7 @@ def shared_draws(labels:Sequence, # one (n_r,) array of true class ids per run
     ends = np.cumsum([len(s) for s in segment_ids])
     return [counts[:, w] for w in np.split(where, ends[:-1])]
 
+# %% ../nbs/03a_stats.ipynb #031377a0
 def _replicates(runs, num_classes, draws) -> tuple:
     "Per metric: the observed mean over runs, and its (B,) bootstrap replicates (each replicate's own classes: `present=None`)."
     obs, reps = {}, {}
@@ -112,6 +114,7 @@ def bootstrap_interval(runs:Sequence[tuple], # one (y_true, y_pred) pair per run
     q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
     return {k: (obs[k], *(float(np.clip(x, 0, 1)) for x in np.percentile(reps[k], q))) for k in BOOTSTRAP_METRICS}
 
+# %% ../nbs/03a_stats.ipynb #f868a424
 def _by_fold(values, folds) -> np.ndarray:
     "The finite values, averaged within each fold when `folds` are given (one per value)."
     v = np.asarray([np.nan if x is None else x for x in values], np.float64)
@@ -122,6 +125,7 @@ def _by_fold(values, folds) -> np.ndarray:
         if np.isfinite(x): groups.setdefault(('run', i) if f is None or f != f else f, []).append(x)
     return np.asarray([np.mean(g) for g in groups.values()], np.float64)
 
+# %% ../nbs/03a_stats.ipynb #87fa70c2
 def seed_interval(values:Sequence[float], # one score per run (seeds, folds)
                   level:float=.95,
                   # the runs' folds, one per value: seeds averaged within each fold, then t over folds
@@ -147,7 +151,7 @@ def _inverted(reps:np.ndarray, level:float) -> tuple:
     p = 2 * min(1 + np.sum(reps <= 0), 1 + np.sum(reps >= 0)) / (1 + B)
     return float(s[j - 1]), float(s[B - j]), float(min(1.0, p))
 
-
+# %% ../nbs/03a_stats.ipynb #0fb28a13
 def paired_bootstrap(
     runs: Sequence[
         tuple
@@ -171,7 +175,7 @@ def paired_bootstrap(
         out[k] = dict(diff=obs_a[k] - obs_b[k], low=low, high=high, p=p)
     return out
 
-
+# %% ../nbs/03a_stats.ipynb #3d7e9754
 def method_test(diffs:Sequence[float], # seed-matched differences of two methods' run scores (same seed and fold)
                 folds:Sequence|None=None, # the pairs' folds, one per difference: averaged within each fold first
                 level:float=.95
@@ -201,6 +205,7 @@ def population_metrics(accuracy, # a model's probability of being right, the sam
     conf = share[:, None] * np.where(np.eye(C, dtype=bool), a, (1 - a) / (C - 1))
     return {k: (float(v) if np.ndim(v) == 0 else v) for k, v in confusion_metrics(conf).items()}
 
+# %% ../nbs/03a_stats.ipynb #0dfb63e2
 def simulated_predictions(rng, n:int=160, # segments
                           accuracies=(.8, .8, .8), # each model's accuracy on the population
                           share=DEMO_SHARE, # class shares
@@ -232,10 +237,9 @@ def simulated_predictions(rng, n:int=160, # segments
         preds.append(np.where(right, y, (y + rng.integers(1, C, len(y))) % C))
     return y, preds
 
-
+# %% ../nbs/03a_stats.ipynb #c8123773
 def mc_error(rate: float, reps: int) -> float:
     return 1.96 * math.sqrt(rate * (1 - rate) / reps)  # half-width of a rate's 95 % band
-
 
 def segment_coverage(rng, reps:int=500, B:int=500, seeds:int=3, n:int=160, accuracy:float=.8, share=DEMO_SHARE,
                      # runs on the same segments share their draws (`segment_ids`); False: each run drawn alone
@@ -250,6 +254,7 @@ def segment_coverage(rng, reps:int=500, B:int=500, seeds:int=3, n:int=160, accur
         for k, (_, lo, hi) in ci.items(): hits[k] += lo <= truth[k] <= hi
     return {k: v / reps for k, v in hits.items()}
 
+# %% ../nbs/03a_stats.ipynb #e10e4c20
 def rejection(rng, reps:int=500, B:int=500,
               folds:int=1, # validation sets: one per session fold, or one per seed's random split
               seeds:int=3, # pairs of models on each validation set
@@ -279,6 +284,7 @@ def rejection(rng, reps:int=500, B:int=500,
         method += method_test(diffs, fold_of)['p'] < alpha  # NaN (one fold) is never < alpha
     return dict(bootstrap=boot / reps, method=method / reps if folds > 1 else float('nan'), disagree=disagree / reps)
 
+# %% ../nbs/03a_stats.ipynb #4acea1ba
 def fold_coverage(rng, reps:int=500, folds:int=5, seeds:int=3, n:int=160, accuracy:float=.8,
                   fold_sd:float=.04, # sd of a fold's (its sessions') effect on accuracy
                   seed_sd:float=.015, # sd of a seed's effect

@@ -12,9 +12,10 @@ from typing import Sequence
 
 # %% auto #0
 __all__ = ['EXTRA_METRICS', 'SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters', 'experiment_notebook', 'finished_row',
-           'run_experiment', 'summarize', 'metric_order', 'sweep_title', 'table_markdown', 'significance',
-           'significance_markdown', 'reliance_runs', 'reliance_markdown', 'SlurmOptions', 'slurm_parameters',
-           'slurm_script', 'submit_runs', 'run_sweep']
+           'run_notebook', 'summarize', 'metric_order', 'sweep_title', 'table_markdown', 'unimodal_line',
+           'significance', 'significance_markdown', 'reliance_runs', 'reliance_markdown', 'SlurmOptions',
+           'slurm_parameters', 'slurm_script', 'NotebookJob', 'LocalLauncher', 'SubmititLauncher', 'make_launcher',
+           'run_sweep']
 
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
@@ -47,6 +48,7 @@ class Run:
         if self.fold is not None: p.update(split='session', fold=self.fold)
         return p
 
+# %% ../nbs/04a_sweep.ipynb #bd715fc7
 def plan_runs(methods:Sequence[str]|None=None, # method names (default: every registered method)
               seeds:Sequence[int]=(42,), folds:Sequence[int]|None=None) -> list[Run]:
     "Every (method, seed, fold) of a sweep, method by method."
@@ -57,6 +59,7 @@ def plan_runs(methods:Sequence[str]|None=None, # method names (default: every re
         if twice: raise ValueError(f'`{name}`: {twice[0]} is given twice; give each once (each run is trained once)')
     return [Run(m, s, f) for m in methods for s in seeds for f in (folds if folds is not None else [None])]
 
+# %% ../nbs/04a_sweep.ipynb #5c33e74c
 def check_parameters(params:dict, # the sweep's notebook parameters
                      runs:Sequence[Run], # the sweep's runs
                      method_params:dict|None=None # per-method parameters
@@ -86,12 +89,14 @@ def experiment_notebook() -> Path:
         raise FileNotFoundError(f'{p} is missing: this rsacfn install is incomplete; reinstall it, or pass notebook=')
     return p
 
+# %% ../nbs/04a_sweep.ipynb #2a537854
 class _Unchecked(logging.Filter):
     "papermill warns of every key its parameters cell does not list; the sweep has checked each key against TrainConfig itself."
     def filter(self, record): return not record.getMessage().startswith('Passed unknown parameter')
 
 _KERNELS, _STOP = weakref.WeakSet(), threading.Event()  # the sweep's live kernels; set on Ctrl-C: start no more runs
 
+# %% ../nbs/04a_sweep.ipynb #159b09ef
 @functools.cache
 def _kernel_manager_class():
     "A kernel manager that the sweep can find, to interrupt its kernel on Ctrl-C (papermill starts each kernel in its own session)."
@@ -102,6 +107,7 @@ def _kernel_manager_class():
             _KERNELS.add(self)
     return SweepKernelManager
 
+# %% ../nbs/04a_sweep.ipynb #22c97c63
 def _signal_kernels(sig):
     for km in list(_KERNELS):
         pgid = getattr(km.provisioner, 'pgid', None) if km.provisioner is not None else None
@@ -109,11 +115,13 @@ def _signal_kernels(sig):
             try: os.killpg(pgid, sig)
             except OSError: pass
 
+# %% ../nbs/04a_sweep.ipynb #8da4858a
 def _recorded(run_dir:Path) -> dict|None:
     "The identity a run folder recorded, if it trained anything ({} if it recorded none); None if it holds no trained epoch."
     if not trained(run_dir): return None
     return json.loads((run_dir/'identity.json').read_text()) if (run_dir/'identity.json').is_file() else {}
 
+# %% ../nbs/04a_sweep.ipynb #ed494475
 def _row(run:Run, identity:dict) -> dict:
     return dict(
         run=run.name,
@@ -124,6 +132,7 @@ def _row(run:Run, identity:dict) -> dict:
         setting=identity['setting'],
     )
 
+# %% ../nbs/04a_sweep.ipynb #f3a3380c
 def finished_row(run:Run, out:Path, identity:dict) -> dict|None:
     "The run's row for `runs.csv` if it already finished in `out` with this identity, else None."
     done, executed = out/'runs'/run.name/'experiment.json', out/'notebooks'/f'{run.name}.ipynb'
@@ -141,7 +150,8 @@ def finished_row(run:Run, out:Path, identity:dict) -> dict|None:
         }
     return None
 
-def run_experiment(run:Run, # the run
+# %% ../nbs/04a_sweep.ipynb #15231114
+def run_notebook(run:Run, # the run
                    out:Path, # the sweep's folder
                    params:dict, # the notebook's parameters for this run
                    notebook, # the experiment notebook
@@ -242,6 +252,7 @@ def metric_order(protocol:str|None) -> tuple:
         ('macro_f1', 'uar', 'weighted_f1') if protocol == 'speaker-independent' else ('weighted_f1', 'macro_f1', 'uar')
     )
 
+# %% ../nbs/04a_sweep.ipynb #f926553a
 def sweep_title(protocol:str|None, seeds:Sequence[int], folds:Sequence[int]|None) -> str:
     "One line naming the protocol and the runs behind each row."
     split = (
@@ -254,6 +265,7 @@ def sweep_title(protocol:str|None, seeds:Sequence[int], folds:Sequence[int]|None
         f': {PROTOCOLS[protocol]}' if protocol in PROTOCOLS else ''
     )
 
+# %% ../nbs/04a_sweep.ipynb #a354aae7
 def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS,
                    protocol:str|None=None, # orders the metrics (`metric_order`)
                    title:str|None=None # a line above the table (e.g. `sweep_title`)
@@ -296,6 +308,24 @@ _CHOSEN = {
     ),
 }
 
+# %% ../nbs/04a_sweep.ipynb #5400a904
+def unimodal_line(table:pd.DataFrame, # `summarize`'s table
+                  metrics:Sequence[str]=('weighted_f1', 'macro_f1')) -> str:
+    """Whether every fusion method (both modalities) beats every unimodal one on the mean of each of `metrics`, said in
+    one line that names each exception; empty when the sweep lacks either kind."""
+    ok = table[table.runs > table.failed]
+    kinds = ok.method.map(lambda m: len(METHODS[m].modalities))
+    fusion, alone = ok[kinds == 2], ok[kinds == 1]
+    if not len(fusion) or not len(alone): return ''
+    names = {k: _NAMES.get(k, k) for k in metrics}
+    short = [f'{f.method} ({names[k]} {f[f"{k}_mean"]:.4f} <= {a.method} {a[f"{k}_mean"]:.4f})'
+             for _, f in fusion.iterrows() for _, a in alone.iterrows() for k in metrics if f[f'{k}_mean'] <= a[f'{k}_mean']]
+    against = ' and '.join(alone.method)
+    if not short:
+        return f'Every fusion method beats {against} on mean {" and ".join(names.values())}.'
+    return f'Not every fusion method beats {against}: ' + '; '.join(short) + '.'
+
+# %% ../nbs/04a_sweep.ipynb #b73099a3
 def _epochs_line(table:pd.DataFrame) -> str:
     "What the table's numbers are: mean ± one standard deviation over runs, at the epoch chosen how."
     ways = sorted(set(table.select_epoch)) if 'select_epoch' in table and len(table) else ['valid']
@@ -311,6 +341,7 @@ def _run_predictions(out:Path, run:str) -> pd.DataFrame|None:
     p = out/'runs'/run/'predictions.csv'
     return pd.read_csv(p) if p.is_file() else None
 
+# %% ../nbs/04a_sweep.ipynb #f4df1c42
 def significance(out, # the sweep's folder (each run's predictions.csv)
                  runs:pd.DataFrame, # `runs.csv`
                  baseline:str|None='early_fusion', # the method every other is compared with (None: no comparison)
@@ -342,12 +373,14 @@ def significance(out, # the sweep's folder (each run's predictions.csv)
         rows.append(dict(row, note='; '.join(note)))
     return pd.DataFrame(rows)
 
+# %% ../nbs/04a_sweep.ipynb #59e1c53d
 def _pair_key(r) -> tuple: return int(r.seed), -1 if pd.isna(r.fold) else int(r.fold)
 
 def _folds(rs) -> list|None:
     "The runs' folds, when they have them: seeds that share a fold are averaged first."
     return [r.fold for r in rs] if any(pd.notna(r.fold) for r in rs) else None
 
+# %% ../nbs/04a_sweep.ipynb #ed99fe17
 def _intervals(mine, preds, coded, n_classes, B, level) -> dict:
     "Each metric's mean, its bootstrap interval over the segments and its t interval over seeds and folds."
     folds = _folds(mine)
@@ -359,6 +392,7 @@ def _intervals(mine, preds, coded, n_classes, B, level) -> dict:
         _, row[f'{k}_seed_low'], row[f'{k}_seed_high'] = seed_interval([getattr(r, k) for r in mine], level, folds)
     return row
 
+# %% ../nbs/04a_sweep.ipynb #367adb9c
 def _pairs(mine, base, preds, baseline) -> tuple:
     "(each run with the baseline's run of its seed and fold, notes on runs that validated on other segments)."
     pairs, note = [], []
@@ -371,6 +405,7 @@ def _pairs(mine, base, preds, baseline) -> tuple:
         pairs.append((r, b))
     return pairs, note
 
+# %% ../nbs/04a_sweep.ipynb #db25d91b
 def _tests(pairs, preds, coded, n_classes, B, level) -> dict:
     "Per metric, the paired bootstrap of the models (diff_, p_) and the method-level paired t (mdiff_, mp_)."
     boot = paired_bootstrap([(*coded(r.run), coded(b.run)[1]) for r, b in pairs], n_classes, 2 * B, level,
@@ -384,13 +419,14 @@ def _tests(pairs, preds, coded, n_classes, B, level) -> dict:
                     f'mp_{k}': t['p'], 'method_df': t['df']})
     return row
 
+# %% ../nbs/04a_sweep.ipynb #bdea4ac8
 def _p(p, B:int) -> str:
     "A p-value as the table writes it: never 0, the bootstrap's smallest as `p ≤ 2/(B + 1)`."
     if pd.isna(p): return ''
     if B and p <= min_p(2 * B) + 1e-12: return f'p≤{min_p(2 * B):.4f}'
     return 'p<0.001' if p < .001 else f'p={p:.3f}'
 
-
+# %% ../nbs/04a_sweep.ipynb #0ecb7dac
 def significance_markdown(sig:pd.DataFrame, # `significance`'s table
                           baseline:str|None='early_fusion', protocol:str|None=None, level:float=.95) -> str:
     "The intervals and both tests against `baseline` as Markdown: what each interval is over, what each p is about."
@@ -400,6 +436,7 @@ def significance_markdown(sig:pd.DataFrame, # `significance`'s table
     if baseline: lines += ['', *_test_lines(sig, metrics, baseline, level, B)]
     return '\n'.join(lines) + '\n'
 
+# %% ../nbs/04a_sweep.ipynb #997e7988
 def _iv(lo, hi) -> str: return '' if pd.isna(lo) else f'[{lo:.3f}, {hi:.3f}]'
 
 def _interval_lines(sig, metrics, level, B) -> list:
@@ -423,6 +460,7 @@ def _interval_lines(sig, metrics, level, B) -> list:
         lines.append('| ' + ' | '.join(cells) + ' |')
     return lines
 
+# %% ../nbs/04a_sweep.ipynb #888183a3
 def _test_lines(sig, metrics, baseline, level, B) -> list:
     "The tests' table: each method minus `baseline`, by the models' paired bootstrap and by the method-level t."
     mdf = sorted(set(sig.method_df.dropna().astype(int))) if 'method_df' in sig else []
@@ -454,6 +492,7 @@ def _test_lines(sig, metrics, baseline, level, B) -> list:
         lines.append('| ' + ' | '.join(cells) + ' |')
     return lines
 
+# %% ../nbs/04a_sweep.ipynb #1f79bb6a
 def reliance_runs(out, # the sweep's folder (each fusion run's reliance.json)
                   runs:pd.DataFrame) -> pd.DataFrame:
     "One row per fusion run: macro F1 lost when the audio or the text is removed, and accuracy per group and condition (demo corpus)."
@@ -475,6 +514,7 @@ def reliance_runs(out, # the sweep's folder (each fusion run's reliance.json)
         rows.append(row)
     return pd.DataFrame(rows)
 
+# %% ../nbs/04a_sweep.ipynb #0bb60d88
 def reliance_markdown(rel:pd.DataFrame) -> str:
     "Per fusion method: macro F1 lost without each modality, and (demo) the accuracy lost per group, mean over runs."
     if not len(rel): return ''
@@ -509,6 +549,7 @@ class SlurmOptions:
     cpus_per_run:int|None=None # None: the cluster's default
     account:str|None=None
 
+# %% ../nbs/04a_sweep.ipynb #c5352707
 def slurm_parameters(o:SlurmOptions, name:str='rsacfn') -> dict:
     "The sbatch parameters (submitit's names) of each run's job."
     if o.gpus_per_run < 0 or o.time_min < 1:
@@ -532,6 +573,7 @@ def slurm_parameters(o:SlurmOptions, name:str='rsacfn') -> dict:
     )
     return {k: v for k, v in p.items() if v is not None}
 
+# %% ../nbs/04a_sweep.ipynb #671d948b
 def slurm_script(out:Path, o:SlurmOptions, name:str='rsacfn') -> str:
     "The sbatch script every run of a sweep into `out` is submitted with (what `--launcher slurm` hands to SLURM)."
     from submitit.slurm.slurm import _make_sbatch_string
@@ -540,6 +582,7 @@ def slurm_script(out:Path, o:SlurmOptions, name:str='rsacfn') -> str:
         command=f'{sys.executable} -u -m submitit.core._submit {folder}', folder=folder, **slurm_parameters(o, name)
     )
 
+# %% ../nbs/04a_sweep.ipynb #4965a70f
 def _executor(launcher:str, out:Path, o:SlurmOptions):
     import submitit
     folder = out/'jobs'/'%j'
@@ -551,40 +594,85 @@ def _executor(launcher:str, out:Path, o:SlurmOptions):
         ex.update_parameters(timeout_min=o.time_min)
     return ex
 
-def submit_runs(launcher:str, runs:Sequence[Run], out:Path, per:dict, notebook, identities:dict, kernel_name, jobs:int,
-                slurm:SlurmOptions, progress:bool) -> list[dict]:
-    "Each unfinished run as a submitit job (SLURM, or submitit's local executor), its row for `runs.csv` when it ends; finished runs are not submitted."
-    from tqdm.auto import tqdm
-    rows = {r: finished_row(r, out, identities[r]) for r in runs}
-    todo = [r for r in runs if rows[r] is None]
-    ex, live = _executor(launcher, out, slurm), {}
-    # the cluster queues them; one machine runs --jobs at a time
-    limit = len(todo) if launcher == 'slurm' else max(1, jobs)
-    bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f'sweep ({len(runs)} runs, {launcher})', unit='run',
-               disable=not progress)
-    try:
-        while todo or live:
-            while todo and len(live) < limit:
-                r = todo.pop(0)
-                live[r] = ex.submit(run_experiment, r, out, per[r], notebook, identities[r], kernel_name)
-            ended = [r for r, j in live.items() if j.done()]
-            for r in ended:
-                j = live.pop(r)
-                try: rows[r] = j.result()
-                # the job itself died (time limit, node failure, killed): the run resumes next time
-                except Exception as e:
-                    why = f'{launcher} job {j.job_id} ended without a result ({type(e).__name__}); its log: {j.paths.stderr}'
-                    rows[r] = dict(_row(r, identities[r]), status='failed', seconds=0.0, error=why[:500])
-                bar.update()
-            if not ended: time.sleep(0.5)
-    except KeyboardInterrupt:
-        for j in live.values(): j.cancel(check=False)
-        done = sum(finished_row(r, out, identities[r]) is not None for r in runs)
-        raise KeyboardInterrupt(f'sweep interrupted: {done} of {len(runs)} runs are finished, the {len(live)} running '
-                                'job(s) cancelled; run the same command again to run the rest') from None
-    finally: bar.close()
-    return [rows[r] for r in runs]
+# %% ../nbs/04a_sweep.ipynb #523ec5f7
+@dataclass
+class NotebookJob:
+    "How a sweep runs one of its runs: the experiment notebook with the run's parameters. What every launcher calls."
+    out: Path # the sweep's folder
+    per: dict # run -> its notebook parameters
+    notebook: Path # the experiment notebook
+    identities: dict # run -> its `run_identity`
+    kernel_name: str|None = None
 
+    def __call__(self, run:Run) -> dict:
+        return run_notebook(run, self.out, self.per[run], self.notebook, self.identities[run], self.kernel_name)
+    def finished(self, run:Run) -> dict|None: return finished_row(run, self.out, self.identities[run])
+    def lost(self, run:Run, why:str) -> dict:
+        "The row of a run whose job died without a result: failed, and it resumes next time."
+        return dict(_row(run, self.identities[run]), status='failed', seconds=0.0, error=why[:500])
+
+# %% ../nbs/04a_sweep.ipynb #62d90a1c
+class LocalLauncher:
+    "Runs here: `jobs` notebooks at a time, each on a kernel of its own; Ctrl-C interrupts the running kernels."
+    def __init__(self, jobs:int=1): self.jobs = max(1, jobs)
+
+    def run(self, job:NotebookJob, runs:Sequence[Run], progress:bool=True) -> list[dict]:
+        "Every run's row for `runs.csv`, in the order of `runs`."
+        from tqdm.auto import tqdm
+        pool = ThreadPoolExecutor(self.jobs)
+        try:
+            return list(tqdm(pool.map(job, runs), total=len(runs), desc=f'sweep ({len(runs)} runs)', unit='run',
+                             disable=not progress))
+        except KeyboardInterrupt:  # interrupt the running notebooks' kernels (train saves nothing half-done), start no more
+            _STOP.set(); _signal_kernels(signal.SIGINT)
+            killer = threading.Timer(15, _signal_kernels, [signal.SIGKILL]); killer.daemon = True; killer.start()
+            pool.shutdown(wait=True, cancel_futures=True); killer.cancel()
+            raise KeyboardInterrupt(
+                f'sweep interrupted: {sum(job.finished(r) is not None for r in runs)} of {len(runs)} runs are finished; run '
+                'the same command again to run the rest (an interrupted run resumes after its last finished epoch)'
+            ) from None
+        finally: pool.shutdown(wait=False)
+
+# %% ../nbs/04a_sweep.ipynb #a3bd0b21
+class SubmititLauncher:
+    "Runs each unfinished run as a submitit job: on SLURM (`kind='slurm'`), or here with submitit's local executor."
+    def __init__(self, kind:str, out:Path, slurm:SlurmOptions, jobs:int=1):
+        self.kind, self.executor = kind, _executor(kind, out, slurm)
+        self.limit = None if kind == 'slurm' else max(1, jobs)  # the cluster queues them; one machine runs --jobs at a time
+
+    def run(self, job:NotebookJob, runs:Sequence[Run], progress:bool=True) -> list[dict]:
+        "Every run's row for `runs.csv`; finished runs are not submitted. Ctrl-C cancels the running jobs."
+        from tqdm.auto import tqdm
+        rows = {r: job.finished(r) for r in runs}
+        todo, live = [r for r in runs if rows[r] is None], {}
+        bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f'sweep ({len(runs)} runs, {self.kind})',
+                   unit='run', disable=not progress)
+        try:
+            while todo or live:
+                while todo and (self.limit is None or len(live) < self.limit):
+                    r = todo.pop(0); live[r] = self.executor.submit(job, r)
+                ended = [r for r, j in live.items() if j.done()]
+                for r in ended: rows[r] = self._result(job, r, live.pop(r)); bar.update()
+                if not ended: time.sleep(0.5)
+        except KeyboardInterrupt:
+            for j in live.values(): j.cancel(check=False)
+            done = sum(job.finished(r) is not None for r in runs)
+            raise KeyboardInterrupt(f'sweep interrupted: {done} of {len(runs)} runs are finished, the {len(live)} running '
+                                    'job(s) cancelled; run the same command again to run the rest') from None
+        finally: bar.close()
+        return [rows[r] for r in runs]
+
+    def _result(self, job:NotebookJob, run:Run, j) -> dict:
+        try: return j.result()
+        except Exception as e:  # the job itself died (time limit, node failure, killed): the run resumes next time
+            return job.lost(run, f'{self.kind} job {j.job_id} ended without a result ({type(e).__name__}); its log: '
+                                 f'{j.paths.stderr}')
+
+# %% ../nbs/04a_sweep.ipynb #231d6753
+def make_launcher(launcher:str, # a name in `LAUNCHERS`
+                  out:Path, jobs:int=1, slurm:SlurmOptions|None=None):
+    "The launcher a sweep's runs go through; each has `run(job, runs, progress)`, which returns the runs' rows."
+    return LocalLauncher(jobs) if launcher == 'local' else SubmititLauncher(launcher, out, slurm or SlurmOptions(), jobs)
 
 # %% ../nbs/04a_sweep.ipynb #4264af49
 SWEEP_OWNED = {'method': '--methods', 'seed': '--seeds', 'ver': 'the run names', 'output_dir': 'OUT/runs',
@@ -598,6 +686,7 @@ def _absolute(params:dict) -> dict:
     if p.get('plugins'): p['plugins'] = [str(Path(x).resolve()) if str(x).endswith('.py') else x for x in p['plugins']]
     return p
 
+# %% ../nbs/04a_sweep.ipynb #e7572e5f
 def run_sweep(out='results/sweep', # the sweep's folder
               methods:Sequence[str]|None=None, # method names (default: every registered method)
               seeds:Sequence[int]=(42,), # one run per seed
@@ -630,7 +719,8 @@ def run_sweep(out='results/sweep', # the sweep's folder
         per, identities, skipped = _prepare(out, runs, params, method_params, progress)
         _replace_stale(out, runs, identities, rerun)
         if skipped is not None: write_skip_report(out/'skipped_segments.csv', skipped)  # after every refusal
-        rows = _execute(out, runs, per, notebook, identities, kernel_name, jobs, launcher, slurm, progress)
+        job = NotebookJob(out, per, notebook, identities, kernel_name)
+        rows = _execute(out, job, runs, make_launcher(launcher, out, jobs, slurm), jobs, progress)
         return _summarize(out, pd.DataFrame(rows), protocol, seeds, folds, baseline, bootstrap, progress)
 
 # %% ../nbs/04a_sweep.ipynb #6cac9442
@@ -696,6 +786,7 @@ def _prepare(out:Path, runs, params, method_params, progress) -> tuple:
     skipped = [row for k, df in corpora.items() if k[3] == 'skip' for row in df.attrs.get('skipped', [])]
     return per, identities, (skipped if any(k[3] == 'skip' for k in corpora) else None)
 
+# %% ../nbs/04a_sweep.ipynb #75894cc6
 def _replace_stale(out:Path, runs, identities:dict, rerun:bool):
     "Refuse runs in `out` trained with another configuration, or with `rerun` remove what rsacfn wrote of them."
     stale = {}
@@ -715,34 +806,14 @@ def _replace_stale(out:Path, runs, identities:dict, rerun:bool):
     for half in (out/'notebooks').glob('.*.partial.ipynb'): half.unlink()  # half-executed copies left by a killed sweep
 
 # %% ../nbs/04a_sweep.ipynb #6f1cd4cd
-def _execute(out:Path, runs, per, notebook, identities, kernel_name, jobs, launcher, slurm, progress) -> list:
-    "Every run's row for `runs.csv`: run here, --jobs at a time, or by submitit; Ctrl-C interrupts running notebooks."
-    from tqdm.auto import tqdm
+def _execute(out:Path, job:NotebookJob, runs, launcher, jobs:int, progress:bool) -> list:
+    "Every run's row for `runs.csv`, through the launcher; the kernels share the cores, papermill's key warnings are off."
     env_before, quiet_papermill = os.environ.get('OMP_NUM_THREADS'), _Unchecked()
     if jobs > 1: os.environ['OMP_NUM_THREADS'] = str(max(1, (os.cpu_count() or 1) // jobs))  # kernels share the cores
     logging.getLogger('papermill').addFilter(quiet_papermill)
     _STOP.clear()
-    pool = ThreadPoolExecutor(max(1, jobs))
-    try:
-        if launcher != 'local':
-            return submit_runs(launcher, runs, out, per, notebook, identities, kernel_name, jobs, slurm, progress)
-        return list(tqdm(pool.map(lambda r: run_experiment(r, out, per[r], notebook, identities[r], kernel_name), runs),
-                         total=len(runs), desc=f'sweep ({len(runs)} runs)', unit='run', disable=not progress))
-    except KeyboardInterrupt:  # interrupt the running notebooks' kernels (train saves nothing half-done), start no more
-        if launcher != 'local': raise  # submit_runs cancelled its jobs and said what is finished
-        _STOP.set(); _signal_kernels(signal.SIGINT)
-        killer = threading.Timer(15, _signal_kernels, [signal.SIGKILL]); killer.daemon = True; killer.start()
-        pool.shutdown(wait=True, cancel_futures=True); killer.cancel()
-        done = sum(
-            _recorded(out / 'runs' / r.name) is not None and (out / 'runs' / r.name / 'experiment.json').is_file()
-            for r in runs
-        )
-        raise KeyboardInterrupt(
-            f'sweep interrupted: {done} of {len(runs)} runs are finished; run the same command again to '
-            'run the rest (an interrupted run resumes after its last finished epoch)'
-        ) from None
+    try: return launcher.run(job, runs, progress)
     finally:
-        pool.shutdown(wait=False)
         logging.getLogger('papermill').removeFilter(quiet_papermill)
         if jobs > 1:
             if env_before is None: os.environ.pop('OMP_NUM_THREADS', None)
@@ -760,6 +831,7 @@ def _summarize(out:Path, runs_df:pd.DataFrame, protocol, seeds, folds, baseline,
     for name, t in (('f1_table.csv', table), ('significance.csv', sig), ('reliance.csv', rel)):
         with atomic_write(out/name, newline='') as f: t.to_csv(f, index=False)
     md = [table_markdown(table, protocol=protocol, title=sweep_title(protocol, seeds, folds))]
+    if (line := unimodal_line(table, metric_order(protocol)[:2])): md.append(line + '\n')
     if len(sig): md.append(significance_markdown(sig, compared, protocol))
     if baseline and not compared:
         md.append(
@@ -772,6 +844,7 @@ def _summarize(out:Path, runs_df:pd.DataFrame, protocol, seeds, folds, baseline,
     _figures(out, table, runs_df, sig, rel, baseline, protocol)
     return table
 
+# %% ../nbs/04a_sweep.ipynb #48326549
 def _copy(src:Path, dst:Path):
     with atomic_write(dst, 'wb') as f: f.write(Path(src).read_bytes())
 

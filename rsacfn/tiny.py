@@ -47,6 +47,7 @@ def _train_tokenizer(texts, vocab_size):
         model_max_length=512,
     )
 
+# %% ../nbs/01c_tiny.ipynb #37ad1c98
 def _tiny_texts(texts) -> list[str]:
     "The tokenizer's training text: `texts`, else the demo corpus' cleaned transcripts."
     return [clean_text(t) for t in demo_segments('default').raw_text] if texts is None else list(texts)
@@ -89,6 +90,7 @@ def _tiny_settings(texts, vocab_size, seed, pretrain_clips, pretrain_epochs) -> 
         pretrain_epochs=pretrain_epochs,
     )
 
+# %% ../nbs/01c_tiny.ipynb #14a4f46c
 def make_tiny_backbones(root, # folder to write `audio/` and `text/` into
                         texts:Sequence[str]|None=None, # tokenizer training text (default: the demo corpus' transcripts)
                         vocab_size:int=600, # the tokenizer's vocabulary size
@@ -143,6 +145,7 @@ def cache_dir() -> Path:
     if os.environ.get('RSACFN_CACHE'): return Path(os.environ['RSACFN_CACHE']).expanduser()
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache').expanduser()/'rsacfn'
 
+# %% ../nbs/01c_tiny.ipynb #a4a72852
 @contextmanager
 def file_lock(path):
     "Hold an exclusive lock on the file `path` (created if missing) inside the block: another process blocks until it is released."

@@ -78,6 +78,7 @@ class EpochSampler(Sampler):
             order = torch.cat([batches[i] for i in torch.randperm(len(batches), generator=g)] + short)
         return iter(order.tolist())
 
+# %% ../nbs/03_trainer.ipynb #68a7d2c4
 def train_sampler(cfg:TrainConfig, train_df:pd.DataFrame, modality:str) -> EpochSampler:
     "The training order `train` draws for a configuration: class-weighted and length-grouped as `cfg` says."
     lengths = (
@@ -94,6 +95,7 @@ def _hash_state(module) -> str:
         h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes() if v.numel() else b'')
     return h.hexdigest()[:16]
 
+# %% ../nbs/03_trainer.ipynb #90a3d897
 def corpus_fingerprint(df:pd.DataFrame) -> str:
     "A hash of a corpus table: every segment's id, label, valence, arousal, transcript, and its wav's path, size and modification time."
     h = hashlib.sha256()
@@ -105,6 +107,7 @@ def corpus_fingerprint(df:pd.DataFrame) -> str:
         h.update(f'{sid}\t{emotion}\t{v!r}\t{a!r}\t{path}\t{st.st_size}\t{st.st_mtime_ns}\t{text}\n'.encode())
     return h.hexdigest()[:16]
 
+# %% ../nbs/03_trainer.ipynb #e1ecafba
 def cache_key(model:MultiModel, df:pd.DataFrame) -> str:
     "The cache key of `model`'s backbone features for the corpus table `df`."
     c = model.config
@@ -152,6 +155,7 @@ def extract_features(model:MultiModel, # a model whose backbones are frozen
         pd.DataFrame({'segment_id': df.segment_id}).to_csv(tmp/'index.csv', index=False)
     return folder
 
+# %% ../nbs/03_trainer.ipynb #0fd48fcf
 class CachedFeatures(Dataset):
     "Segments of a split, served from the feature cache (memory-mapped, nothing loaded up front)."
     def __init__(self, folder, df:pd.DataFrame):
@@ -181,6 +185,7 @@ class CachedFeatures(Dataset):
         if self.dims is not None: item['dims'] = torch.from_numpy(self.dims[i])
         return dict(item, labels=int(self.labels[i]), segment_ids=self.ids[i])
 
+# %% ../nbs/03_trainer.ipynb #7f1cc531
 def collate_features(items):
     "Stack cached features into a batch."
     out = {k: torch.stack([it[k] for it in items]) for k in items[0] if k not in ('labels', 'segment_ids')}
@@ -200,6 +205,7 @@ def _files_hash(root:str, stamp:tuple) -> str:
             for chunk in iter(lambda: f.read(1 << 22), b''): h.update(chunk)
     return h.hexdigest()[:16]
 
+# %% ../nbs/03_trainer.ipynb #a1dc6dac
 def checkpoint_identity(name_or_path:str) -> str:
     "What identifies a backbone: a hash of a local checkpoint folder's files, else the hub id as written."
     p = Path(name_or_path)
@@ -209,6 +215,7 @@ def checkpoint_identity(name_or_path:str) -> str:
         str(p.resolve()), tuple((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
     )
 
+# %% ../nbs/03_trainer.ipynb #91ee0cef
 def run_identity(cfg:TrainConfig, # the run's configuration, resolved (`resolve_config`)
                  df:pd.DataFrame|None=None, # its corpus table, if already read
                  eval_df:pd.DataFrame|None=None # its second corpus' table (`eval_data_path`), if already read
@@ -228,6 +235,7 @@ def run_identity(cfg:TrainConfig, # the run's configuration, resolved (`resolve_
     setting = dict(ident, config={k: v for k, v in config.items() if k not in ('seed', 'fold')})
     return dict(ident, hash=_digest(ident), setting=_digest(setting))
 
+# %% ../nbs/03_trainer.ipynb #3ecab539
 def identity_changes(old:dict, new:dict, ignore:tuple=()) -> list[str]:
     "What differs between two run identities, one 'field: old -> new' string each."
     flat = lambda d: {**{k: v for k, v in d.items() if k not in ('config', 'backbones', 'hash', 'setting')},
@@ -260,12 +268,14 @@ def _rng_state() -> dict:
     if torch.cuda.is_available(): state['cuda'] = torch.cuda.get_rng_state_all()
     return state
 
+# %% ../nbs/03_trainer.ipynb #48a56f9d
 def _set_rng_state(state:dict):
     n = state['numpy']
     random.setstate(state['python']); torch.set_rng_state(state['torch'])
     np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
     if 'cuda' in state and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
 
+# %% ../nbs/03_trainer.ipynb #c651e396
 def save_atomic(obj, path):
     "`torch.save` to a temporary file beside `path`, then rename it over `path`."
     with atomic_write(path, 'wb') as f: torch.save(obj, f)
@@ -275,6 +285,7 @@ def cpu_bf16() -> bool:
     "Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), where bfloat16 autocast pays; elsewhere it is emulated."
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
+# %% ../nbs/03_trainer.ipynb #4b870d04
 def amp_precision(use_amp:bool, # the run's `use_amp`: float16 on CUDA
                   cpu_amp:bool, # the run's `cpu_amp`: bfloat16 on a CPU
                   device_type:str, # 'cuda', 'mps' or 'cpu'
@@ -297,6 +308,7 @@ def amp_precision(use_amp:bool, # the run's `use_amp`: float16 on CUDA
         return 'bf16'
     return 'no'
 
+# %% ../nbs/03_trainer.ipynb #4820f012
 def _accelerator(cfg):
     from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
     from accelerate.state import AcceleratorState
@@ -322,10 +334,12 @@ def _accelerator(cfg):
         )
     return acc
 
+# %% ../nbs/03_trainer.ipynb #92aa52c5
 def load_split(cfg:TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
     "The (train, valid) tables a configuration trains and validates on."
     return _load_data(cfg)[1:3]
 
+# %% ../nbs/03_trainer.ipynb #ef3aeca0
 def read_config_corpus(cfg:TrainConfig, # the run's configuration
                        skip_report=False # skip mode's report; False: none yet (`write_skip_reports` writes it later)
                       ) -> pd.DataFrame: # skip mode: the skipped rows in `.attrs['skipped']`
@@ -333,6 +347,7 @@ def read_config_corpus(cfg:TrainConfig, # the run's configuration
     return read_corpus(cfg.data_path, cfg.corpus, text_mode=cfg.text_mode, on_error=cfg.on_error,
                        skip_report=skip_report)
 
+# %% ../nbs/03_trainer.ipynb #6f70c23f
 def _check_split(cfg:TrainConfig, df:pd.DataFrame):
     "Refuse a split the corpus cannot give, naming the settings as TrainConfig spells them."
     if cfg.split != 'session': return
@@ -346,6 +361,7 @@ def _check_split(cfg:TrainConfig, df:pd.DataFrame):
             f'n_folds={cfg.n_folds}: {cfg.data_path} has {sessions} sessions; use n_folds={sessions} or less'
         )
 
+# %% ../nbs/03_trainer.ipynb #5a776c09
 def check_backbone_configs(cfg:TrainConfig):
     "Refuse backbones the configuration cannot use (the wrong kind, lengths they cannot take) from their configs alone."
     from transformers import AutoConfig
@@ -355,6 +371,7 @@ def check_backbone_configs(cfg:TrainConfig):
     check_backbones(given.get('audio'), given.get('text'), cfg.audio_max_lens, cfg.text_max_lens,
                     (f'audio model wav_model={cfg.wav_model!r}', f'text model text_model={cfg.text_model!r}'))
 
+# %% ../nbs/03_trainer.ipynb #63aa3646
 def _load_data(cfg) -> tuple:
     "(corpus, train, valid, dev): dev is the development split that picks the best epoch (`select_epoch='dev'`), else None."
     df = read_config_corpus(cfg)
@@ -364,6 +381,7 @@ def _load_data(cfg) -> tuple:
     train_df, dev_df, valid_df = parts if len(parts) == 3 else (parts[0], None, parts[1])
     return df, train_df, valid_df, dev_df
 
+# %% ../nbs/03_trainer.ipynb #71d5de2a
 def build_model(cfg:TrainConfig) -> MultiModel:
     "The `MultiModel` a configuration describes, with pretrained backbones."
     return MultiModel.from_backbones(
@@ -383,6 +401,7 @@ def build_model(cfg:TrainConfig) -> MultiModel:
         dimensions=DIMENSIONS if cfg.va_weight > 0 else (),
     )
 
+# %% ../nbs/03_trainer.ipynb #c46e5e9c
 def _check_run_dir(cfg, run, ident):
     "Refuse to mix identities in a run folder that holds trained epochs (resume may add epochs)."
     if not trained(run): return  # nothing trained yet: nothing to protect
@@ -427,9 +446,11 @@ def evaluate(module, # the model, or `FrozenBackbones` on cached features
 class NonFiniteLoss(FloatingPointError):
     "The training loss or the weights became NaN or Inf; nothing of that epoch is saved."
 
+# %% ../nbs/03_trainer.ipynb #dd8a0be2
 class TrainingInterrupted(KeyboardInterrupt):
     "Ctrl-C during training; the message says where and how to continue."
 
+# %% ../nbs/03_trainer.ipynb #f731abe3
 def trained(run:Path) -> bool:
     "Whether a run folder holds a finished epoch (`last.pt`) or a finished run (`result.json`)."
     return (run/'last.pt').is_file() or (run/'result.json').is_file()
@@ -449,6 +470,7 @@ def _check_data(cfg:TrainConfig, df:pd.DataFrame, train_df:pd.DataFrame):
             ' training segments (a manifest needs valence and arousal columns); use va_weight=0'
         )
 
+# %% ../nbs/03_trainer.ipynb #b4177cc1
 def write_skip_reports(cfg:TrainConfig, # the run's configuration
                        df:pd.DataFrame, # its corpus table, read with `read_config_corpus`
                        eval_df:pd.DataFrame|None=None): # its second corpus' table, read with `read_eval_corpus`
@@ -458,6 +480,7 @@ def write_skip_reports(cfg:TrainConfig, # the run's configuration
     if eval_df is not None:
         write_skip_report(cfg.run_dir/'skipped_eval_segments.csv', eval_df.attrs.get('skipped', []))
 
+# %% ../nbs/03_trainer.ipynb #c88b21f2
 def train(cfg:TrainConfig # the run's configuration
          ) -> dict: # the best epoch's metrics, with the run's folder
     "Train and evaluate one configuration; resumable, safe to kill at any moment, one writer per run folder."
@@ -485,6 +508,7 @@ def train(cfg:TrainConfig # the run's configuration
                 if created: shutil.rmtree(run, ignore_errors=True)
                 else: remove_written(run, keep_record=claimed)  # its files, not the user's
 
+# %% ../nbs/03_trainer.ipynb #3f1acb02
 def _train(cfg, acc, run, ident, what, data, eval_df=None):
     "Setup, then per epoch: train, evaluate (and score the development split), checkpoint; the result when all epochs are done."
     df, train_df, valid_df, dev_df = data
@@ -553,6 +577,7 @@ class Setup:
     valid_loader: DataLoader
     dev_loader: DataLoader|None = None # the development split that picks the best epoch (`select_epoch='dev'`)
 
+# %% ../nbs/03_trainer.ipynb #3052a1d9
 def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits) -> tuple:
     """(trainable, collate, a dataset per split): the model on audio and text, or, with frozen backbones, its head on their
     cached features; a split that is None gives None."""
@@ -578,6 +603,7 @@ def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits) -> tuple:
         *(None if t is None else CachedFeatures(root / key, t) for t in splits),
     )
 
+# %% ../nbs/03_trainer.ipynb #fd6ca111
 def audio_pad_multiple(cfg:TrainConfig, device_type:str) -> int:
     """Batches' audio is padded up to a whole multiple of this many samples. A GPU pays for each new batch shape the
     first time, so on CUDA whole seconds (16000 samples: few shapes); on a CPU every sample costs and a shape nothing,
@@ -585,6 +611,7 @@ def audio_pad_multiple(cfg:TrainConfig, device_type:str) -> int:
     `python benchmarks/limits.py shapes`, benchmarks/RESULTS.md)."""
     return cfg.audio_pad_multiple if cfg.audio_pad_multiple is not None else SAMPLE_RATE if device_type == 'cuda' else 1
 
+# %% ../nbs/03_trainer.ipynb #1087bdfd
 def loader_settings(cfg:TrainConfig, device_type:str) -> dict:
     """The data loaders' workers and pinned memory. On CUDA two workers decode the next batches while the GPU trains and
     pinned host memory speeds the copy to it; on a CPU the workers take cores from the training itself, so none there
@@ -592,6 +619,7 @@ def loader_settings(cfg:TrainConfig, device_type:str) -> dict:
     cuda = device_type == 'cuda'
     return dict(num_workers=cfg.num_workers if cfg.num_workers is not None else 2 if cuda else 0, pin_memory=cuda)
 
+# %% ../nbs/03_trainer.ipynb #3dbbc708
 def setup(cfg:TrainConfig, acc, df, train_df, valid_df, dev_df=None) -> Setup:
     "Build the model, its data loaders, the optimizer and the learning-rate schedule, and hand them to Accelerate."
     from transformers import get_scheduler
@@ -674,7 +702,7 @@ def selection_key(cfg:TrainConfig) -> str:
     "The history key that picks the best epoch: `metric` on the validation split, or on the development split (`dev_<metric>`)."
     return f'dev_{cfg.metric}' if cfg.select_epoch == 'dev' else cfg.metric
 
-
+# %% ../nbs/03_trainer.ipynb #92af378c
 def checkpoint(
     cfg: TrainConfig, acc, run: Path, s: Setup, epoch: int, history: list, best: dict | None, outputs: tuple, valid_df
 ) -> dict:
@@ -717,7 +745,7 @@ def checkpoint(
     acc.wait_for_everyone()
     return best
 
-
+# %% ../nbs/03_trainer.ipynb #8825a314
 def restore(cfg:TrainConfig, acc, run:Path, s:Setup) -> tuple:
     "Load `last.pt` into `s` (weights, optimizer, schedule, scaler, every RNG): (next epoch, history, best row)."
     try: state = torch.load(run/'last.pt', map_location='cpu', weights_only=True)
@@ -731,6 +759,7 @@ def restore(cfg:TrainConfig, acc, run:Path, s:Setup) -> tuple:
     if acc.is_main_process and not cfg.quiet: print(f'resuming {run} after epoch {state["epoch"]}')
     return state['epoch'] + 1, state['history'], state['best']
 
+# %% ../nbs/03_trainer.ipynb #4cb22ca5
 def _save_best(model, run, valid_df, outputs, row):
     "Write the best epoch's model (a `MultiModel` folder), predictions and metrics."
     with atomic_dir(run/'best') as tmp:
@@ -740,6 +769,7 @@ def _save_best(model, run, valid_df, outputs, row):
     pred = prediction_frame(valid_df, probs, model.config.class_names, dims, model.config.dimensions)
     with atomic_write(run/'predictions.csv', newline='') as f: pred.to_csv(f, index=False)
 
+# %% ../nbs/03_trainer.ipynb #8f5fbc7c
 def read_eval_corpus(cfg:TrainConfig) -> pd.DataFrame:
     "The single-labelled segments of the second corpus (`eval_data_path`), read with the run's transcript cleaning and bad-segment rule."
     df = read_corpus(cfg.eval_data_path, cfg.eval_corpus, text_mode=cfg.text_mode, on_error=cfg.on_error,
@@ -759,6 +789,7 @@ def read_eval_corpus(cfg:TrainConfig) -> pd.DataFrame:
         )
     return df
 
+# %% ../nbs/03_trainer.ipynb #3ba04905
 def score(model:MultiModel, # a trained model
           df:pd.DataFrame, # single-labelled segments
           batch_size:int=16, device=None, progress:bool=False,
@@ -781,6 +812,7 @@ def score(model:MultiModel, # a trained model
         model.config.dimensions,
     )
 
+# %% ../nbs/03_trainer.ipynb #0d5c4b85
 def score_eval_corpus(cfg:TrainConfig, run:Path, device=None,
                       df:pd.DataFrame|None=None # the second corpus' table, if already read (`read_eval_corpus`)
                      ) -> dict:

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader
 from .data import EmotionDataset
 from .metrics import dimension_metrics
 from .models import infer
+from .registry import get_method
 from .files import atomic_write
 
 # %% ../nbs/05_attention.ipynb #a25ad266
@@ -55,14 +56,16 @@ def collect_attention(model, # a `MultiModel` whose head returns attention maps
         out[f'{name}_by_emotion'] = (sums[name] / counts).numpy()
         out[f'{name}_profile'] = torch.cat(profiles[name]).numpy()
         out[f'{name}_boundary'] = np.array(
-            (model.config.audio_config or {}).get('hidden_size', 0) if name == 'features' else 0
+            (model.config.audio_config or {}).get('hidden_size', 0) if name in get_method(model.config.method).joint else 0
         )
     return out
 
+# %% ../nbs/05_attention.ipynb #04ecec06
 def save_attention(arrays:dict, path):
     "Write `collect_attention`'s arrays to a compressed .npz, atomically."
     with atomic_write(path, 'wb') as f: np.savez_compressed(f, **arrays)
 
+# %% ../nbs/05_attention.ipynb #d8fc11b6
 def load_attention(path) -> dict:
     "Read arrays written by `save_attention`."
     with np.load(path) as z: return {k: z[k] for k in z.files}
@@ -74,6 +77,7 @@ def _figure(**kwargs):
     plt.close(fig)
     return fig
 
+# %% ../nbs/05_attention.ipynb #afae152c
 def _blocks(A:np.ndarray, max_cells:int):
     "Average an (n, n) map over square blocks so that it has at most `max_cells` per side; returns (map, block)."
     n = A.shape[-1]
@@ -83,6 +87,7 @@ def _blocks(A:np.ndarray, max_cells:int):
     P = np.pad(A, ((0, m - n), (0, m - n)), constant_values=np.nan)
     return np.nanmean(P.reshape(m // k, k, m // k, k), axis=(1, 3)), k
 
+# %% ../nbs/05_attention.ipynb #3930dbac
 def plot_attention_by_emotion(by_emotion:np.ndarray, # (C, n, n) mean attention per emotion
                               class_names, # the C class names
                               labels=None, # the utterances' labels: emotions without any are left out
@@ -106,6 +111,7 @@ def plot_attention_by_emotion(by_emotion:np.ndarray, # (C, n, n) mean attention 
     fig.tight_layout()
     return fig
 
+# %% ../nbs/05_attention.ipynb #79c97f33
 def plot_feature_profile(profile:np.ndarray, # (N, n) attention each feature receives, per utterance
                          labels, # (N,) class ids; 0 is neutral
                          boundary:int=0, title:str=''):
@@ -126,6 +132,7 @@ def plot_feature_profile(profile:np.ndarray, # (N, n) attention each feature rec
     fig.tight_layout()
     return fig
 
+# %% ../nbs/05_attention.ipynb #90c732ad
 def attention_figures(arrays:dict, # `collect_attention`'s output
                       method:str='' # used in titles
                      ) -> dict: # name -> figure
@@ -135,11 +142,12 @@ def attention_figures(arrays:dict, # `collect_attention`'s output
         b = int(arrays.get(f'{key}_boundary', 0))
         figs[f'attention_{key}'] = plot_attention_by_emotion(arrays[f'{key}_by_emotion'], names, arrays['labels'], b,
                                                              f'{method}: {key} attention, mean per emotion')
-        if key == 'features':
+        if b:  # a map over the joined [audio; text] features (the registration's `joint`): what each feature receives
             figs['attention_profile'] = plot_feature_profile(arrays[f'{key}_profile'], arrays['labels'], b,
                                                              f'{method}: attention each feature receives')
     return figs
 
+# %% ../nbs/05_attention.ipynb #4f6b5377
 def save_figure(fig, path, dpi:int=110):
     "Save a figure as PNG atomically, then close it."
     with atomic_write(path, 'wb') as f: fig.savefig(f, format='png', dpi=dpi, bbox_inches='tight')
@@ -158,6 +166,7 @@ def plot_confusion(confusion, # (C, C) counts, rows true, columns predicted
     fig.tight_layout()
     return fig
 
+# %% ../nbs/05_attention.ipynb #9eb2cf85
 def plot_curves(history:pd.DataFrame, # metrics.jsonl as a table
                 title:str=''):
     "Training loss and validation weighted F1, macro F1 and UAR per epoch."
@@ -168,6 +177,7 @@ def plot_curves(history:pd.DataFrame, # metrics.jsonl as a table
     fig.suptitle(title); fig.tight_layout()
     return fig
 
+# %% ../nbs/05_attention.ipynb #4681645c
 def plot_f1_bars(table:pd.DataFrame, # one row per method: weighted_f1_mean/_std, macro_f1_mean/_std
                  title:str=''):
     "Weighted and macro F1 per method, mean with standard-deviation error bars."
@@ -216,6 +226,7 @@ def plot_dimensions(pred:pd.DataFrame, # a predictions table with `<dim>` (rated
     fig.suptitle(title); fig.tight_layout()
     return fig
 
+# %% ../nbs/05_attention.ipynb #8e98f139
 def plot_reliance(result:dict, # `rsacfn.analysis.reliance`'s output
                   title:str=''):
     "One model's modality reliance: accuracy by where segments show their emotion (if known), and F1 per class, intact and with each modality removed."
@@ -233,7 +244,7 @@ def plot_reliance(result:dict, # `rsacfn.analysis.reliance`'s output
     fig.suptitle(title); fig.tight_layout()
     return fig
 
-
+# %% ../nbs/05_attention.ipynb #44b5f23a
 def plot_reliance_sweep(
     drops: pd.DataFrame,  # one row per run: method, drop_audio, drop_text (macro F1 lost when that modality is removed)
     title: str = '',
@@ -249,7 +260,7 @@ def plot_reliance_sweep(
     fig.tight_layout()
     return fig
 
-
+# %% ../nbs/05_attention.ipynb #ef7d718d
 def plot_intervals(sig:pd.DataFrame, # `rsacfn.sweep.significance`'s table
                    metric:str='macro_f1', baseline:str='early_fusion', title:str=''):
     "Left: each method's mean, its interval over segments (thick) and over seeds and folds (thin). Right: both tests against `baseline`."

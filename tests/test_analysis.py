@@ -91,6 +91,15 @@ def test_evaluate_command_scores_a_saved_model_on_another_corpus(trained, tmp_pa
     assert m['n'] == labelled == len(pd.read_csv(tmp_path/'ev'/'predictions.csv'))
     assert {'confusion.png', 'dimensions.png', 'reliance.png'} <= {p.name for p in (tmp_path/'ev').iterdir()}
     assert m['reliance']['conditions'] == ['intact', 'audio removed', 'text removed'] and m['ccc_valence'] is not None
+    # the numbers, recomputed from the written predictions with scikit-learn (macro averages over the classes present)
+    from sklearn.metrics import f1_score, recall_score
+    pred = pd.read_csv(tmp_path/'ev'/'predictions.csv')
+    present = sorted(set(pred.emotion))
+    assert m['weighted_f1'] == pytest.approx(f1_score(pred.emotion, pred.predicted, average='weighted'))
+    assert m['macro_f1'] == pytest.approx(f1_score(pred.emotion, pred.predicted, labels=present, average='macro'))
+    assert m['uar'] == pytest.approx(recall_score(pred.emotion, pred.predicted, labels=present, average='macro'))
+    assert m['accuracy'] == pytest.approx((pred.emotion == pred.predicted).mean())
+    assert m['reliance']['summary']['intact']['macro_f1'] == pytest.approx(m['macro_f1'])  # 'intact' is the model as scored above
 
 
 def test_train_on_kemdy19_layout_and_score_on_kemdy20_layout_in_one_command(tiny_corpus, tiny_backbones, tmp_path):
@@ -116,7 +125,7 @@ def test_paired_bootstrap_of_a_method_against_itself_and_against_a_worse_one():
     good = np.where(rng.random(300) < .8, y, rng.integers(0, 7, 300))
     worse = np.where(rng.random(300) < .55, y, rng.integers(0, 7, 300))
     same = paired_bootstrap([(y, good, good)], 7, B=500)
-    assert all(r['low'] <= 0 <= r['high'] and r['p'] == 1 for r in same.values())
+    assert all(r['diff'] == r['low'] == r['high'] == 0 and r['p'] == 1 for r in same.values()), same  # [0, 0], p = 1
     better = paired_bootstrap([(y, good, worse)] * 2, 7, B=500)
     assert all(r['low'] > 0 and r['p'] < .01 for r in better.values()), better
     noisy = paired_bootstrap([(y[:40], worse[:40], np.where(rng.random(40) < .5, worse[:40], y[:40]))], 7, B=500)
@@ -166,3 +175,46 @@ def test_cue_groups_keep_emotional_segments_without_a_cue_out_of_the_neutral_gro
     assert (g == 'neutral').sum() == (truth.emotion == 'neutral').sum()               # neutral: the raters' single label only
     emotional_no_cue = truth.index[(truth.emotion != 'neutral') & (truth.cue == 'none')]
     assert len(emotional_no_cue) and (g[emotional_no_cue] == 'neither').all()        # an emotion shown nowhere is 'neither'
+
+
+def test_train_report_writes_what_the_sweep_reads(tiny_corpus, tiny_backbones, tmp_path, rsacfn_cli):
+    "`rsacfn train --report`: the experiment function's figures, attention, reliance and record beside the run."
+    from rsacfn.viz import load_attention
+    r = rsacfn_cli('train', '--report', '--method', 'rsa', '--epochs', '1', '--data_path', tiny_corpus, '--audio_max_lens', 32000,
+                   '--text_max_lens', 64, '--wav_model', tiny_backbones['audio'], '--text_model', tiny_backbones['text'],
+                   '--output_dir', tmp_path/'runs', '--ver', 'rsa', '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = tmp_path/'runs'/'rsa'
+    record = json.loads((run/'experiment.json').read_text())
+    assert record['result'] == json.loads((run/'result.json').read_text())
+    assert record['figures'] == ['curves.png', 'confusion.png', 'attention_features.png', 'attention_profile.png', 'reliance.png']
+    assert all((run/f).stat().st_size > 1000 for f in record['figures']) and record['reliance'] == 'reliance.json'
+    arrays = load_attention(run/record['attention'])
+    assert arrays['features_by_emotion'].shape[0] == 7 and len(arrays['labels']) == record['result']['n']
+    rel = json.loads((run/'reliance.json').read_text())
+    assert rel['summary']['intact']['macro_f1'] == pytest.approx(record['result']['macro_f1'])  # intact: the best epoch's own score
+    assert f"the record: {run/'experiment.json'}" in r.stdout
+
+
+def test_predict_command_on_a_corpus_folder_gives_every_segment(trained, tiny_corpus, tmp_path, rsacfn_cli):
+    "A KEMDy20 folder as predict's input: one row per segment the reader finds, the model's own prediction for each."
+    cfg, _ = trained
+    r = rsacfn_cli('predict', cfg.run_dir/'best', tiny_corpus, '--out', tmp_path/'p.csv', '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    got, corpus = pd.read_csv(tmp_path/'p.csv'), read_kemdy20(tiny_corpus)
+    assert got.wav_path.tolist() == corpus.wav_path.tolist()
+    expected = predict(MultiModel.from_pretrained(cfg.run_dir/'best'), corpus.wav_path.tolist(), corpus.text.tolist())
+    assert got.emotion.tolist() == expected.emotion.tolist()
+    np.testing.assert_allclose(got.filter(like='p_').values, expected.filter(like='p_').values, atol=1e-5)
+
+
+def test_the_sweep_says_whether_every_fusion_method_beats_the_unimodal_ones():
+    "The README's claim about the demo table is the sweep's own line under it: checked on both outcomes here."
+    from rsacfn.sweep import unimodal_line
+    row = lambda m, f1: dict(method=m, status='ok', error='', weighted_f1=f1, macro_f1=f1 - .1, uar=.5, accuracy=.9,
+                             pred_counts=[1] * 7, label_transform=False, setting='a')
+    runs = pd.DataFrame([row('speech_only', .78), row('text_only', .75), row('early_fusion', .85), row('rsa_cfn', .9)])
+    assert unimodal_line(summarize(runs)) == 'Every fusion method beats speech_only and text_only on mean weighted F1 and macro F1.'
+    worse = unimodal_line(summarize(pd.concat([runs, pd.DataFrame([row('late_fusion', .76)])])))
+    assert worse == 'Not every fusion method beats speech_only and text_only: late_fusion (weighted F1 0.7600 <= speech_only 0.7800); late_fusion (macro F1 0.6600 <= speech_only 0.6800).'
+    assert unimodal_line(summarize(runs[runs.method != 'text_only'].query("method != 'speech_only'"))) == ''  # no unimodal run

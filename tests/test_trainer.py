@@ -41,19 +41,20 @@ def test_rsa_cfn_learns_the_demo_corpus(setup, tmp_path):
     assert classification_metrics(valid.label.astype(int), preds.filter(like='p_').values.argmax(1))['weighted_f1'] == r['weighted_f1']
 
 
-def test_the_epoch_is_chosen_on_the_development_split_and_scored_on_the_validation_fold(setup, tmp_path):
-    r = train(TrainConfig(**setup, output_dir=str(tmp_path), ver='dev', method='early_fusion', split='session', fold=3, epochs=3,
-                          select_epoch='dev'))
+def test_the_epoch_is_chosen_on_the_development_split_and_scored_on_the_validation_fold(setup, tiny_corpus, tmp_path):
+    setup = dict(setup, data_path=str(tiny_corpus))  # four sessions: fold 3 scored, fold 0 chooses the epoch, 1-2 train
+    r = train(TrainConfig(**setup, output_dir=str(tmp_path), ver='dev', method='early_fusion', split='session', n_folds=4, fold=3,
+                          epochs=3, select_epoch='dev'))
     history = [json.loads(l) for l in (Path(r['run_dir'])/'metrics.jsonl').read_text().splitlines()]
     chosen = max(history, key=lambda h: h['dev_weighted_f1'])  # picked by the development split, not by the scored fold
     assert r['epoch'] == chosen['epoch'] and r['weighted_f1'] == chosen['weighted_f1'] and r['select_epoch'] == 'dev'
     assert all(set(f'dev_{k}' for k in METRICS) <= set(h) for h in history)
-    valid = split_corpus(read_kemdy20(setup['data_path']), 'session', fold=3)[1]
+    valid = split_corpus(read_kemdy20(setup['data_path']), 'session', fold=3, n_folds=4)[1]
     assert pd.read_csv(Path(r['run_dir'])/'predictions.csv').segment_id.tolist() == valid.segment_id.tolist()
 
 
-def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(setup, tmp_path):
-    cfg = dict(setup, output_dir=str(tmp_path), use_concat=True, multimodal_method='residual', epochs=3)
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(setup, tiny_corpus, tmp_path):
+    cfg = dict(setup, data_path=str(tiny_corpus), output_dir=str(tmp_path), use_concat=True, multimodal_method='residual', epochs=3)
     whole = train(TrainConfig(**cfg, ver='whole'))
     cmd = [str(BIN/'rsacfn'), 'train', *cli_args(dict(cfg, ver='killed'))]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, HF_HUB_OFFLINE='1'))
@@ -87,29 +88,53 @@ def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypat
 
 
 RANK_SCRIPT = '''
-import json, os, sys
+import hashlib, json, os, sys
+import accelerate, torch
 from rsacfn.config import TrainConfig
 from rsacfn.trainer import train
-cfg = TrainConfig(**json.loads(sys.argv[1]))
-r = train(cfg)
+trained = []
+prepare = accelerate.Accelerator.prepare
+def keep(self, *objs, **kw):  # the module the optimizer updates, as this process holds it
+    trained.extend(o for o in objs if isinstance(o, torch.nn.Module))
+    return prepare(self, *objs, **kw)
+accelerate.Accelerator.prepare = keep
+r = train(TrainConfig(**json.loads(sys.argv[1])))
+digest = hashlib.sha256()
+for k, v in sorted(trained[0].state_dict().items()): digest.update(k.encode() + v.detach().cpu().numpy().tobytes())
 out = os.path.join(sys.argv[2], f"rank{os.environ.get('RANK', '0')}.json")
-json.dump({k: r[k] for k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy', 'n', 'num_processes', 'train_loss')}, open(out, 'w'))
+json.dump(dict({k: r[k] for k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy', 'n', 'num_processes')}, weights=digest.hexdigest()),
+          open(out, 'w'))
 '''
 
 
-def test_two_processes_train_one_model(setup, tmp_path):
+LAUNCHERS = {  # the two ways the README gives to start one run on several processes
+    'torchrun': [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29517'],
+    'accelerate launch': [str(BIN/'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1',
+                          '--mixed_precision', 'no', '--dynamo_backend', 'no', '--main_process_port', '29518'],
+}
+
+
+@pytest.mark.parametrize('launcher', list(LAUNCHERS))
+def test_two_processes_train_one_model(setup, tiny_corpus, tmp_path, launcher):
+    "Two processes end with the same weights, bit for bit, and train as one process does on the same global batches."
     script = tmp_path/'rank.py'; script.write_text(RANK_SCRIPT)
-    cfg = dict(setup, use_concat=True, multimodal_method='early_fusion', epochs=2, device='cpu')
+    cfg = dict(setup, data_path=str(tiny_corpus), use_concat=True, multimodal_method='early_fusion', epochs=2, device='cpu')
     single = train(TrainConfig(**cfg, output_dir=str(tmp_path/'single')))
     env = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1')
-    out = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29517',
-                          str(script), json.dumps(dict(cfg, output_dir=str(tmp_path/'ddp'))), str(tmp_path)],
+    out = subprocess.run([*LAUNCHERS[launcher], str(script), json.dumps(dict(cfg, output_dir=str(tmp_path/'ddp'))), str(tmp_path)],
                          capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path/f'rank{i}.json').read_text()) for i in (0, 1))
-    assert r0 == r1 and r0['num_processes'] == 2  # both ranks report the same metrics
-    assert r0['n'] == single['n']                  # over the whole validation set, once
-    for k in METRICS: assert abs(r0[k] - single[k]) <= 0.05, (k, r0[k], single[k])
+    assert r0['num_processes'] == 2 and r0['weights'] == r1['weights']  # gradients were averaged: one model, not two
+    assert r0['n'] == single['n']                                         # scored over the whole validation set, once
+    # each global batch of 16 split 8 + 8: the losses follow the one-process run's (dropout draws differ per process)
+    ddp, one = (pd.read_json(tmp_path/d/'baseline'/'metrics.jsonl', lines=True) for d in ('ddp', 'single'))
+    np.testing.assert_allclose(ddp.train_loss, one.train_loss, rtol=0.05)
+    from safetensors.torch import load_file
+    wd, ws = (load_file(str(tmp_path/d/'baseline'/'best'/'model.safetensors')) for d in ('ddp', 'single'))
+    assert wd.keys() == ws.keys()
+    gap = {k: float((wd[k] - ws[k]).abs().max()) for k in ws if k.startswith('head.')}
+    assert max(gap.values()) < 0.02, gap  # the same best epoch's head, up to those draws
 
 
 def test_gradient_accumulation_matches_the_larger_batch(setup, tmp_path):
@@ -238,3 +263,33 @@ def test_audio_padding_follows_the_device_and_reaches_the_training_batches(tiny_
     assert any(n % 16000 for n in lengths[None])  # on this CPU: each batch as long as its longest clip
     assert all(n % 16000 == 0 or n == tiny_setup['audio_max_lens'] for n in lengths[16000])
     assert all(r >= n for r, n in zip(lengths[16000], lengths[None])) and lengths[16000] != lengths[None]
+
+
+@pytest.mark.parametrize('option', ['group_by_length', 'batch_weighted_sampler'])
+def test_the_sampling_options_reach_the_training_batches(setup, tiny_corpus, tmp_path, monkeypatch, option):
+    "The batches the training step receives are the sampler's order for the option: every segment the collator sees, in order."
+    import rsacfn.trainer as trainer
+    seen, real = [], trainer.training_data
+    def spying(cfg, acc, model, df, *splits):
+        trainable, collate, *datasets = real(cfg, acc, model, df, *splits)
+        def recorded(items):
+            seen.append([it['segment_id'] for it in items])
+            return collate(items)
+        return (trainable, recorded, *datasets)
+    monkeypatch.setattr(trainer, 'training_data', spying)
+    cfg = resolve_config(TrainConfig(**dict(setup, data_path=str(tiny_corpus), batch_size=8), method='early_fusion', epochs=1,
+                                     output_dir=str(tmp_path), **{option: True}))
+    train(cfg)
+    train_df, _ = trainer.load_split(cfg)
+    sampler = trainer.train_sampler(cfg, train_df, 'both'); sampler.set_epoch(0)
+    order = train_df.segment_id.values[list(sampler)].tolist()
+    batches = [order[i:i + 8] for i in range(0, len(order), 8)]
+    assert seen[:len(batches)] == batches  # the trainer's first epoch is exactly this order, cut into batches of 8
+    ids = [s for b in batches for s in b]
+    if option == 'batch_weighted_sampler':  # drawn with replacement, rare classes more often than the corpus holds them
+        drawn = train_df.set_index('segment_id').loc[ids].label.value_counts(normalize=True)
+        assert len(set(ids)) < len(ids) and drawn.get(0, 0) < (train_df.label == 0).mean()
+    else:  # each batch holds segments of similar length: far less spread within a batch than across the epoch
+        dur = train_df.set_index('segment_id').duration
+        within = np.mean([dur[b].max() - dur[b].min() for b in batches if len(b) == 8])
+        assert within < 0.5 * (dur.max() - dur.min()), within
