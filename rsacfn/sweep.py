@@ -27,7 +27,7 @@ from .stats import BOOTSTRAP_METRICS, bootstrap_interval, method_test, min_p, pa
 from .registry import METHODS, get_method, head_sizes, load_plugins
 from .tiny import demo_inputs
 from .presets import experiment_config, preset_config
-from .trainer import check_backbone_configs, identity_changes, read_config_corpus, run_identity, trained
+from .trainer import check_backbone_configs, check_split, identity_changes, read_config_corpus, run_identity, trained
 
 # %% ../nbs/04a_sweep.ipynb #567e0f1a
 @dataclass(frozen=True)
@@ -782,6 +782,7 @@ def _prepare(out:Path, runs, params, method_params, progress) -> tuple:
         check_backbone_configs(cfg)  # with the demo's tiny backbones filled in: before any run
         key = (cfg.data_path, cfg.corpus, cfg.text_mode, cfg.on_error)
         if key not in corpora: corpora[key] = read_config_corpus(cfg)
+        check_split(cfg, corpora[key])  # n_folds against the corpus' sessions: before any run, not in each
         identities[r] = run_identity(cfg, corpora[key])
     skipped = [row for k, df in corpora.items() if k[3] == 'skip' for row in df.attrs.get('skipped', [])]
     return per, identities, (skipped if any(k[3] == 'skip' for k in corpora) else None)

@@ -186,3 +186,14 @@ def test_a_speaker_independent_sweep_writes_its_intervals_tests_and_reliance(tmp
     assert set(rel.method) == {'early_fusion'}  # the fusion method, not text alone
     for png in ('f1_bars.png', 'intervals.png', 'reliance.png', 'early_fusion_reliance.png'):
         assert (out/'figures'/png).stat().st_size > 1000, png
+
+
+def test_more_folds_than_the_corpus_has_sessions_stops_the_sweep_before_any_run(tmp_path, small, rsacfn_cli):
+    "Found once, while the sweep plans, not in every run's notebook after its kernel has started."
+    out = tmp_path/'si'
+    r = rsacfn_cli('sweep', out, '--methods', 'text_only', '--protocol', 'speaker-independent', '--seeds', '42',
+                   *[a for k, v in small.items() for a in ('--set', f'{k}={v}')])
+    said = [l for l in r.stderr.replace('\r', '\n').splitlines() if l.strip() and '%|' not in l]  # not the corpus' progress bar
+    assert r.returncode == 2 and len(said) == 1 and 'n_folds 5:' in said[0], r.stderr
+    assert said[0].endswith('has 4 sessions; use --n_folds 4 or less'), said  # in the sweep's own flag
+    assert not (out/'runs').exists() and not (out/'notebooks').exists()
