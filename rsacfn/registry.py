@@ -48,9 +48,10 @@ def _check_facts(name:str, cls, attention:tuple, joint:tuple, sizes:dict):
     "Refuse a registration whose joint maps are not among its maps, or whose sizes its head does not take."
     if not set(joint) <= set(attention):
         raise ValueError(f'method {name!r}: joint={joint!r} names maps that attention={attention!r} does not list')
+    takes = set(getattr(cls, 'sizes', dict)())  # a class that is no head at all is refused where a run starts
     for kind, given in sizes.items():
-        if given and (unknown := set(given) - set(getattr(cls, 'sizes', dict)())):
-            raise ValueError(f'method {name!r}: {kind} {sorted(unknown)} are not sizes its head takes ({sorted(cls.sizes())})')
+        if (unknown := set(given) - takes):
+            raise ValueError(f'method {name!r}: {kind} {sorted(unknown)} are not sizes its head takes ({sorted(takes)})')
 
 # %% ../nbs/01b_registry.ipynb #3356e13c
 def register_head(name:str, # the method name
