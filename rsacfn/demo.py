@@ -4,7 +4,7 @@
 
 # %% ../nbs/00b_demo.ipynb #699b3921
 from __future__ import annotations
-import csv, json
+import csv, io, json
 from pathlib import Path
 
 # %% auto #0
@@ -17,7 +17,7 @@ import pandas as pd
 import soundfile as sf
 from .config import DEMO_SIZES  # n_sessions and n_segments per size
 from .data import EMOTIONS, LABEL2ID, SAMPLE_RATE
-from .files import a_or_an, atomic_dir, atomic_write, foreign_files, kind_of, own_tree, some
+from .files import a_or_an, atomic_dir, foreign_files, kind_of, own_tree, some
 
 # %% ../nbs/00b_demo.ipynb #848ce211
 DEMO_CLASS_P = {'neutral': .46, 'happy': .14, 'angry': .08, 'surprise': .08, 'sad': .08, 'fear': .08, 'disgust': .08}
@@ -149,7 +149,10 @@ def demo_segments(size:str='default', # a key of `DEMO_SIZES`
 
 # %% ../nbs/00b_demo.ipynb #32cdb222
 def _write_wav(path, wav, sr):
-    with atomic_write(path, 'wb') as f: sf.write(f, wav, sr, format='WAV', subtype='PCM_16')
+    """A clip as 16-bit PCM, encoded in memory and written in one go: libsndfile would sync each file to disk on closing
+    it, and the corpus is written in a folder that is moved into place whole at the end."""
+    buf = io.BytesIO(); sf.write(buf, wav, sr, format='WAV', subtype='PCM_16')
+    Path(path).write_bytes(buf.getvalue())
 
 def _annotation_cells(rng, emotions, spell, voice='neutral', lively=0.0):
     "Total evaluation (emotion, valence, arousal) and ten raters' votes for one segment whose voice sounds `voice`, from a speaker `lively` above the usual arousal."
@@ -237,7 +240,7 @@ def _write_demo(root, segs, seed, layout, progress):
         annotation = _kemdy20_annotation if layout == 'kemdy20' else _kemdy19_annotation
         head, sub, files = annotation(session, rows, raters)
         for name, out in files.items():
-            with atomic_write(root/'annotation'/name, newline='', encoding='utf-8') as f:
+            with open(root/'annotation'/name, 'w', newline='', encoding='utf-8') as f:  # in the folder `atomic_dir` moves
                 csv.writer(f).writerows([head, sub] + out)
 
 # %% ../nbs/00b_demo.ipynb #b02e2622
