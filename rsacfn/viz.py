@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import seaborn as sns
 from torch.utils.data import DataLoader
 from .data import EmotionDataset
@@ -174,6 +175,7 @@ def plot_curves(history:pd.DataFrame, # metrics.jsonl as a table
     a.plot(history.epoch, history.train_loss, marker='o'); a.set_xlabel('epoch'); a.set_ylabel('training loss')
     for m in ('weighted_f1', 'macro_f1', 'uar'): b.plot(history.epoch, history[m], marker='o', label=m)
     b.set_xlabel('epoch'); b.set_ylabel('validation'); b.legend(fontsize=8); b.set_ylim(0, 1)
+    for ax in (a, b): ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 1.5
     fig.suptitle(title); fig.tight_layout()
     return fig
 
