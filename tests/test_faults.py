@@ -69,7 +69,8 @@ def test_a_nan_wav_is_a_corpus_error_naming_the_file(corpus_copy, tmp_path, valu
     with pytest.raises(CorpusError, match='non-finite samples') as e: read_kemdy20(corpus_copy)
     assert path in str(e.value)
     with pytest.raises(CorpusError, match='non-finite samples'): load_audio(path)
-    df = read_kemdy20(corpus_copy, on_error='skip', skip_report=tmp_path/'skipped.csv')  # skippable like the others
+    with pytest.warns(UserWarning, match='skipped 1 segment'):  # skippable like the others, and said so
+        df = read_kemdy20(corpus_copy, on_error='skip', skip_report=tmp_path/'skipped.csv')
     assert sid not in set(df.segment_id) and pd.read_csv(tmp_path/'skipped.csv').segment_id.tolist() == [sid]
 
 
