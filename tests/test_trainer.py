@@ -107,21 +107,21 @@ json.dump(dict({k: r[k] for k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy', 
 '''
 
 
-LAUNCHERS = {  # the two ways the README gives to start one run on several processes
+STARTERS = {  # the two ways the README gives to start one run on several processes
     'torchrun': [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_port', '29517'],
     'accelerate launch': [str(BIN/'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1',
                           '--mixed_precision', 'no', '--dynamo_backend', 'no', '--main_process_port', '29518'],
 }
 
 
-@pytest.mark.parametrize('launcher', list(LAUNCHERS))
+@pytest.mark.parametrize('launcher', list(STARTERS))
 def test_two_processes_train_one_model(setup, tiny_corpus, tmp_path, launcher):
     "Two processes end with the same weights, bit for bit, and train as one process does on the same global batches."
     script = tmp_path/'rank.py'; script.write_text(RANK_SCRIPT)
     cfg = dict(setup, data_path=str(tiny_corpus), use_concat=True, multimodal_method='early_fusion', epochs=2, device='cpu')
     single = train(TrainConfig(**cfg, output_dir=str(tmp_path/'single')))
     env = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1')
-    out = subprocess.run([*LAUNCHERS[launcher], str(script), json.dumps(dict(cfg, output_dir=str(tmp_path/'ddp'))), str(tmp_path)],
+    out = subprocess.run([*STARTERS[launcher], str(script), json.dumps(dict(cfg, output_dir=str(tmp_path/'ddp'))), str(tmp_path)],
                          capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path/f'rank{i}.json').read_text()) for i in (0, 1))
