@@ -12,8 +12,8 @@ NOTEBOOKS = sorted(p.name for p in (ROOT/'nbs').glob('[!_.]*.ipynb'))
 @pytest.fixture(scope='module')
 def nbdev_test():
     """`nbdev_test` on every notebook, once: (its output, the notebooks it names as failed). One worker process runs them one
-    after another, each in a fresh shell: the heavy imports are paid once, not per notebook (196 s for the fourteen against
-    285 s one `nbdev_test` each; two workers on two cores took 254 s)."""
+    after another, each in a fresh shell: the heavy imports are paid once, not per notebook (benchmarks/RESULTS.md, the
+    test suite)."""
     out = subprocess.run([BIN/'nbdev_test', '--n_workers', '1', '--do_print', '--timing'], cwd=ROOT, capture_output=True, text=True, timeout=3600)
     listed = out.stderr.partition('nbdev Tests Failed On The Following Notebooks:')[2]  # empty when none failed: a traceback's lines are never read as names
     failed = set(re.findall(r'^\t(\S+\.ipynb)$', listed, re.M))
