@@ -8,9 +8,9 @@ import argparse, dataclasses, json, re, sys, warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COMMANDS', 'ERRORS', 'PREDICTIONS_HEADER', 'command', 'UsageError', 'parser', 'cli_spelling', 'main', 'demo_corpus',
-           'typed', 'config_arguments', 'train_command', 'set_values', 'listed', 'sweep_command', 'predict_command',
-           'evaluate_command']
+__all__ = ['COMMANDS', 'PAPER_FLAGS', 'ERRORS', 'PREDICTIONS_HEADER', 'command', 'UsageError', 'parser', 'from_paper_flags',
+           'cli_spelling', 'main', 'demo_corpus', 'typed', 'config_arguments', 'train_command', 'set_values', 'listed',
+           'sweep_command', 'predict_command', 'evaluate_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
 from .config import (CORPUS_READERS, DEMO_SIZES, EXPERIMENT_KEYS, LAUNCHERS, METRICS, PRESETS, PROTOCOLS, TrainConfig,
@@ -73,6 +73,40 @@ def parser() -> argparse.ArgumentParser:
             if type(a) is argparse._StoreAction: a.__class__ = _Once
     return p
 
+# %% ../nbs/06_cli.ipynb #3b213189
+PAPER_FLAGS = {  # the flag: (its type, the TrainConfig field it becomes)
+    'use_wav': ('bool|None', 'method'),  # True: speech alone (speech_only)
+    'use_concat': ('bool|None', 'method'),  # True: speech and text, fused by multimodal_method (default early_fusion)
+    'multimodal_method': ('str|None', 'method'),  # the fusion head, with use_concat
+    'rnn_model': ('str|None', 'text_model'),  # the text checkpoint
+    'feature_cache': ('bool|None', 'freeze_backbones'),  # rsacfn's old name for frozen backbones
+}
+
+# %% ../nbs/06_cli.ipynb #0c45d93e
+def _paper_method(wav, concat, mm) -> str:
+    "The method the paper's three flags choose (any of them given)."
+    if mm is not None and not concat:
+        raise ValueError(f"multimodal_method={mm!r} takes effect only with use_concat=True (without it the paper trains "
+                         f"{'speech' if wav else 'text'} alone); write method={mm!r}")
+    return (mm or 'early_fusion') if concat else 'speech_only' if wav else 'text_only'
+
+# %% ../nbs/06_cli.ipynb #2411a885
+def from_paper_flags(given:dict # flags as typed, by name; the paper's among them
+                    ) -> tuple[dict, str]: # TrainConfig fields, and the flag that named the method (for its errors)
+    "The paper's flags in `given` translated into the `TrainConfig` fields they mean (`PAPER_FLAGS`)."
+    out = {k: v for k, v in given.items() if k not in PAPER_FLAGS}
+    paper = {k: given[k] for k in PAPER_FLAGS if given.get(k) is not None}
+    mm = paper.get('multimodal_method')
+    chosen = {'method': _paper_method(paper.get('use_wav'), paper.get('use_concat'), mm)} if any(
+        PAPER_FLAGS[k][1] == 'method' for k in paper) else {}
+    chosen |= {PAPER_FLAGS[k][1]: paper[k] for k in ('rnn_model', 'feature_cache') if k in paper}
+    for key, value in chosen.items():
+        if key in out and out[key] != value:
+            flags = ', '.join(f'{k}={v!r}' for k, v in paper.items() if PAPER_FLAGS[k][1] == key)
+            raise ValueError(f'{key}={out[key]!r} contradicts {flags} (which gives {value!r}); give only {key}')
+        out[key] = value
+    return out, 'multimodal_method' if mm is not None and 'method' not in given else 'method'
+
 # %% ../nbs/06_cli.ipynb #7944fa6e
 def _unknown_flag(sub:argparse.ArgumentParser, extra:list[str]) -> str:
     "The error line for arguments a subcommand does not take, naming the closest flag."
@@ -92,7 +126,7 @@ def cli_spelling(message:str, sub:argparse.ArgumentParser) -> str:
     `--set key=value`."""
     actions = {a.dest: a for a in sub._actions if a.option_strings}
     sweep = sub.prog.endswith(' sweep')
-    fields = {f.name for f in dataclasses.fields(TrainConfig)} | set(EXPERIMENT_KEYS)
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} | set(EXPERIMENT_KEYS) | set(PAPER_FLAGS)
     def flag(m):
         key, value = m.group(1), m.group(2).strip('\'"')
         a = actions.get(key)
@@ -182,21 +216,23 @@ def typed(annotation, name:str=''):
     return parse
 
 # %% ../nbs/06_cli.ipynb #e368c95e
+def _add_flag(p:argparse.ArgumentParser, name:str, annotation:str, default, help:str=''):
+    "One flag `--name` (and `--na-me`) typed from `annotation`; absent from the parsed arguments unless typed."
+    kind = str(annotation).replace(' ', '').split('|')[0]
+    flags = [f'--{name}'] + ([f'--{name.replace("_", "-")}'] if '_' in name else [])
+    # a flag not typed leaves the field to TrainConfig or a preset
+    common = dict(default=argparse.SUPPRESS, dest=name, type=typed(annotation, name), help=help or f'(default: {default})')
+    if kind == 'bool': p.add_argument(*flags, nargs='?', const=True, metavar='BOOL', **common)
+    elif kind == 'dict': p.add_argument(*flags, metavar='JSON', **dict(common, help=f'a JSON object (default: {default})'))
+    elif kind == 'list': p.add_argument(*flags, metavar='A,B', **dict(common, help='comma-separated (default: none)'))
+    elif kind in ('int', 'float', 'str'): p.add_argument(*flags, **common)
+    else: raise TypeError(f'no command-line type for field {name}: {annotation}')
+
+# %% ../nbs/06_cli.ipynb #11e339d9
 def config_arguments(p:argparse.ArgumentParser, cls=TrainConfig):
     "Add one flag per field of the dataclass `cls`, typed from its annotation; only flags typed appear in the parsed arguments."
     for f in dataclasses.fields(cls):
-        kind = str(f.type).replace(' ', '').split('|')[0]
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        flags = [f'--{f.name}'] + ([f'--{f.name.replace("_", "-")}'] if '_' in f.name else [])
-        # a flag not typed leaves the field to TrainConfig or a preset
-        common = dict(default=argparse.SUPPRESS, dest=f.name, type=typed(f.type, f.name), help=f'(default: {default})')
-        if kind == 'bool': p.add_argument(*flags, nargs='?', const=True, metavar='BOOL', **common)
-        elif kind == 'dict':
-            p.add_argument(*flags, metavar='JSON', **dict(common, help=f'a JSON object (default: {default})'))
-        elif kind == 'list':
-            p.add_argument(*flags, metavar='A,B', **dict(common, help='comma-separated (default: none)'))
-        elif kind in ('int', 'float', 'str'): p.add_argument(*flags, **common)
-        else: raise TypeError(f'no command-line type for field {f.name}: {f.type}')
+        _add_flag(p, f.name, f.type, f.default if f.default is not dataclasses.MISSING else f.default_factory())
 
 # %% ../nbs/06_cli.ipynb #582f2d06
 def _train_args(p):
@@ -224,6 +260,8 @@ def _train_args(p):
         ),
     )
     config_arguments(p)
+    for name, (annotation, becomes) in PAPER_FLAGS.items():
+        _add_flag(p, name, annotation, None, help=f"the paper's flag, translated into --{becomes} (PAPER_FLAGS)")
 
 # %% ../nbs/06_cli.ipynb #9a3898eb
 @command('train', _train_args)
@@ -231,14 +269,16 @@ def train_command(args):
     "Train and evaluate one configuration (every TrainConfig field is a flag)."
     from rsacfn.presets import preset_config
     from rsacfn.tiny import demo_inputs
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    given, method_key = from_paper_flags(
+        {k: getattr(args, k) for k in [*(f.name for f in dataclasses.fields(TrainConfig)), *PAPER_FLAGS] if hasattr(args, k)}
+    )
     if args.preset == 'demo':
-        preset_config(args.preset, **given)  # every value checked before the demo inputs are written
+        preset_config(args.preset, method_key, **given)  # every value checked before the demo inputs are written
         given = {
             **demo_inputs(default_work_dir(), args.demo_size, given, progress=not given.get('quiet', False)),
             **given,
         }
-    cfg = preset_config(args.preset, **given)
+    cfg = preset_config(args.preset, method_key, **given)
     if args.report:
         from rsacfn.experiment import run_experiment
         record = run_experiment(cfg)
@@ -263,8 +303,9 @@ def train_command(args):
 
 # %% ../nbs/06_cli.ipynb #7ef43077
 def set_values(items:list[str]) -> dict:
-    "The sweep's `--set KEY=VALUE` pairs, each value parsed as the field's flag of `rsacfn train` parses it."
-    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)} | {k: 'str' for k in EXPERIMENT_KEYS}
+    "The sweep's `--set KEY=VALUE` pairs, each value parsed as the field's flag of `rsacfn train` parses it; the paper's flags translated."
+    fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)} | {k: 'str' for k in EXPERIMENT_KEYS} | {
+        k: annotation for k, (annotation, _) in PAPER_FLAGS.items()}
     params, raw = {}, {}
     for kv in items:
         if '=' not in kv: raise ValueError(f'--set takes KEY=VALUE, got {kv!r}')
@@ -274,7 +315,10 @@ def set_values(items:list[str]) -> dict:
         # the sweep names an unknown key, and the closest
         try: params[k] = parse_value(v, fields[k]) if k in fields else v
         except ValueError as e: raise ValueError(f'--set {k}={v}: {e}') from None
-    return params
+    if chosen := [k for k in params if PAPER_FLAGS.get(k, (None, None))[1] == 'method']:
+        raise ValueError(f"--set {chosen[0]}={raw[chosen[0]]}: the paper's flags choose one method, and a sweep's methods "
+                         "are its --methods; write e.g. --methods speech_only,rsa_cfn")
+    return from_paper_flags(params)[0]
 
 # %% ../nbs/06_cli.ipynb #5b9377f6
 def listed(text:str, # a comma-separated option as typed

@@ -11,7 +11,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'POOLING_MODES', 'CORPUS_READERS', 'METRICS', 'DEMO_SIZES', 'LAUNCHERS',
-           'PROTOCOLS', 'PAPER_FLAGS', 'RUN_ONLY', 'LOWEST', 'CHOICES', 'PRESETS', 'PRESET_HEAD_SIZES',
+           'PROTOCOLS', 'PAPER_FIELDS', 'RUN_ONLY', 'LOWEST', 'CHOICES', 'PRESETS', 'PRESET_HEAD_SIZES',
            'EXPERIMENT_KEYS', 'unknown_key', 'field_kind', 'checked_value', 'parse_value', 'TrainConfig',
            'default_work_dir']
 
@@ -134,7 +134,9 @@ def _check_run_name(ver:str):
                          "e.g. ver='rsa_cfn'")
 
 # %% ../nbs/00_config.ipynb #2679df65
-PAPER_FLAGS = ('use_wav', 'use_concat', 'multimodal_method')  # the paper's way of choosing the method
+# the paper's flags, which `rsacfn train` translates (`rsacfn.cli.PAPER_FLAGS`); not fields: a run's identity keeps them
+# as None (`rsacfn.trainer.run_identity`), the value they had when they were
+PAPER_FIELDS = ('use_wav', 'use_concat', 'multimodal_method', 'rnn_model', 'feature_cache')
 # where a run goes and how it shows: not its identity
 RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report', 'log_every')
 
@@ -187,17 +189,10 @@ class TrainConfig:
     # training)
     select_epoch: str = 'valid'
     # model
-    # what is trained: a method of the registry (`rsacfn.registry.METHODS`); None: the paper's flags (text_only without
-    # them)
+    # what is trained: a method of the registry (`rsacfn.registry.METHODS`); None: text_only, the paper's default
     method: str|None = None
-    use_wav: bool|None = None # the paper's flag for speech alone; translated into `method`
-    # the paper's flag for fusing speech and text with multimodal_method; translated into `method`
-    use_concat: bool|None = None
-    # the paper's flag naming the fusion head (with use_concat); translated into `method`
-    multimodal_method: str|None = None
     wav_model: str = 'facebook/wav2vec2-large-960h-lv60-self' # audio checkpoint folder or hub id
     text_model: str = 'klue/roberta-base' # text checkpoint folder or hub id
-    rnn_model: str|None = None # the paper's name for text_model; translated into it
     pooling_mode: str = 'mean' # 'mean', 'sum' or 'max' over real positions
     # sizes of the method's head that differ from the paper's (`head_sizes(method)`)
     head_sizes: dict = field(default_factory=dict)
@@ -205,7 +200,6 @@ class TrainConfig:
     # train the head alone: the backbones keep their loaded weights, and their features are extracted once (cached in
     # cache_dir) and reused
     freeze_backbones: bool = False
-    feature_cache: bool|None = None # the old name of freeze_backbones; translated into it
     # speed
     cache_dir: str|None = None # where freeze_backbones caches features (None: output_dir/feature_cache)
     # data-loading worker processes; None: 2 on CUDA, 0 elsewhere (`benchmarks/limits.py loading`)
@@ -224,6 +218,9 @@ class TrainConfig:
     def __new__(cls, *args, **kwargs):
         names = [f.name for f in dataclasses.fields(cls)]
         for k in kwargs:
+            if k in PAPER_FIELDS:
+                raise ValueError(f"{k} is a flag of the paper's command line (`rsacfn train --{k}` translates it); "
+                                 "here give method, text_model or freeze_backbones, e.g. method='rsa_cfn'")
             if k not in names: raise unknown_key('TrainConfig field', k, names)
         return super().__new__(cls)
 
@@ -231,11 +228,8 @@ class TrainConfig:
         for f in dataclasses.fields(self): setattr(self, f.name, checked_value(f.name, getattr(self, f.name), f.type))
         _check_run_name(self.ver)
         self.plugins = _plugin_paths(self.plugins)
-        self.method_was_default = self.method is None and all(getattr(self, k) is None for k in PAPER_FLAGS)
-        # errors name it
-        self.method_key = 'multimodal_method' if self.method is None and self.multimodal_method else 'method'
-        self.method = _paper_method(self)
-        _translate_aliases(self)
+        self.method_was_default = self.method is None
+        self.method = self.method or 'text_only'  # the paper's default: text alone
         _check_ranges(self)
         _check_choices(self)
 
@@ -244,7 +238,7 @@ class TrainConfig:
 
     def describe(self) -> str:
         "One line saying what this configuration trains."
-        default = " (the paper's default; choose another with method, or the paper's flags)"
+        default = " (the paper's default; choose another with method)"
         return f'training {self.method}' + (default if self.method_was_default else '')
 
 # %% ../nbs/00_config.ipynb #834d74af
@@ -257,45 +251,6 @@ def _plugin_paths(plugins:list) -> list:
                 f'`plugins`: {p} is given twice ({plugins[out.index(p)]!r} and {plugins[i]!r}); give it once'
             )
     return out
-
-# %% ../nbs/00_config.ipynb #da557fa2
-def _paper_method(cfg) -> str:
-    "The method that `method` or the paper's flags name (the one place they are translated); the flags are then cleared."
-    wav, concat, mm = cfg.use_wav, cfg.use_concat, cfg.multimodal_method
-    cfg.use_wav = cfg.use_concat = cfg.multimodal_method = None
-    if mm is not None and not concat:
-        raise ValueError(
-            f"multimodal_method={mm!r} takes effect only with use_concat=True (without it the paper trains "
-            f"{'speech' if wav else 'text'} alone); write method={mm!r}"
-        )
-    flagged = (
-        (mm or 'early_fusion')
-        if concat
-        else 'speech_only' if wav else 'text_only' if (wav, concat) != (None, None) else None
-    )
-    if cfg.method is None: return flagged or 'text_only'  # the paper's default: text alone
-    if flagged is not None and flagged != cfg.method:
-        given = ', '.join(f'{k}={v!r}' for k, v in zip(PAPER_FLAGS, (wav, concat, mm)) if v is not None)
-        raise ValueError(f'method={cfg.method!r} contradicts {given} (which selects {flagged!r}); give only method')
-    return cfg.method
-
-# %% ../nbs/00_config.ipynb #db7462da
-def _translate_aliases(cfg):
-    "The paper's `rnn_model` and the old `feature_cache` into `text_model` and `freeze_backbones`, then cleared."
-    if cfg.rnn_model is not None:
-        default = TrainConfig.__dataclass_fields__['text_model'].default
-        if cfg.text_model not in (default, cfg.rnn_model):
-            raise ValueError(
-                f'text_model={cfg.text_model!r} and rnn_model={cfg.rnn_model!r} name two text checkpoints; '
-                'give only text_model'
-            )
-        cfg.text_model, cfg.rnn_model = cfg.rnn_model, None
-    if cfg.feature_cache is not None:  # the old name: same meaning, one field
-        if cfg.freeze_backbones and not cfg.feature_cache:
-            raise ValueError(
-                'freeze_backbones=True and feature_cache=False contradict each other; give only freeze_backbones'
-            )
-        cfg.freeze_backbones, cfg.feature_cache = bool(cfg.feature_cache) or cfg.freeze_backbones, None
 
 # %% ../nbs/00_config.ipynb #8fb4583f
 LOWEST = dict(epochs=1, grad_accum=1, batch_size=1, val_batch_size=1, num_classes=2, n_folds=2, audio_max_lens=1,

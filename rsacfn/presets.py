@@ -11,16 +11,16 @@ from pathlib import Path
 __all__ = ['resolve_config', 'preset_config', 'experiment_config']
 
 # %% ../nbs/02a_presets.ipynb #553b9e84
-from .config import EXPERIMENT_KEYS, PAPER_FLAGS, PRESETS, PRESET_HEAD_SIZES, DEMO_SIZES, TrainConfig, default_work_dir, unknown_key
+from .config import EXPERIMENT_KEYS, PRESETS, PRESET_HEAD_SIZES, DEMO_SIZES, TrainConfig, default_work_dir, unknown_key
 from .registry import METHODS, check_head_sizes, get_method, load_plugins
 from .models import FusionHead  # importing the models registers the paper's methods
 from .tiny import demo_inputs
 
 # %% ../nbs/02a_presets.ipynb #45cd8f11
-def _method(cfg:TrainConfig):
-    "The registry's entry for `cfg.method`, once `cfg.plugins` are imported (a plugin may register it)."
+def _method(cfg:TrainConfig, key:str='method'):
+    "The registry's entry for `cfg.method`, once `cfg.plugins` are imported (a plugin may register it); an error names `key`."
     load_plugins(cfg.plugins)
-    if cfg.method not in METHODS: raise unknown_key(cfg.method_key, cfg.method, METHODS)  # under the key the user wrote
+    if cfg.method not in METHODS: raise unknown_key(key, cfg.method, METHODS)
     return get_method(cfg.method)
 
 # %% ../nbs/02a_presets.ipynb #1b133be2
@@ -38,18 +38,20 @@ def resolve_config(cfg:TrainConfig # the configuration as given
     return out
 
 # %% ../nbs/02a_presets.ipynb #aca342b9
-def _method_of(given:dict) -> str:
-    "The method that the given keys name (`method` or the paper's flags), once their plugins are imported."
-    return _method(TrainConfig(**{k: v for k, v in given.items() if k in ('method', 'plugins', *PAPER_FLAGS)})).name
+def _method_of(given:dict, key:str='method') -> str:
+    "The method that the given keys name, once their plugins are imported."
+    return _method(TrainConfig(**{k: v for k, v in given.items() if k in ('method', 'plugins')}), key).name
 
 # %% ../nbs/02a_presets.ipynb #831e055d
 def preset_config(preset:str='paper', # a name in `PRESETS`
+                  method_key:str='method', # the key the user wrote the method as, for its error (the paper's flag)
                   **given # TrainConfig fields, over the preset's
                  ) -> TrainConfig:
     "A resolved `TrainConfig` from a named preset with the given fields on top; the head sizes its registration declares for the preset (`demo_sizes`)."
     if preset not in PRESETS: raise unknown_key('preset', preset, PRESETS)
     base, given = dict(PRESETS[preset]), dict(given)
-    sizes = getattr(get_method(_method_of(given)), PRESET_HEAD_SIZES[preset]) if PRESET_HEAD_SIZES[preset] else {}
+    method = _method_of(given, method_key)
+    sizes = getattr(get_method(method), PRESET_HEAD_SIZES[preset]) if PRESET_HEAD_SIZES[preset] else {}
     base['head_sizes'] = {**sizes, **given.pop('head_sizes', {})}
     return resolve_config(TrainConfig(**{**base, **given}))
 

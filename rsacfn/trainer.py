@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-from .config import METRICS, RUN_ONLY, TrainConfig
+from .config import METRICS, PAPER_FIELDS, RUN_ONLY, TrainConfig
 from .data import (DIMENSIONS, EMOTIONS, SAMPLE_RATE, EmotionDataset, read_corpus, sample_weights, scale_dimensions,
                          split_corpus, unscale_dimensions, write_skip_report)
 from .files import (RECORD, atomic_dir, atomic_write, check_claim, claim, remove_written, run_lock, strict_json,
@@ -223,7 +223,8 @@ def run_identity(cfg:TrainConfig, # the run's configuration, resolved (`resolve_
                 # and fold)
                 ) -> dict:
     "Everything a run's result depends on, and its hash."
-    config = {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}
+    # the paper's flags were fields once: None in every identity, so identities written then stay the same
+    config = {**dict.fromkeys(PAPER_FIELDS), **{k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}}
     if df is None: df = read_config_corpus(cfg)
     backbones = {
         m: checkpoint_identity(cfg.wav_model if m == 'audio' else cfg.text_model)

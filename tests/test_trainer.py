@@ -30,7 +30,7 @@ def cli_args(cfg: dict):
 
 
 def test_rsa_cfn_learns_the_demo_corpus(setup, tmp_path):
-    r = train(TrainConfig(**setup, output_dir=str(tmp_path), ver='rsa_cfn', use_concat=True, multimodal_method='rsa_cfn',
+    r = train(TrainConfig(**setup, output_dir=str(tmp_path), ver='rsa_cfn', method='rsa_cfn',
                           head_sizes=dict(proj_dim=32), epochs=4))
     _, valid = split_corpus(read_kemdy20(setup['data_path']))
     majority = classification_metrics(valid.label.astype(int), np.zeros(len(valid), int))
@@ -54,7 +54,7 @@ def test_the_epoch_is_chosen_on_the_development_split_and_scored_on_the_validati
 
 
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(setup, tiny_corpus, tmp_path):
-    cfg = dict(setup, data_path=str(tiny_corpus), output_dir=str(tmp_path), use_concat=True, multimodal_method='residual', epochs=3)
+    cfg = dict(setup, data_path=str(tiny_corpus), output_dir=str(tmp_path), method='residual', epochs=3)
     whole = train(TrainConfig(**cfg, ver='whole'))
     cmd = [str(BIN/'rsacfn'), 'train', *cli_args(dict(cfg, ver='killed'))]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, HF_HUB_OFFLINE='1'))
@@ -118,7 +118,7 @@ STARTERS = {  # the two ways the README gives to start one run on several proces
 def test_two_processes_train_one_model(setup, tiny_corpus, tmp_path, launcher):
     "Two processes end with the same weights, bit for bit, and train as one process does on the same global batches."
     script = tmp_path/'rank.py'; script.write_text(RANK_SCRIPT)
-    cfg = dict(setup, data_path=str(tiny_corpus), use_concat=True, multimodal_method='early_fusion', epochs=2, device='cpu')
+    cfg = dict(setup, data_path=str(tiny_corpus), method='early_fusion', epochs=2, device='cpu')
     single = train(TrainConfig(**cfg, output_dir=str(tmp_path/'single')))
     env = dict(os.environ, HF_HUB_OFFLINE='1', OMP_NUM_THREADS='1')
     out = subprocess.run([*STARTERS[launcher], str(script), json.dumps(dict(cfg, output_dir=str(tmp_path/'ddp'))), str(tmp_path)],
@@ -138,7 +138,7 @@ def test_two_processes_train_one_model(setup, tiny_corpus, tmp_path, launcher):
 
 
 def test_gradient_accumulation_matches_the_larger_batch(setup, tmp_path):
-    cfg = dict(setup, output_dir=str(tmp_path), use_concat=True, multimodal_method='early_fusion', freeze_backbones=True,
+    cfg = dict(setup, output_dir=str(tmp_path), method='early_fusion', freeze_backbones=True,
                epochs=2, scheduler='linear')
     for ver, kw in (('b16', dict(batch_size=16)), ('b8x2', dict(batch_size=8, grad_accum=2)), ('b8', dict(batch_size=8))):
         train(TrainConfig(**dict(cfg, **kw), ver=ver))
