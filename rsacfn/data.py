@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
-from scipy.signal import resample_poly
 from .config import AUDIO_MAX_LENS, TEXT_MAX_LENS, unknown_key  # the paper's lengths: `00_config`
 from .files import atomic_write, short_hash
 
@@ -192,6 +191,7 @@ def resample(wav:np.ndarray, # 1-d float waveform
         if fn is None: raise ImportError("torchaudio does not import here; use backend='scipy'")
         return fn(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32)), orig_sr, target_sr).numpy()
     if backend != 'scipy': raise ValueError(f"backend must be 'auto', 'torchaudio' or 'scipy', not {backend!r}")
+    from scipy.signal import resample_poly  # 1 s of imports, paid only by a corpus not at 16 kHz
     ratio = Fraction(target_sr, orig_sr)
     return resample_poly(wav, ratio.numerator, ratio.denominator).astype(np.float32)
 
