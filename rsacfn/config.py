@@ -138,7 +138,8 @@ def _check_run_name(ver:str):
 # as None (`rsacfn.trainer.run_identity`), the value they had when they were
 PAPER_FIELDS = ('use_wav', 'use_concat', 'multimodal_method', 'rnn_model', 'feature_cache')
 # where a run goes and how it shows: not its identity
-RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report', 'log_every')
+RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report', 'log_every',
+            'keep_resume_state')
 
 @dataclass
 class TrainConfig:
@@ -213,6 +214,9 @@ class TrainConfig:
     # for the device
     log_every: int = 50
     resume: bool = False # continue from the run's last completed epoch
+    # keep last.pt (weights and optimizer state: about 5 GB at the paper's sizes) after the run finishes, so that resume=True
+    # can extend it with more epochs; without it a finished run keeps its best model, metrics and predictions
+    keep_resume_state: bool = False
     quiet: bool = False # no progress bars
 
     def __new__(cls, *args, **kwargs):

@@ -418,6 +418,14 @@ def _check_run_dir(cfg, run, ident):
         raise FileExistsError(
             f'{run} holds a finished run; choose another `ver`, delete it, or pass resume=True to reuse or extend it'
         )
+    if (run/'result.json').is_file() and not (run/'last.pt').is_file():
+        done = json.loads((run/'result.json').read_text())['epochs_done']
+        if cfg.epochs > done:
+            raise FileNotFoundError(
+                f'{run} finished after {done} epochs and did not keep its resume state (last.pt), so it cannot be '
+                f'extended to epochs={cfg.epochs}; train it under another `ver` (keep_resume_state=True keeps last.pt '
+                'for extending)'
+            )
 
 # %% ../nbs/03_trainer.ipynb #2c35e394
 def evaluate(module, # the model, or `FrozenBackbones` on cached features
@@ -561,7 +569,9 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
         num_processes=acc.num_processes,
     )
     if cfg.eval_data_path and acc.is_main_process: result.update(score_eval_corpus(cfg, run, acc.device, eval_df))
-    if acc.is_main_process: write_json(run/'result.json', result)
+    if acc.is_main_process:
+        write_json(run/'result.json', result)
+        if not cfg.keep_resume_state: (run/'last.pt').unlink(missing_ok=True)  # finished: what resumes it is not needed
     acc.wait_for_everyone()
     return result
 

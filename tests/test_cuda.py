@@ -35,7 +35,7 @@ def _watch_dtypes(monkeypatch):
 def test_use_amp_trains_in_float16_with_a_scaler_and_saves_float32_weights(cuda_setup, monkeypatch):
     from rsacfn.models import MultiModel
     seen = _watch_dtypes(monkeypatch)
-    r = train(TrainConfig(**cuda_setup, ver='fp16', use_amp=True, epochs=2))
+    r = train(TrainConfig(**cuda_setup, ver='fp16', use_amp=True, epochs=2, keep_resume_state=True))
     assert seen == {(torch.float16, 'cuda'), ('pinned', True, True)}, seen  # every forward ran on the GPU in float16; batches came from pinned memory
     rows = pd.read_json(Path(r['run_dir'])/'metrics.jsonl', lines=True)
     assert np.isfinite(rows[list(METRICS)].values).all() and rows.train_loss.iloc[1] < rows.train_loss.iloc[0]
@@ -46,16 +46,16 @@ def test_use_amp_trains_in_float16_with_a_scaler_and_saves_float32_weights(cuda_
 
 def test_without_use_amp_cuda_trains_in_float32(cuda_setup, monkeypatch):
     seen = _watch_dtypes(monkeypatch)
-    r = train(TrainConfig(**cuda_setup, ver='fp32', use_amp=False, epochs=1))
+    r = train(TrainConfig(**cuda_setup, ver='fp32', use_amp=False, epochs=1, keep_resume_state=True))
     assert seen == {(torch.float32, 'cuda'), ('pinned', True, True)}, seen
     assert torch.load(Path(r['run_dir'])/'last.pt', weights_only=True)['scaler'] is None
 
 
 def test_a_resumed_float16_run_restores_the_scaler(cuda_setup):
     "Resume on the GPU: the scaler's scale and step counters come back from last.pt; the run ends as an uninterrupted one does."
-    whole = train(TrainConfig(**cuda_setup, ver='whole', epochs=2))
-    train(TrainConfig(**cuda_setup, ver='resumed', epochs=1))
-    resumed = train(TrainConfig(**cuda_setup, ver='resumed', epochs=2, resume=True))
+    whole = train(TrainConfig(**cuda_setup, ver='whole', epochs=2, keep_resume_state=True))
+    train(TrainConfig(**cuda_setup, ver='resumed', epochs=1, keep_resume_state=True))
+    resumed = train(TrainConfig(**cuda_setup, ver='resumed', epochs=2, resume=True, keep_resume_state=True))
     sw, sr = (torch.load(Path(r['run_dir'])/'last.pt', weights_only=True) for r in (whole, resumed))
     assert sr['scaler'] == sw['scaler'], (sr['scaler'], sw['scaler'])
     # GPU kernels (cuDNN convolutions, atomics) need not be bit-reproducible: the metrics agree closely, not exactly

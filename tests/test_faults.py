@@ -154,7 +154,7 @@ def test_bad_values_are_one_line_errors_and_leave_no_folder(base, bad, message, 
 
 
 def test_run_files_are_strict_and_a_damaged_checkpoint_is_one_line(base, rsacfn_cli):
-    r = train(TrainConfig(**base, ver='files'))
+    r = train(TrainConfig(**base, ver='files', keep_resume_state=True))
     run = Path(r['run_dir'])
     state = torch.load(run/'last.pt', weights_only=True)  # tensors and plain values only
     assert state['epoch'] == 0

@@ -141,7 +141,7 @@ def test_gradient_accumulation_matches_the_larger_batch(setup, tmp_path):
     cfg = dict(setup, output_dir=str(tmp_path), method='early_fusion', freeze_backbones=True,
                epochs=2, scheduler='linear')
     for ver, kw in (('b16', dict(batch_size=16)), ('b8x2', dict(batch_size=8, grad_accum=2)), ('b8', dict(batch_size=8))):
-        train(TrainConfig(**dict(cfg, **kw), ver=ver))
+        train(TrainConfig(**dict(cfg, **kw), ver=ver, keep_resume_state=True))
     lr = {v: [json.loads(l)['lr'] for l in (tmp_path/v/'metrics.jsonl').read_text().splitlines()] for v in ('b16', 'b8x2', 'b8')}
     assert lr['b8x2'] == pytest.approx(lr['b16']) and lr['b16'][0] == pytest.approx(setup['lr'] / 2)  # half the steps of batch 8
     w = {v: torch.load(tmp_path/v/'last.pt', weights_only=False)['trainable']['head.classifier.weight'] for v in ('b16', 'b8x2', 'b8')}
@@ -192,10 +192,10 @@ def test_the_float16_gradient_scaler_skips_overflowing_steps_and_resumes_with_it
         acc.scaler = torch.amp.GradScaler('cpu', init_scale=2.0 ** 127, growth_interval=10 ** 6)  # Accelerate's fp16 scaler, at a scale the first steps overflow (never grown back)
         return acc
     monkeypatch.setattr(T, '_accelerator', with_scaler)
-    whole = train(TrainConfig(**tiny_setup, ver='whole', epochs=2))  # the loss is finite: skipped steps are not a NonFiniteLoss
+    whole = train(TrainConfig(**tiny_setup, ver='whole', epochs=2, keep_resume_state=True))  # the loss is finite: skipped steps are not a NonFiniteLoss
     state = torch.load(Path(whole['run_dir'])/'last.pt', weights_only=True)
     assert 0 < state['scaler']['scale'] < 2.0 ** 127  # overflowing steps were skipped and the scale came down
-    train(TrainConfig(**tiny_setup, ver='resumed', epochs=1))
+    train(TrainConfig(**tiny_setup, ver='resumed', epochs=1, keep_resume_state=True))
     resumed = train(TrainConfig(**tiny_setup, ver='resumed', epochs=2, resume=True))
     assert {k: resumed[k] for k in METRICS} == {k: whole[k] for k in METRICS}
     from safetensors.torch import load_file
