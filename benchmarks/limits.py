@@ -5,6 +5,7 @@
     python benchmarks/limits.py precision                   # bfloat16 autocast against float32 on the demo: time and F1 over 3 seeds
     python benchmarks/limits.py habits                      # whole runs: the published pipeline's habits against the defaults
     python benchmarks/limits.py loading --device cuda       # data-loading workers and pinned memory
+    python benchmarks/limits.py checkpoint                  # the resume state at the paper's sizes: what training waits for
 
 Every section prints a table preceded by the command that made it and the machine it ran on.
 
@@ -23,6 +24,8 @@ Every section prints a table preceded by the command that made it and the machin
   epoch time and validation F1, to decide the CPU default.
 - **habits**: whole `train` runs in the published pipeline's habits (static padding to 96000 samples / 256 tokens,
   the corpus decoded before training) against the defaults and `group_by_length`; targets 3x and 5x.
+- **checkpoint**: the resume state (`last.pt`) at the paper's sizes, early_fusion and rsa_cfn: its size, and the
+  seconds the training loop waits for it, written in the loop (before) and by the background `StateWriter` (now).
 - **loading**: whole `train` runs with 0, 2 and 4 data-loading worker processes, with and without pinned memory
   (pinned host memory only matters on CUDA): the median epoch time of epochs 2 onwards.
 
@@ -374,13 +377,48 @@ def shapes(args):
     table(rows)
 
 
+def checkpoint(args):
+    """The resume state one epoch writes (`last.pt`) at the paper's sizes: the trainable model and AdamW's state after a
+    step, for each method. Seconds the training loop waits for it: written in the loop (`save_atomic`, as before) and by
+    `rsacfn.trainer.StateWriter` (the loop waits for the copy into host memory the writer keeps, from the second epoch on;
+    the write overlaps the next epoch). Target: the
+    loop waits at most a quarter of the write."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    import torch
+    from throughput import paper_size_backbones
+    from rsacfn.tiny import tiny_backbones
+    from rsacfn.models import MultiModel
+    from rsacfn.trainer import StateWriter, save_atomic
+    bb, out, rows = paper_size_backbones(Path(args.out)/'paper_size_backbones', tiny_backbones(progress=False)), Path(args.out)/'checkpoint', []
+    out.mkdir(parents=True, exist_ok=True)
+    for method in (args.methods or 'early_fusion,rsa_cfn').split(','):
+        model = MultiModel.from_backbones(method, bb['audio'], bb['text'])
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=1e-5)
+        for p in params: p.grad = torch.zeros_like(p)
+        opt.step()  # AdamW's two moments now exist, as after the first training step
+        state = dict(epoch=0, trainable=model.state_dict(), optimizer=opt.state_dict())
+        path = out/f'{method}.pt'
+        t = time.perf_counter(); save_atomic(state, path); inline = time.perf_counter() - t
+        writer = StateWriter()
+        writer.save(state, path); writer.wait()  # the first epoch allocates the writer's host copy
+        t = time.perf_counter(); writer.save(state, path); held = time.perf_counter() - t  # every later epoch
+        writer.wait(); total = time.perf_counter() - t
+        rows.append({'method': method, 'last.pt GB': round(path.stat().st_size / 1e9, 2), 'in the loop s (before)': round(inline, 2),
+                     'StateWriter: loop waits s': round(held, 2), 'StateWriter: write ends after s': round(total, 2),
+                     'target (wait <= write / 4)': 'met' if held <= inline / 4 else 'NOT met'})
+        print(rows[-1], flush=True)
+        path.unlink(); del model, opt, state, params, writer
+    table(rows)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits', 'loading', 'shapes'))
+    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits', 'loading', 'shapes', 'checkpoint'))
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu', help='mfu, habits, loading: where to train (default: %(default)s)')
     p.add_argument('--backbones', choices=('tiny', 'paper'), default='tiny', help='mfu: backbone sizes (default: %(default)s)')
-    p.add_argument('--methods', default=None, help='mfu: comma-separated methods (default: all); habits, loading: (default: early_fusion)')
+    p.add_argument('--methods', default=None, help='mfu: comma-separated methods (default: all); habits, loading: (default: early_fusion); checkpoint: (default: early_fusion,rsa_cfn)')
     p.add_argument('--method', default='early_fusion', help='precision: the method (default: %(default)s)')
     p.add_argument('--steps', type=int, default=3, help='mfu: timed steps per method and precision (default: %(default)s)')
     p.add_argument('--profile_methods', default=None, help='mfu: the methods whose step is profiled (default: all)')
@@ -394,7 +432,8 @@ def main(argv=None):
     header(argv)
     print(machine(args.device))
     print()
-    dict(startup=startup, mfu=mfu, precision=precision, habits=habits, loading=loading, shapes=shapes)[args.section](args)
+    dict(startup=startup, mfu=mfu, precision=precision, habits=habits, loading=loading, shapes=shapes,
+         checkpoint=checkpoint)[args.section](args)
 
 
 if __name__ == '__main__':

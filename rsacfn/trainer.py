@@ -4,18 +4,19 @@
 
 # %% ../nbs/03_trainer.ipynb #2e213002
 from __future__ import annotations
-import contextlib, functools, hashlib, json, math, os, random, shutil, time
-from dataclasses import dataclass, asdict
+import contextlib, functools, hashlib, json, math, os, random, shutil, threading, time
+from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
 __all__ = ['prediction_frame', 'EpochSampler', 'train_sampler', 'corpus_fingerprint', 'cache_key', 'extract_features',
            'CachedFeatures', 'collate_features', 'checkpoint_identity', 'run_identity', 'identity_changes',
-           'save_atomic', 'cpu_bf16', 'amp_precision', 'load_split', 'read_config_corpus', 'check_split',
+           'save_atomic', 'StateWriter', 'cpu_bf16', 'amp_precision', 'load_split', 'read_config_corpus', 'check_split',
            'check_backbone_configs', 'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted', 'trained',
            'write_skip_reports', 'train', 'Setup', 'training_data', 'audio_pad_multiple', 'loader_settings', 'setup',
-           'train_epoch', 'selection_key', 'checkpoint', 'restore', 'read_eval_corpus', 'score', 'score_eval_corpus']
+           'train_epoch', 'fit_epoch', 'selection_key', 'checkpoint', 'restore', 'read_eval_corpus', 'score',
+           'score_eval_corpus']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 import numpy as np
@@ -281,6 +282,42 @@ def save_atomic(obj, path):
     "`torch.save` to a temporary file beside `path`, then rename it over `path`."
     with atomic_write(path, 'wb') as f: torch.save(obj, f)
 
+# %% ../nbs/03_trainer.ipynb #0b60fd3b
+def _snapshot(obj, buffers:dict, key:tuple=()):
+    """`obj` with every tensor copied into host memory kept in `buffers` (by its place in `obj`): training may change the
+    originals while the copy is written, and from the second epoch on the copy fills memory already there."""
+    if isinstance(obj, torch.Tensor):
+        buf = buffers.get(key)
+        if buf is None or buf.shape != obj.shape or buf.dtype != obj.dtype:
+            buf = buffers[key] = torch.empty(obj.shape, dtype=obj.dtype, device='cpu')
+        return buf.copy_(obj.detach())
+    if isinstance(obj, dict): return {k: _snapshot(v, buffers, (*key, k)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)): return type(obj)(_snapshot(v, buffers, (*key, i)) for i, v in enumerate(obj))
+    return obj
+
+# %% ../nbs/03_trainer.ipynb #7a48124e
+class StateWriter:
+    """Writes a resume state (`save_atomic`) on a thread of its own, so the next epoch trains meanwhile; one at a time. The
+    state is first copied into host memory that the writer keeps (as much as the state: about 5 GB at the paper's sizes)."""
+    def __init__(self): self.thread, self.error, self.buffers = None, None, {}
+
+    def save(self, state:dict, path:Path):
+        "Copy `state` to host memory now, write it to `path` in the background (after the previous write has ended)."
+        self.wait()
+        copy = _snapshot(state, self.buffers)
+        def write():
+            try: save_atomic(copy, path)
+            except BaseException as e: self.error = e
+        self.thread = threading.Thread(target=write, name='rsacfn-resume-state')
+        self.thread.start()
+
+    def wait(self):
+        "Block until the write in progress has ended; raise its error, if it had one."
+        if self.thread is not None: self.thread.join(); self.thread = None
+        if self.error is not None:
+            e, self.error = self.error, None
+            raise e
+
 # %% ../nbs/03_trainer.ipynb #24f82d32
 def cpu_bf16() -> bool:
     "Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX), where bfloat16 autocast pays; elsewhere it is emulated."
@@ -535,16 +572,12 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
     epoch = start
     try:
         for epoch in range(start, cfg.epochs):
-            row = train_epoch(cfg, acc, s, epoch)
-            metrics, probs, dims = evaluate(
-                s.trainable, s.valid_loader, acc, cfg.num_classes, progress=_progress(cfg, acc)
-            )
-            if s.dev_loader is not None:  # the split that picks the epoch: its scores beside the validation split's
-                dev = evaluate(s.trainable, s.dev_loader, acc, cfg.num_classes, progress=_progress(cfg, acc))[0]
-                metrics.update({f'dev_{k}': dev[k] for k in METRICS})
-            history.append(dict(row, **metrics))
-            best = checkpoint(cfg, acc, run, s, epoch, history, best, (probs, dims), valid_df)
+            row, outputs = fit_epoch(cfg, acc, s, epoch)
+            history.append(row)
+            best = checkpoint(cfg, acc, run, s, epoch, history, best, outputs, valid_df)
+        s.writer.wait()  # the last epoch's resume state is on disk before the run is finished
     except KeyboardInterrupt:  # every file is written atomically: what is on disk is the last finished epoch
+        with contextlib.suppress(Exception): s.writer.wait()
         raise TrainingInterrupted(
             f'interrupted in epoch {epoch + 1} of {run}'
             + (
@@ -553,6 +586,9 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
                 else '; no epoch was finished, so the run starts again next time'
             )
         ) from None
+    except BaseException:
+        with contextlib.suppress(Exception): s.writer.wait()  # the error that stopped training is the one raised
+        raise
     result = dict(
         best,
         run_dir=str(run),
@@ -587,6 +623,7 @@ class Setup:
     train_loader: DataLoader
     valid_loader: DataLoader
     dev_loader: DataLoader|None = None # the development split that picks the best epoch (`select_epoch='dev'`)
+    writer: StateWriter = field(default_factory=StateWriter) # writes `last.pt` while the next epoch trains
 
 # %% ../nbs/03_trainer.ipynb #3052a1d9
 def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits) -> tuple:
@@ -708,6 +745,16 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
     return dict(epoch=epoch + 1, train_loss=loss_sum / max(seen, 1), train_seconds=round(train_seconds, 3),
                 train_utts_per_s=round(seen / max(train_seconds, 1e-9), 2), lr=s.scheduler.get_last_lr()[0])
 
+# %% ../nbs/03_trainer.ipynb #8486ce20
+def fit_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> tuple:
+    "One epoch: train, then score the validation split (and the development split): (its history row, (probabilities, dimensions))."
+    row = train_epoch(cfg, acc, s, epoch)
+    metrics, probs, dims = evaluate(s.trainable, s.valid_loader, acc, cfg.num_classes, progress=_progress(cfg, acc))
+    if s.dev_loader is not None:  # the split that picks the epoch: its scores beside the validation split's
+        dev = evaluate(s.trainable, s.dev_loader, acc, cfg.num_classes, progress=_progress(cfg, acc))[0]
+        metrics.update({f'dev_{k}': dev[k] for k in METRICS})
+    return dict(row, **metrics), (probs, dims)
+
 # %% ../nbs/03_trainer.ipynb #cfdd8035
 def selection_key(cfg:TrainConfig) -> str:
     "The history key that picks the best epoch: `metric` on the validation split, or on the development split (`dev_<metric>`)."
@@ -717,7 +764,7 @@ def selection_key(cfg:TrainConfig) -> str:
 def checkpoint(
     cfg: TrainConfig, acc, run: Path, s: Setup, epoch: int, history: list, best: dict | None, outputs: tuple, valid_df
 ) -> dict:
-    "After an epoch (main process): the best model if it improved, `metrics.jsonl` and `last.pt`; returns the best row so far."
+    "After an epoch (main process): the best model if it improved, `metrics.jsonl` and `last.pt` (in the background); returns the best row so far."
     row, key = history[-1], selection_key(cfg)
     improved = best is None or row[key] > best[key]
     if improved: best = row
@@ -732,7 +779,7 @@ def checkpoint(
         if improved: _save_best(s.model, run, valid_df, outputs, row)
         with atomic_write(run / 'metrics.jsonl') as f:
             f.writelines(json.dumps(strict_json(h), allow_nan=False) + '\n' for h in history)
-        save_atomic(
+        s.writer.save(  # copied now, written while the next epoch trains
             dict(
                 epoch=epoch,
                 trainable=trainable.state_dict(),
