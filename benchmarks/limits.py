@@ -6,6 +6,7 @@
     python benchmarks/limits.py habits                      # whole runs: the published pipeline's habits against the defaults
     python benchmarks/limits.py loading --device cuda       # data-loading workers and pinned memory
     python benchmarks/limits.py checkpoint                  # the resume state at the paper's sizes: what training waits for
+    python benchmarks/limits.py step --steps 20             # rsacfn's training step against a bare PyTorch loop
 
 Every section prints a table preceded by the command that made it and the machine it ran on.
 
@@ -26,6 +27,8 @@ Every section prints a table preceded by the command that made it and the machin
   the corpus decoded before training) against the defaults and `group_by_length`; targets 3x and 5x.
 - **checkpoint**: the resume state (`last.pt`) at the paper's sizes, early_fusion and rsa_cfn: its size, and the
   seconds the training loop waits for it, written in the loop (before) and by the background `StateWriter` (now).
+- **step**: rsacfn's training step (`train_epoch` over the same collated batches) against a bare PyTorch loop on the
+  same model, batches and optimizer, tiny backbones: the overhead of Accelerate, logging and the schedule; target 1.3x.
 - **loading**: whole `train` runs with 0, 2 and 4 data-loading worker processes, with and without pinned memory
   (pinned host memory only matters on CUDA): the median epoch time of epochs 2 onwards.
 
@@ -412,15 +415,65 @@ def checkpoint(args):
     table(rows)
 
 
+class _Batches:
+    "The same collated batches every epoch, as the trainer's loader hands them out (data loading is left out of both)."
+    def __init__(self, batches): self.batches = batches
+    def set_epoch(self, epoch): pass
+    def __iter__(self): return iter(self.batches)
+    def __len__(self): return len(self.batches)
+
+
+def step(args):
+    """rsacfn's training step (`rsacfn.trainer.train_epoch`: Accelerate, the loss read once per `log_every`, the
+    schedule, the progress bar off) against a bare PyTorch loop (forward, loss, backward, fused AdamW step, zero_grad) on
+    the same model weights, the same collated demo batches and the same optimizer, tiny backbones, in one process.
+    Seconds per step: the median of 3 passes over the batches, taken in turns after a warm-up pass of each. Target: rsacfn at most 1.3x."""
+    import copy
+    import numpy as np, torch
+    from rsacfn.presets import preset_config
+    from rsacfn.models import model_inputs
+    from rsacfn.trainer import _accelerator, _load_data, setup, train_epoch
+    corpus, bb, sizes, heads = run_inputs(args, 'step')
+    rows = []
+    for method in (args.methods or 'early_fusion,rsa_cfn').split(','):
+        cfg = preset_config('demo', method=method, data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']),
+                            output_dir=tempfile.mkdtemp(), device=args.device, quiet=True, epochs=1, **sizes,
+                            head_sizes=heads(method))
+        acc = _accelerator(cfg)
+        s = setup(cfg, acc, *_load_data(cfg))
+        batches = [b for _, b in zip(range(args.steps), s.train_loader)]
+        bare = copy.deepcopy(acc.unwrap_model(s.trainable)).to(acc.device).train()
+        opt = torch.optim.AdamW([p for p in bare.parameters() if p.requires_grad], lr=cfg.lr, fused=args.device in ('cpu', 'cuda'))
+        def bare_pass():
+            for b in batches:
+                out = bare(**model_inputs({k: v.to(acc.device) if torch.is_tensor(v) else v for k, v in b.items()}),
+                           labels=b['labels'].to(acc.device))
+                out.loss.backward(); opt.step(); opt.zero_grad()
+        s.train_loader = _Batches(batches)
+        def rsacfn_pass(): train_epoch(cfg, acc, s, 0)
+        passes = {'bare': bare_pass, 'rsacfn': rsacfn_pass}
+        for run in passes.values(): torch.manual_seed(0); np.random.seed(0); run()  # warm-up: allocations, kernels
+        timed = {name: [] for name in passes}
+        for _ in range(3):  # taken in turns: a drift of the machine's speed reaches both alike
+            for name, run in passes.items(): timed[name].append(_timed(run, args.device))
+        times = {name: statistics.median(t) / len(batches) for name, t in timed.items()}
+        ratio = times['rsacfn'] / times['bare']
+        rows.append({'method': method, 'device': args.device, 'batch': cfg.batch_size, 'steps': len(batches),
+                     'bare loop s/step': round(times['bare'], 4), 'rsacfn s/step': round(times['rsacfn'], 4),
+                     'rsacfn / bare': round(ratio, 3), 'target (<= 1.3)': 'met' if ratio <= 1.3 else 'NOT met'})
+        print(rows[-1], flush=True)
+    table(rows)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits', 'loading', 'shapes', 'checkpoint'))
+    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits', 'loading', 'shapes', 'checkpoint', 'step'))
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu', help='mfu, habits, loading: where to train (default: %(default)s)')
     p.add_argument('--backbones', choices=('tiny', 'paper'), default='tiny', help='mfu: backbone sizes (default: %(default)s)')
     p.add_argument('--methods', default=None, help='mfu: comma-separated methods (default: all); habits, loading: (default: early_fusion); checkpoint: (default: early_fusion,rsa_cfn)')
     p.add_argument('--method', default='early_fusion', help='precision: the method (default: %(default)s)')
-    p.add_argument('--steps', type=int, default=3, help='mfu: timed steps per method and precision (default: %(default)s)')
+    p.add_argument('--steps', type=int, default=3, help='mfu: timed steps per method and precision; step: batches per pass (default: %(default)s)')
     p.add_argument('--profile_methods', default=None, help='mfu: the methods whose step is profiled (default: all)')
     p.add_argument('--profile', type=int, default=5, help='mfu: operators listed per step (0: no profile; default: %(default)s)')
     p.add_argument('--size', default='default', help='habits, loading: demo corpus size (default: %(default)s)')
@@ -433,7 +486,7 @@ def main(argv=None):
     print(machine(args.device))
     print()
     dict(startup=startup, mfu=mfu, precision=precision, habits=habits, loading=loading, shapes=shapes,
-         checkpoint=checkpoint)[args.section](args)
+         checkpoint=checkpoint, step=step)[args.section](args)
 
 
 if __name__ == '__main__':
