@@ -7,6 +7,7 @@
     python benchmarks/limits.py loading --device cuda       # data-loading workers and pinned memory
     python benchmarks/limits.py checkpoint                  # the resume state at the paper's sizes: what training waits for
     python benchmarks/limits.py step --steps 20             # rsacfn's training step against a bare PyTorch loop
+    python benchmarks/limits.py syncs --device cuda         # host-device synchronisations per training step
 
 Every section prints a table preceded by the command that made it and the machine it ran on.
 
@@ -29,6 +30,8 @@ Every section prints a table preceded by the command that made it and the machin
   seconds the training loop waits for it, written in the loop (before) and by the background `StateWriter` (now).
 - **step**: rsacfn's training step (`train_epoch` over the same collated batches) against a bare PyTorch loop on the
   same model, batches and optimizer, tiny backbones: the overhead of Accelerate, logging and the schedule; target 1.3x.
+- **syncs** (CUDA only): synchronisations between host and GPU per training step, counted with
+  `torch.cuda.set_sync_debug_mode('warn')` over one epoch of `train_epoch`; target: fewer than one per step.
 - **loading**: whole `train` runs with 0, 2 and 4 data-loading worker processes, with and without pinned memory
   (pinned host memory only matters on CUDA): the median epoch time of epochs 2 onwards.
 
@@ -465,10 +468,43 @@ def step(args):
     table(rows)
 
 
+def syncs(args):
+    """Host-device synchronisations per training step on CUDA: `torch.cuda.set_sync_debug_mode('warn')` warns at each
+    one; counted over `--steps` steps of `train_epoch` per method (tiny backbones, the demo's batches), after a warm-up
+    epoch. Target: none per step (the loss is read once per `log_every` steps)."""
+    import warnings
+    import torch
+    if args.device != 'cuda': raise SystemExit('syncs counts CUDA synchronisations: run it with --device cuda')
+    from rsacfn.presets import preset_config
+    from rsacfn.trainer import _accelerator, _load_data, setup, train_epoch
+    corpus, bb, sizes, heads = run_inputs(args, 'syncs')
+    rows = []
+    for method in (args.methods or 'early_fusion,rsa_cfn').split(','):
+        cfg = preset_config('demo', method=method, data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']),
+                            output_dir=tempfile.mkdtemp(), device='cuda', quiet=True, epochs=2, log_every=10 ** 6, **sizes,
+                            head_sizes=heads(method))
+        acc = _accelerator(cfg)
+        s = setup(cfg, acc, *_load_data(cfg))
+        s.train_loader = _Batches([b for _, b in zip(range(args.steps), s.train_loader)])
+        train_epoch(cfg, acc, s, 0)  # warm-up
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter('always')
+            torch.cuda.set_sync_debug_mode('warn')
+            try: train_epoch(cfg, acc, s, 1)
+            finally: torch.cuda.set_sync_debug_mode('default')
+        n, steps = sum('synchroniz' in str(w.message) for w in seen), len(s.train_loader)
+        where = sorted({f'{w.filename.split("site-packages/")[-1]}:{w.lineno}' for w in seen if 'synchroniz' in str(w.message)})[:5]
+        rows.append({'method': method, 'steps': steps, 'synchronisations': n, 'per step': round(n / steps, 2),
+                     'first places': '; '.join(where), 'target (< 1 per step)': 'met' if n < steps else 'NOT met'})
+        print(rows[-1], flush=True)
+    table(rows)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits', 'loading', 'shapes', 'checkpoint', 'step'))
+    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits', 'loading', 'shapes', 'checkpoint', 'step', 'syncs'))
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu', help='mfu, habits, loading: where to train (default: %(default)s)')
     p.add_argument('--backbones', choices=('tiny', 'paper'), default='tiny', help='mfu: backbone sizes (default: %(default)s)')
     p.add_argument('--methods', default=None, help='mfu: comma-separated methods (default: all); habits, loading: (default: early_fusion); checkpoint: (default: early_fusion,rsa_cfn)')
@@ -486,7 +522,7 @@ def main(argv=None):
     print(machine(args.device))
     print()
     dict(startup=startup, mfu=mfu, precision=precision, habits=habits, loading=loading, shapes=shapes,
-         checkpoint=checkpoint, step=step)[args.section](args)
+         checkpoint=checkpoint, step=step, syncs=syncs)[args.section](args)
 
 
 if __name__ == '__main__':
