@@ -134,8 +134,8 @@ def _check_run_name(ver:str):
                          "e.g. ver='rsa_cfn'")
 
 # %% ../nbs/00_config.ipynb #2679df65
-# the paper's flags, which `rsacfn train` translates (`rsacfn.cli.PAPER_FLAGS`); not fields: a run's identity keeps them
-# as None (`rsacfn.trainer.run_identity`), the value they had when they were
+# the paper's flags, which `rsacfn train` translates (`rsacfn.cli.PAPER_FLAGS`); fields no longer, but a run's identity
+# keeps them as None (`rsacfn.trainer.run_identity`), the value they held once translated, so older identities still match
 PAPER_FIELDS = ('use_wav', 'use_concat', 'multimodal_method', 'rnn_model', 'feature_cache')
 # where a run goes and how it shows: not its identity
 RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report', 'log_every',
