@@ -8,6 +8,7 @@
     python benchmarks/limits.py checkpoint                  # the resume state at the paper's sizes: what training waits for
     python benchmarks/limits.py step --steps 20             # rsacfn's training step against a bare PyTorch loop
     python benchmarks/limits.py syncs --device cuda         # host-device synchronisations per training step
+    python benchmarks/limits.py firststep                   # from the command to the first step: imports, corpus, model, loaders
 
 Every section prints a table preceded by the command that made it and the machine it ran on.
 
@@ -32,6 +33,8 @@ Every section prints a table preceded by the command that made it and the machin
   same model, batches and optimizer, tiny backbones: the overhead of Accelerate, logging and the schedule; target 1.3x.
 - **syncs** (CUDA only): synchronisations between host and GPU per training step, counted with
   `torch.cuda.set_sync_debug_mode('warn')` over one epoch of `train_epoch`; target: fewer than one per step.
+- **firststep**: from a fresh interpreter to the end of the first training step, split into imports, corpus reading,
+  model building, loader start and the step, in the published pipeline's habits and in the defaults (median of 3).
 - **loading**: whole `train` runs with 0, 2 and 4 data-loading worker processes, with and without pinned memory
   (pinned host memory only matters on CUDA): the median epoch time of epochs 2 onwards.
 
@@ -501,10 +504,59 @@ def syncs(args):
     table(rows)
 
 
+FIRST_STEP = """
+import json, sys, time
+t0 = time.perf_counter()
+import rsacfn.trainer as T
+from rsacfn.config import TrainConfig
+from rsacfn.data import load_audio
+from rsacfn.models import model_inputs
+from rsacfn.presets import resolve_config
+t1 = time.perf_counter()
+kw, published = json.loads(sys.argv[1]), sys.argv[2] == 'published'
+cfg = resolve_config(TrainConfig(**kw, static_padding=published))
+data = T._load_data(cfg)
+if published: [load_audio(w, max_len=cfg.audio_max_lens) for w in data[0].wav_path]  # its up-front decode
+t2 = time.perf_counter()
+model = T.build_model(cfg)
+t3 = time.perf_counter()
+T.build_model = lambda cfg: model
+acc = T._accelerator(cfg)
+s = T.setup(cfg, acc, *data)
+batch = next(iter(s.train_loader))
+t4 = time.perf_counter()
+out = s.trainable(**model_inputs(batch), labels=batch['labels']); acc.backward(out.loss); s.optimizer.step(); out.loss.item()
+t5 = time.perf_counter()
+print(json.dumps(dict(imports=t1 - t0, corpus=t2 - t1, model=t3 - t2, loader=t4 - t3, step=t5 - t4)))
+"""
+
+
+def firststep(args):
+    """From the command to the end of the first training step, in a fresh interpreter each time (the median of 3), split
+    into imports (`import rsacfn.trainer` and its libraries), the corpus (read and split; the published pipeline also
+    decodes every clip first), the model (backbones loaded, head built), the loaders (Accelerate, the optimizer, the
+    first batch) and the first step; the published pipeline's habits (static padding, the corpus decoded first) beside the
+    defaults."""
+    corpus, bb, sizes, heads = run_inputs(args, 'habits')
+    method, rows = (args.methods or 'early_fusion').split(',')[0], []
+    kw = dict(data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']), method=method, quiet=True,
+              output_dir=tempfile.mkdtemp(), device=args.device, head_sizes=heads(method), **sizes)
+    for habit in ('published', 'default'):
+        cmd = [sys.executable, '-c', FIRST_STEP, json.dumps(kw), habit]
+        subprocess.run(cmd, capture_output=True, check=True)  # untimed: warms the file cache
+        parts = [json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+                 for _ in range(3)]
+        med = {k: statistics.median(p[k] for p in parts) for k in parts[0]}
+        rows.append({'habits': habit, 'method': method, 'device': args.device, **{f'{k} s': round(v, 2) for k, v in med.items()},
+                     'to the first step s': round(sum(med.values()), 2)})
+        print(rows[-1], flush=True)
+    table(rows)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits', 'loading', 'shapes', 'checkpoint', 'step', 'syncs'))
+    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits', 'loading', 'shapes', 'checkpoint', 'step', 'syncs', 'firststep'))
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu', help='mfu, habits, loading: where to train (default: %(default)s)')
     p.add_argument('--backbones', choices=('tiny', 'paper'), default='tiny', help='mfu: backbone sizes (default: %(default)s)')
     p.add_argument('--methods', default=None, help='mfu: comma-separated methods (default: all); habits, loading: (default: early_fusion); checkpoint: (default: early_fusion,rsa_cfn)')
@@ -522,7 +574,7 @@ def main(argv=None):
     print(machine(args.device))
     print()
     dict(startup=startup, mfu=mfu, precision=precision, habits=habits, loading=loading, shapes=shapes,
-         checkpoint=checkpoint, step=step, syncs=syncs)[args.section](args)
+         checkpoint=checkpoint, step=step, syncs=syncs, firststep=firststep)[args.section](args)
 
 
 if __name__ == '__main__':
