@@ -421,6 +421,19 @@ def checkpoint(args):
     table(rows)
 
 
+def demo_setup(args, method, folder, device, **kw):
+    """The trainer's own setup (`rsacfn.trainer.setup`) for `method` on the inputs of `run_inputs` (the demo preset,
+    one epoch, quiet): (its configuration, the Accelerator, the `Setup`)."""
+    from rsacfn.presets import preset_config
+    from rsacfn.trainer import _accelerator, _load_data, setup
+    corpus, bb, sizes, heads = run_inputs(args, folder)
+    cfg = preset_config('demo', method=method, data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']),
+                        output_dir=tempfile.mkdtemp(), device=device, quiet=True, **{'epochs': 1, **sizes, **kw},
+                        head_sizes=heads(method))
+    acc = _accelerator(cfg)
+    return cfg, acc, setup(cfg, acc, *_load_data(cfg))
+
+
 class _Batches:
     "The same collated batches every epoch, as the trainer's loader hands them out (data loading is left out of both)."
     def __init__(self, batches): self.batches = batches
@@ -436,17 +449,11 @@ def step(args):
     Seconds per step: the median of 3 passes over the batches, taken in turns after a warm-up pass of each. Target: rsacfn at most 1.3x."""
     import copy
     import numpy as np, torch
-    from rsacfn.presets import preset_config
     from rsacfn.models import model_inputs
-    from rsacfn.trainer import _accelerator, _load_data, setup, train_epoch
-    corpus, bb, sizes, heads = run_inputs(args, 'step')
+    from rsacfn.trainer import train_epoch
     rows = []
     for method in (args.methods or 'early_fusion,rsa_cfn').split(','):
-        cfg = preset_config('demo', method=method, data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']),
-                            output_dir=tempfile.mkdtemp(), device=args.device, quiet=True, epochs=1, **sizes,
-                            head_sizes=heads(method))
-        acc = _accelerator(cfg)
-        s = setup(cfg, acc, *_load_data(cfg))
+        cfg, acc, s = demo_setup(args, method, 'step', args.device)
         batches = [b for _, b in zip(range(args.steps), s.train_loader)]
         bare = copy.deepcopy(acc.unwrap_model(s.trainable)).to(acc.device).train()
         opt = torch.optim.AdamW([p for p in bare.parameters() if p.requires_grad], lr=cfg.lr, fused=args.device in ('cpu', 'cuda'))
@@ -478,16 +485,10 @@ def syncs(args):
     import warnings
     import torch
     if args.device != 'cuda': raise SystemExit('syncs counts CUDA synchronisations: run it with --device cuda')
-    from rsacfn.presets import preset_config
-    from rsacfn.trainer import _accelerator, _load_data, setup, train_epoch
-    corpus, bb, sizes, heads = run_inputs(args, 'syncs')
+    from rsacfn.trainer import train_epoch
     rows = []
     for method in (args.methods or 'early_fusion,rsa_cfn').split(','):
-        cfg = preset_config('demo', method=method, data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']),
-                            output_dir=tempfile.mkdtemp(), device='cuda', quiet=True, epochs=2, log_every=10 ** 6, **sizes,
-                            head_sizes=heads(method))
-        acc = _accelerator(cfg)
-        s = setup(cfg, acc, *_load_data(cfg))
+        cfg, acc, s = demo_setup(args, method, 'syncs', 'cuda', epochs=2, log_every=10 ** 6)
         s.train_loader = _Batches([b for _, b in zip(range(args.steps), s.train_loader)])
         train_epoch(cfg, acc, s, 0)  # warm-up
         torch.cuda.synchronize()

@@ -221,9 +221,11 @@ def _add_flag(p:argparse.ArgumentParser, name:str, annotation:str, default, help
     kind = str(annotation).replace(' ', '').split('|')[0]
     flags = [f'--{name}'] + ([f'--{name.replace("_", "-")}'] if '_' in name else [])
     # a flag not typed leaves the field to TrainConfig or a preset
-    common = dict(default=argparse.SUPPRESS, dest=name, type=typed(annotation, name), help=help or f'(default: {default})')
+    common = dict(default=argparse.SUPPRESS, dest=name, type=typed(annotation, name),
+                  help=help or f'(default: {default})')
     if kind == 'bool': p.add_argument(*flags, nargs='?', const=True, metavar='BOOL', **common)
-    elif kind == 'dict': p.add_argument(*flags, metavar='JSON', **dict(common, help=f'a JSON object (default: {default})'))
+    elif kind == 'dict':
+        p.add_argument(*flags, metavar='JSON', **dict(common, help=f'a JSON object (default: {default})'))
     elif kind == 'list': p.add_argument(*flags, metavar='A,B', **dict(common, help='comma-separated (default: none)'))
     elif kind in ('int', 'float', 'str'): p.add_argument(*flags, **common)
     else: raise TypeError(f'no command-line type for field {name}: {annotation}')
@@ -270,7 +272,8 @@ def train_command(args):
     from rsacfn.presets import preset_config
     from rsacfn.tiny import demo_inputs
     given, method_key = from_paper_flags(
-        {k: getattr(args, k) for k in [*(f.name for f in dataclasses.fields(TrainConfig)), *PAPER_FLAGS] if hasattr(args, k)}
+        {k: getattr(args, k) for k in [*(f.name for f in dataclasses.fields(TrainConfig)), *PAPER_FLAGS]
+         if hasattr(args, k)}
     )
     if args.preset == 'demo':
         preset_config(args.preset, method_key, **given)  # every value checked before the demo inputs are written
@@ -303,7 +306,7 @@ def train_command(args):
 
 # %% ../nbs/06_cli.ipynb #7ef43077
 def set_values(items:list[str]) -> dict:
-    "The sweep's `--set KEY=VALUE` pairs, each value parsed as the field's flag of `rsacfn train` parses it; the paper's flags translated."
+    "The sweep's `--set KEY=VALUE` pairs, each parsed as `rsacfn train` parses its flag; the paper's flags translated."
     fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)} | {k: 'str' for k in EXPERIMENT_KEYS} | {
         k: annotation for k, (annotation, _) in PAPER_FLAGS.items()}
     params, raw = {}, {}

@@ -134,8 +134,9 @@ def _check_run_name(ver:str):
                          "e.g. ver='rsa_cfn'")
 
 # %% ../nbs/00_config.ipynb #2679df65
-# the paper's flags, which `rsacfn train` translates (`rsacfn.cli.PAPER_FLAGS`); fields no longer, but a run's identity
-# keeps them as None (`rsacfn.trainer.run_identity`), the value they held once translated, so older identities still match
+# the paper's flags, which `rsacfn train` translates (`rsacfn.cli.PAPER_FLAGS`); fields no longer, but a run's
+# identity keeps them as None (`rsacfn.trainer.run_identity`), the value they held once translated: older identities
+# still match
 PAPER_FIELDS = ('use_wav', 'use_concat', 'multimodal_method', 'rnn_model', 'feature_cache')
 # where a run goes and how it shows: not its identity
 RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report', 'log_every',
@@ -214,8 +215,8 @@ class TrainConfig:
     # for the device
     log_every: int = 50
     resume: bool = False # continue from the run's last completed epoch
-    # keep last.pt (weights and optimizer state: about 5 GB at the paper's sizes) after the run finishes, so that resume=True
-    # can extend it with more epochs; without it a finished run keeps its best model, metrics and predictions
+    # keep last.pt (weights and optimizer state: about 5 GB at the paper's sizes) after the run finishes, so that
+    # resume=True can extend it with more epochs; without it a finished run keeps its best model, metrics and predictions
     keep_resume_state: bool = False
     quiet: bool = False # no progress bars
 

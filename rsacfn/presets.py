@@ -18,7 +18,7 @@ from .tiny import demo_inputs
 
 # %% ../nbs/02a_presets.ipynb #45cd8f11
 def _method(cfg:TrainConfig, key:str='method'):
-    "The registry's entry for `cfg.method`, once `cfg.plugins` are imported (a plugin may register it); an error names `key`."
+    "The registry's entry for `cfg.method`, once `cfg.plugins` are imported (a plugin may register it); errors name `key`."
     load_plugins(cfg.plugins)
     if cfg.method not in METHODS: raise unknown_key(key, cfg.method, METHODS)
     return get_method(cfg.method)

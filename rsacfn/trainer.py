@@ -747,7 +747,7 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
 
 # %% ../nbs/03_trainer.ipynb #8486ce20
 def fit_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> tuple:
-    "One epoch: train, then score the validation split (and the development split): (its history row, (probabilities, dimensions))."
+    "One epoch: train, then score the validation (and development) split: (its history row, (probabilities, dimensions))."
     row = train_epoch(cfg, acc, s, epoch)
     metrics, probs, dims = evaluate(s.trainable, s.valid_loader, acc, cfg.num_classes, progress=_progress(cfg, acc))
     if s.dev_loader is not None:  # the split that picks the epoch: its scores beside the validation split's
@@ -764,7 +764,8 @@ def selection_key(cfg:TrainConfig) -> str:
 def checkpoint(
     cfg: TrainConfig, acc, run: Path, s: Setup, epoch: int, history: list, best: dict | None, outputs: tuple, valid_df
 ) -> dict:
-    "After an epoch (main process): the best model if it improved, `metrics.jsonl` and `last.pt` (in the background); returns the best row so far."
+    """After an epoch (main process): the best model if it improved, `metrics.jsonl` and `last.pt` (in the background);
+    returns the best row so far."""
     row, key = history[-1], selection_key(cfg)
     improved = best is None or row[key] > best[key]
     if improved: best = row
