@@ -106,3 +106,13 @@ def test_demo_corpus_files_decode_to_16k_mono(tiny_corpus):
     for p, d in zip(df.wav_path, df.duration):
         w = load_audio(p)
         assert w.ndim == 1 and abs(len(w) - d * SAMPLE_RATE) <= 2
+
+
+@pytest.mark.slow
+def test_a_16k_corpus_never_imports_the_resampler(tiny_corpus):
+    "scipy.signal (1 s of imports) loads only for a clip not at 16 kHz: reading and decoding the demo corpus never pays it."
+    code = ('import sys, rsacfn.trainer; from rsacfn.data import load_audio, read_kemdy20; '
+            f'df = read_kemdy20({str(tiny_corpus)!r}); load_audio(df.wav_path[0]); print("scipy.signal" in sys.modules)')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == 'False', out.stdout
