@@ -3,6 +3,7 @@
 #   make test   install everything into .venv (first time only) and run every test
 # and for exploring:
 #   make lab    JupyterLab on the notebooks with the project's kernel (127.0.0.1 only; works as root)
+#   make readme README.md from nbs/index.ipynb
 # .ci/run calls `make test` on a clean clone. HF_HUB_OFFLINE=1: nothing is ever downloaded.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -14,7 +15,7 @@ LAB_PORT ?= 8888
 # JupyterLab started from .venv reads .venv/etc/jupyter: every save goes through nbdev_clean (settings.ini: jupyter_hooks)
 LAB_HOOK := $(VENV)/etc/jupyter/jupyter_server_config.json
 
-.PHONY: install test test-quick demo lab notebooks clean
+.PHONY: install test test-quick demo lab notebooks readme clean
 
 $(BIN)/.installed: setup.py settings.ini constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +46,10 @@ lab: install
 notebooks: install
 	HF_HUB_OFFLINE=1 TQDM_DISABLE=1 $(BIN)/python tests/run_notebooks.py nbs
 	$(BIN)/nbdev_clean
+
+# README.md from nbs/index.ipynb: nbdev_readme where Quarto is installed, else the same conversion without it
+readme: install
+	if command -v quarto >/dev/null; then $(BIN)/nbdev_readme; else $(BIN)/python .ci/readme.py; fi
 
 clean:
 	rm -rf $(VENV) $(RESULTS) build *.egg-info

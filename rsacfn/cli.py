@@ -9,12 +9,12 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['COMMANDS', 'PAPER_FLAGS', 'ERRORS', 'PREDICTIONS_HEADER', 'command', 'UsageError', 'parser', 'from_paper_flags',
-           'cli_spelling', 'main', 'demo_corpus', 'typed', 'config_arguments', 'train_command', 'set_values', 'listed',
-           'sweep_command', 'predict_command', 'evaluate_command']
+           'cli_spelling', 'main', 'demo_corpus', 'typed', 'config_arguments', 'train_command', 'set_values',
+           'sweep_base', 'listed', 'sweep_command', 'predict_command', 'evaluate_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
-from .config import (CORPUS_READERS, DEMO_SIZES, EXPERIMENT_KEYS, LAUNCHERS, METRICS, PRESETS, PROTOCOLS, TrainConfig,
-                           default_work_dir, parse_value, unknown_key)
+from .config import (CHOICES, CORPUS_READERS, DEMO_SIZES, EXPERIMENT_KEYS, LAUNCHERS, METRICS, PRESETS, PROTOCOLS,
+                           TrainConfig, config_file, default_work_dir, parse_value, unknown_key)
 # the rest (torch, transformers, the readers, the trainer) is imported inside the command that needs it:
 # `rsacfn --help`, `rsacfn train --help` and a mistyped flag answer before any of it loads
 
@@ -261,6 +261,8 @@ def _train_args(p):
             " and experiment.json (rsacfn.experiment.run_experiment)"
         ),
     )
+    p.add_argument('--config', type=Path, default=None, metavar='FILE',
+                   help="TrainConfig fields from a .yaml or .json file (a run's config.json works); flags override it")
     config_arguments(p)
     for name, (annotation, becomes) in PAPER_FLAGS.items():
         _add_flag(p, name, annotation, None, help=f"the paper's flag, translated into --{becomes} (PAPER_FLAGS)")
@@ -275,6 +277,8 @@ def train_command(args):
         {k: getattr(args, k) for k in [*(f.name for f in dataclasses.fields(TrainConfig)), *PAPER_FLAGS]
          if hasattr(args, k)}
     )
+    if args.config:  # the file's settings, the flags typed beside it over them
+        given = {**from_paper_flags(config_file(args.config, tuple(PAPER_FLAGS)))[0], **given}
     if args.preset == 'demo':
         preset_config(args.preset, method_key, **given)  # every value checked before the demo inputs are written
         given = {
@@ -323,6 +327,17 @@ def set_values(items:list[str]) -> dict:
                          "are its --methods; write e.g. --methods speech_only,rsa_cfn")
     return from_paper_flags(params)[0]
 
+# %% ../nbs/06_cli.ipynb #968ee95e
+def sweep_base(path) -> dict:
+    """A sweep's base configuration from a file (`rsacfn sweep --config`): its TrainConfig fields and experiment keys,
+    less what the sweep sets for each run (`SWEEP_OWNED`), which it names in one line."""
+    from rsacfn.sweep import SWEEP_OWNED
+    base = config_file(path, EXPERIMENT_KEYS)
+    if owned := [k for k in base if k in SWEEP_OWNED]:
+        print(f'--config {path}: {", ".join(owned)} set by the sweep for each run ('
+              + ', '.join(dict.fromkeys(SWEEP_OWNED[k] for k in owned)) + '); the file\'s are not used')
+    return {k: v for k, v in base.items() if k not in SWEEP_OWNED}
+
 # %% ../nbs/06_cli.ipynb #5b9377f6
 def listed(text:str, # a comma-separated option as typed
            flag:str, # the option, e.g. '--seeds'
@@ -347,8 +362,12 @@ def _sweep_args(p):
     _sweep_plan_args(p)
     _sweep_launcher_args(p)
     p.add_argument('--preset', choices=list(PRESETS), default=None, help='demo without --set data_path, else paper')
+    p.add_argument('--report_to', choices=list(CHOICES['report_to']), default=None,
+                   help='each run also to TensorBoard (OUT/runs/tensorboard) or MLflow (OUT/runs/mlruns) (default: none)')
     p.add_argument('--rerun', action='store_true',
                    help='train again the runs in OUT whose configuration, corpus or backbones differ')
+    p.add_argument('--config', type=Path, default=None, metavar='FILE',
+                   help="every run's base configuration from a .yaml or .json file; --set overrides it")
     p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                    help='a TrainConfig field (or preset, demo_size) for every run, e.g. '
                         '--set data_path=data/KEMDy20_v1_1 --set epochs=10')
@@ -400,8 +419,8 @@ def sweep_command(args):
             + (", and --launcher submitit-local takes only --time_min" if args.launcher == 'submitit-local' else '')
             + f'; with --launcher {args.launcher} leave {"it" if len(unused) == 1 else "them"} out'
         )
-    params = set_values(args.set)
-    for k in ('n_folds', 'preset'):
+    params = {**sweep_base(args.config), **set_values(args.set)} if args.config else set_values(args.set)
+    for k in ('n_folds', 'preset', 'report_to'):
         if getattr(args, k) is not None:
             if k in params: raise ValueError(f'--{k} and --set {k} both give {k}; give it once')
             params[k] = getattr(args, k)

@@ -13,7 +13,7 @@ from pathlib import Path
 __all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'POOLING_MODES', 'CORPUS_READERS', 'METRICS', 'DEMO_SIZES', 'LAUNCHERS',
            'PROTOCOLS', 'PAPER_FIELDS', 'RUN_ONLY', 'LOWEST', 'CHOICES', 'PRESETS', 'PRESET_HEAD_SIZES',
            'EXPERIMENT_KEYS', 'unknown_key', 'field_kind', 'checked_value', 'parse_value', 'TrainConfig',
-           'default_work_dir']
+           'default_work_dir', 'config_file']
 
 # %% ../nbs/00_config.ipynb #8aac6386
 def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'method'
@@ -140,7 +140,7 @@ def _check_run_name(ver:str):
 PAPER_FIELDS = ('use_wav', 'use_concat', 'multimodal_method', 'rnn_model', 'feature_cache')
 # where a run goes and how it shows: not its identity
 RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report', 'log_every',
-            'keep_resume_state')
+            'keep_resume_state', 'report_to', 'tracking_dir')
 
 @dataclass
 class TrainConfig:
@@ -219,6 +219,10 @@ class TrainConfig:
     # resume=True can extend it with more epochs; without it a finished run keeps its best model, metrics and predictions
     keep_resume_state: bool = False
     quiet: bool = False # no progress bars
+    # tracking: per-step loss, per-epoch metrics and the configuration to 'tensorboard' or 'mlflow' (Accelerate's
+    # trackers), or 'none'
+    report_to: str = 'none'
+    tracking_dir: str|None = None # where the tracker writes (None: output_dir/tensorboard, or output_dir/mlruns)
 
     def __new__(cls, *args, **kwargs):
         names = [f.name for f in dataclasses.fields(cls)]
@@ -264,7 +268,7 @@ LOWEST = dict(epochs=1, grad_accum=1, batch_size=1, val_batch_size=1, num_classe
 CHOICES = dict(metric=METRICS, scheduler=('constant', 'linear'), split=('random', 'session'),
                device=('auto', 'cuda', 'mps', 'cpu'), pooling_mode=POOLING_MODES, corpus=CORPUS_READERS,
                eval_corpus=CORPUS_READERS, text_mode=('strip', 'tokens', 'raw'), select_epoch=('valid', 'dev'),
-               on_error=('raise', 'skip'))
+               on_error=('raise', 'skip'), report_to=('none', 'tensorboard', 'mlflow'))
 
 def _check_ranges(cfg):
     "Every number in its range (a recipe value left unset is checked once the recipe fills it)."
@@ -312,3 +316,55 @@ def default_work_dir() -> Path:
         if (checkout / 'settings.ini').is_file()
         else Path.home() / 'rsacfn' / 'experiment'
     )
+
+# %% ../nbs/00_config.ipynb #6670cede
+def _yaml_mapping(loader, node):
+    "A YAML mapping whose keys are each given once (PyYAML keeps the last silently)."
+    loader.flatten_mapping(node)
+    out = {}
+    for k, v in node.value:
+        key = loader.construct_object(k, deep=True)
+        if key in out: raise ValueError(f'{key!r} is given twice (line {k.start_mark.line + 1})')
+        out[key] = loader.construct_object(v, deep=True)
+    return out
+
+def _read_mapping(p:Path) -> dict:
+    "The top-level mapping of a YAML or JSON file (an error naming the file otherwise)."
+    suffix = p.suffix.lower()
+    if suffix not in ('.yaml', '.yml', '.json'):
+        raise ValueError(f'{p}: a configuration file is .yaml, .yml or .json, not {suffix or "without a suffix"}')
+    text, kind = p.read_text(encoding='utf-8'), 'JSON' if suffix == '.json' else 'YAML'
+    try:
+        if kind == 'JSON': values = json.loads(text, object_pairs_hook=_unique_keys)
+        else:
+            import yaml  # only when a YAML file is read
+            class Loader(yaml.SafeLoader): pass
+            Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _yaml_mapping)
+            values = yaml.load(text, Loader=Loader)
+    except Exception as e:  # json's and yaml's errors name the line
+        if 'given twice' in str(e): raise ValueError(f'{p}: {e}; give each key once') from None
+        raise ValueError(f'{p}: not valid {kind} ({" ".join(str(e).split())})') from None
+    if values is None: raise ValueError(f'{p}: is empty; write one `field: value` per line')
+    if not isinstance(values, dict):
+        raise ValueError(f'{p}: holds {type(values).__name__}, not a mapping; write one `field: value` per line')
+    return values
+
+# %% ../nbs/00_config.ipynb #0fab672c
+def config_file(path, # a .yaml, .yml or .json file of TrainConfig fields, e.g. a run's config.json
+                extra:tuple=() # other keys the caller takes beside the fields (e.g. 'preset'), passed on unchecked
+               ) -> dict: # the file's settings by key, each field's value checked
+    "The settings a configuration file gives; an unknown key or a bad value is an error naming the file and the key."
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no such configuration file; give a .yaml or .json file, e.g. a run's config.json")
+    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+    out = {}
+    for k, v in _read_mapping(p).items():
+        if k in extra: out[k] = v; continue
+        if k not in types: raise ValueError(f'{p}: {unknown_key("TrainConfig field", k, [*types, *extra])}')
+        try:
+            # YAML reads 1e-5 (no dot) as text: a number field parses text as its flag would
+            if isinstance(v, str) and field_kind(types[k])[0] in ('int', 'float'): v = parse_value(v, types[k])
+            out[k] = checked_value(k, v, types[k])
+        except ValueError as e: raise ValueError(f"{p}: {k}: {v!r} {str(e).split(': ', 1)[-1]}") from None
+    return out

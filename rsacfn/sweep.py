@@ -5,7 +5,7 @@
 # %% ../nbs/04a_sweep.ipynb #4f979685
 from __future__ import annotations
 import dataclasses, functools, json, logging, os, signal, sys, threading, time, weakref
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -14,8 +14,8 @@ from typing import Sequence
 __all__ = ['EXTRA_METRICS', 'SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters', 'experiment_notebook', 'finished_row',
            'run_notebook', 'summarize', 'metric_order', 'sweep_title', 'table_markdown', 'unimodal_line',
            'significance', 'significance_markdown', 'reliance_runs', 'reliance_markdown', 'SlurmOptions',
-           'slurm_parameters', 'slurm_script', 'NotebookJob', 'LocalLauncher', 'SubmititLauncher', 'make_launcher',
-           'run_sweep']
+           'slurm_parameters', 'slurm_script', 'NotebookJob', 'SweepProgress', 'LocalLauncher', 'SubmititLauncher',
+           'make_launcher', 'run_sweep']
 
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
@@ -607,9 +607,59 @@ class NotebookJob:
     def __call__(self, run:Run) -> dict:
         return run_notebook(run, self.out, self.per[run], self.notebook, self.identities[run], self.kernel_name)
     def finished(self, run:Run) -> dict|None: return finished_row(run, self.out, self.identities[run])
+    def epochs(self) -> dict: return {r: i['config'].get('epochs') for r, i in self.identities.items()}  # each run's
     def lost(self, run:Run, why:str) -> dict:
         "The row of a run whose job died without a result: failed, and it resumes next time."
         return dict(_row(run, self.identities[run]), status='failed', seconds=0.0, error=why[:500])
+
+# %% ../nbs/04a_sweep.ipynb #c64e8c6f
+def _minutes(seconds:float) -> str:
+    return f'{seconds / 60:.1f} min' if seconds < 5400 else f'{seconds / 3600:.1f} h'
+
+class SweepProgress:
+    "A bar over a sweep's runs showing the running runs' epochs, and one line per finished run with the time left."
+    def __init__(self, out:Path, runs:Sequence[Run], epochs:dict, jobs:int=1, progress:bool=True, desc:str='sweep'):
+        from tqdm.auto import tqdm
+        self.out, self.total, self.epochs, self.jobs, self.on = out, len(runs), epochs, max(1, jobs), progress
+        self.bar = tqdm(total=len(runs), desc=f'{desc} ({len(runs)} runs)', unit='run', disable=not progress)
+        self.running, self.seconds, self.said = set(), [], set()
+
+    def start(self, run:Run): self.running.add(run); self.show()
+
+    def done(self, run:Run, row:dict):
+        "Say a finished (or failed, or interrupted) run, once."
+        self.running.discard(run)
+        if run in self.said: return
+        self.said.add(run); self.bar.update()
+        if row.get('status') == 'ok' and row.get('seconds'): self.seconds.append(row['seconds'])
+        if self.on: self.bar.write(self.line(run, row))
+        self.show()
+
+# %% ../nbs/04a_sweep.ipynb #1f5836c7
+def _line(self:SweepProgress, run:Run, row:dict) -> str:
+    "A finished run in one line: what, how long, its scores; the time the others will take."
+    what = f"{run.method} seed {run.seed}" + ('' if run.fold is None else f' fold {run.fold}')
+    if row.get('status') == 'ok':
+        took = _minutes(row['seconds']) if row.get('seconds') else 'finished earlier'
+        said = f"{what}: {took}, weighted F1 {row['weighted_f1']:.4f}, macro F1 {row['macro_f1']:.4f}"
+    else: said = f"{what}: {row.get('status', 'failed')} ({row.get('error') or 'no result'})"
+    left = self.total - len(self.said)
+    if left and self.seconds:
+        said += f'; about {_minutes(np.mean(self.seconds) * -(-left // self.jobs))} left for the other {left}'
+    return f'[{len(self.said)}/{self.total}] {said}'
+
+def _show(self:SweepProgress):
+    "The running runs' epochs on the bar (the epochs in their metrics.jsonl, plus the one under way)."
+    now = []
+    for r in sorted(self.running, key=lambda r: r.name):
+        log = self.out/'runs'/r.name/'metrics.jsonl'
+        done = len(log.read_text().splitlines()) if log.is_file() else 0
+        total = self.epochs.get(r)
+        now.append(f'{r.name} epoch {min(done + 1, total or done + 1)}' + (f'/{total}' if total else ''))
+    self.bar.set_postfix_str('; '.join(now), refresh=True)
+
+SweepProgress.line, SweepProgress.show = _line, _show
+SweepProgress.close = lambda self: self.bar.close()
 
 # %% ../nbs/04a_sweep.ipynb #62d90a1c
 class LocalLauncher:
@@ -618,11 +668,17 @@ class LocalLauncher:
 
     def run(self, job:NotebookJob, runs:Sequence[Run], progress:bool=True) -> list[dict]:
         "Every run's row for `runs.csv`, in the order of `runs`."
-        from tqdm.auto import tqdm
-        pool = ThreadPoolExecutor(self.jobs)
+        said = SweepProgress(job.out, runs, job.epochs(), self.jobs, progress)
+        def one(r): said.start(r); return job(r)
+        pool, rows = ThreadPoolExecutor(self.jobs), {}
         try:
-            return list(tqdm(pool.map(job, runs), total=len(runs), desc=f'sweep ({len(runs)} runs)', unit='run',
-                             disable=not progress))
+            pending = {pool.submit(one, r): r for r in runs}
+            while pending:
+                ended, _ = wait(pending, timeout=2, return_when=FIRST_COMPLETED)
+                for f in ended:
+                    r = pending.pop(f); rows[r] = f.result(); said.done(r, rows[r])
+                said.show()
+            return [rows[r] for r in runs]
         except KeyboardInterrupt:  # interrupt the running notebooks' kernels (train saves nothing half-done), start no more
             _STOP.set(); _signal_kernels(signal.SIGINT)
             killer = threading.Timer(15, _signal_kernels, [signal.SIGKILL]); killer.daemon = True; killer.start()
@@ -631,7 +687,7 @@ class LocalLauncher:
                 f'sweep interrupted: {sum(job.finished(r) is not None for r in runs)} of {len(runs)} runs are finished; run '
                 'the same command again to run the rest (an interrupted run resumes after its last finished epoch)'
             ) from None
-        finally: pool.shutdown(wait=False)
+        finally: pool.shutdown(wait=False); said.close()
 
 # %% ../nbs/04a_sweep.ipynb #a3bd0b21
 class SubmititLauncher:
@@ -642,24 +698,24 @@ class SubmititLauncher:
 
     def run(self, job:NotebookJob, runs:Sequence[Run], progress:bool=True) -> list[dict]:
         "Every run's row for `runs.csv`; finished runs are not submitted. Ctrl-C cancels the running jobs."
-        from tqdm.auto import tqdm
         rows = {r: job.finished(r) for r in runs}
         todo, live = [r for r in runs if rows[r] is None], {}
-        bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f'sweep ({len(runs)} runs, {self.kind})',
-                   unit='run', disable=not progress)
+        said = SweepProgress(job.out, runs, job.epochs(), self.limit or len(todo) or 1, progress, f'sweep ({self.kind})')
+        for r in runs:
+            if rows[r] is not None: said.done(r, rows[r])
         try:
             while todo or live:
                 while todo and (self.limit is None or len(live) < self.limit):
-                    r = todo.pop(0); live[r] = self.executor.submit(job, r)
+                    r = todo.pop(0); live[r] = self.executor.submit(job, r); said.start(r)
                 ended = [r for r, j in live.items() if j.done()]
-                for r in ended: rows[r] = self._result(job, r, live.pop(r)); bar.update()
-                if not ended: time.sleep(0.5)
+                for r in ended: rows[r] = self._result(job, r, live.pop(r)); said.done(r, rows[r])
+                if not ended: said.show(); time.sleep(0.5)
         except KeyboardInterrupt:
             for j in live.values(): j.cancel(check=False)
             done = sum(job.finished(r) is not None for r in runs)
             raise KeyboardInterrupt(f'sweep interrupted: {done} of {len(runs)} runs are finished, the {len(live)} running '
                                     'job(s) cancelled; run the same command again to run the rest') from None
-        finally: bar.close()
+        finally: said.close()
         return [rows[r] for r in runs]
 
     def _result(self, job:NotebookJob, run:Run, j) -> dict:
@@ -839,7 +895,6 @@ def _summarize(out:Path, runs_df:pd.DataFrame, protocol, seeds, folds, baseline,
             f'No paired comparison: the baseline {baseline} is not among this sweep\'s methods (--baseline names one of'
             ' them, or none).\n'
         )
-        if progress: print(md[-1].strip())
     if len(rel): md.append(reliance_markdown(rel))
     with atomic_write(out/'f1_table.md') as f: f.write('\n'.join(md))
     _figures(out, table, runs_df, sig, rel, baseline, protocol)
@@ -849,6 +904,10 @@ def _summarize(out:Path, runs_df:pd.DataFrame, protocol, seeds, folds, baseline,
 def _copy(src:Path, dst:Path):
     with atomic_write(dst, 'wb') as f: f.write(Path(src).read_bytes())
 
+def _setting(protocol) -> str:
+    "The evaluation setting a figure's title names."
+    return 'speaker-independent session folds' if protocol == 'speaker-independent' else "the paper's random split"
+
 def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame, sig=None, rel=None, baseline=None, protocol=None):
     "The F1 bar chart, the intervals, the modality reliance, and per method its first finished run's heatmaps and reliance figure."
     from rsacfn.viz import plot_f1_bars, plot_intervals, plot_reliance_sweep, save_figure
@@ -856,7 +915,8 @@ def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame, sig=None, rel=None
     ok = table[table.runs > table.failed]
     if len(ok):
         save_figure(
-            plot_f1_bars(ok, f'{out.name}: mean ± std over {int(ok.runs.max())} run(s) per method'),
+            plot_f1_bars(ok, f'Weighted and macro F1 per method ({_setting(protocol)}): mean ± s.d. over '
+                              f'{int(ok.runs.max())} run(s)'),
             figs / 'f1_bars.png',
         )
     k = metric_order(protocol)[0]
@@ -866,12 +926,13 @@ def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame, sig=None, rel=None
                 sig.dropna(subset=[f'{k}_mean']),
                 k,
                 baseline,
-                f'{out.name}: 95 % intervals, and the paired difference against {baseline}',
+                f'{k.replace("_f1", " F1").replace("uar", "UAR")} per method ({_setting(protocol)}): 95 % intervals, '
+                f'and the paired difference against {baseline}',
             ),
             figs / 'intervals.png',
         )
     if rel is not None and len(rel):
-        save_figure(plot_reliance_sweep(rel, f'{out.name}: macro F1 lost without each modality'), figs / 'reliance.png')
+        save_figure(plot_reliance_sweep(rel, f'Macro F1 lost without each modality, per fusion method ({_setting(protocol)})'), figs / 'reliance.png')
     for m in table.method:
         done = runs[(runs.method == m) & (runs.status == 'ok')]
         if len(done) and (out/'runs'/done.run.iloc[0]/'reliance.png').is_file():

@@ -10,15 +10,16 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['prediction_frame', 'EpochSampler', 'train_sampler', 'corpus_fingerprint', 'cache_key', 'extract_features',
+__all__ = ['TRACKERS', 'prediction_frame', 'EpochSampler', 'train_sampler', 'corpus_fingerprint', 'cache_key', 'extract_features',
            'CachedFeatures', 'collate_features', 'checkpoint_identity', 'run_identity', 'identity_changes',
-           'save_atomic', 'StateWriter', 'cpu_bf16', 'amp_precision', 'load_split', 'read_config_corpus', 'check_split',
-           'check_backbone_configs', 'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted', 'trained',
-           'write_skip_reports', 'train', 'Setup', 'training_data', 'audio_pad_multiple', 'loader_settings', 'setup',
-           'train_epoch', 'fit_epoch', 'selection_key', 'checkpoint', 'restore', 'read_eval_corpus', 'score',
-           'score_eval_corpus']
+           'save_atomic', 'StateWriter', 'cpu_bf16', 'amp_precision', 'tracking_dir', 'tracker_params', 'check_tracker',
+           'start_tracking', 'log_epoch', 'load_split', 'read_config_corpus', 'check_split', 'check_backbone_configs',
+           'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted', 'trained', 'write_skip_reports', 'train',
+           'Setup', 'training_data', 'audio_pad_multiple', 'loader_settings', 'setup', 'train_epoch', 'fit_epoch',
+           'selection_key', 'checkpoint', 'restore', 'read_eval_corpus', 'score', 'score_eval_corpus']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
+from importlib.util import find_spec
 import numpy as np
 import pandas as pd
 import torch
@@ -31,6 +32,7 @@ from .files import (RECORD, atomic_dir, atomic_write, check_claim, claim, remove
 from .metrics import classification_metrics, dimension_metrics, frame_metrics
 from .registry import get_method
 from .backbones import hf_progress, load_pretrained
+from .card import model_card
 from .models import FrozenBackbones, MultiModel, check_backbones, dimension_loss, infer, model_inputs
 from .presets import resolve_config
 
@@ -363,14 +365,57 @@ def _accelerator(cfg):
     AcceleratorState._reset_state()
     # wav2vec 2.0's LayerDrop skips whole layers in training: data parallelism must expect unused parameters
     ddp = DistributedDataParallelKwargs(find_unused_parameters=not cfg.freeze_backbones)
+    check_tracker(cfg)
+    tracked = dict(log_with=cfg.report_to, project_dir=str(tracking_dir(cfg))) if cfg.report_to != 'none' else {}
     acc = Accelerator(cpu=cpu, mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum,
-                      dataloader_config=DataLoaderConfiguration(split_batches=True), kwargs_handlers=[ddp])
+                      dataloader_config=DataLoaderConfiguration(split_batches=True), kwargs_handlers=[ddp], **tracked)
     if acc.is_main_process and precision == 'no' and cfg.use_amp:
         print(
             f'use_amp: float16 needs CUDA; training in float32 on {device}'
             + (' (cpu_amp=True trains in bfloat16 on this CPU)' if device == 'cpu' and cpu_bf16() else '')
         )
     return acc
+
+# %% ../nbs/03_trainer.ipynb #8dbbfd86
+TRACKERS = {'tensorboard': ('tensorboard', 'tensorboard'), 'mlflow': ('mlflow', 'mlflow-skinny')}  # module, package
+
+def tracking_dir(cfg:TrainConfig) -> Path:
+    "Where the run's tracker writes: `tracking_dir`, else output_dir/tensorboard or output_dir/mlruns."
+    if cfg.tracking_dir: return Path(cfg.tracking_dir)
+    return Path(cfg.output_dir)/('tensorboard' if cfg.report_to == 'tensorboard' else 'mlruns')
+
+def tracker_params(cfg:TrainConfig) -> dict:
+    "The configuration as a tracker's hyper-parameters: numbers, text and booleans (None, lists and dicts as JSON)."
+    return {k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v) for k, v in asdict(cfg).items()}
+
+# %% ../nbs/03_trainer.ipynb #57c3ca6e
+def check_tracker(cfg:TrainConfig):
+    "Refuse a tracker whose package is not installed (before anything is written)."
+    if cfg.report_to == 'none': return
+    module, package = TRACKERS[cfg.report_to]
+    if find_spec(module) is None:
+        raise ValueError(f"report_to={cfg.report_to!r}: {package} is not installed; pip install {package}, "
+                         "or report_to='none'")
+
+def start_tracking(cfg:TrainConfig, acc):
+    "Start the run's tracker (`report_to`); nothing for 'none'."
+    if cfg.report_to == 'none': return
+    init = {}
+    if cfg.report_to == 'mlflow':
+        import mlflow
+        if not os.environ.get('MLFLOW_TRACKING_URI'):  # the local file store (mlflow-skinny has no database backend)
+            os.environ.setdefault('MLFLOW_ALLOW_FILE_STORE', 'true')  # MLflow 3 asks for it
+            mlflow.set_tracking_uri(tracking_dir(cfg).resolve().as_uri())
+        with contextlib.suppress(Exception): mlflow.create_experiment('rsacfn')  # made once: a sweep's runs start together
+        init = {'mlflow': {'run_name': cfg.ver}}
+    acc.init_trackers(cfg.ver if cfg.report_to == 'tensorboard' else 'rsacfn', config=tracker_params(cfg),
+                      init_kwargs=init)
+
+def log_epoch(cfg:TrainConfig, acc, row:dict):
+    "An epoch's row of `metrics.jsonl` to the tracker, at step = the epoch."
+    if cfg.report_to == 'none': return
+    acc.log({f'epoch/{k}': float(v) for k, v in row.items() if k != 'epoch' and isinstance(v, (int, float))
+             and not isinstance(v, bool) and math.isfinite(v)}, step=row['epoch'])
 
 # %% ../nbs/03_trainer.ipynb #92aa52c5
 def load_split(cfg:TrainConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -549,6 +594,7 @@ def train(cfg:TrainConfig # the run's configuration
         if acc.is_main_process: claim(run, 'run', 'choose another `ver` or `output_dir`')
         try: return _train(cfg, acc, run, ident, what, (df, train_df, valid_df, dev_df), eval_df)
         finally:
+            acc.end_training()  # the tracker's files closed (nothing without report_to)
             # failed before an epoch was saved: leave nothing that looks like a run
             if acc.is_main_process and not trained(run):
                 if created: shutil.rmtree(run, ignore_errors=True)
@@ -568,12 +614,13 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
         done = json.loads((run/'result.json').read_text())
         if done['epochs_done'] >= cfg.epochs: return done  # finished, with this identity: nothing to do
     s = setup(cfg, acc, df, train_df, valid_df, dev_df)
+    start_tracking(cfg, acc)
     start, history, best = restore(cfg, acc, run, s) if cfg.resume and (run/'last.pt').is_file() else (0, [], None)
     epoch = start
     try:
         for epoch in range(start, cfg.epochs):
             row, outputs = fit_epoch(cfg, acc, s, epoch)
-            history.append(row)
+            history.append(row); log_epoch(cfg, acc, row)
             best = checkpoint(cfg, acc, run, s, epoch, history, best, outputs, valid_df)
         s.writer.wait()  # the last epoch's resume state is on disk before the run is finished
     except KeyboardInterrupt:  # every file is written atomically: what is on disk is the last finished epoch
@@ -709,8 +756,8 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
     def read_losses():
         nonlocal loss_sum
         if not pending: return
-        values = torch.stack([l for l, _, _ in pending]).float().cpu().tolist()
-        for value, (_, n, ids) in zip(values, pending):
+        values = torch.stack([l for l, _, _, _ in pending]).float().cpu().tolist()
+        for value, (_, n, ids, at) in zip(values, pending):
             if not math.isfinite(value):
                 raise NonFiniteLoss(
                     f'epoch {epoch + 1}: the training loss is {value} on the batch of segments'
@@ -719,6 +766,8 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
                     + '; nothing of this epoch is saved'
                 )
             loss_sum += value * n
+        if cfg.report_to != 'none':
+            for value, (*_, at) in zip(values, pending): acc.log({'train/loss': value}, step=at)
         pending.clear()
         bar.set_postfix(loss=f'{loss_sum / max(seen, 1):.4f}', refresh=False)
 
@@ -736,7 +785,7 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
             acc.backward(loss)
             s.optimizer.step(); s.scheduler.step(); s.optimizer.zero_grad()
         seen += len(batch['labels'])
-        pending.append((loss.detach(), len(batch['labels']), batch.get('segment_ids', [])))
+        pending.append((loss.detach(), len(batch['labels']), batch.get('segment_ids', []), epoch * len(s.train_loader) + step))
         if step % cfg.log_every == 0: read_losses()
     read_losses()
     train_seconds = time.perf_counter() - t0
@@ -777,7 +826,7 @@ def checkpoint(
                 f'epoch {epoch + 1}: {len(bad)} weight tensor(s) hold NaN or Inf (e.g. {bad[0]}); nothing of this epoch'
                 ' is saved'
             )
-        if improved: _save_best(s.model, run, valid_df, outputs, row)
+        if improved: _save_best(cfg, s.model, run, valid_df, outputs, row, len(s.train_loader.dataset))
         with atomic_write(run / 'metrics.jsonl') as f:
             f.writelines(json.dumps(strict_json(h), allow_nan=False) + '\n' for h in history)
         s.writer.save(  # copied now, written while the next epoch trains
@@ -819,12 +868,15 @@ def restore(cfg:TrainConfig, acc, run:Path, s:Setup) -> tuple:
     return state['epoch'] + 1, state['history'], state['best']
 
 # %% ../nbs/03_trainer.ipynb #4cb22ca5
-def _save_best(model, run, valid_df, outputs, row):
-    "Write the best epoch's model (a `MultiModel` folder), predictions and metrics."
+def _save_best(cfg, model, run, valid_df, outputs, row, n_train=None):
+    "Write the best epoch's model (a `MultiModel` folder with its model card), predictions and metrics."
+    probs, dims = outputs
     with atomic_dir(run/'best') as tmp:
         model.save_pretrained(tmp)
         (tmp/'metrics.json').write_text(json.dumps(strict_json(row), indent=1, allow_nan=False))
-    probs, dims = outputs
+        card = model_card(cfg, row, valid_df.label.astype(int).to_numpy(), np.asarray(probs).argmax(1),
+                          model.config.class_names, n_train)
+        (tmp/'README.md').write_text(card, encoding='utf-8')
     pred = prediction_frame(valid_df, probs, model.config.class_names, dims, model.config.dimensions)
     with atomic_write(run/'predictions.csv', newline='') as f: pred.to_csv(f, index=False)
 

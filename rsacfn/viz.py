@@ -17,6 +17,7 @@ import torch
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 import seaborn as sns
+import koreanize_matplotlib  # noqa: F401  a Korean-capable font (NanumGothic): Korean titles and transcripts render
 from torch.utils.data import DataLoader
 from .data import EmotionDataset
 from .metrics import dimension_metrics
@@ -89,27 +90,37 @@ def _blocks(A:np.ndarray, max_cells:int):
     return np.nanmean(P.reshape(m // k, k, m // k, k), axis=(1, 3)), k
 
 # %% ../nbs/05_attention.ipynb #3930dbac
+def _feature_axes(ax, n:int, boundary:int, k:int, first_col:bool, last_row:bool):
+    "Label a map's axes: which features are audio and which text (a joint map), or the positions; rows attend to columns."
+    if boundary:
+        for set_ticks in (ax.set_xticks, ax.set_yticks):
+            set_ticks([boundary / k / 2, (boundary + n) / k / 2], ['audio', 'text'])
+        ax.tick_params(length=0, labelsize=8); ax.tick_params(axis='x', labelrotation=0)
+        for f in (ax.axvline, ax.axhline): f(boundary / k, color='white', lw=1, ls='--')
+    else: ax.set_xticks([]); ax.set_yticks([])
+    if last_row: ax.set_xlabel('attended feature', fontsize=9)
+    if first_col: ax.set_ylabel('attending feature', fontsize=9)
+
 def plot_attention_by_emotion(by_emotion:np.ndarray, # (C, n, n) mean attention per emotion
                               class_names, # the C class names
                               labels=None, # the utterances' labels: emotions without any are left out
                               boundary:int=0, # index of the first text feature (rsa), 0 for none
                               title:str='', max_cells:int=128):
-    "One heatmap per emotion of its mean attention map (rows attend to columns)."
+    "One heatmap per emotion of its mean attention map (rows attend to columns), all on one colour scale."
     keep = [c for c in range(len(class_names)) if labels is None or (np.asarray(labels) == c).any()]
     cols = min(4, len(keep)); rows = int(np.ceil(len(keep) / cols))
-    fig = _figure(figsize=(3.6 * cols, 3.3 * rows)); axes = fig.subplots(rows, cols, squeeze=False)
+    maps = {c: _blocks(by_emotion[c], max_cells) for c in keep}
+    vmin = min(float(np.nanmin(A)) for A, _ in maps.values()); vmax = max(float(np.nanmax(A)) for A, _ in maps.values())
+    fig = _figure(figsize=(3.4 * cols + 1, 3.3 * rows), layout='constrained'); axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[len(keep):]: ax.axis('off')
-    for ax, c in zip(axes.flat, keep):
-        A, k = _blocks(by_emotion[c], max_cells)
-        sns.heatmap(
-            A, ax=ax, cmap='viridis', cbar=True, xticklabels=False, yticklabels=False, square=True, rasterized=True
-        )
+    for i, (ax, c) in enumerate(zip(axes.flat, keep)):
+        A, k = maps[c]
+        sns.heatmap(A, ax=ax, cmap='viridis', vmin=vmin, vmax=vmax, cbar=False, square=True, rasterized=True)
         n = '' if labels is None else f' (n={(np.asarray(labels) == c).sum()})'
         ax.set_title(f'{class_names[c]}{n}', fontsize=10)
-        if boundary:
-            for f in (ax.axvline, ax.axhline): f(boundary / k, color='white', lw=1, ls='--')
+        _feature_axes(ax, by_emotion.shape[-1], boundary, k, i % cols == 0, i // cols == rows - 1 or i + cols >= len(keep))
+    fig.colorbar(axes.flat[0].collections[0], ax=axes, shrink=.8, label='mean attention weight')
     fig.suptitle(title + (' (dashed: audio | text)' if boundary else ''), fontsize=11)
-    fig.tight_layout()
     return fig
 
 # %% ../nbs/05_attention.ipynb #79c97f33
@@ -175,7 +186,9 @@ def plot_curves(history:pd.DataFrame, # metrics.jsonl as a table
     a.plot(history.epoch, history.train_loss, marker='o'); a.set_xlabel('epoch'); a.set_ylabel('training loss')
     for m in ('weighted_f1', 'macro_f1', 'uar'): b.plot(history.epoch, history[m], marker='o', label=m)
     b.set_xlabel('epoch'); b.set_ylabel('validation'); b.legend(fontsize=8); b.set_ylim(0, 1)
-    for ax in (a, b): ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 1.5
+    for ax in (a, b):  # epochs are whole: a tick at each (a tick at 0.96 or 1.5 says nothing)
+        if len(history) <= 12: ax.set_xticks(history.epoch.tolist())
+        else: ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title); fig.tight_layout()
     return fig
 
@@ -194,7 +207,7 @@ def plot_f1_bars(table:pd.DataFrame, # one row per method: weighted_f1_mean/_std
             yerr=t[f'{m}_std'].fillna(0),
             capsize=3,
             color=color,
-            label=m.replace('_', ' '),
+            label=m.replace('_f1', ' F1'),
         )
     ax.set_xticks(x, t['method'], rotation=30, ha='right')
     ax.set_ylim(0, 1)

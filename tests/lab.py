@@ -27,8 +27,7 @@ class Lab:
         self.url = f'http://127.0.0.1:{self.port}'
         self.log = open(root/'lab.log', 'w')
         self.proc = subprocess.Popen([sys.executable, '-m', 'jupyterlab', '--ip', '127.0.0.1', '--port', str(self.port), '--no-browser',
-                                      '--allow-root', f'--IdentityProvider.token={self.token}',
-                                      '--LabApp.expose_app_in_browser=True'],  # window.jupyterapp: a browser script runs Lab's own commands
+                                      '--allow-root', f'--IdentityProvider.token={self.token}'],  # `make lab`'s flags and no more
                                      cwd=root/'nbs', stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ, HF_HUB_OFFLINE='1', TQDM_DISABLE='1'))
         for _ in range(240):
             try: self.api('GET', 'status'); return

@@ -1,6 +1,7 @@
 "The command line, as `rsacfn` and as `python -m rsacfn` (what `accelerate launch -m rsacfn` runs)."
-import subprocess, sys
+import json, subprocess, sys
 from pathlib import Path
+import pytest
 from rsacfn.data import read_kemdy20
 
 BIN = Path(sys.executable).parent
@@ -70,3 +71,32 @@ def test_help_describes_every_setting_without_loading_torch():
     assert all(f'--{f.name}' in train for f in dataclasses.fields(TrainConfig))
     assert all(p in train for p in PRESETS) and all(s in train for s in DEMO_SIZES)
     assert all(p in sweep for p in PROTOCOLS)
+
+
+@pytest.mark.slow
+def test_a_runs_own_config_reproduces_its_identity_and_a_flag_overrides_the_file(tiny_corpus, tiny_backbones, tmp_path,
+                                                                                   rsacfn_cli):
+    "`rsacfn train --config <run>/config.json`: the same identity under another name; a flag beside it wins over the file."
+    args = ('--method', 'early_fusion', '--epochs', '1', '--data_path', tiny_corpus, '--audio_max_lens', 32000,
+            '--text_max_lens', 64, '--wav_model', tiny_backbones['audio'], '--text_model', tiny_backbones['text'],
+            '--output_dir', tmp_path/'runs', '--quiet')
+    assert rsacfn_cli('train', *args, '--ver', 'first').returncode == 0
+    first = tmp_path/'runs'/'first'
+    again = rsacfn_cli('train', '--config', first/'config.json', '--ver', 'again')
+    assert again.returncode == 0, again.stderr[-2000:]
+    identity = lambda run: json.loads((tmp_path/'runs'/run/'identity.json').read_text())['hash']
+    assert identity('again') == identity('first')
+    (tmp_path/'over.yaml').write_text((first/'config.json').read_text())  # JSON is YAML: the YAML reader takes it
+    over = rsacfn_cli('train', '--config', tmp_path/'over.yaml', '--ver', 'over', '--lr', '0.002')
+    assert over.returncode == 0, over.stderr[-2000:]
+    cfg = json.loads((tmp_path/'runs'/'over'/'config.json').read_text())
+    assert cfg['lr'] == 0.002 and cfg['ver'] == 'over' and identity('over') != identity('first')
+
+
+def test_a_bad_config_file_is_one_line_naming_the_file_and_key(tmp_path, rsacfn_cli):
+    (tmp_path/'c.yaml').write_text('epochs: 2\nepoch: 3\n')
+    r = rsacfn_cli('train', '--config', tmp_path/'c.yaml')
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"{tmp_path/'c.yaml'}: unknown TrainConfig field 'epoch'; did you mean 'epochs'?" in r.stderr
+    r = rsacfn_cli('sweep', tmp_path/'s', '--config', tmp_path/'missing.json')
+    assert r.returncode == 2 and 'missing.json: no such configuration file' in r.stderr and not (tmp_path/'s').exists()

@@ -1,5 +1,5 @@
 "The notebooks are committed with their outputs, which are documentation: no progress bars, no stray values."
-import json
+import json, re, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -23,11 +23,24 @@ def test_committed_outputs_hold_no_progress_bars_or_bare_booleans(path):
 
 
 def test_the_readme_method_table_is_the_registry():
-    "The README's table of methods is `method_table()` of the registry, as `nbs/02_models.ipynb` writes it; never edited by hand."
+    "The README's table of methods is `method_table()` of the registry, as `nbs/index.ipynb` shows it; never edited by hand."
     import rsacfn.models  # registers the paper's methods
     readme = (Path(__file__).parents[1]/'README.md').read_text(encoding='utf-8')
-    start, end = '<!-- the method table: written by nbs/02_models.ipynb (method_table) -->', '<!-- end of the method table -->'
+    start, end = '<!-- the method table: written by nbs/index.ipynb (method_table) -->', '<!-- end of the method table -->'
     assert start in readme and end in readme, 'the README has lost the markers around its method table'
     written = readme.split(start)[1].split(end)[0].strip()
     ours = [n for n, m in rsacfn.models.METHODS.items() if m.head.__module__ == 'rsacfn.models']  # not a test's plugin heads
-    assert written == rsacfn.models.method_table(methods=ours), 'the README method table differs from the registry: run nbs/02_models.ipynb'
+    assert written == rsacfn.models.method_table(methods=ours), 'the README method table differs from the registry: run nbs/index.ipynb, then make readme'
+
+
+def test_the_readme_is_made_from_the_index_notebook_and_stays_short():
+    "README.md is what `make readme` makes of nbs/index.ipynb (nbdev's way), at most 12,000 characters, and has no history."
+    root = Path(__file__).parents[1]
+    out = subprocess.run([sys.executable, root/'.ci'/'readme.py', '--check'], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    readme = (root/'README.md').read_text(encoding='utf-8')
+    assert len(readme) <= 12_000, f'README.md is {len(readme):,} characters'
+    hashes = re.findall(r'\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,40}\b', readme)
+    assert not hashes, f'commit hashes in the README: {hashes}'
+    for part in ('make demo', 'make test', '## The first minute', 'EmotionRecognizer', "## The demo's table"):
+        assert part in readme

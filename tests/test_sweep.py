@@ -1,5 +1,5 @@
 "The sweep: a failing method is marked in the table, an interrupted sweep finishes only what is left."
-import json, os, signal, subprocess, sys, time
+import json, os, re, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd
 import pytest
@@ -197,3 +197,25 @@ def test_more_folds_than_the_corpus_has_sessions_stops_the_sweep_before_any_run(
     assert r.returncode == 2 and len(said) == 1 and 'n_folds 5:' in said[0], r.stderr
     assert said[0].endswith('has 4 sessions; use --n_folds 4 or less'), said  # in the sweep's own flag
     assert not (out/'runs').exists() and not (out/'notebooks').exists()
+
+
+def test_a_sweep_says_each_finished_run_once_with_its_scores_and_the_time_left(tmp_path, small, rsacfn_cli):
+    "Its base configuration from a file, every run to TensorBoard, and a line per run as it finishes."
+    base = tmp_path/'base.yaml'
+    base.write_text(f"demo_size: tiny\nepochs: 2\nwav_model: {small['wav_model']}\ntext_model: {small['text_model']}\n"
+                    "method: rsa_cfn\n")  # the sweep's own (--methods): named, not used
+    out = tmp_path/'sweep'
+    r = rsacfn_cli('sweep', out, '--methods', 'text_only,speech_only', '--config', base, '--set', 'epochs=1',
+                   '--report_to', 'tensorboard', '--baseline', 'none')
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count(f'--config {base}: method set by the sweep for each run (--methods)') == 1
+    runs = pd.read_csv(out/'runs.csv')
+    lines = [l for l in r.stdout.splitlines() if re.match(r'\[\d/2\] ', l)]
+    assert len(lines) == 2, r.stdout  # one per run, once each
+    for line, (method, seed) in zip(lines, [('text_only', 42), ('speech_only', 42)]):
+        row = runs[runs.method == method].iloc[0]
+        assert f"{method} seed {seed}: {row.seconds / 60:.1f} min, weighted F1 {row.weighted_f1:.4f}, macro F1 {row.macro_f1:.4f}" in line
+    assert re.search(r'; about \d+\.\d min left for the other 1$', lines[0]) and 'left' not in lines[1]
+    for name in ('text_only-seed42', 'speech_only-seed42'):
+        assert json.loads((out/'runs'/name/'config.json').read_text())['epochs'] == 1  # --set over the file
+        assert list((out/'runs'/'tensorboard'/name).glob('events.out.tfevents.*'))
