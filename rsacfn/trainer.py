@@ -594,7 +594,7 @@ def train(cfg:TrainConfig # the run's configuration
         if acc.is_main_process: claim(run, 'run', 'choose another `ver` or `output_dir`')
         try: return _train(cfg, acc, run, ident, what, (df, train_df, valid_df, dev_df), eval_df)
         finally:
-            acc.end_training()  # the tracker's files closed (nothing without report_to)
+            for tracker in acc.trackers: tracker.finish()  # its files closed (not `end_training`: the process group stays)
             # failed before an epoch was saved: leave nothing that looks like a run
             if acc.is_main_process and not trained(run):
                 if created: shutil.rmtree(run, ignore_errors=True)
