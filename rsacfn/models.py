@@ -15,7 +15,8 @@ __all__ = ['FINGERPRINT', 'FILES_FINGERPRINT', 'FusionHead', 'SpeechOnly', 'Text
            'Residual', 'RSA', 'RSACFN', 'HybridFusion', 'fix_length', 'MLPMixer', 'build_head', 'method_table', 'pool',
            'MultiModelConfig', 'MultiModelOutput', 'DimensionHead', 'dimension_loss', 'head_output', 'FrozenBackbones',
            'receptive_field', 'check_backbones', 'text_positions', 'MultiModel', 'config_fingerprint',
-           'weights_metadata', 'check_model_folder', 'model_inputs', 'infer', 'predict', 'prediction_table']
+           'weights_metadata', 'check_model_folder', 'default_device', 'model_inputs', 'infer', 'predict',
+           'prediction_table']
 
 # %% ../nbs/02_models.ipynb #03fd7a46
 import numpy as np
@@ -637,6 +638,13 @@ def _clip(a, j:int, model) -> np.ndarray:
     n = model.min_audio_samples
     # silence after a clip shorter than the CNN's receptive field
     return np.pad(wav, (0, n - len(wav))) if len(wav) < n else wav
+
+# %% ../nbs/02_models.ipynb #fd0ba95c
+def default_device() -> torch.device:
+    "Where a model runs unless told otherwise: CUDA if there is a GPU, else Apple's MPS, else the CPU."
+    if torch.cuda.is_available(): return torch.device('cuda')
+    if torch.backends.mps.is_available(): return torch.device('mps')
+    return torch.device('cpu')
 
 # %% ../nbs/02_models.ipynb #1058a1a0
 def model_inputs(batch:dict, device=None) -> dict:

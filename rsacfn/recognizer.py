@@ -11,22 +11,19 @@ import pandas as pd
 import torch
 from .analysis import predict_corpus
 from .data import detect_format, read_corpus
-from .models import MultiModel
+from .models import MultiModel, default_device
 
 # %% auto #0
-__all__ = ['default_device', 'EmotionRecognizer']
-
-# %% ../nbs/08_recognizer.ipynb #3e3d14e6
-def default_device() -> torch.device:
-    "CUDA if there is a GPU, else Apple's MPS, else the CPU."
-    if torch.cuda.is_available(): return torch.device('cuda')
-    if torch.backends.mps.is_available(): return torch.device('mps')
-    return torch.device('cpu')
+__all__ = ['EmotionRecognizer']
 
 # %% ../nbs/08_recognizer.ipynb #df82da8a
+def _is_table(clips) -> bool:
+    "Whether `clips` names a manifest (.csv) or a corpus folder rather than one clip."
+    return isinstance(clips, (str, os.PathLike)) and (Path(clips).is_dir() or Path(clips).suffix.lower() == '.csv')
+
 def _as_table(clips, texts) -> pd.DataFrame:
     "The clips (paths, or a manifest or corpus folder) and transcripts as the segment table `predict_corpus` takes."
-    if isinstance(clips, (str, os.PathLike)) and (Path(clips).is_dir() or Path(clips).suffix.lower() == '.csv'):
+    if _is_table(clips):
         if texts is not None: raise ValueError(f'{clips} gives its own transcripts: leave texts out')
         reader = detect_format(clips)
         df = read_corpus(clips, reader, skip_report=False, **({'labels': False} if reader == 'manifest' else {}))
@@ -66,7 +63,7 @@ class EmotionRecognizer:
 def _check_inputs(rec:EmotionRecognizer, clips, texts):
     "Refuse, in one line, inputs the model cannot use or would not use."
     m, mods = rec.method, rec.modalities
-    table = isinstance(clips, (str, os.PathLike)) and (Path(clips).is_dir() or Path(clips).suffix.lower() == '.csv')
+    table = _is_table(clips)
     if 'text' in mods and texts is None and not table:
         raise ValueError(f"method {m!r} reads each clip's transcript too: give texts=[...] (one per clip), "
                          "or a manifest with wav_path and text columns")

@@ -33,7 +33,8 @@ from .metrics import classification_metrics, dimension_metrics, frame_metrics
 from .registry import get_method
 from .backbones import hf_progress, load_pretrained
 from .card import model_card
-from .models import FrozenBackbones, MultiModel, check_backbones, dimension_loss, infer, model_inputs
+from .models import (FrozenBackbones, MultiModel, check_backbones, default_device, dimension_loss, infer,
+                           model_inputs)
 from .presets import resolve_config
 
 # %% ../nbs/03_trainer.ipynb #e57371aa
@@ -357,9 +358,7 @@ def _accelerator(cfg):
         raise ValueError("device='cuda': no CUDA device is visible here; use device='auto' or device='cpu'")
     if cfg.device == 'mps' and not torch.backends.mps.is_available():
         raise ValueError("device='mps': MPS is not available here; use device='auto' or device='cpu'")
-    device = (
-        'cpu' if cpu else 'cuda' if torch.cuda.is_available() else 'mps' if torch.backends.mps.is_available() else 'cpu'
-    )
+    device = 'cpu' if cpu else default_device().type
     precision = amp_precision(cfg.use_amp, cfg.cpu_amp, device)
     # Accelerate keeps one precision per process: each run sets its own (the processes stay as launched)
     AcceleratorState._reset_state()

@@ -98,6 +98,8 @@ def test_a_changed_configuration_is_never_answered_with_an_old_result(tmp_path, 
            '--set', f'wav_model={small["wav_model"]}', '--set', f'text_model={small["text_model"]}']
     first = rsacfn_cli(*cmd)
     assert first.returncode == 0, first.stderr[-3000:]
+    # the default baseline early_fusion is not in this sweep: said once (in the table the command prints), not twice
+    assert (first.stdout + first.stderr).count('No paired comparison') == 1, first.stdout
     identity = (out/'runs'/'text_only-seed42'/'identity.json').read_text()
     refused = rsacfn_cli(*cmd, '--set', 'lr=0.1')
     assert refused.returncode == 2 and 'text_only-seed42 (lr: 0.001 -> 0.1)' in refused.stderr and '--rerun' in refused.stderr
