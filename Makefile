@@ -30,11 +30,11 @@ install: $(BIN)/.installed
 # two workers, each given whole test files, the longest first (tests/conftest.py); one torch thread per process
 TEST_WORKERS ?= 2
 test: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15 tests
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 # the inner loop: every test not marked slow (no training, notebooks, sweeps or subprocesses of the program)
 test-quick: install
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m 'not slow' --durations=5 tests
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m 'not slow' --durations=5 tests
 
 demo: install
 	HF_HUB_OFFLINE=1 $(BIN)/rsacfn sweep $(RESULTS)/demo_sweep --preset demo --seeds 42,43,44 $(SWEEP_ARGS)
