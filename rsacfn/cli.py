@@ -419,11 +419,12 @@ def sweep_command(args):
             + (", and --launcher submitit-local takes only --time_min" if args.launcher == 'submitit-local' else '')
             + f'; with --launcher {args.launcher} leave {"it" if len(unused) == 1 else "them"} out'
         )
-    params = {**sweep_base(args.config), **set_values(args.set)} if args.config else set_values(args.set)
+    params = set_values(args.set)
     for k in ('n_folds', 'preset', 'report_to'):
         if getattr(args, k) is not None:
             if k in params: raise ValueError(f'--{k} and --set {k} both give {k}; give it once')
             params[k] = getattr(args, k)
+    if args.config: params = {**sweep_base(args.config), **params}  # the file's settings, the flags over them
     n_folds = params.get('n_folds', TrainConfig.__dataclass_fields__['n_folds'].default)
     folds = None if args.folds is None else list(range(n_folds)) if args.folds.strip() == 'all' else \
             listed(args.folds, '--folds', int, "'all' or comma-separated fold numbers, e.g. 0,1,2")

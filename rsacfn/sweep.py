@@ -651,7 +651,7 @@ def _line(self:SweepProgress, run:Run, row:dict) -> str:
 def _show(self:SweepProgress):
     "The running runs' epochs on the bar (the epochs in their metrics.jsonl, plus the one under way)."
     now = []
-    for r in sorted(self.running, key=lambda r: r.name):
+    for r in sorted(tuple(self.running), key=lambda r: r.name):  # a copy in one step: kernels' threads add to it
         log = self.out/'runs'/r.name/'metrics.jsonl'
         done = len(log.read_text().splitlines()) if log.is_file() else 0
         total = self.epochs.get(r)

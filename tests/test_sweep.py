@@ -205,7 +205,7 @@ def test_a_sweep_says_each_finished_run_once_with_its_scores_and_the_time_left(t
     "Its base configuration from a file, every run to TensorBoard, and a line per run as it finishes."
     base = tmp_path/'base.yaml'
     base.write_text(f"demo_size: tiny\nepochs: 2\nwav_model: {small['wav_model']}\ntext_model: {small['text_model']}\n"
-                    "method: rsa_cfn\n")  # the sweep's own (--methods): named, not used
+                    "method: rsa_cfn\nreport_to: mlflow\n")  # method: the sweep's own (--methods), named, not used
     out = tmp_path/'sweep'
     r = rsacfn_cli('sweep', out, '--methods', 'text_only,speech_only', '--config', base, '--set', 'epochs=1',
                    '--report_to', 'tensorboard', '--baseline', 'none')
@@ -221,3 +221,4 @@ def test_a_sweep_says_each_finished_run_once_with_its_scores_and_the_time_left(t
     for name in ('text_only-seed42', 'speech_only-seed42'):
         assert json.loads((out/'runs'/name/'config.json').read_text())['epochs'] == 1  # --set over the file
         assert list((out/'runs'/'tensorboard'/name).glob('events.out.tfevents.*'))
+    assert not (out/'runs'/'mlruns').exists()  # --report_to over the file's report_to
