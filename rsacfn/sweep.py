@@ -4,18 +4,18 @@
 
 # %% ../nbs/04a_sweep.ipynb #4f979685
 from __future__ import annotations
-import dataclasses, functools, json, logging, os, signal, sys, threading, time, weakref
+import dataclasses, functools, json, logging, os, signal, subprocess, sys, threading, time, weakref
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['EXTRA_METRICS', 'SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters', 'experiment_notebook', 'finished_row',
-           'run_notebook', 'summarize', 'metric_order', 'sweep_title', 'table_markdown', 'unimodal_line',
-           'significance', 'significance_markdown', 'reliance_runs', 'reliance_markdown', 'SlurmOptions',
-           'slurm_parameters', 'slurm_script', 'NotebookJob', 'SweepProgress', 'LocalLauncher', 'SubmititLauncher',
-           'make_launcher', 'run_sweep']
+__all__ = ['EXTRA_METRICS', 'SLURM_ENDED', 'SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters', 'experiment_notebook',
+           'finished_row', 'run_notebook', 'summarize', 'metric_order', 'sweep_title', 'table_markdown',
+           'unimodal_line', 'significance', 'significance_markdown', 'reliance_runs', 'reliance_markdown',
+           'SlurmOptions', 'slurm_parameters', 'slurm_script', 'NotebookJob', 'SweepProgress', 'LocalLauncher',
+           'slurm_states', 'slurm_end', 'SubmititLauncher', 'make_launcher', 'run_sweep']
 
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
@@ -689,12 +689,33 @@ class LocalLauncher:
             ) from None
         finally: pool.shutdown(wait=False); said.close()
 
+# %% ../nbs/04a_sweep.ipynb #30ba2445
+SLURM_ENDED = {'BOOT_FAIL', 'CANCELLED', 'COMPLETED', 'DEADLINE', 'FAILED', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED', 'TIMEOUT'}
+
+def slurm_states(job_ids:Sequence[str]) -> dict|None:
+    "Each job's state as `squeue` says it ('' for a job SLURM no longer lists); None when squeue gives no answer."
+    try:
+        r = subprocess.run(['squeue', '--noheader', '--states=all', '--format=%i %T', f'--jobs={",".join(job_ids)}'],
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired): return None
+    if r.returncode and 'Invalid job id' not in r.stderr: return None  # the controller did not answer: ask again later
+    listed = dict(line.split()[:2] for line in r.stdout.splitlines() if len(line.split()) >= 2)
+    return {j: listed.get(j, '') for j in job_ids}
+
+def slurm_end(job_id:str, wait_s:float=30) -> str:
+    "The state a job ended in, once it is no longer running or completing; '' where SLURM does not say within `wait_s`."
+    deadline = time.time() + wait_s
+    while (state := (slurm_states([job_id]) or {}).get(job_id, '')) not in SLURM_ENDED and time.time() < deadline:
+        time.sleep(1)
+    return state if state in SLURM_ENDED else ''
+
 # %% ../nbs/04a_sweep.ipynb #a3bd0b21
 class SubmititLauncher:
     "Runs each unfinished run as a submitit job: on SLURM (`kind='slurm'`), or here with submitit's local executor."
     def __init__(self, kind:str, out:Path, slurm:SlurmOptions, jobs:int=1):
         self.kind, self.executor = kind, _executor(kind, out, slurm)
         self.limit = None if kind == 'slurm' else max(1, jobs)  # the cluster queues them; one machine runs --jobs at a time
+        self.asked, self.gone = 0.0, {}  # when squeue was last asked; run -> when SLURM first said its job had ended
 
     def run(self, job:NotebookJob, runs:Sequence[Run], progress:bool=True) -> list[dict]:
         "Every run's row for `runs.csv`; finished runs are not submitted. Ctrl-C cancels the running jobs."
@@ -707,8 +728,8 @@ class SubmititLauncher:
             while todo or live:
                 while todo and (self.limit is None or len(live) < self.limit):
                     r = todo.pop(0); live[r] = self.executor.submit(job, r); said.start(r)
-                ended = [r for r, j in live.items() if j.done()]
-                for r in ended: rows[r] = self._result(job, r, live.pop(r)); said.done(r, rows[r])
+                ended = self.ended(live)
+                for r, state in ended.items(): rows[r] = self._result(job, r, live.pop(r), state); said.done(r, rows[r])
                 if not ended: said.show(); time.sleep(0.5)
         except KeyboardInterrupt:
             for j in live.values(): j.cancel(check=False)
@@ -718,11 +739,36 @@ class SubmititLauncher:
         finally: said.close()
         return [rows[r] for r in runs]
 
-    def _result(self, job:NotebookJob, run:Run, j) -> dict:
-        try: return j.result()
-        except Exception as e:  # the job itself died (time limit, node failure, killed): the run resumes next time
-            return job.lost(run, f'{self.kind} job {j.job_id} ended without a result ({type(e).__name__}); its log: '
-                                 f'{j.paths.stderr}')
+# %% ../nbs/04a_sweep.ipynb #e1c6fc55
+def _ended(self:SubmititLauncher, live:dict, grace:float=15) -> dict:
+    """The live runs whose job has ended: run -> '' where it left its result, else the state SLURM ended it in.
+    Without a result, SLURM is asked with `squeue`, not submitit's `sacct` (off on clusters without accounting, where
+    a cancelled job would be waited for forever), every 5 s; an ended job's result may take `grace` s to appear."""
+    if self.kind != 'slurm': return {r: '' for r, j in live.items() if j.done()}  # the local executor knows its processes
+    ended = {r: '' for r, j in live.items() if j.paths.result_pickle.exists()}
+    waiting, now = {j.job_id: r for r, j in live.items() if r not in ended}, time.time()
+    if not waiting or now - self.asked < 5: return ended
+    self.asked, states = now, slurm_states(list(waiting)) or {}
+    for job_id, state in states.items():
+        r = waiting[job_id]
+        if state in SLURM_ENDED or not state: self.gone.setdefault(r, now)
+        else: self.gone.pop(r, None)
+        if now - self.gone.get(r, now) >= grace: ended[r] = state or 'and is no longer listed'
+    return ended
+
+def _result(self:SubmititLauncher, job:NotebookJob, run:Run, j, state:str='') -> dict:
+    "The run's row: its job's result, or failed where the job died without one (time limit, node failure, cancelled)."
+    log = f'its log: {j.paths.stderr}'
+    if state: return job.finished(run) or job.lost(run, f'slurm job {j.job_id} ended {state} without a result; {log}')
+    try: row = j.result()
+    except Exception as e:  # the run resumes next time
+        return job.lost(run, f'{self.kind} job {j.job_id} ended without a result ({type(e).__name__}); {log}')
+    # scancel or the time limit kills the run's kernel first and its job reports what the kernel's death looked like
+    if self.kind == 'slurm' and row.get('status') == 'failed' and (end := slurm_end(j.job_id)) not in ('', 'COMPLETED'):
+        row = dict(row, error=f"slurm job {j.job_id} ended {end}: {row['error']}"[:500])
+    return row
+
+SubmititLauncher.ended, SubmititLauncher._result = _ended, _result
 
 # %% ../nbs/04a_sweep.ipynb #231d6753
 def make_launcher(launcher:str, # a name in `LAUNCHERS`

@@ -812,8 +812,9 @@ def selection_key(cfg:TrainConfig) -> str:
 def checkpoint(
     cfg: TrainConfig, acc, run: Path, s: Setup, epoch: int, history: list, best: dict | None, outputs: tuple, valid_df
 ) -> dict:
-    """After an epoch (main process): the best model if it improved, `metrics.jsonl` and `last.pt` (in the background);
-    returns the best row so far."""
+    """After an epoch (main process): the best model if it improved, `metrics.jsonl` and `last.pt` (in the background;
+    after the last epoch only with `keep_resume_state`: a finished run deletes it, and a kill before the run's result
+    is written resumes from the epoch before, to the same result); returns the best row so far."""
     row, key = history[-1], selection_key(cfg)
     improved = best is None or row[key] > best[key]
     if improved: best = row
@@ -828,7 +829,7 @@ def checkpoint(
         if improved: _save_best(cfg, s.model, run, valid_df, outputs, row, len(s.train_loader.dataset))
         with atomic_write(run / 'metrics.jsonl') as f:
             f.writelines(json.dumps(strict_json(h), allow_nan=False) + '\n' for h in history)
-        s.writer.save(  # copied now, written while the next epoch trains
+        if epoch + 1 < cfg.epochs or cfg.keep_resume_state: s.writer.save(  # copied now, written while the next epoch trains
             dict(
                 epoch=epoch,
                 trainable=trainable.state_dict(),

@@ -152,6 +152,43 @@ def test_the_submitit_launcher_runs_the_same_sweep_and_after_a_kill_only_what_is
     pd.testing.assert_frame_equal(theirs[cols], local.reset_index(drop=True)[cols], check_dtype=False)
 
 
+def job_ids(out) -> set:
+    "The SLURM jobs a sweep submitted: submitit's folder of each, named by its id."
+    return {p.name for p in (out/'jobs').iterdir() if p.name.isdigit()}
+
+
+def test_a_sweep_on_a_real_slurm_cluster_survives_a_cancelled_job_and_reruns_only_it(tmp_path, small, interrupted_sweep):
+    "`--launcher slurm` on a one-node cluster started here: scancel one job mid-run, the rerun submits only that one."
+    from slurm_cluster import one_node_cluster, unavailable
+    if (why := unavailable()): pytest.skip(f'no one-node SLURM cluster here: {why}')
+    methods, out = ['text_only', 'late_fusion'], tmp_path/'slurm'
+    cmd = [str(BIN/'rsacfn'), 'sweep', str(out), '--methods', ','.join(methods), '--launcher', 'slurm', '--partition', 'debug',
+           '--gpus_per_run', '0', '--cpus_per_run', '1', '--time_min', '20',
+           *[a for k, v in small.items() for a in ('--set', f'{k}={v}')]]
+    with one_node_cluster() as env:
+        sweep = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 300
+        while not list((out/'notebooks').glob('.text_only-seed42.*.partial.ipynb')):  # its job runs the notebook
+            assert sweep.poll() is None and time.time() < deadline, 'the sweep ended before text_only started'
+            time.sleep(0.2)
+        first = min(job_ids(out), key=int)  # text_only was submitted first
+        subprocess.run(['scancel', first], env=env, check=True)
+        said = sweep.communicate(timeout=600)[0]
+        assert sweep.returncode != 0 and f'text_only seed 42: failed (slurm job {first} ended CANCELLED' in said, said[-3000:]
+        assert 'sacct' not in said  # asked with squeue: this cluster, like many, keeps no accounting
+        runs = pd.read_csv(out/'runs.csv').set_index('method')
+        assert runs.status.to_dict() == {'text_only': 'failed', 'late_fusion': 'ok'}
+        before = job_ids(out)
+        again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert len(job_ids(out) - before) == 1  # only the cancelled run was submitted
+    runs = pd.read_csv(out/'runs.csv').set_index('method')
+    assert runs.seconds['late_fusion'] == 0 and runs.seconds['text_only'] > 0 and (runs.status == 'ok').all()
+    local, theirs = pd.read_csv(interrupted_sweep[0]/'f1_table.csv'), pd.read_csv(out/'f1_table.csv')
+    cols = [c for c in local.columns if c.endswith(('_mean', '_std')) or c.startswith('pred_')]
+    pd.testing.assert_frame_equal(theirs[cols], local[cols], check_dtype=False)  # the same table as the local sweep's
+
+
 def test_the_slurm_job_script_carries_the_options(tmp_path):
     from rsacfn.sweep import SlurmOptions, slurm_script
     text = slurm_script(tmp_path/'sweep', SlurmOptions(partition='gpu-a100', gpus_per_run=1, time_min=600, cpus_per_run=8, account='emo'), 'rsacfn-x')

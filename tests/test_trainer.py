@@ -77,6 +77,36 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(setup, tiny_
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)  # the same best checkpoint
 
 
+KILLED_BEFORE_ITS_RESULT = '''
+import json, os, signal, sys
+import rsacfn.trainer as T
+from rsacfn.config import TrainConfig
+write = T.write_json
+def dies(path, obj):  # every epoch is trained and checkpointed; the run's result is not written yet
+    if path.name == 'result.json': os.kill(os.getpid(), signal.SIGKILL)
+    write(path, obj)
+T.write_json = dies
+T.train(TrainConfig(**json.loads(sys.argv[1])))
+'''
+
+
+def test_the_last_epochs_resume_state_is_not_written_and_a_kill_before_the_result_resumes_to_the_same_run(setup, tiny_corpus, tmp_path):
+    cfg = dict(setup, data_path=str(tiny_corpus), output_dir=str(tmp_path), method='residual', epochs=2)
+    whole = train(TrainConfig(**cfg, ver='whole'))
+    assert not (tmp_path/'whole'/'last.pt').exists()
+    killed = tmp_path/'killed'
+    r = subprocess.run([sys.executable, '-c', KILLED_BEFORE_ITS_RESULT, json.dumps(dict(cfg, ver='killed'))], capture_output=True, text=True)
+    assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
+    assert len((killed/'metrics.jsonl').read_text().splitlines()) == 2 and not (killed/'result.json').exists()
+    assert torch.load(killed/'last.pt', weights_only=True)['epoch'] == 0  # the first epoch's: the last one's was never written
+    resumed = train(TrainConfig(**cfg, ver='killed', resume=True))  # epoch 2 again, from epoch 1's state
+    assert {k: resumed[k] for k in METRICS + ('epoch',)} == {k: whole[k] for k in METRICS + ('epoch',)}
+    assert not (killed/'last.pt').exists() and resumed['epochs_done'] == 2
+    from safetensors.torch import load_file
+    wa, wb = load_file(str(tmp_path/'whole'/'best'/'model.safetensors')), load_file(str(killed/'best'/'model.safetensors'))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
 def test_interrupted_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     path = tmp_path/'last.pt'
     save_atomic({'epoch': 1}, path)
