@@ -753,7 +753,7 @@ def _ended(self:SubmititLauncher, live:dict, grace:float=15) -> dict:
         r = waiting[job_id]
         if state in SLURM_ENDED or not state: self.gone.setdefault(r, now)
         else: self.gone.pop(r, None)
-        if now - self.gone.get(r, now) >= grace: ended[r] = state or 'and is no longer listed'
+        if now - self.gone.get(r, now) >= grace: ended[r] = state or 'UNKNOWN (squeue no longer lists it)'
     return ended
 
 def _result(self:SubmititLauncher, job:NotebookJob, run:Run, j, state:str='') -> dict:
