@@ -13,8 +13,9 @@ def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: trains a model, runs a notebook, a sweep or a process; `make test-quick` leaves it out')
 
 
-# the longest files first (their times with --durations=0 on 2026-12-02: sweep 230 s (about 310 s with the SLURM test), notebooks 203, trainer 121, analysis
-# 87, faults 47, registry 42, install 38, audio 22, readers 20; the rest under 15 each), so that two workers end together:
+# the longest files first (their times with --durations=0 on 2026-12-02: sweep 230 s, about 310 s with the SLURM test;
+# notebooks 203, trainer 121, analysis 87, faults 47, registry 42, install 38, audio 22, readers 20; the rest under 15
+# each), so that two workers end together:
 # `--dist loadfile --no-loadscope-reorder` hands out whole files in this order (xdist's own reorder, by the number of
 # tests in a file, put the many quick parametrised ones first)
 FIRST = ('test_sweep.py', 'test_notebooks.py', 'test_trainer.py', 'test_analysis.py', 'test_faults.py', 'test_registry.py',
