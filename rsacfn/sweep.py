@@ -690,7 +690,8 @@ class LocalLauncher:
         finally: pool.shutdown(wait=False); said.close()
 
 # %% ../nbs/04a_sweep.ipynb #30ba2445
-SLURM_ENDED = {'BOOT_FAIL', 'CANCELLED', 'COMPLETED', 'DEADLINE', 'FAILED', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED', 'TIMEOUT'}
+SLURM_ENDED = {'BOOT_FAIL', 'CANCELLED', 'COMPLETED', 'DEADLINE', 'FAILED', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED',
+               'TIMEOUT'}  # the states of a job that has ended
 
 def slurm_states(job_ids:Sequence[str]) -> dict|None:
     "Each job's state as `squeue` says it ('' for a job SLURM no longer lists); None when squeue gives no answer."
@@ -744,7 +745,7 @@ def _ended(self:SubmititLauncher, live:dict, grace:float=15) -> dict:
     """The live runs whose job has ended: run -> '' where it left its result, else the state SLURM ended it in.
     Without a result, SLURM is asked with `squeue`, not submitit's `sacct` (off on clusters without accounting, where
     a cancelled job would be waited for forever), every 5 s; an ended job's result may take `grace` s to appear."""
-    if self.kind != 'slurm': return {r: '' for r, j in live.items() if j.done()}  # the local executor knows its processes
+    if self.kind != 'slurm': return {r: '' for r, j in live.items() if j.done()}  # submitit knows its local processes
     ended = {r: '' for r, j in live.items() if j.paths.result_pickle.exists()}
     waiting, now = {j.job_id: r for r, j in live.items() if r not in ended}, time.time()
     if not waiting or now - self.asked < 5: return ended

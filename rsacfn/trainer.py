@@ -829,7 +829,8 @@ def checkpoint(
         if improved: _save_best(cfg, s.model, run, valid_df, outputs, row, len(s.train_loader.dataset))
         with atomic_write(run / 'metrics.jsonl') as f:
             f.writelines(json.dumps(strict_json(h), allow_nan=False) + '\n' for h in history)
-        if epoch + 1 < cfg.epochs or cfg.keep_resume_state: s.writer.save(  # copied now, written while the next epoch trains
+        last = epoch + 1 == cfg.epochs  # a finished run deletes its resume state: the last is written only if kept
+        if not last or cfg.keep_resume_state: s.writer.save(  # copied now, written while the next epoch trains
             dict(
                 epoch=epoch,
                 trainable=trainable.state_dict(),
