@@ -258,7 +258,8 @@ def habits(args):
     """Whole training runs (`rsacfn.trainer.train`, wall time from the call to its return) in the published pipeline's
     habits against rsacfn's defaults, same corpus, backbones, heads, batches and epochs: published = every batch padded
     to 96000 samples / 256 tokens and the whole corpus decoded into memory before training (its decoding time added);
-    default = dynamic padding, clips decoded as batches need them; grouped = default with group_by_length. Beside the
+    default = dynamic padding, clips decoded as batches need them (on a CPU the frozen CNN's output computed once per
+    clip, `cache_cnn`; the published pipeline runs it every step); grouped = default with group_by_length. Beside the
     whole runs, the training loops alone (the logged `train_seconds` of every epoch) and where each run's time went (the
     trainer's setup, training epochs, validation and checkpoints, timed from outside; the rest: reading the corpus, the
     run folder). `--audio_pad_multiples` repeats default and grouped with each `audio_pad_multiple`. An untimed one-epoch
@@ -295,13 +296,14 @@ def habits(args):
             r['parts'] = ' / '.join(f'{x:.1f}' for x in r['part_s'])
             shutil.rmtree(r['run_dir'])
             return s, r
-        if not rows: run('warm-up', static_padding=True, epochs=1)  # untimed: the process's first run pays for CUDA, library and file-cache start-up
+        # untimed: the process's first run pays for CUDA, library and file-cache start-up
+        if not rows: run('warm-up', static_padding=True, cache_cnn=False, epochs=1)
         t = time.perf_counter()
         df = read_corpus(corpus)
         decoded = [load_audio(w, max_len=TrainConfig.audio_max_lens) for w in df.wav_path]  # the published pipeline's up-front decode
         decode_s = time.perf_counter() - t
         del decoded
-        pub_s, pub = run('published', static_padding=True)
+        pub_s, pub = run('published', static_padding=True, cache_cnn=False)  # its CNN runs every step
         pub_s += decode_s
         for multiple in args.audio_pad_multiples.split(','):
             pad = dict(audio_pad_multiple=None if multiple == 'default' else int(multiple))
@@ -381,7 +383,8 @@ def shapes(args):
     for method in args.methods.split(',') if args.methods else ['early_fusion']:
         cfg = preset_config('paper' if args.backbones == 'paper' else 'demo', method=method, data_path=str(corpus), wav_model=str(bb['audio']),
                             text_model=str(bb['text']), output_dir=tempfile.mkdtemp(), device=args.device, quiet=True, epochs=1,
-                            audio_pad_multiple=1)  # the loader's batches as long as their longest clip; padded below
+                            # waveform batches as long as their longest clip; padded below
+                            audio_pad_multiple=1, cache_cnn=False)
         acc = _accelerator(cfg)
         s = setup(cfg, acc, *_load_data(cfg))
         s.trainable.train()
@@ -538,7 +541,7 @@ from rsacfn.models import model_inputs
 from rsacfn.presets import resolve_config
 t1 = time.perf_counter()
 kw, published = json.loads(sys.argv[1]), sys.argv[2] == 'published'
-cfg = resolve_config(TrainConfig(**kw, static_padding=published))
+cfg = resolve_config(TrainConfig(**kw, static_padding=published, cache_cnn=False if published else None))
 data = T._load_data(cfg)
 if published: [load_audio(w, max_len=cfg.audio_max_lens) for w in data[0].wav_path]  # its up-front decode
 t2 = time.perf_counter()

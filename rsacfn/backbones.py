@@ -9,8 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['BackboneNotFound', 'load_pretrained', 'load_audio_encoder', 'freeze_cnn', 'load_text_encoder', 'drop_pooler',
-           'hf_progress']
+__all__ = ['BackboneNotFound', 'load_pretrained', 'load_audio_encoder', 'freeze_cnn', 'cnn_skipped', 'load_text_encoder',
+           'drop_pooler', 'hf_progress']
 
 # %% ../nbs/01a_backbones.ipynb #87f89bdb
 from transformers import AutoConfig, AutoModel, PreTrainedModel
@@ -70,6 +70,18 @@ def freeze_cnn(model):
     "Freeze a wav2vec 2.0-family model's convolutional feature encoder (HuBERT has no method for it)."
     for p in model.feature_extractor.parameters(): p.requires_grad = False
     model.feature_extractor._requires_grad = False
+
+# %% ../nbs/01a_backbones.ipynb #28742511
+@contextmanager
+def cnn_skipped(model):
+    """Inside, a wav2vec 2.0-family `model` takes its CNN's output (B, C, T) as `input_values` and runs only what
+    follows the CNN: for a frozen CNN whose output is computed once per clip (`rsacfn.trainer.cache_cnn_features`)."""
+    from torch import nn
+    cnn = model.feature_extractor
+    model.feature_extractor = nn.Identity()
+    try: yield model
+    finally: model.feature_extractor = cnn
+
 
 # %% ../nbs/01a_backbones.ipynb #ccb00115
 def load_text_encoder(name_or_path # a BERT / RoBERTa / XLM-R / ELECTRA checkpoint folder or hub id

@@ -140,7 +140,7 @@ def _check_run_name(ver:str):
 PAPER_FIELDS = ('use_wav', 'use_concat', 'multimodal_method', 'rnn_model', 'feature_cache')
 # where a run goes and how it shows: not its identity
 RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report', 'log_every',
-            'keep_resume_state', 'report_to', 'tracking_dir')
+            'keep_resume_state', 'report_to', 'tracking_dir', 'cache_cnn')
 
 @dataclass
 class TrainConfig:
@@ -204,6 +204,9 @@ class TrainConfig:
     freeze_backbones: bool = False
     # speed
     cache_dir: str|None = None # where freeze_backbones caches features (None: output_dir/feature_cache)
+    # keep the frozen CNN's output of every clip in memory, computed once per run, not every epoch; None: on a CPU,
+    # where it fits (`rsacfn.trainer.uses_cnn_cache`)
+    cache_cnn: bool|None = None
     # data-loading worker processes; None: 2 on CUDA, 0 elsewhere (`benchmarks/limits.py loading`)
     num_workers: int|None = None
     static_padding: bool = False # pad every batch to the maximum lengths, as the paper did (benchmarks)

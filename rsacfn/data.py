@@ -707,11 +707,16 @@ class EmotionDataset(torch.utils.data.Dataset):
         # the raters' valence and arousal, scaled to [-1, 1] (NaN where missing)
         has_dims = all(k in df for k in DIMENSIONS)
         self.dims = scale_dimensions(df[list(DIMENSIONS)].to_numpy(np.float32)) if has_dims else None
+        # per item, the audio encoder's frozen CNN's output and the waveform's length, served in place of the waveform
+        # (set by `rsacfn.trainer.cache_cnn_features`); None: each waveform is read when its item is asked for
+        self.cnn: list[tuple[torch.Tensor, int]]|None = None
     def __len__(self): return len(self.ids)
     def __getitem__(self, i):
         item = dict(segment_id=self.ids[i], label=self.labels[i])
         if self.dims is not None: item['dims'] = self.dims[i]
-        if self.modality != 'text': item['audio'] = load_audio(self.paths[i], self.audio_max_lens, backend=self.backend)
+        if self.modality != 'text' and self.cnn is not None: item['cnn'], item['audio_samples'] = self.cnn[i]
+        elif self.modality != 'text':
+            item['audio'] = load_audio(self.paths[i], self.audio_max_lens, backend=self.backend)
         if self.modality != 'audio': item['text'] = self.texts[i]
         return item
 
@@ -753,11 +758,22 @@ class Collator:
                  padding='max_length' if self.pad_to_max else 'longest', max_length=self.audio_max_lens,
                  return_attention_mask=True, return_tensors='pt')
         x, mask = out['input_values'], out['attention_mask'].long()
-        n = x.shape[1]
-        to = max(n, min(-(-n // self.audio_pad_multiple) * self.audio_pad_multiple, self.audio_max_lens))
+        more = self.padded_length(x.shape[1]) - x.shape[1]
         # zeros, as the extractor pads
-        if to > n: x, mask = torch.nn.functional.pad(x, (0, to - n)), torch.nn.functional.pad(mask, (0, to - n))
+        if more: x, mask = torch.nn.functional.pad(x, (0, more)), torch.nn.functional.pad(mask, (0, more))
         return x, mask
+
+    def padded_length(self, longest:int) -> int:
+        "The samples a batch's audio is padded to when its longest clip has `longest`: up to `audio_pad_multiple`."
+        return max(longest, min(-(-longest // self.audio_pad_multiple) * self.audio_pad_multiple, self.audio_max_lens))
+
+    def cnn(self, feats, samples):
+        """Clips given as their CNN's output (C, T) and waveform lengths: the features zero-padded to the longest
+        (B, C, T) and the waveforms' attention mask (B, N), as `audio` makes it for the same clips."""
+        n = self.padded_length(self.audio_max_lens if self.pad_to_max else max(samples))
+        x = feats[0].new_zeros(len(feats), feats[0].shape[0], max(f.shape[-1] for f in feats))
+        for i, f in enumerate(feats): x[i, :, :f.shape[-1]] = f
+        return x, (torch.arange(n) < torch.tensor(samples)[:, None]).long()
 
     def text(self, texts):
         "Token ids (B, L) and their attention mask."
@@ -771,12 +787,16 @@ class Collator:
         use = (
             {'audio': self.modality in ('audio', 'both'), 'text': self.modality in ('text', 'both')}
             if self.modality
-            else {m: m in items[0] for m in ('audio', 'text')}
+            else {'audio': 'audio' in items[0] or 'cnn' in items[0], 'text': 'text' in items[0]}
         )
         for m, ok in use.items():
-            if ok and m not in items[0]:
+            if ok and m not in items[0] and not (m == 'audio' and 'cnn' in items[0]):
                 raise KeyError(f'the collator batches {self.modality}, but the items hold no {m!r}')
-        if use['audio']:
+        if use['audio'] and 'cnn' in items[0]:  # the CNN's output, computed once (`EmotionDataset.cnn`)
+            batch['input_values'], batch['audio_attention_mask'] = self.cnn(
+                [it['cnn'] for it in items], [it['audio_samples'] for it in items]
+            )
+        elif use['audio']:
             batch['input_values'], batch['audio_attention_mask'] = self.audio([it['audio'] for it in items])
         if use['text']: batch['input_ids'], batch['text_attention_mask'] = self.text([it['text'] for it in items])
         # (B, K) targets, NaN where unrated

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_models.ipynb #c8a71bc6
 from __future__ import annotations
-import hashlib, inspect, json, os
+import contextlib, hashlib, inspect, json, os
 from fastcore.basics import patch
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,8 @@ from transformers.utils import ModelOutput
 from .layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
 from .config import AUDIO_MAX_LENS, POOLING_MODES, TEXT_MAX_LENS
 from .data import CorpusError, EMOTIONS, Collator, load_audio, unscale_dimensions
-from .backbones import drop_pooler, freeze_cnn, load_audio_encoder, load_pretrained, load_text_encoder
+from .backbones import (cnn_skipped, drop_pooler, freeze_cnn, load_audio_encoder, load_pretrained,
+                              load_text_encoder)
 from .registry import METHODS, check_head_sizes, get_method, head_sizes, register_head  # `01b_registry`
 
 # %% ../nbs/02_models.ipynb #726a6cfb
@@ -428,10 +429,13 @@ class MultiModel(PreTrainedModel):
 
     def _init_weights(self, module): pass  # backbones come pretrained, the head initialises itself
 
-    def audio_frames(self, samples:int) -> int:
-        "Frames the audio encoder makes of `samples` waveform samples."
-        with torch.device('cpu'):  # from_pretrained builds the model on the meta device
-            return int(self.audio_encoder._get_feat_extract_output_lengths(torch.tensor(samples)))
+    def audio_frames(self, samples:int, add_adapter:bool|None=None) -> int:
+        "Frames the audio encoder makes of `samples` waveform samples (in integers: no tensor, no device read)."
+        c, n = self.audio_encoder.config, int(samples)
+        for kernel, stride in zip(c.conv_kernel, c.conv_stride): n = (n - kernel) // stride + 1  # as nn.Conv1d counts
+        if (c.add_adapter if add_adapter is None else add_adapter):
+            for _ in range(c.num_adapter_layers): n = (n - 1) // c.adapter_stride + 1
+        return n
 
     def forward(self, input_values=None, audio_attention_mask=None, input_ids=None, text_attention_mask=None,
                 labels=None, **_) -> MultiModelOutput:
@@ -471,7 +475,14 @@ def encode(self:MultiModel, input_values=None, audio_attention_mask=None, input_
     if self.audio_encoder is not None:
         pass_mask = getattr(self.audio_encoder.config, 'feat_extract_norm', 'layer') == 'layer'
         mask = audio_attention_mask if pass_mask else None
-        h = self.audio_encoder(input_values, attention_mask=mask).last_hidden_state
+        # `input_values` may be the frozen CNN's output (B, C, T), computed once per clip (`EmotionDataset.cnn`): padded
+        # to as many frames as the CNN makes of the padded waveforms, it goes to the layers after the CNN
+        given_cnn = input_values is not None and input_values.dim() == 3
+        if given_cnn:  # the CNN's frames: the adapter, if any, comes after the layers
+            frames = self.audio_frames(audio_attention_mask.shape[1], add_adapter=False)
+            input_values = F.pad(input_values, (0, frames - input_values.shape[-1]))
+        with cnn_skipped(self.audio_encoder) if given_cnn else contextlib.nullcontext():
+            h = self.audio_encoder(input_values, attention_mask=mask).last_hidden_state
         mask = (self.audio_encoder._get_feature_vector_attention_mask(h.shape[1], audio_attention_mask)
                 if audio_attention_mask is not None else None)
         out['audio'], out['audio_mask'] = h, mask

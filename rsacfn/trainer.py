@@ -4,18 +4,19 @@
 
 # %% ../nbs/03_trainer.ipynb #2e213002
 from __future__ import annotations
-import contextlib, functools, hashlib, json, math, os, random, shutil, threading, time
+import contextlib, dataclasses, functools, hashlib, json, math, os, random, shutil, threading, time
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['TRACKERS', 'prediction_frame', 'EpochSampler', 'train_sampler', 'corpus_fingerprint', 'cache_key', 'extract_features',
-           'CachedFeatures', 'collate_features', 'checkpoint_identity', 'run_identity', 'identity_changes',
-           'save_atomic', 'StateWriter', 'cpu_bf16', 'amp_precision', 'tracking_dir', 'tracker_params', 'check_tracker',
-           'start_tracking', 'log_epoch', 'load_split', 'read_config_corpus', 'check_split', 'check_backbone_configs',
-           'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted', 'trained', 'write_skip_reports', 'train',
-           'Setup', 'training_data', 'audio_pad_multiple', 'loader_settings', 'setup', 'train_epoch', 'fit_epoch',
+__all__ = ['TRACKERS', 'CNN_CACHE_BYTES', 'prediction_frame', 'EpochSampler', 'train_sampler', 'corpus_fingerprint', 'cache_key',
+           'extract_features', 'CachedFeatures', 'collate_features', 'checkpoint_identity', 'run_identity',
+           'identity_changes', 'save_atomic', 'StateWriter', 'cpu_bf16', 'amp_precision', 'tracking_dir',
+           'tracker_params', 'check_tracker', 'start_tracking', 'log_epoch', 'load_split', 'read_config_corpus',
+           'check_split', 'check_backbone_configs', 'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted',
+           'trained', 'write_skip_reports', 'train', 'Setup', 'training_data', 'cnn_cache_bytes', 'uses_cnn_cache',
+           'cache_cnn_features', 'audio_pad_multiple', 'loader_settings', 'setup', 'train_epoch', 'fit_epoch',
            'selection_key', 'checkpoint', 'restore', 'read_eval_corpus', 'score', 'score_eval_corpus']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
@@ -25,8 +26,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from .config import METRICS, PAPER_FIELDS, RUN_ONLY, TrainConfig
-from .data import (DIMENSIONS, EMOTIONS, SAMPLE_RATE, EmotionDataset, read_corpus, sample_weights, scale_dimensions,
-                         split_corpus, unscale_dimensions, write_skip_report)
+from .data import (DIMENSIONS, EMOTIONS, SAMPLE_RATE, Collator, EmotionDataset, read_corpus, sample_weights,
+                         scale_dimensions, split_corpus, unscale_dimensions, write_skip_report)
 from .files import (RECORD, atomic_dir, atomic_write, check_claim, claim, remove_written, run_lock, strict_json,
                           write_json)
 from .metrics import classification_metrics, dimension_metrics, frame_metrics
@@ -679,11 +680,12 @@ def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits) -> tuple:
         collate = model.collator(
             pad_to_max=cfg.static_padding, audio_pad_multiple=audio_pad_multiple(cfg, acc.device.type)
         )
-        return (
-            model,
-            collate,
-            *(None if t is None else EmotionDataset(t, cfg.audio_max_lens, model.modality) for t in splits),
-        )
+        datasets = [None if t is None else EmotionDataset(t, cfg.audio_max_lens, model.modality) for t in splits]
+        if uses_cnn_cache(cfg, model, acc.device.type, *splits):
+            model.to(acc.device)
+            with acc.autocast():  # as it would run in training
+                cache_cnn_features(model, datasets, collate, cfg.val_batch_size, acc.device, _progress(cfg, acc))
+        return (model, collate, *datasets)
     for enc in (model.audio_encoder, model.text_encoder):
         if enc is not None: enc.requires_grad_(False)
     root = Path(cfg.cache_dir or Path(cfg.output_dir)/'feature_cache')
@@ -696,6 +698,60 @@ def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits) -> tuple:
         collate_features,
         *(None if t is None else CachedFeatures(root / key, t) for t in splits),
     )
+
+# %% ../nbs/03_trainer.ipynb #18ebafb2
+CNN_CACHE_BYTES = 2 * 2**30  # the most memory `cache_cnn=None` gives the CNN's output
+
+def cnn_cache_bytes(cfg:TrainConfig, model:MultiModel, *splits) -> int:
+    "The memory the CNN's output of the splits' clips takes (float32), from their durations (the longest if unknown)."
+    tables = [t for t in splits if t is not None]
+    seconds = pd.concat([t['duration'] if 'duration' in t else pd.Series(np.nan, index=t.index) for t in tables])
+    samples = (seconds.fillna(np.inf) * SAMPLE_RATE).clip(upper=cfg.audio_max_lens).astype(int)
+    frames = model.audio_encoder._get_feat_extract_output_lengths(torch.tensor(samples.to_numpy()))
+    return int(frames.sum()) * model.audio_encoder.config.conv_dim[-1] * 4
+
+def uses_cnn_cache(cfg:TrainConfig, model:MultiModel, device_type:str, *splits) -> bool:
+    "Whether a run serves its clips as their frozen CNN's output, computed once (`cache_cnn`); an error if it cannot."
+    enc = model.audio_encoder
+    if cfg.cache_cnn is False or enc is None or cfg.freeze_backbones: return False
+    why = (
+        "the CNN trains (its parameters require gradients)"
+        if any(p.requires_grad for p in enc.feature_extractor.parameters())
+        else f"{cfg.wav_model}'s CNN normalises over time (feat_extract_norm='group'), so a clip's output depends on "
+        "its batch's padding"
+        if getattr(enc.config, 'feat_extract_norm', 'layer') != 'layer'
+        else None
+    )
+    if cfg.cache_cnn and why: raise ValueError(f'cache_cnn=True: {why}; use cache_cnn=None (chosen per run) or False')
+    if cfg.cache_cnn: return True
+    return why is None and device_type == 'cpu' and cnn_cache_bytes(cfg, model, *splits) <= CNN_CACHE_BYTES
+
+def cache_cnn_features(model:MultiModel, # a model whose audio encoder's CNN is frozen
+                       datasets:Sequence, # `EmotionDataset`s (None for a split that is not there)
+                       collate:Collator, # the run's collator
+                       batch_size:int=32,
+                       device=None,
+                       progress:bool=True):
+    """Run the CNN once over every clip of `datasets` and keep each clip's output and waveform length in its dataset
+    (`EmotionDataset.cnn`): from then on its items carry them in place of the waveform."""
+    from tqdm.auto import tqdm
+    enc, todo = model.audio_encoder, [ds for ds in datasets if ds is not None]
+    # each batch as long as its longest clip, audio only
+    raw = dataclasses.replace(collate, pad_to_max=False, audio_pad_multiple=1, modality='audio')
+    bar = tqdm(total=sum(map(len, todo)), desc="the audio CNN, once per clip", unit='clip', disable=not progress,
+               leave=False)
+    with bar, torch.no_grad():
+        for ds in todo:
+            ds.cnn, out = None, []
+            # its own generator: iterating a loader draws a seed, which would move the run's random numbers
+            for batch in DataLoader(ds, batch_size=batch_size, collate_fn=raw, generator=torch.Generator()):
+                feats = enc.feature_extractor(batch['input_values'].to(device)).float().cpu()
+                samples = batch['audio_attention_mask'].sum(-1)
+                frames = enc._get_feat_extract_output_lengths(samples).tolist()
+                out += [(feats[i, :, :t].clone(), int(n)) for i, (t, n) in enumerate(zip(frames, samples))]
+                bar.update(len(samples))
+            ds.cnn = out
+
 
 # %% ../nbs/03_trainer.ipynb #fd6ca111
 def audio_pad_multiple(cfg:TrainConfig, device_type:str) -> int:

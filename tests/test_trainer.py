@@ -289,7 +289,7 @@ def test_audio_padding_follows_the_device_and_reaches_the_training_batches(tiny_
         cfg = resolve_config(TrainConfig(**tiny_setup, ver=f'pad{multiple}', audio_pad_multiple=multiple))
         acc = _accelerator(cfg)
         s = setup(cfg, acc, *_load_data(cfg))
-        lengths[multiple] = [b['input_values'].shape[1] for b in s.train_loader]
+        lengths[multiple] = [b['audio_attention_mask'].shape[1] for b in s.train_loader]  # the waveforms' padded length
     assert any(n % 16000 for n in lengths[None])  # on this CPU: each batch as long as its longest clip
     assert all(n % 16000 == 0 or n == tiny_setup['audio_max_lens'] for n in lengths[16000])
     assert all(r >= n for r, n in zip(lengths[16000], lengths[None])) and lengths[16000] != lengths[None]
@@ -323,3 +323,57 @@ def test_the_sampling_options_reach_the_training_batches(setup, tiny_corpus, tmp
         dur = train_df.set_index('segment_id').duration
         within = np.mean([dur[b].max() - dur[b].min() for b in batches if len(b) == 8])
         assert within < 0.5 * (dur.max() - dur.min()), within
+
+
+def test_the_frozen_cnn_runs_once_per_clip_on_a_cpu_and_the_run_is_the_one_it_gives_every_step(tiny_setup, monkeypatch):
+    """cache_cnn=None on a CPU: the CNN's output is computed once per clip, not every epoch; losses, metrics and weights
+    are those of the CNN running every step (SpecAugment's draws included)."""
+    from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2FeatureEncoder
+    clips, forward = {}, Wav2Vec2FeatureEncoder.forward
+    def counted(self, x):
+        clips[current] = clips.get(current, 0) + x.shape[0]
+        return forward(self, x)
+    monkeypatch.setattr(Wav2Vec2FeatureEncoder, 'forward', counted)
+    runs = {}
+    for current in (False, None):
+        runs[current] = train(TrainConfig(**tiny_setup, ver=f'cnn_{current}', epochs=2, cache_cnn=current))
+    train_df, valid_df = split_corpus(read_kemdy20(tiny_setup['data_path']))
+    assert clips[None] == len(train_df) + len(valid_df)  # once per clip
+    assert clips[False] == 2 * (len(train_df) + len(valid_df))  # without it: in every epoch's steps and validation
+    history = {c: pd.read_json(Path(r['run_dir'])/'metrics.jsonl', lines=True) for c, r in runs.items()}
+    np.testing.assert_allclose(history[None].train_loss, history[False].train_loss, rtol=1e-5)
+    assert {k: runs[None][k] for k in METRICS} == {k: runs[False][k] for k in METRICS}
+    from safetensors.torch import load_file
+    wa, wb = (load_file(str(Path(r['run_dir'])/'best'/'model.safetensors')) for r in runs.values())
+    assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
+
+
+def test_the_cnn_cache_is_chosen_per_device_and_refused_where_it_would_change_the_result(tiny_backbones, tiny_corpus,
+                                                                                         monkeypatch):
+    """None: on a CPU where it fits, never on CUDA; True where the CNN trains or normalises over time (its output
+    depends on the batch's padding) is an error naming the reason."""
+    import types
+    import rsacfn.trainer as T
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+    from rsacfn.backbones import load_audio_encoder
+    df = split_corpus(read_kemdy20(str(tiny_corpus)))[0]
+    layer = types.SimpleNamespace(audio_encoder=load_audio_encoder(str(tiny_backbones['audio'])))
+    cfg = lambda c: TrainConfig(method='early_fusion', cache_cnn=c)
+    assert T.uses_cnn_cache(cfg(None), layer, 'cpu', df) and not T.uses_cnn_cache(cfg(None), layer, 'cuda', df)
+    assert T.uses_cnn_cache(cfg(True), layer, 'cuda', df) and not T.uses_cnn_cache(cfg(False), layer, 'cpu', df)
+    seconds = df.duration.clip(upper=cfg(None).audio_max_lens / 16000).sum()
+    expected = seconds * 50 * 32 * 4  # 50 frames a second, 32 channels, float32
+    assert abs(T.cnn_cache_bytes(cfg(None), layer, df) - expected) < 0.02 * expected
+    monkeypatch.setattr(T, 'CNN_CACHE_BYTES', T.cnn_cache_bytes(cfg(None), layer, df) - 1)
+    assert not T.uses_cnn_cache(cfg(None), layer, 'cpu', df)  # too large for the default: the CNN runs every step
+    group = types.SimpleNamespace(audio_encoder=Wav2Vec2Model(Wav2Vec2Config(
+        hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, conv_dim=(32,) * 7,
+        feat_extract_norm='group')))
+    group.audio_encoder.freeze_feature_encoder()
+    assert not T.uses_cnn_cache(cfg(None), group, 'cpu', df)
+    with pytest.raises(ValueError, match=r"cache_cnn=True: .*feat_extract_norm='group'.*cache_cnn=None"):
+        T.uses_cnn_cache(cfg(True), group, 'cpu', df)
+    layer.audio_encoder.feature_extractor.requires_grad_(True)
+    assert not T.uses_cnn_cache(cfg(None), layer, 'cpu', df)
+    with pytest.raises(ValueError, match='cache_cnn=True: the CNN trains'):
+        T.uses_cnn_cache(cfg(True), layer, 'cpu', df)
