@@ -27,6 +27,7 @@ from .stats import BOOTSTRAP_METRICS, bootstrap_interval, method_test, min_p, pa
 from .registry import METHODS, get_method, head_sizes, load_plugins
 from .tiny import demo_inputs
 from .presets import experiment_config, preset_config
+from .kernels import warm_command, warm_kernels
 from .trainer import check_backbone_configs, check_split, identity_changes, read_config_corpus, run_identity, trained
 
 # %% ../nbs/04a_sweep.ipynb #567e0f1a
@@ -103,7 +104,7 @@ def _kernel_manager_class():
     from jupyter_client.manager import AsyncKernelManager
     class SweepKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
-            await super()._async_launch_kernel(kernel_cmd, **kw)
+            await super()._async_launch_kernel(warm_command(kernel_cmd), **kw)  # forked warm inside `warm_kernels`
             _KERNELS.add(self)
     return SweepKernelManager
 
@@ -664,30 +665,33 @@ SweepProgress.close = lambda self: self.bar.close()
 # %% ../nbs/04a_sweep.ipynb #62d90a1c
 class LocalLauncher:
     "Runs here: `jobs` notebooks at a time, each on a kernel of its own; Ctrl-C interrupts the running kernels."
+    warm = True  # kernels forked from a process with the libraries imported (`rsacfn.kernels`); False: new interpreters
     def __init__(self, jobs:int=1): self.jobs = max(1, jobs)
 
     def run(self, job:NotebookJob, runs:Sequence[Run], progress:bool=True) -> list[dict]:
         "Every run's row for `runs.csv`, in the order of `runs`."
         said = SweepProgress(job.out, runs, job.epochs(), self.jobs, progress)
         def one(r): said.start(r); return job(r)
-        pool, rows = ThreadPoolExecutor(self.jobs), {}
-        try:
-            pending = {pool.submit(one, r): r for r in runs}
-            while pending:
-                ended, _ = wait(pending, timeout=2, return_when=FIRST_COMPLETED)
-                for f in ended:
-                    r = pending.pop(f); rows[r] = f.result(); said.done(r, rows[r])
-                said.show()
-            return [rows[r] for r in runs]
-        except KeyboardInterrupt:  # interrupt the running notebooks' kernels (train saves nothing half-done), start no more
-            _STOP.set(); _signal_kernels(signal.SIGINT)
-            killer = threading.Timer(15, _signal_kernels, [signal.SIGKILL]); killer.daemon = True; killer.start()
-            pool.shutdown(wait=True, cancel_futures=True); killer.cancel()
-            raise KeyboardInterrupt(
-                f'sweep interrupted: {sum(job.finished(r) is not None for r in runs)} of {len(runs)} runs are finished; run '
-                'the same command again to run the rest (an interrupted run resumes after its last finished epoch)'
-            ) from None
-        finally: pool.shutdown(wait=False); said.close()
+        with warm_kernels(self.warm):  # the warm process outlives the kernels' interruption
+            pool, rows = ThreadPoolExecutor(self.jobs), {}
+            try:
+                pending = {pool.submit(one, r): r for r in runs}
+                while pending:
+                    ended, _ = wait(pending, timeout=2, return_when=FIRST_COMPLETED)
+                    for f in ended:
+                        r = pending.pop(f); rows[r] = f.result(); said.done(r, rows[r])
+                    said.show()
+                return [rows[r] for r in runs]
+            # Ctrl-C: interrupt the running notebooks' kernels (train saves nothing half-done), start no more
+            except KeyboardInterrupt:
+                _STOP.set(); _signal_kernels(signal.SIGINT)
+                killer = threading.Timer(15, _signal_kernels, [signal.SIGKILL]); killer.daemon = True; killer.start()
+                pool.shutdown(wait=True, cancel_futures=True); killer.cancel()
+                raise KeyboardInterrupt(
+                    f'sweep interrupted: {sum(job.finished(r) is not None for r in runs)} of {len(runs)} runs are finished; run '
+                    'the same command again to run the rest (an interrupted run resumes after its last finished epoch)'
+                ) from None
+            finally: pool.shutdown(wait=False); said.close()
 
 # %% ../nbs/04a_sweep.ipynb #30ba2445
 SLURM_ENDED = {'BOOT_FAIL', 'CANCELLED', 'COMPLETED', 'DEADLINE', 'FAILED', 'NODE_FAIL', 'OUT_OF_MEMORY', 'PREEMPTED',

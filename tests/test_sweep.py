@@ -61,14 +61,20 @@ def test_a_failing_method_is_marked_and_does_not_stop_the_others(tmp_path, small
 
 
 def kill_after_first_run(cmd, out):
-    "Start a sweep command, SIGKILL it with its kernels once its first run's notebook is saved; the sweep has no table then."
+    """Start a sweep command, SIGKILL it alone once its first run's notebook is saved: every process it started (its
+    kernels, their launchers, the warm process they are forked from) ends with it, and the sweep has no table."""
+    import psutil
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     first = out/'notebooks'/'text_only-seed42.ipynb'  # saved once the run's notebook has finished
     deadline = time.time() + 600
     while not first.is_file():
         assert proc.poll() is None and time.time() < deadline, 'the sweep ended before its first run finished'
         time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL); proc.wait()  # the sweep, its jobs and their kernels
+    started = psutil.Process(proc.pid).children(recursive=True)
+    assert any('rsacfn.kernels' in ' '.join(p.cmdline()) for p in started)  # the second run's kernel, forked warm
+    os.kill(proc.pid, signal.SIGKILL); proc.wait()
+    gone, alive = psutil.wait_procs(started, timeout=15)
+    assert not alive, [' '.join(p.cmdline())[:200] for p in alive]
     assert not (out/'f1_table.md').exists()
 
 
@@ -90,6 +96,30 @@ def test_an_interrupted_sweep_finishes_only_the_remaining_runs(interrupted_sweep
     assert runs.seconds['text_only'] == 0 and runs.seconds['late_fusion'] > 0
     assert (runs.status == 'ok').all()
     assert sorted(p.name for p in (out/'notebooks').glob('*.ipynb')) == ['late_fusion-seed42.ipynb', 'text_only-seed42.ipynb']
+
+
+def test_kernels_forked_warm_train_what_new_interpreters_train(tmp_path, small, monkeypatch):
+    """A sweep's kernels are forked from a process that has imported the libraries (`rsacfn.kernels`): their runs, scores
+    and figures are those of kernels started as new interpreters, and their imports cell takes no time."""
+    import rsacfn.sweep as S
+    methods, seen = ['text_only', 'early_fusion'], {}
+    for warm in (True, False):
+        monkeypatch.setattr(S.LocalLauncher, 'warm', warm)
+        out = tmp_path/f'warm_{warm}'
+        run_sweep(out, methods=methods, params=small, jobs=2, progress=False)
+        runs = pd.read_csv(out/'runs.csv').set_index('method')
+        notebooks = {m: json.loads((out/'notebooks'/f'{m}-seed42.ipynb').read_text()) for m in methods}
+        cells = {m: [c for c in nb['cells'] if c['cell_type'] == 'code'] for m, nb in notebooks.items()}
+        imports = [next(c for c in cs if 'from rsacfn.trainer import train' in ''.join(c['source'])) for cs in cells.values()]
+        seen[warm] = dict(
+            scores=runs[['train_loss', 'weighted_f1', 'macro_f1', 'uar', 'pred_counts']].to_dict(),
+            outputs={m: [sorted(o.get('data', {o.get('name', o['output_type']): 0})) for c in cs for o in c['outputs']]
+                     for m, cs in cells.items()},
+            imports_s=max(c['metadata']['papermill']['duration'] for c in imports),
+        )
+    assert seen[True]['scores'] == seen[False]['scores']
+    assert seen[True]['outputs'] == seen[False]['outputs']  # the same figures, tables and printed lines
+    assert seen[True]['imports_s'] < 0.5 < seen[False]['imports_s']
 
 
 def test_a_changed_configuration_is_never_answered_with_an_old_result(tmp_path, small, rsacfn_cli):
