@@ -10,6 +10,7 @@
     python benchmarks/limits.py step --steps 20             # rsacfn's training step against a bare PyTorch loop
     python benchmarks/limits.py syncs --device cuda         # host-device synchronisations per training step
     python benchmarks/limits.py firststep                   # from the command to the first step: imports, corpus, model, loaders
+    python benchmarks/limits.py demo                        # make demo on a fresh clone of HEAD, empty cache (about 7 minutes)
 
 Every section prints a table preceded by the command that made it and the machine it ran on.
 
@@ -36,6 +37,8 @@ Every section prints a table preceded by the command that made it and the machin
   `torch.cuda.set_sync_debug_mode('warn')` over one epoch of `train_epoch`; target: fewer than one per step.
 - **firststep**: from a fresh interpreter to the end of the first training step, split into imports, corpus reading,
   model building, loader start and the step, in the published pipeline's habits and in the defaults (median of 3).
+- **demo**: `make demo` on a fresh clone of HEAD with an empty rsacfn cache against the 8-minute target, split into
+  the install, the corpus and pretraining, and the sweep; each row of its table beside the README's.
 - **loading**: whole `train` runs with 0, 2 and 4 data-loading worker processes, with and without pinned memory
   (pinned host memory only matters on CUDA): the median epoch time of epochs 2 onwards.
 
@@ -580,10 +583,48 @@ def firststep(args):
     table(rows)
 
 
+DEMO_TARGET_S = 8 * 60  # issue 27, item 6: `make demo` on a fresh clone, install and pretraining included
+
+
+def demo(args):
+    """`make demo` on a fresh clone of this checkout's HEAD with an empty rsacfn cache (the install, the demo corpus, the
+    tiny backbones' pretraining and the 30-run sweep), against the 8-minute target; every row of its table against the
+    README's (the same to four decimals, or within its seed spread)."""
+    import re
+    import pandas as pd
+    root = Path(__file__).resolve().parents[1]
+    work = Path(tempfile.mkdtemp(prefix='rsacfn-demo-'))
+    clone, cache = work/'clone', work/'cache'
+    subprocess.run(['git', 'clone', '-q', str(root), str(clone)], check=True)
+    cache.mkdir()
+    t = time.time()
+    done = subprocess.run(['make', 'demo'], cwd=clone, env=dict(os.environ, RSACFN_CACHE=str(cache)),
+                          capture_output=True, text=True)
+    total = time.time() - t
+    if done.returncode: sys.exit(f'make demo failed ({done.returncode}): {done.stderr[-2000:]}')
+    install = (clone/'.venv'/'bin'/'.installed-run').stat().st_mtime - t
+    bar = re.findall(r'sweep \(\d+ runs\): 100%.*?\[(\d+):(\d+)<', done.stderr + done.stdout)
+    sweep = int(bar[-1][0]) * 60 + int(bar[-1][1]) if bar else float('nan')
+    got = pd.read_csv(clone/'results'/'demo_sweep'/'f1_table.csv').set_index('method')
+    readme = (root/'README.md').read_text()
+    rows = []
+    for m, r in got.iterrows():
+        shown = re.search(rf'^\| {m} \| (\S+) ± (\S+) \|', readme, re.M)
+        mean, std = (float(shown[1]), float(shown[2])) if shown else (float('nan'), float('nan'))
+        same = f'{r.weighted_f1_mean:.4f}' == f'{mean:.4f}'
+        rows.append({'method': m, 'weighted F1 here': f'{r.weighted_f1_mean:.4f} ± {r.weighted_f1_std:.4f}',
+                     "README's": f'{mean:.4f} ± {std:.4f}',
+                     'within its seed spread': 'same' if same else ('yes' if abs(r.weighted_f1_mean - mean) <= max(std, r.weighted_f1_std) else 'NO')})
+    table([{'make demo s': round(total), 'install s': round(install), 'corpus and pretraining s': round(total - install - sweep),
+            'sweep s': sweep, 'target s': DEMO_TARGET_S, 'met': 'met' if total <= DEMO_TARGET_S else 'NOT met'}])
+    table(rows)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits', 'loading', 'shapes', 'checkpoint', 'step', 'syncs', 'firststep'))
+    p.add_argument('section', choices=('startup', 'mfu', 'precision', 'habits', 'loading', 'shapes', 'checkpoint', 'step', 'syncs',
+                                       'firststep', 'demo'))
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu', help='mfu, habits, loading: where to train (default: %(default)s)')
     p.add_argument('--backbones', choices=('tiny', 'paper'), default='tiny', help='mfu: backbone sizes (default: %(default)s)')
     p.add_argument('--methods', default=None, help='mfu: comma-separated methods (default: all); habits, loading: (default: early_fusion); checkpoint: (default: early_fusion,rsa_cfn)')
@@ -602,7 +643,7 @@ def main(argv=None):
     print(machine(args.device))
     print()
     dict(startup=startup, mfu=mfu, precision=precision, habits=habits, loading=loading, shapes=shapes,
-         checkpoint=checkpoint, step=step, syncs=syncs, firststep=firststep)[args.section](args)
+         checkpoint=checkpoint, step=step, syncs=syncs, firststep=firststep, demo=demo)[args.section](args)
 
 
 if __name__ == '__main__':
