@@ -97,11 +97,15 @@ def serve(path:str): # the Unix socket to listen at
                     continue
                 conn, _ = listener.accept()
                 request, fds = _request(conn)
-                if (pid := os.fork()) == 0:
-                    listener.close(); sel.close(); conn.close()
-                    for c in kernels: c.close()
-                    _die_with_parent()
-                    _kernel(request, fds, warm, own)
+                if (pid := os.fork()) == 0:  # the child never returns to this loop, whatever happens
+                    try:
+                        listener.close(); sel.close(); conn.close()
+                        for c in kernels: c.close()
+                        _die_with_parent()
+                        _kernel(request, fds, warm, own)
+                    except BaseException:
+                        import traceback; traceback.print_exc()
+                    finally: os._exit(1)
                 for fd in fds: os.close(fd)
                 conn.sendall(json.dumps(dict(pid=pid)).encode() + b'\n')
                 kernels[conn] = pid; sel.register(conn, selectors.EVENT_READ)
@@ -117,7 +121,9 @@ def launch(path:str, # the warm process's socket
            args:list): # ipykernel's arguments (`-f CONNECTION_FILE ...`)
     "Ask the warm process at `path` for a kernel, pass it every signal this process gets, and end as it ends."
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.connect(path)
+    try: conn.connect(path)
+    except OSError:  # the warm process is gone: the kernel starts as a new interpreter
+        os.execv(sys.executable, [sys.executable, '-m', 'ipykernel_launcher', *args])
     request = json.dumps(dict(args=args, env=dict(os.environ), cwd=os.getcwd())).encode() + b'\n'
     socket.send_fds(conn, [request], [0, 1, 2])
     replies = conn.makefile('rb')
