@@ -19,7 +19,7 @@ KERNEL_ONLY = ('JPY_', 'PYDEVD_', 'JUPYTER_', 'KERNEL_', 'COLUMNS', 'LINES')
 def same_environment(given:dict, # the environment a kernel is started with
                      own:dict # the warm process's, before it set `WARM_DEFAULTS` and imported `WARM_MODULES`
                     ) -> bool:
-    "Whether a kernel started with `given` imports what the warm process imported: the same variables, but a kernel's own."
+    "Whether a kernel started with `given` imports what the warm process imported: the same variables but its own."
     keep = lambda env: {k: v for k, v in env.items() if not k.startswith(KERNEL_ONLY)}
     return keep(given) == keep(own)
 
@@ -30,7 +30,7 @@ def _die_with_parent():
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 def _kernel(request:dict, fds:list, warm:bool, own:dict):
-    "In the forked child: the kernel its launcher asked for, warm if its environment is the warm process's; never returns."
+    "In the forked child: the kernel its launcher asked for, warm if its environment is the warm process's (no return)."
     for i, fd in enumerate(fds): os.dup2(fd, i); os.close(fd)  # the launcher's stdin, stdout and stderr
     os.chdir(request['cwd'])
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -138,6 +138,11 @@ def launch(path:str, # the warm process's socket
 # %% ../nbs/04b_kernels.ipynb #f7152e39
 _SERVER = None  # the warm process's socket while a block of `warm_kernels` runs
 
+def _cuda_visible() -> bool:
+    "Whether this machine shows torch a CUDA device: there kernels start as new interpreters (CUDA is not fork-safe)."
+    import torch
+    return torch.cuda.is_available()
+
 def warm_command(cmd:list) -> list:
     "A kernel's command line through the warm process, where one runs and the kernel is this Python's ipykernel."
     if _SERVER is None or list(cmd[:3]) != [sys.executable, '-m', 'ipykernel_launcher']: return list(cmd)
@@ -146,9 +151,9 @@ def warm_command(cmd:list) -> list:
 @contextlib.contextmanager
 def warm_kernels(enabled:bool=True, # False: kernels start as new interpreters
                  wait:float=30): # seconds to wait for the warm process to listen
-    "Inside, this Python's kernels are forked from a process that has imported `WARM_MODULES` (Linux; else a no-op)."
+    "Inside, this Python's kernels are forked from a process that has imported `WARM_MODULES` (Linux without a GPU)."
     global _SERVER
-    if not enabled or _SERVER is not None or not sys.platform.startswith('linux'):
+    if not enabled or _SERVER is not None or not sys.platform.startswith('linux') or _cuda_visible():
         yield; return
     folder = tempfile.mkdtemp(prefix='rsacfn-kernels-')
     path = os.path.join(folder, 'warm.sock')
