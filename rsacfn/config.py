@@ -290,13 +290,14 @@ def _check_ranges(cfg):
 
 # %% ../nbs/00_config.ipynb #b97b7a6b
 def _check_choices(cfg):
-    "Every named choice one of its values, and no padding asked for that frozen backbones would ignore."
+    "Every named choice one of its values, and nothing asked for that frozen backbones would ignore."
     for k, choices in CHOICES.items():
         if getattr(cfg, k) not in choices: raise unknown_key(k, getattr(cfg, k), choices)
     if cfg.freeze_backbones:  # its features are extracted once per clip, unpadded: a padding asked for would be ignored
         for k, asked in (
             ('static_padding', cfg.static_padding),
             ('audio_pad_multiple', (cfg.audio_pad_multiple or 1) > 1),
+            ('cache_cnn', cfg.cache_cnn is True),  # the whole backbones' output is kept already
         ):
             if asked: raise ValueError(f"{k}={getattr(cfg, k)!r}: freeze_backbones extracts each clip's features once, "
                                        f'unpadded; drop {k} or freeze_backbones')

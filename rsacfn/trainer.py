@@ -713,15 +713,14 @@ def cnn_cache_bytes(cfg:TrainConfig, model:MultiModel, *splits) -> int:
 def uses_cnn_cache(cfg:TrainConfig, model:MultiModel, device_type:str, *splits) -> bool:
     "Whether a run serves its clips as their frozen CNN's output, computed once (`cache_cnn`); an error if it cannot."
     enc = model.audio_encoder
+    # no audio, or the whole backbones' output kept already (`TrainConfig` refuses cache_cnn=True with the latter)
     if cfg.cache_cnn is False or enc is None or cfg.freeze_backbones: return False
-    why = (
-        "the CNN trains (its parameters require gradients)"
-        if any(p.requires_grad for p in enc.feature_extractor.parameters())
-        else f"{cfg.wav_model}'s CNN normalises over time (feat_extract_norm='group'), so a clip's output depends on "
-        "its batch's padding"
-        if getattr(enc.config, 'feat_extract_norm', 'layer') != 'layer'
-        else None
-    )
+    why = None  # why the CNN's output cannot be kept
+    if any(p.requires_grad for p in enc.feature_extractor.parameters()):
+        why = "the CNN trains (its parameters require gradients)"
+    elif getattr(enc.config, 'feat_extract_norm', 'layer') != 'layer':
+        why = (f"{cfg.wav_model}'s CNN normalises over time (feat_extract_norm='group'), so a clip's output depends on "
+               "its batch's padding")
     if cfg.cache_cnn and why: raise ValueError(f'cache_cnn=True: {why}; use cache_cnn=None (chosen per run) or False')
     if cfg.cache_cnn: return True
     return why is None and device_type == 'cpu' and cnn_cache_bytes(cfg, model, *splits) <= CNN_CACHE_BYTES

@@ -283,6 +283,7 @@ def test_audio_padding_follows_the_device_and_reaches_the_training_batches(tiny_
     # frozen backbones' features are extracted once per clip, unpadded: a padding asked for there would be ignored, so it is refused
     with pytest.raises(ValueError, match='audio_pad_multiple=16000.*freeze_backbones'): TrainConfig(freeze_backbones=True, audio_pad_multiple=16000)
     with pytest.raises(ValueError, match='static_padding=True.*freeze_backbones'): TrainConfig(freeze_backbones=True, static_padding=True)
+    with pytest.raises(ValueError, match='cache_cnn=True.*freeze_backbones'): TrainConfig(freeze_backbones=True, cache_cnn=True)
     TrainConfig(freeze_backbones=True)  # the per-device default is no request
     lengths = {}
     for multiple in (None, 16000):
