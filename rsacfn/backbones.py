@@ -9,10 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['BackboneNotFound', 'load_pretrained', 'load_audio_encoder', 'freeze_cnn', 'cnn_skipped', 'load_text_encoder',
-           'drop_pooler', 'hf_progress']
+__all__ = ['SYNC_FREE_SDPA', 'BackboneNotFound', 'load_pretrained', 'load_audio_encoder', 'freeze_cnn', 'cnn_skipped',
+           'span_mask', 'keep_on_device', 'load_text_encoder', 'drop_pooler', 'hf_progress']
 
 # %% ../nbs/01a_backbones.ipynb #87f89bdb
+import torch
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 
 # %% ../nbs/01a_backbones.ipynb #9991c186
@@ -81,6 +82,76 @@ def cnn_skipped(model):
     model.feature_extractor = nn.Identity()
     try: yield model
     finally: model.feature_extractor = cnn
+
+
+# %% ../nbs/01a_backbones.ipynb #e4c3000a
+def span_mask(lengths:torch.Tensor, # (B,) each row's real length (on the device the mask is wanted on)
+              size:int, # the axis' length: frames (time masks) or channels (feature masks)
+              mask_prob:float, # transformers' `mask_time_prob` / `mask_feature_prob`
+              mask_length:int, # frames (channels) per span
+              min_masks:int=0 # spans per row at least, where they fit
+             ) -> torch.Tensor: # (B, size) bool, True where masked
+    """SpecAugment spans drawn as transformers' `_compute_mask_indices` draws them, in torch on `lengths`' device: no
+    value is read back to the host, so a GPU step never waits for it."""
+    dev, rows = lengths.device, lengths.shape[0]
+    fits = (lengths - (mask_length - 1)).clamp(min=0)  # where a span can start
+    spans = torch.floor(mask_prob * lengths / mask_length + torch.rand((), device=dev)).long().clamp(min=min_masks)
+    spans = torch.minimum(torch.where(spans * mask_length > size, size // mask_length, spans), fits)
+    # the most spans any row can have, known on the host from `size` alone
+    most = min(max(int(mask_prob * size / mask_length) + 1, min_masks), size // mask_length, size - mask_length + 1)
+    if most <= 0: return torch.zeros(rows, size, dtype=torch.bool, device=dev)  # no span fits anywhere
+    # the first `spans` of a random order of the places a span fits: places drawn without replacement
+    keys = torch.where(torch.arange(size, device=dev) < fits[:, None], torch.rand(rows, size, device=dev), 2.0)
+    starts = keys.topk(most, dim=1, largest=False).indices
+    frames = starts[:, :, None] + torch.arange(mask_length, device=dev)
+    frames = torch.where((torch.arange(most, device=dev) < spans[:, None])[:, :, None], frames, size)  # size: unused
+    mask = torch.zeros(rows, size + 1, dtype=torch.bool, device=dev)
+    return mask.scatter_(1, frames.reshape(rows, -1), True)[:, :size]
+
+
+# %% ../nbs/01a_backbones.ipynb #6c60ff83
+SYNC_FREE_SDPA = 'rsacfn_sdpa'  # transformers' SDPA attention, its mask always built (`keep_on_device`)
+
+def _sync_free_sdpa_mask(*args, allow_is_bidirectional_skip=False, **kwargs):
+    "transformers' SDPA mask, never skipped: skipping it when a batch has no padding reads the mask back."
+    from transformers.masking_utils import sdpa_mask
+    return sdpa_mask(*args, allow_is_bidirectional_skip=False, **kwargs)
+
+def _masks_on_device(self, hidden_states, mask_time_indices=None, attention_mask=None):
+    "wav2vec 2.0's `_mask_hidden_states`, its SpecAugment masks drawn on the device (`span_mask`)."
+    c, (rows, frames, width) = self.config, hidden_states.shape
+    if not getattr(c, 'apply_spec_augment', True): return hidden_states
+    if mask_time_indices is None and c.mask_time_prob > 0 and self.training:
+        lengths = (attention_mask.sum(-1) if attention_mask is not None
+                   else torch.full((rows,), frames, device=hidden_states.device))
+        mask_time_indices = span_mask(lengths, frames, c.mask_time_prob, c.mask_time_length, c.mask_time_min_masks)
+    if mask_time_indices is not None:
+        hidden_states = torch.where(mask_time_indices[..., None], self.masked_spec_embed.to(hidden_states.dtype),
+                                    hidden_states)
+    if c.mask_feature_prob > 0 and self.training:
+        everywhere = torch.full((rows,), width, device=hidden_states.device)
+        channels = span_mask(everywhere, width, c.mask_feature_prob, c.mask_feature_length, c.mask_feature_min_masks)
+        hidden_states = hidden_states.masked_fill(channels[:, None, :], 0)
+    return hidden_states
+
+def keep_on_device(model:torch.nn.Module) -> list[str]: # what it changed, one line each
+    """Let `model`'s backbones train on a GPU without reading anything back: SpecAugment masks drawn on the device, the
+    SDPA attention mask always built. Same models, same distributions; the draws differ from transformers' (torch's
+    generator, not numpy's), so the trainer does it only off the CPU."""
+    from types import MethodType
+    from transformers import AttentionInterface, PreTrainedModel
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.masking_utils import AttentionMaskInterface
+    AttentionInterface.register(SYNC_FREE_SDPA, sdpa_attention_forward)
+    AttentionMaskInterface.register(SYNC_FREE_SDPA, _sync_free_sdpa_mask)
+    changed = []
+    for name, m in model.named_modules():
+        if hasattr(m, 'masked_spec_embed') and hasattr(m, '_mask_hidden_states'):
+            m._mask_hidden_states = MethodType(_masks_on_device, m)
+            changed.append(f'{name or type(m).__name__}: masks')
+        if isinstance(m, PreTrainedModel) and m.config._attn_implementation == 'sdpa':
+            m.set_attn_implementation(SYNC_FREE_SDPA); changed.append(f'{name or type(m).__name__}: attention mask')
+    return changed
 
 
 # %% ../nbs/01a_backbones.ipynb #ccb00115

@@ -392,6 +392,9 @@ def _sweep_plan_args(p):
 def _sweep_launcher_args(p):
     "Where the runs execute: here, --jobs at a time, or as SLURM jobs through submitit."
     p.add_argument('--jobs', type=int, default=1, help='notebooks run at once (default: %(default)s)')
+    p.add_argument('--mps', action='store_true',
+                   help='local: the runs share each GPU through CUDA MPS, started for the sweep unless the machine '
+                        'runs it')
     p.add_argument('--launcher', choices=list(LAUNCHERS), default='local',
                    help='; '.join(f'{k}: {v}' for k, v in LAUNCHERS.items()) + ' (default: %(default)s)')
     p.add_argument('--partition', default=None, help="slurm: the partition (default: the cluster's)")
@@ -446,6 +449,7 @@ def sweep_command(args):
         protocol=args.protocol,
         baseline=None if args.baseline.lower() == 'none' else args.baseline,
         launcher=args.launcher,
+        mps=args.mps,
         slurm=SlurmOptions(**job) if job else None,
     )
     print((Path(args.out).resolve()/'f1_table.md').read_text())

@@ -11,7 +11,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'POOLING_MODES', 'CORPUS_READERS', 'METRICS', 'DEMO_SIZES', 'LAUNCHERS',
-           'PROTOCOLS', 'PAPER_FIELDS', 'RUN_ONLY', 'LOWEST', 'CHOICES', 'PRESETS', 'PRESET_HEAD_SIZES',
+           'PROTOCOLS', 'PAPER_FIELDS', 'RUN_ONLY', 'ADDED_FIELDS', 'LOWEST', 'CHOICES', 'PRESETS', 'PRESET_HEAD_SIZES',
            'EXPERIMENT_KEYS', 'unknown_key', 'field_kind', 'checked_value', 'parse_value', 'TrainConfig',
            'default_work_dir', 'config_file']
 
@@ -141,6 +141,9 @@ PAPER_FIELDS = ('use_wav', 'use_concat', 'multimodal_method', 'rnn_model', 'feat
 # where a run goes and how it shows: not its identity
 RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report', 'log_every',
             'keep_resume_state', 'report_to', 'tracking_dir', 'cache_cnn')
+# fields added since identities were first written, with their defaults: an identity leaves each out while it has its
+# default, so the runs written before it keep theirs
+ADDED_FIELDS = dict(amp_dtype='auto')
 
 @dataclass
 class TrainConfig:
@@ -169,7 +172,10 @@ class TrainConfig:
     fold: int = 0 # which session fold validates
     # device
     device: str = 'auto' # 'auto' (cuda, else mps, else cpu), 'cuda', 'mps' or 'cpu'
-    use_amp: bool = True # mixed precision on CUDA: float16 with a gradient scaler
+    use_amp: bool = True # mixed precision on CUDA, in amp_dtype
+    # use_amp's type: 'auto' (bfloat16 where the GPU has it, from Ampere on; float16 with a gradient scaler elsewhere),
+    # 'bfloat16', or 'float16' (the paper's)
+    amp_dtype: str = 'auto'
     # bfloat16 autocast on a CPU with bfloat16 units (AVX512-BF16, AMX): faster at the paper's backbone sizes, slower at
     # the demo's tiny ones (benchmarks/RESULTS.md)
     cpu_amp: bool = False
@@ -271,7 +277,8 @@ LOWEST = dict(epochs=1, grad_accum=1, batch_size=1, val_batch_size=1, num_classe
 CHOICES = dict(metric=METRICS, scheduler=('constant', 'linear'), split=('random', 'session'),
                device=('auto', 'cuda', 'mps', 'cpu'), pooling_mode=POOLING_MODES, corpus=CORPUS_READERS,
                eval_corpus=CORPUS_READERS, text_mode=('strip', 'tokens', 'raw'), select_epoch=('valid', 'dev'),
-               on_error=('raise', 'skip'), report_to=('none', 'tensorboard', 'mlflow'))
+               on_error=('raise', 'skip'), report_to=('none', 'tensorboard', 'mlflow'),
+               amp_dtype=('auto', 'bfloat16', 'float16'))
 
 def _check_ranges(cfg):
     "Every number in its range (a recipe value left unset is checked once the recipe fills it)."
@@ -293,6 +300,9 @@ def _check_choices(cfg):
     "Every named choice one of its values, and nothing asked for that frozen backbones would ignore."
     for k, choices in CHOICES.items():
         if getattr(cfg, k) not in choices: raise unknown_key(k, getattr(cfg, k), choices)
+    if cfg.amp_dtype != 'auto' and not cfg.use_amp:
+        raise ValueError(f'amp_dtype={cfg.amp_dtype!r} with use_amp=False: mixed precision is off; drop amp_dtype, or '
+                         'set use_amp=True')
     if cfg.freeze_backbones:  # its features are extracted once per clip, unpadded: a padding asked for would be ignored
         for k, asked in (
             ('static_padding', cfg.static_padding),

@@ -4,18 +4,19 @@
 
 # %% ../nbs/04a_sweep.ipynb #4f979685
 from __future__ import annotations
-import dataclasses, functools, json, logging, os, signal, subprocess, sys, threading, time, weakref
+import contextlib, dataclasses, functools, json, logging, os, shutil, signal, subprocess, sys, threading, time, weakref
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['EXTRA_METRICS', 'SLURM_ENDED', 'SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters', 'experiment_notebook',
-           'finished_row', 'run_notebook', 'summarize', 'metric_order', 'sweep_title', 'table_markdown',
-           'unimodal_line', 'significance', 'significance_markdown', 'reliance_runs', 'reliance_markdown',
-           'SlurmOptions', 'slurm_parameters', 'slurm_script', 'NotebookJob', 'SweepProgress', 'LocalLauncher',
-           'slurm_states', 'slurm_end', 'SubmititLauncher', 'make_launcher', 'run_sweep']
+__all__ = ['EXTRA_METRICS', 'MPS_CONTROL', 'SLURM_ENDED', 'SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters',
+           'experiment_notebook', 'finished_row', 'run_notebook', 'summarize', 'metric_order', 'sweep_title',
+           'table_markdown', 'unimodal_line', 'significance', 'significance_markdown', 'reliance_runs',
+           'reliance_markdown', 'SlurmOptions', 'slurm_parameters', 'slurm_script', 'NotebookJob', 'SweepProgress',
+           'machine_mps', 'check_mps', 'cuda_mps', 'LocalLauncher', 'slurm_states', 'slurm_end', 'SubmititLauncher',
+           'make_launcher', 'run_sweep']
 
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
@@ -662,17 +663,64 @@ def _show(self:SweepProgress):
 SweepProgress.line, SweepProgress.show = _line, _show
 SweepProgress.close = lambda self: self.bar.close()
 
+# %% ../nbs/04a_sweep.ipynb #f46b05a6
+MPS_CONTROL = 'nvidia-cuda-mps-control'  # the NVIDIA driver's MPS program
+
+def machine_mps() -> Path|None:
+    "The pipe folder of an MPS daemon this machine runs already (every CUDA process uses it), else None."
+    pipe = Path(os.environ.get('CUDA_MPS_PIPE_DIRECTORY', '/tmp/nvidia-mps'))
+    return pipe if (pipe/'control').exists() else None
+
+def check_mps(mps:bool, launcher:str):
+    "Refuse, before anything is written, an MPS the sweep cannot start."
+    if not mps: return
+    if launcher != 'local':
+        raise ValueError(f"mps=True is for launcher='local' (a cluster's nodes run their own); with "
+                         f"launcher={launcher!r} leave `mps` out")
+    if machine_mps() is None and shutil.which(MPS_CONTROL) is None:
+        raise ValueError(f'mps=True asks for CUDA MPS, and {MPS_CONTROL} is not on PATH here (it comes with the NVIDIA '
+                         'driver); leave `mps` out')
+
+@contextlib.contextmanager
+def cuda_mps(on:bool, say=print):
+    """Inside, the kernels started share each GPU through CUDA MPS (`on`): the machine's daemon if it runs one, else one
+    started here and stopped on the way out; its folders are passed on in the environment."""
+    if not on or machine_mps() is not None:
+        if on: say(f'runs share the GPU through the CUDA MPS this machine runs ({machine_mps()})')
+        yield; return
+    import tempfile
+    folder = Path(tempfile.mkdtemp(prefix='rsacfn-mps-'))  # short: the daemon's sockets live in it
+    names = {'CUDA_MPS_PIPE_DIRECTORY': folder/'pipe', 'CUDA_MPS_LOG_DIRECTORY': folder/'log'}
+    for p in names.values(): p.mkdir()
+    before = {k: os.environ.get(k) for k in names}
+    os.environ.update({k: str(v) for k, v in names.items()})
+    try:
+        started = subprocess.run([MPS_CONTROL, '-d'], capture_output=True, text=True, timeout=60)
+        if started.returncode:
+            why = (started.stderr or started.stdout).strip()
+            raise RuntimeError(f'{MPS_CONTROL} -d failed ({started.returncode}): {why}; leave `mps` out')
+        say(f'runs share the GPU through CUDA MPS, started for this sweep (logs in {names["CUDA_MPS_LOG_DIRECTORY"]})')
+        try: yield
+        finally: subprocess.run([MPS_CONTROL], input='quit\n', capture_output=True, text=True, timeout=60)
+    finally:
+        for k, v in before.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 # %% ../nbs/04a_sweep.ipynb #62d90a1c
 class LocalLauncher:
     "Runs here: `jobs` notebooks at a time, each on a kernel of its own; Ctrl-C interrupts the running kernels."
     warm = True  # kernels forked from a process with the libraries imported (`rsacfn.kernels`); False: new interpreters
-    def __init__(self, jobs:int=1): self.jobs = max(1, jobs)
+    def __init__(self, jobs:int=1, mps:bool=False): self.jobs, self.mps = max(1, jobs), mps  # mps: `cuda_mps`
 
     def run(self, job:NotebookJob, runs:Sequence[Run], progress:bool=True) -> list[dict]:
         "Every run's row for `runs.csv`, in the order of `runs`."
         said = SweepProgress(job.out, runs, job.epochs(), self.jobs, progress)
         def one(r): said.start(r); return job(r)
-        with warm_kernels(self.warm):  # the warm process outlives the kernels' interruption
+        # the warm process outlives the kernels' interruption
+        with cuda_mps(self.mps, say=said.bar.write if progress else lambda s: None), warm_kernels(self.warm):
             pool, rows = ThreadPoolExecutor(self.jobs), {}
             try:
                 pending = {pool.submit(one, r): r for r in runs}
@@ -777,9 +825,12 @@ SubmititLauncher.ended, SubmititLauncher._result = _ended, _result
 
 # %% ../nbs/04a_sweep.ipynb #231d6753
 def make_launcher(launcher:str, # a name in `LAUNCHERS`
-                  out:Path, jobs:int=1, slurm:SlurmOptions|None=None):
+                  out:Path, jobs:int=1, slurm:SlurmOptions|None=None,
+                  mps:bool=False # local: runs share each GPU through CUDA MPS (`cuda_mps`)
+                 ):
     "The launcher a sweep's runs go through; each has `run(job, runs, progress)`, which returns the runs' rows."
-    return LocalLauncher(jobs) if launcher == 'local' else SubmititLauncher(launcher, out, slurm or SlurmOptions(), jobs)
+    if launcher == 'local': return LocalLauncher(jobs, mps)
+    return SubmititLauncher(launcher, out, slurm or SlurmOptions(), jobs)
 
 # %% ../nbs/04a_sweep.ipynb #4264af49
 SWEEP_OWNED = {'method': '--methods', 'seed': '--seeds', 'ver': 'the run names', 'output_dir': 'OUT/runs',
@@ -813,10 +864,12 @@ def run_sweep(out='results/sweep', # the sweep's folder
               launcher:str='local', # where runs execute, see `LAUNCHERS`
               # what each run asks SLURM for (launcher 'slurm'; 'submitit-local' uses its time limit)
               slurm:SlurmOptions|None=None,
+              mps:bool=False, # local: runs share each GPU through CUDA MPS, started for the sweep if none runs (`cuda_mps`)
              ) -> pd.DataFrame: # the F1 table
     "Run the experiment notebook for every run of the sweep and write the table and figures."
     params, method_params = dict(params or {}), dict(method_params or {})
     runs, folds, slurm = _plan(params, method_params, methods, seeds, folds, jobs, protocol, baseline, launcher, slurm)
+    check_mps(mps, launcher)
     out = Path(out).resolve()
     if out.exists() and not out.is_dir(): raise FileExistsError(f'{out} is a file; give the sweep a folder')
     out.mkdir(parents=True, exist_ok=True)
@@ -827,7 +880,7 @@ def run_sweep(out='results/sweep', # the sweep's folder
         _replace_stale(out, runs, identities, rerun)
         if skipped is not None: write_skip_report(out/'skipped_segments.csv', skipped)  # after every refusal
         job = NotebookJob(out, per, notebook, identities, kernel_name)
-        rows = _execute(out, job, runs, make_launcher(launcher, out, jobs, slurm), jobs, progress)
+        rows = _execute(out, job, runs, make_launcher(launcher, out, jobs, slurm, mps), jobs, progress)
         return _summarize(out, pd.DataFrame(rows), protocol, seeds, folds, baseline, bootstrap, progress)
 
 # %% ../nbs/04a_sweep.ipynb #6cac9442

@@ -17,7 +17,8 @@ __all__ = ['TRACKERS', 'CNN_CACHE_BYTES', 'prediction_frame', 'EpochSampler', 't
            'check_split', 'check_backbone_configs', 'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted',
            'trained', 'write_skip_reports', 'train', 'Setup', 'training_data', 'cnn_cache_bytes', 'uses_cnn_cache',
            'cache_cnn_features', 'audio_pad_multiple', 'loader_settings', 'setup', 'train_epoch', 'fit_epoch',
-           'selection_key', 'checkpoint', 'restore', 'read_eval_corpus', 'score', 'score_eval_corpus']
+           'selection_key', 'checkpoint', 'check_resume_precision', 'restore', 'read_eval_corpus', 'score',
+           'score_eval_corpus']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 from importlib.util import find_spec
@@ -25,14 +26,14 @@ import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-from .config import METRICS, PAPER_FIELDS, RUN_ONLY, TrainConfig
+from .config import ADDED_FIELDS, METRICS, PAPER_FIELDS, RUN_ONLY, TrainConfig
 from .data import (DIMENSIONS, EMOTIONS, SAMPLE_RATE, Collator, EmotionDataset, read_corpus, sample_weights,
                          scale_dimensions, split_corpus, unscale_dimensions, write_skip_report)
 from .files import (RECORD, atomic_dir, atomic_write, check_claim, claim, remove_written, run_lock, strict_json,
                           write_json)
 from .metrics import classification_metrics, dimension_metrics, frame_metrics
 from .registry import get_method
-from .backbones import hf_progress, load_pretrained
+from .backbones import hf_progress, keep_on_device, load_pretrained
 from .card import model_card
 from .models import (FrozenBackbones, MultiModel, check_backbones, default_device, dimension_loss, infer,
                            model_inputs)
@@ -230,6 +231,8 @@ def run_identity(cfg:TrainConfig, # the run's configuration, resolved (`resolve_
     "Everything a run's result depends on, and its hash."
     # the paper's flags were fields once: None in every identity, so identities written then stay the same
     config = {**dict.fromkeys(PAPER_FIELDS), **{k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}}
+    # fields added later count only once set: at their defaults the identities written before them stay the same
+    config = {k: v for k, v in config.items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
     if df is None: df = read_config_corpus(cfg)
     backbones = {
         m: checkpoint_identity(cfg.wav_model if m == 'audio' else cfg.text_model)
@@ -328,19 +331,30 @@ def cpu_bf16() -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 # %% ../nbs/03_trainer.ipynb #4b870d04
-def amp_precision(use_amp:bool, # the run's `use_amp`: float16 on CUDA
+def amp_precision(use_amp:bool, # the run's `use_amp`: mixed precision on CUDA
                   cpu_amp:bool, # the run's `cpu_amp`: bfloat16 on a CPU
                   device_type:str, # 'cuda', 'mps' or 'cpu'
-                  bf16:bool|None=None # whether the CPU has bfloat16 units (None: `cpu_bf16()`)
+                  bf16:bool|None=None, # whether the CPU has bfloat16 units (None: `cpu_bf16()`)
+                  amp_dtype:str='auto', # the run's `amp_dtype`: 'auto', 'bfloat16' or 'float16'
+                  gpu_bf16:bool|None=None # whether the GPU has bfloat16 units (None: `torch.cuda.is_bf16_supported()`)
                  ) -> str: # Accelerate's `mixed_precision`: 'fp16', 'bf16' or 'no'
-    "The mixed precision a run uses: float16 with a gradient scaler on CUDA (`use_amp`), bfloat16 on a CPU with bfloat16 units (`cpu_amp`), else float32."
+    """The mixed precision a run uses. On CUDA under `use_amp`: bfloat16 where the GPU multiplies it (Ampere on:
+    float32's range, so no gradient scaler and none of its waits), float16 with a gradient scaler elsewhere, or the
+    `amp_dtype` asked for. On a CPU with bfloat16 units bfloat16 under `cpu_amp`. Else float32."""
     if cpu_amp and device_type != 'cpu':
         raise ValueError(
             f"cpu_amp=True is bfloat16 on a CPU, and this run trains on {device_type}"
-            + (" (in float16 under use_amp)" if device_type == 'cuda' else '')
+            + (" (in mixed precision under use_amp)" if device_type == 'cuda' else '')
             + "; leave cpu_amp out, or pass device='cpu'"
         )
-    if device_type == 'cuda': return 'fp16' if use_amp else 'no'
+    if device_type == 'cuda':
+        if not use_amp: return 'no'
+        if amp_dtype == 'float16': return 'fp16'
+        has_bf16 = torch.cuda.is_bf16_supported() if gpu_bf16 is None else gpu_bf16
+        if amp_dtype == 'bfloat16' and not has_bf16:
+            raise ValueError("amp_dtype='bfloat16': this GPU has no bfloat16 units (they came with Ampere); use "
+                             "amp_dtype='float16' or 'auto'")
+        return 'bf16' if has_bf16 else 'fp16'
     if device_type == 'cpu' and cpu_amp:
         if not (cpu_bf16() if bf16 is None else bf16):
             raise ValueError(
@@ -349,6 +363,7 @@ def amp_precision(use_amp:bool, # the run's `use_amp`: float16 on CUDA
             )
         return 'bf16'
     return 'no'
+
 
 # %% ../nbs/03_trainer.ipynb #4820f012
 def _accelerator(cfg):
@@ -360,18 +375,20 @@ def _accelerator(cfg):
     if cfg.device == 'mps' and not torch.backends.mps.is_available():
         raise ValueError("device='mps': MPS is not available here; use device='auto' or device='cpu'")
     device = 'cpu' if cpu else default_device().type
-    precision = amp_precision(cfg.use_amp, cfg.cpu_amp, device)
+    precision = amp_precision(cfg.use_amp, cfg.cpu_amp, device, amp_dtype=cfg.amp_dtype)
     # Accelerate keeps one precision per process: each run sets its own (the processes stay as launched)
     AcceleratorState._reset_state()
     # wav2vec 2.0's LayerDrop skips whole layers in training: data parallelism must expect unused parameters
     ddp = DistributedDataParallelKwargs(find_unused_parameters=not cfg.freeze_backbones)
     check_tracker(cfg)
     tracked = dict(log_with=cfg.report_to, project_dir=str(tracking_dir(cfg))) if cfg.report_to != 'none' else {}
+    # batches to the GPU without waiting for the copy (from pinned memory, `loader_settings`)
+    loader_config = DataLoaderConfiguration(split_batches=True, non_blocking=device == 'cuda')
     acc = Accelerator(cpu=cpu, mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum,
-                      dataloader_config=DataLoaderConfiguration(split_batches=True), kwargs_handlers=[ddp], **tracked)
+                      dataloader_config=loader_config, kwargs_handlers=[ddp], **tracked)
     if acc.is_main_process and precision == 'no' and cfg.use_amp:
         print(
-            f'use_amp: float16 needs CUDA; training in float32 on {device}'
+            f'use_amp: mixed precision needs CUDA; training in float32 on {device}'
             + (' (cpu_amp=True trains in bfloat16 on this CPU)' if device == 'cpu' and cpu_bf16() else '')
         )
     return acc
@@ -604,6 +621,8 @@ def train(cfg:TrainConfig # the run's configuration
 def _train(cfg, acc, run, ident, what, data, eval_df=None):
     "Setup, then per epoch: train, evaluate (and score the development split), checkpoint; the result when all epochs are done."
     df, train_df, valid_df, dev_df = data
+    resuming = cfg.resume and (run/'last.pt').is_file()
+    if resuming: check_resume_precision(run, acc)  # every process, before anything is written
     if acc.is_main_process:
         print(f'{what} -> {run} (identity {ident["hash"]})')
         _check_run_dir(cfg, run, ident)
@@ -615,7 +634,7 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
         if done['epochs_done'] >= cfg.epochs: return done  # finished, with this identity: nothing to do
     s = setup(cfg, acc, df, train_df, valid_df, dev_df)
     start_tracking(cfg, acc)
-    start, history, best = restore(cfg, acc, run, s) if cfg.resume and (run/'last.pt').is_file() else (0, [], None)
+    start, history, best = restore(cfg, acc, run, s) if resuming else (0, [], None)
     epoch = start
     try:
         for epoch in range(start, cfg.epochs):
@@ -773,6 +792,8 @@ def setup(cfg:TrainConfig, acc, df, train_df, valid_df, dev_df=None) -> Setup:
     "Build the model, its data loaders, the optimizer and the learning-rate schedule, and hand them to Accelerate."
     from transformers import get_scheduler
     model = build_model(cfg)
+    # off the CPU the step reads nothing back (`keep_on_device`); on it, transformers' own code: the same runs as ever
+    if acc.device.type != 'cpu': keep_on_device(model)
     trainable, collate, train_ds, valid_ds, dev_ds = training_data(cfg, acc, model, df, train_df, valid_df, dev_df)
     loading = loader_settings(cfg, acc.device.type)
     sampler = train_sampler(cfg, train_df, model.modality)
@@ -892,6 +913,7 @@ def checkpoint(
                 optimizer=s.optimizer.state_dict(),
                 scheduler=s.scheduler.state_dict(),
                 scaler=acc.scaler.state_dict() if acc.scaler is not None else None,
+                precision=acc.mixed_precision,
                 rng=_rng_state(),
                 history=history,
                 best=best,
@@ -910,18 +932,33 @@ def checkpoint(
     return best
 
 # %% ../nbs/03_trainer.ipynb #8825a314
-def restore(cfg:TrainConfig, acc, run:Path, s:Setup) -> tuple:
-    "Load `last.pt` into `s` (weights, optimizer, schedule, scaler, every RNG): (next epoch, history, best row)."
-    try: state = torch.load(run/'last.pt', map_location='cpu', weights_only=True)
+def _resume_state(run:Path, mmap:bool=False) -> dict:
+    "`last.pt` as saved (`mmap`: its tensors read only when used), or an error that says what to do."
+    try: return torch.load(run/'last.pt', map_location='cpu', weights_only=True, mmap=mmap)
     except Exception as e:
         raise ValueError(f"{run/'last.pt'} cannot be read ({type(e).__name__}); "
                          'delete it to train the run from its start') from e
+
+def check_resume_precision(run:Path, acc):
+    """Refuse, before anything is written, to go on in another precision than `last.pt` was trained in (another GPU or
+    device): one run would be two trainings. A `last.pt` from before precisions were recorded passes."""
+    was, now = _resume_state(run, mmap=True).get('precision', acc.mixed_precision), acc.mixed_precision
+    if was != now:
+        name = dict(fp16='float16', bf16='bfloat16', no='float32').get
+        raise ValueError(f"{run/'last.pt'} was trained in {name(was, was)} and this machine would go on in "
+                         f'{name(now, now)} (another GPU or device); resume it on the kind of machine it began on, or '
+                         'delete it to train the run from its start')
+
+def restore(cfg:TrainConfig, acc, run:Path, s:Setup) -> tuple:
+    "Load `last.pt` into `s` (weights, optimizer, schedule, scaler, every RNG): (next epoch, history, best row)."
+    state = _resume_state(run)
     acc.unwrap_model(s.trainable).load_state_dict(state['trainable'])
     s.optimizer.load_state_dict(state['optimizer']); s.scheduler.load_state_dict(state['scheduler'])
     if acc.scaler is not None and state.get('scaler'): acc.scaler.load_state_dict(state['scaler'])
     _set_rng_state(state['rng'])
     if acc.is_main_process and not cfg.quiet: print(f'resuming {run} after epoch {state["epoch"]}')
     return state['epoch'] + 1, state['history'], state['best']
+
 
 # %% ../nbs/03_trainer.ipynb #4cb22ca5
 def _save_best(cfg, model, run, valid_df, outputs, row, n_train=None):

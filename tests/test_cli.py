@@ -100,3 +100,17 @@ def test_a_bad_config_file_is_one_line_naming_the_file_and_key(tmp_path, rsacfn_
     assert f"{tmp_path/'c.yaml'}: unknown TrainConfig field 'epoch'; did you mean 'epochs'?" in r.stderr
     r = rsacfn_cli('sweep', tmp_path/'s', '--config', tmp_path/'missing.json')
     assert r.returncode == 2 and 'missing.json: no such configuration file' in r.stderr and not (tmp_path/'s').exists()
+
+
+def test_sweep_mps_is_refused_in_the_flags_spelling_before_anything_is_written(rsacfn_cli, tmp_path, monkeypatch):
+    monkeypatch.setenv('PATH', str(Path(sys.executable).parent))  # no nvidia-cuda-mps-control here
+    monkeypatch.setenv('CUDA_MPS_PIPE_DIRECTORY', str(tmp_path/'no_daemon'))
+    out = rsacfn_cli('sweep', tmp_path/'s', '--methods', 'text_only', '--mps')
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        'rsacfn sweep: error: --mps asks for CUDA MPS, and nvidia-cuda-mps-control is not on PATH here (it comes with the '
+        'NVIDIA driver); leave --mps out'], out.stderr
+    out = rsacfn_cli('sweep', tmp_path/'s', '--methods', 'text_only', '--mps', '--launcher', 'slurm')
+    assert out.returncode == 2 and out.stderr.strip().splitlines() == [
+        "rsacfn sweep: error: --mps is for --launcher local (a cluster's nodes run their own); with --launcher slurm leave "
+        '--mps out'], out.stderr
+    assert not (tmp_path/'s').exists()

@@ -1,4 +1,4 @@
-"The CUDA paths, where a GPU is visible (skipped elsewhere, so in CI): float16 autocast with its gradient scaler, resume."
+"The CUDA paths, where a GPU is visible (skipped elsewhere, so in CI): bfloat16 and float16 autocast, resume, no waits."
 import os
 from pathlib import Path
 import numpy as np
@@ -27,16 +27,34 @@ def _watch_dtypes(monkeypatch):
         s = orig(*a, **k)
         s.model.audio_encoder.encoder.layers[0].feed_forward.intermediate_dense.register_forward_hook(lambda m, i, o: seen.add((o.dtype, o.device.type)))
         seen.add(('pinned', s.train_loader.pin_memory, s.valid_loader.pin_memory))
+        enc = s.model.audio_encoder  # the step reads nothing back (`keep_on_device`)
+        seen.add(('on device', '_mask_hidden_states' in vars(enc), enc.config._attn_implementation))
         return s
     monkeypatch.setattr(T, 'setup', watched)
     return seen
 
 
-def test_use_amp_trains_in_float16_with_a_scaler_and_saves_float32_weights(cuda_setup, monkeypatch):
+ON_DEVICE = ('on device', True, 'rsacfn_sdpa')
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or not torch.cuda.is_bf16_supported(), reason='no bfloat16 GPU here')
+def test_use_amp_trains_in_bfloat16_without_a_scaler_where_the_gpu_has_it(cuda_setup, monkeypatch):
     from rsacfn.models import MultiModel
     seen = _watch_dtypes(monkeypatch)
-    r = train(TrainConfig(**cuda_setup, ver='fp16', use_amp=True, epochs=2, keep_resume_state=True))
-    assert seen == {(torch.float16, 'cuda'), ('pinned', True, True)}, seen  # every forward ran on the GPU in float16; batches came from pinned memory
+    r = train(TrainConfig(**cuda_setup, ver='bf16', epochs=2, keep_resume_state=True))
+    assert seen == {(torch.bfloat16, 'cuda'), ('pinned', True, True), ON_DEVICE}, seen
+    rows = pd.read_json(Path(r['run_dir'])/'metrics.jsonl', lines=True)
+    assert np.isfinite(rows[list(METRICS)].values).all() and rows.train_loss.iloc[1] < rows.train_loss.iloc[0]
+    state = torch.load(Path(r['run_dir'])/'last.pt', weights_only=True)
+    assert state['scaler'] is None and state['precision'] == 'bf16'
+    assert {p.dtype for p in MultiModel.from_pretrained(Path(r['run_dir'])/'best').parameters()} == {torch.float32}
+
+
+def test_amp_dtype_float16_trains_with_a_scaler_and_saves_float32_weights(cuda_setup, monkeypatch):
+    from rsacfn.models import MultiModel
+    seen = _watch_dtypes(monkeypatch)
+    r = train(TrainConfig(**cuda_setup, ver='fp16', use_amp=True, amp_dtype='float16', epochs=2, keep_resume_state=True))
+    assert seen == {(torch.float16, 'cuda'), ('pinned', True, True), ON_DEVICE}, seen  # every forward ran on the GPU in float16; batches came from pinned memory
     rows = pd.read_json(Path(r['run_dir'])/'metrics.jsonl', lines=True)
     assert np.isfinite(rows[list(METRICS)].values).all() and rows.train_loss.iloc[1] < rows.train_loss.iloc[0]
     state = torch.load(Path(r['run_dir'])/'last.pt', weights_only=True)
@@ -47,15 +65,16 @@ def test_use_amp_trains_in_float16_with_a_scaler_and_saves_float32_weights(cuda_
 def test_without_use_amp_cuda_trains_in_float32(cuda_setup, monkeypatch):
     seen = _watch_dtypes(monkeypatch)
     r = train(TrainConfig(**cuda_setup, ver='fp32', use_amp=False, epochs=1, keep_resume_state=True))
-    assert seen == {(torch.float32, 'cuda'), ('pinned', True, True)}, seen
+    assert seen == {(torch.float32, 'cuda'), ('pinned', True, True), ON_DEVICE}, seen
     assert torch.load(Path(r['run_dir'])/'last.pt', weights_only=True)['scaler'] is None
 
 
 def test_a_resumed_float16_run_restores_the_scaler(cuda_setup):
     "Resume on the GPU: the scaler's scale and step counters come back from last.pt; the run ends as an uninterrupted one does."
-    whole = train(TrainConfig(**cuda_setup, ver='whole', epochs=2, keep_resume_state=True))
-    train(TrainConfig(**cuda_setup, ver='resumed', epochs=1, keep_resume_state=True))
-    resumed = train(TrainConfig(**cuda_setup, ver='resumed', epochs=2, resume=True, keep_resume_state=True))
+    half = dict(cuda_setup, amp_dtype='float16')
+    whole = train(TrainConfig(**half, ver='whole', epochs=2, keep_resume_state=True))
+    train(TrainConfig(**half, ver='resumed', epochs=1, keep_resume_state=True))
+    resumed = train(TrainConfig(**half, ver='resumed', epochs=2, resume=True, keep_resume_state=True))
     sw, sr = (torch.load(Path(r['run_dir'])/'last.pt', weights_only=True) for r in (whole, resumed))
     assert sr['scaler'] == sw['scaler'], (sr['scaler'], sw['scaler'])
     # GPU kernels (cuDNN convolutions, atomics) need not be bit-reproducible: the metrics agree closely, not exactly

@@ -190,3 +190,22 @@ def test_tiny_backbone_pretraining_is_reproducible(tmp_path):
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
     random = load_file(str(make_tiny_backbones(tmp_path/'random', pretrain_clips=0)['audio']/'model.safetensors'))
     assert not all(torch.equal(weights[0][k], random[k]) for k in random)  # pretraining did change the weights
+
+
+@pytest.mark.parametrize('method', list(METHODS))
+def test_a_training_step_off_the_cpu_reads_nothing_back(tiny, method):
+    """On a GPU the host queues steps ahead only while nothing is read back from the device. A tensor on the meta device
+    has no values, so any read there fails: every method's forward and backward runs on it after `keep_on_device`."""
+    from rsacfn.backbones import keep_on_device
+    from rsacfn.models import model_inputs
+    model = MultiModel.from_backbones(method, tiny['audio'], tiny['text'], head_sizes=tiny_sizes(method), text_max_lens=16,
+                                      audio_max_lens=16_000)
+    batch = model.collator(audio_pad_multiple=4_000)(items())
+    def step():
+        out = model.to('meta').train()(**model_inputs(batch, 'meta'), labels=batch['labels'].to('meta'))
+        out.loss.backward()
+        return out
+    with pytest.raises((RuntimeError, NotImplementedError), match='meta'): step()  # transformers' own reads
+    keep_on_device(model)
+    out = step()
+    assert out.loss.device.type == 'meta' and out.logits.shape == (3, model.config.num_classes)
