@@ -692,7 +692,7 @@ def cuda_mps(on:bool, say=print):
     folder = Path(tempfile.mkdtemp(prefix='rsacfn-mps-'))  # short: the daemon's sockets live in it
     names = {'CUDA_MPS_PIPE_DIRECTORY': folder/'pipe', 'CUDA_MPS_LOG_DIRECTORY': folder/'log'}
     for p in names.values(): p.mkdir()
-    before = {k: os.environ.get(k) for k in names}
+    before, stopped = {k: os.environ.get(k) for k in names}, True
     os.environ.update({k: str(v) for k, v in names.items()})
     try:
         started = subprocess.run([MPS_CONTROL, '-d'], capture_output=True, text=True, timeout=60)
@@ -701,12 +701,17 @@ def cuda_mps(on:bool, say=print):
             raise RuntimeError(f'{MPS_CONTROL} -d failed ({started.returncode}): {why}; leave `mps` out')
         say(f'runs share the GPU through CUDA MPS, started for this sweep (logs in {names["CUDA_MPS_LOG_DIRECTORY"]})')
         try: yield
-        finally: subprocess.run([MPS_CONTROL], input='quit\n', capture_output=True, text=True, timeout=60)
+        finally:
+            try: stopped = subprocess.run([MPS_CONTROL], input=b'quit\n', capture_output=True, timeout=60).returncode == 0
+            except (OSError, subprocess.TimeoutExpired): stopped = False
+            if not stopped:  # its folder stays: the only way to reach it
+                say(f'the CUDA MPS daemon did not stop; stop it with: echo quit | CUDA_MPS_PIPE_DIRECTORY='
+                    f'{names["CUDA_MPS_PIPE_DIRECTORY"]} {MPS_CONTROL}')
     finally:
         for k, v in before.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
-        shutil.rmtree(folder, ignore_errors=True)
+        if stopped: shutil.rmtree(folder, ignore_errors=True)
 
 
 # %% ../nbs/04a_sweep.ipynb #62d90a1c
