@@ -4,7 +4,8 @@
 
 # %% ../nbs/04a_sweep.ipynb #4f979685
 from __future__ import annotations
-import contextlib, dataclasses, functools, json, logging, os, shutil, signal, subprocess, sys, threading, time, weakref
+import contextlib, dataclasses, functools, json, logging, os, queue, shutil, signal, subprocess, sys, threading, time
+import weakref
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +16,8 @@ __all__ = ['EXTRA_METRICS', 'MPS_CONTROL', 'SLURM_ENDED', 'SWEEP_OWNED', 'Run', 
            'experiment_notebook', 'finished_row', 'run_notebook', 'summarize', 'metric_order', 'sweep_title',
            'table_markdown', 'unimodal_line', 'significance', 'significance_markdown', 'reliance_runs',
            'reliance_markdown', 'SlurmOptions', 'slurm_parameters', 'slurm_script', 'NotebookJob', 'SweepProgress',
-           'machine_mps', 'check_mps', 'cuda_mps', 'LocalLauncher', 'slurm_states', 'slurm_end', 'SubmititLauncher',
-           'make_launcher', 'run_sweep']
+           'machine_mps', 'check_mps', 'cuda_mps', 'local_gpus', 'run_gpu', 'LocalLauncher', 'slurm_states',
+           'slurm_end', 'SubmititLauncher', 'make_launcher', 'run_sweep']
 
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
@@ -105,6 +106,8 @@ def _kernel_manager_class():
     from jupyter_client.manager import AsyncKernelManager
     class SweepKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd, **kw):
+            if (gpu := getattr(_RUN_GPU, 'name', None)) is not None:  # the GPU of this thread's run (`run_gpu`)
+                kw['env'] = dict(kw.get('env') or os.environ, CUDA_VISIBLE_DEVICES=gpu)
             await super()._async_launch_kernel(warm_command(kernel_cmd), **kw)  # forked warm inside `warm_kernels`
             _KERNELS.add(self)
     return SweepKernelManager
@@ -714,6 +717,30 @@ def cuda_mps(on:bool, say=print):
         if stopped: shutil.rmtree(folder, ignore_errors=True)
 
 
+# %% ../nbs/04a_sweep.ipynb #587cb838
+_RUN_GPU = threading.local()  # the GPU of the run this thread is running (`LocalLauncher`), read as its kernel starts
+
+def local_gpus() -> list[str]:
+    "The GPUs here a local sweep can hand its runs: `CUDA_VISIBLE_DEVICES`'s entries, else `nvidia-smi`'s GPUs' UUIDs."
+    given = os.environ.get('CUDA_VISIBLE_DEVICES')
+    if given is not None: return [g.strip() for g in given.split(',') if g.strip()]
+    smi = shutil.which('nvidia-smi')
+    if smi is None: return []
+    query = [smi, '--query-gpu=uuid', '--format=csv,noheader']
+    try: r = subprocess.run(query, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired): return []
+    return r.stdout.split() if r.returncode == 0 else []
+
+@contextlib.contextmanager
+def run_gpu(gpus:list, free:queue.Queue):
+    "Inside, the kernels this thread starts see one GPU of `gpus` (none asked for when there are fewer than two)."
+    if len(gpus) < 2: yield; return
+    slot = free.get()
+    _RUN_GPU.name = gpus[slot % len(gpus)]
+    try: yield
+    finally: _RUN_GPU.name = None; free.put(slot)
+
+
 # %% ../nbs/04a_sweep.ipynb #62d90a1c
 class LocalLauncher:
     "Runs here: `jobs` notebooks at a time, each on a kernel of its own; Ctrl-C interrupts the running kernels."
@@ -723,7 +750,11 @@ class LocalLauncher:
     def run(self, job:NotebookJob, runs:Sequence[Run], progress:bool=True) -> list[dict]:
         "Every run's row for `runs.csv`, in the order of `runs`."
         said = SweepProgress(job.out, runs, job.epochs(), self.jobs, progress)
-        def one(r): said.start(r); return job(r)
+        gpus, free = (local_gpus() if self.jobs > 1 else []), queue.Queue()
+        for slot in range(self.jobs): free.put(slot)
+        if len(gpus) > 1 and progress: said.bar.write(f'runs spread over {len(gpus)} GPUs: {", ".join(gpus)}')
+        def one(r):
+            with run_gpu(gpus, free): said.start(r); return job(r)
         # the warm process outlives the kernels' interruption
         with cuda_mps(self.mps, say=said.bar.write if progress else lambda s: None), warm_kernels(self.warm):
             pool, rows = ThreadPoolExecutor(self.jobs), {}

@@ -291,21 +291,27 @@ def test_a_sweep_says_each_finished_run_once_with_its_scores_and_the_time_left(t
     assert not (out/'runs'/'mlruns').exists()  # --report_to over the file's report_to
 
 
-def test_a_local_sweep_with_mps_gives_its_kernels_the_daemon_it_started_and_stops_it(tmp_path, small, monkeypatch):
-    "A stand-in for NVIDIA's MPS program says what it was asked; a plugin, imported in each kernel, says what it saw."
+def test_a_local_sweep_gives_each_run_a_gpu_of_its_own_and_the_mps_daemon_it_started_then_stops_it(tmp_path, small,
+                                                                                                     monkeypatch):
+    """Two GPUs (as CUDA_VISIBLE_DEVICES names them), two runs at a time, `mps=True`: a stand-in for NVIDIA's MPS
+    program says what it was asked; a plugin, imported in each run's kernel, says what the kernel saw."""
     from rsacfn.sweep import MPS_CONTROL
     asked, seen = tmp_path/'asked.txt', tmp_path/'seen.txt'
     (tmp_path/'bin').mkdir()
     (tmp_path/'bin'/MPS_CONTROL).write_text(f'#!/bin/sh\necho "$* | $CUDA_MPS_PIPE_DIRECTORY | $(cat -)" >> {asked}\n')
     (tmp_path/'bin'/MPS_CONTROL).chmod(0o755)
-    (tmp_path/'saw_mps.py').write_text(
-        f"import os\nwith open({str(seen)!r}, 'a') as f: print(os.environ.get('CUDA_MPS_PIPE_DIRECTORY'), file=f)\n")
+    (tmp_path/'saw.py').write_text(
+        f"import os\nwith open({str(seen)!r}, 'a') as f:\n"
+        "    print(os.environ.get('CUDA_VISIBLE_DEVICES'), os.environ.get('CUDA_MPS_PIPE_DIRECTORY'), file=f)\n")
     monkeypatch.setenv('PATH', f"{tmp_path/'bin'}:{os.environ['PATH']}")
     monkeypatch.setenv('CUDA_MPS_PIPE_DIRECTORY', str(tmp_path/'no_daemon'))  # the machine runs none
-    table = run_sweep(tmp_path/'sweep', methods=['text_only'], params=dict(small, plugins=[str(tmp_path/'saw_mps.py')]),
-                      progress=False, mps=True)
+    monkeypatch.setenv('CUDA_VISIBLE_DEVICES', '7,8')  # no such GPUs: the kernels train on the CPU, as without them
+    params = dict(small, plugins=[str(tmp_path/'saw.py')])
+    table = run_sweep(tmp_path/'sweep', methods=['text_only'], seeds=[42, 43], params=params, jobs=2, progress=False,
+                      mps=True)
     assert table.failed.sum() == 0
     (start, pipe, _), (stop, pipe_then, said) = (line.split(' | ') for line in asked.read_text().splitlines())
     assert (start, stop, said, pipe_then) == ('-d', '', 'quit', pipe) and 'rsacfn-mps-' in pipe
-    assert pipe in seen.read_text().splitlines()  # the run's kernel was told of the daemon
+    kernels = [line.split() for line in seen.read_text().splitlines() if not line.startswith('7,8 ')]  # not the sweep's
+    assert sorted(kernels) == [['7', pipe], ['8', pipe]], seen.read_text()  # one GPU each, both told of the daemon
     assert os.environ['CUDA_MPS_PIPE_DIRECTORY'] == str(tmp_path/'no_daemon') and not Path(pipe).exists()
