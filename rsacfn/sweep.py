@@ -705,7 +705,8 @@ def cuda_mps(on:bool, say=print):
         say(f'runs share the GPU through CUDA MPS, started for this sweep (logs in {names["CUDA_MPS_LOG_DIRECTORY"]})')
         try: yield
         finally:
-            try: stopped = subprocess.run([MPS_CONTROL], input=b'quit\n', capture_output=True, timeout=60).returncode == 0
+            try: stopped = not subprocess.run([MPS_CONTROL], input=b'quit\n', capture_output=True,
+                                              timeout=60).returncode
             except (OSError, subprocess.TimeoutExpired): stopped = False
             if not stopped:  # its folder stays: the only way to reach it
                 say(f'the CUDA MPS daemon did not stop; stop it with: echo quit | CUDA_MPS_PIPE_DIRECTORY='
@@ -900,7 +901,8 @@ def run_sweep(out='results/sweep', # the sweep's folder
               launcher:str='local', # where runs execute, see `LAUNCHERS`
               # what each run asks SLURM for (launcher 'slurm'; 'submitit-local' uses its time limit)
               slurm:SlurmOptions|None=None,
-              mps:bool=False, # local: runs share each GPU through CUDA MPS, started for the sweep if none runs (`cuda_mps`)
+              # local: the runs share each GPU through CUDA MPS, started for the sweep if none runs (`cuda_mps`)
+              mps:bool=False,
              ) -> pd.DataFrame: # the F1 table
     "Run the experiment notebook for every run of the sweep and write the table and figures."
     params, method_params = dict(params or {}), dict(method_params or {})

@@ -107,10 +107,10 @@ def test_sweep_mps_is_refused_in_the_flags_spelling_before_anything_is_written(r
     monkeypatch.setenv('CUDA_MPS_PIPE_DIRECTORY', str(tmp_path/'no_daemon'))
     out = rsacfn_cli('sweep', tmp_path/'s', '--methods', 'text_only', '--mps')
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
-        'rsacfn sweep: error: --mps asks for CUDA MPS, and nvidia-cuda-mps-control is not on PATH here (it comes with the '
-        'NVIDIA driver); leave --mps out'], out.stderr
+        'rsacfn sweep: error: --mps asks for CUDA MPS, and nvidia-cuda-mps-control is not on PATH here (it comes with '
+        'the NVIDIA driver); leave --mps out'], out.stderr
     out = rsacfn_cli('sweep', tmp_path/'s', '--methods', 'text_only', '--mps', '--launcher', 'slurm')
     assert out.returncode == 2 and out.stderr.strip().splitlines() == [
-        "rsacfn sweep: error: --mps is for --launcher local (a cluster's nodes run their own); with --launcher slurm leave "
-        '--mps out'], out.stderr
+        "rsacfn sweep: error: --mps is for --launcher local (a cluster's nodes run their own); with --launcher slurm "
+        'leave --mps out'], out.stderr
     assert not (tmp_path/'s').exists()

@@ -53,8 +53,9 @@ def test_use_amp_trains_in_bfloat16_without_a_scaler_where_the_gpu_has_it(cuda_s
 def test_amp_dtype_float16_trains_with_a_scaler_and_saves_float32_weights(cuda_setup, monkeypatch):
     from rsacfn.models import MultiModel
     seen = _watch_dtypes(monkeypatch)
-    r = train(TrainConfig(**cuda_setup, ver='fp16', use_amp=True, amp_dtype='float16', epochs=2, keep_resume_state=True))
-    assert seen == {(torch.float16, 'cuda'), ('pinned', True, True), ON_DEVICE}, seen  # every forward ran on the GPU in float16; batches came from pinned memory
+    r = train(TrainConfig(**cuda_setup, ver='fp16', amp_dtype='float16', epochs=2, keep_resume_state=True))
+    # every forward ran on the GPU in float16; batches came from pinned memory
+    assert seen == {(torch.float16, 'cuda'), ('pinned', True, True), ON_DEVICE}, seen
     rows = pd.read_json(Path(r['run_dir'])/'metrics.jsonl', lines=True)
     assert np.isfinite(rows[list(METRICS)].values).all() and rows.train_loss.iloc[1] < rows.train_loss.iloc[0]
     state = torch.load(Path(r['run_dir'])/'last.pt', weights_only=True)

@@ -198,8 +198,8 @@ def test_a_training_step_off_the_cpu_reads_nothing_back(tiny, method):
     has no values, so any read there fails: every method's forward and backward runs on it after `keep_on_device`."""
     from rsacfn.backbones import keep_on_device
     from rsacfn.models import model_inputs
-    model = MultiModel.from_backbones(method, tiny['audio'], tiny['text'], head_sizes=tiny_sizes(method), text_max_lens=16,
-                                      audio_max_lens=16_000)
+    model = MultiModel.from_backbones(method, tiny['audio'], tiny['text'], head_sizes=tiny_sizes(method),
+                                      text_max_lens=16, audio_max_lens=16_000)
     batch = model.collator(audio_pad_multiple=4_000)(items())
     def step():
         out = model.to('meta').train()(**model_inputs(batch, 'meta'), labels=batch['labels'].to('meta'))

@@ -181,14 +181,17 @@ def test_gradient_accumulation_matches_the_larger_batch(setup, tmp_path):
 
 def test_mixed_precision_is_bfloat16_where_the_device_has_it_and_float16_on_older_gpus():
     from rsacfn.trainer import amp_precision
-    gpu = lambda dtype='auto', has=True, use_amp=True: amp_precision(use_amp, False, 'cuda', amp_dtype=dtype, gpu_bf16=has)
-    assert (gpu(), gpu(has=False), gpu('float16'), gpu('bfloat16'), gpu(use_amp=False)) == ('bf16', 'fp16', 'fp16', 'bf16', 'no')
+    def gpu(dtype='auto', has=True, use_amp=True):
+        return amp_precision(use_amp, False, 'cuda', amp_dtype=dtype, gpu_bf16=has)
+    assert (gpu(), gpu(has=False), gpu('float16'), gpu('bfloat16'), gpu(use_amp=False)) == \
+        ('bf16', 'fp16', 'fp16', 'bf16', 'no')
     with pytest.raises(ValueError, match="no bfloat16 units .* amp_dtype='float16'"): gpu('bfloat16', has=False)
     assert amp_precision(True, True, 'cpu', bf16=True) == 'bf16' and amp_precision(True, False, 'cpu', bf16=True) == 'no'
     with pytest.raises(ValueError, match='trains on mps'): amp_precision(True, True, 'mps')  # cpu_amp is never silently ignored
     with pytest.raises(ValueError, match='trains on cuda'): amp_precision(True, True, 'cuda')
     with pytest.raises(ValueError, match='no bfloat16 units'): amp_precision(False, True, 'cpu', bf16=False)
-    with pytest.raises(ValueError, match="amp_dtype='float16' with use_amp=False"): TrainConfig(amp_dtype='float16', use_amp=False)
+    with pytest.raises(ValueError, match="amp_dtype='float16' with use_amp=False"):
+        TrainConfig(amp_dtype='float16', use_amp=False)
     with pytest.raises(ValueError, match="unknown amp_dtype 'half'"): TrainConfig(amp_dtype='half')
 
 
@@ -196,8 +199,10 @@ def test_amp_dtype_at_its_default_leaves_every_identity_as_it_was(tiny_corpus):
     "amp_dtype came after identities were written: at 'auto' it is not in them (the runs written before keep theirs)."
     from rsacfn.trainer import identity_changes, run_identity
     df = read_kemdy20(tiny_corpus)
-    auto, half = (run_identity(resolve_config(TrainConfig(data_path=str(tiny_corpus), method='text_only', amp_dtype=d)), df)
-                  for d in ('auto', 'float16'))
+    def identity(dtype):
+        cfg = TrainConfig(data_path=str(tiny_corpus), method='text_only', amp_dtype=dtype)
+        return run_identity(resolve_config(cfg), df)
+    auto, half = identity('auto'), identity('float16')
     assert 'amp_dtype' not in auto['config'] and half['config']['amp_dtype'] == 'float16'
     assert identity_changes(auto, half) == ["amp_dtype: None -> 'float16'"]
 
@@ -248,7 +253,7 @@ def test_the_float16_gradient_scaler_skips_overflowing_steps_and_resumes_with_it
 
 
 def test_resuming_in_another_precision_is_refused_and_writes_nothing(tiny_setup):
-    "`last.pt` records its precision: going on in another (a GPU without bfloat16, a CPU) would mix two trainings in one."
+    "`last.pt` records its precision: going on in another (an older GPU, a CPU) would mix two trainings in one."
     r = train(TrainConfig(**tiny_setup, ver='run', epochs=1, keep_resume_state=True))
     run, last = Path(r['run_dir']), Path(r['run_dir'])/'last.pt'
     state = torch.load(last, weights_only=True)
