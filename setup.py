@@ -9,7 +9,7 @@ cfg = cfg['DEFAULT']
 
 def _reqs(key): return cfg.get(key, '').split()
 
-licenses = {'apache2': ('Apache Software License 2.0', 'OSI Approved :: Apache Software License')}
+licenses = {'apache2': 'Apache-2.0'}  # an SPDX expression: setuptools warns, in a banner, at licence classifiers
 statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Production/Stable', '6 - Mature', '7 - Inactive']
 lic = licenses[cfg['license']]
 min_python = cfg['min_python']
@@ -21,12 +21,11 @@ setuptools.setup(
     long_description=(Path(__file__).parent/'README.md').read_text(encoding='utf-8'),
     long_description_content_type='text/markdown',
     author=cfg['author'], author_email=cfg['author_email'],
-    license=lic[0],
+    license=lic,
     url=cfg['git_url'],
     keywords=cfg['keywords'].split(),
     classifiers=[f'Development Status :: {statuses[int(cfg["status"]) - 1]}',
                  f'Intended Audience :: {cfg["audience"]}',
-                 f'License :: {lic[1]}',
                  f'Natural Language :: {cfg["language"]}',
                  f'Programming Language :: Python :: {min_python}'],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),

@@ -5,6 +5,8 @@ The main entry points, each loaded when first used (importing rsacfn itself load
 
 - `EmotionRecognizer`: a trained model folder in, one row of emotions per clip out (`rsacfn.recognizer`)
 - `TrainConfig` and `train`: one training run (`rsacfn.config`, `rsacfn.trainer`)
+- `experiment_config`: a run's configuration from a preset, e.g. `experiment_config(preset='demo', method='rsa_cfn')`
+  (the demo corpus and tiny offline backbones, written once) (`rsacfn.presets`)
 - `run_sweep`: every method, seed and fold, then the F1 table and figures (`rsacfn.sweep`)
 - `MultiModel`: the model itself, a Hugging Face `PreTrainedModel` (`rsacfn.models`)
 
@@ -14,7 +16,7 @@ __version__ = "0.1.0"
 
 # where each entry point lives; `rsacfn.X` imports its module on first use (PEP 562)
 _LAZY = {'EmotionRecognizer': 'rsacfn.recognizer', 'TrainConfig': 'rsacfn.config', 'train': 'rsacfn.trainer',
-         'run_sweep': 'rsacfn.sweep', 'MultiModel': 'rsacfn.models'}
+         'run_sweep': 'rsacfn.sweep', 'MultiModel': 'rsacfn.models', 'experiment_config': 'rsacfn.presets'}
 __all__ = ['__version__', *_LAZY]
 
 

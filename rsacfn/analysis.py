@@ -6,6 +6,7 @@
 from __future__ import annotations
 import os, shutil
 from pathlib import Path
+from typing import Sequence
 
 # %% auto #0
 __all__ = ['NEUTRAL_INPUTS', 'CONDITIONS', 'CUE_GROUPS', 'removed_logits', 'cue_groups', 'reliance', 'reliance_table',
@@ -18,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from .data import SKIP_REPORT_COLUMNS, CorpusError, EmotionDataset, read_corpus, write_skip_report
 from .files import atomic_write, check_claim, claim, remove_written, run_lock, some, written, write_json
-from .models import MultiModel, _Inputs, infer, prediction_table
+from .models import MultiModel, _Inputs, infer, prediction_table, warn_cut
 from .metrics import classification_metrics, frame_metrics
 from .trainer import score
 
@@ -158,11 +159,14 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
                    batch_size:int=16, device=None, progress:bool=True,
                    on_error:str='raise', # a bad segment: 'raise', or 'skip' it and list it in out/skipped_segments.csv
                    with_reliance:bool=False, # also the modality reliance analysis (fusion models)
-                   overwrite:bool=False # replace an earlier result in `out` (only the files rsacfn wrote there)
+                   overwrite:bool=False, # replace an earlier result in `out` (only the files rsacfn wrote there)
+                   plugins:Sequence[str]=() # modules or .py files registering the model's method, if a plugin's
                   ) -> dict: # the metrics (and `reliance`'s result under 'reliance')
     "Score a saved model on a labelled corpus: metrics, predictions, a confusion figure (and valence/arousal, reliance)."
+    model_dir, data_path = (Path(x).expanduser() if isinstance(x, (str, os.PathLike)) else x for x in (model_dir, data_path))
+    out = Path(out).expanduser() if out is not None else None
     if out is not None: check_output_folder(out, (model_dir, data_path), overwrite)
-    model = MultiModel.from_pretrained(model_dir)
+    model = MultiModel.from_pretrained(model_dir, plugins=plugins)
     df = read_corpus(data_path, corpus, on_error=on_error, skip_report=False)
     skipped = df.attrs.get('skipped', [])
     df = df[df.label.notna()].reset_index(drop=True)
@@ -175,12 +179,14 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
         raise ValueError(
             f'{data_path}: label id {int(df.label.max())} is beyond the model\'s {model.config.num_classes} classes'
         )
+    cut = warn_cut(df.wav_path.tolist(), model.config.audio_max_lens, df.duration) if model.audio_encoder else None
     pred = score(model, df, batch_size, device, progress)
     metrics = dict(
         frame_metrics(pred, model.config.class_names),
         model=str(model_dir),
         data_path=str(data_path),
         method=model.config.method,
+        clips_cut=cut,
     )
     if with_reliance: metrics['reliance'] = reliance(model, df, batch_size, device, progress, cue_groups(data_path))
     if out is not None:
@@ -222,7 +228,7 @@ class _Skipping(Dataset):
         except (CorpusError, ValueError) as e:
             r = self.df.iloc[j]
             if not self.skip:
-                raise CorpusError(r.wav_path, str(e), 'Check the clip, or pass on_error="skip"', r.segment_id) from None
+                raise CorpusError(r.wav_path, str(e), "Check the clip, or pass on_error='skip'", r.segment_id) from None
             self.failed.append(dict(segment_id=r.segment_id, file=r.wav_path, reason=str(e)))
             return None
 
@@ -240,6 +246,7 @@ def predict_corpus(model:MultiModel, # a trained model
     from tqdm.auto import tqdm
     mods = model.head.modalities
     if device is not None: model.to(device)
+    if 'audio' in mods: warn_cut(df.wav_path.tolist(), model.config.audio_max_lens, df.get('duration'))
     inputs = _Inputs(
         model, df.wav_path.tolist() if 'audio' in mods else None, df.text.tolist() if 'text' in mods else None
     )

@@ -4,17 +4,17 @@
 
 # %% ../nbs/06_cli.ipynb #a405cf94
 from __future__ import annotations
-import argparse, dataclasses, json, re, sys, warnings
+import argparse, dataclasses, json, os, re, sys, warnings
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['COMMANDS', 'PAPER_FLAGS', 'ERRORS', 'PREDICTIONS_HEADER', 'command', 'UsageError', 'parser', 'from_paper_flags',
-           'cli_spelling', 'main', 'demo_corpus', 'typed', 'config_arguments', 'train_command', 'set_values',
-           'sweep_base', 'listed', 'sweep_command', 'predict_command', 'evaluate_command']
+           'cli_spelling', 'main', 'demo_corpus', 'typed_path', 'typed', 'config_arguments', 'train_command',
+           'set_values', 'sweep_base', 'listed', 'sweep_command', 'predict_command', 'evaluate_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
 from .config import (CHOICES, CORPUS_READERS, DEMO_SIZES, EXPERIMENT_KEYS, LAUNCHERS, METRICS, PRESETS, PROTOCOLS,
-                           TrainConfig, config_file, default_work_dir, parse_value, unknown_key)
+                           SWEEP_OWNED, TrainConfig, config_file, default_work_dir, field_help, parse_value, unknown_key)
 # the rest (torch, transformers, the readers, the trainer) is imported inside the command that needs it:
 # `rsacfn --help`, `rsacfn train --help` and a mistyped flag answer before any of it loads
 
@@ -114,7 +114,7 @@ def _unknown_flag(sub:argparse.ArgumentParser, extra:list[str]) -> str:
     if flag is None: return f"unexpected argument(s) {' '.join(extra)}"
     return str(unknown_key('flag', flag, [o for a in sub._actions for o in a.option_strings if o.startswith('--')]))
 
-_SPELLED = re.compile(r"""\b([a-z_]+)=('[^']*'|"[^"]*"|[^\s,;)]+)""")
+_SPELLED = re.compile(r"""\b([a-z_]+)=(\[[^\]]*\]|'[^']*'|"[^"]*"|[^\s,;)]+)""")
 _NAMED = re.compile(r'`([a-z_]+)`')
 # what a sweep sets per run, and the flag listing them
 _SWEPT = {'method': '--methods', 'seed': '--seeds', 'fold': '--folds'}
@@ -129,6 +129,7 @@ def cli_spelling(message:str, sub:argparse.ArgumentParser) -> str:
     fields = {f.name for f in dataclasses.fields(TrainConfig)} | set(EXPERIMENT_KEYS) | set(PAPER_FLAGS)
     def flag(m):
         key, value = m.group(1), m.group(2).strip('\'"')
+        if value.startswith('['): value = ','.join(v.strip(' \'"') for v in value[1:-1].split(','))  # a list: A,B
         a = actions.get(key)
         if a is not None:
             return a.option_strings[0] if isinstance(a, argparse._StoreTrueAction) else f'{a.option_strings[0]} {value}'
@@ -181,7 +182,7 @@ def main(argv:list[str]|None=None) -> int:
 
 # %% ../nbs/06_cli.ipynb #867c32ac
 def _demo_args(p):
-    p.add_argument('path', type=Path, help='folder to write (it must be empty or hold this same demo corpus)')
+    p.add_argument('path', type=typed_path, help='folder to write (it must be empty or hold this same demo corpus)')
     p.add_argument('--size', choices=list(DEMO_SIZES), default='default', help='corpus size (default: %(default)s)')
     p.add_argument('--seed', type=int, default=0, help='random seed (default: %(default)s)')
     p.add_argument(
@@ -207,6 +208,10 @@ def demo_corpus(args):
     print('where emotional segments show their emotion: ' + ', '.join(f'{k} {v}' for k, v in cues.items()))
 
 # %% ../nbs/06_cli.ipynb #64f658c0
+def typed_path(text:str) -> Path:
+    "A path argument as typed: `~` expanded (`--out=~/x` and a quoted '~/x' reach a command unexpanded by the shell)."
+    return Path(os.path.expanduser(text))
+
 def typed(annotation, name:str=''):
     "An argparse type parsing a value as `rsacfn.config.parse_value` does for a field annotated `annotation`."
     def parse(v):
@@ -216,25 +221,36 @@ def typed(annotation, name:str=''):
     return parse
 
 # %% ../nbs/06_cli.ipynb #e368c95e
+_FORMATS = {'dict': 'a JSON object', 'list': 'comma-separated', 'bool': 'true or false'}
+
 def _add_flag(p:argparse.ArgumentParser, name:str, annotation:str, default, help:str=''):
     "One flag `--name` (and `--na-me`) typed from `annotation`; absent from the parsed arguments unless typed."
     kind = str(annotation).replace(' ', '').split('|')[0]
     flags = [f'--{name}'] + ([f'--{name.replace("_", "-")}'] if '_' in name else [])
     # a flag not typed leaves the field to TrainConfig or a preset
-    common = dict(default=argparse.SUPPRESS, dest=name, type=typed(annotation, name),
-                  help=help or f'(default: {default})')
+    common = dict(default=argparse.SUPPRESS, dest=name, type=typed(annotation, name), help=help.replace('%', '%%'))
     if kind == 'bool': p.add_argument(*flags, nargs='?', const=True, metavar='BOOL', **common)
-    elif kind == 'dict':
-        p.add_argument(*flags, metavar='JSON', **dict(common, help=f'a JSON object (default: {default})'))
-    elif kind == 'list': p.add_argument(*flags, metavar='A,B', **dict(common, help='comma-separated (default: none)'))
+    elif kind == 'dict': p.add_argument(*flags, metavar='JSON', **common)
+    elif kind == 'list': p.add_argument(*flags, metavar='A,B', **common)
     elif kind in ('int', 'float', 'str'): p.add_argument(*flags, **common)
     else: raise TypeError(f'no command-line type for field {name}: {annotation}')
 
+def _flag_help(meaning:str, annotation, default, choices=()) -> str:
+    "A flag's help: what it means (the field's comment), its form, choices and default."
+    kind = str(annotation).replace(' ', '').split('|')[0]
+    facts = ([_FORMATS[kind]] if kind in _FORMATS else []) + ([f"one of: {', '.join(map(str, choices))}"] if choices
+                                                            else []) + [f'default: {default}']
+    return f"{meaning} ({'; '.join(facts)})" if meaning else f"({'; '.join(facts)})"
+
 # %% ../nbs/06_cli.ipynb #11e339d9
-def config_arguments(p:argparse.ArgumentParser, cls=TrainConfig):
-    "Add one flag per field of the dataclass `cls`, typed from its annotation; only flags typed appear in the parsed arguments."
+def config_arguments(p:argparse.ArgumentParser, cls=TrainConfig, skip=()):
+    """Add one flag per field of the dataclass `cls` (but those in `skip`), typed from its annotation, its help from the
+    field's comment (`field_help`); only flags typed appear in the parsed arguments."""
+    meanings = field_help(cls)
     for f in dataclasses.fields(cls):
-        _add_flag(p, f.name, f.type, f.default if f.default is not dataclasses.MISSING else f.default_factory())
+        if f.name in skip: continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        _add_flag(p, f.name, f.type, default, _flag_help(meanings.get(f.name, ''), f.type, default, CHOICES.get(f.name, ())))
 
 # %% ../nbs/06_cli.ipynb #582f2d06
 def _train_args(p):
@@ -261,7 +277,7 @@ def _train_args(p):
             " and experiment.json (rsacfn.experiment.run_experiment)"
         ),
     )
-    p.add_argument('--config', type=Path, default=None, metavar='FILE',
+    p.add_argument('--config', type=typed_path, default=None, metavar='FILE',
                    help="TrainConfig fields from a .yaml or .json file (a run's config.json works); flags override it")
     config_arguments(p)
     for name, (annotation, becomes) in PAPER_FLAGS.items():
@@ -277,15 +293,19 @@ def train_command(args):
         {k: getattr(args, k) for k in [*(f.name for f in dataclasses.fields(TrainConfig)), *PAPER_FLAGS]
          if hasattr(args, k)}
     )
+    from_file = {}
     if args.config:  # the file's settings, the flags typed beside it over them
-        given = {**from_paper_flags(config_file(args.config, tuple(PAPER_FLAGS)))[0], **given}
-    if args.preset == 'demo':
-        preset_config(args.preset, method_key, **given)  # every value checked before the demo inputs are written
-        given = {
-            **demo_inputs(default_work_dir(), args.demo_size, given, progress=not given.get('quiet', False)),
-            **given,
-        }
-    cfg = preset_config(args.preset, method_key, **given)
+        from_file = {k: v for k, v in from_paper_flags(config_file(args.config, tuple(PAPER_FLAGS)))[0].items()
+                     if k not in given}
+        given = {**from_file, **given}
+    with _blamed_on(args.config, from_file):
+        if args.preset == 'demo':
+            preset_config(args.preset, method_key, **given)  # every value checked before the demo inputs are written
+            given = {
+                **demo_inputs(default_work_dir(), args.demo_size, given, progress=not given.get('quiet', False)),
+                **given,
+            }
+        cfg = preset_config(args.preset, method_key, **given)
     if args.report:
         from rsacfn.experiment import run_experiment
         record = run_experiment(cfg)
@@ -309,6 +329,18 @@ def train_command(args):
     if args.report: print(f"figures: {', '.join(record['figures'])}; the record: {Path(result['run_dir'])/'experiment.json'}")
 
 # %% ../nbs/06_cli.ipynb #7ef43077
+class _blamed_on:
+    "Inside, an error about a setting that came from a configuration file (not a flag typed) names the file and key."
+    def __init__(self, path, values:dict): self.path, self.values = path, values
+    def __enter__(self): return self
+    def __exit__(self, kind, e, tb):
+        if not isinstance(e, ValueError) or self.path is None: return False
+        m = str(e)
+        for k in self.values:  # TrainConfig's errors begin `k=value: why`, "unknown k 'value'" or "`k`: why"
+            for start, keep in ((f'{k}=', len(k) + 1), (f'`{k}`: ', len(k) + 4), (f'unknown {k} ', 0)):
+                if m.startswith(start): raise ValueError(f'{self.path}: {k}: {m[keep:]}') from None
+        return False
+
 def set_values(items:list[str]) -> dict:
     "The sweep's `--set KEY=VALUE` pairs, each parsed as `rsacfn train` parses its flag; the paper's flags translated."
     fields = {f.name: f.type for f in dataclasses.fields(TrainConfig)} | {k: 'str' for k in EXPERIMENT_KEYS} | {
@@ -331,7 +363,6 @@ def set_values(items:list[str]) -> dict:
 def sweep_base(path) -> dict:
     """A sweep's base configuration from a file (`rsacfn sweep --config`): its TrainConfig fields and experiment keys,
     less what the sweep sets for each run (`SWEEP_OWNED`), which it names in one line."""
-    from rsacfn.sweep import SWEEP_OWNED
     base = config_file(path, EXPERIMENT_KEYS)
     if owned := [k for k in base if k in SWEEP_OWNED]:
         print(f'--config {path}: {", ".join(owned)} set by the sweep for each run ('
@@ -358,7 +389,7 @@ def listed(text:str, # a comma-separated option as typed
 
 # %% ../nbs/06_cli.ipynb #395f00e0
 def _sweep_args(p):
-    p.add_argument('out', type=Path, help='the sweep folder (results, executed notebooks, table, figures)')
+    p.add_argument('out', type=typed_path, help='the sweep folder (results, executed notebooks, table, figures)')
     _sweep_plan_args(p)
     _sweep_launcher_args(p)
     p.add_argument('--preset', choices=list(PRESETS), default=None, help='demo without --set data_path, else paper')
@@ -366,11 +397,15 @@ def _sweep_args(p):
                    help='each run also to TensorBoard (OUT/runs/tensorboard) or MLflow (OUT/runs/mlruns) (default: none)')
     p.add_argument('--rerun', action='store_true',
                    help='train again the runs in OUT whose configuration, corpus or backbones differ')
-    p.add_argument('--config', type=Path, default=None, metavar='FILE',
+    p.add_argument('--config', type=typed_path, default=None, metavar='FILE',
                    help="every run's base configuration from a .yaml or .json file; --set overrides it")
     p.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                    help='a TrainConfig field (or preset, demo_size) for every run, e.g. '
-                        '--set data_path=data/KEMDy20_v1_1 --set epochs=10')
+                        '--set data_path=data/KEMDy20_v1_1 --set epochs=10 (the same as its flag, --epochs 10)')
+    # every TrainConfig field the sweep does not set per run is a flag, as in `rsacfn train`
+    config_arguments(p, skip=(*SWEEP_OWNED, *_SWEEP_FLAGS))
+
+_SWEEP_FLAGS = ('fold', 'report_to', 'n_folds')  # TrainConfig fields that are the sweep's own flags (--folds, ...)
 
 # %% ../nbs/06_cli.ipynb #dbd8bd77
 def _sweep_plan_args(p):
@@ -423,6 +458,10 @@ def sweep_command(args):
             + f'; with --launcher {args.launcher} leave {"it" if len(unused) == 1 else "them"} out'
         )
     params = set_values(args.set)
+    for f in dataclasses.fields(TrainConfig):  # the fields typed as flags, beside --set's
+        if hasattr(args, f.name) and f.name not in _SWEEP_FLAGS:
+            if f.name in params: raise ValueError(f'--{f.name} and --set {f.name} both give {f.name}; give it once')
+            params[f.name] = getattr(args, f.name)
     for k in ('n_folds', 'preset', 'report_to'):
         if getattr(args, k) is not None:
             if k in params: raise ValueError(f'--{k} and --set {k} both give {k}; give it once')
@@ -491,11 +530,11 @@ def _model_args(p):
 # %% ../nbs/06_cli.ipynb #f4acaf0c
 def _predict_args(p):
     p.add_argument(
-        'model_dir', type=Path, help="a saved model: a run's best/ folder, or a folder save_pretrained wrote"
+        'model_dir', type=typed_path, help="a saved model: a run's best/ folder, or a folder save_pretrained wrote"
     )
     p.add_argument(
         'input',
-        type=Path,
+        type=typed_path,
         help=(
             'a manifest (.csv/.tsv with an audio path and a transcript column; emotion optional) or a corpus folder'
             ' (KEMDy20, KEMDy19)'
@@ -503,18 +542,24 @@ def _predict_args(p):
     )
     p.add_argument(
         '--out',
-        type=Path,
+        type=typed_path,
         default=None,
         help='the CSV to write (default: predictions_<input name>_<hash of its path>.csv in the current folder)',
     )
     p.add_argument(
         '--skip_report',
-        type=Path,
+        type=typed_path,
         default=None,
         help='with --on_error skip: where the clips that could not be read are listed (default: <out>_skipped.csv)',
     )
     p.add_argument('--corpus', choices=CORPUS_READERS, default='auto', help='the reader (default: %(default)s)')
     _model_args(p)
+    _plugins_arg(p)
+
+def _plugins_arg(p):
+    p.add_argument('--plugins', default=[], type=lambda v: listed(v, '--plugins', what='comma-separated modules or .py files'),
+                   metavar='A,B', help="modules or .py files registering the model's method, if a plugin's "
+                                       '(the model folder says which)')
 
 # %% ../nbs/06_cli.ipynb #fe338043
 @command('predict', _predict_args)
@@ -529,24 +574,23 @@ def predict_command(args):
     out = args.out or Path(f'predictions_{args.input.stem}_{short_hash(args.input)}.csv')
     report = args.skip_report or out.with_name(f'{out.stem}_skipped.csv')
     skip = args.on_error == 'skip'
-    writes = [(out, 'out', PREDICTIONS_HEADER)] + (
-        [(report, 'skip_report', ','.join(SKIP_REPORT_COLUMNS))] if skip else []
-    )
+    writes = [(out, 'out')] + ([(report, 'skip_report')] if skip else [])
     if skip and Path(report).absolute() == Path(out).absolute():
         raise ValueError('--out and --skip_report name one file; give two')
+    for path, name in writes: check_output(path, name, (args.input, args.model_dir), args.overwrite)  # at once
+    with hf_progress(not args.quiet): model = MultiModel.from_pretrained(args.model_dir, plugins=args.plugins)
     reader = detect_format(args.input) if args.corpus == 'auto' else args.corpus
     df = read_corpus(
         args.input,
         reader,
         on_error=args.on_error,
         skip_report=False,
-        **({'labels': False} if reader == 'manifest' else {}),
+        **({'labels': False, 'texts': 'text' in model.head.modalities} if reader == 'manifest' else {}),
     )
     texts = () if reader == 'manifest' else (Path(w).with_suffix('.txt') for w in df.wav_path)
     # never written: the manifest or corpus, a clip, the model
     inputs = {args.input, args.model_dir, *df.wav_path, *texts}
-    for path, name, header in writes: check_output(path, name, inputs, args.overwrite, header)
-    with hf_progress(not args.quiet): model = MultiModel.from_pretrained(args.model_dir)
+    for path, name in writes: check_output(path, name, inputs, args.overwrite)
     table, skipped = predict_corpus(model, df, args.batch_size, _device(args.device), not args.quiet, args.on_error)
     # the reader's; those failing to decode follow
     read_skips = pd.DataFrame(df.attrs.get('skipped', []), columns=SKIP_REPORT_COLUMNS)
@@ -567,17 +611,18 @@ PREDICTIONS_HEADER = 'segment_id,wav_path,text,emotion'  # how a table of `rsacf
 
 # %% ../nbs/06_cli.ipynb #58278958
 def _evaluate_args(p):
-    p.add_argument('model_dir', type=Path, help="a saved model: a run's best/ folder")
+    p.add_argument('model_dir', type=typed_path, help="a saved model: a run's best/ folder")
     p.add_argument(
-        '--data_path', type=Path, required=True, help='a labelled corpus folder (KEMDy20, KEMDy19) or manifest'
+        '--data_path', type=typed_path, required=True, help='a labelled corpus folder (KEMDy20, KEMDy19) or manifest'
     )
     p.add_argument('--corpus', choices=CORPUS_READERS, default='auto', help='the reader (default: %(default)s)')
-    p.add_argument('--out', type=Path, default=None, help="where metrics.json, predictions.csv and the figures go "
+    p.add_argument('--out', type=typed_path, default=None, help="where metrics.json, predictions.csv and the figures go "
                    "(default: evaluate_<corpus name>_<hash of its path> beside MODEL_DIR)")
     p.add_argument(
         '--reliance', action='store_true', help='also score the model with each modality removed (fusion models)'
     )
     _model_args(p)
+    _plugins_arg(p)
 
 # %% ../nbs/06_cli.ipynb #c5778463
 @command('evaluate', _evaluate_args)
@@ -601,6 +646,7 @@ def evaluate_command(args):
             args.on_error,
             args.reliance,
             overwrite=args.overwrite,
+            plugins=args.plugins,
         )
     dims = '  '.join(f"CCC {k[4:]} {m[k]:.4f}" for k in ('ccc_valence', 'ccc_arousal') if m.get(k) is not None)
     print(

@@ -11,8 +11,9 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'POOLING_MODES', 'CORPUS_READERS', 'METRICS', 'DEMO_SIZES', 'LAUNCHERS',
-           'PROTOCOLS', 'PAPER_FIELDS', 'RUN_ONLY', 'ADDED_FIELDS', 'LOWEST', 'CHOICES', 'PRESETS', 'PRESET_HEAD_SIZES',
-           'EXPERIMENT_KEYS', 'unknown_key', 'field_kind', 'checked_value', 'parse_value', 'TrainConfig',
+           'PROTOCOLS', 'PAPER_FIELDS', 'PATH_FIELDS', 'MODEL_FIELDS', 'RUN_ONLY', 'ADDED_FIELDS', 'LOWEST', 'CHOICES',
+           'PRESETS', 'PRESET_HEAD_SIZES', 'EXPERIMENT_KEYS', 'SWEEP_OWNED', 'unknown_key', 'field_kind',
+           'checked_value', 'parse_value', 'TrainConfig', 'field_help', 'absolute_path', 'checkpoint_path',
            'default_work_dir', 'config_file']
 
 # %% ../nbs/00_config.ipynb #8aac6386
@@ -27,7 +28,7 @@ def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'met
     return ValueError(
         f"unknown {kind} {key!r}"
         + (f"; did you mean {close[0]!r}?" if close else '')
-        + f" (one of: {', '.join(valid)})"
+        + (f" (one of: {', '.join(valid)})" if valid else ' (there is none to choose from)')
     )
 
 # %% ../nbs/00_config.ipynb #179cc1b5
@@ -138,6 +139,10 @@ def _check_run_name(ver:str):
 # identity keeps them as None (`rsacfn.trainer.run_identity`), the value they held once translated: older identities
 # still match
 PAPER_FIELDS = ('use_wav', 'use_concat', 'multimodal_method', 'rnn_model', 'feature_cache')
+# the fields that name files or folders: stored absolute (`~` expanded), so that a run's config.json means the same run
+# from any working folder
+PATH_FIELDS = ('data_path', 'eval_data_path', 'output_dir', 'skip_report', 'cache_dir', 'tracking_dir')
+MODEL_FIELDS = ('wav_model', 'text_model')  # a local folder (made absolute) or a hub id (kept as written)
 # where a run goes and how it shows: not its identity
 RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 'skip_report', 'log_every',
             'keep_resume_state', 'report_to', 'tracking_dir', 'cache_cnn')
@@ -163,8 +168,8 @@ class TrainConfig:
     ver: str = 'baseline' # the run's name
     audio_max_lens: int = AUDIO_MAX_LENS # waveform samples kept (the paper's 6 s)
     text_max_lens: int = TEXT_MAX_LENS # tokens kept (the paper's 256)
-    num_classes: int = 7
-    seed: int = 42
+    num_classes: int = 7 # emotion classes, in the order of rsacfn.data.EMOTIONS (the paper's 7)
+    seed: int = 42 # the split's and training's random seed
     # split
     split: str = 'random' # 'random' (the paper's stratified 80/20) or 'session' (speaker-independent folds)
     valid_size: float = 0.2 # validation share (random split)
@@ -185,11 +190,11 @@ class TrainConfig:
     # weight of the valence/arousal regression loss beside the classes' (0: no such output, the paper's setting)
     va_weight: float = 0.0
     # training
-    batch_size: int|None = None # global batch; None: the method's recipe
-    val_batch_size: int|None = None # None: the method's recipe
-    lr: float|None = None # None: the method's recipe (1e-4 for speech alone, else 1e-5)
-    epochs: int = 10
-    weight_decay: float = 0.0
+    batch_size: int|None = None # training batch size (global); None: the method's recipe
+    val_batch_size: int|None = None # validation batch size; None: the method's recipe
+    lr: float|None = None # learning rate; None: the method's recipe (1e-4 for speech alone, else 1e-5)
+    epochs: int = 10 # passes over the training split
+    weight_decay: float = 0.0 # AdamW's weight decay (the paper's: 0)
     grad_accum: int = 1 # gradient accumulation steps
     scheduler: str = 'constant' # learning-rate schedule: 'constant' or 'linear' (decay to 0)
     metric: str = 'weighted_f1' # validation metric that picks the best epoch
@@ -244,6 +249,8 @@ class TrainConfig:
 
     def __post_init__(self):
         for f in dataclasses.fields(self): setattr(self, f.name, checked_value(f.name, getattr(self, f.name), f.type))
+        for k in PATH_FIELDS: setattr(self, k, absolute_path(getattr(self, k)))
+        for k in MODEL_FIELDS: setattr(self, k, checkpoint_path(getattr(self, k)))
         _check_run_name(self.ver)
         self.plugins = _plugin_paths(self.plugins)
         self.method_was_default = self.method is None
@@ -260,9 +267,39 @@ class TrainConfig:
         return f'training {self.method}' + (default if self.method_was_default else '')
 
 # %% ../nbs/00_config.ipynb #834d74af
+def field_help(cls=None) -> dict:
+    """Each field's meaning, from the comments of its dataclass (`TrainConfig`): the comment on the field's line, else the
+    lines just above it; written once, shown by `rsacfn train --help` and `rsacfn sweep --help`."""
+    import inspect, io, tokenize
+    cls = cls or TrainConfig
+    try: src = inspect.getsource(cls)
+    except (OSError, TypeError): return {}  # no source installed: the flags keep their defaults only
+    comments = {t.start[0]: t.string.lstrip('#').strip() for t in tokenize.generate_tokens(io.StringIO(src).readline)
+                if t.type == tokenize.COMMENT}
+    names, out, above = {f.name for f in dataclasses.fields(cls)}, {}, []
+    for n, line in enumerate(src.splitlines(), 1):
+        code = line.split('#', 1)[0].strip() if n in comments else line.strip()
+        name = code.split(':', 1)[0].strip() if ':' in code else None
+        if not code and n in comments:
+            above.append(comments[n]); continue
+        if name in names:  # a section's one-word heading above ('# data') says nothing of the field
+            out[name] = comments.get(n) or ' '.join(c for c in above if not c.isalpha())
+        above = []
+    return out
+
+def absolute_path(p:str|None) -> str|None:
+    "A path as typed (relative, `./`, `../`, `~`, a trailing slash) as the absolute path it names from here."
+    return None if p is None else os.path.abspath(os.path.expanduser(p))
+
+def checkpoint_path(name:str) -> str:
+    "A backbone as typed: a local folder (or a path that looks like one) made absolute; a hub id as written."
+    local = os.path.expanduser(name)
+    looks_local = os.path.isabs(local) or name.startswith(('.', '~')) or name.count('/') > 1 or os.path.isdir(local)
+    return os.path.abspath(local) if looks_local else name
+
 def _plugin_paths(plugins:list) -> list:
     "Plugins as they will be imported (a .py file by its absolute path); one given twice is an error."
-    out = [str(Path(p).resolve()) if str(p).endswith('.py') else str(p) for p in plugins]
+    out = [str(Path(p).expanduser().resolve()) if str(p).endswith('.py') else str(p) for p in plugins]
     for i, p in enumerate(out):
         if p in out[:i]:
             raise ValueError(
@@ -321,6 +358,9 @@ PRESETS = {
 # the head sizes a preset gives each method: the registration's field of that name (`Method.demo_sizes`), or the paper's
 PRESET_HEAD_SIZES = {'paper': None, 'demo': 'demo_sizes'}
 EXPERIMENT_KEYS = ('preset', 'demo_size', 'work_dir')  # the experiment's keys beside TrainConfig's fields
+# what a sweep sets for every run, and how to change it
+SWEEP_OWNED = {'method': '--methods', 'seed': '--seeds', 'ver': 'the run names', 'output_dir': 'OUT/runs',
+               'work_dir': 'OUT', 'quiet': 'the sweep'}
 
 def default_work_dir() -> Path:
     "`results/experiment` of the source checkout rsacfn runs from (settings.ini beside the package), else `~/rsacfn/experiment`: never the working directory."
@@ -342,6 +382,18 @@ def _yaml_mapping(loader, node):
         out[key] = loader.construct_object(v, deep=True)
     return out
 
+def _no_aliases(loader_class):
+    "A YAML loader that refuses aliases (`*name`): a kilobyte of nested ones expands to gigabytes."
+    import yaml
+    class NoAliases(loader_class):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise ValueError(f'line {event.start_mark.line + 1} uses the YAML alias *{event.anchor}; configuration '
+                                 'files are read without aliases: write the value out')
+            return super().compose_node(parent, index)
+    return NoAliases
+
 def _read_mapping(p:Path) -> dict:
     "The top-level mapping of a YAML or JSON file (an error naming the file otherwise)."
     suffix = p.suffix.lower()
@@ -352,11 +404,12 @@ def _read_mapping(p:Path) -> dict:
         if kind == 'JSON': values = json.loads(text, object_pairs_hook=_unique_keys)
         else:
             import yaml  # only when a YAML file is read
-            class Loader(yaml.SafeLoader): pass
+            class Loader(_no_aliases(yaml.SafeLoader)): pass
             Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _yaml_mapping)
             values = yaml.load(text, Loader=Loader)
     except Exception as e:  # json's and yaml's errors name the line
         if 'given twice' in str(e): raise ValueError(f'{p}: {e}; give each key once') from None
+        if 'YAML alias' in str(e): raise ValueError(f'{p}: {e}') from None
         raise ValueError(f'{p}: not valid {kind} ({" ".join(str(e).split())})') from None
     if values is None: raise ValueError(f'{p}: is empty; write one `field: value` per line')
     if not isinstance(values, dict):
@@ -368,7 +421,7 @@ def config_file(path, # a .yaml, .yml or .json file of TrainConfig fields, e.g. 
                 extra:tuple=() # other keys the caller takes beside the fields (e.g. 'preset'), passed on unchecked
                ) -> dict: # the file's settings by key, each field's value checked
     "The settings a configuration file gives; an unknown key or a bad value is an error naming the file and the key."
-    p = Path(path)
+    p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"{p}: no such configuration file; give a .yaml or .json file, e.g. a run's config.json")
     types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
@@ -381,4 +434,17 @@ def config_file(path, # a .yaml, .yml or .json file of TrainConfig fields, e.g. 
             if isinstance(v, str) and field_kind(types[k])[0] in ('int', 'float'): v = parse_value(v, types[k])
             out[k] = checked_value(k, v, types[k])
         except ValueError as e: raise ValueError(f"{p}: {k}: {v!r} {str(e).split(': ', 1)[-1]}") from None
+        _check_alone(p, k, out[k])
     return out
+
+# the fields whose range depends on another field's value: checked where the settings are put together
+_CHECKED_TOGETHER = ('fold',)
+
+def _check_alone(p:Path, key:str, value):
+    "A file's value checked as `TrainConfig` checks it (range, choice), the error naming the file and the key."
+    if key in _CHECKED_TOGETHER: return
+    try: TrainConfig(**{key: value})
+    except ValueError as e:
+        m = str(e)
+        m = f'{value!r} {m.split(": ", 1)[1]}' if m.startswith(f'{key}=') and ': ' in m else m
+        raise ValueError(f'{p}: {key}: {m}') from None

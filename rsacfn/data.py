@@ -15,9 +15,10 @@ from typing import Callable, Sequence
 __all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'TAG_TOKENS', 'SAMPLE_RATE', 'DIMENSIONS', 'COLUMNS', 'RATING_SCALE',
            'MANIFEST_COLUMNS', 'READERS', 'SPLITS', 'MODALITIES', 'normalize_emotion', 'parse_emotions', 'CorpusError',
            'write_skip_report', 'clean_text', 'decode_transcript', 'read_transcript', 'scale_dimensions',
-           'unscale_dimensions', 'audio_backend', 'resample', 'audio_info', 'load_audio', 'read_kemdy20',
-           'read_kemdy19', 'read_manifest', 'detect_format', 'read_corpus', 'corpus_summary', 'transformed_label',
-           'sample_weights', 'split_corpus', 'EmotionDataset', 'default_feature_extractor', 'Collator']
+           'unscale_dimensions', 'audio_backend', 'resample', 'audio_info', 'load_audio', 'clip_seconds', 'cut_clips',
+           'cut_message', 'read_kemdy20', 'read_kemdy19', 'read_manifest', 'detect_format', 'read_corpus',
+           'corpus_summary', 'transformed_label', 'sample_weights', 'split_corpus', 'EmotionDataset',
+           'default_feature_extractor', 'Collator']
 
 # %% ../nbs/00_data.ipynb #63fcad4a
 import numpy as np
@@ -25,7 +26,7 @@ import pandas as pd
 import soundfile as sf
 import torch
 from .config import AUDIO_MAX_LENS, TEXT_MAX_LENS, unknown_key  # the paper's lengths: `00_config`
-from .files import atomic_write, short_hash
+from .files import atomic_write, check_parent, not_ours, short_hash
 
 # %% ../nbs/00_data.ipynb #43629906
 EMOTIONS = ('neutral', 'happy', 'angry', 'surprise', 'sad', 'fear', 'disgust')
@@ -66,15 +67,12 @@ SKIP_REPORT_COLUMNS = ['segment_id', 'file', 'reason']
 def write_skip_report(path, # the CSV to write
                       rows, # dicts with `SKIP_REPORT_COLUMNS`
                       warn:bool=True): # warn that segments were skipped, naming the report
-    "Write a skip report (an earlier one may be replaced; any other existing file is refused)."
+    "Write a skip report (an earlier one rsacfn wrote may be replaced; any other existing file is refused)."
     path = Path(path)
-    if path.is_file():
-        with open(path, 'rb') as f: head = f.readline().strip().lstrip(b'\xef\xbb\xbf')
-        if head != ','.join(SKIP_REPORT_COLUMNS).encode():
-            raise FileExistsError(
-                f'skip_report={str(path)!r} exists and is not a report of skipped segments (it would be '
-                'replaced); choose another `skip_report`'
-            )
+    check_parent(path, 'skip_report')
+    if path.is_file() and (why := not_ours(path)):
+        raise FileExistsError(f'skip_report={str(path)!r} exists and was not written by rsacfn ({why}): it would be '
+                              'replaced; choose another `skip_report`')
     with atomic_write(path, newline='', encoding='utf-8') as f:
         w = csv.DictWriter(f, SKIP_REPORT_COLUMNS); w.writeheader(); w.writerows(rows)
     if rows and warn:
@@ -199,6 +197,9 @@ def resample(wav:np.ndarray, # 1-d float waveform
 def audio_info(path, segment_id=None) -> sf._SoundFileInfo:
     "soundfile's header info; raise `CorpusError` for a missing, corrupt or empty file."
     path = Path(path)
+    if path.is_dir():
+        raise CorpusError(path, 'is a folder, not an audio file', 'Give the path of the clip itself, or pass '
+                          'on_error="skip"', segment_id)
     if not path.is_file():
         raise CorpusError(path, 'wav file not found', 'Check the corpus is complete, or pass on_error="skip"',
                           segment_id)
@@ -239,6 +240,37 @@ def load_audio(path, # a wav (or any soundfile format) file
     _check_finite(wav, path)
     wav = resample(wav.mean(axis=1), file_sr, sr, backend)
     return wav if max_len is None else wav[:max_len]
+
+def clip_seconds(paths) -> np.ndarray:
+    "Each clip's length in seconds from its header (NaN where it cannot be read: that is said where it is decoded)."
+    def one(p):
+        try: return sf.info(str(p)).duration
+        except Exception: return float('nan')
+    return np.array([one(p) for p in paths], dtype=float)
+
+def cut_clips(seconds, # each clip's length in seconds (NaN: unknown)
+              paths, # each clip's path (or name), in the same order
+              audio_max_lens:int # the samples at 16 kHz a model hears of each clip
+             ) -> dict: # count, of, audio_max_lens, heard_s, longest, longest_s
+    "Which clips a model hears only the start of: how many, of how many, and the longest; `cut_message` says it."
+    s, heard = np.asarray(seconds, dtype=float), audio_max_lens / SAMPLE_RATE
+    cut = np.flatnonzero(s * SAMPLE_RATE > audio_max_lens + 0.5)  # NaN compares False
+    out = dict(count=int(len(cut)), of=int(len(s)), audio_max_lens=int(audio_max_lens), heard_s=round(heard, 3),
+               longest=None, longest_s=None)
+    if len(cut):
+        i = cut[np.argmax(s[cut])]
+        out.update(longest=str(list(paths)[i]), longest_s=round(float(s[i]), 3))
+    return out
+
+def cut_message(cut:dict, # `cut_clips`' result
+                what:str='clip') -> str|None:
+    "One line saying how many clips are heard only in part and the longest; None if none is."
+    n, of = cut['count'], cut['of']
+    if not n: return None
+    are = 'is' if n == 1 else 'are'
+    return (f"{n} of {of} {what}{'' if of == 1 else 's'} {are} longer than audio_max_lens={cut['audio_max_lens']} "
+            f"samples ({cut['heard_s']:.1f} s) and {are} heard only up to it; the longest, {cut['longest']}, lasts "
+            f"{cut['longest_s']:.1f} s")
 
 # %% ../nbs/00_data.ipynb #2c00d673
 COLUMNS = ['segment_id', 'session', 'script', 'speaker', 'gender', 'wav_path', 'text', 'raw_text',
@@ -352,6 +384,7 @@ def read_kemdy20(root, # the KEMDy20_v1_1 folder (holds annotation/ and wav/)
                  check_audio:bool=True, # open every wav header (finds missing, corrupt and empty files now)
                 ) -> pd.DataFrame: # one row per annotated segment, columns `COLUMNS`
     "Read KEMDy20 (any number of sessions) into one table."
+    root = Path(root).expanduser()
     problems, records, seen = _Problems(on_error, skip_report, root), [], {}
     for path in _annotation_files(root, _ANN20, 'Sess*_eval.csv'):
         session = int(_ANN20.match(path.name).group(1))
@@ -394,6 +427,7 @@ def read_kemdy19(root, # the KEMDy19 folder (holds annotation/ and wav/)
                  check_audio:bool=True, # open every wav header
                 ) -> pd.DataFrame: # one row per annotated segment, columns `COLUMNS`
     "Read KEMDy19 into the same table as `read_kemdy20`, keeping each file's own actor."
+    root = Path(root).expanduser()
     problems, records, seen = _Problems(on_error, skip_report, root), [], {}
     for path in _annotation_files(root, _ANN19, 'Session*_res.csv'):
         fm = _ANN19.match(path.name)
@@ -444,11 +478,13 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
                   # False: new audio to predict, the emotion column may be absent (a row without an emotion gets no
                   # label)
                   labels:bool=True,
+                  # False: the audio alone is wanted (a speech-only model), the transcript column may be absent
+                  texts:bool=True,
                  ) -> pd.DataFrame: # one row per utterance, columns `COLUMNS`
     "Read a manifest of audio paths, transcripts and labels into the corpus table."
-    path = Path(path)
+    path = Path(path).expanduser()
     raw = _manifest_table(path)
-    cols = _manifest_columns(path, raw, columns, labels)
+    cols = _manifest_columns(path, raw, columns, labels, texts)
     problems, records = _Problems(on_error, skip_report, path), []
     lmap = {str(k).strip().lower(): v for k, v in (label_map or {}).items()}
     wavs = [_manifest_wav(path, w) for w in raw[cols['wav_path']]]
@@ -465,9 +501,9 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
         try: labelled = _manifest_labels(r, cols, where, wav, sid, lmap, classes, labels, check_audio)
         except ValueError as e:
             problems(e if isinstance(e, CorpusError) else CorpusError(where, str(e), _HINT_LABEL, sid)); continue
-        raw_text = _SPACES.sub(' ', r[cols['text']]).strip()
-        text = clean_text(raw_text, text_mode)
-        if not text:
+        raw_text = _SPACES.sub(' ', r[cols['text']]).strip() if cols['text'] else ''
+        text = clean_text(raw_text, text_mode) if raw_text else ''
+        if not text and texts:
             problems(CorpusError(where, 'transcript is empty', 'Fix the row, or pass on_error="skip"', sid)); continue
         records.append(_manifest_record(r, cols, sid, wav, text, raw_text, classes, *labelled))
     return _frame(records, problems)
@@ -480,10 +516,13 @@ def _manifest_table(path:Path) -> pd.DataFrame:
     sep = '\t' if path.suffix.lower() in ('.tsv', '.tab') else ','
     try: text = decode_transcript(path.read_bytes(), path)  # UTF-8 or cp949, as the KEMDy readers accept
     except CorpusError: raise CorpusError(path, 'manifest is neither UTF-8 nor cp949', 'Save it as UTF-8') from None
-    try: return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    try: table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except Exception as e:
         kind = 'TSV' if sep == '\t' else 'CSV'
         raise CorpusError(path, f'cannot be parsed as {kind} ({e})', 'Check the file') from e
+    # the header as written: pandas renames a second 'text' to 'text.1', which would hide it
+    table.attrs['header'] = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+    return table
 
 # %% ../nbs/00_data.ipynb #440987b1
 def _manifest_labels(r, cols, where, wav, sid, lmap, classes, labels, check_audio) -> tuple:
@@ -521,8 +560,21 @@ def _refuse_audio(path:Path):
         )
 
 # %% ../nbs/00_data.ipynb #d85826f7
-def _manifest_columns(path:Path, raw:pd.DataFrame, columns:dict|None, labels:bool) -> dict:
-    "Our column name -> the manifest's, by `columns` or by `MANIFEST_COLUMNS`' usual names."
+def _unique_header(path:Path, header:list):
+    "Refuse a header that names one column twice, or two columns that differ only in case or spaces."
+    seen = {}
+    for c in header:
+        key = c.strip().lower()
+        if key in seen:
+            what = (f'column {c!r} appears twice in the header' if seen[key] == c else
+                    f'columns {seen[key]!r} and {c!r} differ only in case or spaces, so either could be meant')
+            raise CorpusError(path, what, 'Keep one of them: rename or remove the other')
+        seen[key] = c
+
+def _manifest_columns(path:Path, raw:pd.DataFrame, columns:dict|None, labels:bool, texts:bool=True) -> dict:
+    "Our column name -> the manifest's, by `columns` or by `MANIFEST_COLUMNS`' usual names; two candidates are refused."
+    header = raw.attrs.get('header') or list(raw.columns)
+    _unique_header(path, header)
     have, cols = {c.strip().lower(): c for c in raw.columns}, {}
     for ours, names in MANIFEST_COLUMNS.items():
         given = (columns or {}).get(ours)
@@ -532,9 +584,13 @@ def _manifest_columns(path:Path, raw:pd.DataFrame, columns:dict|None, labels:boo
                     path, f'column {given!r} (for {ours}) not found; columns are {list(raw.columns)}', 'Fix `columns=`'
                 )
             cols[ours] = given
-        else:
-            cols[ours] = next((have[n] for n in names if n in have), None)
-    missing = [k for k in ('wav_path', 'text', 'emotion' if labels else 'text') if cols[k] is None]
+            continue
+        found = sorted((have[n] for n in names if n in have), key=list(raw.columns).index)
+        if len(found) > 1:
+            raise CorpusError(path, f"columns {' and '.join(map(repr, found))} would each give the {ours} column, so "
+                              'either could be meant', 'Keep one of them: rename or remove the other')
+        cols[ours] = found[0] if found else None
+    missing = [k for k in ('wav_path', *(['text'] if texts else []), *(['emotion'] if labels else [])) if cols[k] is None]
     if missing:
         raise CorpusError(path, f'no column for {", ".join(missing)}; columns are {list(raw.columns)}',
                           'Name ' + '; '.join(f'the {m} column one of: {", ".join(MANIFEST_COLUMNS[m])}'
@@ -543,7 +599,7 @@ def _manifest_columns(path:Path, raw:pd.DataFrame, columns:dict|None, labels:boo
 
 # %% ../nbs/00_data.ipynb #f5a253c4
 def _manifest_wav(path:Path, given:str) -> Path:
-    wav = Path(given.strip())
+    wav = Path(given.strip()).expanduser()
     return wav if wav.is_absolute() else path.parent/wav
 
 # %% ../nbs/00_data.ipynb #026f1840
@@ -552,18 +608,24 @@ def _default_ids(path:Path, wavs:list) -> list:
     stems = pd.Series([w.stem for w in wavs])
     files = pd.Series([os.path.realpath(w) for w in wavs])
     shared = set(stems[files.groupby(stems).transform('nunique') > 1])
-    def long(w):
-        try: return w.with_suffix('').relative_to(path.parent).as_posix()
-        except ValueError: return w.with_suffix('').as_posix()
-    return [long(w) if w.stem in shared else w.stem for w in wavs]
+    def long(w, suffix):
+        w = w if suffix else w.with_suffix('')
+        try: return w.relative_to(path.parent).as_posix()
+        except ValueError: return w.as_posix()
+    ids = pd.Series([long(w, False) if w.stem in shared else w.stem for w in wavs])
+    # a.wav and a.flac: two clips whose paths differ only in their suffix keep it
+    clash = (files.groupby(ids).transform('nunique') > 1).to_numpy()
+    return [long(w, True) if c else i for w, i, c in zip(wavs, ids, clash)]
 
 # %% ../nbs/00_data.ipynb #b0934f2c
 READERS = {'kemdy20': read_kemdy20, 'kemdy19': read_kemdy19, 'manifest': read_manifest}
 
 def detect_format(path) -> str:
     "The reader for `path`: 'manifest' for a file, 'kemdy20' or 'kemdy19' by the annotation file names."
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.is_file(): return 'manifest'
+    if not path.exists():
+        raise CorpusError(path, 'no such file or folder', 'Give a KEMDy20 or KEMDy19 folder, or a manifest (.csv/.tsv)')
     names = [p.name for p in (path/'annotation').glob('*.csv')] if (path/'annotation').is_dir() else []
     if any(_ANN20.match(n) for n in names): return 'kemdy20'
     if any(_ANN19.match(n) for n in names): return 'kemdy19'
@@ -579,6 +641,9 @@ def read_corpus(path, # a corpus folder or a manifest file
                 **kwargs # passed to the reader
                ) -> pd.DataFrame:
     "Read any supported corpus with the reader named (or detected)."
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f'path={path!r}: give the corpus folder or manifest as a path (a str or pathlib.Path)')
+    path = Path(path).expanduser()
     name = detect_format(path) if reader == 'auto' else reader
     if name not in READERS: raise ValueError(f"unknown corpus reader {name!r}; choose one of {', '.join(READERS)}")
     return READERS[name](path, **kwargs)

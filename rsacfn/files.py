@@ -9,17 +9,36 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RECORD', 'written', 'kind_of', 'record', 'atomic_write', 'atomic_dir', 'some', 'foreign_files', 'a_or_an',
-           'check_claim', 'claim', 'own_tree', 'remove_written', 'discard', 'check_output', 'short_hash', 'strict_json',
-           'write_json', 'RunLocked', 'run_lock']
+__all__ = ['RECORD', 'OUTPUTS', 'user_path', 'check_parent', 'written', 'kind_of', 'record', 'atomic_write', 'atomic_dir', 'some',
+           'foreign_files', 'a_or_an', 'check_claim', 'claim', 'own_tree', 'remove_written', 'discard', 'not_ours',
+           'check_output', 'check_apart', 'follow_umask', 'short_hash', 'strict_json', 'write_json', 'RunLocked',
+           'run_lock']
 
 # %% ../nbs/00a_files.ipynb #b5660bdc
 RECORD = '.rsacfn-written'  # in a folder rsacfn claimed: every file it wrote there, one relative path a line
+# beside a file rsacfn wrote outside any claimed folder (a predictions table, a skip report): its name and the hash of
+# what was written, one line each, so that a file is replaced only while it is still what rsacfn wrote
+OUTPUTS = '.rsacfn-outputs'
 _RECORDING = threading.Lock()
 
 def _transient(name:str) -> bool:
     "rsacfn's own bookkeeping and half-written temporary names: never a user's file, never a result."
-    return name in (RECORD, '.lock') or (name.startswith('.') and ('.partial' in name or name.endswith('.old')))
+    return name in (RECORD, OUTPUTS, '.lock') or (name.startswith('.') and ('.partial' in name or name.endswith('.old')))
+
+def user_path(path) -> Path:
+    "A path as a user may type it (relative, `./`, `../`, `~`, a trailing slash) made absolute: what it names from here."
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
+
+def check_parent(path, # a file or folder a command is about to write
+                 name:str): # the parameter that names it, for the message
+    "Refuse a path below a file (nothing can be written there), naming the file."
+    p = user_path(path)
+    for d in p.parents:  # the nearest that exists must be a folder
+        if d.exists():
+            if not d.is_dir():
+                raise FileExistsError(f'{name}={str(path)!r}: {d} is a file, so nothing can be written below it; '
+                                      f'choose another `{name}`')
+            return
 
 # %% ../nbs/00a_files.ipynb #f1882b05
 def _owner(path:Path) -> Path|None:
@@ -53,7 +72,10 @@ def record(path):
     path = Path(os.path.abspath(path))
     if path.is_dir() and (path/RECORD).is_file(): return  # a folder with a record of its own
     owner = _owner(path)
-    if owner is None or any(map(_transient, path.relative_to(owner).parts)): return  # in a folder being filled
+    if owner is None:  # a file of its own outside any claimed folder: noted beside it, with its hash
+        if path.is_file() and not _transient(path.name): _note_output(path)
+        return
+    if any(map(_transient, path.relative_to(owner).parts)): return  # in a folder being filled
     files = [path] if path.is_file() else [p for p in path.rglob('*') if p.is_file() and _owner(p) == owner]
     with _RECORDING:
         have = written(owner)
@@ -64,6 +86,7 @@ def record(path):
 # %% ../nbs/00a_files.ipynb #75a01957
 def _check_ours(path:Path):
     "Refuse to replace a file, or a folder with files, that lies in a claimed folder and is not in its record."
+    path = Path(os.path.abspath(path))
     owner = _owner(path)
     if owner is None or not path.exists(): return
     if path.is_dir():
@@ -80,7 +103,7 @@ def atomic_write(path, # the file to write
                  mode='w', # `'w'` for text, `'wb'` for bytes
                  **kwargs): # passed to `open`
     "Open a temporary file beside `path`; only if the block succeeds, move it over `path` and note it in the record."
-    path = Path(path)
+    path = Path(os.path.abspath(path))
     _check_ours(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.{os.getpid()}.{threading.get_ident()}.partial')
@@ -95,7 +118,7 @@ def atomic_write(path, # the file to write
 @contextmanager
 def atomic_dir(path): # the folder to create or replace
     "Yield a temporary folder beside `path` to fill; only if the block succeeds does it replace `path` whole."
-    path = Path(path)
+    path = Path(os.path.abspath(path))
     _check_ours(path)
     tmp, old = (path.with_name(f'.{path.name}.{os.getpid()}.{s}') for s in ('partial', 'old'))
     for p in (tmp, old):
@@ -103,6 +126,7 @@ def atomic_dir(path): # the folder to create or replace
     tmp.mkdir(parents=True)
     try:
         yield tmp
+        follow_umask(p for p in tmp.rglob('*') if (p.stat().st_mode & 0o777) == 0o600)  # libraries' private files
         if path.exists(): os.replace(path, old)
         os.replace(tmp, path)
         record(path)
@@ -142,6 +166,10 @@ def check_claim(folder, # the folder a command is about to fill
     "Refuse a folder that is a file, holds files rsacfn did not write, or another kind of result (a sweep is no run)."
     folder = Path(folder)
     if folder.exists() and not folder.is_dir(): raise FileExistsError(f'{folder} is a file, not a folder; {hint}')
+    for d in user_path(folder).parents:  # the nearest that exists must be a folder
+        if d.exists():
+            if not d.is_dir(): raise FileExistsError(f'{d} is a file, so {folder} cannot be made below it; {hint}')
+            break
     if (folder/RECORD).is_file():
         if (other := kind_of(folder)) not in (None, kind):
             raise FileExistsError(f'{folder} holds {a_or_an(other)} that rsacfn wrote, not {a_or_an(kind)}; {hint}')
@@ -204,27 +232,70 @@ def discard(path):
 # %% ../nbs/00a_files.ipynb #8c05140a
 def _inside(p:Path, folder:Path) -> bool: return p == folder or folder in p.parents
 
+def _file_digest(path) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 22), b''): h.update(chunk)
+    return h.hexdigest()
+
+def _note_output(path:Path):
+    "Note beside `path` (outside any claimed folder) that rsacfn wrote it, with the hash of what it wrote."
+    with _RECORDING, open(path.parent/OUTPUTS, 'a', encoding='utf-8') as f:  # a line is written whole
+        f.write(f'{_file_digest(path)}\t{path.name}\n')
+
+def not_ours(path) -> str|None:
+    "Why the existing file `path` is not rsacfn's to replace (its own record does not list it as written, unchanged), or None."
+    p = Path(os.path.abspath(path))
+    if (owner := _owner(p)) is not None:
+        return None if p.relative_to(owner).as_posix() in written(owner) else f'the record of {owner} does not list it'
+    side, digest = p.parent/OUTPUTS, None
+    if side.is_file():
+        for line in side.read_text(encoding='utf-8').splitlines():
+            h, _, n = line.partition('\t')
+            if n == p.name: digest = h
+    if digest is None: return 'rsacfn has no record of writing it'
+    return None if digest == _file_digest(p) else 'it has changed since rsacfn wrote it, so it is yours now'
+
 def check_output(path, # the file a command is about to write
                  name:str, # the parameter that names it (the command line spells it as its flag)
                  inputs=(), # files and folders the command reads: never written, whatever the flag
                  overwrite:bool=False, # the user asked to replace an earlier result
-                 header:str|None=None # how a file of this kind written by rsacfn begins (e.g. its CSV header)
                 ):
-    "Refuse to write `path` over an input, over a file unless `overwrite`, or over a file rsacfn did not write."
+    """Refuse to write `path` over an input, below a file, over a file unless `overwrite`, or over a file that is not
+    rsacfn's own, unchanged (judged by rsacfn's record of what it wrote, never by what the file holds)."""
     p, given = Path(os.path.abspath(path)), str(path)
     for i in inputs:
         i = Path(os.path.abspath(i))
         if _inside(p, i) or (p.exists() and i.exists() and os.path.samefile(p, i)):
             where = '' if p == i else f'inside {i}, '
             raise ValueError(f'{name}={given!r} is {where}an input of this command; choose another `{name}`')
+    check_parent(p, name)
     if not p.exists(): return
     if p.is_dir(): raise ValueError(f'{name}={given!r} is a folder; give the path of a file')
     if not overwrite:
         raise FileExistsError(f'{name}={given!r} exists; pass overwrite=True to replace it, or choose another `{name}`')
-    with open(p, 'rb') as f: start = f.read(len(header.encode()) + 3) if header else b''
-    if header and not start.lstrip(b'\xef\xbb\xbf').startswith(header.encode()):
-        raise FileExistsError(f'{name}={given!r} was not written by rsacfn (it does not begin {header!r}), so '
-                              f'overwrite=True leaves it; choose another `{name}`')
+    if why := not_ours(p):
+        raise FileExistsError(f'{name}={given!r} was not written by rsacfn ({why}), so overwrite=True leaves it; '
+                              f'choose another `{name}`')
+
+def check_apart(outputs:dict, # what a command writes: parameter -> path (None: not written)
+                inputs:dict): # what it reads: parameter -> path (None, or a hub id that is no local path: none)
+    "Refuse an output that is, or lies inside, an input (a run inside its corpus), naming both parameters."
+    for o_name, o in outputs.items():
+        if o is None: continue
+        op = Path(os.path.abspath(o))
+        for i_name, i in inputs.items():
+            if i is None or not Path(i).exists(): continue
+            ip = Path(os.path.abspath(i))
+            if _inside(op, ip) or _inside(Path(os.path.realpath(op)), Path(os.path.realpath(ip))):
+                raise ValueError(f'{o_name}={str(o)!r} is inside {i_name}={str(i)!r}, an input of this run: rsacfn never '
+                                 f'writes into what it reads; choose another `{o_name}`')
+
+def follow_umask(paths):
+    "Give files written by libraries that make them private (safetensors: 0600) the modes of every other file: the umask's."
+    mask = os.umask(0); os.umask(mask)
+    for p in paths:
+        if Path(p).is_file(): os.chmod(p, 0o666 & ~mask)
 
 # %% ../nbs/00a_files.ipynb #66f0fbf0
 def short_hash(path) -> str:

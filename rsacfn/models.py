@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_models.ipynb #c8a71bc6
 from __future__ import annotations
-import contextlib, hashlib, inspect, json, os
+import contextlib, hashlib, inspect, json, os, warnings
 from fastcore.basics import patch
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +15,8 @@ __all__ = ['FINGERPRINT', 'FILES_FINGERPRINT', 'FusionHead', 'SpeechOnly', 'Text
            'Residual', 'RSA', 'RSACFN', 'HybridFusion', 'fix_length', 'MLPMixer', 'build_head', 'method_table', 'pool',
            'MultiModelConfig', 'MultiModelOutput', 'DimensionHead', 'dimension_loss', 'head_output', 'FrozenBackbones',
            'receptive_field', 'check_backbones', 'text_positions', 'MultiModel', 'config_fingerprint',
-           'weights_metadata', 'check_model_folder', 'default_device', 'model_inputs', 'infer', 'predict',
-           'prediction_table']
+           'weights_metadata', 'check_model_folder', 'default_device', 'model_inputs', 'infer', 'as_clips', 'as_texts',
+           'predict', 'warn_cut', 'prediction_table']
 
 # %% ../nbs/02_models.ipynb #03fd7a46
 import numpy as np
@@ -28,9 +28,11 @@ from transformers import (AutoConfig, AutoFeatureExtractor, AutoModel, AutoToken
 from transformers.utils import ModelOutput
 from .layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
 from .config import AUDIO_MAX_LENS, POOLING_MODES, TEXT_MAX_LENS
-from .data import CorpusError, EMOTIONS, Collator, load_audio, unscale_dimensions
+from .data import (CorpusError, EMOTIONS, SAMPLE_RATE, Collator, clip_seconds, cut_clips, cut_message, load_audio,
+                         unscale_dimensions)
 from .backbones import (cnn_skipped, drop_pooler, freeze_cnn, load_audio_encoder, load_pretrained,
                               load_text_encoder)
+from .files import follow_umask
 from .registry import METHODS, check_head_sizes, get_method, head_sizes, register_head  # `01b_registry`
 
 # %% ../nbs/02_models.ipynb #726a6cfb
@@ -510,7 +512,8 @@ def classify(self:MultiModel, audio=None, text=None, audio_mask=None, text_mask=
 def save_pretrained(self:MultiModel, save_directory, **kwargs):
     "Save config, weights (with a fingerprint of the config and processor files), tokenizer and feature extractor."
     from transformers import modeling_utils
-    d = Path(save_directory); d.mkdir(parents=True, exist_ok=True)
+    d = Path(save_directory).expanduser(); d.mkdir(parents=True, exist_ok=True)
+    before = {p: p.stat().st_mtime_ns for p in d.iterdir()}
     procs = [p for p in (self.tokenizer, self.feature_extractor) if p is not None]
     files = [Path(f) for proc in procs for f in proc.save_pretrained(d)]
     ours = {FINGERPRINT: json.dumps(config_fingerprint(self.config.to_dict()), sort_keys=True),
@@ -522,27 +525,38 @@ def save_pretrained(self:MultiModel, save_directory, **kwargs):
     finally: modeling_utils.safe_save_file = plain
     if FINGERPRINT not in weights_metadata(d):
         raise RuntimeError(f'{d}: the weights were written without their fingerprint (has transformers changed?)')
+    # safetensors writes its file 0600: a folder shared with colleagues must be readable as its other files are
+    follow_umask(p for p in d.iterdir() if before.get(p) != p.stat().st_mtime_ns)
 
 # %% ../nbs/02_models.ipynb #37cc3b9c
 @patch(cls_method=True)
-def from_pretrained(cls:MultiModel, path, *args, **kwargs) -> 'MultiModel':
-    "Load a saved `MultiModel` with its processors: safetensors only, the folder as saved, every weight used."
-    p = Path(str(path)).expanduser()
+def from_pretrained(cls:MultiModel, path, *args,
+                    plugins:Sequence[str]=(), # modules or .py files registering the model's method, if a plugin's
+                    **kwargs) -> 'MultiModel':
+    "Load a saved `MultiModel` with its processors: safetensors only, the folder as saved, every weight used and finite."
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path={path!r}: give the model folder as a path (a str or pathlib.Path), e.g. 'models/rsa_cfn/best'")
+    p = Path(path).expanduser()
     if not (p/'config.json').is_file():
         raise FileNotFoundError(f'{p} is not a saved model: no {"config.json in it" if p.is_dir() else "such folder"}; '
                                 'give a run\'s best/ folder or a folder written by save_pretrained')
     check_model_folder(p)
+    _check_method_loaded(p, plugins)
     try: model, info = super(MultiModel, cls).from_pretrained(p, *args, output_loading_info=True, use_safetensors=True, **kwargs)
-    except RuntimeError as e:
-        if 'size mismatch' not in str(e): raise
-        raise ValueError(f'{p}: its weights do not fit the model its config.json describes (tensor shapes differ); '
-                         'was it saved by another method, or edited? Load the folder that run wrote') from None
+    except (RuntimeError, ValueError) as e:
+        if 'size mismatch' not in str(e) and 'mismatched' not in str(e) and 'shape' not in str(e): raise
+        raise ValueError(f'{p}: its weights do not fit the model its config.json describes (tensor shapes differ: '
+                         f'{_mismatch(e)}); was it saved by another method, or edited? Load the folder that run wrote'
+                         ) from None
     keys = ('missing_keys', 'unexpected_keys', 'mismatched_keys')
     bad = {k.replace('_', ' '): sorted(map(str, v)) for k, v in info.items() if k in keys and v}
     if bad:
         raise ValueError(f'{p}: its weights do not fit a {model.config.method} model ('
                          + '; '.join(f'{len(v)} {k}, e.g. {v[0]}' for k, v in bad.items())
                          + '); was it saved by another method, or edited? Load the folder that run wrote')
+    if bad := [n for n, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]:
+        raise ValueError(f'{p}: {len(bad)} weight tensor(s) hold NaN or Inf (e.g. {bad[0]}), so the model would answer '
+                         'one class for everything; the folder is damaged: copy it again, or train again')
     if model.text_encoder is not None and (p/'tokenizer_config.json').is_file():
         model.tokenizer = AutoTokenizer.from_pretrained(p)
     if model.audio_encoder is not None and (p/'preprocessor_config.json').is_file():
@@ -550,6 +564,24 @@ def from_pretrained(cls:MultiModel, path, *args, **kwargs) -> 'MultiModel':
     return model
 
 # %% ../nbs/02_models.ipynb #74716ab3
+def _mismatch(e:Exception) -> str:
+    "The tensors a loader's shape error names, in a few words (transformers' own message is a report of many lines)."
+    import re
+    names = re.findall(r'(\b(?:head|audio_encoder|text_encoder|dims)\.[\w.]+)', str(e))
+    return ', '.join(dict.fromkeys(names)) or ' '.join(str(e).split())[:160]
+
+def _check_method_loaded(p:Path, plugins:Sequence[str]):
+    "Import `plugins`; refuse a folder whose method is not registered here, naming the plugins it was trained with."
+    from .registry import load_plugins
+    load_plugins(plugins)
+    config = json.loads((p/'config.json').read_text(encoding='utf-8'))
+    method = config.get('method')
+    if method in METHODS: return
+    used = [x for x in config.get('plugins') or [] if x not in (plugins or ())]
+    hint = (f'it was trained with a method from plugins={used!r}: pass them' if used else
+            'pass plugins=[...] naming the module or .py file that registers it')
+    raise ValueError(f'{p}: its method {method!r} is not registered here; {hint}')
+
 @patch
 def collator(self:MultiModel, pad_to_max:bool=False, audio_pad_multiple:int=1) -> Collator:
     "The `Collator` matching this model's tokenizer, feature extractor and lengths."
@@ -695,6 +727,34 @@ class _Inputs(torch.utils.data.Dataset):
         return it
 
 # %% ../nbs/02_models.ipynb #876c63bd
+def as_clips(clips, name:str='clips') -> list|None:
+    """Clips as people pass them (a list, a tuple, a generator, a Series or array of paths; a 1-d waveform array in
+    `predict`) as a list; anything else a `TypeError` saying what to give."""
+    if clips is None: return None
+    if isinstance(clips, (str, os.PathLike)): return [clips]
+    if isinstance(clips, np.ndarray) and clips.dtype.kind == 'f': return [clips]  # one waveform
+    if isinstance(clips, (dict, bytes)) or not hasattr(clips, '__iter__'):
+        raise TypeError(f'{name}={clips!r}: give a path, a list of paths, or a manifest (.csv) or corpus folder')
+    out = list(clips)
+    for i, c in enumerate(out):
+        if not isinstance(c, (str, os.PathLike, np.ndarray)):
+            raise TypeError(f'{name}[{i}] is {c!r}: give each clip as a path (a str or pathlib.Path) or a waveform array')
+    return out
+
+def as_texts(texts, n:int, name:str='texts') -> list|None:
+    "Transcripts as people pass them, one string per clip: one string for one clip, never one character per clip."
+    if texts is None: return None
+    if isinstance(texts, str):
+        if n == 1: return [texts]
+        raise ValueError(f'{name} is one string but there are {n} clips: give a list with one transcript per clip')
+    if not hasattr(texts, '__iter__') or isinstance(texts, (dict, bytes)):
+        raise TypeError(f'{name}={texts!r}: give one transcript (a string) per clip, as a list')
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise ValueError(f'{name}[{i}] is {t!r}: give every clip its transcript, a string')
+    return out
+
 @torch.no_grad()
 def predict(model:MultiModel, # a trained model (with its tokenizer / feature extractor)
             audio:Sequence=None, # wav paths, or 16 kHz mono float arrays (speech methods)
@@ -706,10 +766,13 @@ def predict(model:MultiModel, # a trained model (with its tokenizer / feature ex
            ) -> pd.DataFrame:
     "Predict emotions (and valence and arousal, if the model was trained with them) for raw inputs."
     mods = model.head.modalities
+    audio = as_clips(audio, 'audio')
+    texts = as_texts(texts, len(audio) if audio is not None else 1 if isinstance(texts, str) else 0)
     n = len(audio) if audio is not None else len(texts) if texts is not None else 0
     for m, x in (('audio', audio), ('text', texts)):
         if m in mods and x is None: raise ValueError(f'method {model.config.method!r} needs {m} inputs')
         if x is not None and len(x) != n: raise ValueError(f'got {n} inputs of one modality and {len(x)} of the other')
+    if 'audio' in mods and audio is not None: warn_cut(audio, model.config.audio_max_lens)
     loader = torch.utils.data.DataLoader(
         _Inputs(model, audio, texts), batch_size=batch_size, collate_fn=model.collator()
     )
@@ -724,6 +787,20 @@ def predict(model:MultiModel, # a trained model (with its tokenizer / feature ex
     )
 
 # %% ../nbs/02_models.ipynb #625a82ec
+def warn_cut(clips, # paths or waveform arrays (16 kHz)
+             audio_max_lens:int, # what the model hears of each
+             seconds=None # each clip's length if known (a corpus table's `duration`)
+            ) -> dict: # `cut_clips`' result
+    "Say, in one warning, how many clips the model hears only the start of, and the longest."
+    if seconds is None:
+        seconds = np.array([len(c) / SAMPLE_RATE if isinstance(c, np.ndarray) else np.nan for c in clips], dtype=float)
+        paths = [i for i, c in enumerate(clips) if not isinstance(c, np.ndarray)]
+        if paths: seconds[paths] = clip_seconds([clips[i] for i in paths])
+    names = [f'audio input {i}' if isinstance(c, np.ndarray) else str(c) for i, c in enumerate(clips)]
+    cut = cut_clips(seconds, names, audio_max_lens)
+    if (said := cut_message(cut)): warnings.warn(said, stacklevel=3)
+    return cut
+
 def prediction_table(config:MultiModelConfig, # the model's config (class names, dimensions)
                      probs:np.ndarray, # (N, C) class probabilities
                      dims:np.ndarray|None=None # (N, K) dimensions on the scaled axis the model predicts

@@ -4,14 +4,14 @@
 
 # %% ../nbs/08_recognizer.ipynb #fbe0e143
 from __future__ import annotations
-import os
+import os, warnings
 from pathlib import Path
 from typing import Sequence
 import pandas as pd
 import torch
 from .analysis import predict_corpus
 from .data import detect_format, read_corpus
-from .models import MultiModel, default_device
+from .models import MultiModel, as_clips, as_texts, default_device
 
 # %% auto #0
 __all__ = ['EmotionRecognizer']
@@ -21,19 +21,19 @@ def _is_table(clips) -> bool:
     "Whether `clips` names a manifest (.csv) or a corpus folder rather than one clip."
     return isinstance(clips, (str, os.PathLike)) and (Path(clips).is_dir() or Path(clips).suffix.lower() == '.csv')
 
-def _as_table(clips, texts) -> pd.DataFrame:
+def _as_table(clips, texts, reads_text:bool=True) -> pd.DataFrame:
     "The clips (paths, or a manifest or corpus folder) and transcripts as the segment table `predict_corpus` takes."
     if _is_table(clips):
         if texts is not None: raise ValueError(f'{clips} gives its own transcripts: leave texts out')
         reader = detect_format(clips)
-        df = read_corpus(clips, reader, skip_report=False, **({'labels': False} if reader == 'manifest' else {}))
-        return df[['segment_id', 'wav_path', 'text']].reset_index(drop=True)
-    if isinstance(clips, (str, os.PathLike)): clips = [clips]  # one clip
+        df = read_corpus(clips, reader, skip_report=False,
+                         **({'labels': False, 'texts': reads_text} if reader == 'manifest' else {}))
+        return df[['segment_id', 'wav_path', 'text', 'duration']].reset_index(drop=True)
     n = len(clips) if clips is not None else len(texts) if texts is not None else 0
     if clips is not None and texts is not None and len(texts) != n:
         raise ValueError(f'{n} clips and {len(texts)} texts: give one transcript per clip')
     return pd.DataFrame(dict(segment_id=[str(i) for i in range(n)],
-                             wav_path=[str(c) for c in clips] if clips is not None else [None] * n,
+                             wav_path=[os.fspath(c) for c in clips] if clips is not None else [None] * n,
                              text=list(texts) if texts is not None else [None] * n))
 
 # %% ../nbs/08_recognizer.ipynb #e420446c
@@ -47,9 +47,11 @@ class EmotionRecognizer:
 
     @classmethod
     def from_pretrained(cls, model_dir, # a saved model folder: a run's best/
-                        device=None, batch_size:int=8) -> EmotionRecognizer:
+                        device=None, batch_size:int=8,
+                        plugins:Sequence[str]=() # modules or .py files registering the model's method, if a plugin's
+                       ) -> EmotionRecognizer:
         "The recognizer of a saved model folder (checked as `MultiModel.from_pretrained` checks it)."
-        return cls(MultiModel.from_pretrained(model_dir), device, batch_size)
+        return cls(MultiModel.from_pretrained(model_dir, plugins=plugins), device, batch_size)
 
     @property
     def method(self) -> str: return self.model.config.method
@@ -76,14 +78,24 @@ def _check_inputs(rec:EmotionRecognizer, clips, texts):
 
 # %% ../nbs/08_recognizer.ipynb #43f26845
 def _recognize(self:EmotionRecognizer,
-               clips=None, # wav paths, one path, or a manifest (.csv) or corpus folder
-               texts:Sequence[str]|None=None, # one transcript per clip (methods that read text)
-               progress:bool=False # a progress bar over the batches
+               clips=None, # wav paths (a list, tuple, generator, Series), one path, or a manifest (.csv) or corpus folder
+               texts:Sequence[str]|str|None=None, # one transcript per clip (methods that read text); one string: one clip
+               progress:bool=False, # a progress bar over the batches
+               on_error:str='raise' # a clip that cannot be read: 'raise', or 'skip' it (listed in `.attrs['skipped']`)
               ) -> pd.DataFrame: # path, transcript, emotion, p_<class> per class, and each dimension the model has
     "Recognise the emotion of every clip, in batches."
+    if on_error not in ('raise', 'skip'): raise ValueError(f"on_error={on_error!r}: give 'raise' or 'skip'")
+    if not _is_table(clips):
+        clips = as_clips(clips)
+        texts = as_texts(texts, len(clips) if clips is not None else 1 if isinstance(texts, str) else 0)
     _check_inputs(self, clips, texts)
-    df = _as_table(clips, texts)
-    table, _ = predict_corpus(self.model, df, self.batch_size, self.device, progress)
-    return table.drop(columns='segment_id').rename(columns={'wav_path': 'path', 'text': 'transcript'})
+    df = _as_table(clips, texts, 'text' in self.modalities)
+    table, skipped = predict_corpus(self.model, df, self.batch_size, self.device, progress, on_error)
+    out = table.drop(columns='segment_id').rename(columns={'wav_path': 'path', 'text': 'transcript'})
+    out.attrs['skipped'] = skipped.to_dict('records')
+    if len(skipped):
+        warnings.warn(f"skipped {len(skipped)} clip(s) that cannot be read, e.g. {skipped.file.iloc[0]} "
+                      f"({skipped.reason.iloc[0]}); the table's .attrs['skipped'] lists each one and why", stacklevel=2)
+    return out
 
 EmotionRecognizer.__call__ = _recognize

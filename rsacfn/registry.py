@@ -54,6 +54,17 @@ def _check_facts(name:str, cls, attention:tuple, joint:tuple, sizes:dict):
             raise ValueError(f'method {name!r}: {kind} {sorted(unknown)} are not sizes its head takes ({sorted(takes)})')
 
 # %% ../nbs/01b_registry.ipynb #3356e13c
+def _where(cls) -> str: return f'{cls.__module__}.{cls.__qualname__}'
+
+def _check_free(name:str, cls):
+    """Refuse a method name another class has taken: a plugin's head would train under the name of one of the paper's,
+    and every later reader (predict, evaluate) would build the other. The same class defined again (a notebook cell run
+    twice, a module reloaded) takes its own name back."""
+    old = METHODS.get(name)
+    if old is not None and _where(old.head) != _where(cls):
+        raise ValueError(f'method name {name!r} is taken by {_where(old.head)}, so {_where(cls)} cannot be registered '
+                         f'under it; give your head a name of its own, e.g. {name + "_mine"!r}')
+
 def register_head(name:str, # the method name
                   fusion:str='early', # the paper's fusion type
                   # the recipe (default: the paper's multimodal one)
@@ -69,6 +80,7 @@ def register_head(name:str, # the method name
                          "'+' or '.', starting with a letter or digit (e.g. 'gated_fusion')")
     def register(cls):
         sizes = dict(tiny_sizes=dict(tiny_sizes or {}), demo_sizes=dict(demo_sizes or {}))
+        _check_free(name, cls)
         _check_facts(name, cls, tuple(attention), tuple(joint), sizes)
         cls.name = name
         METHODS[name] = Method(name, cls, fusion, batch_size, val_batch_size, lr, paper_weighted_f1, tuple(attention),
@@ -140,6 +152,9 @@ def check_head_sizes(sizes:dict, # head sizes a user gave
     if not isinstance(sizes, dict):
         raise ValueError(f'head_sizes={sizes!r}: must be a JSON object such as {{"proj_dim": 32}}')
     valid = head_sizes(name)
+    if sizes and not valid:
+        raise ValueError(f'`head_sizes`: {name or "no method"} takes none, and {sorted(sizes)} were given; leave '
+                         'head_sizes out')
     for k, v in sizes.items():
         if k not in valid: raise unknown_key(f'head size for {name}' if name else 'head size', k, valid)
         if (why := _size_problem(k, v, valid[k])):

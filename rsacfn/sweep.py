@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['EXTRA_METRICS', 'MPS_CONTROL', 'SLURM_ENDED', 'SWEEP_OWNED', 'Run', 'plan_runs', 'check_parameters',
+__all__ = ['EXTRA_METRICS', 'MPS_CONTROL', 'SLURM_ENDED', 'Run', 'plan_runs', 'sweep_runs', 'check_parameters',
            'experiment_notebook', 'finished_row', 'run_notebook', 'summarize', 'metric_order', 'sweep_title',
            'table_markdown', 'unimodal_line', 'significance', 'significance_markdown', 'reliance_runs',
            'reliance_markdown', 'SlurmOptions', 'slurm_parameters', 'slurm_script', 'NotebookJob', 'SweepProgress',
@@ -22,15 +22,17 @@ __all__ = ['EXTRA_METRICS', 'MPS_CONTROL', 'SLURM_ENDED', 'SWEEP_OWNED', 'Run', 
 # %% ../nbs/04a_sweep.ipynb #0da983ee
 import numpy as np
 import pandas as pd
-from .config import DEMO_SIZES, EXPERIMENT_KEYS, LAUNCHERS, METRICS, PROTOCOLS, TrainConfig, unknown_key
+from .config import (DEMO_SIZES, EXPERIMENT_KEYS, LAUNCHERS, METRICS, MODEL_FIELDS, PATH_FIELDS, PROTOCOLS, SWEEP_OWNED,
+                           TrainConfig, absolute_path, checkpoint_path, unknown_key)
 from .data import EMOTIONS, write_skip_report
-from .files import RECORD, atomic_write, claim, discard, record, remove_written, run_lock
+from .files import RECORD, atomic_write, check_apart, check_parent, claim, discard, record, remove_written, run_lock
 from .stats import BOOTSTRAP_METRICS, bootstrap_interval, method_test, min_p, paired_bootstrap, seed_interval
 from .registry import METHODS, get_method, head_sizes, load_plugins
 from .tiny import demo_inputs
 from .presets import experiment_config, preset_config
 from .kernels import warm_command, warm_kernels
-from .trainer import check_backbone_configs, check_split, identity_changes, read_config_corpus, run_identity, trained
+from .trainer import (check_backbone_configs, check_split, check_tracker, identity_changes, read_config_corpus, run_identity,
+                           trained)
 
 # %% ../nbs/04a_sweep.ipynb #567e0f1a
 @dataclass(frozen=True)
@@ -63,6 +65,48 @@ def plan_runs(methods:Sequence[str]|None=None, # method names (default: every re
     return [Run(m, s, f) for m in methods for s in seeds for f in (folds if folds is not None else [None])]
 
 # %% ../nbs/04a_sweep.ipynb #5c33e74c
+def _names(value, name:str) -> list:
+    "Method names as people pass them: one name, 'a,b', or any iterable of names."
+    items = [x.strip() for x in value.split(',') if x.strip()] if isinstance(value, str) else value
+    try: items = list(items)
+    except TypeError: raise TypeError(f"{name}={value!r}: give method names, e.g. ['early_fusion', 'rsa_cfn']") from None
+    for x in items:
+        if not isinstance(x, str): raise TypeError(f"{name}={value!r}: {x!r} is not a method name (a string)")
+    if not items: raise ValueError(f'{name}={value!r}: give at least one method (or None for every registered method)')
+    return items
+
+def _numbers(value, name:str, what:str) -> list:
+    "Whole numbers as people pass them: one, '1,2', or any iterable of them (numpy's too)."
+    if isinstance(value, str):
+        try: return _numbers([int(x) for x in value.split(',') if x.strip()], name, what)
+        except ValueError: raise ValueError(f'{name}={value!r}: give {what}, e.g. [0, 1]') from None
+    items = [value] if isinstance(value, (int, np.integer)) else value
+    try: items = list(items)
+    except TypeError: raise TypeError(f'{name}={value!r}: give {what}, e.g. [42, 43, 44]') from None
+    for x in items:
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+            raise ValueError(f'{name}={value!r}: {x!r} is not a whole number; give {what}')
+    if not items: raise ValueError(f'{name}={value!r}: give at least one {what[:-1]}')
+    return [int(x) for x in items]
+
+def sweep_runs(methods=None, # None (every registered method), a name, 'a,b', or names
+               seeds=(42,), # a seed, '42,43', or seeds
+               folds=None, # None (the random split), 'all', a fold, '0,1', or folds
+               n_folds:int=5 # the number of session folds, for 'all'
+              ) -> list[Run]:
+    "A sweep's runs from its methods, seeds and folds as a Python caller passes them, each checked (`plan_runs`)."
+    methods = None if methods is None else _names(methods, 'methods')
+    seeds = _numbers(seeds, 'seeds', 'whole-number seeds')
+    if isinstance(folds, str) and folds.strip() == 'all': folds = list(range(n_folds))
+    elif folds is not None:
+        try: folds = _numbers(folds, 'folds', "session folds")
+        except ValueError as e:
+            raise ValueError(f"{e}; 'all' for every fold, or None for the random split") from None
+        for f in folds:
+            if isinstance(n_folds, int) and not 0 <= f < n_folds:
+                raise ValueError(f'folds: {f} is not a session fold (0 to {n_folds - 1}, n_folds={n_folds})')
+    return plan_runs(methods, seeds, folds)
+
 def check_parameters(params:dict, # the sweep's notebook parameters
                      runs:Sequence[Run], # the sweep's runs
                      method_params:dict|None=None # per-method parameters
@@ -870,15 +914,15 @@ def make_launcher(launcher:str, # a name in `LAUNCHERS`
     return SubmititLauncher(launcher, out, slurm or SlurmOptions(), jobs)
 
 # %% ../nbs/04a_sweep.ipynb #4264af49
-SWEEP_OWNED = {'method': '--methods', 'seed': '--seeds', 'ver': 'the run names', 'output_dir': 'OUT/runs',
-               'work_dir': 'OUT', 'quiet': 'the sweep'}  # what the sweep sets for every run, and how to change it
-
 def _absolute(params:dict) -> dict:
-    "Local paths made absolute: the kernels run in the sweep's folder."
+    "Paths made absolute as `TrainConfig` makes them, from the caller's working folder: the kernels run in the sweep's."
     p = dict(params)
-    for k in ('data_path', 'wav_model', 'text_model', 'cache_dir'):
-        if p.get(k) and Path(p[k]).exists(): p[k] = str(Path(p[k]).resolve())
-    if p.get('plugins'): p['plugins'] = [str(Path(x).resolve()) if str(x).endswith('.py') else x for x in p['plugins']]
+    for k in PATH_FIELDS:
+        if isinstance(p.get(k), (str, os.PathLike)): p[k] = absolute_path(os.fspath(p[k]))
+    for k in MODEL_FIELDS:
+        if isinstance(p.get(k), (str, os.PathLike)): p[k] = checkpoint_path(os.fspath(p[k]))
+    if p.get('plugins'):
+        p['plugins'] = [str(Path(x).expanduser().resolve()) if str(x).endswith('.py') else x for x in p['plugins']]
     return p
 
 # %% ../nbs/04a_sweep.ipynb #e7572e5f
@@ -905,18 +949,29 @@ def run_sweep(out='results/sweep', # the sweep's folder
               mps:bool=False,
              ) -> pd.DataFrame: # the F1 table
     "Run the experiment notebook for every run of the sweep and write the table and figures."
-    params, method_params = dict(params or {}), dict(method_params or {})
+    for name, value in (('params', params), ('method_params', method_params)):
+        if value is not None and not isinstance(value, dict):
+            raise TypeError(f"{name}={value!r}: give a dict of TrainConfig fields, e.g. {name}={{'epochs': 1}}")
+    params, method_params = _absolute(params or {}), {m: _absolute(p) for m, p in (method_params or {}).items()}
     runs, folds, slurm = _plan(params, method_params, methods, seeds, folds, jobs, protocol, baseline, launcher, slurm)
+    seeds = list(dict.fromkeys(r.seed for r in runs))
     check_mps(mps, launcher)
-    out = Path(out).resolve()
+    out = Path(out).expanduser().resolve()
+    check_parent(out, 'out')
     if out.exists() and not out.is_dir(): raise FileExistsError(f'{out} is a file; give the sweep a folder')
+    check_apart({'out': out}, {k: params.get(k) for k in ('data_path', 'eval_data_path', *MODEL_FIELDS)})
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out, 'sweep into another folder'):  # one sweep at a time writes a folder
-        claim(out, 'sweep', 'sweep into a new or empty folder')
-        notebook = Path(notebook) if notebook else experiment_notebook()
-        per, identities, skipped = _prepare(out, runs, params, method_params, progress)
-        _replace_stale(out, runs, identities, rerun)
-        if skipped is not None: write_skip_report(out/'skipped_segments.csv', skipped)  # after every refusal
+        try:
+            claim(out, 'sweep', 'sweep into a new or empty folder')
+            notebook = Path(notebook) if notebook else experiment_notebook()
+            per, identities, skipped = _prepare(out, runs, params, method_params, progress)
+            _replace_stale(out, runs, identities, rerun)
+            if skipped is not None: write_skip_report(out/'skipped_segments.csv', skipped)  # after every refusal
+        except BaseException:  # refused before any run: a folder made for nothing is not left behind
+            if created: shutil.rmtree(out, ignore_errors=True)
+            raise
         job = NotebookJob(out, per, notebook, identities, kernel_name)
         rows = _execute(out, job, runs, make_launcher(launcher, out, jobs, slurm, mps), jobs, progress)
         return _summarize(out, pd.DataFrame(rows), protocol, seeds, folds, baseline, bootstrap, progress)
@@ -940,7 +995,7 @@ def _plan(params, method_params, methods, seeds, folds, jobs, protocol, baseline
         ):
             if k in params: raise ValueError(f"protocol 'speaker-independent' sets {k} ({v}); leave {k} out")
         params['select_epoch'] = 'dev'
-        folds = list(range(n_folds)) if folds is None else folds
+        folds = 'all' if folds is None else folds
     if baseline is not None: get_method(baseline)
     if launcher not in LAUNCHERS: raise unknown_key('launcher', launcher, LAUNCHERS)
     if launcher == 'local' and slurm is not None:
@@ -949,7 +1004,12 @@ def _plan(params, method_params, methods, seeds, folds, jobs, protocol, baseline
         )
     slurm = slurm or SlurmOptions()
     if launcher != 'local': slurm_parameters(slurm)
-    runs = plan_runs(methods, seeds, folds)
+    runs = sweep_runs(methods, seeds, folds, n_folds)
+    folds = None if runs[0].fold is None else list(dict.fromkeys(r.fold for r in runs))
+    for k in ('data_path', 'eval_data_path'):  # before anything is written or downloaded
+        if params.get(k) and not Path(params[k]).exists():
+            raise FileNotFoundError(f'{k}={params[k]!r}: no such corpus folder or manifest; give a KEMDy20 or KEMDy19 '
+                                    'folder, or a manifest (.csv/.tsv)')
     params.setdefault('preset', 'paper' if params.get('data_path') else 'demo')
     params.setdefault('demo_size', 'default')
     if params['demo_size'] not in DEMO_SIZES: raise unknown_key('demo_size', params['demo_size'], DEMO_SIZES)
@@ -977,9 +1037,10 @@ def _prepare(out:Path, runs, params, method_params, progress) -> tuple:
     identities, corpora = {}, {}
     for r in runs:
         cfg = experiment_config(**per[r])
-        check_backbone_configs(cfg)  # with the demo's tiny backbones filled in: before any run
         key = (cfg.data_path, cfg.corpus, cfg.text_mode, cfg.on_error)
-        if key not in corpora: corpora[key] = read_config_corpus(cfg)
+        if key not in corpora: corpora[key] = read_config_corpus(cfg)  # a corpus missing: said before any backbone
+        check_backbone_configs(cfg)  # with the demo's tiny backbones filled in: before any run
+        if r == runs[0]: check_tracker(cfg)  # the same tracker for every run: reachable and writable
         check_split(cfg, corpora[key])  # n_folds against the corpus' sessions: before any run, not in each
         identities[r] = run_identity(cfg, corpora[key])
     skipped = [row for k, df in corpora.items() if k[3] == 'skip' for row in df.attrs.get('skipped', [])]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_trainer.ipynb #2e213002
 from __future__ import annotations
-import contextlib, dataclasses, functools, hashlib, json, math, os, random, shutil, threading, time
+import contextlib, dataclasses, functools, hashlib, json, math, os, random, shutil, threading, time, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from typing import Sequence
@@ -14,11 +14,11 @@ __all__ = ['TRACKERS', 'CNN_CACHE_BYTES', 'prediction_frame', 'EpochSampler', 't
            'extract_features', 'CachedFeatures', 'collate_features', 'checkpoint_identity', 'run_identity',
            'identity_changes', 'save_atomic', 'StateWriter', 'cpu_bf16', 'amp_precision', 'tracking_dir',
            'tracker_params', 'check_tracker', 'start_tracking', 'log_epoch', 'load_split', 'read_config_corpus',
-           'check_split', 'check_backbone_configs', 'build_model', 'evaluate', 'NonFiniteLoss', 'TrainingInterrupted',
-           'trained', 'write_skip_reports', 'train', 'Setup', 'training_data', 'cnn_cache_bytes', 'uses_cnn_cache',
-           'cache_cnn_features', 'audio_pad_multiple', 'loader_settings', 'setup', 'train_epoch', 'fit_epoch',
-           'selection_key', 'checkpoint', 'check_resume_precision', 'restore', 'read_eval_corpus', 'score',
-           'score_eval_corpus']
+           'check_split', 'check_paths', 'check_backbone_configs', 'build_model', 'evaluate', 'NonFiniteLoss',
+           'TrainingInterrupted', 'trained', 'clips_cut', 'write_skip_reports', 'train', 'Setup', 'training_data',
+           'cnn_cache_bytes', 'uses_cnn_cache', 'cache_cnn_features', 'audio_pad_multiple', 'loader_settings', 'setup',
+           'train_epoch', 'fit_epoch', 'selection_key', 'checkpoint', 'check_resume_precision', 'restore',
+           'read_eval_corpus', 'score', 'score_eval_corpus']
 
 # %% ../nbs/03_trainer.ipynb #6f90be42
 from importlib.util import find_spec
@@ -27,10 +27,10 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 from .config import ADDED_FIELDS, METRICS, PAPER_FIELDS, RUN_ONLY, TrainConfig
-from .data import (DIMENSIONS, EMOTIONS, SAMPLE_RATE, Collator, EmotionDataset, read_corpus, sample_weights,
-                         scale_dimensions, split_corpus, unscale_dimensions, write_skip_report)
-from .files import (RECORD, atomic_dir, atomic_write, check_claim, claim, remove_written, run_lock, strict_json,
-                          write_json)
+from .data import (DIMENSIONS, EMOTIONS, SAMPLE_RATE, Collator, EmotionDataset, cut_clips, cut_message, read_corpus,
+                         sample_weights, scale_dimensions, split_corpus, unscale_dimensions, write_skip_report)
+from .files import (RECORD, atomic_dir, atomic_write, check_apart, check_claim, check_parent, claim, remove_written,
+                          run_lock, strict_json, write_json)
 from .metrics import classification_metrics, dimension_metrics, frame_metrics
 from .registry import get_method
 from .backbones import hf_progress, keep_on_device, load_pretrained
@@ -406,27 +406,52 @@ def tracker_params(cfg:TrainConfig) -> dict:
     return {k: v if isinstance(v, (bool, int, float, str)) else json.dumps(v) for k, v in asdict(cfg).items()}
 
 # %% ../nbs/03_trainer.ipynb #57c3ca6e
-def check_tracker(cfg:TrainConfig):
-    "Refuse a tracker whose package is not installed (before anything is written)."
+def check_tracker(cfg:TrainConfig, timeout:float=5):
+    """Refuse, within seconds and before anything is written, a tracker that is not installed, a tracking folder that
+    cannot be written, or an MLflow server (`MLFLOW_TRACKING_URI`) that cannot be reached."""
     if cfg.report_to == 'none': return
     module, package = TRACKERS[cfg.report_to]
     if find_spec(module) is None:
-        raise ValueError(f"report_to={cfg.report_to!r}: {package} is not installed; pip install {package}, "
-                         "or report_to='none'")
+        raise ValueError(f"report_to={cfg.report_to!r}: {package} is not installed (`make install` installs it, or pip "
+                         f"install {package}); or report_to='none'")
+    uri = os.environ.get('MLFLOW_TRACKING_URI', '') if cfg.report_to == 'mlflow' else ''
+    if uri.startswith(('http://', 'https://')): return _check_server(uri, timeout)
+    folder = tracking_dir(cfg)
+    check_parent(folder, 'tracking_dir')
+    nearest = next(d for d in (folder, *folder.parents) if d.exists())
+    if not (nearest.is_dir() and os.access(nearest, os.W_OK | os.X_OK)):
+        raise ValueError(f'tracking_dir={str(folder)!r}: {nearest} cannot be written, so report_to={cfg.report_to!r} '
+                         'could not log; choose another `tracking_dir`')
+
+def _check_server(uri:str, timeout:float):
+    "Refuse an MLflow server that does not answer within `timeout` seconds (MLflow itself retries for minutes)."
+    import urllib.error, urllib.request
+    try: urllib.request.urlopen(uri.rstrip('/') + '/health', timeout=timeout).close()
+    except urllib.error.HTTPError: pass  # it answered
+    except (urllib.error.URLError, OSError) as e:
+        why = getattr(e, 'reason', e)
+        raise ValueError(f"report_to='mlflow': the MLflow server MLFLOW_TRACKING_URI={uri} does not answer ({why}, "
+                         f'waited {timeout:g} s); start it, or unset MLFLOW_TRACKING_URI to track into output_dir/mlruns'
+                         ) from None
 
 def start_tracking(cfg:TrainConfig, acc):
     "Start the run's tracker (`report_to`); nothing for 'none'."
     if cfg.report_to == 'none': return
     init = {}
     if cfg.report_to == 'mlflow':
+        for k, v in (('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '2'), ('MLFLOW_HTTP_REQUEST_TIMEOUT', '20')):
+            os.environ.setdefault(k, v)  # a server lost during the run is said within a minute, not after eight
         import mlflow
         if not os.environ.get('MLFLOW_TRACKING_URI'):  # the local file store (mlflow-skinny has no database backend)
             os.environ.setdefault('MLFLOW_ALLOW_FILE_STORE', 'true')  # MLflow 3 asks for it
             mlflow.set_tracking_uri(tracking_dir(cfg).resolve().as_uri())
         with contextlib.suppress(Exception): mlflow.create_experiment('rsacfn')  # made once: a sweep's runs start together
         init = {'mlflow': {'run_name': cfg.ver}}
-    acc.init_trackers(cfg.ver if cfg.report_to == 'tensorboard' else 'rsacfn', config=tracker_params(cfg),
-                      init_kwargs=init)
+    try: acc.init_trackers(cfg.ver if cfg.report_to == 'tensorboard' else 'rsacfn', config=tracker_params(cfg),
+                           init_kwargs=init)
+    except Exception as e:  # e.g. a folder made read-only meanwhile: one line, not a tracker's traceback
+        raise ValueError(f'report_to={cfg.report_to!r}: the tracker could not start ({type(e).__name__}: '
+                         f"{' '.join(str(e).split())[:200]}); fix it, or report_to='none'") from e
 
 def log_epoch(cfg:TrainConfig, acc, row:dict):
     "An epoch's row of `metrics.jsonl` to the tracker, at step = the epoch."
@@ -462,6 +487,19 @@ def check_split(cfg:TrainConfig, df:pd.DataFrame):
         )
 
 # %% ../nbs/03_trainer.ipynb #5a776c09
+def check_paths(cfg:TrainConfig):
+    "Refuse, before any work, a corpus that is not there, and an output inside an input (a run inside its corpus)."
+    for k in ('data_path', 'eval_data_path'):
+        if getattr(cfg, k) and not Path(getattr(cfg, k)).exists():
+            raise FileNotFoundError(f'{k}={getattr(cfg, k)!r}: no such corpus folder or manifest; give a KEMDy20 or '
+                                    'KEMDy19 folder, or a manifest (.csv/.tsv)')
+    outputs = dict(output_dir=cfg.output_dir, skip_report=cfg.skip_report if cfg.on_error == 'skip' else None,
+                   cache_dir=cfg.cache_dir if cfg.freeze_backbones else None,
+                   tracking_dir=tracking_dir(cfg) if cfg.report_to != 'none' else None)
+    inputs = dict(data_path=cfg.data_path, eval_data_path=cfg.eval_data_path, wav_model=cfg.wav_model,
+                  text_model=cfg.text_model, **{f'plugins[{i}]': p for i, p in enumerate(cfg.plugins)})
+    check_apart(outputs, inputs)
+
 def check_backbone_configs(cfg:TrainConfig):
     "Refuse backbones the configuration cannot use (the wrong kind, lengths they cannot take) from their configs alone."
     from transformers import AutoConfig
@@ -499,6 +537,7 @@ def build_model(cfg:TrainConfig) -> MultiModel:
         text_max_lens=cfg.text_max_lens,
         head_sizes=cfg.head_sizes,
         dimensions=DIMENSIONS if cfg.va_weight > 0 else (),
+        plugins=list(cfg.plugins),  # said when the saved model is loaded where its method is not registered
     )
 
 # %% ../nbs/03_trainer.ipynb #c46e5e9c
@@ -579,6 +618,15 @@ def _check_data(cfg:TrainConfig, df:pd.DataFrame, train_df:pd.DataFrame):
         )
 
 # %% ../nbs/03_trainer.ipynb #b4177cc1
+def clips_cut(cfg:TrainConfig, *splits) -> dict|None:
+    """The clips of the run's splits longer than `audio_max_lens`, which it hears only the start of (`cut_clips`), said in
+    a warning; None for a method without audio."""
+    if 'audio' not in get_method(cfg.method).modalities: return None
+    segs = pd.concat([t for t in splits if t is not None]).drop_duplicates('segment_id')
+    cut = cut_clips(segs.duration, segs.wav_path, cfg.audio_max_lens)
+    if (said := cut_message(cut, 'training and validation segment')): warnings.warn(said, stacklevel=3)
+    return cut
+
 def write_skip_reports(cfg:TrainConfig, # the run's configuration
                        df:pd.DataFrame, # its corpus table, read with `read_config_corpus`
                        eval_df:pd.DataFrame|None=None): # its second corpus' table, read with `read_eval_corpus`
@@ -589,12 +637,17 @@ def write_skip_reports(cfg:TrainConfig, # the run's configuration
         write_skip_report(cfg.run_dir/'skipped_eval_segments.csv', eval_df.attrs.get('skipped', []))
 
 # %% ../nbs/03_trainer.ipynb #c88b21f2
-def train(cfg:TrainConfig # the run's configuration
+def train(cfg:TrainConfig|dict # the run's configuration (or a dict of its fields)
          ) -> dict: # the best epoch's metrics, with the run's folder
     "Train and evaluate one configuration; resumable, safe to kill at any moment, one writer per run folder."
     from accelerate.utils import set_seed
+    if isinstance(cfg, dict): cfg = TrainConfig(**cfg)
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"train(TrainConfig(...)) takes a TrainConfig (or a dict of its fields), not {cfg!r}; e.g. "
+                        "train(TrainConfig(method='rsa_cfn', data_path='data/KEMDy20_v1_1'))")
     cfg = resolve_config(cfg)
     what = cfg.describe()
+    check_paths(cfg)
     check_backbone_configs(cfg)
     acc = _accelerator(cfg)
     run = cfg.run_dir
@@ -621,6 +674,7 @@ def train(cfg:TrainConfig # the run's configuration
 def _train(cfg, acc, run, ident, what, data, eval_df=None):
     "Setup, then per epoch: train, evaluate (and score the development split), checkpoint; the result when all epochs are done."
     df, train_df, valid_df, dev_df = data
+    cut = clips_cut(cfg, train_df, valid_df, dev_df)
     resuming = cfg.resume and (run/'last.pt').is_file()
     if resuming: check_resume_precision(run, acc)  # every process, before anything is written
     if acc.is_main_process:
@@ -669,6 +723,7 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
         select_epoch=cfg.select_epoch,
         label_transform=cfg.label_transform,
         num_processes=acc.num_processes,
+        clips_cut=cut,
     )
     if cfg.eval_data_path and acc.is_main_process: result.update(score_eval_corpus(cfg, run, acc.device, eval_df))
     if acc.is_main_process:
