@@ -22,6 +22,7 @@ from .files import atomic_write, check_claim, claim, remove_written, run_lock, s
 from .models import MultiModel, _Inputs, infer, prediction_table, warn_cut
 from .metrics import classification_metrics, frame_metrics
 from .trainer import score
+from .progress import progress_bar
 
 # %% ../nbs/07_analysis.ipynb #dcf1d922
 NEUTRAL_INPUTS = {
@@ -243,7 +244,6 @@ def predict_corpus(model:MultiModel, # a trained model
                   # SKIP_REPORT_COLUMNS)
                   ) -> tuple:
     "Predict every segment of a table in batches: the same labels as `predict`, and a report of what could not be read."
-    from tqdm.auto import tqdm
     mods = model.head.modalities
     if device is not None: model.to(device)
     if 'audio' in mods: warn_cut(df.wav_path.tolist(), model.config.audio_max_lens, df.get('duration'))
@@ -258,9 +258,8 @@ def predict_corpus(model:MultiModel, # a trained model
             collate([i for i in items if i is not None]) if any(i is not None for i in items) else None
         ),
     )
-    batches = (
-        b for b in tqdm(loader, desc='predicting', unit='batch', disable=not progress, leave=False) if b is not None
-    )
+    batches = (b for b in progress_bar(loader, desc='predicting', unit='batch', disable=not progress, leave=False)
+               if b is not None)
     rows, probs, dims = [], [], []
     for batch, out in infer(model, batches, device):
         rows += [int(j) for j in batch['segment_ids']]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01a_backbones.ipynb #220ec1d2
 from __future__ import annotations
-import os
+import os, sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,6 +15,7 @@ __all__ = ['SYNC_FREE_SDPA', 'BackboneNotFound', 'load_pretrained', 'load_audio_
 # %% ../nbs/01a_backbones.ipynb #87f89bdb
 import torch
 from transformers import AutoConfig, AutoModel, PreTrainedModel
+from .progress import redrawn
 
 # %% ../nbs/01a_backbones.ipynb #9991c186
 class BackboneNotFound(OSError):
@@ -174,6 +175,7 @@ def drop_pooler(model):
 def hf_progress(show:bool):
     "Show or hide transformers' own progress bars (loading and writing weights) inside the block, then restore them."
     show = show and not any(_on(k) for k in ('TQDM_DISABLE', 'HF_HUB_DISABLE_PROGRESS_BARS'))  # asked off everywhere
+    show = show and redrawn(sys.stderr)  # transformers' bars redraw with \r: into a file (a log) they stay off
     from transformers.utils import logging as hf_logging
     was = hf_logging.is_progress_bar_enabled()
     (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()

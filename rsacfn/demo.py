@@ -18,6 +18,7 @@ import soundfile as sf
 from .config import DEMO_SIZES  # n_sessions and n_segments per size
 from .data import EMOTIONS, LABEL2ID, SAMPLE_RATE
 from .files import a_or_an, atomic_dir, foreign_files, kind_of, own_tree, some
+from .progress import progress_bar
 
 # %% ../nbs/00b_demo.ipynb #848ce211
 DEMO_CLASS_P = {'neutral': .46, 'happy': .14, 'angry': .08, 'surprise': .08, 'sad': .08, 'fear': .08, 'disgust': .08}
@@ -187,10 +188,9 @@ def _kemdy19_ids(segs):
 # %% ../nbs/00b_demo.ipynb #560ee5a3
 def _write_clips(root, segs, voices, layout, spell, progress) -> dict:
     "Write each segment's wav and transcript; returns per session its rows for the annotation files."
-    from tqdm.auto import tqdm
     ann = {}
     bar = dict(total=len(segs), desc='writing demo corpus', unit='seg', disable=not progress)
-    for r in tqdm(segs.itertuples(index=False), **bar):
+    for r in progress_bar(segs.itertuples(index=False), **bar):
         rng = np.random.default_rng(r.seed)
         sr = SAMPLE_RATE if rng.random() < .9 else int(rng.choice([8000, 22050, 44100, 48000]))
         voice = r.cue_emotion if r.cue in ('voice', 'both') else 'neutral'

@@ -33,6 +33,7 @@ from .data import (CorpusError, EMOTIONS, SAMPLE_RATE, Collator, clip_seconds, c
 from .backbones import (cnn_skipped, drop_pooler, freeze_cnn, load_audio_encoder, load_pretrained,
                               load_text_encoder)
 from .files import follow_umask
+from .progress import progress_bar
 from .registry import METHODS, check_head_sizes, get_method, head_sizes, register_head  # `01b_registry`
 
 # %% ../nbs/02_models.ipynb #726a6cfb
@@ -708,11 +709,10 @@ def infer(module, # a `MultiModel`, or `FrozenBackbones` for cached features
           desc:str='inference'
          ): # yields (batch, output) pairs
     "The one inference loop: every batch of `loader` through `module` in evaluation mode, without gradients."
-    from tqdm.auto import tqdm
     module.eval()
     device = device or next(module.parameters()).device
     fn = fn or module
-    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False, unit='batch'):
+    for batch in progress_bar(loader, desc=desc, disable=not progress, leave=False, unit='batch'):
         yield batch, fn(**model_inputs(batch, device))
 
 # %% ../nbs/02_models.ipynb #72e29bcc

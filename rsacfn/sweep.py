@@ -31,6 +31,7 @@ from .registry import METHODS, get_method, head_sizes, load_plugins
 from .tiny import demo_inputs
 from .presets import experiment_config, preset_config
 from .kernels import warm_command, warm_kernels
+from .progress import progress_bar, redrawn
 from .trainer import (check_backbone_configs, check_split, check_tracker, identity_changes, read_config_corpus, run_identity,
                            trained)
 
@@ -668,9 +669,8 @@ def _minutes(seconds:float) -> str:
 class SweepProgress:
     "A bar over a sweep's runs showing the running runs' epochs, and one line per finished run with the time left."
     def __init__(self, out:Path, runs:Sequence[Run], epochs:dict, jobs:int=1, progress:bool=True, desc:str='sweep'):
-        from tqdm.auto import tqdm
         self.out, self.total, self.epochs, self.jobs, self.on = out, len(runs), epochs, max(1, jobs), progress
-        self.bar = tqdm(total=len(runs), desc=f'{desc} ({len(runs)} runs)', unit='run', disable=not progress)
+        self.bar = progress_bar(total=len(runs), desc=f'{desc} ({len(runs)} runs)', unit='run', disable=not progress)
         self.running, self.seconds, self.said = set(), [], set()
 
     def start(self, run:Run): self.running.add(run); self.show()
@@ -705,7 +705,9 @@ def _show(self:SweepProgress):
         done = len(log.read_text().splitlines()) if log.is_file() else 0
         total = self.epochs.get(r)
         now.append(f'{r.name} epoch {min(done + 1, total or done + 1)}' + (f'/{total}' if total else ''))
-    self.bar.set_postfix_str('; '.join(now), refresh=True)
+    # redrawn when it changes in a terminal; into a file the bar's line says it at its own pace (`progress_bar`)
+    changed, self.postfix = '; '.join(now) != getattr(self, 'postfix', None), '; '.join(now)
+    self.bar.set_postfix_str(self.postfix, refresh=changed and redrawn(sys.stderr))
 
 SweepProgress.line, SweepProgress.show = _line, _show
 SweepProgress.close = lambda self: self.bar.close()

@@ -22,6 +22,7 @@ from .data import Collator, clean_text, default_feature_extractor
 from .files import atomic_dir
 from .demo import demo_segments, make_demo_corpus, pretext_voices
 from .backbones import hf_progress
+from .progress import progress_bar
 
 # %% ../nbs/01c_tiny.ipynb #acfdeab8
 TINY_SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
@@ -55,7 +56,6 @@ def _tiny_texts(texts) -> list[str]:
 # %% ../nbs/01c_tiny.ipynb #cfb49c34
 def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
     "Train `model` (CNN included) to regress `pretext_voices`' acoustic properties from its mean-pooled states."
-    from tqdm.auto import tqdm
     wavs, y = pretext_voices(clips, seed=seed)
     y, batch_audio = torch.from_numpy((y - y.mean(0)) / y.std(0)), Collator().audio  # padded, normalised as in training
     head = nn.Linear(model.config.hidden_size, y.shape[1])
@@ -65,7 +65,7 @@ def _pretrain_audio(model, clips:int, epochs:int, seed:int, progress:bool):
     # wav2vec 2.0 draws its time masks from numpy's global generator
     np_state = np.random.get_state(); np.random.seed(seed)
     try:
-        with tqdm(total=epochs * -(-clips // bs), desc='pretraining the tiny wav2vec 2.0', unit='batch',
+        with progress_bar(total=epochs * -(-clips // bs), desc='pretraining the tiny wav2vec 2.0', unit='batch',
                   disable=not progress) as bar:
             for _ in range(epochs):
                 for idx in torch.randperm(clips, generator=g).split(bs):

@@ -38,6 +38,7 @@ from .card import model_card
 from .models import (FrozenBackbones, MultiModel, check_backbones, default_device, dimension_loss, infer,
                            model_inputs)
 from .presets import resolve_config
+from .progress import progress_bar
 
 # %% ../nbs/03_trainer.ipynb #e57371aa
 def prediction_frame(df:pd.DataFrame, # the segments predicted (single labels), in order
@@ -807,11 +808,10 @@ def cache_cnn_features(model:MultiModel, # a model whose audio encoder's CNN is 
                        progress:bool=True):
     """Run the CNN once over every clip of `datasets` and keep each clip's output and waveform length in its dataset
     (`EmotionDataset.cnn`): from then on its items carry them in place of the waveform."""
-    from tqdm.auto import tqdm
     enc, todo = model.audio_encoder, [ds for ds in datasets if ds is not None]
     # each batch as long as its longest clip, audio only
     raw = dataclasses.replace(collate, pad_to_max=False, audio_pad_multiple=1, modality='audio')
-    bar = tqdm(total=sum(map(len, todo)), desc="the audio CNN, once per clip", unit='clip', disable=not progress,
+    bar = progress_bar(total=sum(map(len, todo)), desc="the audio CNN, once per clip", unit='clip', disable=not progress,
                leave=False)
     with bar, torch.no_grad():
         for ds in todo:
@@ -878,7 +878,6 @@ def _progress(cfg, acc) -> bool: return not cfg.quiet and acc.is_local_main_proc
 
 def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
     "Train one epoch: its row of `metrics.jsonl` before validation (loss, time, throughput, learning rate)."
-    from tqdm.auto import tqdm
     s.trainable.train()
     s.train_loader.set_epoch(epoch)  # Accelerate's loader passes it on to the sampler (and would reset it otherwise)
     t0, seen, loss_sum, pending = time.perf_counter(), 0, 0.0, []
@@ -901,7 +900,7 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
         pending.clear()
         bar.set_postfix(loss=f'{loss_sum / max(seen, 1):.4f}', refresh=False)
 
-    bar = tqdm(
+    bar = progress_bar(
         s.train_loader,
         desc=f'epoch {epoch + 1}/{cfg.epochs}',
         disable=not _progress(cfg, acc),
