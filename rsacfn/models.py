@@ -543,6 +543,10 @@ def from_pretrained(cls:MultiModel, path, *args,
                                 'give a run\'s best/ folder or a folder written by save_pretrained')
     check_model_folder(p)
     _check_method_loaded(p, plugins)
+    if wrong := _wrong_shapes(p):  # before transformers, whose own error is a report of many lines
+        raise ValueError(f'{p}: its weights do not fit the model its config.json describes ({len(wrong)} tensor(s) of '
+                         f'another shape, e.g. {wrong[0]}); was it saved by another method, or edited? Load the folder '
+                         'that run wrote')
     try: model, info = super(MultiModel, cls).from_pretrained(p, *args, output_loading_info=True, use_safetensors=True, **kwargs)
     except (RuntimeError, ValueError) as e:
         if 'size mismatch' not in str(e) and 'mismatched' not in str(e) and 'shape' not in str(e): raise
@@ -565,6 +569,20 @@ def from_pretrained(cls:MultiModel, path, *args,
     return model
 
 # %% ../nbs/02_models.ipynb #74716ab3
+def _wrong_shapes(p:Path) -> list[str]:
+    "The saved tensors whose shape is not the one the folder's config.json builds (read from the files' headers alone)."
+    from safetensors import safe_open
+    with torch.device('meta'): model = MultiModel(MultiModelConfig.from_pretrained(p))  # no memory, no weights
+    want = {k: list(v.shape) for k, v in model.state_dict().items()}
+    index = p/'model.safetensors.index.json'
+    files = sorted(set(json.loads(index.read_text())['weight_map'].values())) if index.is_file() else ['model.safetensors']
+    out = []
+    for name in files:
+        with safe_open(str(p/name), 'pt') as f:
+            out += [f'{k} {f.get_slice(k).get_shape()} where the model has {want[k]}' for k in f.keys()
+                    if k in want and list(f.get_slice(k).get_shape()) != want[k]]
+    return out
+
 def _mismatch(e:Exception) -> str:
     "The tensors a loader's shape error names, in a few words (transformers' own message is a report of many lines)."
     import re

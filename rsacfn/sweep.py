@@ -87,7 +87,7 @@ def _numbers(value, name:str, what:str) -> list:
     for x in items:
         if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
             raise ValueError(f'{name}={value!r}: {x!r} is not a whole number; give {what}')
-    if not items: raise ValueError(f'{name}={value!r}: give at least one {what[:-1]}')
+    if not items: raise ValueError(f'{name}={value!r}: give at least one {name[:-1]}')
     return [int(x) for x in items]
 
 def sweep_runs(methods=None, # None (every registered method), a name, 'a,b', or names
