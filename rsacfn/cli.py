@@ -114,7 +114,7 @@ def _unknown_flag(sub:argparse.ArgumentParser, extra:list[str]) -> str:
     if flag is None: return f"unexpected argument(s) {' '.join(extra)}"
     return str(unknown_key('flag', flag, [o for a in sub._actions for o in a.option_strings if o.startswith('--')]))
 
-_SPELLED = re.compile(r"""\b([a-z_]+)=(\[[^\]]*\]|'[^']*'|"[^"]*"|[^\s,;)]+)""")
+_SPELLED = re.compile(r"""(?<!--set )\b([a-z_]+)=(\[[^\]]*\]|'[^']*'|"[^"]*"|[^\s,;)]+)""")
 _NAMED = re.compile(r'`([a-z_]+)`')
 # what a sweep sets per run, and the flag listing them
 _SWEPT = {'method': '--methods', 'seed': '--seeds', 'fold': '--folds'}
@@ -130,17 +130,17 @@ def cli_spelling(message:str, sub:argparse.ArgumentParser) -> str:
     def flag(m):
         key, value = m.group(1), m.group(2).strip('\'"')
         if value.startswith('['): value = ','.join(v.strip(' \'"') for v in value[1:-1].split(','))  # a list: A,B
+        if sweep and key in _SWEPT: return f'{_SWEPT[key]} {value}'
+        if sweep and key in fields and key not in _SWEEP_FLAGS: return f'--set {key}={value}'  # as the docs write it
         a = actions.get(key)
         if a is not None:
             return a.option_strings[0] if isinstance(a, argparse._StoreTrueAction) else f'{a.option_strings[0]} {value}'
-        if sweep and key in _SWEPT: return f'{_SWEPT[key]} {value}'
-        if sweep and key in fields: return f'--set {key}={value}'
         return m.group(0)
     def named(m):
         key, a = m.group(1), actions.get(m.group(1))
-        if a is not None: return a.option_strings[0]
         if sweep and key in _SWEPT: return _SWEPT[key]
-        return f'--set {key}' if sweep and key in fields else key
+        if sweep and key in fields and key not in _SWEEP_FLAGS: return f'--set {key}'
+        return a.option_strings[0] if a is not None else key
     return _NAMED.sub(named, _SPELLED.sub(flag, message))
 
 # user errors and faults: one line each (--debug: traceback)
@@ -570,27 +570,27 @@ def predict_command(args):
     from rsacfn.backbones import hf_progress
     from rsacfn.data import SKIP_REPORT_COLUMNS, detect_format, read_corpus, write_skip_report
     from rsacfn.files import atomic_write, check_output, short_hash
-    from rsacfn.models import MultiModel
+    from rsacfn.models import MultiModel, saved_method
     out = args.out or Path(f'predictions_{args.input.stem}_{short_hash(args.input)}.csv')
     report = args.skip_report or out.with_name(f'{out.stem}_skipped.csv')
     skip = args.on_error == 'skip'
     writes = [(out, 'out')] + ([(report, 'skip_report')] if skip else [])
     if skip and Path(report).absolute() == Path(out).absolute():
         raise ValueError('--out and --skip_report name one file; give two')
-    for path, name in writes: check_output(path, name, (args.input, args.model_dir), args.overwrite)  # at once
-    with hf_progress(not args.quiet): model = MultiModel.from_pretrained(args.model_dir, plugins=args.plugins)
+    method = saved_method(args.model_dir, args.plugins)  # from its config.json: the model is loaded after the checks
     reader = detect_format(args.input) if args.corpus == 'auto' else args.corpus
     df = read_corpus(
         args.input,
         reader,
         on_error=args.on_error,
         skip_report=False,
-        **({'labels': False, 'texts': 'text' in model.head.modalities} if reader == 'manifest' else {}),
+        **({'labels': False, 'texts': 'text' in method.modalities} if reader == 'manifest' else {}),
     )
     texts = () if reader == 'manifest' else (Path(w).with_suffix('.txt') for w in df.wav_path)
     # never written: the manifest or corpus, a clip, the model
     inputs = {args.input, args.model_dir, *df.wav_path, *texts}
     for path, name in writes: check_output(path, name, inputs, args.overwrite)
+    with hf_progress(not args.quiet): model = MultiModel.from_pretrained(args.model_dir, plugins=args.plugins)
     table, skipped = predict_corpus(model, df, args.batch_size, _device(args.device), not args.quiet, args.on_error)
     # the reader's; those failing to decode follow
     read_skips = pd.DataFrame(df.attrs.get('skipped', []), columns=SKIP_REPORT_COLUMNS)

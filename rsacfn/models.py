@@ -14,7 +14,7 @@ from typing import Sequence
 __all__ = ['FINGERPRINT', 'FILES_FINGERPRINT', 'FusionHead', 'SpeechOnly', 'TextOnly', 'EarlyFusion', 'LateFusion', 'Stack',
            'Residual', 'RSA', 'RSACFN', 'HybridFusion', 'fix_length', 'MLPMixer', 'build_head', 'method_table', 'pool',
            'MultiModelConfig', 'MultiModelOutput', 'DimensionHead', 'dimension_loss', 'head_output', 'FrozenBackbones',
-           'receptive_field', 'check_backbones', 'text_positions', 'MultiModel', 'config_fingerprint',
+           'receptive_field', 'check_backbones', 'text_positions', 'MultiModel', 'saved_method', 'config_fingerprint',
            'weights_metadata', 'check_model_folder', 'default_device', 'model_inputs', 'infer', 'as_clips', 'as_texts',
            'predict', 'warn_cut', 'prediction_table']
 
@@ -600,6 +600,16 @@ def _check_method_loaded(p:Path, plugins:Sequence[str]):
     hint = (f'it was trained with a method from plugins={used!r}: pass them' if used else
             'pass plugins=[...] naming the module or .py file that registers it')
     raise ValueError(f'{p}: its method {method!r} is not registered here; {hint}')
+
+def saved_method(path, # a saved model folder
+                 plugins:Sequence[str]=()): # modules or .py files registering its method, if a plugin's
+    "The registry's entry for a saved model's method, from its config.json alone (the weights are not read)."
+    p = Path(path).expanduser()
+    if not (p/'config.json').is_file():
+        raise FileNotFoundError(f'{p} is not a saved model: no {"config.json in it" if p.is_dir() else "such folder"}; '
+                                'give a run\'s best/ folder or a folder written by save_pretrained')
+    _check_method_loaded(p, plugins)
+    return get_method(json.loads((p/'config.json').read_text(encoding='utf-8'))['method'])
 
 @patch
 def collator(self:MultiModel, pad_to_max:bool=False, audio_pad_multiple:int=1) -> Collator:

@@ -56,12 +56,19 @@ def _check_facts(name:str, cls, attention:tuple, joint:tuple, sizes:dict):
 # %% ../nbs/01b_registry.ipynb #3356e13c
 def _where(cls) -> str: return f'{cls.__module__}.{cls.__qualname__}'
 
+def _same_class(a, b) -> bool:
+    """Whether two classes are one class defined twice: the same module and name (a cell run again, a module reloaded),
+    or a notebook's class and the one rsacfn exports from it (nbdev: the notebook runs as `__main__`)."""
+    if a.__qualname__ != b.__qualname__: return False
+    mods = {a.__module__, b.__module__}
+    return len(mods) == 1 or ('__main__' in mods and any(m.startswith('rsacfn.') for m in mods))
+
 def _check_free(name:str, cls):
     """Refuse a method name another class has taken: a plugin's head would train under the name of one of the paper's,
-    and every later reader (predict, evaluate) would build the other. The same class defined again (a notebook cell run
-    twice, a module reloaded) takes its own name back."""
+    and every later reader (predict, evaluate) would build the other. The same class defined again takes its own name
+    back."""
     old = METHODS.get(name)
-    if old is not None and _where(old.head) != _where(cls):
+    if old is not None and not _same_class(old.head, cls):
         raise ValueError(f'method name {name!r} is taken by {_where(old.head)}, so {_where(cls)} cannot be registered '
                          f'under it; give your head a name of its own, e.g. {name + "_mine"!r}')
 

@@ -75,7 +75,7 @@ def test_import_rsacfn_is_instant_and_offers_its_entry_points():
     code = ("import sys, rsacfn; print(sorted(set(rsacfn.__all__) - {'__version__'}), bool(rsacfn.__doc__), "
             "[m for m in ('torch', 'pandas', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "['EmotionRecognizer', 'MultiModel', 'TrainConfig', 'run_sweep', 'train'] True []"
+    assert out == "['EmotionRecognizer', 'MultiModel', 'TrainConfig', 'experiment_config', 'run_sweep', 'train'] True []"
     import rsacfn
     from rsacfn.recognizer import EmotionRecognizer
     assert rsacfn.EmotionRecognizer is EmotionRecognizer
