@@ -9,9 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RECORD', 'OUTPUTS', 'user_path', 'check_parent', 'written', 'kind_of', 'record', 'atomic_write', 'atomic_dir', 'some',
-           'foreign_files', 'a_or_an', 'check_claim', 'claim', 'own_tree', 'remove_written', 'discard', 'not_ours',
-           'check_output', 'check_apart', 'follow_umask', 'short_hash', 'strict_json', 'write_json', 'RunLocked',
+__all__ = ['RECORD', 'OUTPUTS', 'user_path', 'check_parent', 'written', 'kind_of', 'record', 'atomic_write', 'follow_umask',
+           'atomic_dir', 'some', 'foreign_files', 'a_or_an', 'check_claim', 'claim', 'own_tree', 'remove_written',
+           'discard', 'not_ours', 'check_output', 'check_apart', 'short_hash', 'strict_json', 'write_json', 'RunLocked',
            'run_lock']
 
 # %% ../nbs/00a_files.ipynb #b5660bdc
@@ -67,6 +67,17 @@ def _write_record(folder:Path, names, kind:str|None):
     (folder/RECORD).write_text(''.join(n + '\n' for n in lines), encoding='utf-8')
 
 # %% ../nbs/00a_files.ipynb #d8444964
+def _file_digest(path) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 22), b''): h.update(chunk)
+    return h.hexdigest()
+
+def _note_output(path:Path):
+    "Note beside `path` (outside any claimed folder) that rsacfn wrote it, with the hash of what it wrote."
+    with _RECORDING, open(path.parent/OUTPUTS, 'a', encoding='utf-8') as f:  # a line is written whole
+        f.write(f'{_file_digest(path)}\t{path.name}\n')
+
 def record(path):
     "Add the file `path` (or every file in the folder `path`) to the record of the claimed folder it lies in, if any."
     path = Path(os.path.abspath(path))
@@ -115,6 +126,12 @@ def atomic_write(path, # the file to write
         if tmp.exists(): tmp.unlink()
 
 # %% ../nbs/00a_files.ipynb #5679dd12
+def follow_umask(paths):
+    "Give files written by libraries that make them private (safetensors: 0600) the modes of every other file: the umask's."
+    mask = os.umask(0); os.umask(mask)
+    for p in paths:
+        if Path(p).is_file(): os.chmod(p, 0o666 & ~mask)
+
 @contextmanager
 def atomic_dir(path): # the folder to create or replace
     "Yield a temporary folder beside `path` to fill; only if the block succeeds does it replace `path` whole."
@@ -232,17 +249,6 @@ def discard(path):
 # %% ../nbs/00a_files.ipynb #8c05140a
 def _inside(p:Path, folder:Path) -> bool: return p == folder or folder in p.parents
 
-def _file_digest(path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 22), b''): h.update(chunk)
-    return h.hexdigest()
-
-def _note_output(path:Path):
-    "Note beside `path` (outside any claimed folder) that rsacfn wrote it, with the hash of what it wrote."
-    with _RECORDING, open(path.parent/OUTPUTS, 'a', encoding='utf-8') as f:  # a line is written whole
-        f.write(f'{_file_digest(path)}\t{path.name}\n')
-
 def not_ours(path) -> str|None:
     "Why the existing file `path` is not rsacfn's to replace (its own record does not list it as written, unchanged), or None."
     p = Path(os.path.abspath(path))
@@ -291,11 +297,6 @@ def check_apart(outputs:dict, # what a command writes: parameter -> path (None: 
                 raise ValueError(f'{o_name}={str(o)!r} is inside {i_name}={str(i)!r}, an input of this run: rsacfn never '
                                  f'writes into what it reads; choose another `{o_name}`')
 
-def follow_umask(paths):
-    "Give files written by libraries that make them private (safetensors: 0600) the modes of every other file: the umask's."
-    mask = os.umask(0); os.umask(mask)
-    for p in paths:
-        if Path(p).is_file(): os.chmod(p, 0o666 & ~mask)
 
 # %% ../nbs/00a_files.ipynb #66f0fbf0
 def short_hash(path) -> str:

@@ -34,7 +34,7 @@ from .backbones import (cnn_skipped, drop_pooler, freeze_cnn, load_audio_encoder
                               load_text_encoder)
 from .files import follow_umask
 from .progress import progress_bar
-from .registry import METHODS, check_head_sizes, get_method, head_sizes, register_head  # `01b_registry`
+from .registry import METHODS, check_head_sizes, get_method, head_sizes, load_plugins, register_head  # `01b_registry`
 
 # %% ../nbs/02_models.ipynb #726a6cfb
 class FusionHead(nn.Module):
@@ -591,7 +591,6 @@ def _mismatch(e:Exception) -> str:
 
 def _check_method_loaded(p:Path, plugins:Sequence[str]):
     "Import `plugins`; refuse a folder whose method is not registered here, naming the plugins it was trained with."
-    from .registry import load_plugins
     load_plugins(plugins)
     config = json.loads((p/'config.json').read_text(encoding='utf-8'))
     method = config.get('method')
