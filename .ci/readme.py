@@ -1,6 +1,6 @@
 """README.md from nbs/index.ipynb, as `nbdev_readme` makes it with Quarto (GitHub Markdown, the notebook not run
 again): markdown cells as they are; a code cell as a python block followed by its outputs (Markdown shown as Markdown,
-text in a plain block); `#| hide` cells left out, `#| echo: false` shows the output only.
+text in a `text` block); `#| hide` cells left out, `#| echo: false` shows the output only.
 
 `make readme` runs `nbdev_readme` where Quarto is installed, else this; `tests/test_outputs.py` checks that README.md is
 what this makes of the committed notebook. Usage: python .ci/readme.py [--check]"""
@@ -19,8 +19,8 @@ def _outputs(cell: dict) -> list[str]:
     for o in cell.get('outputs', []):
         data = o.get('data', {})
         if 'text/markdown' in data: out.append(''.join(data['text/markdown']).strip())
-        elif o['output_type'] == 'stream': out.append('```\n' + ''.join(o['text']).rstrip() + '\n```')
-        elif 'text/plain' in data: out.append('```\n' + ''.join(data['text/plain']).rstrip() + '\n```')
+        elif o['output_type'] == 'stream': out.append('```text\n' + ''.join(o['text']).rstrip() + '\n```')
+        elif 'text/plain' in data: out.append('```text\n' + ''.join(data['text/plain']).rstrip() + '\n```')
     return out
 
 

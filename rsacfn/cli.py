@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['COMMANDS', 'PAPER_FLAGS', 'ERRORS', 'PREDICTIONS_HEADER', 'command', 'UsageError', 'parser', 'from_paper_flags',
-           'cli_spelling', 'main', 'demo_corpus', 'typed_path', 'typed', 'config_arguments', 'train_command',
+           'cli_spelling', 'main', 'typed_path', 'demo_corpus', 'typed', 'config_arguments', 'train_command',
            'set_values', 'sweep_base', 'listed', 'sweep_command', 'predict_command', 'evaluate_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
@@ -181,6 +181,10 @@ def main(argv:list[str]|None=None) -> int:
             return 2
 
 # %% ../nbs/06_cli.ipynb #867c32ac
+def typed_path(text:str) -> Path:
+    "A path argument as typed: `~` expanded (`--out=~/x` and a quoted '~/x' reach a command unexpanded by the shell)."
+    return Path(os.path.expanduser(text))
+
 def _demo_args(p):
     p.add_argument('path', type=typed_path, help='folder to write (it must be empty or hold this same demo corpus)')
     p.add_argument('--size', choices=list(DEMO_SIZES), default='default', help='corpus size (default: %(default)s)')
@@ -208,10 +212,6 @@ def demo_corpus(args):
     print('where emotional segments show their emotion: ' + ', '.join(f'{k} {v}' for k, v in cues.items()))
 
 # %% ../nbs/06_cli.ipynb #64f658c0
-def typed_path(text:str) -> Path:
-    "A path argument as typed: `~` expanded (`--out=~/x` and a quoted '~/x' reach a command unexpanded by the shell)."
-    return Path(os.path.expanduser(text))
-
 def typed(annotation, name:str=''):
     "An argparse type parsing a value as `rsacfn.config.parse_value` does for a field annotated `annotation`."
     def parse(v):
