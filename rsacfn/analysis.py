@@ -164,7 +164,8 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
                    plugins:Sequence[str]=() # modules or .py files registering the model's method, if a plugin's
                   ) -> dict: # the metrics (and `reliance`'s result under 'reliance')
     "Score a saved model on a labelled corpus: metrics, predictions, a confusion figure (and valence/arousal, reliance)."
-    model_dir, data_path = (Path(x).expanduser() if isinstance(x, (str, os.PathLike)) else x for x in (model_dir, data_path))
+    model_dir, data_path = (Path(x).expanduser() if isinstance(x, (str, os.PathLike)) else x
+                            for x in (model_dir, data_path))
     out = Path(out).expanduser() if out is not None else None
     if out is not None: check_output_folder(out, (model_dir, data_path), overwrite)
     model = MultiModel.from_pretrained(model_dir, plugins=plugins)

@@ -14,7 +14,8 @@ __all__ = ['COMMANDS', 'PAPER_FLAGS', 'ERRORS', 'PREDICTIONS_HEADER', 'command',
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
 from .config import (CHOICES, CORPUS_READERS, DEMO_SIZES, EXPERIMENT_KEYS, LAUNCHERS, METRICS, PRESETS, PROTOCOLS,
-                           SWEEP_OWNED, TrainConfig, config_file, default_work_dir, field_help, parse_value, unknown_key)
+                           SWEEP_OWNED, TrainConfig, config_file, default_work_dir, field_help, parse_value,
+                           unknown_key)
 # the rest (torch, transformers, the readers, the trainer) is imported inside the command that needs it:
 # `rsacfn --help`, `rsacfn train --help` and a mistyped flag answer before any of it loads
 
@@ -250,7 +251,8 @@ def config_arguments(p:argparse.ArgumentParser, cls=TrainConfig, skip=()):
     for f in dataclasses.fields(cls):
         if f.name in skip: continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        _add_flag(p, f.name, f.type, default, _flag_help(meanings.get(f.name, ''), f.type, default, CHOICES.get(f.name, ())))
+        meaning = _flag_help(meanings.get(f.name, ''), f.type, default, CHOICES.get(f.name, ()))
+        _add_flag(p, f.name, f.type, default, meaning)
 
 # %% ../nbs/06_cli.ipynb #582f2d06
 def _train_args(p):
@@ -557,9 +559,9 @@ def _predict_args(p):
     _plugins_arg(p)
 
 def _plugins_arg(p):
-    p.add_argument('--plugins', default=[], type=lambda v: listed(v, '--plugins', what='comma-separated modules or .py files'),
-                   metavar='A,B', help="modules or .py files registering the model's method, if a plugin's "
-                                       '(the model folder says which)')
+    p.add_argument('--plugins', default=[], metavar='A,B',
+                   type=lambda v: listed(v, '--plugins', what='comma-separated modules or .py files'),
+                   help="modules or .py files registering the model's method, if a plugin's (the model folder says which)")
 
 # %% ../nbs/06_cli.ipynb #fe338043
 @command('predict', _predict_args)

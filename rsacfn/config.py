@@ -268,8 +268,8 @@ class TrainConfig:
 
 # %% ../nbs/00_config.ipynb #834d74af
 def field_help(cls=None) -> dict:
-    """Each field's meaning, from the comments of its dataclass (`TrainConfig`): the comment on the field's line, else the
-    lines just above it; written once, shown by `rsacfn train --help` and `rsacfn sweep --help`."""
+    """Each field's meaning, from the comments of its dataclass (`TrainConfig`): the comment on the field's line, else
+    the lines just above it; written once, shown by `rsacfn train --help` and `rsacfn sweep --help`."""
     import inspect, io, tokenize
     cls = cls or TrainConfig
     try: src = inspect.getsource(cls)

@@ -590,7 +590,8 @@ def _manifest_columns(path:Path, raw:pd.DataFrame, columns:dict|None, labels:boo
             raise CorpusError(path, f"columns {' and '.join(map(repr, found))} would each give the {ours} column, so "
                               'either could be meant', 'Keep one of them: rename or remove the other')
         cols[ours] = found[0] if found else None
-    missing = [k for k in ('wav_path', *(['text'] if texts else []), *(['emotion'] if labels else [])) if cols[k] is None]
+    needed = ('wav_path', *(['text'] if texts else []), *(['emotion'] if labels else []))
+    missing = [k for k in needed if cols[k] is None]
     if missing:
         raise CorpusError(path, f'no column for {", ".join(missing)}; columns are {list(raw.columns)}',
                           'Name ' + '; '.join(f'the {m} column one of: {", ".join(MANIFEST_COLUMNS[m])}'

@@ -23,10 +23,11 @@ _RECORDING = threading.Lock()
 
 def _transient(name:str) -> bool:
     "rsacfn's own bookkeeping and half-written temporary names: never a user's file, never a result."
-    return name in (RECORD, OUTPUTS, '.lock') or (name.startswith('.') and ('.partial' in name or name.endswith('.old')))
+    half = name.startswith('.') and ('.partial' in name or name.endswith('.old'))
+    return name in (RECORD, OUTPUTS, '.lock') or half
 
 def user_path(path) -> Path:
-    "A path as a user may type it (relative, `./`, `../`, `~`, a trailing slash) made absolute: what it names from here."
+    "A path as a user types it (relative, `./`, `../`, `~`, a trailing slash) made absolute: what it names from here."
     return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
 
 def check_parent(path, # a file or folder a command is about to write
@@ -127,7 +128,7 @@ def atomic_write(path, # the file to write
 
 # %% ../nbs/00a_files.ipynb #5679dd12
 def follow_umask(paths):
-    "Give files written by libraries that make them private (safetensors: 0600) the modes of every other file: the umask's."
+    "Give files that libraries write private (safetensors: 0600) the modes of every other file: the umask's."
     mask = os.umask(0); os.umask(mask)
     for p in paths:
         if Path(p).is_file(): os.chmod(p, 0o666 & ~mask)
@@ -250,7 +251,7 @@ def discard(path):
 def _inside(p:Path, folder:Path) -> bool: return p == folder or folder in p.parents
 
 def not_ours(path) -> str|None:
-    "Why the existing file `path` is not rsacfn's to replace (its own record does not list it as written, unchanged), or None."
+    "Why the existing file `path` is not rsacfn's to replace (not in its record as written, unchanged), or None."
     p = Path(os.path.abspath(path))
     if (owner := _owner(p)) is not None:
         return None if p.relative_to(owner).as_posix() in written(owner) else f'the record of {owner} does not list it'
@@ -294,8 +295,8 @@ def check_apart(outputs:dict, # what a command writes: parameter -> path (None: 
             if i is None or not Path(i).exists(): continue
             ip = Path(os.path.abspath(i))
             if _inside(op, ip) or _inside(Path(os.path.realpath(op)), Path(os.path.realpath(ip))):
-                raise ValueError(f'{o_name}={str(o)!r} is inside {i_name}={str(i)!r}, an input of this run: rsacfn never '
-                                 f'writes into what it reads; choose another `{o_name}`')
+                raise ValueError(f'{o_name}={str(o)!r} is inside {i_name}={str(i)!r}, an input of this run: rsacfn '
+                                 f'never writes into what it reads; choose another `{o_name}`')
 
 
 # %% ../nbs/00a_files.ipynb #66f0fbf0

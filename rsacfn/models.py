@@ -534,9 +534,10 @@ def save_pretrained(self:MultiModel, save_directory, **kwargs):
 def from_pretrained(cls:MultiModel, path, *args,
                     plugins:Sequence[str]=(), # modules or .py files registering the model's method, if a plugin's
                     **kwargs) -> 'MultiModel':
-    "Load a saved `MultiModel` with its processors: safetensors only, the folder as saved, every weight used and finite."
+    "Load a saved `MultiModel` and its processors: safetensors only, the folder as saved, every weight used and finite."
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path={path!r}: give the model folder as a path (a str or pathlib.Path), e.g. 'models/rsa_cfn/best'")
+        raise TypeError(f"path={path!r}: give the model folder as a path (a str or pathlib.Path), e.g. "
+                        "'models/rsa_cfn/best'")
     p = Path(path).expanduser()
     if not (p/'config.json').is_file():
         raise FileNotFoundError(f'{p} is not a saved model: no {"config.json in it" if p.is_dir() else "such folder"}; '
@@ -575,7 +576,8 @@ def _wrong_shapes(p:Path) -> list[str]:
     with torch.device('meta'): model = MultiModel(MultiModelConfig.from_pretrained(p))  # no memory, no weights
     want = {k: list(v.shape) for k, v in model.state_dict().items()}
     index = p/'model.safetensors.index.json'
-    files = sorted(set(json.loads(index.read_text())['weight_map'].values())) if index.is_file() else ['model.safetensors']
+    files = (sorted(set(json.loads(index.read_text())['weight_map'].values())) if index.is_file()
+             else ['model.safetensors'])
     out = []
     for name in files:
         with safe_open(str(p/name), 'pt') as f:
@@ -765,7 +767,8 @@ def as_clips(clips, name:str='clips') -> list|None:
     out = list(clips)
     for i, c in enumerate(out):
         if not isinstance(c, (str, os.PathLike, np.ndarray)):
-            raise TypeError(f'{name}[{i}] is {c!r}: give each clip as a path (a str or pathlib.Path) or a waveform array')
+            raise TypeError(f'{name}[{i}] is {c!r}: give each clip as a path (a str or pathlib.Path) or a waveform '
+                            'array')
     return out
 
 def as_texts(texts, n:int, name:str='texts') -> list|None:

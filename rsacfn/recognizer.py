@@ -78,8 +78,8 @@ def _check_inputs(rec:EmotionRecognizer, clips, texts):
 
 # %% ../nbs/08_recognizer.ipynb #43f26845
 def _recognize(self:EmotionRecognizer,
-               clips=None, # wav paths (a list, tuple, generator, Series), one path, or a manifest (.csv) or corpus folder
-               texts:Sequence[str]|str|None=None, # one transcript per clip (methods that read text); one string: one clip
+               clips=None, # wav paths (a list, tuple, generator, Series), one path, a manifest (.csv) or corpus folder
+               texts:Sequence[str]|str|None=None, # a transcript per clip (methods that read text); a string: one clip
                progress:bool=False, # a progress bar over the batches
                on_error:str='raise' # a clip that cannot be read: 'raise', or 'skip' it (listed in `.attrs['skipped']`)
               ) -> pd.DataFrame: # path, transcript, emotion, p_<class> per class, and each dimension the model has

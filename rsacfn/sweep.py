@@ -32,8 +32,8 @@ from .tiny import demo_inputs
 from .presets import experiment_config, preset_config
 from .kernels import warm_command, warm_kernels
 from .progress import progress_bar, redrawn
-from .trainer import (check_backbone_configs, check_split, check_tracker, identity_changes, read_config_corpus, run_identity,
-                           trained)
+from .trainer import (check_backbone_configs, check_split, check_tracker, identity_changes, read_config_corpus,
+                           run_identity, trained)
 
 # %% ../nbs/04a_sweep.ipynb #567e0f1a
 @dataclass(frozen=True)
@@ -70,7 +70,8 @@ def _names(value, name:str) -> list:
     "Method names as people pass them: one name, 'a,b', or any iterable of names."
     items = [x.strip() for x in value.split(',') if x.strip()] if isinstance(value, str) else value
     try: items = list(items)
-    except TypeError: raise TypeError(f"{name}={value!r}: give method names, e.g. ['early_fusion', 'rsa_cfn']") from None
+    except TypeError:
+        raise TypeError(f"{name}={value!r}: give method names, e.g. ['early_fusion', 'rsa_cfn']") from None
     for x in items:
         if not isinstance(x, str): raise TypeError(f"{name}={value!r}: {x!r} is not a method name (a string)")
     if not items: raise ValueError(f'{name}={value!r}: give at least one method (or None for every registered method)')

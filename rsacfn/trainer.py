@@ -432,8 +432,8 @@ def _check_server(uri:str, timeout:float):
     except (urllib.error.URLError, OSError) as e:
         why = getattr(e, 'reason', e)
         raise ValueError(f"report_to='mlflow': the MLflow server MLFLOW_TRACKING_URI={uri} does not answer ({why}, "
-                         f'waited {timeout:g} s); start it, or unset MLFLOW_TRACKING_URI to track into output_dir/mlruns'
-                         ) from None
+                         f'waited {timeout:g} s); start it, or unset MLFLOW_TRACKING_URI to track into '
+                         'output_dir/mlruns') from None
 
 def start_tracking(cfg:TrainConfig, acc):
     "Start the run's tracker (`report_to`); nothing for 'none'."
@@ -620,8 +620,8 @@ def _check_data(cfg:TrainConfig, df:pd.DataFrame, train_df:pd.DataFrame):
 
 # %% ../nbs/03_trainer.ipynb #b4177cc1
 def clips_cut(cfg:TrainConfig, *splits) -> dict|None:
-    """The clips of the run's splits longer than `audio_max_lens`, which it hears only the start of (`cut_clips`), said in
-    a warning; None for a method without audio."""
+    """The clips of the run's splits longer than `audio_max_lens`, which it hears only the start of (`cut_clips`),
+    said in a warning; None for a method without audio."""
     if 'audio' not in get_method(cfg.method).modalities: return None
     segs = pd.concat([t for t in splits if t is not None]).drop_duplicates('segment_id')
     cut = cut_clips(segs.duration, segs.wav_path, cfg.audio_max_lens)
@@ -811,8 +811,8 @@ def cache_cnn_features(model:MultiModel, # a model whose audio encoder's CNN is 
     enc, todo = model.audio_encoder, [ds for ds in datasets if ds is not None]
     # each batch as long as its longest clip, audio only
     raw = dataclasses.replace(collate, pad_to_max=False, audio_pad_multiple=1, modality='audio')
-    bar = progress_bar(total=sum(map(len, todo)), desc="the audio CNN, once per clip", unit='clip', disable=not progress,
-               leave=False)
+    bar = progress_bar(total=sum(map(len, todo)), desc="the audio CNN, once per clip", unit='clip',
+                       disable=not progress, leave=False)
     with bar, torch.no_grad():
         for ds in todo:
             ds.cnn, out = None, []

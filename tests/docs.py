@@ -1,8 +1,8 @@
 """Run the docs as a user types them: every fenced `bash` and `python` block of README.md, GUIDE.md and the notebooks'
 prose, in order, from a fresh working folder, with relative paths as written. A block marked `<!-- illustrative: why -->`
-on the line above it is not run; a `text` block is output. `python tests/docs.py DOC WORK` runs DOC's blocks in WORK
-(after `prepare`) in this one process, with the substitutions below applied, and exits non-zero at the first failure,
-naming the block's line.
+on the line above it is not run; a `text` block is output. `python tests/docs.py ROOT CORPUS AUDIO TEXT DOC...` runs
+each DOC's blocks in a fresh folder of its own under ROOT (after `prepare`), all in this one process, with the
+substitutions below applied, and exits non-zero at the first failure, naming the block's line.
 
 Everything a block is given that the docs do not write is named here and only here: the working folder's inputs
 (`prepare`), the tiny backbones standing in for the paper's hub ids (`HUB_IDS`), the tiny settings (`TINY`) and the
@@ -84,7 +84,7 @@ def hub_cache(root:Path, backbones:dict):
 
 
 def prepare(work:Path, corpus:Path, backbones:dict, doc:str):
-    "The working folder the docs assume: the corpus where they name it, two clips and a manifest, a saved model, the hub."
+    "The working folder the docs assume: the corpus where they name it, two clips and a manifest, a saved model."
     import pandas as pd, soundfile as sf
     from rsacfn.data import read_kemdy20
     shutil.copytree(corpus, work/'data'/'KEMDy20_v1_1')
@@ -102,7 +102,6 @@ def prepare(work:Path, corpus:Path, backbones:dict, doc:str):
         MultiModel.from_backbones('early_fusion', backbones['audio'], backbones['text'], audio_max_lens=32_000,
                                   text_max_lens=64).save_pretrained(work/'models'/'baseline'/'best')
     (work/'nbs').symlink_to(ROOT/'nbs', target_is_directory=True)  # `papermill nbs/04_experiment.ipynb ...`
-    hub_cache(work/'.hf', backbones)
 
 
 def bash(code:str, where:str):
@@ -128,7 +127,6 @@ def python(code:str, where:str):
 
 def run(doc:str):
     import time
-    tiny_heads()
     for b in blocks(doc):
         if b['why'] is not None or b['lang'] not in RUN: continue
         t = time.perf_counter()
@@ -137,9 +135,14 @@ def run(doc:str):
 
 
 if __name__ == '__main__':
-    doc, work, corpus, audio, text = sys.argv[1:]
-    os.environ.update(HF_HUB_CACHE=str(Path(work)/'.hf'), HF_HUB_OFFLINE='1')  # before any Hugging Face import
-    os.chdir(work)
-    prepare(Path(work), Path(corpus), dict(audio=audio, text=text), doc)
-    run(doc)
-    print(f'{doc}: every block ran')
+    root, corpus, audio, text, *docs = sys.argv[1:]
+    root, backbones = Path(root), dict(audio=audio, text=text)
+    os.environ.update(HF_HUB_CACHE=str(root/'hub'), HF_HUB_OFFLINE='1')  # before any Hugging Face import
+    hub_cache(root/'hub', backbones)
+    tiny_heads()
+    for doc in docs:
+        work = root/re.sub(r'\W', '_', doc); work.mkdir()
+        os.chdir(work)
+        prepare(work, Path(corpus), backbones, doc)
+        run(doc)
+        print(f'{doc}: every block ran', flush=True)
