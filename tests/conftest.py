@@ -44,6 +44,28 @@ def tiny_backbones(tmp_path_factory):
     return cached_tiny_backbones(pretrain_clips=0, progress=False)
 
 
+def one_line(r) -> bool:
+    "Whether a command's error is one line, and no traceback."
+    return len(r.stderr.strip().splitlines()) == 1 and 'Traceback' not in r.stderr
+
+
+def tree(root) -> dict:
+    "Every file under `root` and its bytes: what a command must leave untouched."
+    from pathlib import Path
+    root = Path(root)
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob('*')) if p.is_file()}
+
+
+@pytest.fixture(scope='module')
+def model_dir(tiny_backbones, tmp_path_factory):
+    "A saved early_fusion model (untrained tiny backbones: the commands' mechanics, not their accuracy)."
+    from rsacfn.models import MultiModel
+    d = tmp_path_factory.mktemp('model')/'best'
+    MultiModel.from_backbones('early_fusion', tiny_backbones['audio'], tiny_backbones['text'], audio_max_lens=32_000,
+                              text_max_lens=64).save_pretrained(d)
+    return d
+
+
 @pytest.fixture
 def corpus_copy(tiny_corpus, tmp_path):
     "A private copy of the tiny corpus that a test may damage."

@@ -10,24 +10,9 @@ import soundfile as sf
 from rsacfn.data import CorpusError, read_kemdy20, read_manifest
 from rsacfn.models import MultiModel
 
+from conftest import one_line, tree  # and the fixture model_dir: a saved early_fusion model
+
 BIN = Path(sys.executable).parent
-
-
-def one_line(r) -> bool: return len(r.stderr.strip().splitlines()) == 1 and 'Traceback' not in r.stderr
-
-
-def tree(root) -> dict:
-    root = Path(root)
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob('*')) if p.is_file()}
-
-
-@pytest.fixture(scope='module')
-def model_dir(tiny_backbones, tmp_path_factory):
-    "A saved early_fusion model (untrained tiny backbones: the commands' mechanics, not their accuracy)."
-    d = tmp_path_factory.mktemp('model')/'best'
-    MultiModel.from_backbones('early_fusion', tiny_backbones['audio'], tiny_backbones['text'], audio_max_lens=32_000,
-                              text_max_lens=64).save_pretrained(d)
-    return d
 
 
 @pytest.fixture(scope='module')

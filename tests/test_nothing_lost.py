@@ -15,22 +15,7 @@ os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent
 
 
-def one_line(r) -> bool: return len(r.stderr.strip().splitlines()) == 1 and 'Traceback' not in r.stderr
-
-
-def tree(root) -> dict:
-    "Every file under `root` and its bytes: what a command must leave untouched."
-    root = Path(root)
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob('*')) if p.is_file()}
-
-
-@pytest.fixture(scope='module')
-def model_dir(tiny_backbones, tmp_path_factory):
-    "A saved early_fusion model (untrained tiny backbones: the commands' mechanics, not their accuracy)."
-    d = tmp_path_factory.mktemp('model')/'best'
-    MultiModel.from_backbones('early_fusion', tiny_backbones['audio'], tiny_backbones['text'], audio_max_lens=32_000,
-                              text_max_lens=64).save_pretrained(d)
-    return d
+from conftest import one_line, tree  # and the fixture model_dir: a saved early_fusion model
 
 
 @pytest.fixture
