@@ -18,6 +18,8 @@ LAB_HOOK := $(VENV)/etc/jupyter/jupyter_server_config.json
 
 .PHONY: install test test-quick demo lab notebooks readme clean
 
+# setuptools' banner on every editable install ("Editable installation ... be careful with folders") says nothing here
+QUIET_BUILD = PYTHONWARNINGS="ignore:Editable installation"
 # pip compiles the libraries' bytecode on one core (40 of its 60 s); compileall -j 0 does it on all of them. Like pip,
 # it leaves a file that is not Python 3.11 (torch ships one for 3.12) uncompiled
 COMPILE = $(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null || true
@@ -26,13 +28,13 @@ COMPILE = $(BIN)/python -m compileall -q -j 0 "$$($(BIN)/python -c 'import sysco
 $(BIN)/.installed-run: setup.py settings.ini constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e .
+	$(QUIET_BUILD) $(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e .
 	$(COMPILE)
 	touch $@
 
 # and what the tests, the notebooks and JupyterLab need
 $(BIN)/.installed: $(BIN)/.installed-run
-	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e ".[dev]"
+	$(QUIET_BUILD) $(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e ".[dev]"
 	$(COMPILE)
 	mkdir -p $(dir $(LAB_HOOK))
 	echo '{"ContentsManager": {"pre_save_hook": "nbdev.clean.clean_jupyter"}}' > $(LAB_HOOK)
