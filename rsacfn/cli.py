@@ -8,9 +8,9 @@ import argparse, dataclasses, json, os, re, sys, warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COMMANDS', 'PAPER_FLAGS', 'ERRORS', 'PREDICTIONS_HEADER', 'command', 'UsageError', 'parser', 'from_paper_flags',
-           'cli_spelling', 'main', 'typed_path', 'demo_corpus', 'typed', 'config_arguments', 'train_command',
-           'set_values', 'sweep_base', 'listed', 'sweep_command', 'predict_command', 'evaluate_command']
+__all__ = ['COMMANDS', 'PAPER_FLAGS', 'ERRORS', 'command', 'UsageError', 'parser', 'from_paper_flags', 'cli_spelling', 'main',
+           'typed_path', 'demo_corpus', 'typed', 'config_arguments', 'train_command', 'set_values', 'sweep_base',
+           'listed', 'sweep_command', 'predict_command', 'evaluate_command']
 
 # %% ../nbs/06_cli.ipynb #e31c5fb1
 from .config import (CHOICES, CORPUS_READERS, DEMO_SIZES, EXPERIMENT_KEYS, LAUNCHERS, METRICS, PRESETS, PROTOCOLS,
@@ -609,7 +609,6 @@ def predict_command(args):
     )
     print(table.emotion.value_counts().rename('predicted').to_string())
 
-PREDICTIONS_HEADER = 'segment_id,wav_path,text,emotion'  # how a table of `rsacfn predict` begins
 
 # %% ../nbs/06_cli.ipynb #58278958
 def _evaluate_args(p):

@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RECORD', 'OUTPUTS', 'user_path', 'check_parent', 'written', 'kind_of', 'record', 'atomic_write', 'follow_umask',
-           'atomic_dir', 'some', 'foreign_files', 'a_or_an', 'check_claim', 'claim', 'own_tree', 'remove_written',
-           'discard', 'not_ours', 'check_output', 'check_apart', 'short_hash', 'strict_json', 'write_json', 'RunLocked',
-           'run_lock']
+__all__ = ['RECORD', 'OUTPUTS', 'user_path', 'file_above', 'check_parent', 'written', 'kind_of', 'record', 'atomic_write',
+           'follow_umask', 'atomic_dir', 'some', 'foreign_files', 'a_or_an', 'check_claim', 'claim', 'own_tree',
+           'remove_written', 'discard', 'not_ours', 'check_output', 'check_apart', 'short_hash', 'strict_json',
+           'write_json', 'RunLocked', 'run_lock']
 
 # %% ../nbs/00a_files.ipynb #b5660bdc
 RECORD = '.rsacfn-written'  # in a folder rsacfn claimed: every file it wrote there, one relative path a line
@@ -30,16 +30,17 @@ def user_path(path) -> Path:
     "A path as a user types it (relative, `./`, `../`, `~`, a trailing slash) made absolute: what it names from here."
     return Path(os.path.abspath(os.path.expanduser(os.fspath(path))))
 
+def file_above(path) -> Path|None:
+    "The file that the nearest existing path above `path` is, if it is one: nothing can be written below it."
+    d = next(d for d in user_path(path).parents if d.exists())
+    return None if d.is_dir() else d
+
 def check_parent(path, # a file or folder a command is about to write
                  name:str): # the parameter that names it, for the message
     "Refuse a path below a file (nothing can be written there), naming the file."
-    p = user_path(path)
-    for d in p.parents:  # the nearest that exists must be a folder
-        if d.exists():
-            if not d.is_dir():
-                raise FileExistsError(f'{name}={str(path)!r}: {d} is a file, so nothing can be written below it; '
-                                      f'choose another `{name}`')
-            return
+    if (f := file_above(path)) is not None:
+        raise FileExistsError(f'{name}={str(path)!r}: {f} is a file, so nothing can be written below it; '
+                              f'choose another `{name}`')
 
 # %% ../nbs/00a_files.ipynb #f1882b05
 def _owner(path:Path) -> Path|None:
@@ -184,10 +185,8 @@ def check_claim(folder, # the folder a command is about to fill
     "Refuse a folder that is a file, holds files rsacfn did not write, or another kind of result (a sweep is no run)."
     folder = Path(folder)
     if folder.exists() and not folder.is_dir(): raise FileExistsError(f'{folder} is a file, not a folder; {hint}')
-    for d in user_path(folder).parents:  # the nearest that exists must be a folder
-        if d.exists():
-            if not d.is_dir(): raise FileExistsError(f'{d} is a file, so {folder} cannot be made below it; {hint}')
-            break
+    if (f := file_above(folder)) is not None:
+        raise FileExistsError(f'{f} is a file, so {folder} cannot be made below it; {hint}')
     if (folder/RECORD).is_file():
         if (other := kind_of(folder)) not in (None, kind):
             raise FileExistsError(f'{folder} holds {a_or_an(other)} that rsacfn wrote, not {a_or_an(kind)}; {hint}')

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os, warnings
 from pathlib import Path
 from typing import Sequence
+import numpy as np
 import pandas as pd
 import torch
 from .analysis import predict_corpus
@@ -87,6 +88,9 @@ def _recognize(self:EmotionRecognizer,
     if on_error not in ('raise', 'skip'): raise ValueError(f"on_error={on_error!r}: give 'raise' or 'skip'")
     if not _is_table(clips):
         clips = as_clips(clips)
+        if any(isinstance(c, np.ndarray) for c in clips or ()):
+            raise TypeError('clips: a waveform in memory is not a clip here; give paths, or pass the waveforms to '
+                            'rsacfn.models.predict(recognizer.model, [wave, ...], texts)')
         texts = as_texts(texts, len(clips) if clips is not None else 1 if isinstance(texts, str) else 0)
     _check_inputs(self, clips, texts)
     df = _as_table(clips, texts, 'text' in self.modalities)

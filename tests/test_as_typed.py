@@ -162,10 +162,11 @@ def test_a_sweep_with_relative_paths_from_a_working_folder(tiny_corpus, work, ti
 # ---------------------------------------------------------------- 2. what rsacfn wrote is known from its own record
 
 def test_overwrite_never_replaces_a_users_file_that_looks_like_rsacfns(model_dir, tiny_corpus, work, rsacfn_cli):
-    from rsacfn.cli import PREDICTIONS_HEADER
     manifest = write_manifest(tiny_corpus, work/'clips.csv')
-    labelled = work/'labelled.csv'  # the user's own table, with the columns a predictions table begins with
-    labelled.write_text(PREDICTIONS_HEADER + ',my_notes\nx,a.wav,좋아,happy,checked by hand\n', encoding='utf-8')
+    assert rsacfn_cli('predict', model_dir, 'clips.csv', '--out', 'probe.csv', '--quiet').returncode == 0
+    header = (work/'probe.csv').read_text(encoding='utf-8').splitlines()[0]
+    labelled = work/'labelled.csv'  # the user's own table, beginning with the columns a predictions table begins with
+    labelled.write_text(header + ',my_notes\nx,a.wav,좋아,happy,checked by hand\n', encoding='utf-8')
     notes = work/'notes.csv'
     notes.write_text('segment_id,file,reason\nx,a.wav,my own reason\n', encoding='utf-8')
     before = tree(work)
@@ -331,6 +332,8 @@ def test_clips_as_people_pass_them(model_dir, tiny_corpus):
     for x in (b, c, d): pd.testing.assert_frame_equal(a, x)
     for bad in (5, 3.5, {'a': 1}, [1, 2]):
         with pytest.raises(TypeError, match='clips'): rec(bad, texts=['x', 'y'])
+    for wave in (np.zeros(16_000, np.float32), [np.zeros(16_000, np.float32)]):  # a waveform in memory: said, not fspath's
+        with pytest.raises(TypeError, match=r'waveform.*rsacfn.models.predict'): rec(wave, texts='가')
 
 
 @pytest.mark.parametrize('columns, named', [
