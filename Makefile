@@ -44,11 +44,14 @@ install: $(BIN)/.installed
 
 # two workers, each given whole test files, the longest first (tests/conftest.py); one torch thread per process
 TEST_WORKERS ?= 2
+# ruff first (lint only, ruff.toml): a mistake it finds costs a second, not the test run
 test: install
+	$(BIN)/ruff check --quiet rsacfn tests benchmarks
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 tests
 
 # the inner loop: every test not marked slow (no training, notebooks, sweeps or subprocesses of the program)
 test-quick: install
+	$(BIN)/ruff check --quiet rsacfn tests benchmarks
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m 'not slow' --durations=5 tests
 
 demo: $(BIN)/.installed-run

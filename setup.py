@@ -30,7 +30,7 @@ setuptools.setup(
                  f'Programming Language :: Python :: {min_python}'],
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
-    package_data={cfg['lib_name']: ['experiment.ipynb']},  # a link to nbs/04_experiment.ipynb: the sweep runs it from an ordinary install
+    package_data={cfg['lib_name'] + '.experiments': ['experiment.ipynb']},  # a link to nbs/50_experiments/experiment.ipynb: the sweep runs it from an ordinary install
     python_requires=f'>={min_python}',
     install_requires=_reqs('requirements'),
     extras_require={'dev': _reqs('dev_requirements')},

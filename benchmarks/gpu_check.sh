@@ -23,7 +23,7 @@ start=$(date +%s)
 $PY -c "import torch; assert torch.cuda.is_available(), 'no GPU visible'; print(torch.__version__, torch.cuda.get_device_name())" \
     > "$OUT/machine.txt" 2>&1 || { cat "$OUT/machine.txt"; echo 'gpu_check: no CUDA torch here'; exit 1; }
 $PY -m pip install --quiet --no-deps --no-build-isolation -e . >> "$OUT/machine.txt" 2>&1
-$PY -c "import rsacfn.trainer, rsacfn.sweep" >> "$OUT/machine.txt" 2>&1 \
+$PY -c "import rsacfn.training.loop, rsacfn.experiments.sweep" >> "$OUT/machine.txt" 2>&1 \
     || { tail -3 "$OUT/machine.txt"; echo 'gpu_check: rsacfn does not import: install its requirements (setup.py)'; exit 1; }
 
 part() {  # part NAME SECONDS COMMAND...: run COMMAND under a time limit, its output in OUT/NAME.txt

@@ -16,11 +16,11 @@ Every section prints a table preceded by the command that made it and the machin
 
 - **startup**: the median wall time of 5 fresh interpreters for `import torch` and for the command line's help pages
   (target: each in less than half of `import torch`), and for the libraries a run cannot do without (torch, Accelerate,
-  transformers' `Wav2Vec2Model` and `RobertaModel`) against `import rsacfn.trainer` (target: at most 1.1x them) and
-  `import rsacfn.experiment` (what each sweep run's kernel imports: the figures too).
+  transformers' `Wav2Vec2Model` and `RobertaModel`) against `import rsacfn.training.loop` (target: at most 1.1x them) and
+  `import rsacfn.experiments.experiment` (what each sweep run's kernel imports: the figures too).
 - **peak**: the best of several large square matrix products (float32 and bfloat16) in this process: what the
   cores can do, the denominator of MFU.
-- **mfu**: per method, one training step of the trainer itself (`rsacfn.trainer.setup`, Accelerate, fused AdamW)
+- **mfu**: per method, one training step of the trainer itself (`rsacfn.training.loop.setup`, Accelerate, fused AdamW)
   on a real demo batch at the method's batch size with dynamic padding; model FLOPs per step counted by
   `torch.utils.flop_counter.FlopCounterMode` (matrix products, convolutions, attention; forward and backward),
   divided by the median step time, against the measured peak of the precision in use; then the operators that
@@ -57,7 +57,7 @@ BIN = Path(sys.executable).parent
 
 def machine(device='cpu') -> str:
     import torch, transformers
-    from rsacfn.trainer import cpu_bf16
+    from rsacfn.training.precision import cpu_bf16
     gpu = f'GPU: {torch.cuda.get_device_name()}, CUDA {torch.version.cuda}; ' if device == 'cuda' else ''
     return (f'machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, transformers {transformers.__version__}, '
             f'{torch.get_num_threads()} threads, bfloat16 units: {"yes" if cpu_bf16() else "no"}; {gpu}{time.strftime("%Y-%m-%d")}')
@@ -118,11 +118,11 @@ def startup(args):
                          result='met' if s < torch_s / 2 else 'NOT met'))
     libs_s = wall([sys.executable, '-c', LIBS])
     rows.append(dict(what=f'python -c "{LIBS}"', seconds=round(libs_s, 3), ratio='1 (the libraries)', target='', result=''))
-    for what in ('rsacfn.trainer', 'rsacfn.experiment'):
+    for what in ('rsacfn.training.loop', 'rsacfn.experiments.experiment'):
         s = wall([sys.executable, '-c', f'import {what}'])
         rows.append(dict(what=f'python -c "import {what}"', seconds=round(s, 3), ratio=f'{s / libs_s:.3f} (the libraries)',
-                         target='<= 1.1' if what == 'rsacfn.trainer' else '',
-                         result=('met' if s <= 1.1 * libs_s else 'NOT met') if what == 'rsacfn.trainer' else ''))
+                         target='<= 1.1' if what == 'rsacfn.training.loop' else '',
+                         result=('met' if s <= 1.1 * libs_s else 'NOT met') if what == 'rsacfn.training.loop' else ''))
     table(rows)
 
 
@@ -148,9 +148,11 @@ def step_cost(method, backbones, heads, precision, steps, profile_rows, size_nam
     "Median seconds and model FLOPs of the trainer's own training step for `method` on one demo batch."
     import torch
     from torch.utils.flop_counter import FlopCounterMode
-    from rsacfn.presets import preset_config
-    from rsacfn.models import model_inputs
-    from rsacfn.trainer import _accelerator, _load_data, setup
+    from rsacfn.training.presets import preset_config
+    from rsacfn.evaluation.inference import model_inputs
+    from rsacfn.training.precision import _accelerator
+    from rsacfn.training.prepare import _load_data
+    from rsacfn.training.loop import setup
     work = Path(tempfile.mkdtemp())
     cfg = preset_config('paper' if size_name == 'paper' else 'demo', method=method, data_path=str(backbones['corpus']),
                         wav_model=str(backbones['audio']), text_model=str(backbones['text']), output_dir=str(work), device=device,
@@ -190,10 +192,9 @@ def step_cost(method, backbones, heads, precision, steps, profile_rows, size_nam
 def mfu(args):
     sys.path.insert(0, str(Path(__file__).parent))
     from throughput import paper_size_backbones
-    from rsacfn.tiny import tiny_backbones
-    from rsacfn.demo import make_demo_corpus
-    from rsacfn.models import FusionHead  # registers the paper's methods
-    from rsacfn.registry import METHODS
+    from rsacfn.models.tiny import tiny_backbones
+    from rsacfn.data.demo import make_demo_corpus
+    from rsacfn.models.registry import METHODS
     out = Path(args.out)
     tiny = tiny_backbones(progress=False)
     bb = dict(tiny if args.backbones == 'tiny' else paper_size_backbones(out/'paper_size_backbones', tiny),
@@ -225,9 +226,9 @@ def mfu(args):
 
 def precision(args):
     import pandas as pd
-    from rsacfn.presets import preset_config
-    from rsacfn.tiny import demo_inputs
-    from rsacfn.trainer import train
+    from rsacfn.training.presets import preset_config
+    from rsacfn.models.tiny import demo_inputs
+    from rsacfn.training.loop import train
     out = Path(args.out)/'precision'
     inputs = demo_inputs(Path(args.out), 'default')
     rows = []
@@ -256,10 +257,9 @@ def run_inputs(args, folder):
     and recipes. Returns (corpus, backbones, run settings, heads(method))."""
     sys.path.insert(0, str(Path(__file__).parent))
     from throughput import SMALL_HEADS, paper_size_backbones
-    from rsacfn.tiny import tiny_backbones
-    from rsacfn.demo import make_demo_corpus
-    from rsacfn.models import FusionHead  # registers the paper's methods
-    from rsacfn.registry import head_sizes
+    from rsacfn.models.tiny import tiny_backbones
+    from rsacfn.data.demo import make_demo_corpus
+    from rsacfn.models.registry import head_sizes
     tiny = tiny_backbones(progress=False)
     paper = args.backbones == 'paper'
     duration = tuple(float(x) for x in args.duration.split(','))
@@ -272,7 +272,7 @@ def run_inputs(args, folder):
 
 
 def habits(args):
-    """Whole training runs (`rsacfn.trainer.train`, wall time from the call to its return) in the published pipeline's
+    """Whole training runs (`rsacfn.training.loop.train`, wall time from the call to its return) in the published pipeline's
     habits against rsacfn's defaults, same corpus, backbones, heads, batches and epochs: published = every batch padded
     to 96000 samples / 256 tokens and the whole corpus decoded into memory before training (its decoding time added);
     default = dynamic padding, clips decoded as batches need them (on a CPU the frozen CNN's output computed once per
@@ -282,19 +282,20 @@ def habits(args):
     run folder). `--audio_pad_multiples` repeats default and grouped with each `audio_pad_multiple`. An untimed one-epoch
     run comes first: the process's first run would pay for CUDA's and the libraries' start-up. The runs share one
     process; each side's imports in a fresh interpreter (the published pipeline: torch and the two model classes;
-    rsacfn: `import rsacfn.trainer`) are measured apart and added for the ratio with imports. Where a target is not met,
+    rsacfn: `import rsacfn.training.loop`) are measured apart and added for the ratio with imports. Where a target is not met,
     `held back by` names the part of the default run furthest over its share (a third of the published run's part)."""
     import collections, contextlib, shutil
     from unittest import mock
-    import rsacfn.trainer as T
+    import rsacfn.training.loop as T
     from rsacfn.config import TrainConfig
-    from rsacfn.data import load_audio, read_corpus
+    from rsacfn.data.audio import load_audio
+    from rsacfn.data.readers import read_corpus
     out = Path(args.out)/'habits'
     corpus, bb, sizes, heads = run_inputs(args, 'habits')
     gpu = args.device == 'cuda'
     goal = 1.5 if gpu else 3  # the default's target speed-up over the published pipeline
     rows = []
-    imports = {'published': wall([sys.executable, '-c', PUBLISHED_LIBS], n=3), 'rsacfn': wall([sys.executable, '-c', 'import rsacfn.trainer'], n=3)}
+    imports = {'published': wall([sys.executable, '-c', PUBLISHED_LIBS], n=3), 'rsacfn': wall([sys.executable, '-c', 'import rsacfn.training.loop'], n=3)}
     for method in args.methods.split(',') if args.methods else ['early_fusion']:
         base = dict(data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']), method=method, epochs=args.epochs,
                     head_sizes=heads(method), quiet=True, output_dir=str(out/'runs'), device=args.device, **sizes)
@@ -367,7 +368,7 @@ def loading(args):
     import shutil
     from unittest import mock
     import torch.utils.data
-    import rsacfn.trainer as T
+    import rsacfn.training.loop as T
     from rsacfn.config import TrainConfig
     out = Path(args.out)/'loading'
     corpus, bb, sizes, heads = run_inputs(args, 'loading')
@@ -397,9 +398,11 @@ def shapes(args):
     second pass repeats the first pass's shapes: where it is much faster than the first, the cost is per new shape
     (kernel selection, allocator growth), not per sample."""
     import torch, torch.nn.functional as F
-    from rsacfn.presets import preset_config
-    from rsacfn.models import model_inputs
-    from rsacfn.trainer import _accelerator, _load_data, setup
+    from rsacfn.training.presets import preset_config
+    from rsacfn.evaluation.inference import model_inputs
+    from rsacfn.training.precision import _accelerator
+    from rsacfn.training.prepare import _load_data
+    from rsacfn.training.loop import setup
     corpus, bb = run_inputs(args, 'shapes')[:2]
     rows = []
     for method in args.methods.split(',') if args.methods else ['early_fusion']:
@@ -437,15 +440,15 @@ def shapes(args):
 def checkpoint(args):
     """The resume state one epoch writes (`last.pt`) at the paper's sizes: the trainable model and AdamW's state after a
     step, for each method. Seconds the training loop waits for it: written in the loop (`save_atomic`, as before) and by
-    `rsacfn.trainer.StateWriter` (the loop waits for the copy into host memory the writer keeps, from the second epoch on;
+    `rsacfn.training.state.StateWriter` (the loop waits for the copy into host memory the writer keeps, from the second epoch on;
     the write overlaps the next epoch). Target: the
     loop waits at most a quarter of the write."""
     sys.path.insert(0, str(Path(__file__).parent))
     import torch
     from throughput import paper_size_backbones
-    from rsacfn.tiny import tiny_backbones
-    from rsacfn.models import MultiModel
-    from rsacfn.trainer import StateWriter, save_atomic
+    from rsacfn.models.tiny import tiny_backbones
+    from rsacfn.models.multimodal import MultiModel
+    from rsacfn.training.state import StateWriter, save_atomic
     bb, out, rows = paper_size_backbones(Path(args.out)/'paper_size_backbones', tiny_backbones(progress=False)), Path(args.out)/'checkpoint', []
     out.mkdir(parents=True, exist_ok=True)
     for method in (args.methods or 'early_fusion,rsa_cfn').split(','):
@@ -470,10 +473,12 @@ def checkpoint(args):
 
 
 def demo_setup(args, method, folder, device, **kw):
-    """The trainer's own setup (`rsacfn.trainer.setup`) for `method` on the inputs of `run_inputs` (the demo preset,
+    """The trainer's own setup (`rsacfn.training.loop.setup`) for `method` on the inputs of `run_inputs` (the demo preset,
     one epoch, quiet): (its configuration, the Accelerator, the `Setup`)."""
-    from rsacfn.presets import preset_config
-    from rsacfn.trainer import _accelerator, _load_data, setup
+    from rsacfn.training.presets import preset_config
+    from rsacfn.training.precision import _accelerator
+    from rsacfn.training.prepare import _load_data
+    from rsacfn.training.loop import setup
     corpus, bb, sizes, heads = run_inputs(args, folder)
     cfg = preset_config('demo', method=method, data_path=str(corpus), wav_model=str(bb['audio']), text_model=str(bb['text']),
                         output_dir=tempfile.mkdtemp(), device=device, quiet=True, **{'epochs': 1, **sizes, **kw},
@@ -491,14 +496,14 @@ class _Batches:
 
 
 def step(args):
-    """rsacfn's training step (`rsacfn.trainer.train_epoch`: Accelerate, the loss read once per `log_every`, the
+    """rsacfn's training step (`rsacfn.training.loop.train_epoch`: Accelerate, the loss read once per `log_every`, the
     schedule, the progress bar off) against a bare PyTorch loop (forward, loss, backward, fused AdamW step, zero_grad) on
     the same model weights, the same collated demo batches and the same optimizer, tiny backbones, in one process.
     Seconds per step: the median of 3 passes over the batches, taken in turns after a warm-up pass of each. Target: rsacfn at most 1.3x."""
     import copy
     import numpy as np, torch
-    from rsacfn.models import model_inputs
-    from rsacfn.trainer import train_epoch
+    from rsacfn.evaluation.inference import model_inputs
+    from rsacfn.training.loop import train_epoch
     rows = []
     for method in (args.methods or 'early_fusion,rsa_cfn').split(','):
         cfg, acc, s = demo_setup(args, method, 'step', args.device)
@@ -534,7 +539,7 @@ def syncs(args):
     import warnings
     import torch
     if args.device != 'cuda': raise SystemExit('syncs counts CUDA synchronisations: run it with --device cuda')
-    from rsacfn.trainer import train_epoch
+    from rsacfn.training.loop import train_epoch
     rows = []
     methods = (args.methods or 'early_fusion,rsa_cfn').split(',')
     for method, dtype in [(m, d) for m in methods for d in ('auto', 'float16')]:
@@ -559,11 +564,11 @@ def syncs(args):
 FIRST_STEP = """
 import json, sys, time
 t0 = time.perf_counter()
-import rsacfn.trainer as T
+import rsacfn.training.loop as T
 from rsacfn.config import TrainConfig
-from rsacfn.data import load_audio
-from rsacfn.models import model_inputs
-from rsacfn.presets import resolve_config
+from rsacfn.data.audio import load_audio
+from rsacfn.evaluation.inference import model_inputs
+from rsacfn.training.presets import resolve_config
 t1 = time.perf_counter()
 kw, published = json.loads(sys.argv[1]), sys.argv[2] == 'published'
 cfg = resolve_config(TrainConfig(**kw, static_padding=published, cache_cnn=False if published else None))
@@ -585,7 +590,7 @@ print(json.dumps(dict(imports=t1 - t0, corpus=t2 - t1, model=t3 - t2, loader=t4 
 
 def firststep(args):
     """From the command to the end of the first training step, in a fresh interpreter each time (the median of 3), split
-    into imports (`import rsacfn.trainer` and its libraries), the corpus (read and split; the published pipeline also
+    into imports (`import rsacfn.training.loop` and its libraries), the corpus (read and split; the published pipeline also
     decodes every clip first), the model (backbones loaded, head built), the loaders (Accelerate, the optimizer, the
     first batch) and the first step; the published pipeline's habits (static padding, the corpus decoded first) beside the
     defaults."""

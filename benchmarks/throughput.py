@@ -3,7 +3,7 @@
     python benchmarks/throughput.py [--methods rsa_cfn,early_fusion] [--size default] [--out results/benchmarks]
     python benchmarks/throughput.py --backbones paper --segments 40 --epochs 1 --no-grouped --methods early_fusion,rsa_cfn
 
-Every number comes from `rsacfn.trainer.train` itself (the `train_seconds` and `train_utts_per_s` it logs
+Every number comes from `rsacfn.training.loop.train` itself (the `train_seconds` and `train_utts_per_s` it logs
 for each epoch), on the demo corpus. Static padding pads every batch to the paper's audio_max_lens=96000
 samples and text_max_lens=256 tokens; dynamic padding pads to the batch's longest. The cache rows time a
 head-only epoch on cached features against an end-to-end epoch.
@@ -19,14 +19,14 @@ from pathlib import Path
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import pandas as pd
 import torch
-from rsacfn.data import SAMPLE_RATE
-from rsacfn.demo import make_demo_corpus
-from rsacfn.tiny import tiny_backbones
-from rsacfn.models import FusionHead  # registers the paper's methods
-from rsacfn.registry import METHODS, head_sizes
+from rsacfn.data.audio import SAMPLE_RATE
+from rsacfn.data.demo import make_demo_corpus
+from rsacfn.models.tiny import tiny_backbones
+from rsacfn.models.registry import METHODS, head_sizes
 from rsacfn.config import TrainConfig
-from rsacfn.presets import resolve_config
-from rsacfn.trainer import load_split, train, train_sampler
+from rsacfn.training.presets import resolve_config
+from rsacfn.training.prepare import load_split
+from rsacfn.training.loop import train, train_sampler
 
 SMALL_HEADS = dict(proj_dim=32)  # rsa_cfn / hybrid at proj_dim 128 are 330 M-parameter heads: too slow for a CPU sweep
 

@@ -5,8 +5,8 @@ import os, shutil, subprocess, sys, warnings
 for _var in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'): os.environ.setdefault(_var, '1')
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 import pytest
-from rsacfn.demo import make_demo_corpus
-from rsacfn.tiny import tiny_backbones as cached_tiny_backbones
+from rsacfn.data.demo import make_demo_corpus
+from rsacfn.models.tiny import tiny_backbones as cached_tiny_backbones
 
 
 def pytest_configure(config):
@@ -59,7 +59,7 @@ def tree(root) -> dict:
 @pytest.fixture(scope='module')
 def model_dir(tiny_backbones, tmp_path_factory):
     "A saved early_fusion model (untrained tiny backbones: the commands' mechanics, not their accuracy)."
-    from rsacfn.models import MultiModel
+    from rsacfn.models.multimodal import MultiModel
     d = tmp_path_factory.mktemp('model')/'best'
     MultiModel.from_backbones('early_fusion', tiny_backbones['audio'], tiny_backbones['text'], audio_max_lens=32_000,
                               text_max_lens=64).save_pretrained(d)

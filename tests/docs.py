@@ -57,16 +57,16 @@ def tiny_heads():
     """A run in this process that gives no head sizes gets its method's `tiny_sizes` instead of the paper's (rsa_cfn's and
     hybrid_fusion's paper heads hold 328 M parameters whatever the backbones: 35 s an epoch of the tiny corpus)."""
     import dataclasses
-    import rsacfn.presets, rsacfn.trainer
-    from rsacfn.registry import METHODS
-    paper = rsacfn.presets.resolve_config
+    import rsacfn.training.presets, rsacfn.training.loop
+    from rsacfn.models.registry import METHODS
+    paper = rsacfn.training.presets.resolve_config
     def resolve(cfg):
         out = paper(cfg)
         if out.head_sizes or not METHODS[out.method].tiny_sizes: return out
         small = dataclasses.replace(out, head_sizes=dict(METHODS[out.method].tiny_sizes))
         small.method_was_default = out.method_was_default
         return small
-    rsacfn.presets.resolve_config = rsacfn.trainer.resolve_config = resolve
+    rsacfn.training.presets.resolve_config = rsacfn.training.presets.resolve_config = resolve
 
 
 def tiny(code:str) -> str:
@@ -85,8 +85,8 @@ def hub_cache(root:Path, backbones:dict):
 
 def prepare(work:Path, corpus:Path, backbones:dict, doc:str):
     "The working folder the docs assume: the corpus where they name it, two clips and a manifest, a saved model."
-    import pandas as pd, soundfile as sf
-    from rsacfn.data import read_kemdy20
+    import pandas as pd
+    from rsacfn.data.kemdy import read_kemdy20
     shutil.copytree(corpus, work/'data'/'KEMDy20_v1_1')
     segs = read_kemdy20(corpus)
     for name, i in (('a.wav', 0), ('b.wav', 1)): shutil.copy(segs.wav_path[i], work/name)
@@ -98,10 +98,10 @@ def prepare(work:Path, corpus:Path, backbones:dict, doc:str):
                       transcript=list(segs.text[:20]) + ['망가진 파일'])).to_csv(new.parent/'new_clips.csv', index=False)
     shutil.move(new/'damaged.wav', new.parent/'damaged.wav')
     if 'models/baseline/best' in (ROOT/doc).read_text(encoding='utf-8'):
-        from rsacfn.models import MultiModel
+        from rsacfn.models.multimodal import MultiModel
         MultiModel.from_backbones('early_fusion', backbones['audio'], backbones['text'], audio_max_lens=32_000,
                                   text_max_lens=64).save_pretrained(work/'models'/'baseline'/'best')
-    (work/'nbs').symlink_to(ROOT/'nbs', target_is_directory=True)  # `papermill nbs/04_experiment.ipynb ...`
+    (work/'nbs').symlink_to(ROOT/'nbs', target_is_directory=True)  # `papermill nbs/50_experiments/experiment.ipynb ...`
 
 
 def bash(code:str, where:str):

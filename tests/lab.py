@@ -13,7 +13,9 @@ def scratch_copy(root:Path, names) -> Path:
     "`root` with settings.ini and the notebooks `names` of nbs/ (their images too)."
     (root/'nbs').mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO/'settings.ini', root/'settings.ini')
-    for n in names: shutil.copy(REPO/'nbs'/n, root/'nbs'/n)
+    for n in names:
+        (root/'nbs'/n).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO/'nbs'/n, root/'nbs'/n)
     return root
 
 def _free_port() -> int:

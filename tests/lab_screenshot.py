@@ -1,6 +1,6 @@
 """Open JupyterLab in headless Chromium, save a notebook as opened, Run All, and take a screenshot.
 
-    python tests/lab_screenshot.py [NOTEBOOK] [PNG]     (defaults: 05_attention.ipynb, nbs/images/lab.png)
+    python tests/lab_screenshot.py [NOTEBOOK] [PNG]     (defaults: 30_evaluation/35_figures.ipynb, nbs/images/lab.png)
 
 Uses Debian's chromium and chromedriver (`apt-get install -y chromium chromium-driver`) through selenium; exits 0 with
 a message when they are absent. The server runs on loopback over a scratch copy of the notebook (tests/lab.py), so
@@ -14,7 +14,7 @@ from run_notebooks import palette_png
 
 CHROMIUM, DRIVER = shutil.which('chromium'), shutil.which('chromedriver')
 
-def screenshot(name:str='05_attention.ipynb', png:Path=REPO/'nbs'/'images'/'lab.png', timeout:float=600) -> Path:
+def screenshot(name:str='30_evaluation/35_figures.ipynb', png:Path=REPO/'nbs'/'images'/'lab.png', timeout:float=600) -> Path:
     from selenium import webdriver
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait

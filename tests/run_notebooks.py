@@ -1,4 +1,5 @@
-"""Run notebooks and keep their outputs, as the repository commits them: `python tests/run_notebooks.py nbs [NAME ...]`.
+"""Run notebooks and keep their outputs, as the repository commits them: `python tests/run_notebooks.py nbs [NAME ...]`
+(NAME as `10_data/11_labels`, relative to nbs).
 
 Each notebook runs on a fresh kernel in its own folder (as `nbdev_test` runs it), cells marked `#| notest` are left
 unrun (they are the slow, optional ones), progress bars are off (TQDM_DISABLE=1), and every PNG figure is
@@ -40,7 +41,8 @@ if __name__ == '__main__':
     os.environ.setdefault('TQDM_DISABLE', '1'); os.environ.setdefault('HF_HUB_OFFLINE', '1')
     os.environ.setdefault('HF_HUB_DISABLE_PROGRESS_BARS', '1')  # transformers' own bars too
     folder, names = Path(sys.argv[1]), sys.argv[2:]
-    paths = sorted(folder.glob('*.ipynb')) if not names else [folder/(n if n.endswith('.ipynb') else n + '.ipynb') for n in names]
+    every = sorted(p for p in folder.rglob('*.ipynb') if not any(x.startswith(('_', '.')) for x in p.relative_to(folder).parts))
+    paths = every if not names else [folder/(n if n.endswith('.ipynb') else n + '.ipynb') for n in names]
     for p in paths:
-        print(f'{p.name}: ', end='', flush=True)
+        print(f'{p.relative_to(folder)}: ', end='', flush=True)
         print(f'{run(p):.0f} s, {p.stat().st_size / 1e3:.0f} kB', flush=True)

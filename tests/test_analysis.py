@@ -5,14 +5,18 @@ import numpy as np
 import pandas as pd
 import pytest
 pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
-from rsacfn.analysis import cue_groups, reliance
-from rsacfn.data import read_corpus, read_kemdy20
-from rsacfn.demo import make_demo_corpus
-from rsacfn.models import MultiModel, predict
-from rsacfn.stats import confusion_metrics, confusions, paired_bootstrap
-from rsacfn.sweep import metric_order, sweep_title, table_markdown, summarize
-from rsacfn.config import TrainConfig
-from rsacfn.trainer import load_split, train
+from rsacfn.evaluation.analysis import cue_groups, reliance
+from rsacfn.data.readers import read_corpus
+from rsacfn.data.kemdy import read_kemdy20
+from rsacfn.data.demo import make_demo_corpus
+from rsacfn.models.multimodal import MultiModel
+from rsacfn.evaluation.inference import predict
+from rsacfn.evaluation.stats import confusion_metrics, confusions, paired_bootstrap
+from rsacfn.experiments.table import metric_order, sweep_title, table_markdown, summarize
+from rsacfn.config import METRICS, TrainConfig
+from rsacfn.evaluation.metrics import frame_metrics
+from rsacfn.training.prepare import load_split
+from rsacfn.training.loop import train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent
@@ -133,7 +137,7 @@ def test_paired_bootstrap_of_a_method_against_itself_and_against_a_worse_one():
 
 
 def test_confusion_metrics_match_the_trainers():
-    from rsacfn.metrics import classification_metrics
+    from rsacfn.evaluation.metrics import classification_metrics
     rng = np.random.default_rng(4)
     y, p = rng.integers(0, 6, 200), rng.integers(0, 7, 200)
     m, ref = confusion_metrics(confusions(y, p, 7), np.bincount(y, minlength=7) > 0), classification_metrics(y, p)
@@ -155,9 +159,9 @@ def test_the_protocol_names_the_table_and_orders_its_metrics():
 
 @pytest.mark.parametrize('method', ['early_fusion', 'mlp_mixer'])  # pooled features kept from one pass; sequences run twice
 def test_reliance_intact_condition_is_the_models_own_prediction(tiny_corpus, tiny_backbones, method):
-    from rsacfn.analysis import removed_logits
-    from rsacfn.data import split_corpus
-    from rsacfn.trainer import score
+    from rsacfn.evaluation.analysis import removed_logits
+    from rsacfn.data.splits import split_corpus
+    from rsacfn.evaluation.scoring import score
     _, valid = split_corpus(read_kemdy20(tiny_corpus))
     model = MultiModel.from_backbones(method, tiny_backbones['audio'], tiny_backbones['text'], audio_max_lens=40_000, text_max_lens=32,
                                       head_sizes=dict(mixer_dim=16, mixer_hidden=16) if method == 'mlp_mixer' else {}).eval()
@@ -169,7 +173,7 @@ def test_reliance_intact_condition_is_the_models_own_prediction(tiny_corpus, tin
 
 
 def test_cue_groups_keep_emotional_segments_without_a_cue_out_of_the_neutral_group(default_corpus):
-    from rsacfn.demo import demo_truth
+    from rsacfn.data.demo import demo_truth
     truth = demo_truth(default_corpus).set_index('segment_id')
     g = cue_groups(default_corpus)
     assert (g == 'neutral').sum() == (truth.emotion == 'neutral').sum()               # neutral: the raters' single label only
@@ -179,14 +183,18 @@ def test_cue_groups_keep_emotional_segments_without_a_cue_out_of_the_neutral_gro
 
 def test_train_report_writes_what_the_sweep_reads(tiny_corpus, tiny_backbones, tmp_path, rsacfn_cli):
     "`rsacfn train --report`: the experiment function's figures, attention, reliance and record beside the run."
-    from rsacfn.viz import load_attention
+    from rsacfn.evaluation.figures import load_attention
     r = rsacfn_cli('train', '--report', '--method', 'rsa', '--epochs', '1', '--data_path', tiny_corpus, '--audio_max_lens', 32000,
                    '--text_max_lens', 64, '--wav_model', tiny_backbones['audio'], '--text_model', tiny_backbones['text'],
                    '--output_dir', tmp_path/'runs', '--ver', 'rsa', '--quiet')
     assert r.returncode == 0, r.stderr[-3000:]
     run = tmp_path/'runs'/'rsa'
     record = json.loads((run/'experiment.json').read_text())
-    assert record['result'] == json.loads((run/'result.json').read_text())
+    result = record['result']  # what the sweep reads (`finished_row`, `summarize`): the run's identity and scores
+    assert result['identity'] == json.loads((run/'identity.json').read_text())['hash']
+    scored = frame_metrics(pd.read_csv(run/'predictions.csv'), MultiModel.from_pretrained(run/'best').config.class_names)
+    assert {k: result[k] for k in METRICS} == pytest.approx({k: scored[k] for k in METRICS})  # the predictions' own scores
+    assert result['epoch'] == json.loads((run/'result.json').read_text())['epoch'] == 1
     assert record['figures'] == ['curves.png', 'confusion.png', 'attention_features.png', 'attention_profile.png', 'reliance.png']
     assert all((run/f).stat().st_size > 1000 for f in record['figures']) and record['reliance'] == 'reliance.json'
     arrays = load_attention(run/record['attention'])
@@ -210,7 +218,7 @@ def test_predict_command_on_a_corpus_folder_gives_every_segment(trained, tiny_co
 
 def test_the_sweep_says_whether_every_fusion_method_beats_the_unimodal_ones():
     "The README's claim about the demo table is the sweep's own line under it: checked on both outcomes here."
-    from rsacfn.sweep import unimodal_line
+    from rsacfn.experiments.table import unimodal_line
     row = lambda m, f1: dict(method=m, status='ok', error='', weighted_f1=f1, macro_f1=f1 - .1, uar=.5, accuracy=.9,
                              pred_counts=[1] * 7, label_transform=False, setting='a')
     runs = pd.DataFrame([row('speech_only', .78), row('text_only', .75), row('early_fusion', .85), row('rsa_cfn', .9)])

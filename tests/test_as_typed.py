@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from rsacfn.data import CorpusError, read_kemdy20, read_manifest
-from rsacfn.models import MultiModel
+from rsacfn.data.labels import CorpusError
+from rsacfn.data.kemdy import read_kemdy20
+from rsacfn.data.manifest import read_manifest
+from rsacfn.models.multimodal import MultiModel
 
 from conftest import one_line, tree  # and the fixture model_dir: a saved early_fusion model
 
@@ -135,8 +137,8 @@ def test_every_path_of_every_command_in_every_spelling(kind, tiny_corpus, model_
 
 def test_the_python_api_takes_every_spelling_of_a_path(model_dir, tiny_corpus, work, monkeypatch, tmp_path):
     from rsacfn import EmotionRecognizer
-    from rsacfn.analysis import evaluate_model
-    from rsacfn.data import read_corpus
+    from rsacfn.evaluation.analysis import evaluate_model
+    from rsacfn.data.readers import read_corpus
     monkeypatch.setenv('HOME', str(work))
     shutil.copytree(model_dir, work/'m')
     shutil.copytree(tiny_corpus, work/'c')
@@ -162,7 +164,7 @@ def test_a_sweep_with_relative_paths_from_a_working_folder(tiny_corpus, work, ti
 # ---------------------------------------------------------------- 2. what rsacfn wrote is known from its own record
 
 def test_overwrite_never_replaces_a_users_file_that_looks_like_rsacfns(model_dir, tiny_corpus, work, rsacfn_cli):
-    manifest = write_manifest(tiny_corpus, work/'clips.csv')
+    write_manifest(tiny_corpus, work/'clips.csv')
     assert rsacfn_cli('predict', model_dir, 'clips.csv', '--out', 'probe.csv', '--quiet').returncode == 0
     header = (work/'probe.csv').read_text(encoding='utf-8').splitlines()[0]
     labelled = work/'labelled.csv'  # the user's own table, beginning with the columns a predictions table begins with
@@ -204,19 +206,19 @@ def test_a_skip_report_never_replaces_a_users_csv_from_python(tiny_corpus, work)
 
 def test_a_plugin_cannot_take_a_methods_name(tiny_corpus, work, tiny_flags, rsacfn_cli):
     (work/'evil.py').write_text(
-        'from rsacfn.models import EarlyFusion\nfrom rsacfn.registry import register_head\n'
+        'from rsacfn.models.heads import EarlyFusion\nfrom rsacfn.models.registry import register_head\n'
         "@register_head('early_fusion')\nclass Mine(EarlyFusion): pass\n")
     r = rsacfn_cli('train', '--data_path', tiny_corpus, '--output_dir', 'models', '--plugins', 'evil.py', *tiny_flags)
     assert r.returncode == 2 and one_line(r) and "'early_fusion'" in r.stderr and 'taken' in r.stderr, r.stderr
     assert not (work/'models').exists()
-    from rsacfn.registry import METHODS
-    from rsacfn.models import EarlyFusion
+    from rsacfn.models.registry import METHODS
+    from rsacfn.models.heads import EarlyFusion
     assert METHODS['early_fusion'].head is EarlyFusion
 
 
 def test_registering_the_same_class_again_is_allowed_and_another_is_not():
-    from rsacfn.models import FusionHead, EarlyFusion
-    from rsacfn.registry import METHODS, register_head
+    from rsacfn.models.heads import FusionHead, EarlyFusion
+    from rsacfn.models.registry import METHODS, register_head
     def define():
         class Again(FusionHead):
             def __init__(self, audio_dim, text_dim, num_classes=7): super().__init__()
@@ -231,8 +233,8 @@ def test_registering_the_same_class_again_is_allowed_and_another_is_not():
     del METHODS['again_head']
 
 
-PLUGIN = '''from rsacfn.models import EarlyFusion
-from rsacfn.registry import register_head
+PLUGIN = '''from rsacfn.models.heads import EarlyFusion
+from rsacfn.models.registry import register_head
 @register_head('my_gate')
 class MyGate(EarlyFusion): pass
 '''
@@ -245,7 +247,7 @@ def test_a_plugin_methods_model_says_which_plugin_to_load(tiny_corpus, work, tin
     assert rsacfn_cli('train', '--data_path', tiny_corpus, '--output_dir', 'models', '--ver', 'g', '--plugins', 'gate.py',
                       *flags).returncode == 0
     write_manifest(tiny_corpus, work/'clips.csv')
-    from rsacfn.registry import METHODS
+    from rsacfn.models.registry import METHODS
     METHODS.pop('my_gate')  # as in a fresh process: the plugin is not loaded
     for name in [m for m in sys.modules if m.startswith('rsacfn_plugin_gate_')]: del sys.modules[name]
     r = rsacfn_cli('predict', 'models/g/best', 'clips.csv', '--quiet')
@@ -302,7 +304,7 @@ def test_model_files_follow_the_umask(tiny_backbones, tmp_path):
 
 def test_one_string_of_texts_is_one_transcript_not_one_per_character(model_dir, tiny_corpus):
     from rsacfn import EmotionRecognizer
-    from rsacfn.models import predict
+    from rsacfn.evaluation.inference import predict
     df = read_kemdy20(tiny_corpus).head(3)
     rec = EmotionRecognizer.from_pretrained(model_dir)
     one = rec(df.wav_path[0], texts=df.text[0])  # one clip, its transcript
@@ -333,7 +335,7 @@ def test_clips_as_people_pass_them(model_dir, tiny_corpus):
     for bad in (5, 3.5, {'a': 1}, [1, 2]):
         with pytest.raises(TypeError, match='clips'): rec(bad, texts=['x', 'y'])
     for wave in (np.zeros(16_000, np.float32), [np.zeros(16_000, np.float32)]):  # a waveform in memory: said, not fspath's
-        with pytest.raises(TypeError, match=r'waveform.*rsacfn.models.predict'): rec(wave, texts='가')
+        with pytest.raises(TypeError, match=r'waveform.*rsacfn.evaluation.inference.predict'): rec(wave, texts='가')
 
 
 @pytest.mark.parametrize('columns, named', [
@@ -487,7 +489,7 @@ def test_run_sweep_checks_its_arguments_before_writing_anything(kwargs, message,
 
 
 def test_run_sweep_takes_what_people_pass():
-    from rsacfn.sweep import sweep_runs
+    from rsacfn.experiments.plan import sweep_runs
     runs = lambda **kw: [(r.method, r.seed, r.fold) for r in sweep_runs(**kw)]
     assert runs(methods='early_fusion', seeds=42) == [('early_fusion', 42, None)]
     assert runs(methods='early_fusion,text_only', seeds=(s for s in (1, 2))) == [
@@ -571,7 +573,7 @@ def test_a_sweeps_missing_corpus_is_one_line_before_any_download(work, rsacfn_cl
 def test_train_help_says_what_each_flag_means_and_its_choices(rsacfn_cli):
     import dataclasses
     from rsacfn.config import CHOICES, TrainConfig
-    from rsacfn.cli import parser
+    from rsacfn.commands.arguments import parser
     sub = parser().commands['train']
     helps = {a.dest: a.help for a in sub._actions if a.option_strings}
     for f in dataclasses.fields(TrainConfig):

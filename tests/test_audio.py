@@ -3,8 +3,9 @@ import os, subprocess, sys, types
 import numpy as np
 import pytest
 import soundfile as sf
-import rsacfn.data as data
-from rsacfn.data import SAMPLE_RATE, audio_backend, load_audio, read_kemdy20, resample
+import rsacfn.data.audio as data
+from rsacfn.data.audio import SAMPLE_RATE, audio_backend, load_audio, resample
+from rsacfn.data.kemdy import read_kemdy20
 
 
 def sine_file(path, sr, hz=440.0, seconds=1.0, channels=1):
@@ -76,7 +77,7 @@ def test_import_without_a_working_torchaudio(tmp_path, how):
         (tmp_path/'torchaudio').mkdir()
         (tmp_path/'torchaudio'/'__init__.py').write_text("raise OSError('libcudart.so.12: cannot open shared object file')\n")
         code, env = '', dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(tmp_path), os.environ.get('PYTHONPATH')))))
-    code += 'import rsacfn, rsacfn.data, rsacfn.models, rsacfn.trainer, rsacfn.cli\nprint(rsacfn.data.audio_backend())\n'
+    code += 'import rsacfn, rsacfn.data, rsacfn.models, rsacfn.training.loop, rsacfn.cli\nprint(rsacfn.data.audio.audio_backend())\n'
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[-1] == 'scipy'
@@ -111,7 +112,7 @@ def test_demo_corpus_files_decode_to_16k_mono(tiny_corpus):
 @pytest.mark.slow
 def test_a_16k_corpus_never_imports_the_resampler(tiny_corpus):
     "scipy.signal (1 s of imports) loads only for a clip not at 16 kHz: reading and decoding the demo corpus never pays it."
-    code = ('import sys, rsacfn.trainer; from rsacfn.data import load_audio, read_kemdy20; '
+    code = ('import sys, rsacfn.training.loop; from rsacfn.data.audio import load_audio; from rsacfn.data.kemdy import read_kemdy20; '
             f'df = read_kemdy20({str(tiny_corpus)!r}); load_audio(df.wav_path[0]); print("scipy.signal" in sys.modules)')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from rsacfn.data import CorpusError, SKIP_REPORT_COLUMNS, read_kemdy20
-from rsacfn.demo import demo_truth
+from rsacfn.data.labels import CorpusError, SKIP_REPORT_COLUMNS
+from rsacfn.data.kemdy import read_kemdy20
+from rsacfn.data.demo import demo_truth
 
 
 def first_segment(root, session=1):

@@ -2,7 +2,7 @@
 import json, subprocess, sys
 from pathlib import Path
 import pytest
-from rsacfn.data import read_kemdy20
+from rsacfn.data.kemdy import read_kemdy20
 
 BIN = Path(sys.executable).parent
 
@@ -29,7 +29,7 @@ def test_building_a_configuration_imports_the_standard_library_only_and_runs_no_
     plugin = tmp_path/'noisy.py'; plugin.write_text("open(__file__ + '.ran', 'w').write('ran')\n")
     code = ("import sys, rsacfn.config as c; cfg = c.TrainConfig(method='early_fusion', plugins=[sys.argv[1]]); "
             "import dataclasses; dataclasses.replace(cfg, lr=1e-4); "
-            f"print(','.join(m for m in {HEAVY!r} + ('rsacfn.models', 'rsacfn.registry') if m in sys.modules))")
+            f"print(','.join(m for m in {HEAVY!r} + ('rsacfn.models.heads', 'rsacfn.models.multimodal', 'rsacfn.models.registry') if m in sys.modules))")
     out = subprocess.run([sys.executable, '-c', code, str(plugin)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == '', f'building a TrainConfig loaded {out.stdout.strip()}'
@@ -38,7 +38,7 @@ def test_building_a_configuration_imports_the_standard_library_only_and_runs_no_
 
 def test_the_registry_imports_no_model():
     "The registry is a leaf (as timm's): importing it loads neither the models nor torch."
-    code = f'import sys, rsacfn.registry; print(",".join(m for m in {HEAVY!r} + ("rsacfn.models",) if m in sys.modules))'
+    code = f'import sys, rsacfn.models.registry; print(",".join(m for m in {HEAVY!r} + ("rsacfn.models.heads", "rsacfn.models.multimodal") if m in sys.modules))'
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and out.stdout.strip() == '', out.stdout + out.stderr
 

@@ -4,7 +4,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 from conftest import word_tokenizer
-from rsacfn.data import Collator, EmotionDataset, read_kemdy20, sample_weights, split_corpus
+from rsacfn.data.batching import Collator, EmotionDataset
+from rsacfn.data.kemdy import read_kemdy20
+from rsacfn.data.labels import sample_weights
+from rsacfn.data.splits import split_corpus
 
 
 @pytest.fixture(scope='module')

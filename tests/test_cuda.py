@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 from rsacfn.config import METRICS, TrainConfig
-from rsacfn.trainer import train
+from rsacfn.training.loop import train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 pytestmark = [pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA device here; the CPU tests cover the logic'),
@@ -21,7 +21,7 @@ def cuda_setup(tiny_corpus, tiny_backbones, tmp_path):
 
 def _watch_dtypes(monkeypatch):
     "The dtypes a wav2vec 2.0 layer's output takes in every forward, and the device its weights are on."
-    import rsacfn.trainer as T
+    import rsacfn.training.loop as T
     seen, orig = set(), T.setup
     def watched(*a, **k):
         s = orig(*a, **k)
@@ -39,7 +39,7 @@ ON_DEVICE = ('on device', True, 'rsacfn_sdpa')
 
 @pytest.mark.skipif(not torch.cuda.is_available() or not torch.cuda.is_bf16_supported(), reason='no bfloat16 GPU here')
 def test_use_amp_trains_in_bfloat16_without_a_scaler_where_the_gpu_has_it(cuda_setup, monkeypatch):
-    from rsacfn.models import MultiModel
+    from rsacfn.models.multimodal import MultiModel
     seen = _watch_dtypes(monkeypatch)
     r = train(TrainConfig(**cuda_setup, ver='bf16', epochs=2, keep_resume_state=True))
     assert seen == {(torch.bfloat16, 'cuda'), ('pinned', True, True), ON_DEVICE}, seen
@@ -51,7 +51,7 @@ def test_use_amp_trains_in_bfloat16_without_a_scaler_where_the_gpu_has_it(cuda_s
 
 
 def test_amp_dtype_float16_trains_with_a_scaler_and_saves_float32_weights(cuda_setup, monkeypatch):
-    from rsacfn.models import MultiModel
+    from rsacfn.models.multimodal import MultiModel
     seen = _watch_dtypes(monkeypatch)
     r = train(TrainConfig(**cuda_setup, ver='fp16', amp_dtype='float16', epochs=2, keep_resume_state=True))
     # every forward ran on the GPU in float16; batches came from pinned memory

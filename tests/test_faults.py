@@ -7,20 +7,24 @@ import pytest
 pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 import soundfile as sf
 import torch
-from rsacfn.data import CorpusError, load_audio, read_kemdy20
-from rsacfn.models import MultiModel, predict
+from rsacfn.data.labels import CorpusError
+from rsacfn.data.audio import load_audio
+from rsacfn.data.kemdy import read_kemdy20
+from rsacfn.models.multimodal import MultiModel
+from rsacfn.evaluation.inference import predict
 from rsacfn.files import short_hash, strict_json
 from rsacfn.config import TrainConfig
 from rsacfn.files import RunLocked
-from rsacfn.trainer import NonFiniteLoss, train
+from rsacfn.training.state import NonFiniteLoss
+from rsacfn.training.loop import train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent
 NAN_HEAD = '''
 import torch
 from torch import nn
-from rsacfn.models import FusionHead
-from rsacfn.registry import register_head
+from rsacfn.models.heads import FusionHead
+from rsacfn.models.registry import register_head
 
 @register_head('nan_head', batch_size=4)
 class NaNHead(FusionHead):
@@ -200,7 +204,8 @@ def test_reader_messages_name_what_the_user_has(corpus_copy, tiny_corpus, tmp_pa
     df = read_kemdy20(corpus_copy)
     manifest = tmp_path/'m.csv'
     pd.DataFrame(dict(path=df.wav_path, text=df.text, emotion=df.emotion)).to_csv(manifest, index=False, encoding='cp949')
-    from rsacfn.data import read_manifest, split_corpus
+    from rsacfn.data.manifest import read_manifest
+    from rsacfn.data.splits import split_corpus
     assert len(read_manifest(manifest)) == n  # cp949, as the KEMDy readers accept
     one = df[df.label.notna()].copy()
     fear = one.index[one.emotion == 'fear']
@@ -265,7 +270,8 @@ def test_debug_shows_the_traceback(base):
 def test_a_wav_broken_during_training_is_one_line_also_from_a_loading_worker(corpus_copy):
     "CUDA runs load with worker processes; torch re-raises a worker's error with its whole traceback as the message."
     from torch.utils.data import DataLoader
-    from rsacfn.data import EmotionDataset, split_corpus
+    from rsacfn.data.batching import EmotionDataset
+    from rsacfn.data.splits import split_corpus
     train_df = split_corpus(read_kemdy20(corpus_copy))[0]
     Path(train_df.wav_path.iloc[0]).write_bytes(b'not a wav any more')  # broken after the corpus was read
     with pytest.raises(CorpusError) as direct: load_audio(train_df.wav_path.iloc[0])

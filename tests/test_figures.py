@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from rsacfn.viz import plot_attention_by_emotion, plot_curves, plot_f1_bars
+from rsacfn.evaluation.figures import plot_attention_by_emotion, plot_curves, plot_f1_bars
 
 NAMES = ['neutral', 'happy', 'angry', 'surprise', 'sad', 'fear', 'disgust']
 

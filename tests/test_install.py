@@ -22,7 +22,7 @@ def test_a_wheel_install_runs_a_sweep(tmp_path, tiny_backbones):
     installed = run(py, '-m', 'pip', 'install', '--no-deps', '--no-index', wheel)
     assert installed.returncode == 0, installed.stderr[-3000:]
     env = dict(os.environ, HF_HUB_OFFLINE='1')
-    where = run(py, '-c', 'import rsacfn.sweep as s; print(s.__file__); print(s.experiment_notebook())', cwd=tmp_path, env=env)
+    where = run(py, '-c', 'import rsacfn.experiments.sweep as s; print(s.__file__); print(s.experiment_notebook())', cwd=tmp_path, env=env)
     module, notebook = where.stdout.split()
     assert module.startswith(site) and notebook.startswith(site) and not Path(notebook).is_symlink(), where.stdout + where.stderr
     out = tmp_path/'sweep'

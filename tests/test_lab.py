@@ -22,7 +22,7 @@ def run_cell(ws, code:str, timeout:float=300) -> list[dict]:
         if kind == 'status' and msg['content']['execution_state'] == 'idle': return outputs
 
 def test_lab_runs_a_notebook_and_saves_it_clean(tmp_path):
-    name = '01_layers.ipynb'
+    name = '20_models/21_layers.ipynb'
     root = scratch_copy(tmp_path, [name])
     committed = (root/'nbs'/name).read_bytes()
     with lab_server(root) as lab:

@@ -1,7 +1,7 @@
 "The layers against direct, loop-by-loop computations of their definitions."
 import math
 import torch
-from rsacfn.layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
+from rsacfn.models.layers import CrossFusion, FeatureSelfAttention, MixerBlock, ResidualPair
 
 
 def test_feature_self_attention_matches_its_definition():

@@ -3,13 +3,15 @@ import os
 import numpy as np
 import pytest
 import torch
-from rsacfn.data import read_kemdy20
-from rsacfn.demo import make_demo_corpus
-from rsacfn.backbones import BackboneNotFound, load_audio_encoder, load_text_encoder
-from rsacfn.tiny import make_tiny_backbones
+from rsacfn.data.kemdy import read_kemdy20
+from rsacfn.data.demo import make_demo_corpus
+from rsacfn.models.backbones import BackboneNotFound, load_audio_encoder, load_text_encoder
+from rsacfn.models.tiny import make_tiny_backbones
 from rsacfn.config import POOLING_MODES
-from rsacfn.models import MultiModel, build_head, pool, predict
-from rsacfn.registry import METHODS, head_sizes
+from rsacfn.models.multimodal import MultiModel, pool
+from rsacfn.models.heads import build_head
+from rsacfn.evaluation.inference import predict
+from rsacfn.models.registry import METHODS, head_sizes
 
 os.environ['HF_HUB_OFFLINE'] = '1'  # nothing may be downloaded
 def tiny_sizes(name): return METHODS[name].tiny_sizes  # declared where the head registers (`register_head(tiny_sizes=...)`)
@@ -154,7 +156,7 @@ def test_predict_from_paths_and_arrays(tiny, tmp_path):
     p = predict(model, paths, texts, batch_size=2)
     assert p.shape == (5, 9) and list(p.columns[:2]) == ['emotion', 'label']
     np.testing.assert_allclose(p.filter(like='p_').sum(axis=1), 1, atol=1e-5)
-    from rsacfn.data import load_audio
+    from rsacfn.data.audio import load_audio
     q = predict(model, [load_audio(x, model.config.audio_max_lens) for x in paths], texts, batch_size=5)
     np.testing.assert_allclose(q.filter(like='p_').values, p.filter(like='p_').values, atol=1e-5)
     with pytest.raises(ValueError, match='needs text inputs'): predict(model, paths)
@@ -196,8 +198,8 @@ def test_tiny_backbone_pretraining_is_reproducible(tmp_path):
 def test_a_training_step_off_the_cpu_reads_nothing_back(tiny, method):
     """On a GPU the host queues steps ahead only while nothing is read back from the device. A tensor on the meta device
     has no values, so any read there fails: every method's forward and backward runs on it after `keep_on_device`."""
-    from rsacfn.backbones import keep_on_device
-    from rsacfn.models import model_inputs
+    from rsacfn.models.backbones import keep_on_device
+    from rsacfn.evaluation.inference import model_inputs
     model = MultiModel.from_backbones(method, tiny['audio'], tiny['text'], head_sizes=tiny_sizes(method),
                                       text_max_lens=16, audio_max_lens=16_000)
     batch = model.collator(audio_pad_multiple=4_000)(items())

@@ -6,7 +6,9 @@ pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-NOTEBOOKS = sorted(p.name for p in (ROOT/'nbs').glob('[!_.]*.ipynb'))
+# every notebook, in its layer's folder (nbdev skips names starting with _ or .)
+NOTEBOOKS = sorted(str(p.relative_to(ROOT/'nbs')) for p in (ROOT/'nbs').rglob('*.ipynb')
+                   if not any(part.startswith(('_', '.')) for part in p.relative_to(ROOT/'nbs').parts))
 
 
 @pytest.fixture(scope='module')
@@ -16,7 +18,7 @@ def nbdev_test():
     test suite)."""
     out = subprocess.run([BIN/'nbdev_test', '--n_workers', '1', '--do_print', '--timing'], cwd=ROOT, capture_output=True, text=True, timeout=3600)
     listed = out.stderr.partition('nbdev Tests Failed On The Following Notebooks:')[2]  # empty when none failed: a traceback's lines are never read as names
-    failed = set(re.findall(r'^\t(\S+\.ipynb)$', listed, re.M))
+    failed = set(re.findall(r'^\t(\S+\.ipynb)$', listed, re.M))  # file names: each notebook's is unique (numbered)
     assert out.returncode == 0 or failed, f'nbdev_test stopped without naming a notebook: {out.stdout[-3000:]}{out.stderr[-3000:]}'
     return out, failed
 
@@ -24,7 +26,7 @@ def nbdev_test():
 @pytest.mark.parametrize('nb', NOTEBOOKS)
 def test_notebook_runs(nb, nbdev_test):
     out, failed = nbdev_test
-    assert nb not in failed, f'{nb} fails under nbdev_test (the tracebacks of every failing notebook, last ones last):' + out.stderr[-6000:]
+    assert Path(nb).name not in failed, f'{nb} fails under nbdev_test (the tracebacks of every failing notebook, last ones last):' + out.stderr[-6000:]
     assert re.search(rf'^- Completed .*/{re.escape(nb)}$', out.stdout, re.M), f'nbdev_test did not run {nb}: {out.stdout[-3000:]}'
 
 
@@ -70,6 +72,13 @@ def test_notebook_is_committed_with_small_outputs(nb):
     assert (ROOT/'nbs'/nb).stat().st_size < 1_000_000, f'{nb} is over 1 MB'
 
 
-@pytest.mark.parametrize('nb', ['02_models.ipynb', '04_experiment.ipynb', '05_attention.ipynb', '07_analysis.ipynb'])
+@pytest.mark.parametrize('nb', ['20_models/24_heads.ipynb', '50_experiments/experiment.ipynb', '30_evaluation/35_figures.ipynb',
+                                '30_evaluation/36_analysis.ipynb', '60_recognizer.ipynb'])
 def test_notebook_shows_figures(nb):
     assert any('image/png' in o.get('data', {}) for o in _outputs(nb)), f'{nb} shows no figure'
+
+
+def test_each_notebook_has_a_name_of_its_own():
+    "nbdev_test names a failed notebook by its file name only: the names must tell the notebooks apart across folders."
+    names = [Path(nb).name for nb in NOTEBOOKS]
+    assert len(set(names)) == len(names), sorted(n for n in names if names.count(n) > 1)

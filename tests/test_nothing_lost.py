@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-from rsacfn.data import CorpusError, read_kemdy20, read_manifest
-from rsacfn.demo import make_demo_corpus
+from rsacfn.data.labels import CorpusError
+from rsacfn.data.kemdy import read_kemdy20
+from rsacfn.data.manifest import read_manifest
 from rsacfn.files import OUTPUTS
-from rsacfn.models import MultiModel
+from rsacfn.models.multimodal import MultiModel
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent
@@ -166,8 +167,8 @@ def test_a_run_name_cannot_leave_its_folder(base, ver, rsacfn_cli):
 
 
 def test_a_method_name_cannot_leave_the_sweep_folder():
-    from rsacfn.models import FusionHead
-    from rsacfn.registry import register_head
+    from rsacfn.models.heads import FusionHead
+    from rsacfn.models.registry import register_head
     with pytest.raises(ValueError, match='method name'):
         register_head('../../evil')(type('Evil', (FusionHead,), {}))
 
@@ -221,7 +222,7 @@ def test_duplicates_and_impossible_list_options_are_one_line_errors_before_any_w
 
 
 def test_run_sweep_refuses_duplicate_seeds_in_python(tmp_path):
-    from rsacfn.sweep import run_sweep
+    from rsacfn.experiments.sweep import run_sweep
     with pytest.raises(ValueError, match='seeds.*42.*twice'):
         run_sweep(tmp_path/'s', methods=['text_only'], seeds=[42, 42], params=dict(demo_size='tiny', epochs=1), progress=False)
     assert not (tmp_path/'s').exists()
@@ -244,7 +245,7 @@ def rewrite_rating(root, line, column, value):
 def test_ratings_off_kemdys_scale_are_corpus_errors_and_skippable(corpus_copy, tmp_path, column, value):
     sid = rewrite_rating(corpus_copy, 4, column, value)
     name = 'valence' if column == 5 else 'arousal'
-    with pytest.raises(CorpusError, match=rf"Sess01_eval.csv, line 4: {name} '?{value}'? .*1-5") as e: read_kemdy20(corpus_copy)
+    with pytest.raises(CorpusError, match=rf"Sess01_eval.csv, line 4: {name} '?{value}'? .*1-5"): read_kemdy20(corpus_copy)
     with pytest.warns(UserWarning, match='skipped 1 segment'): df = read_kemdy20(corpus_copy, on_error='skip', skip_report=tmp_path/'r.csv')
     assert sid not in set(df.segment_id) and pd.read_csv(tmp_path/'r.csv').segment_id.tolist() == [sid]
 
@@ -406,7 +407,7 @@ def test_predict_on_one_clip_says_how_to_give_it(model_dir, manifest, rsacfn_cli
 
 def test_an_uncached_hub_id_online_does_not_blame_offline_mode(monkeypatch):
     from transformers import AutoConfig
-    from rsacfn.backbones import BackboneNotFound, load_pretrained
+    from rsacfn.models.backbones import BackboneNotFound, load_pretrained
     monkeypatch.delenv('HF_HUB_OFFLINE', raising=False)
     monkeypatch.setenv('HF_ENDPOINT', 'http://127.0.0.1:9')  # nothing listens: the download fails at once
     with pytest.raises(BackboneNotFound) as e: load_pretrained(AutoConfig, 'nobody-here/no-such-model')
@@ -414,7 +415,7 @@ def test_an_uncached_hub_id_online_does_not_blame_offline_mode(monkeypatch):
 
 
 def test_a_one_sample_clip_is_padded_in_training_and_scoring_too(tiny_corpus, model_dir, tmp_path):
-    from rsacfn.trainer import score
+    from rsacfn.evaluation.scoring import score
     df = read_kemdy20(tiny_corpus)
     df = df[df.label.notna()].head(2).reset_index(drop=True)
     short = tmp_path/'one.wav'; sf.write(short, np.array([0.1], np.float32), 16000)

@@ -3,9 +3,12 @@ import csv, hashlib
 import numpy as np
 import pandas as pd
 import pytest
-from rsacfn.data import (EMOTIONS, LABEL2ID, CorpusError, clean_text, detect_format, read_corpus, read_kemdy19, read_kemdy20,
-                         read_manifest)
-from rsacfn.demo import demo_truth, make_demo_corpus
+from rsacfn.data.labels import EMOTIONS, LABEL2ID, CorpusError
+from rsacfn.data.transcripts import clean_text
+from rsacfn.data.readers import detect_format, read_corpus
+from rsacfn.data.kemdy import read_kemdy19, read_kemdy20
+from rsacfn.data.manifest import read_manifest
+from rsacfn.data.demo import demo_truth, make_demo_corpus
 
 
 def assert_matches_truth(df, truth):
@@ -74,7 +77,7 @@ def test_existing_corpus_reused_or_refused(tiny_corpus, tmp_path):
 
 
 def test_interrupted_writing_leaves_nothing(tmp_path, monkeypatch):
-    import rsacfn.demo as demo
+    import rsacfn.data.demo as demo
     calls = {'n': 0}
     real = demo._synth_voice
     def dies_midway(*a, **k):

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from rsacfn.config import TrainConfig
-from rsacfn.data import read_corpus
-from rsacfn.trainer import train
+from rsacfn.data.readers import read_corpus
+from rsacfn.training.loop import train
 pytestmark = pytest.mark.slow  # trains a model
 
 
@@ -79,4 +79,4 @@ def test_import_rsacfn_is_instant_and_offers_its_entry_points():
     import rsacfn
     from rsacfn.recognizer import EmotionRecognizer
     assert rsacfn.EmotionRecognizer is EmotionRecognizer
-    with pytest.raises(AttributeError, match="no attribute 'Recognizer'"): rsacfn.Recognizer
+    with pytest.raises(AttributeError, match="no attribute 'Recognizer'"): _ = rsacfn.Recognizer

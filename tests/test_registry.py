@@ -4,20 +4,21 @@ pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 import json, os, subprocess, sys
 from pathlib import Path
 import pandas as pd
-from rsacfn.data import read_kemdy20
-from rsacfn.models import MultiModel, predict
-from rsacfn.registry import METHODS
+from rsacfn.data.kemdy import read_kemdy20
+from rsacfn.models.multimodal import MultiModel
+from rsacfn.evaluation.inference import predict
+from rsacfn.models.registry import METHODS
 from rsacfn.config import TrainConfig
-from rsacfn.trainer import train
+from rsacfn.training.loop import train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent
 PLUGIN = '''
 import torch
 from torch import nn
-from rsacfn.layers import FeatureSelfAttention
-from rsacfn.models import FusionHead
-from rsacfn.registry import register_head
+from rsacfn.models.layers import FeatureSelfAttention
+from rsacfn.models.heads import FusionHead
+from rsacfn.models.registry import register_head
 
 @register_head('gated_fusion', 'early', batch_size=8, lr=1e-3, attention=('gate',))
 class GatedFusion(FusionHead):
@@ -62,10 +63,10 @@ def test_a_registered_head_runs_through_everything(tmp_path, tiny_corpus, tiny_b
 def test_a_registered_head_that_is_not_a_fusion_head_is_refused_where_a_run_starts(tmp_path):
     "A plugin that registers something other than a FusionHead subclass is one clear error when the configuration is resolved."
     import pytest
-    from rsacfn.presets import resolve_config
+    from rsacfn.training.presets import resolve_config
     plugin = tmp_path/'not_a_head.py'
-    plugin.write_text("from rsacfn.registry import register_head\n@register_head('not_a_head')\nclass NotAHead: pass\n")
+    plugin.write_text("from rsacfn.models.registry import register_head\n@register_head('not_a_head')\nclass NotAHead: pass\n")
     try:
-        with pytest.raises(ValueError, match="its head .* is not a `rsacfn.models.FusionHead`"):
+        with pytest.raises(ValueError, match="its head .* is not a `rsacfn.models.heads.FusionHead`"):
             resolve_config(TrainConfig(method='not_a_head', plugins=[str(plugin)]))
     finally: METHODS.pop('not_a_head', None)

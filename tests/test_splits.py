@@ -1,6 +1,8 @@
 "The paper's stratified split, the speaker-independent session split, and the label transform."
 import pytest
-from rsacfn.data import read_kemdy20, split_corpus, transformed_label
+from rsacfn.data.kemdy import read_kemdy20
+from rsacfn.data.splits import split_corpus
+from rsacfn.data.labels import transformed_label
 
 
 @pytest.fixture(scope='module')

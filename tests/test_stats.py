@@ -1,9 +1,10 @@
 """Honest uncertainty: intervals that cover, tests that hold their level (simulated at sizes that keep the suite fast; the
-calibration section of nbs/03a_stats.ipynb runs them larger), and one construction behind each interval and its p-value."""
+calibration section of nbs/30_evaluation/33_stats.ipynb runs them larger), and one construction behind each interval and its p-value."""
 import numpy as np
 import pytest
-from rsacfn.stats import (DEMO_SHARE, bootstrap_interval, confusion_metrics, confusions, fold_coverage, method_test, min_p,
-                          paired_bootstrap, rejection, seed_interval, segment_coverage, shared_draws, simulated_predictions)
+from rsacfn.evaluation.stats import (DEMO_SHARE, bootstrap_interval, confusion_metrics, fold_coverage,
+                                     method_test, min_p, paired_bootstrap, rejection, seed_interval, segment_coverage,
+                                     shared_draws, simulated_predictions)
 
 
 def width(ci, k='macro_f1'): return ci[k][2] - ci[k][1]

@@ -4,7 +4,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
-from rsacfn.sweep import run_sweep
+from rsacfn.experiments.sweep import run_sweep
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent
@@ -19,8 +19,8 @@ FLAKY = '''
 from pathlib import Path
 import torch
 from torch import nn
-from rsacfn.models import FusionHead
-from rsacfn.registry import register_head
+from rsacfn.models.heads import FusionHead
+from rsacfn.models.registry import register_head
 
 @register_head('flaky_fusion', batch_size=16)
 class FlakyFusion(FusionHead):
@@ -71,7 +71,7 @@ def kill_after_first_run(cmd, out, warm=True):
         assert proc.poll() is None and time.time() < deadline, 'the sweep ended before its first run finished'
         time.sleep(0.2)
     started = psutil.Process(proc.pid).children(recursive=True)
-    assert warm == any('rsacfn.kernels' in ' '.join(p.cmdline()) for p in started)  # a local sweep's warm process
+    assert warm == any('rsacfn.experiments.kernels' in ' '.join(p.cmdline()) for p in started)  # a local sweep's warm process
     os.kill(proc.pid, signal.SIGKILL); proc.wait()
     gone, alive = psutil.wait_procs(started, timeout=15)
     assert not alive, [' '.join(p.cmdline())[:200] for p in alive]
@@ -99,18 +99,18 @@ def test_an_interrupted_sweep_finishes_only_the_remaining_runs(interrupted_sweep
 
 
 def test_kernels_forked_warm_train_what_new_interpreters_train(tmp_path, small, monkeypatch):
-    """A sweep's kernels are forked from a process that has imported the libraries (`rsacfn.kernels`): their runs, scores
+    """A sweep's kernels are forked from a process that has imported the libraries (`rsacfn.experiments.kernels`): their runs, scores
     and figures are those of kernels started as new interpreters, and their imports cell takes no time."""
-    import rsacfn.sweep as S
+    from rsacfn.experiments.launchers import LocalLauncher
     methods, seen = ['text_only', 'early_fusion'], {}
     for warm in (True, False):
-        monkeypatch.setattr(S.LocalLauncher, 'warm', warm)
+        monkeypatch.setattr(LocalLauncher, 'warm', warm)
         out = tmp_path/f'warm_{warm}'
         run_sweep(out, methods=methods, params=small, jobs=2, progress=False)
         runs = pd.read_csv(out/'runs.csv').set_index('method')
         notebooks = {m: json.loads((out/'notebooks'/f'{m}-seed42.ipynb').read_text()) for m in methods}
         cells = {m: [c for c in nb['cells'] if c['cell_type'] == 'code'] for m, nb in notebooks.items()}
-        imports = [next(c for c in cs if 'from rsacfn.trainer import train' in ''.join(c['source'])) for cs in cells.values()]
+        imports = [next(c for c in cs if 'from rsacfn.training.loop import train' in ''.join(c['source'])) for cs in cells.values()]
         seen[warm] = dict(
             scores=runs[['train_loss', 'weighted_f1', 'macro_f1', 'uar', 'pred_counts']].to_dict(),
             outputs={m: [sorted(o.get('data', {o.get('name', o['output_type']): 0})) for c in cs for o in c['outputs']]
@@ -220,7 +220,7 @@ def test_a_sweep_on_a_real_slurm_cluster_survives_a_cancelled_job_and_reruns_onl
 
 
 def test_the_slurm_job_script_carries_the_options(tmp_path):
-    from rsacfn.sweep import SlurmOptions, slurm_script
+    from rsacfn.experiments.launchers import SlurmOptions, slurm_script
     text = slurm_script(tmp_path/'sweep', SlurmOptions(partition='gpu-a100', gpus_per_run=1, time_min=600, cpus_per_run=8, account='emo'), 'rsacfn-x')
     for line in ('#SBATCH --partition=gpu-a100', '#SBATCH --gpus-per-node=1', '#SBATCH --time=600', '#SBATCH --cpus-per-task=8',
                  '#SBATCH --account=emo', '#SBATCH --job-name=rsacfn-x', '#SBATCH --nodes=1', '#SBATCH --ntasks-per-node=1',
@@ -295,7 +295,7 @@ def test_a_local_sweep_gives_each_run_a_gpu_of_its_own_and_the_mps_daemon_it_sta
                                                                                                      monkeypatch):
     """Two GPUs (as CUDA_VISIBLE_DEVICES names them), two runs at a time, `mps=True`: a stand-in for NVIDIA's MPS
     program says what it was asked; a plugin, imported in each run's kernel, says what the kernel saw."""
-    from rsacfn.sweep import MPS_CONTROL
+    from rsacfn.experiments.launchers import MPS_CONTROL
     asked, seen = tmp_path/'asked.txt', tmp_path/'seen.txt'
     (tmp_path/'bin').mkdir()
     (tmp_path/'bin'/MPS_CONTROL).write_text(f'#!/bin/sh\necho "$* | $CUDA_MPS_PIPE_DIRECTORY | $(cat -)" >> {asked}\n')

@@ -2,7 +2,7 @@
 import json
 import pytest
 from rsacfn.config import TrainConfig
-from rsacfn.trainer import train
+from rsacfn.training.loop import train
 pytestmark = pytest.mark.slow  # trains
 
 

@@ -6,12 +6,14 @@ import pandas as pd
 import pytest
 pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 import torch
-from rsacfn.data import read_kemdy20, split_corpus
+from rsacfn.data.kemdy import read_kemdy20
+from rsacfn.data.splits import split_corpus
 from rsacfn.config import METRICS, TrainConfig
-from rsacfn.metrics import classification_metrics
+from rsacfn.evaluation.metrics import classification_metrics
 from rsacfn.files import OUTPUTS
-from rsacfn.trainer import save_atomic, train
-from rsacfn.presets import resolve_config
+from rsacfn.training.state import save_atomic
+from rsacfn.training.loop import train
+from rsacfn.training.presets import resolve_config
 
 os.environ['HF_HUB_OFFLINE'] = '1'
 BIN = Path(sys.executable).parent
@@ -42,13 +44,25 @@ def test_rsa_cfn_learns_the_demo_corpus(setup, tmp_path):
     assert classification_metrics(valid.label.astype(int), preds.filter(like='p_').values.argmax(1))['weighted_f1'] == r['weighted_f1']
 
 
-def test_the_epoch_is_chosen_on_the_development_split_and_scored_on_the_validation_fold(setup, tiny_corpus, tmp_path):
+def test_the_epoch_is_chosen_on_the_development_split_and_scored_on_the_validation_fold(setup, tiny_corpus, tmp_path,
+                                                                                      monkeypatch):
+    "The two splits are made to disagree: the development split prefers epoch 1, the scored fold epoch 3."
+    import rsacfn.training.loop as loop
+    scores = {'valid': iter([0.1, 0.2, 0.3]), 'dev': iter([0.9, 0.5, 0.1])}
+    calls = []
+    def scripted(module, loader, *a, **k):  # fit_epoch scores the validation fold, then the development split
+        metrics, probs, dims = evaluate(module, loader, *a, **k)
+        split = 'dev' if len(calls) % 2 else 'valid'; calls.append(split)
+        return dict(metrics, weighted_f1=next(scores[split])), probs, dims
+    evaluate = loop.evaluate
+    monkeypatch.setattr(loop, 'evaluate', scripted)
     setup = dict(setup, data_path=str(tiny_corpus))  # four sessions: fold 3 scored, fold 0 chooses the epoch, 1-2 train
     r = train(TrainConfig(**setup, output_dir=str(tmp_path), ver='dev', method='early_fusion', split='session', n_folds=4, fold=3,
                           epochs=3, select_epoch='dev'))
     history = [json.loads(l) for l in (Path(r['run_dir'])/'metrics.jsonl').read_text().splitlines()]
-    chosen = max(history, key=lambda h: h['dev_weighted_f1'])  # picked by the development split, not by the scored fold
-    assert r['epoch'] == chosen['epoch'] and r['weighted_f1'] == chosen['weighted_f1'] and r['select_epoch'] == 'dev'
+    assert [h['dev_weighted_f1'] for h in history] == [0.9, 0.5, 0.1] and [h['weighted_f1'] for h in history] == [0.1, 0.2, 0.3]
+    # picked by the development split (epoch 1), not by the scored fold (epoch 3), and reported with the fold's score
+    assert r['epoch'] == 1 and r['weighted_f1'] == 0.1 and r['select_epoch'] == 'dev'
     assert all(set(f'dev_{k}' for k in METRICS) <= set(h) for h in history)
     valid = split_corpus(read_kemdy20(setup['data_path']), 'session', fold=3, n_folds=4)[1]
     assert pd.read_csv(Path(r['run_dir'])/'predictions.csv').segment_id.tolist() == valid.segment_id.tolist()
@@ -80,7 +94,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(setup, tiny_
 
 KILLED_BEFORE_ITS_RESULT = '''
 import json, os, signal, sys
-import rsacfn.trainer as T
+import rsacfn.training.loop as T
 from rsacfn.config import TrainConfig
 write = T.write_json
 def dies(path, obj):  # every epoch is trained and checkpointed; the run's result is not written yet
@@ -122,7 +136,7 @@ RANK_SCRIPT = '''
 import hashlib, json, os, sys
 import accelerate, torch
 from rsacfn.config import TrainConfig
-from rsacfn.trainer import train
+from rsacfn.training.loop import train
 trained = []
 prepare = accelerate.Accelerator.prepare
 def keep(self, *objs, **kw):  # the module the optimizer updates, as this process holds it
@@ -181,7 +195,7 @@ def test_gradient_accumulation_matches_the_larger_batch(setup, tmp_path):
 
 
 def test_mixed_precision_is_bfloat16_where_the_device_has_it_and_float16_on_older_gpus():
-    from rsacfn.trainer import amp_precision
+    from rsacfn.training.precision import amp_precision
     def gpu(dtype='auto', has=True, use_amp=True):
         return amp_precision(use_amp, False, 'cuda', amp_dtype=dtype, gpu_bf16=has)
     assert (gpu(), gpu(has=False), gpu('float16'), gpu('bfloat16'), gpu(use_amp=False)) == \
@@ -198,7 +212,7 @@ def test_mixed_precision_is_bfloat16_where_the_device_has_it_and_float16_on_olde
 
 def test_amp_dtype_at_its_default_leaves_every_identity_as_it_was(tiny_corpus):
     "amp_dtype came after identities were written: at 'auto' it is not in them (the runs written before keep theirs)."
-    from rsacfn.trainer import identity_changes, run_identity
+    from rsacfn.training.identity import identity_changes, run_identity
     df = read_kemdy20(tiny_corpus)
     def identity(dtype):
         cfg = TrainConfig(data_path=str(tiny_corpus), method='text_only', amp_dtype=dtype)
@@ -216,9 +230,9 @@ def tiny_setup(tiny_corpus, tiny_backbones, tmp_path):
 
 def test_cpu_amp_trains_under_bfloat16_autocast_and_saves_float32_weights(tiny_setup, monkeypatch):
     "The bfloat16 path runs in CI: on a CPU without bfloat16 units it is forced here (emulated, slower, same numbers path)."
-    import rsacfn.trainer as T
-    from rsacfn.models import MultiModel
-    if not T.cpu_bf16(): monkeypatch.setattr(T, 'cpu_bf16', lambda: True)
+    import rsacfn.training.loop as T, rsacfn.training.precision as P
+    from rsacfn.models.multimodal import MultiModel
+    if not P.cpu_bf16(): monkeypatch.setattr(P, 'cpu_bf16', lambda: True)
     seen = set()
     orig_setup = T.setup
     def watched(*a, **k):
@@ -235,7 +249,7 @@ def test_cpu_amp_trains_under_bfloat16_autocast_and_saves_float32_weights(tiny_s
 
 def test_the_float16_gradient_scaler_skips_overflowing_steps_and_resumes_with_its_scale(tiny_setup, monkeypatch):
     "CUDA's float16 path without a GPU: Accelerate's scaler, given a scale so large that the first steps overflow, runs on CPU."
-    import rsacfn.trainer as T
+    import rsacfn.training.loop as T
     orig = T._accelerator
     def with_scaler(cfg):
         acc = orig(cfg)
@@ -270,7 +284,7 @@ def test_resuming_in_another_precision_is_refused_and_writes_nothing(tiny_setup)
 def test_the_training_loop_reads_the_device_once_per_logging_interval_not_every_step(tiny_setup, monkeypatch):
     "On a GPU every read of a tensor's value waits for the device; rsacfn's own loop reads the loss once per `log_every` steps."
     import traceback
-    import rsacfn, rsacfn.trainer as T
+    import rsacfn, rsacfn.training.loop as T
     package, reads, active = str(Path(rsacfn.__file__).parent), [], [False]
     for name in ('item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__', '__int__'):
         def read(self, *a, _orig=getattr(torch.Tensor, name), _name=name, **k):
@@ -297,7 +311,7 @@ def test_the_training_loop_reads_the_device_once_per_logging_interval_not_every_
 
 def test_data_loading_defaults_follow_the_device():
     "Workers and pinned memory where benchmarks/limits.py loading measured them to help (CUDA), none where they cost (a 2-core CPU)."
-    from rsacfn.trainer import loader_settings
+    from rsacfn.training.loop import loader_settings
     assert TrainConfig().num_workers is None  # None: chosen per device
     assert loader_settings(TrainConfig(), 'cuda') == dict(num_workers=2, pin_memory=True)
     assert loader_settings(TrainConfig(), 'cpu') == dict(num_workers=0, pin_memory=False)
@@ -309,7 +323,9 @@ def test_data_loading_defaults_follow_the_device():
 
 def test_audio_padding_follows_the_device_and_reaches_the_training_batches(tiny_setup):
     "On CUDA each batch's audio is padded up to whole seconds (a GPU pays per new batch shape: benchmarks/limits.py shapes); elsewhere to its longest clip."
-    from rsacfn.trainer import _accelerator, _load_data, audio_pad_multiple, setup
+    from rsacfn.training.precision import _accelerator
+    from rsacfn.training.prepare import _load_data
+    from rsacfn.training.loop import audio_pad_multiple, setup
     assert TrainConfig().audio_pad_multiple is None  # None: chosen per device
     assert audio_pad_multiple(TrainConfig(), 'cuda') == 16000 and audio_pad_multiple(TrainConfig(), 'cpu') == 1
     assert audio_pad_multiple(TrainConfig(audio_pad_multiple=8000), 'cuda') == 8000  # an explicit setting is kept
@@ -333,7 +349,8 @@ def test_audio_padding_follows_the_device_and_reaches_the_training_batches(tiny_
 @pytest.mark.parametrize('option', ['group_by_length', 'batch_weighted_sampler'])
 def test_the_sampling_options_reach_the_training_batches(setup, tiny_corpus, tmp_path, monkeypatch, option):
     "The batches the training step receives are the sampler's order for the option: every segment the collator sees, in order."
-    import rsacfn.trainer as trainer
+    import rsacfn.training.loop as trainer
+    from rsacfn.training.prepare import load_split
     seen, real = [], trainer.training_data
     def spying(cfg, acc, model, df, *splits):
         trainable, collate, *datasets = real(cfg, acc, model, df, *splits)
@@ -345,7 +362,7 @@ def test_the_sampling_options_reach_the_training_batches(setup, tiny_corpus, tmp
     cfg = resolve_config(TrainConfig(**dict(setup, data_path=str(tiny_corpus), batch_size=8), method='early_fusion', epochs=1,
                                      output_dir=str(tmp_path), **{option: True}))
     train(cfg)
-    train_df, _ = trainer.load_split(cfg)
+    train_df, _ = load_split(cfg)
     sampler = trainer.train_sampler(cfg, train_df, 'both'); sampler.set_epoch(0)
     order = train_df.segment_id.values[list(sampler)].tolist()
     batches = [order[i:i + 8] for i in range(0, len(order), 8)]
@@ -388,9 +405,9 @@ def test_the_cnn_cache_is_chosen_per_device_and_refused_where_it_would_change_th
     """None: on a CPU where it fits, never on CUDA; True where the CNN trains or normalises over time (its output
     depends on the batch's padding) is an error naming the reason."""
     import types
-    import rsacfn.trainer as T
+    import rsacfn.training.features as T
     from transformers import Wav2Vec2Config, Wav2Vec2Model
-    from rsacfn.backbones import load_audio_encoder
+    from rsacfn.models.backbones import load_audio_encoder
     df = split_corpus(read_kemdy20(str(tiny_corpus)))[0]
     layer = types.SimpleNamespace(audio_encoder=load_audio_encoder(str(tiny_backbones['audio'])))
     cfg = lambda c: TrainConfig(method='early_fusion', cache_cnn=c)

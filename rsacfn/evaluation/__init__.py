@@ -1,0 +1,1 @@
+"""Running and judging a model: inference, metrics, statistics, scoring, figures and analyses."""

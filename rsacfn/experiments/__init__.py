@@ -1,0 +1,1 @@
+"""Experiments and sweeps: warm kernels, the experiment, planning, execution, the table, statistics and launchers."""

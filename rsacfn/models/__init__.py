@@ -1,0 +1,1 @@
+"""The model: layers, backbones, the registry of methods, the fusion heads, `MultiModel` and the tiny backbones."""
