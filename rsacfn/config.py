@@ -10,11 +10,11 @@ from importlib.util import find_spec
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'POOLING_MODES', 'CORPUS_READERS', 'METRICS', 'DEMO_SIZES', 'LAUNCHERS',
-           'PROTOCOLS', 'PAPER_FIELDS', 'PATH_FIELDS', 'MODEL_FIELDS', 'RUN_ONLY', 'ADDED_FIELDS', 'LOWEST', 'CHOICES',
-           'PRESETS', 'PRESET_HEAD_SIZES', 'EXPERIMENT_KEYS', 'SWEEP_OWNED', 'unknown_key', 'field_kind',
-           'checked_value', 'parse_value', 'TrainConfig', 'field_help', 'absolute_path', 'checkpoint_path',
-           'default_work_dir', 'config_file']
+__all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'POOLING_MODES', 'CORPUS_READERS', 'METRICS', 'DEMO_SIZES', 'DEMO_SIZE', 'BASELINE',
+           'LAUNCHERS', 'PROTOCOLS', 'PAPER_FIELDS', 'PATH_FIELDS', 'MODEL_FIELDS', 'RUN_ONLY', 'ADDED_FIELDS',
+           'LOWEST', 'CHOICES', 'PRESETS', 'PRESET_HEAD_SIZES', 'EXPERIMENT_KEYS', 'SWEEP_OWNED', 'unknown_key',
+           'Protocol', 'field_kind', 'checked_value', 'parse_value', 'TrainConfig', 'field_help', 'absolute_path',
+           'checkpoint_path', 'default_work_dir', 'config_file']
 
 # %% ../nbs/00_config.ipynb #8aac6386
 def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'method'
@@ -25,11 +25,8 @@ def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'met
     import difflib
     valid = [str(v) for v in valid]
     close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
-    return ValueError(
-        f"unknown {kind} {key!r}"
-        + (f"; did you mean {close[0]!r}?" if close else '')
-        + (f" (one of: {', '.join(valid)})" if valid else ' (there is none to choose from)')
-    )
+    return ValueError(f"unknown {kind} {key!r}" + (f"; did you mean {close[0]!r}?" if close else '')
+                      + (f" (one of: {', '.join(valid)})" if valid else ' (there is none to choose from)'))
 
 # %% ../nbs/00_config.ipynb #179cc1b5
 AUDIO_MAX_LENS = 96_000  # waveform samples kept unless told otherwise: the paper's 6 s
@@ -43,27 +40,34 @@ DEMO_SIZES = {  # n_sessions (2 speakers each) and n_segments
     'default': dict(n_sessions=10, n_segments=800),
     'full': dict(n_sessions=40, n_segments=13_462),  # KEMDy20's size, for benchmarks
 }
+DEMO_SIZE = 'default'  # the demo corpus written unless a size is asked for
+BASELINE = 'early_fusion'  # what a sweep compares every method with (paired tests, figures): the paper's simplest fusion
 LAUNCHERS = {  # where a sweep's runs execute
     'local': 'notebooks run by this process, --jobs at a time',
-    'slurm': (
-        'each run a SLURM job through submitit (--partition, --gpus_per_run, --time_min, --cpus_per_run); results'
-        ' gathered from OUT, which every node must see'
-    ),
-    'submitit-local': (
-        "submitit's local executor: each run a process of its own, --jobs at a time, as the SLURM path runs it (to try"
-        " that path on one machine)"
-    ),
+    'slurm': 'each run a SLURM job through submitit (--partition, --gpus_per_run, --time_min, --cpus_per_run); results'
+             ' gathered from OUT, which every node must see',
+    'submitit-local': "submitit's local executor: each run a process of its own, --jobs at a time, as the SLURM path"
+                      " runs it (to try that path on one machine)",
 }
+
+@dataclass(frozen=True)
+class Protocol:
+    "An evaluation protocol: what a sweep under it runs, and how its table and figures read."
+    description:str
+    folds:str|None # 'all': every session fold, each epoch chosen on a development split; None: the random split
+    seeds:tuple # a sweep's seeds unless given
+    metrics:tuple # the table's metric columns, the one that ranks first
+    setting:str # how a figure's title names it
+
 PROTOCOLS = {
-    'paper': (
-        "the paper's: a stratified random 80/20 split per seed, so a speaker's segments sit in training and validation"
-        " alike; weighted F1 first"
-    ),
-    'speaker-independent': (
+    'paper': Protocol("the paper's: a stratified random 80/20 split per seed, so a speaker's segments sit in training"
+                      " and validation alike; weighted F1 first", None, (42,), ('weighted_f1', 'macro_f1', 'uar'),
+                      "the paper's random split"),
+    'speaker-independent': Protocol(
         'session folds, so no validation speaker is ever trained on, and each epoch chosen on a development fold of the'
         ' training sessions (rsacfn sweep --protocol speaker-independent: every fold, 3 seeds); macro F1 and UAR first,'
-        ' as weighted F1 mostly measures neutral'
-    ),
+        ' as weighted F1 mostly measures neutral', 'all', (42, 43, 44), ('macro_f1', 'uar', 'weighted_f1'),
+        'speaker-independent session folds'),
 }
 
 # %% ../nbs/00_config.ipynb #c99ae793
@@ -302,9 +306,7 @@ def _plugin_paths(plugins:list) -> list:
     out = [str(Path(p).expanduser().resolve()) if str(p).endswith('.py') else str(p) for p in plugins]
     for i, p in enumerate(out):
         if p in out[:i]:
-            raise ValueError(
-                f'`plugins`: {p} is given twice ({plugins[out.index(p)]!r} and {plugins[i]!r}); give it once'
-            )
+            raise ValueError(f'`plugins`: {p} is given twice ({plugins[out.index(p)]!r} and {plugins[i]!r}); give it once')
     return out
 
 # %% ../nbs/00_config.ipynb #8fb4583f
@@ -363,13 +365,9 @@ SWEEP_OWNED = {'method': '--methods', 'seed': '--seeds', 'ver': 'the run names',
                'work_dir': 'OUT', 'quiet': 'the sweep'}
 
 def default_work_dir() -> Path:
-    "`results/experiment` of the source checkout rsacfn runs from (settings.ini beside the package), else `~/rsacfn/experiments/experiment`: never the working directory."
+    "`results/experiment` of the source checkout rsacfn runs from (settings.ini beside the package), else `~/rsacfn/experiment`: never the working directory."
     checkout = Path(find_spec('rsacfn').origin).resolve().parents[1]
-    return (
-        (checkout / 'results' / 'experiment')
-        if (checkout / 'settings.ini').is_file()
-        else Path.home() / 'rsacfn' / 'experiment'
-    )
+    return checkout/'results'/'experiment' if (checkout/'settings.ini').is_file() else Path.home()/'rsacfn'/'experiment'
 
 # %% ../nbs/00_config.ipynb #6670cede
 def _yaml_mapping(loader, node):

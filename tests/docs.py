@@ -66,7 +66,7 @@ def tiny_heads():
         small = dataclasses.replace(out, head_sizes=dict(METHODS[out.method].tiny_sizes))
         small.method_was_default = out.method_was_default
         return small
-    rsacfn.training.presets.resolve_config = rsacfn.training.presets.resolve_config = resolve
+    rsacfn.training.presets.resolve_config = rsacfn.training.loop.resolve_config = resolve  # where train() finds it
 
 
 def tiny(code:str) -> str:

@@ -82,3 +82,18 @@ def test_each_notebook_has_a_name_of_its_own():
     "nbdev_test names a failed notebook by its file name only: the names must tell the notebooks apart across folders."
     names = [Path(nb).name for nb in NOTEBOOKS]
     assert len(set(names)) == len(names), sorted(n for n in names if names.count(n) > 1)
+
+
+def test_the_experiment_notebooks_parameters_are_the_packages_defaults():
+    """Each default is written once: the papermill parameters cell holds `experiment_config`'s defaults and the fields
+    the notebook sets differently (`NOTEBOOK_DEFAULTS`), and nothing else."""
+    import ast, dataclasses, inspect
+    from rsacfn.config import TrainConfig
+    from rsacfn.training.presets import NOTEBOOK_DEFAULTS, experiment_config
+    cells = json.loads((ROOT/'nbs'/'50_experiments'/'experiment.ipynb').read_text())['cells']
+    cell = next(c for c in cells if 'parameters' in c['metadata'].get('tags', []))
+    values = {n.targets[0].id: ast.literal_eval(n.value) for n in ast.parse(''.join(cell['source'])).body}
+    own = {k: p.default for k, p in inspect.signature(experiment_config).parameters.items() if p.default is not p.empty}
+    assert values == {**own, **NOTEBOOK_DEFAULTS}
+    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    assert all(k in fields and fields[k] != v for k, v in NOTEBOOK_DEFAULTS.items())  # each one a field set differently

@@ -11,7 +11,8 @@ from pathlib import Path
 __all__ = ['sweep_base', 'listed', 'sweep_command']
 
 # %% ../../nbs/70_commands/73_sweep.ipynb #e31c5fb1
-from ..config import CHOICES, EXPERIMENT_KEYS, LAUNCHERS, PRESETS, PROTOCOLS, SWEEP_OWNED, TrainConfig, config_file
+from ..config import (BASELINE, CHOICES, EXPERIMENT_KEYS, LAUNCHERS, PRESETS, PROTOCOLS, SWEEP_OWNED, TrainConfig,
+                           config_file)
 # the rest (torch, transformers, the readers, the trainer) is imported inside the command that needs it:
 # `rsacfn --help`, `rsacfn train --help` and a mistyped flag answer before any of it loads
 
@@ -76,7 +77,7 @@ def _sweep_plan_args(p):
     p.add_argument('--protocol', choices=list(PROTOCOLS), default=None,
                    help="'speaker-independent': every session fold, 3 seeds, macro F1 and UAR first; "
                         "'paper': the random split (the default without --folds)")
-    p.add_argument('--baseline', default='early_fusion',
+    p.add_argument('--baseline', default=BASELINE,
                    help="the method each is compared with by paired bootstrap; 'none' for no comparison "
                         '(default: %(default)s)')
     p.add_argument('--folds', default=None, help="session folds: 'all' or comma-separated (default: the random split)")
@@ -103,18 +104,19 @@ def _sweep_launcher_args(p):
 @command('sweep', _sweep_args)
 def sweep_command(args):
     "Run the experiment notebook for every method, seed and fold, then write the F1 table and figures."
-    from rsacfn.experiments.launchers import SlurmOptions
+    from rsacfn.experiments.launchers import LAUNCHER_CLASSES, SlurmOptions
     from rsacfn.experiments.sweep import run_sweep
     job = {
         k: getattr(args, k)
         for k in ('partition', 'gpus_per_run', 'time_min', 'cpus_per_run', 'account')
         if getattr(args, k) is not None
     }
-    takes = {'local': (), 'submitit-local': ('time_min',), 'slurm': tuple(job)}[args.launcher]
+    takes = LAUNCHER_CLASSES[args.launcher].slurm_options
     if unused := [k for k in job if k not in takes]:
+        every = [k for k, c in LAUNCHER_CLASSES.items() if set(job) <= set(c.slurm_options)]
         raise ValueError(
-            f"--{' --'.join(unused)} {'is' if len(unused) == 1 else 'are'} for --launcher slurm"
-            + (", and --launcher submitit-local takes only --time_min" if args.launcher == 'submitit-local' else '')
+            f"--{' --'.join(unused)} {'is' if len(unused) == 1 else 'are'} for --launcher {' or '.join(every)}"
+            + (f", and --launcher {args.launcher} takes only --{' --'.join(takes)}" if takes else '')
             + f'; with --launcher {args.launcher} leave {"it" if len(unused) == 1 else "them"} out'
         )
     params = set_values(args.set)
@@ -134,7 +136,7 @@ def sweep_command(args):
         if isinstance(n_folds, int) and not 0 <= f < n_folds:
             raise ValueError(f'--folds {f}: the session folds are 0 to {n_folds - 1} (--n_folds {n_folds})')
     methods = None if args.methods is None else listed(args.methods, '--methods', what='comma-separated method names')
-    default_seeds = '42,43,44' if args.protocol == 'speaker-independent' else '42'
+    default_seeds = ','.join(map(str, PROTOCOLS[args.protocol].seeds)) if args.protocol else '42'
     seeds = listed(default_seeds if args.seeds is None else args.seeds, '--seeds', int,
                    'comma-separated whole numbers, e.g. 42,43,44')
     table = run_sweep(

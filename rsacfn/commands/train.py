@@ -11,7 +11,7 @@ from pathlib import Path
 __all__ = ['demo_corpus', 'train_command']
 
 # %% ../../nbs/70_commands/72_train.ipynb #e31c5fb1
-from ..config import DEMO_SIZES, METRICS, PRESETS, TrainConfig, config_file, default_work_dir
+from ..config import DEMO_SIZE, DEMO_SIZES, METRICS, PRESETS, TrainConfig, config_file, default_work_dir
 # the rest (torch, transformers, the readers, the trainer) is imported inside the command that needs it:
 # `rsacfn --help`, `rsacfn train --help` and a mistyped flag answer before any of it loads
 
@@ -37,21 +37,12 @@ def demo_corpus(args):
 
 # %% ../../nbs/70_commands/72_train.ipynb #582f2d06
 def _train_args(p):
-    p.add_argument(
-        '--preset',
-        choices=list(PRESETS),
-        default='paper',
-        help=(
-            "start from a preset's settings (default: %(default)s); demo also writes the demo corpus and tiny backbones"
-            " (into results/experiment of the checkout) for data_path, wav_model, text_model not given"
-        ),
-    )
-    p.add_argument(
-        '--demo_size',
-        choices=list(DEMO_SIZES),
-        default='default',
-        help='the demo corpus written for --preset demo (default: %(default)s)',
-    )
+    p.add_argument('--preset', choices=list(PRESETS), default=None,
+                   help="start from a preset's settings (default: paper with --data_path, else demo); demo also writes"
+                        " the demo corpus and tiny backbones (into results/experiment of the checkout) for data_path,"
+                        " wav_model, text_model not given")
+    p.add_argument('--demo_size', choices=list(DEMO_SIZES), default=DEMO_SIZE,
+                   help='the demo corpus written for --preset demo (default: %(default)s)')
     p.add_argument(
         '--report',
         action='store_true',
@@ -70,8 +61,7 @@ def _train_args(p):
 @command('train', _train_args)
 def train_command(args):
     "Train and evaluate one configuration (every TrainConfig field is a flag)."
-    from rsacfn.training.presets import preset_config
-    from rsacfn.models.tiny import demo_inputs
+    from rsacfn.training.presets import default_preset, preset_config, with_demo_inputs
     given, method_key = from_paper_flags(
         {k: getattr(args, k) for k in [*(f.name for f in dataclasses.fields(TrainConfig)), *PAPER_FLAGS]
          if hasattr(args, k)}
@@ -81,14 +71,10 @@ def train_command(args):
         from_file = {k: v for k, v in from_paper_flags(config_file(args.config, tuple(PAPER_FLAGS)))[0].items()
                      if k not in given}
         given = {**from_file, **given}
+    preset = default_preset(given) if args.preset is None else args.preset
     with _blamed_on(args.config, from_file):
-        if args.preset == 'demo':
-            preset_config(args.preset, method_key, **given)  # every value checked before the demo inputs are written
-            given = {
-                **demo_inputs(default_work_dir(), args.demo_size, given, progress=not given.get('quiet', False)),
-                **given,
-            }
-        cfg = preset_config(args.preset, method_key, **given)
+        given = with_demo_inputs(preset, args.demo_size, default_work_dir(), given, method_key)
+        cfg = preset_config(preset, method_key, **given)
     if args.report:
         from rsacfn.experiments.experiment import run_experiment
         record = run_experiment(cfg)

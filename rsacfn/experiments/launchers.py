@@ -4,17 +4,19 @@
 
 # %% ../../nbs/50_experiments/58_launchers.ipynb #4f979685
 from __future__ import annotations
-import contextlib, os, queue, shutil, signal, subprocess, sys, threading, time
+import contextlib, dataclasses, os, queue, shutil, signal, subprocess, sys, threading, time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['MPS_CONTROL', 'SLURM_ENDED', 'SlurmOptions', 'slurm_parameters', 'slurm_script', 'NotebookJob', 'machine_mps',
-           'check_mps', 'cuda_mps', 'LocalLauncher', 'slurm_states', 'slurm_end', 'SubmititLauncher', 'make_launcher']
+__all__ = ['MPS_CONTROL', 'SLURM_ENDED', 'LAUNCHER_CLASSES', 'SlurmOptions', 'slurm_parameters', 'slurm_script', 'NotebookJob',
+           'machine_mps', 'check_mps', 'cuda_mps', 'LocalLauncher', 'slurm_states', 'slurm_end', 'SubmititLauncher',
+           'SubmititLocalLauncher', 'SlurmLauncher', 'make_launcher']
 
 # %% ../../nbs/50_experiments/58_launchers.ipynb #0da983ee
+from ..config import LAUNCHERS
 from .kernels import warm_kernels
 
 # %% ../../nbs/50_experiments/58_launchers.ipynb #2c36fe10
@@ -65,18 +67,6 @@ def slurm_script(out:Path, o:SlurmOptions, name:str='rsacfn') -> str:
         command=f'{sys.executable} -u -m submitit.core._submit {folder}', folder=folder, **slurm_parameters(o, name)
     )
 
-# %% ../../nbs/50_experiments/58_launchers.ipynb #4965a70f
-def _executor(launcher:str, out:Path, o:SlurmOptions):
-    import submitit
-    folder = out/'jobs'/'%j'
-    if launcher == 'slurm':
-        ex = submitit.SlurmExecutor(folder=folder)
-        ex.update_parameters(**slurm_parameters(o, f'rsacfn-{out.name}'))
-    else:
-        ex = submitit.LocalExecutor(folder=folder)
-        ex.update_parameters(timeout_min=o.time_min)
-    return ex
-
 # %% ../../nbs/50_experiments/58_launchers.ipynb #523ec5f7
 @dataclass
 class NotebookJob:
@@ -106,8 +96,9 @@ def machine_mps() -> Path|None:
 def check_mps(mps:bool, launcher:str):
     "Refuse, before anything is written, an MPS the sweep cannot start."
     if not mps: return
-    if launcher != 'local':
-        raise ValueError(f"mps=True is for launcher='local' (a cluster's nodes run their own); with "
+    if not LAUNCHER_CLASSES[launcher].takes_mps:
+        takes = ' or '.join(repr(k) for k, c in LAUNCHER_CLASSES.items() if c.takes_mps)
+        raise ValueError(f"mps=True is for launcher={takes} (a cluster's nodes run their own); with "
                          f"launcher={launcher!r} leave `mps` out")
     if machine_mps() is None and shutil.which(MPS_CONTROL) is None:
         raise ValueError(f'mps=True asks for CUDA MPS, and {MPS_CONTROL} is not on PATH here (it comes with the NVIDIA '
@@ -150,8 +141,10 @@ def cuda_mps(on:bool, say=print):
 # %% ../../nbs/50_experiments/58_launchers.ipynb #62d90a1c
 class LocalLauncher:
     "Runs here: `jobs` notebooks at a time, each on a kernel of its own; Ctrl-C interrupts the running kernels."
-    warm = True  # kernels forked from a process with the libraries imported (`rsacfn.experiments.kernels`); False: new interpreters
-    def __init__(self, jobs:int=1, mps:bool=False): self.jobs, self.mps = max(1, jobs), mps  # mps: `cuda_mps`
+    name, slurm_options, takes_mps = 'local', (), True  # its name in `LAUNCHERS`; no SLURM options; GPUs shared by MPS
+    warm = True  # kernels forked from a process with the libraries imported (`rsacfn.experiments.kernels`); False: new
+    def __init__(self, out:Path|None=None, jobs:int=1, slurm:SlurmOptions|None=None, mps:bool=False):
+        self.jobs, self.mps = max(1, jobs), mps  # mps: `cuda_mps`
 
     def run(self, job:NotebookJob, runs:Sequence[Run], progress:bool=True) -> list[dict]:
         "Every run's row for `runs.csv`, in the order of `runs`."
@@ -206,17 +199,23 @@ def slurm_end(job_id:str, wait_s:float=30) -> str:
 
 # %% ../../nbs/50_experiments/58_launchers.ipynb #a3bd0b21
 class SubmititLauncher:
-    "Runs each unfinished run as a submitit job: on SLURM (`kind='slurm'`), or here with submitit's local executor."
-    def __init__(self, kind:str, out:Path, slurm:SlurmOptions, jobs:int=1):
-        self.kind, self.executor = kind, _executor(kind, out, slurm)
-        self.limit = None if kind == 'slurm' else max(1, jobs)  # the cluster queues them; one machine runs --jobs at a time
+    "Runs each unfinished run as a submitit job (`SlurmLauncher`: on SLURM; `SubmititLocalLauncher`: here)."
+    name, slurm_options, takes_mps = 'submitit', (), False  # a cluster's nodes run their own MPS
+    def __init__(self, out:Path, jobs:int=1, slurm:SlurmOptions|None=None, mps:bool=False):
+        import submitit
+        self.executor = self.executor_for(submitit, Path(out), slurm or SlurmOptions())
+        self.limit = self.at_once(jobs)
         self.asked, self.gone = 0.0, {}  # when squeue was last asked; run -> when SLURM first said its job had ended
+
+    def at_once(self, jobs:int) -> int|None: return max(1, jobs)  # one machine runs --jobs at a time
+    def ended(self, live:dict) -> dict: return {r: '' for r, j in live.items() if j.done()}  # run -> '' once ended
+    def failed(self, j, row:dict) -> dict: return row  # the row of a run whose job reported a failure
 
     def run(self, job:NotebookJob, runs:Sequence[Run], progress:bool=True) -> list[dict]:
         "Every run's row for `runs.csv`; finished runs are not submitted. Ctrl-C cancels the running jobs."
         rows = {r: job.finished(r) for r in runs}
         todo, live = [r for r in runs if rows[r] is None], {}
-        said = SweepProgress(job.out, runs, job.epochs(), self.limit or len(todo) or 1, progress, f'sweep ({self.kind})')
+        said = SweepProgress(job.out, runs, job.epochs(), self.limit or len(todo) or 1, progress, f'sweep ({self.name})')
         for r in runs:
             if rows[r] is not None: said.done(r, rows[r])
         try:
@@ -235,35 +234,55 @@ class SubmititLauncher:
         return [rows[r] for r in runs]
 
 # %% ../../nbs/50_experiments/58_launchers.ipynb #e1c6fc55
-def _ended(self:SubmititLauncher, live:dict, grace:float=15) -> dict:
-    """The live runs whose job has ended: run -> '' where it left its result, else the state SLURM ended it in.
-    Without a result, SLURM is asked with `squeue`, not submitit's `sacct` (off on clusters without accounting, where
-    a cancelled job would be waited for forever), every 5 s; an ended job's result may take `grace` s to appear."""
-    if self.kind != 'slurm': return {r: '' for r, j in live.items() if j.done()}  # submitit knows its local processes
-    ended = {r: '' for r, j in live.items() if j.paths.result_pickle.exists()}
-    waiting, now = {j.job_id: r for r, j in live.items() if r not in ended}, time.time()
-    if not waiting or now - self.asked < 5: return ended
-    self.asked, states = now, slurm_states(list(waiting)) or {}
-    for job_id, state in states.items():
-        r = waiting[job_id]
-        if state in SLURM_ENDED or not state: self.gone.setdefault(r, now)
-        else: self.gone.pop(r, None)
-        if now - self.gone.get(r, now) >= grace: ended[r] = state or 'UNKNOWN (squeue no longer lists it)'
-    return ended
-
 def _result(self:SubmititLauncher, job:NotebookJob, run:Run, j, state:str='') -> dict:
     "The run's row: its job's result, or failed where the job died without one (time limit, node failure, cancelled)."
     log = f'its log: {j.paths.stderr}'
-    if state: return job.finished(run) or job.lost(run, f'slurm job {j.job_id} ended {state} without a result; {log}')
+    if state: return job.finished(run) or job.lost(run, f'{self.name} job {j.job_id} ended {state} without a result; {log}')
     try: row = j.result()
     except Exception as e:  # the run resumes next time
-        return job.lost(run, f'{self.kind} job {j.job_id} ended without a result ({type(e).__name__}); {log}')
-    # scancel or the time limit kills the run's kernel first and its job reports what the kernel's death looked like
-    if self.kind == 'slurm' and row.get('status') == 'failed' and (end := slurm_end(j.job_id)) not in ('', 'COMPLETED'):
-        row = dict(row, error=f"slurm job {j.job_id} ended {end}: {row['error']}"[:500])
-    return row
+        return job.lost(run, f'{self.name} job {j.job_id} ended without a result ({type(e).__name__}); {log}')
+    return self.failed(j, row) if row.get('status') == 'failed' else row
 
-SubmititLauncher.ended, SubmititLauncher._result = _ended, _result
+SubmititLauncher._result = _result
+
+class SubmititLocalLauncher(SubmititLauncher):
+    "submitit's local executor: each run a process of its own, `jobs` at a time, as the SLURM path runs it."
+    name, slurm_options = 'submitit-local', ('time_min',)
+    def executor_for(self, submitit, out:Path, o:SlurmOptions):
+        ex = submitit.LocalExecutor(folder=out/'jobs'/'%j'); ex.update_parameters(timeout_min=o.time_min); return ex
+
+class SlurmLauncher(SubmititLauncher):
+    "Each run a SLURM job: the cluster queues them, `squeue` says when one ended without a result."
+    name, slurm_options = 'slurm', tuple(f.name for f in dataclasses.fields(SlurmOptions))
+    def executor_for(self, submitit, out:Path, o:SlurmOptions):
+        ex = submitit.SlurmExecutor(folder=out/'jobs'/'%j')
+        ex.update_parameters(**slurm_parameters(o, f'rsacfn-{out.name}')); return ex
+    def at_once(self, jobs:int) -> None: return None  # the cluster queues them
+
+    def ended(self, live:dict, grace:float=15) -> dict:
+        """The live runs whose job has ended: run -> '' where it left its result, else the state SLURM ended it in.
+        Without a result, SLURM is asked with `squeue`, not submitit's `sacct` (off on clusters without accounting,
+        where a cancelled job would be waited for forever), every 5 s; an ended job's result may take `grace` s."""
+        ended = {r: '' for r, j in live.items() if j.paths.result_pickle.exists()}
+        waiting, now = {j.job_id: r for r, j in live.items() if r not in ended}, time.time()
+        if not waiting or now - self.asked < 5: return ended
+        self.asked, states = now, slurm_states(list(waiting)) or {}
+        for job_id, state in states.items():
+            r = waiting[job_id]
+            if state in SLURM_ENDED or not state: self.gone.setdefault(r, now)
+            else: self.gone.pop(r, None)
+            if now - self.gone.get(r, now) >= grace: ended[r] = state or 'UNKNOWN (squeue no longer lists it)'
+        return ended
+
+    def failed(self, j, row:dict) -> dict:
+        "scancel or the time limit kills the run's kernel first: its job reports what the kernel's death looked like."
+        if (end := slurm_end(j.job_id)) in ('', 'COMPLETED'): return row
+        return dict(row, error=f"slurm job {j.job_id} ended {end}: {row['error']}"[:500])
+
+# %% ../../nbs/50_experiments/58_launchers.ipynb #5a25afde
+# every launcher by its name in `LAUNCHERS`, with what it takes: `slurm_options`, `takes_mps`
+LAUNCHER_CLASSES = {c.name: c for c in (LocalLauncher, SlurmLauncher, SubmititLocalLauncher)}
+assert set(LAUNCHER_CLASSES) == set(LAUNCHERS), 'LAUNCHERS (rsacfn.config) and the launcher classes name the same ones' 
 
 # %% ../../nbs/50_experiments/58_launchers.ipynb #231d6753
 def make_launcher(launcher:str, # a name in `LAUNCHERS`
@@ -271,5 +290,4 @@ def make_launcher(launcher:str, # a name in `LAUNCHERS`
                   mps:bool=False # local: runs share each GPU through CUDA MPS (`cuda_mps`)
                  ):
     "The launcher a sweep's runs go through; each has `run(job, runs, progress)`, which returns the runs' rows."
-    if launcher == 'local': return LocalLauncher(jobs, mps)
-    return SubmititLauncher(launcher, out, slurm or SlurmOptions(), jobs)
+    return LAUNCHER_CLASSES[launcher](out, jobs, slurm, mps)

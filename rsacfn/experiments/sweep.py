@@ -13,13 +13,13 @@ __all__ = ['run_sweep']
 
 # %% ../../nbs/50_experiments/59_sweep.ipynb #0da983ee
 import pandas as pd
-from ..config import (DEMO_SIZES, LAUNCHERS, MODEL_FIELDS, PATH_FIELDS, PROTOCOLS, SWEEP_OWNED, TrainConfig,
-                           absolute_path, checkpoint_path, unknown_key)
+from ..config import (BASELINE, DEMO_SIZE, DEMO_SIZES, LAUNCHERS, MODEL_FIELDS, PATH_FIELDS, PROTOCOLS, SWEEP_OWNED,
+                           TrainConfig, absolute_path, checkpoint_path, unknown_key)
 from ..data.labels import write_skip_report
 from ..files import RECORD, atomic_write, check_apart, check_parent, claim, discard, remove_written, run_lock
 from ..models.registry import METHODS, get_method, load_plugins
 from ..models.tiny import demo_inputs
-from ..training.presets import experiment_config
+from ..training.presets import default_preset, experiment_config
 from ..training.prepare import check_backbone_configs, check_split
 from ..training.tracking import check_tracker
 from ..training.identity import identity_changes, run_identity
@@ -27,7 +27,8 @@ from ..evaluation.scoring import read_config_corpus
 
 # %% ../../nbs/50_experiments/59_sweep.ipynb #2a1cefb4
 from .execution import _recorded, _STOP, _Unchecked, experiment_notebook
-from .launchers import check_mps, make_launcher, NotebookJob, slurm_parameters, SlurmOptions
+from .launchers import (check_mps, LAUNCHER_CLASSES, make_launcher, NotebookJob, slurm_parameters,
+                                          SlurmOptions)
 from .plan import check_parameters, sweep_runs
 from .significance import reliance_markdown, reliance_runs, significance, significance_markdown
 from .table import metric_order, summarize, sweep_title, table_markdown, unimodal_line
@@ -59,7 +60,7 @@ def run_sweep(out='results/sweep', # the sweep's folder
               # 'speaker-independent' (every session fold unless `folds`; seeds as given) or 'paper' (the random split),
               # see `PROTOCOLS`
               protocol:str|None=None,
-              baseline:str|None='early_fusion', # the method each is compared with by paired bootstrap (None: none)
+              baseline:str|None=BASELINE, # the method each is compared with by paired bootstrap (None: none)
               bootstrap:int=1000, # bootstrap replicates for the intervals
               launcher:str='local', # where runs execute, see `LAUNCHERS`
               # what each run asks SLURM for (launcher 'slurm'; 'submitit-local' uses its time limit)
@@ -95,6 +96,20 @@ def run_sweep(out='results/sweep', # the sweep's folder
         rows = _execute(out, job, runs, make_launcher(launcher, out, jobs, slurm, mps), jobs, progress)
         return _summarize(out, pd.DataFrame(rows), protocol, seeds, folds, baseline, bootstrap, progress)
 
+# %% ../../nbs/50_experiments/59_sweep.ipynb #dcd0c9de
+def _protocol_runs(p, # the protocol's facts (`PROTOCOLS`), or None
+                   name, params:dict, folds):
+    "What a protocol sets for every run (in `params`), checked against what was given: the folds to run."
+    if p is None: return folds
+    if p.folds is None and folds is not None:
+        raise ValueError(f"protocol {name!r} is the random split, and folds asks for session folds; give one of them")
+    if p.folds is None: return folds
+    for k, v in (('split', 'session folds'), ('select_epoch', 'epochs chosen on a development split of the training'
+                                                              ' sessions')):
+        if k in params: raise ValueError(f"protocol {name!r} sets {k} ({v}); leave {k} out")
+    params['select_epoch'] = 'dev'
+    return p.folds if folds is None else folds
+
 # %% ../../nbs/50_experiments/59_sweep.ipynb #6cac9442
 def _plan(params, method_params, methods, seeds, folds, jobs, protocol, baseline, launcher, slurm) -> tuple:
     "Check every option, key and value of a sweep before anything is written: (its runs, its folds, the SLURM options)."
@@ -104,33 +119,24 @@ def _plan(params, method_params, methods, seeds, folds, jobs, protocol, baseline
     if not (isinstance(jobs, int) and jobs >= 1): raise ValueError(f'jobs={jobs!r}: must be 1 or more')
     load_plugins(params.get('plugins'))  # they may register the methods asked for
     if protocol is not None and protocol not in PROTOCOLS: raise unknown_key('protocol', protocol, PROTOCOLS)
-    if protocol == 'paper' and folds is not None:
-        raise ValueError("protocol 'paper' is the random split, and folds asks for session folds; give one of them")
+    folds = _protocol_runs(PROTOCOLS.get(protocol), protocol, params, folds)
     n_folds = params.get('n_folds', TrainConfig.__dataclass_fields__['n_folds'].default)
-    if protocol == 'speaker-independent':
-        for k, v in (
-            ('split', 'session folds'),
-            ('select_epoch', 'epochs chosen on a development split of the training sessions'),
-        ):
-            if k in params: raise ValueError(f"protocol 'speaker-independent' sets {k} ({v}); leave {k} out")
-        params['select_epoch'] = 'dev'
-        folds = 'all' if folds is None else folds
     if baseline is not None: get_method(baseline)
     if launcher not in LAUNCHERS: raise unknown_key('launcher', launcher, LAUNCHERS)
-    if launcher == 'local' and slurm is not None:
-        raise ValueError(
-            "slurm options are for launcher='slurm' (or 'submitit-local'); with launcher='local' leave slurm out"
-        )
+    if not LAUNCHER_CLASSES[launcher].slurm_options and slurm is not None:
+        takes = [repr(k) for k, c in LAUNCHER_CLASSES.items() if c.slurm_options]
+        raise ValueError(f"slurm options are for launcher={takes[0]} (or {', '.join(takes[1:])}); with "
+                         f"launcher={launcher!r} leave slurm out")
     slurm = slurm or SlurmOptions()
-    if launcher != 'local': slurm_parameters(slurm)
+    if LAUNCHER_CLASSES[launcher].slurm_options: slurm_parameters(slurm)
     runs = sweep_runs(methods, seeds, folds, n_folds)
     folds = None if runs[0].fold is None else list(dict.fromkeys(r.fold for r in runs))
     for k in ('data_path', 'eval_data_path'):  # before anything is written or downloaded
         if params.get(k) and not Path(params[k]).exists():
             raise FileNotFoundError(f'{k}={params[k]!r}: no such corpus folder or manifest; give a KEMDy20 or KEMDy19 '
                                     'folder, or a manifest (.csv/.tsv)')
-    params.setdefault('preset', 'paper' if params.get('data_path') else 'demo')
-    params.setdefault('demo_size', 'default')
+    params.setdefault('preset', default_preset(params))
+    params.setdefault('demo_size', DEMO_SIZE)
     if params['demo_size'] not in DEMO_SIZES: raise unknown_key('demo_size', params['demo_size'], DEMO_SIZES)
     check_parameters(params, runs, method_params)  # every key and value, each run's configuration
     return runs, folds, slurm
@@ -228,7 +234,7 @@ def _copy(src:Path, dst:Path):
 
 def _setting(protocol) -> str:
     "The evaluation setting a figure's title names."
-    return 'speaker-independent session folds' if protocol == 'speaker-independent' else "the paper's random split"
+    return PROTOCOLS.get(protocol, PROTOCOLS['paper']).setting
 
 def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame, sig=None, rel=None, baseline=None, protocol=None):
     "The F1 bar chart, the intervals, the modality reliance, and per method its first finished run's heatmaps and reliance figure."

@@ -62,9 +62,7 @@ _NAMES = {'weighted_f1': 'weighted F1', 'macro_f1': 'macro F1', 'uar': 'UAR', 'a
 
 def metric_order(protocol:str|None) -> tuple:
     "The table's metric columns in the protocol's order: macro F1 and UAR first for the speaker-independent one."
-    return (
-        ('macro_f1', 'uar', 'weighted_f1') if protocol == 'speaker-independent' else ('weighted_f1', 'macro_f1', 'uar')
-    )
+    return PROTOCOLS.get(protocol, PROTOCOLS['paper']).metrics
 
 # %% ../../nbs/50_experiments/56_table.ipynb #f926553a
 def sweep_title(protocol:str|None, seeds:Sequence[int], folds:Sequence[int]|None) -> str:
@@ -76,7 +74,7 @@ def sweep_title(protocol:str|None, seeds:Sequence[int], folds:Sequence[int]|None
     )
     name = protocol or ('paper' if folds is None else 'session folds')
     return f"Protocol: {name} ({split} x seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})" + (
-        f': {PROTOCOLS[protocol]}' if protocol in PROTOCOLS else ''
+        f': {PROTOCOLS[protocol].description}' if protocol in PROTOCOLS else ''
     )
 
 # %% ../../nbs/50_experiments/56_table.ipynb #a354aae7

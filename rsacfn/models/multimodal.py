@@ -68,11 +68,8 @@ class MultiModelConfig(PretrainedConfig):
         self.method, self.audio_config, self.text_config = method, audio_config, text_config
         self.num_classes, self.class_names, self.pooling_mode = num_classes, list(class_names), pooling_mode
         self.audio_max_lens, self.text_max_lens = audio_max_lens, text_max_lens
-        self.head_sizes, self.freeze_feature_encoder, self.dimensions = (
-            dict(head_sizes or {}),
-            freeze_feature_encoder,
-            list(dimensions),
-        )
+        self.head_sizes, self.freeze_feature_encoder = dict(head_sizes or {}), freeze_feature_encoder
+        self.dimensions = list(dimensions)
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #6d2d52d4
 @dataclass
@@ -104,9 +101,8 @@ def dimension_loss(pred:torch.Tensor, # (B, K) predicted, on the scaled axis
     return F.mse_loss(pred.float()[ok], target[ok].float()) if ok.any() else pred.sum() * 0
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #63694d0a
-def head_output(
-    head, audio=None, text=None, audio_mask=None, text_mask=None, labels=None, dims_head=None
-) -> MultiModelOutput:
+def head_output(head, audio=None, text=None, audio_mask=None, text_mask=None, labels=None,
+                dims_head=None) -> MultiModelOutput:
     "A head's logits and attention maps on backbone features (and `dims_head`'s dimensions), with the cross-entropy loss when `labels` are given."
     logits, attentions = head(audio, text, audio_mask, text_mask)
     loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
@@ -139,9 +135,7 @@ def check_backbones(audio_config:dict|None, # the audio encoder's config as a di
     if audio_config is not None:
         if 'conv_kernel' not in audio_config:
             kind = audio_config.get('model_type')
-            raise ValueError(
-                f'the {names[0]} is a {kind} model, not a wav2vec 2.0-family audio encoder; give an audio checkpoint'
-            )
+            raise ValueError(f'the {names[0]} is a {kind} model, not a wav2vec 2.0-family audio encoder; give an audio checkpoint')
         if audio_max_lens < (n := receptive_field(audio_config)):
             raise ValueError(f'audio_max_lens={audio_max_lens}: the audio encoder needs at least {n} samples '
                              f"(its CNN's receptive field); use audio_max_lens={n} or more")
@@ -271,21 +265,26 @@ def classify(self:MultiModel, audio=None, text=None, audio_mask=None, text_mask=
     return head_output(self.head, audio, text, audio_mask, text_mask, labels, self.dims)
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #7e650c84
+def _with_metadata(path:Path, extra:dict):
+    "Rewrite a safetensors file with `extra` beside its metadata, through safetensors' public API (atomically)."
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+    with safe_open(str(path), 'pt') as f: tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, f.metadata() or {}
+    tmp = path.with_name(f'.{path.name}.tmp')
+    save_file(tensors, str(tmp), metadata=meta | extra); os.replace(tmp, path)
+
 @patch
 def save_pretrained(self:MultiModel, save_directory, **kwargs):
     "Save config, weights (with a fingerprint of the config and processor files), tokenizer and feature extractor."
-    from transformers import modeling_utils
     d = Path(save_directory).expanduser(); d.mkdir(parents=True, exist_ok=True)
     before = {p: p.stat().st_mtime_ns for p in d.iterdir()}
     procs = [p for p in (self.tokenizer, self.feature_extractor) if p is not None]
     files = [Path(f) for proc in procs for f in proc.save_pretrained(d)]
     ours = {FINGERPRINT: json.dumps(config_fingerprint(self.config.to_dict()), sort_keys=True),
             FILES_FINGERPRINT: json.dumps({f.name: _file_digest(f) for f in files if f.is_file()}, sort_keys=True)}
-    plain = modeling_utils.safe_save_file  # transformers passes it its metadata ({'format': 'pt'}); ours go beside
-    def save(tensors, filename, metadata=None): return plain(tensors, filename, metadata=(metadata or {}) | ours)
-    modeling_utils.safe_save_file = save
-    try: super(MultiModel, self).save_pretrained(d, **kwargs)
-    finally: modeling_utils.safe_save_file = plain
+    super(MultiModel, self).save_pretrained(d, **kwargs)
+    for p in sorted(d.glob('*.safetensors')):  # the weights transformers just wrote (one file, or its shards)
+        if before.get(p) != p.stat().st_mtime_ns: _with_metadata(p, ours)
     if FINGERPRINT not in weights_metadata(d):
         raise RuntimeError(f'{d}: the weights were written without their fingerprint (has transformers changed?)')
     # safetensors writes its file 0600: a folder shared with colleagues must be readable as its other files are

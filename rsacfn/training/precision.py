@@ -55,10 +55,16 @@ def amp_precision(use_amp:bool, # the run's `use_amp`: mixed precision on CUDA
     return 'no'
 
 
+# %% ../../nbs/40_training/44_precision.ipynb #b19fc1b7
+def _fresh_accelerator_state():
+    """Forget the precision an earlier run of this process gave Accelerate (it keeps one per process). Accelerate has no
+    public way to do so: this is its `AcceleratorState._reset_state`, and `tests/test_libraries.py` fails if it changes."""
+    from accelerate.state import AcceleratorState
+    AcceleratorState._reset_state()
+
 # %% ../../nbs/40_training/44_precision.ipynb #4820f012
 def _accelerator(cfg):
     from accelerate import Accelerator, DataLoaderConfiguration, DistributedDataParallelKwargs
-    from accelerate.state import AcceleratorState
     cpu = cfg.device == 'cpu'
     if cfg.device == 'cuda' and not torch.cuda.is_available():
         raise ValueError("device='cuda': no CUDA device is visible here; use device='auto' or device='cpu'")
@@ -67,7 +73,7 @@ def _accelerator(cfg):
     device = 'cpu' if cpu else default_device().type
     precision = amp_precision(cfg.use_amp, cfg.cpu_amp, device, amp_dtype=cfg.amp_dtype)
     # Accelerate keeps one precision per process: each run sets its own (the processes stay as launched)
-    AcceleratorState._reset_state()
+    _fresh_accelerator_state()
     # wav2vec 2.0's LayerDrop skips whole layers in training: data parallelism must expect unused parameters
     ddp = DistributedDataParallelKwargs(find_unused_parameters=not cfg.freeze_backbones)
     check_tracker(cfg)

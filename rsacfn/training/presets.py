@@ -8,11 +8,11 @@ import dataclasses
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['resolve_config', 'preset_config', 'experiment_config']
+__all__ = ['NOTEBOOK_DEFAULTS', 'resolve_config', 'preset_config', 'default_preset', 'with_demo_inputs', 'experiment_config']
 
 # %% ../../nbs/40_training/41_presets.ipynb #553b9e84
-from ..config import (EXPERIMENT_KEYS, PRESETS, PRESET_HEAD_SIZES, DEMO_SIZES, TrainConfig, default_work_dir,
-                           unknown_key)
+from ..config import (DEMO_SIZE, DEMO_SIZES, EXPERIMENT_KEYS, PRESETS, PRESET_HEAD_SIZES, TrainConfig,
+                           default_work_dir, unknown_key)
 from ..models.registry import METHODS, check_head_sizes, get_method, load_plugins
 from ..models.heads import FusionHead
 from ..models.tiny import demo_inputs
@@ -57,22 +57,34 @@ def preset_config(preset:str='paper', # a name in `PRESETS`
     return resolve_config(TrainConfig(**{**base, **given}))
 
 # %% ../../nbs/40_training/41_presets.ipynb #8cf7f8ae
+def default_preset(given:dict) -> str:
+    "The preset a run starts from unless one is named: the paper's for a corpus given (`data_path`), else the demo's."
+    return 'paper' if given.get('data_path') else 'demo'
+
+def with_demo_inputs(preset:str, demo_size:str, work_dir, given:dict, method_key:str='method') -> dict:
+    "`given`, and under the demo preset the demo corpus and tiny backbones (written once) for what it leaves out."
+    if preset != 'demo': return given
+    preset_config(preset, method_key, **given)  # every value checked before the demo inputs are written
+    return {**demo_inputs(work_dir, demo_size, given, progress=not given.get('quiet', False)), **given}
+
 def experiment_config(
-    preset: str = 'paper',  # a name in `PRESETS`; 'demo' also writes the demo corpus and tiny backbones when not given
-    demo_size: str = 'default',  # the demo corpus' size (demo preset, no data_path)
-    # the demo inputs and, unless output_dir is given, the runs go here (None: `default_work_dir()`)
-    work_dir=None,
-    **given,  # TrainConfig fields by their own names
+    preset:str|None=None, # a name in `PRESETS` (None: `default_preset`); 'demo' writes the demo inputs not given
+    demo_size:str=DEMO_SIZE, # the demo corpus' size (demo preset, no data_path)
+    work_dir=None, # the demo inputs and, unless output_dir is given, the runs go here (None: `default_work_dir()`)
+    **given, # TrainConfig fields by their own names
 ) -> TrainConfig:
     "The resolved configuration of one experiment: TrainConfig fields, a preset and a work folder; any other key is an error."
     names = [f.name for f in dataclasses.fields(TrainConfig)]
     for k in given:
         if k not in names: raise unknown_key('experiment parameter', k, [*EXPERIMENT_KEYS, *names])
     work_dir = Path(work_dir).expanduser().resolve() if work_dir is not None else default_work_dir()
+    preset = default_preset(given) if preset is None else preset
     if preset not in PRESETS: raise unknown_key('preset', preset, PRESETS)
     if demo_size not in DEMO_SIZES: raise unknown_key('demo_size', demo_size, DEMO_SIZES)
-    defaults = dict(output_dir=str(work_dir/'runs'), ver=_method_of(given))
-    if preset == 'demo':
-        preset_config(preset, **{**defaults, **given})  # every value checked before the demo inputs are written
-        given = {**demo_inputs(work_dir, demo_size, given, progress=not given.get('quiet', False)), **given}
-    return preset_config(preset, **{**defaults, **given})
+    given = {**dict(output_dir=str(work_dir/'runs'), ver=_method_of(given)), **given}
+    return preset_config(preset, **with_demo_inputs(preset, demo_size, work_dir, given))
+
+# %% ../../nbs/40_training/41_presets.ipynb #d15fa929
+# what the experiment notebook (nbs/50_experiments/experiment.ipynb) sets differently from `TrainConfig` when it is run by
+# hand; its parameters cell lists these and `experiment_config`'s own keys at their defaults (tests/test_notebooks.py)
+NOTEBOOK_DEFAULTS = dict(method='rsa_cfn', resume=True, quiet=True)
