@@ -89,7 +89,8 @@ def record(path):
         if path.is_file() and not _transient(path.name): _note_output(path)
         return
     if any(map(_transient, path.relative_to(owner).parts)): return  # in a folder being filled
-    files = [path] if path.is_file() else [p for p in path.rglob('*') if p.is_file() and _owner(p) == owner]
+    files = [path] if path.is_file() else [p for p in path.rglob('*')
+                                           if p.is_file() and _owner(p) == owner and not _transient(p.name)]
     with _RECORDING:
         have = written(owner)
         new = [n for n in (p.relative_to(owner).as_posix() for p in files) if n not in have]

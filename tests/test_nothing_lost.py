@@ -490,3 +490,15 @@ def test_a_sweep_refuses_a_backbone_of_the_wrong_kind_before_any_run(tmp_path, s
     last = r.stderr.strip().splitlines()[-1]  # after the demo corpus' progress bar: the demo inputs are written first
     assert r.returncode == 2 and 'Traceback' not in r.stderr and 'not a wav2vec 2.0-family audio encoder' in last, r.stderr
     assert '--set wav_model=' in last and not (out/'runs').exists() and not (out/'notebooks').exists()
+
+
+def test_a_recorded_folder_leaves_rsacfns_own_bookkeeping_out_of_its_record(tmp_path):
+    "A lock or a half-written file inside a recorded folder is rsacfn's bookkeeping: never a result to remove later."
+    from rsacfn.files import claim, record, remove_written, written
+    run = tmp_path/'run'; run.mkdir(); claim(run, 'run', 'train into a new or empty folder')
+    (run/'best').mkdir(); (run/'best'/'.lock').write_text(''); (run/'best'/'w.bin').write_text('w')
+    (run/'best'/'.w.bin.partial').write_text('half')
+    record(run/'best')
+    assert sorted(written(run)) == ['best/w.bin']
+    remove_written(run)
+    assert sorted(p.name for p in (run/'best').iterdir()) == ['.lock', '.w.bin.partial']

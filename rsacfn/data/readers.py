@@ -51,7 +51,7 @@ def read_corpus(path, # a corpus folder or a manifest file
 
 # %% ../../nbs/10_data/16_readers.ipynb #0aa78cd8
 def corpus_summary(df:pd.DataFrame) -> pd.DataFrame:
-    "Segments per emotion (single labels in class order, then tied votes), with share and speakers."
+    "Segments per emotion (single labels in class order, then tied votes), and each one's share of the corpus."
     single = df[df.label.notna()]
     rows = [dict(emotion=e, segments=int((single.label == i).sum())) for i, e in enumerate(EMOTIONS)]
     rows += [dict(emotion='(tied votes)', segments=int(df.label.isna().sum()))]
