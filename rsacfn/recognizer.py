@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from .evaluation.analysis import predict_corpus
+from .data.manifest import MANIFEST_SUFFIXES
 from .data.readers import detect_format, read_corpus
 from .models.multimodal import MultiModel
 from .evaluation.inference import as_clips, as_texts, default_device
@@ -20,8 +21,10 @@ __all__ = ['EmotionRecognizer']
 
 # %% ../nbs/60_recognizer.ipynb #df82da8a
 def _is_table(clips) -> bool:
-    "Whether `clips` names a manifest (.csv) or a corpus folder rather than one clip."
-    return isinstance(clips, (str, os.PathLike)) and (Path(clips).is_dir() or Path(clips).suffix.lower() == '.csv')
+    "Whether `clips` names a manifest (.csv, .tsv) or a corpus folder rather than one clip."
+    if not isinstance(clips, (str, os.PathLike)): return False
+    p = Path(clips).expanduser()
+    return p.is_dir() or p.suffix.lower() in MANIFEST_SUFFIXES
 
 def _as_table(clips, texts, reads_text:bool=True) -> pd.DataFrame:
     "The clips (paths, or a manifest or corpus folder) and transcripts as the segment table `predict_corpus` takes."

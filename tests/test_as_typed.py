@@ -607,3 +607,29 @@ def test_progress_into_a_file_is_lines_not_carriage_returns(tmp_path):
     assert r.returncode == 0, text
     assert '\r' not in text and len(text.splitlines()) < 30, text
     assert 'demo corpus' in text.lower()
+
+
+def test_the_recognizer_takes_a_tsv_manifest_and_a_corpus_folder_under_home(model_dir, tiny_corpus, work, monkeypatch):
+    "Whatever the corpus readers take, the recognizer takes: a .tsv or .tab manifest, and `~` in a folder's path."
+    from rsacfn import EmotionRecognizer
+    monkeypatch.setenv('HOME', str(work))
+    shutil.copytree(tiny_corpus, work/'corpus')
+    df = read_kemdy20(work/'corpus').head(4)
+    rows = ''.join(f'{w}\t{t}\n' for w, t in zip(df.wav_path, df.text))
+    (work/'clips.tsv').write_text('wav_path\ttext\n' + rows, encoding='utf-8')
+    (work/'clips.tab').write_text('wav_path\ttext\n' + rows, encoding='utf-8')
+    rec = EmotionRecognizer.from_pretrained(model_dir)
+    for manifest in ('clips.tsv', 'clips.tab', '~/clips.tsv'):
+        got = rec(manifest)
+        assert got.transcript.tolist() == df.text.tolist(), manifest
+    assert len(rec('~/corpus')) == len(read_kemdy20(work/'corpus'))
+
+
+@pytest.mark.parametrize('command', ['predict', 'evaluate'])
+def test_a_plugin_given_twice_says_so_on_every_command(model_dir, work, rsacfn_cli, command):
+    (work/'a.py').write_text('x = 1\n')
+    where = ['clips.csv'] if command == 'predict' else ['--data_path', 'corpus']
+    r = rsacfn_cli(command, model_dir, *where, '--plugins', 'a.py,a.py')
+    assert r.returncode == 2 and 'given twice' in r.stderr and '<lambda>' not in r.stderr, r.stderr
+    r = rsacfn_cli('train', '--plugins', 'a.py,./a.py', '--epochs', '1')
+    assert r.returncode == 2 and 'given twice' in r.stderr, r.stderr

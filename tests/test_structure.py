@@ -95,3 +95,14 @@ def test_the_public_names_are_the_documented_entry_points():
     assert sorted(rsacfn.__all__) == sorted(PUBLIC)
     assert rsacfn.train is importlib.import_module('rsacfn.training.loop').train
     assert rsacfn.MultiModel is importlib.import_module('rsacfn.models.multimodal').MultiModel
+
+
+
+def test_a_module_that_lists_the_methods_imports_the_heads_that_register_them():
+    "The registry fills as the heads are imported: a module reading METHODS must import them (else a table is empty)."
+    def reached(m, seen):
+        for t in GRAPH[m] - seen: seen.add(t); reached(t, seen)
+        return seen
+    readers = [m for m, s in MODULES.items() if 'METHODS' in s and m.split('.')[-1] not in ('config', 'registry', 'heads')]
+    assert readers, 'no module reads METHODS: this test checks nothing'
+    assert not [m for m in readers if 'rsacfn.models.heads' not in reached(m, set())]

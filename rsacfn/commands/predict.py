@@ -4,6 +4,7 @@
 
 # %% ../../nbs/70_commands/74_predict.ipynb #a405cf94
 from __future__ import annotations
+import argparse
 from pathlib import Path
 
 # %% auto #0
@@ -64,9 +65,13 @@ def _predict_args(p):
     _model_args(p)
     _plugins_arg(p)
 
+def _plugins(text:str) -> list:
+    "`--plugins` as typed: its own message when one is given twice (argparse keeps only an ArgumentTypeError's)."
+    try: return listed(text, '--plugins', what='comma-separated modules or .py files')
+    except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
+
 def _plugins_arg(p):
-    p.add_argument('--plugins', default=[], metavar='A,B',
-                   type=lambda v: listed(v, '--plugins', what='comma-separated modules or .py files'),
+    p.add_argument('--plugins', default=[], metavar='A,B', type=_plugins,
                    help="modules or .py files registering the model's method, if a plugin's (the model folder says which)")
 
 # %% ../../nbs/70_commands/74_predict.ipynb #fe338043

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 # %% auto #0
-__all__ = ['MANIFEST_COLUMNS', 'read_manifest']
+__all__ = ['MANIFEST_SUFFIXES', 'MANIFEST_COLUMNS', 'read_manifest']
 
 # %% ../../nbs/10_data/15_manifest.ipynb #63fcad4a
 import pandas as pd
@@ -21,6 +21,7 @@ from .labels import _Problems, CorpusError, DIMENSIONS, EMOTIONS, normalize_emot
 from .transcripts import _SPACES, clean_text, decode_transcript
 
 # %% ../../nbs/10_data/15_manifest.ipynb #92283741
+MANIFEST_SUFFIXES = ('.csv', '.tsv', '.tab')  # a manifest's file names: comma-separated, then tab-separated
 MANIFEST_COLUMNS = {
     'wav_path': ('wav_path', 'path', 'audio', 'audio_path', 'wav', 'file'),
     'text': ('text', 'transcript', 'transcription', 'sentence'),
@@ -80,7 +81,7 @@ def _manifest_table(path:Path) -> pd.DataFrame:
     "The manifest's rows as strings, from UTF-8 or cp949 CSV or TSV; a file that is none of these is a CorpusError."
     if not path.is_file(): raise CorpusError(path, 'manifest not found', 'Give the path of a .csv or .tsv file')
     _refuse_audio(path)
-    sep = '\t' if path.suffix.lower() in ('.tsv', '.tab') else ','
+    sep = '\t' if path.suffix.lower() in MANIFEST_SUFFIXES[1:] else ','
     try: text = decode_transcript(path.read_bytes(), path)  # UTF-8 or cp949, as the KEMDy readers accept
     except CorpusError: raise CorpusError(path, 'manifest is neither UTF-8 nor cp949', 'Save it as UTF-8') from None
     try: table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from ..config import METRICS, PROTOCOLS
 from ..data.labels import EMOTIONS
+import rsacfn.models.heads  # noqa: F401  registers the paper's methods, which the table lists
 from ..models.registry import METHODS
 
 # %% ../../nbs/50_experiments/56_table.ipynb #eea35266
