@@ -56,7 +56,7 @@ def test_lab_runs_a_notebook_and_saves_it_clean(tmp_path):
     # nothing the save leaves beside the notebook is untracked in git's eyes (nbdev's .last_checked is ignored)
     import subprocess
     from lab import REPO
-    made = [p for p in (root/'nbs').rglob('*') if p.is_file() and p.name not in (name, 'lab.log')]
+    made = [p for p in (root/'nbs').rglob('*') if p.is_file() and p.relative_to(root/'nbs').as_posix() not in (name, 'lab.log')]
     untracked = [p.name for p in made if subprocess.run(['git', 'check-ignore', '-q', f'nbs/{p.relative_to(root/"nbs")}'],
                                                         cwd=REPO).returncode != 0]
     assert not untracked, f'a save from JupyterLab leaves untracked files: {untracked}'
