@@ -429,3 +429,18 @@ def test_the_cnn_cache_is_chosen_per_device_and_refused_where_it_would_change_th
     assert not T.uses_cnn_cache(cfg(None), layer, 'cpu', df)
     with pytest.raises(ValueError, match='cache_cnn=True: the CNN trains'):
         T.uses_cnn_cache(cfg(True), layer, 'cpu', df)
+
+
+def test_extracting_features_draws_nothing_from_the_global_random_generator(tiny_backbones, tiny_corpus, tmp_path):
+    "A frozen run trains the same whether it extracted its features or found them cached (the sweep's runs in any order)."
+    from rsacfn.models.multimodal import MultiModel
+    from rsacfn.training.features import extract_features
+    model = MultiModel.from_backbones('early_fusion', tiny_backbones['audio'], tiny_backbones['text'], audio_max_lens=32_000,
+                                      text_max_lens=64)
+    df = read_kemdy20(str(tiny_corpus)).head(8)
+    draws = []
+    for _ in range(2):  # extracted, then found in the cache
+        torch.manual_seed(0)
+        extract_features(model, df, tmp_path/'cache', batch_size=4, progress=False)
+        draws.append(torch.rand(1).item())
+    assert draws[0] == draws[1]

@@ -16,6 +16,7 @@ import pandas as pd
 from ..data.labels import EMOTIONS
 from ..evaluation.stats import (BOOTSTRAP_METRICS, bootstrap_interval, method_test, min_p, paired_bootstrap,
                                      seed_interval)
+import rsacfn.models.heads  # noqa: F401  registers the paper's methods, which the tests compare
 from ..models.registry import METHODS
 
 # %% ../../nbs/50_experiments/57_significance.ipynb #7d8b4ef2

@@ -79,7 +79,8 @@ def extract_features(model:MultiModel, # a model whose backbones are frozen
     if (folder/'index.csv').is_file(): return folder
     with atomic_dir(folder) as tmp:
         ds = EmotionDataset(df.assign(label=df.label.fillna(-1)), model.config.audio_max_lens, model.modality)
-        loader = DataLoader(ds, batch_size=batch_size, collate_fn=model.collator())
+        # a generator of its own: the global one's draws stay the run's, extracted here or found cached
+        loader = DataLoader(ds, batch_size=batch_size, collate_fn=model.collator(), generator=torch.Generator())
         arrays, i = {}, 0
         for batch, out in infer(model, loader, device, fn=model.encode, progress=progress, desc='extracting features'):
             for k, v in out.items():
