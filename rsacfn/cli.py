@@ -37,7 +37,7 @@ _SWEPT = {'method': '--methods', 'seed': '--seeds', 'fold': '--folds'}
 # %% ../nbs/80_cli.ipynb #9204fffa
 def cli_spelling(message:str, sub:argparse.ArgumentParser) -> str:
     """A message's Python spellings written as the flags of subcommand `sub`: `on_error="skip"` as `--on_error skip`,
-    `resume=True` as `--resume`, a name in backticks (`ver`) as its flag; in `rsacfn sweep`, a TrainConfig field as
+    `resume=True` as `--resume True`, a name in backticks (`ver`) as its flag; in `rsacfn sweep`, a TrainConfig field as
     `--set key=value`."""
     actions = {a.dest: a for a in sub._actions if a.option_strings}
     sweep = sub.prog.endswith(' sweep')

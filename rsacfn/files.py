@@ -345,7 +345,7 @@ def run_lock(folder:Path, # the folder to hold
                 if lock.exists() and time.time() - lock.stat().st_mtime < 5: time.sleep(0.05); continue
             elif holder[1] != host or _alive(int(holder[0])):
                 raise RunLocked(f'{folder} is being written by process {holder[0]} on {holder[1]}; '
-                                f'wait for it to finish, or {hint}')
+                                f'wait for it to finish, or {hint}') from None
             lock.unlink(missing_ok=True)  # left by a process that no longer runs
     else: raise RunLocked(f'{folder}/.lock could not be taken')
     try: yield

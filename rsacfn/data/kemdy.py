@@ -118,7 +118,7 @@ def _annotation_files(root, pattern, glob):
     files = sorted(p for p in ann.iterdir() if pattern.match(p.name))
     if not files: raise CorpusError(ann, f'no annotation files named like {glob}', 'Is this the right corpus folder?')
     others = sorted(p.name for p in ann.glob('*.csv') if not pattern.match(p.name))
-    if others: warnings.warn(f'{ann}: not read, as not named like {glob}: {", ".join(others)}')
+    if others: warnings.warn(f'{ann}: not read, as not named like {glob}: {", ".join(others)}', stacklevel=2)
     return files
 
 # %% ../../nbs/10_data/14_kemdy.ipynb #962e8591
@@ -135,7 +135,7 @@ def read_kemdy20(root, # the KEMDy20_v1_1 folder (holds annotation/ and wav/)
     problems, records, seen = _Problems(on_error, skip_report, root), [], {}
     for path in _annotation_files(root, _ANN20, 'Sess*_eval.csv'):
         session = int(_ANN20.match(path.name).group(1))
-        for n, row in _annotation_rows(path, problems):
+        for _, row in _annotation_rows(path, problems):
             sid = row['segment_id']
             m = _SEG20.match(sid)
             if not m:
@@ -179,7 +179,7 @@ def read_kemdy19(root, # the KEMDy19 folder (holds annotation/ and wav/)
     for path in _annotation_files(root, _ANN19, 'Session*_res.csv'):
         fm = _ANN19.match(path.name)
         session, gender = int(fm.group(1)), fm.group(2).upper()
-        for n, row in _annotation_rows(path, problems):
+        for _, row in _annotation_rows(path, problems):
             sid = row['segment_id']
             m = _SEG19.match(sid)
             if not m:

@@ -269,7 +269,7 @@ def rejection(rng, reps:int=500, B:int=500,
         for f in range(folds):
             acc = accuracy + rng.normal(0, seed_sd, 2 * seeds)
             y, preds = simulated_predictions(rng, n, acc, DEMO_SHARE, methods=[0] * seeds + [1] * seeds)
-            score = lambda p: float(confusion_metrics(confusions(y, p, len(DEMO_SHARE)))[metric])
+            score = lambda p, y=y: float(confusion_metrics(confusions(y, p, len(DEMO_SHARE)))[metric])
             for pa, pb in zip(preds[:seeds], preds[seeds:]):
                 runs.append((y, pa, pb))
                 ids.append(f * n + np.arange(n))

@@ -282,7 +282,7 @@ class SlurmLauncher(SubmititLauncher):
 # %% ../../nbs/50_experiments/58_launchers.ipynb #5a25afde
 # every launcher by its name in `LAUNCHERS`, with what it takes: `slurm_options`, `takes_mps`
 LAUNCHER_CLASSES = {c.name: c for c in (LocalLauncher, SlurmLauncher, SubmititLocalLauncher)}
-assert set(LAUNCHER_CLASSES) == set(LAUNCHERS), 'LAUNCHERS (rsacfn.config) and the launcher classes name the same ones' 
+assert set(LAUNCHER_CLASSES) == set(LAUNCHERS), 'LAUNCHERS (rsacfn.config) and the launcher classes name the same ones'
 
 # %% ../../nbs/50_experiments/58_launchers.ipynb #231d6753
 def make_launcher(launcher:str, # a name in `LAUNCHERS`

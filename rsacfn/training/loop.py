@@ -271,7 +271,7 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
         nonlocal loss_sum
         if not pending: return
         values = torch.stack([l for l, _, _, _ in pending]).float().cpu().tolist()
-        for value, (_, n, ids, at) in zip(values, pending):
+        for value, (_, n, ids, _at) in zip(values, pending):
             if not math.isfinite(value):
                 raise NonFiniteLoss(
                     f'epoch {epoch + 1}: the training loss is {value} on the batch of segments'
