@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from .evaluation.analysis import predict_corpus
+from .evaluation.attribution import Explanation, explain
 from .data.manifest import MANIFEST_SUFFIXES
 from .data.readers import detect_format, read_corpus
 from .models.multimodal import MultiModel
@@ -82,6 +83,17 @@ def _check_inputs(rec:EmotionRecognizer, clips, texts):
         raise ValueError(f'method {m!r} hears the audio only, so texts would not be used: leave texts out')
 
 # %% ../nbs/60_recognizer.ipynb #43f26845
+def _segments(rec:EmotionRecognizer, clips, texts) -> pd.DataFrame:
+    "The clips and transcripts as people pass them, checked, as a segment table (segment_id, wav_path, text)."
+    if not _is_table(clips):
+        clips = as_clips(clips)
+        if any(isinstance(c, np.ndarray) for c in clips or ()):
+            raise TypeError('clips: a waveform in memory is not a clip here; give paths, or pass the waveforms to '
+                            'rsacfn.evaluation.inference.predict(recognizer.model, [wave, ...], texts)')
+        texts = as_texts(texts, len(clips) if clips is not None else 1 if isinstance(texts, str) else 0)
+    _check_inputs(rec, clips, texts)
+    return _as_table(clips, texts, 'text' in rec.modalities)
+
 def _recognize(self:EmotionRecognizer,
                clips=None, # wav paths (a list, tuple, generator, Series), one path, a manifest (.csv) or corpus folder
                texts:Sequence[str]|str|None=None, # a transcript per clip (methods that read text); a string: one clip
@@ -90,14 +102,7 @@ def _recognize(self:EmotionRecognizer,
               ) -> pd.DataFrame: # path, transcript, emotion, p_<class> per class, and each dimension the model has
     "Recognise the emotion of every clip, in batches."
     if on_error not in ('raise', 'skip'): raise ValueError(f"on_error={on_error!r}: give 'raise' or 'skip'")
-    if not _is_table(clips):
-        clips = as_clips(clips)
-        if any(isinstance(c, np.ndarray) for c in clips or ()):
-            raise TypeError('clips: a waveform in memory is not a clip here; give paths, or pass the waveforms to '
-                            'rsacfn.evaluation.inference.predict(recognizer.model, [wave, ...], texts)')
-        texts = as_texts(texts, len(clips) if clips is not None else 1 if isinstance(texts, str) else 0)
-    _check_inputs(self, clips, texts)
-    df = _as_table(clips, texts, 'text' in self.modalities)
+    df = _segments(self, clips, texts)
     table, skipped = predict_corpus(self.model, df, self.batch_size, self.device, progress, on_error)
     out = table.drop(columns='segment_id').rename(columns={'wav_path': 'path', 'text': 'transcript'})
     out.attrs['skipped'] = skipped.to_dict('records')
@@ -107,3 +112,18 @@ def _recognize(self:EmotionRecognizer,
     return out
 
 EmotionRecognizer.__call__ = _recognize
+
+# %% ../nbs/60_recognizer.ipynb #f19896d9
+def _explain(self:EmotionRecognizer,
+             clips=None, # wav paths (a list, tuple, generator, Series), one path, a manifest (.csv) or corpus folder
+             texts:Sequence[str]|str|None=None, # a transcript per clip (methods that read text); a string: one clip
+             target=None, # the class explained: None (each clip's predicted class), a class name, or one per clip
+             n_steps:int=64, # integrated gradients' steps (the completeness error `delta` shrinks as they grow)
+             progress:bool=False # a progress bar over the batches
+            ) -> Explanation: # .words (segment_id, word_index, word, attribution), .frames (segment_id, start_s, end_s,
+                              # attribution), .segments (the class explained, the prediction, delta, audio_share)
+    "Why the model decided, per word of each transcript and per audio frame of each clip."
+    df = _segments(self, clips, texts)
+    return explain(self.model, df, target, n_steps, self.batch_size, progress=progress)
+
+EmotionRecognizer.explain = _explain

@@ -51,7 +51,7 @@ class _Once(argparse._StoreAction):
         super().__call__(parser, namespace, values, option_string)
 
 # %% ../../nbs/70_commands/71_arguments.ipynb #7d5ddc4c
-def _typed(v): return json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else str(v)
+def _typed(v): return json.dumps(v, ensure_ascii=False, default=str) if isinstance(v, (dict, list)) else str(v)  # paths as typed
 
 def parser() -> argparse.ArgumentParser:
     "The `rsacfn` argument parser with every registered subcommand."

@@ -8,8 +8,8 @@ import csv, io, json
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['DEMO_CLASS_P', 'DEMO_CUE_P', 'KEMDY19_DRAW', 'PRETEXT_TARGETS', 'demo_segments', 'make_demo_corpus', 'demo_truth',
-           'pretext_voices']
+__all__ = ['DEMO_CLASS_P', 'DEMO_CUE_P', 'KEMDY19_DRAW', 'DEMO_CUE_WORDS', 'PRETEXT_TARGETS', 'demo_segments', 'make_demo_corpus',
+           'demo_truth', 'pretext_voices']
 
 # %% ../../nbs/10_data/19_demo.ipynb #5d0520e7
 import numpy as np
@@ -40,6 +40,8 @@ _CUES = {'happy': ['정말 기뻐요', '너무 행복해요', '완전 신나요'
          'sad': ['너무 슬퍼요', '마음이 아파요', '눈물이 나요', '정말 우울해요'],
          'fear': ['너무 무서워요', '겁이 나요', '정말 두려워요', '소름이 끼쳐요'],
          'disgust': ['정말 역겨워요', '너무 징그러워요', '더러워서 싫어요', '토할 것 같아요']}
+# the words of those phrases: where an explanation of a words-only segment should point (`rsacfn.evaluation.faithfulness`)
+DEMO_CUE_WORDS = frozenset(w for phrases in _CUES.values() for p in phrases for w in p.split())
 # how each emotion changes a speaker's neutral voice: pitch x, loudness x, brightness +, tempo x,
 # pitch slope over the utterance, tremolo depth, breath noise
 # (per-utterance normalisation in the feature extractor removes loudness, so the other cues carry the emotion)

@@ -142,7 +142,8 @@ def reliance_table(result:dict) -> pd.DataFrame:
 # %% ../../nbs/30_evaluation/36_analysis.ipynb #d6245c0b
 def check_output_folder(out, # the folder a command will fill
                         inputs=(), # files and folders it reads: never written into
-                        overwrite:bool=False # replace an earlier result there
+                        overwrite:bool=False, # replace an earlier result there
+                        kind:str='evaluation' # what the command writes there (`claim`'s kind): 'evaluation', 'explanation'
                        ):
     "Refuse a folder that is (or is in) an input, holds files rsacfn did not write, or a result unless `overwrite`."
     o = Path(os.path.abspath(out))
@@ -150,7 +151,7 @@ def check_output_folder(out, # the folder a command will fill
         if o == i or i in o.parents:
             where = '' if o == i else 'inside '
             raise ValueError(f'out={str(out)!r} is {where}an input of this command ({i}); choose another `out`')
-    check_claim(o, 'evaluation', 'choose another `out`, a new or empty folder')  # the user's files stay beside ours
+    check_claim(o, kind, 'choose another `out`, a new or empty folder')  # the user's files stay beside ours
     if (earlier := sorted(n for n in written(o) if (o/n).exists())) and not overwrite:
         raise FileExistsError(f'out={str(out)!r} holds an earlier result ({some(earlier)}); '
                               'pass overwrite=True to replace it, or choose another `out`')

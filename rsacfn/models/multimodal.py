@@ -228,6 +228,7 @@ def from_backbones(cls:MultiModel, method:str='rsa_cfn', # a method in `METHODS`
 # %% ../../nbs/20_models/25_multimodal.ipynb #6d7499f9
 @patch
 def encode(self:MultiModel, input_values=None, audio_attention_mask=None, input_ids=None, text_attention_mask=None,
+           text_embeds=None, # (B, L, D) token embeddings in place of `input_ids` (what attributions are taken at)
            **_) -> dict:
     "Run the backbones: pooled vectors (B, D), or for sequence heads fixed-length sequences and masks."
     c, out = self.config, {}
@@ -246,7 +247,9 @@ def encode(self:MultiModel, input_values=None, audio_attention_mask=None, input_
                 if audio_attention_mask is not None else None)
         out['audio'], out['audio_mask'] = h, mask
     if self.text_encoder is not None:
-        out['text'] = self.text_encoder(input_ids=input_ids, attention_mask=text_attention_mask).last_hidden_state
+        ids = None if text_embeds is not None else input_ids
+        out['text'] = self.text_encoder(input_ids=ids, inputs_embeds=text_embeds,
+                                        attention_mask=text_attention_mask).last_hidden_state
         out['text_mask'] = text_attention_mask
     for m in ('audio', 'text'):
         if m not in out: continue

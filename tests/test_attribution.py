@@ -1,0 +1,205 @@
+"Attributions per word and per audio frame: complete for every method, one row per word and frame, faithful on a trained model."
+import dataclasses, re
+from pathlib import Path
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from rsacfn.data.readers import read_corpus
+from rsacfn.evaluation.attribution import Explanation, explain, frame_seconds
+from rsacfn.evaluation.faithfulness import deletion, design_checks, faithfulness, rank_agreement
+from rsacfn.models.multimodal import MultiModel
+from rsacfn.models.registry import METHODS, register_head
+
+WORDS, FRAMES = ['segment_id', 'word_index', 'word', 'attribution'], ['segment_id', 'start_s', 'end_s', 'attribution']
+
+
+def untrained(method, tiny_backbones):
+    torch.manual_seed(0)
+    return MultiModel.from_backbones(method, str(tiny_backbones['audio']), str(tiny_backbones['text']),
+                                     audio_max_lens=32_000, text_max_lens=64)
+
+
+@pytest.fixture(scope='module')
+def segments(tiny_corpus):
+    return read_corpus(tiny_corpus).head(5)
+
+
+def check_complete(model, df, e:Explanation):
+    "IG's completeness: each segment's attributions add up to p(input) - p(baseline), up to Captum's delta, in the tables as written."
+    s = e.segments.set_index('segment_id')
+    assert s.delta.abs().max() < 0.02, s.delta
+    total = (e.words.groupby('segment_id').attribution.sum().reindex(s.index, fill_value=0)
+             + e.frames.groupby('segment_id').attribution.sum().reindex(s.index, fill_value=0))
+    np.testing.assert_allclose(total - (s.p - s.p_baseline), s.delta, atol=2e-4)  # no word or frame left out of the tables
+    mods = model.head.modalities
+    assert (s.audio_share == 1.0).all() if mods == ('audio',) else (s.audio_share == 0.0).all() if mods == ('text',) else s.audio_share.between(0, 1).all()
+
+
+@pytest.mark.parametrize('method', sorted(METHODS))
+def test_attributions_are_complete_for_every_method(method, tiny_backbones, segments):
+    model = untrained(method, tiny_backbones)
+    e = explain(model, segments, n_steps=128, progress=False)
+    check_complete(model, segments, e)
+
+
+def test_one_row_per_word_as_written_and_per_20_ms_frame(tiny_backbones, segments):
+    model = untrained('early_fusion', tiny_backbones)
+    e = explain(model, segments, n_steps=8, progress=False)
+    assert list(e.words.columns) == WORDS and list(e.frames.columns) == FRAMES
+    for r in segments.itertuples():
+        w = e.words[e.words.segment_id == r.segment_id]
+        assert w.word.tolist() == r.text.split() and w.word_index.tolist() == list(range(len(w)))  # tags removed, as the model reads it
+        f = e.frames[e.frames.segment_id == r.segment_id]
+        samples = min(int(round(r.duration * 16000)), model.config.audio_max_lens)
+        assert len(f) == model.audio_frames(samples, add_adapter=False)
+        np.testing.assert_allclose(f.start_s.values, np.arange(len(f)) * 0.02, atol=1e-9)
+        assert frame_seconds(model) == 0.02 and (f.end_s - f.start_s).round(6).eq(0.02).all()
+    assert set(e.segments.explained_emotion) <= set(model.config.class_names)
+    assert (e.segments.explained_emotion == e.segments.predicted_emotion).all()  # by default, the predicted class
+
+
+def test_any_class_can_be_explained_and_bad_arguments_are_refused(tiny_backbones, segments):
+    model = untrained('early_fusion', tiny_backbones)
+    e = explain(model, segments, target='sad', n_steps=8, progress=False)
+    assert (e.segments.explained_emotion == 'sad').all()
+    for kwargs, says in [(dict(target='joy'), "target='joy': give one of neutral"), (dict(n_steps=1), 'n_steps=1: give a whole number'),
+                         (dict(target=['sad']), 'target: give one class per segment (5)')]:
+        with pytest.raises(ValueError, match=re.escape(says)): explain(model, segments, progress=False, **kwargs)
+    with pytest.raises(ValueError, match="df has no text column"): explain(model, segments.drop(columns='text'), progress=False)
+
+
+def test_a_word_the_model_never_reads_is_missing_not_zero(tiny_backbones, segments):
+    model = untrained('text_only', tiny_backbones)
+    model.config.text_max_lens = 4  # <s>, two tokens, </s>
+    df = segments.head(1).assign(text='정말 기뻐요 오늘 회의는 세 시에 시작해요')
+    with pytest.warns(UserWarning, match='never read'): e = explain(model, df, n_steps=8, progress=False)
+    assert len(e.words) == 7 and e.words.attribution.isna().sum() >= 5
+
+
+PLUGIN_HEAD = 'gated_sum_fusion'
+
+
+@pytest.fixture
+def plugin_head():
+    "A head registered the way a plugin registers one: no attribution code of its own."
+    from torch import nn
+    from rsacfn.models.heads import FusionHead
+
+    @register_head(PLUGIN_HEAD, 'early', batch_size=8)
+    class GatedSum(FusionHead):
+        def __init__(self, audio_dim, text_dim, num_classes=7):
+            super().__init__()
+            self.a, self.t, self.gate = nn.Linear(audio_dim, num_classes), nn.Linear(text_dim, num_classes), nn.Linear(audio_dim + text_dim, 1)
+        def forward(self, audio, text, audio_mask=None, text_mask=None):
+            g = torch.sigmoid(self.gate(torch.cat([audio, text], 1)))
+            return g * self.a(audio) + (1 - g) * self.t(text), {}
+    yield PLUGIN_HEAD
+    METHODS.pop(PLUGIN_HEAD, None)
+
+
+def test_a_plugin_head_is_explained_with_no_code_of_its_own(plugin_head, tiny_backbones, segments):
+    model = untrained(plugin_head, tiny_backbones)
+    e = explain(model, segments, n_steps=128, progress=False)
+    check_complete(model, segments, e)
+    assert len(e.words) and len(e.frames)
+
+
+# a trained tiny early_fusion on the demo corpus: the checks need a model that learned the demo's design
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, tiny_backbones):
+    from rsacfn.evaluation.analysis import cue_groups
+    from rsacfn.training.loop import train
+    from rsacfn.training.prepare import load_split
+    from rsacfn.training.presets import experiment_config
+    cfg = experiment_config('demo', work_dir=tmp_path_factory.mktemp('trained'), method='early_fusion', quiet=True,
+                            wav_model=str(tiny_backbones['audio']), text_model=str(tiny_backbones['text']))
+    train(cfg)
+    model = MultiModel.from_pretrained(cfg.run_dir/'best')
+    _, valid = load_split(cfg)
+    return model, valid, explain(model, valid, n_steps=32, progress=False), cue_groups(cfg.data_path)
+
+
+def broken(e:Explanation, how:str) -> Explanation:
+    "A deliberately broken explanation: attributions reversed, or shuffled within each segment."
+    def redo(t):
+        a = t.attribution.values.copy()
+        if how == 'reversed': a = -a
+        else:
+            rng = np.random.default_rng(0)
+            for idx in t.groupby('segment_id').indices.values(): a[idx] = a[rng.permutation(idx)]
+        return t.assign(attribution=a)
+    return dataclasses.replace(e, words=redo(e.words), frames=redo(e.frames))
+
+
+def test_a_words_only_segments_top_word_is_a_cue_word(trained):
+    model, valid, e, groups = trained
+    row = {r['check']: r for r in design_checks(e, groups)}
+    cue = row['cue word on top (words-only segments)']
+    assert cue['passes'] and cue['score'] > 2 * cue['reference'], cue
+    assert row['audio share: voice-only over words-only segments']['passes']
+    for how in ('reversed', 'shuffled'):  # the check fails on attributions that do not follow the model
+        assert not {r['check']: r for r in design_checks(broken(e, how), groups)}['cue word on top (words-only segments)']['passes']
+
+
+def test_deleting_the_most_attributed_first_beats_random_orders(trained):
+    model, valid, e, _ = trained
+    some = valid.head(48)
+    d = deletion(model, some, e).groupby('modality')[['aopc', 'aopc_random']].mean()
+    assert (d.aopc > d.aopc_random).all(), d
+    r = deletion(model, some, broken(e, 'reversed')).groupby('modality')[['aopc', 'aopc_random']].mean()
+    assert (r.aopc < r.aopc_random).all(), r  # reversed attributions remove the least important first
+
+
+def test_redrawn_weights_change_the_attributions_and_the_table_says_which_checks_pass(trained):
+    model, valid, e, groups = trained
+    some = valid.head(48)
+    part = dataclasses.replace(e, words=e.words[e.words.segment_id.isin(some.segment_id)],
+                               frames=e.frames[e.frames.segment_id.isin(some.segment_id)],
+                               segments=e.segments[e.segments.segment_id.isin(some.segment_id)])
+    same = rank_agreement(part, broken(part, 'shuffled')).groupby('modality').spearman.mean()
+    assert (same.abs() < 0.3).all()  # the measure sees a change: shuffled attributions do not agree with the originals
+    assert (rank_agreement(part, part).spearman.dropna() > 0.999).all()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    f = faithfulness(model, some, part, groups)
+    assert f.passes.all(), f.to_string()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # redrawn in a copy: the model explained is untouched
+    assert {'deletion: attributed order over random', 'randomisation (head redrawn): rank correlation',
+            'randomisation (head and top layers redrawn): rank correlation'} <= set(f.check)
+
+
+def test_the_recognizer_explains_clips_given_as_relative_paths(tiny_backbones, tiny_corpus, tmp_path, monkeypatch):
+    from rsacfn.recognizer import EmotionRecognizer
+    import shutil
+    rec = EmotionRecognizer(untrained('early_fusion', tiny_backbones), device='cpu')
+    wav = sorted(Path(tiny_corpus).rglob('*.wav'))[0]
+    monkeypatch.chdir(tmp_path); shutil.copy(wav, 'my clip.wav')
+    e = rec.explain('my clip.wav', texts='정말 기뻐요 오늘은', n_steps=8)  # one clip: a path and one string
+    assert e.words.word.tolist() == ['정말', '기뻐요', '오늘은'] and len(e.frames) > 0
+    assert list(e.segments.segment_id) == ['0'] and 0 <= e.segments.audio_share[0] <= 1
+    with pytest.raises(ValueError, match='one string but there are 2 clips'): rec.explain(['my clip.wav'] * 2, texts='정말 기뻐요')
+
+
+def test_explain_command_from_a_working_folder(tiny_backbones, tiny_corpus, tmp_path, monkeypatch, rsacfn_cli):
+    import json, os
+    model = untrained('early_fusion', tiny_backbones); model.save_pretrained(tmp_path/'model')
+    monkeypatch.chdir(tmp_path)
+    corpus = os.path.relpath(tiny_corpus)
+    r = rsacfn_cli('explain', 'model', '--data_path', corpus + '/', '--out', 'why', '--segments', '3', '--n_steps', '8', '--quiet')
+    assert r.returncode == 0, r.stderr
+    words, frames, segs = (pd.read_csv(f'why/{n}.csv') for n in ('words', 'frames', 'segments'))
+    df = read_corpus(tiny_corpus).head(3)
+    assert len(words) == sum(len(t.split()) for t in df.text) and set(frames.segment_id) == set(df.segment_id)
+    assert len(list(Path('why/figures').glob('*.png'))) == 3 and len(pd.read_csv('why/faithfulness.csv'))
+    said = json.loads(Path('why/explanation.json').read_text())
+    assert Path(said['model']).is_absolute() and Path(said['data']) == Path(tiny_corpus).resolve()  # the same from any folder
+    again = rsacfn_cli('explain', 'model', '--data_path', corpus, '--out', 'why', '--segments', '3', '--quiet')
+    assert again.returncode != 0 and 'overwrite' in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    inside = rsacfn_cli('explain', 'model', '--data_path', corpus, '--out', corpus + '/why', '--quiet')
+    assert inside.returncode != 0 and 'input' in inside.stderr and not (Path(tiny_corpus)/'why').exists()
+    bad = rsacfn_cli('explain', 'model', '--data_path', corpus, '--target', 'joy', '--out', 'w2', '--quiet')
+    assert bad.returncode != 0 and '--target' in bad.stderr and 'happy' in bad.stderr and not Path('w2').exists()
+    wav = os.path.relpath(df.wav_path[0])
+    clips = rsacfn_cli('explain', 'model', wav, '--texts', '정말 기뻐요', '--out', 'clip', '--no_faithfulness', '--n_steps', '8', '--quiet')
+    assert clips.returncode == 0, clips.stderr
+    assert pd.read_csv('clip/words.csv').word.tolist() == ['정말', '기뻐요'] and not Path('clip/faithfulness.csv').exists()
