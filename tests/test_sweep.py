@@ -255,6 +255,9 @@ def test_a_speaker_independent_sweep_writes_its_intervals_tests_and_reliance(tmp
     assert set(rel.method) == {'early_fusion'}  # the fusion method, not text alone
     for png in ('f1_bars.png', 'intervals.png', 'reliance.png', 'early_fusion_reliance.png'):
         assert (out/'figures'/png).stat().st_size > 1000, png
+    att = pd.read_csv(out/'attributions.csv')  # every run's attributions, gathered: the text-only runs' share is all text
+    assert set(att.run) == set(runs.run) and (att[att.method == 'text_only'].audio_share == 0).all()
+    assert att[att.method == 'early_fusion'].audio_share.between(0, 1).all() and 'top words per emotion' in md
 
 
 def test_more_folds_than_the_corpus_has_sessions_stops_the_sweep_before_any_run(tmp_path, small, rsacfn_cli):

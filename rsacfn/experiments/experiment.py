@@ -17,10 +17,11 @@ from ..evaluation.figures import (attention_figures, collect_attention, plot_con
                                        plot_dimensions, plot_reliance)
 from ..evaluation.figures import save_attention, save_figure
 from ..evaluation.analysis import cue_groups, reliance
+from ..evaluation.attribution import explain
 
 # %% auto #0
-__all__ = ['class_names', 'training_figures', 'needs_model', 'best_model', 'attention_step', 'reliance_step', 'extra_figures',
-           'write_record', 'run_experiment']
+__all__ = ['EXPLAIN', 'class_names', 'training_figures', 'needs_model', 'best_model', 'attention_step', 'reliance_step',
+           'extra_figures', 'explanation_step', 'write_record', 'run_experiment']
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #b91ed811
 def _saved(run_dir:Path, figures:dict) -> dict:
@@ -45,9 +46,9 @@ def training_figures(cfg:TrainConfig, # a trained run's configuration
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #367ffed3
 def needs_model(cfg:TrainConfig) -> bool:
-    "Whether a step after training scores the best model again: attention maps, or reliance (fusion methods)."
+    "Whether a step after training scores the best model again: attributions (`EXPLAIN`), attention maps, or reliance."
     method = METHODS[cfg.method]
-    return bool(method.attention) or len(method.modalities) == 2
+    return EXPLAIN['segments'] > 0 or bool(method.attention) or len(method.modalities) == 2
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #899b97e4
 def best_model(cfg:TrainConfig) -> tuple:
@@ -89,30 +90,47 @@ def extra_figures(cfg:TrainConfig, result:dict) -> dict:
         figures['eval_confusion.png'] = plot_confusion(confusion, class_names(cfg), title)
     return _saved(cfg.run_dir, figures)
 
+# %% ../../nbs/50_experiments/52_experiment.ipynb #17aaf853
+EXPLAIN = dict(segments=32, n_steps=32) # a run's attributions: the first validation segments, IG's steps
+
+def explanation_step(cfg:TrainConfig, model:MultiModel, valid:pd.DataFrame) -> dict:
+    "Attributions of the best model on a sample of its validation split, summarised in `attributions.json`."
+    e = explain(model, valid.head(EXPLAIN['segments']), n_steps=EXPLAIN['n_steps'], batch_size=cfg.val_batch_size,
+                progress=False)
+    share = e.segments.audio_share
+    summary = dict(segments=len(e.segments), n_steps=e.n_steps, audio_share=float(share.mean()),
+                   text_share=float(1 - share.mean()), max_abs_delta=float(e.segments.delta.abs().max()),
+                   top_words=e.words_by_emotion(3).to_dict('records'))
+    with atomic_write(cfg.run_dir/'attributions.json') as f: json.dump(summary, f, indent=1, ensure_ascii=False)
+    return summary
+
 # %% ../../nbs/50_experiments/52_experiment.ipynb #36e6938b
 def write_record(cfg:TrainConfig, # a trained run's configuration
                  result:dict, # what `train` returned
                  figures:list[str], # the file names of every figure the steps saved
-                 rel:dict|None=None # `reliance_step`'s analysis, if any
+                 rel:dict|None=None, # `reliance_step`'s analysis, if any
+                 attributions:dict|None=None # `explanation_step`'s summary, if any
                 ) -> dict:
     "`experiment.json`, written last: the result, the figures and the analyses' files. The sweep reads it."
     record = dict(result=result, figures=list(figures),
                   attention='attention.npz' if METHODS[cfg.method].attention else None,
-                  reliance='reliance.json' if rel is not None else None)
+                  reliance='reliance.json' if rel is not None else None,
+                  attributions='attributions.json' if attributions is not None else None)
     with atomic_write(cfg.run_dir/'experiment.json') as f: json.dump(record, f, indent=1)
     return record
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #e07e3157
 def run_experiment(cfg:TrainConfig # a resolved configuration (`rsacfn.training.presets.resolve_config`)
                   ) -> dict: # `experiment.json`'s record
-    "Train one configuration (or resume it), then every step above in order: figures, attention, reliance, the record."
+    "Train one configuration (or resume it), then every step above in order: figures, attention, reliance, attributions, the record."
     result = train(cfg)
     figures = training_figures(cfg, result)
-    rel = None
+    rel = attributions = None
     if needs_model(cfg):
         model, valid = best_model(cfg)
         figures |= attention_step(cfg, model, valid)
         rel, shown = reliance_step(cfg, model, valid)
         figures |= shown
+        attributions = explanation_step(cfg, model, valid)
     figures |= extra_figures(cfg, result)
-    return write_record(cfg, result, figures, rel)
+    return write_record(cfg, result, figures, rel, attributions)

@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['significance', 'significance_markdown', 'reliance_runs', 'reliance_markdown']
+__all__ = ['significance', 'significance_markdown', 'reliance_runs', 'reliance_markdown', 'attribution_runs',
+           'attribution_markdown']
 
 # %% ../../nbs/50_experiments/57_significance.ipynb #0da983ee
 import numpy as np
@@ -224,3 +225,32 @@ def reliance_markdown(rel:pd.DataFrame) -> str:
             cells.append(f'{lost[0]:+.3f} / {lost[1]:+.3f}')
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines) + '\n'
+
+# %% ../../nbs/50_experiments/57_significance.ipynb #2bb3a618
+def attribution_runs(out, # the sweep's folder (each run's attributions.json)
+                     runs:pd.DataFrame) -> pd.DataFrame: # run, method, seed, fold, audio_share, emotion, word, segments
+    "One row per run and top word: the run's audio share of the attributions and its words most often on top per emotion."
+    rows = []
+    for r in runs[runs.status == 'ok'].itertuples():
+        p = Path(out)/'runs'/r.run/'attributions.json'
+        if not p.is_file(): continue
+        a = json.loads(p.read_text())
+        base = dict(run=r.run, method=r.method, seed=r.seed, fold=r.fold, audio_share=a['audio_share'])
+        rows += [dict(base, **w) for w in a['top_words']] or [dict(base, emotion=None, word=None, segments=0)]
+    return pd.DataFrame(rows, columns=['run', 'method', 'seed', 'fold', 'audio_share', 'emotion', 'word', 'segments'])
+
+def attribution_markdown(att:pd.DataFrame) -> str:
+    "Per method: the audio's and the text's mean share of the attributions, and the top words per emotion over its runs."
+    if not len(att): return ''
+    lines = ['Which words and which moments decided (integrated gradients on a sample of each run\'s validation split; '
+             '`rsacfn explain` for a whole corpus, with faithfulness): the audio\'s and the text\'s share of the '
+             'attributions, mean over runs, and per emotion explained the words most often on top.\n',
+             '| method | runs | audio share | text share | top words per emotion |', '|---|---|---|---|---|']
+    for m, g in att.groupby('method', sort=False):
+        share = g.drop_duplicates('run').audio_share.mean()
+        w = g.dropna(subset=['word']).groupby(['emotion', 'word']).segments.sum().reset_index()
+        w = w.sort_values(['emotion', 'segments'], ascending=[True, False]).groupby('emotion').head(2)
+        words = '; '.join(f'{e}: {", ".join(x.word)}' for e, x in w.groupby('emotion', sort=False))
+        lines.append(f'| {m} | {g.run.nunique()} | {share:.2f} | {1 - share:.2f} | {words} |')
+    return '\n'.join(lines) + '\n'
+

@@ -30,7 +30,8 @@ from .execution import _recorded, _STOP, _Unchecked, experiment_notebook
 from .launchers import (check_mps, LAUNCHER_CLASSES, make_launcher, NotebookJob, slurm_parameters,
                                           SlurmOptions)
 from .plan import check_parameters, sweep_runs
-from .significance import reliance_markdown, reliance_runs, significance, significance_markdown
+from .significance import (attribution_markdown, attribution_runs, reliance_markdown,
+                                            reliance_runs, significance, significance_markdown)
 from .table import metric_order, summarize, sweep_title, table_markdown, unimodal_line
 
 # %% ../../nbs/50_experiments/59_sweep.ipynb #4264af49
@@ -206,14 +207,15 @@ def _execute(out:Path, job:NotebookJob, runs, launcher, jobs:int, progress:bool)
 
 # %% ../../nbs/50_experiments/59_sweep.ipynb #adff1f67
 def _summarize(out:Path, runs_df:pd.DataFrame, protocol, seeds, folds, baseline, bootstrap, progress) -> pd.DataFrame:
-    "Write `runs.csv`, the F1 table (CSV and Markdown, with significance and reliance) and the figures."
+    "Write `runs.csv`, the F1 table (CSV and Markdown, with significance, reliance and attributions) and the figures."
     with atomic_write(out/'runs.csv', newline='') as f: runs_df.to_csv(f, index=False)
     table = summarize(runs_df)
     # a baseline outside the sweep is said so in the table, not silently dropped
     compared = baseline if baseline in set(runs_df.method) else None
     sig = significance(out, runs_df, compared, bootstrap)
-    rel = reliance_runs(out, runs_df)
-    for name, t in (('f1_table.csv', table), ('significance.csv', sig), ('reliance.csv', rel)):
+    rel, att = reliance_runs(out, runs_df), attribution_runs(out, runs_df)
+    for name, t in (('f1_table.csv', table), ('significance.csv', sig), ('reliance.csv', rel),
+                    ('attributions.csv', att)):
         with atomic_write(out/name, newline='') as f: t.to_csv(f, index=False)
     md = [table_markdown(table, protocol=protocol, title=sweep_title(protocol, seeds, folds))]
     if (line := unimodal_line(table, metric_order(protocol)[:2])): md.append(line + '\n')
@@ -224,6 +226,7 @@ def _summarize(out:Path, runs_df:pd.DataFrame, protocol, seeds, folds, baseline,
             ' them, or none).\n'
         )
     if len(rel): md.append(reliance_markdown(rel))
+    if len(att): md.append(attribution_markdown(att))
     with atomic_write(out/'f1_table.md') as f: f.write('\n'.join(md))
     _figures(out, table, runs_df, sig, rel, baseline, protocol)
     return table
