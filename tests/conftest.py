@@ -18,8 +18,9 @@ def pytest_configure(config):
 # each), so that two workers end together:
 # `--dist loadfile --no-loadscope-reorder` hands out whole files in this order (xdist's own reorder, by the number of
 # tests in a file, put the many quick parametrised ones first)
-FIRST = ('test_sweep.py', 'test_notebooks.py', 'test_docs.py', 'test_trainer.py', 'test_as_typed.py', 'test_analysis.py',
-         'test_faults.py', 'test_registry.py', 'test_install.py', 'test_audio.py', 'test_readers.py')
+FIRST = ('test_sweep.py', 'test_notebooks.py', 'test_docs.py', 'test_trainer.py', 'test_attribution.py',
+         'test_as_typed.py', 'test_analysis.py', 'test_faults.py', 'test_registry.py', 'test_install.py', 'test_audio.py',
+         'test_readers.py')
 
 
 def pytest_collection_modifyitems(config, items):

@@ -22,7 +22,7 @@ def untrained(method, tiny_backbones):
 
 @pytest.fixture(scope='module')
 def segments(tiny_corpus):
-    return read_corpus(tiny_corpus).head(5)
+    return read_corpus(tiny_corpus).head(3)
 
 
 def check_complete(model, df, e:Explanation):
@@ -64,9 +64,32 @@ def test_any_class_can_be_explained_and_bad_arguments_are_refused(tiny_backbones
     e = explain(model, segments, target='sad', n_steps=8, progress=False)
     assert (e.segments.explained_emotion == 'sad').all()
     for kwargs, says in [(dict(target='joy'), "target='joy': give one of neutral"), (dict(n_steps=1), 'n_steps=1: give a whole number'),
-                         (dict(target=['sad']), 'target: give one class per segment (5)')]:
+                         (dict(target=['sad']), 'target has 1 classes for 3 segments: give one per segment'),
+                         (dict(target=1.5), 'target=1.5: give a class name')]:
         with pytest.raises(ValueError, match=re.escape(says)): explain(model, segments, progress=False, **kwargs)
     with pytest.raises(ValueError, match="df has no text column"): explain(model, segments.drop(columns='text'), progress=False)
+    twice = pd.concat([segments.head(1), segments.head(1)])
+    with pytest.raises(ValueError, match=re.escape(f"df has 1 duplicate segment_id value(s), e.g. {twice.segment_id.iloc[0]!r}")):
+        explain(model, twice, progress=False)
+    each = explain(model, segments, target=['sad', 'happy', 0], n_steps=8, progress=False)  # one class per segment
+    assert each.segments.explained_emotion.tolist() == ['sad', 'happy', 'neutral']
+
+
+def test_ids_as_people_give_them_and_nothing_to_attribute(tiny_backbones, segments):
+    "Segment ids that are numbers come back as strings in every table, shares included; an empty transcript still gets its row and figure."
+    from rsacfn.evaluation.attribution import plot_explanation
+    from rsacfn.evaluation.faithfulness import deletion
+    model = untrained('early_fusion', tiny_backbones)
+    e = explain(model, segments.assign(segment_id=range(3)), n_steps=8, progress=False)
+    assert e.segments.segment_id.tolist() == ['0', '1', '2'] and e.segments.audio_share.notna().all()
+    assert set(e.words.segment_id) == set(e.frames.segment_id) == {'0', '1', '2'} and len(e.top_words(1)) == 3
+    assert len(deletion(model, segments.assign(segment_id=range(3)), e, n_random=1)) == 6
+    with pytest.raises(ValueError, match="expl lacks 2 segment"): deletion(model, segments.assign(segment_id=range(3)), dataclasses.replace(
+        e, segments=e.segments.head(1)))
+    text = untrained('text_only', tiny_backbones)
+    empty = explain(text, segments.head(1).assign(text=''), n_steps=8, progress=False)
+    assert len(empty.words) == 0 and len(empty.segments) == 1
+    assert len(plot_explanation(empty, empty.segments.segment_id[0]).axes) == 1  # says there is nothing to attribute
 
 
 def test_a_word_the_model_never_reads_is_missing_not_zero(tiny_backbones, segments):
@@ -117,6 +140,7 @@ def trained(tmp_path_factory, tiny_backbones):
     train(cfg)
     model = MultiModel.from_pretrained(cfg.run_dir/'best')
     _, valid = load_split(cfg)
+    valid = valid.head(80)  # enough words-only and voice-only segments for the checks, at half the cost
     return model, valid, explain(model, valid, n_steps=32, progress=False), cue_groups(cfg.data_path)
 
 
@@ -144,7 +168,7 @@ def test_a_words_only_segments_top_word_is_a_cue_word(trained):
 
 def test_deleting_the_most_attributed_first_beats_random_orders(trained):
     model, valid, e, _ = trained
-    some = valid.head(48)
+    some = valid.head(32)
     d = deletion(model, some, e).groupby('modality')[['aopc', 'aopc_random']].mean()
     assert (d.aopc > d.aopc_random).all(), d
     r = deletion(model, some, broken(e, 'reversed')).groupby('modality')[['aopc', 'aopc_random']].mean()
@@ -153,7 +177,7 @@ def test_deleting_the_most_attributed_first_beats_random_orders(trained):
 
 def test_redrawn_weights_change_the_attributions_and_the_table_says_which_checks_pass(trained):
     model, valid, e, groups = trained
-    some = valid.head(48)
+    some = valid.head(32)
     part = dataclasses.replace(e, words=e.words[e.words.segment_id.isin(some.segment_id)],
                                frames=e.frames[e.frames.segment_id.isin(some.segment_id)],
                                segments=e.segments[e.segments.segment_id.isin(some.segment_id)])
@@ -199,6 +223,8 @@ def test_explain_command_from_a_working_folder(tiny_backbones, tiny_corpus, tmp_
     assert inside.returncode != 0 and 'input' in inside.stderr and not (Path(tiny_corpus)/'why').exists()
     bad = rsacfn_cli('explain', 'model', '--data_path', corpus, '--target', 'joy', '--out', 'w2', '--quiet')
     assert bad.returncode != 0 and '--target' in bad.stderr and 'happy' in bad.stderr and not Path('w2').exists()
+    says = rsacfn_cli('explain', 'model', os.path.relpath(df.wav_path[0]), '--out', 'w3', '--quiet')
+    assert says.returncode != 0 and '--texts' in says.stderr and 'texts=' not in says.stderr and not Path('w3').exists()
     wav = os.path.relpath(df.wav_path[0])
     clips = rsacfn_cli('explain', 'model', wav, '--texts', '정말 기뻐요', '--out', 'clip', '--no_faithfulness', '--n_steps', '8', '--quiet')
     assert clips.returncode == 0, clips.stderr
