@@ -91,7 +91,9 @@ def extra_figures(cfg:TrainConfig, result:dict) -> dict:
     return _saved(cfg.run_dir, figures)
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #17aaf853
-EXPLAIN = dict(segments=16, n_steps=16) # a run's attributions: the first validation segments, IG's steps (cheap)
+# a run's attributions: its first validation segments, IG's steps. Each segment costs n_steps forward and backward
+# passes: a cheap look (`rsacfn explain` for a corpus)
+EXPLAIN = dict(segments=8, n_steps=16)
 
 def explanation_step(cfg:TrainConfig, model:MultiModel, valid:pd.DataFrame) -> dict:
     "Attributions of the best model on its first validation segments, summarised in `attributions.json`."
