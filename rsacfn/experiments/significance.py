@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['significance', 'significance_markdown', 'reliance_runs', 'reliance_markdown', 'attribution_runs',
+__all__ = ['significance', 'significance_markdown', 'run_records', 'reliance_runs', 'reliance_markdown', 'attribution_runs',
            'attribution_markdown']
 
 # %% ../../nbs/50_experiments/57_significance.ipynb #0da983ee
@@ -180,22 +180,22 @@ def _test_lines(sig, metrics, baseline, level, B) -> list:
     return lines
 
 # %% ../../nbs/50_experiments/57_significance.ipynb #1f79bb6a
+def run_records(out, # the sweep's folder
+                runs:pd.DataFrame, # runs.csv
+                name:str # a file each finished run may have written, e.g. 'reliance.json'
+               ): # yields ({run, method, seed, fold}, the file's JSON) per finished run that has it
+    "Each finished run's analysis file: what the sweep gathers into its tables."
+    for r in runs[runs.status == 'ok'].itertuples():
+        p = Path(out)/'runs'/r.run/name
+        if p.is_file(): yield dict(run=r.run, method=r.method, seed=r.seed, fold=r.fold), json.loads(p.read_text())
+
 def reliance_runs(out, # the sweep's folder (each fusion run's reliance.json)
                   runs:pd.DataFrame) -> pd.DataFrame:
     "One row per fusion run: macro F1 lost when the audio or the text is removed, and accuracy per group and condition (demo corpus)."
     rows = []
-    for r in runs[runs.status == 'ok'].itertuples():
-        p = Path(out)/'runs'/r.run/'reliance.json'
-        if not p.is_file(): continue
-        rel = json.loads(p.read_text())
-        row = dict(
-            run=r.run,
-            method=r.method,
-            seed=r.seed,
-            fold=r.fold,
-            drop_audio=rel['summary']['audio removed']['macro_f1_drop'],
-            drop_text=rel['summary']['text removed']['macro_f1_drop'],
-        )
+    for base, rel in run_records(out, runs, 'reliance.json'):
+        row = dict(base, drop_audio=rel['summary']['audio removed']['macro_f1_drop'],
+                   drop_text=rel['summary']['text removed']['macro_f1_drop'])
         for cond, acc in rel['by_group'].items():
             for g, v in acc.items(): row[f'{g} | {cond}'] = v
         rows.append(row)
@@ -231,11 +231,8 @@ def attribution_runs(out, # the sweep's folder (each run's attributions.json)
                      runs:pd.DataFrame) -> pd.DataFrame: # run, method, seed, fold, audio_share, emotion, word, segments
     "One row per run and top word: the run's audio share of the attributions and its words most often on top per emotion."
     rows = []
-    for r in runs[runs.status == 'ok'].itertuples():
-        p = Path(out)/'runs'/r.run/'attributions.json'
-        if not p.is_file(): continue
-        a = json.loads(p.read_text())
-        base = dict(run=r.run, method=r.method, seed=r.seed, fold=r.fold, audio_share=a['audio_share'])
+    for base, a in run_records(out, runs, 'attributions.json'):
+        base['audio_share'] = a['audio_share']
         rows += [dict(base, **w) for w in a['top_words']] or [dict(base, emotion=None, word=None, segments=0)]
     return pd.DataFrame(rows, columns=['run', 'method', 'seed', 'fold', 'audio_share', 'emotion', 'word', 'segments'])
 
