@@ -104,6 +104,24 @@ def _rater_votes(rng, emotions):
     votes += list(rng.choice(others, size=10 - len(votes), replace=k == 1))  # no other emotion reaches the majority
     return [str(v) for v in rng.permutation(votes)]
 
+# %% ../../nbs/10_data/19_demo.ipynb #8897bb2f
+def _disagreeing_votes(rng, emotions, cue):
+    """Ten raters' emotions as people disagree: a segment that shows its emotion in one channel only (or in neither)
+    splits the raters between neutral and the emotion (5-6 of 10 for it), one that shows it in both wins 7-9 of them,
+    and a neutral segment has the occasional dissenter. Ties split as `_rater_votes` splits them."""
+    if len(emotions) > 1: return _rater_votes(rng, emotions)
+    e, others = emotions[0], [x for x in EMOTIONS if x not in (emotions[0], 'neutral')]
+    if e == 'neutral':
+        n = int(rng.choice([10, 9, 8], p=[.55, .3, .15]))
+        votes = ['neutral'] * n + list(rng.choice(others, 10 - n, replace=False))
+    elif cue == 'both':
+        n = int(rng.choice([7, 8, 9])); m = int(rng.integers(0, 10 - n + 1))  # m of the rest say neutral
+        votes = [e] * n + ['neutral'] * m + list(rng.choice(others, 10 - n - m))
+    else:  # the words alone, the voice alone, or neither: many hear nothing
+        n = int(rng.choice([5, 6])); dissent = 1 if n == 5 else int(rng.integers(0, 2))  # neutral stays below n
+        votes = [e] * n + ['neutral'] * (10 - n - dissent) + list(rng.choice(others, dissent))
+    return [str(v) for v in rng.permutation(votes)]
+
 # %% ../../nbs/10_data/19_demo.ipynb #3bdaa064
 def demo_segments(size:str='default', # a key of `DEMO_SIZES`
                   seed:int=0, # everything is drawn from this seed
@@ -158,10 +176,14 @@ def _write_wav(path, wav, sr):
     buf = io.BytesIO(); sf.write(buf, wav, sr, format='WAV', subtype='PCM_16')
     Path(path).write_bytes(buf.getvalue())
 
-def _annotation_cells(rng, emotions, spell, voice='neutral', lively=0.0):
-    "Total evaluation (emotion, valence, arousal) and ten raters' votes for one segment whose voice sounds `voice`, from a speaker `lively` above the usual arousal."
+def _annotation_cells(rng, emotions, spell, voice='neutral', lively=0.0, cue='both', vote_rng=None):
+    """Total evaluation (emotion, valence, arousal) and ten raters' votes for one segment whose voice sounds `voice`, from a
+    speaker `lively` above the usual arousal; with `vote_rng`, the votes split as `_disagreeing_votes` splits them for `cue`."""
     emos, cells = emotions.split(';'), []
-    for e in _rater_votes(rng, emos):
+    votes = _rater_votes(rng, emos)  # drawn as before, so that the ratings below (and every later draw) stay as they were
+    # how the raters split: from a stream of its own (`_disagreeing_votes`)
+    if vote_rng is not None: votes = _disagreeing_votes(vote_rng, emos, cue)
+    for e in votes:
         # a rater's whole-number rating, 1 to 5
         v, a = (float(min(5, max(1, round(rng.normal(m, .6))))) for m in _VA[e])
         cells += [spell(e), f'{v:g}', f'{a:g}']
@@ -206,7 +228,7 @@ def _write_clips(root, segs, voices, layout, spell, progress) -> dict:
         text = (r.raw_text + '\n').encode('cp949' if layout == 'kemdy20' else 'utf-8')
         (folder/f'{r.segment_id}.txt').write_bytes(text)
         lively = .5 * (voices[r.speaker]['rate'] - 4.2)  # speakers' syllable rates lie in 3.8-4.6
-        cells = _annotation_cells(rng, r.emotion, spell, voice, lively)
+        cells = _annotation_cells(rng, r.emotion, spell, voice, lively, r.cue, np.random.default_rng([r.seed, 7]))
         ann.setdefault(r.session, []).append((r.segment_id, f'{r.wav_start:g}', f'{r.wav_end:g}', cells))
     return ann
 
@@ -269,7 +291,7 @@ def make_demo_corpus(root, # folder to create (e.g. data/demo/KEMDy20_v1_1)
         n_sessions=n_sessions,
         n_segments=n_segments,
         duration=list(duration),
-        version=2,
+        version=3,  # 3: the raters disagree as people do (`_disagreeing_votes`)
     )
     stamp = root/'demo_corpus.json'
     if root.exists() and not root.is_dir(): raise FileExistsError(f'{root} is a file; give the demo corpus a folder')
@@ -283,7 +305,8 @@ def make_demo_corpus(root, # folder to create (e.g. data/demo/KEMDy20_v1_1)
         if old is None or kind_of(root) not in (None, 'demo corpus'):
             what = a_or_an(kind_of(root)) if kind_of(root) else 'files'
             raise FileExistsError(f'{root} holds no demo corpus but {what} that rsacfn wrote; choose an empty folder')
-        if not overwrite:
+        older = old.get('version') != params['version'] and {**old, 'version': params['version']} == params
+        if not (overwrite or older):  # an older rsacfn's demo corpus of the same arguments is written again
             raise FileExistsError(f'{root} holds another demo corpus ({old}, not {params}); '
                                   'choose an empty folder, or pass overwrite=True to replace it')
     # the two layouts never share a speaker's voice, a sentence or a clip

@@ -16,12 +16,13 @@ import pandas as pd
 
 # %% ../../nbs/10_data/14_kemdy.ipynb #53ea9604
 from .audio import audio_info
-from .labels import _Problems, CorpusError, DIMENSIONS, LABEL2ID, normalize_emotion, parse_emotions
+from .labels import (_Problems, CorpusError, DIMENSIONS, EMOTIONS, LABEL2ID, count_votes, normalize_emotion,
+                                 parse_emotions, vote_columns)
 from .transcripts import decode_transcript, read_transcript
 
 # %% ../../nbs/10_data/14_kemdy.ipynb #2c00d673
 COLUMNS = ['segment_id', 'session', 'script', 'speaker', 'gender', 'wav_path', 'text', 'raw_text',
-           'emotion', 'label', 'valence', 'arousal', 'wav_start', 'wav_end', 'duration']
+           'emotion', 'label', 'valence', 'arousal', 'wav_start', 'wav_end', 'duration', *vote_columns()]
 
 _HINT_ROW = _HINT_SKIP = 'Fix the annotation row, or pass on_error="skip"'
 _HINT_LABEL = 'Fix the label, or pass on_error="skip"'
@@ -47,6 +48,11 @@ def _rating(v, where, name, sid):
     return x
 
 # %% ../../nbs/10_data/14_kemdy.ipynb #ed9f8a66
+def _rater_cells(head, row, i_tot) -> dict:
+    "Each rater's emotion cell, keyed by the rater's name and column as the file writes them (`Eval03F (column 14)`)."
+    cols = range(i_tot + 3, len(row), 3)  # each rater: emotion, valence, arousal
+    return {f"{head[c].strip() if c < len(head) and head[c].strip() else 'rater'} (column {c + 1})": row[c] for c in cols}
+
 def _annotation_rows(path, problems=None):
     "Yield (line number, fields) for every segment row of a KEMDy annotation CSV; a bad row goes to `problems` (skip mode: skipped)."
     path = Path(path)
@@ -73,7 +79,8 @@ def _annotation_rows(path, problems=None):
                           valence=_rating(row[i_tot + 1], where, 'valence', sid),
                           arousal=_rating(row[i_tot + 2], where, 'arousal', sid),
                           wav_start=_float(row[i_wav], where, 'wav start', sid),
-                          wav_end=_float(row[i_wav + 1], where, 'wav end', sid))
+                          wav_end=_float(row[i_wav + 1], where, 'wav end', sid),
+                          raters=_rater_cells(rows[0], row, i_tot))
         except CorpusError as e:
             if problems is None: raise
             problems(e); continue  # skip mode: this row is listed in the report, the others are read
@@ -90,6 +97,9 @@ def _segment(row, session, wav, text_mode, check_audio, problems, **ids):
         emos = parse_emotions(row['emotion'])
     except ValueError as e:
         problems(CorpusError(where, str(e), 'Fix the label, or pass on_error="skip"', sid)); return None
+    try: votes = count_votes(row['raters'])
+    except ValueError as e:
+        problems(CorpusError(where, str(e), 'Fix the rater\'s emotion, or pass on_error="skip"', sid)); return None
     try:
         info = audio_info(wav, sid) if check_audio else None
         text, raw = read_transcript(wav.with_suffix('.txt'), text_mode, sid)
@@ -97,12 +107,12 @@ def _segment(row, session, wav, text_mode, check_audio, problems, **ids):
     return dict(segment_id=sid, session=session, **ids, wav_path=str(wav), text=text, raw_text=raw,
                 emotion=normalize_emotion(row['emotion']), label=LABEL2ID[emos[0]] if len(emos) == 1 else pd.NA,
                 valence=row['valence'], arousal=row['arousal'], wav_start=row['wav_start'], wav_end=row['wav_end'],
-                duration=info.duration if info else float('nan'))
+                duration=info.duration if info else float('nan'), **votes)
 
 # %% ../../nbs/10_data/14_kemdy.ipynb #80f6424e
-def _frame(records, problems) -> pd.DataFrame:
+def _frame(records, problems, classes=EMOTIONS) -> pd.DataFrame:
     problems.finish()
-    df = pd.DataFrame.from_records(records, columns=COLUMNS)
+    df = pd.DataFrame.from_records(records, columns=COLUMNS[:-len(EMOTIONS)] + vote_columns(classes))
     df['label'] = df['label'].astype('Int64')
     if problems.skip: df.attrs['skipped'] = problems.rows  # what skip mode left out, as the report lists it
     return df

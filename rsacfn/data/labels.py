@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'DIMENSIONS', 'normalize_emotion', 'parse_emotions', 'CorpusError',
-           'write_skip_report', 'scale_dimensions', 'unscale_dimensions', 'transformed_label', 'sample_weights']
+__all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'DIMENSIONS', 'VOTE_PREFIX', 'normalize_emotion', 'parse_emotions',
+           'CorpusError', 'write_skip_report', 'scale_dimensions', 'unscale_dimensions', 'transformed_label',
+           'sample_weights', 'vote_columns', 'count_votes', 'soft_targets']
 
 # %% ../../nbs/10_data/11_labels.ipynb #63fcad4a
 import numpy as np
@@ -109,3 +110,43 @@ def sample_weights(labels:Sequence[int]) -> np.ndarray:
     labels = np.asarray(labels, dtype=np.int64)
     counts = np.bincount(labels)
     return 1.0 / counts[labels]
+
+# %% ../../nbs/10_data/11_labels.ipynb #4622685e
+VOTE_PREFIX = 'votes_'  # the corpus table's column of one class's votes: votes_neutral, votes_happy, ...
+
+def vote_columns(classes:Sequence[str]=EMOTIONS # the class names, in label-id order
+                ) -> list[str]: # `votes_<class>` for each
+    "The corpus table's vote columns, one per class in label-id order."
+    return [f'{VOTE_PREFIX}{c}' for c in classes]
+
+def count_votes(votes:dict, # rater name -> the emotion that rater chose, as written ('': none given)
+                classes:Sequence[str]=EMOTIONS # the class names, in label-id order
+               ) -> dict: # `votes_<class>` -> the raters who chose it (a shared vote counts in parts)
+    "Count the raters' votes per class; a ValueError names the rater whose emotion is not a class."
+    counts = dict.fromkeys(vote_columns(classes), 0.0)
+    for rater, emotion in votes.items():
+        if not str(emotion).strip(): continue  # this rater gave no emotion
+        try: emos = parse_emotions(emotion, classes)
+        except ValueError:
+            raise ValueError(f"rater {rater}: emotion {str(emotion).strip()!r} is not one of: "
+                             f"{', '.join(classes)}") from None
+        for e in emos: counts[f'{VOTE_PREFIX}{e}'] += 1 / len(emos)
+    return counts
+
+# %% ../../nbs/10_data/11_labels.ipynb #3b548285
+def soft_targets(df, # a corpus table with `votes_<class>` columns
+                 classes:Sequence[str]=EMOTIONS # the class names, in label-id order
+                ) -> np.ndarray: # (N, C) float32, each row the raters' distribution over the classes
+    "Each segment's votes as a distribution over the classes; a ValueError names the first segment without votes."
+    cols = vote_columns(classes)
+    missing = [c for c in cols if c not in df]
+    if missing:
+        raise ValueError(f"the corpus has no raters' votes (no {missing[0]} column): label_mode='soft' needs them; "
+                         "a manifest gives them as votes_<class> columns, or use label_mode='majority'")
+    v = df[cols].to_numpy(np.float64)
+    total = v.sum(1)
+    bad = ~(np.isfinite(total) & (total > 0))
+    if bad.any():
+        raise ValueError(f'segment {df.segment_id.iloc[int(np.argmax(bad))]} has no raters\' votes: label_mode=\'soft\' '
+                         "needs votes for every training segment; add them, or use label_mode='majority'")
+    return (v / total[:, None]).astype(np.float32)

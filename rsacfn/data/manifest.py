@@ -17,7 +17,8 @@ import pandas as pd
 # %% ../../nbs/10_data/15_manifest.ipynb #36de67b1
 from .audio import audio_info
 from .kemdy import _frame, _HINT_LABEL, _rating
-from .labels import _Problems, CorpusError, DIMENSIONS, EMOTIONS, normalize_emotion, parse_emotions
+from .labels import (_Problems, CorpusError, DIMENSIONS, EMOTIONS, VOTE_PREFIX, normalize_emotion,
+                                 parse_emotions, vote_columns)
 from .transcripts import _SPACES, clean_text, decode_transcript
 
 # %% ../../nbs/10_data/15_manifest.ipynb #92283741
@@ -53,6 +54,7 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
     path = Path(path).expanduser()
     raw = _manifest_table(path)
     cols = _manifest_columns(path, raw, columns, labels, texts)
+    vcols = _vote_columns(path, raw, classes)
     problems, records = _Problems(on_error, skip_report, path), []
     lmap = {str(k).strip().lower(): v for k, v in (label_map or {}).items()}
     wavs = [_manifest_wav(path, w) for w in raw[cols['wav_path']]]
@@ -66,15 +68,17 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
                     f'segment {sid} is listed twice (first at {seen_ids[sid]})')
             problems(CorpusError(where, what, 'Give every clip one row, or pass on_error="skip"', sid)); continue
         seen_ids[sid] = seen_files[clip] = where
-        try: labelled = _manifest_labels(r, cols, where, wav, sid, lmap, classes, labels, check_audio)
+        try:
+            labelled = _manifest_labels(r, cols, where, wav, sid, lmap, classes, labels, check_audio)
+            votes = _row_votes(r, vcols, where, sid, classes)
         except ValueError as e:
             problems(e if isinstance(e, CorpusError) else CorpusError(where, str(e), _HINT_LABEL, sid)); continue
         raw_text = _SPACES.sub(' ', r[cols['text']]).strip() if cols['text'] else ''
         text = clean_text(raw_text, text_mode) if raw_text else ''
         if not text and texts:
             problems(CorpusError(where, 'transcript is empty', 'Fix the row, or pass on_error="skip"', sid)); continue
-        records.append(_manifest_record(r, cols, sid, wav, text, raw_text, classes, *labelled))
-    return _frame(records, problems)
+        records.append(_manifest_record(r, cols, sid, wav, text, raw_text, classes, *labelled, votes=votes))
+    return _frame(records, problems, classes)
 
 # %% ../../nbs/10_data/15_manifest.ipynb #4a4e65f7
 def _manifest_table(path:Path) -> pd.DataFrame:
@@ -103,7 +107,7 @@ def _manifest_labels(r, cols, where, wav, sid, lmap, classes, labels, check_audi
     return emo, emos, dims, audio_info(wav, sid) if check_audio else None
 
 # %% ../../nbs/10_data/15_manifest.ipynb #6c603ed0
-def _manifest_record(r, cols, sid, wav, text, raw_text, classes, emo, emos, dims, info) -> dict:
+def _manifest_record(r, cols, sid, wav, text, raw_text, classes, emo, emos, dims, info, votes=None) -> dict:
     "One manifest row as a record of the corpus table."
     spk = r[cols['speaker']].strip() if cols['speaker'] else ''
     ses = r[cols['session']].strip() if cols['session'] else ''
@@ -111,7 +115,35 @@ def _manifest_record(r, cols, sid, wav, text, raw_text, classes, emo, emos, dims
                 gender='', wav_path=str(wav), text=text, raw_text=raw_text,
                 emotion=normalize_emotion(emo) if emos else '',
                 label=list(classes).index(emos[0]) if len(emos) == 1 else pd.NA, **dims,
-                wav_start=float('nan'), wav_end=float('nan'), duration=info.duration if info else float('nan'))
+                wav_start=float('nan'), wav_end=float('nan'), duration=info.duration if info else float('nan'),
+                **(votes or dict.fromkeys(vote_columns(classes), float('nan'))))
+
+# %% ../../nbs/10_data/15_manifest.ipynb #4b82e760
+def _vote_columns(path:Path, raw:pd.DataFrame, classes) -> dict|None:
+    "`votes_<class>` -> the manifest's column, for every class; None where the manifest gives no votes."
+    have = {c.strip().lower(): c for c in raw.columns if c.strip().lower().startswith(VOTE_PREFIX)}
+    if not have: return None
+    want = vote_columns(classes)
+    missing, extra = [c for c in want if c not in have], [have[c] for c in have if c not in want]
+    if missing or extra:
+        what = (f'has votes for some classes but no {", ".join(missing)} column' if missing else
+                f'column {extra[0]!r} is not the votes of a class ({", ".join(classes)})')
+        raise CorpusError(path, what, 'Give one votes_<class> column for every class (0 where no rater chose it), '
+                          'or none')
+    return {c: have[c] for c in want}
+
+def _row_votes(r, vcols:dict|None, where, sid, classes) -> dict|None:
+    "One row's votes per class; blank in every column: no votes; a value that is no count of raters is an error."
+    if vcols is None or not any(str(r[c]).strip() for c in vcols.values()): return None
+    out = {}
+    for ours, c in vcols.items():
+        try: x = float(str(r[c]).strip())
+        except ValueError: x = float('nan')
+        if not (x >= 0 and x != float('inf')):
+            raise CorpusError(where, f'{c} {str(r[c]).strip()!r} is not a number of raters',
+                              'Give how many raters chose the class (0 where none did), or pass on_error="skip"', sid)
+        out[ours] = x
+    return out
 
 # %% ../../nbs/10_data/15_manifest.ipynb #97f275f7
 _AUDIO_SUFFIXES = ('.wav', '.flac', '.mp3', '.ogg', '.opus', '.m4a', '.aiff', '.aif')

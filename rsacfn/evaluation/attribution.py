@@ -5,6 +5,7 @@
 # %% ../../nbs/30_evaluation/37_attribution.ipynb #f7124028
 from __future__ import annotations
 import math, re, warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Sequence
 import numpy as np
@@ -79,6 +80,15 @@ def class_index(model:MultiModel, target) -> int|None:
     raise ValueError(f'target={target!r}: give a class name ({", ".join(names)}), its index, or None for the '
                      'predicted class')
 
+@contextmanager
+def _weights_fixed(model):
+    "No gradient for the weights while attributing: autograd then keeps only what the inputs' gradients need."
+    was = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in was: p.requires_grad_(False)
+    try: yield
+    finally:
+        for p, r in was: p.requires_grad_(r)
+
 def integrated_gradients(model:MultiModel, # a `MultiModel` (any method, plugins included)
                          batch:dict, # a batch from `model.collator()`
                          target=None, # the class explained: None (each segment's predicted class), a name or an id
@@ -102,7 +112,7 @@ def integrated_gradients(model:MultiModel, # a `MultiModel` (any method, plugins
         k = class_index(model, target)
         tgt = p.argmax(1) if k is None else torch.full((len(p),), k, device=p.device)
     rows = internal_batch_size or min(len(p) * n_steps, 256)
-    with torch.enable_grad():
+    with torch.enable_grad(), _weights_fixed(model):
         attr, delta = IntegratedGradients(f).attribute(inputs, baselines, target=tgt,
                                                        additional_forward_args=_masks(batch),
                                                        n_steps=n_steps, internal_batch_size=rows,
