@@ -12,9 +12,9 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'POOLING_MODES', 'CORPUS_READERS', 'METRICS', 'DEMO_SIZES', 'DEMO_SIZE', 'BASELINE',
            'LAUNCHERS', 'PROTOCOLS', 'PAPER_FIELDS', 'PATH_FIELDS', 'MODEL_FIELDS', 'RUN_ONLY', 'ADDED_FIELDS',
-           'LOWEST', 'CHOICES', 'PRESETS', 'PRESET_HEAD_SIZES', 'EXPERIMENT_KEYS', 'SWEEP_OWNED', 'unknown_key',
-           'Protocol', 'field_kind', 'checked_value', 'parse_value', 'TrainConfig', 'field_help', 'absolute_path',
-           'checkpoint_path', 'default_work_dir', 'config_file']
+           'LABEL_MODES', 'LOSSES', 'LOWEST', 'CHOICES', 'PRESETS', 'PRESET_HEAD_SIZES', 'EXPERIMENT_KEYS',
+           'SWEEP_OWNED', 'unknown_key', 'Protocol', 'field_kind', 'checked_value', 'parse_value', 'TrainConfig',
+           'field_help', 'absolute_path', 'checkpoint_path', 'default_work_dir', 'config_file']
 
 # %% ../nbs/00_config.ipynb #8aac6386
 def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'method'
@@ -152,7 +152,7 @@ RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 
             'keep_resume_state', 'report_to', 'tracking_dir', 'cache_cnn')
 # fields added since identities were first written, with their defaults: an identity leaves each out while it has its
 # default, so the runs written before it keep theirs
-ADDED_FIELDS = dict(amp_dtype='auto')
+ADDED_FIELDS = dict(amp_dtype='auto', label_mode='majority', loss='ce')
 
 @dataclass
 class TrainConfig:
@@ -189,8 +189,15 @@ class TrainConfig:
     # the demo's tiny ones (benchmarks/RESULTS.md)
     cpu_amp: bool = False
     # labels
-    label_transform: bool = False # train on neutral;X ties as X
+    # what training learns from: 'majority' (the raters' majority; tied segments left out), 'transform' (the paper's:
+    # neutral;X ties as X) or 'soft' (the raters' votes as a distribution, tied segments kept); None: as label_transform
+    label_mode: str|None = None
+    label_transform: bool|None = None # the paper's flag: True is label_mode='transform' (None: as label_mode says)
     batch_weighted_sampler: bool = False # draw training segments with weight 1 / class count
+    # the training loss: 'ce' (cross-entropy, the paper's), 'class_balanced' (weighted by each class's effective number,
+    # Cui et al. 2019), 'focal' (gamma 2, weights from the class prior) or 'logit_adjusted' (the prior's log added to
+    # the logits while training, Menon et al. 2021)
+    loss: str = 'ce'
     # weight of the valence/arousal regression loss beside the classes' (0: no such output, the paper's setting)
     va_weight: float = 0.0
     # training
@@ -257,6 +264,7 @@ class TrainConfig:
         for k in MODEL_FIELDS: setattr(self, k, checkpoint_path(getattr(self, k)))
         _check_run_name(self.ver)
         self.plugins = _plugin_paths(self.plugins)
+        self.label_mode, self.label_transform = _label_mode(self.label_mode, self.label_transform)
         self.method_was_default = self.method is None
         self.method = self.method or 'text_only'  # the paper's default: text alone
         _check_ranges(self)
@@ -269,6 +277,18 @@ class TrainConfig:
         "One line saying what this configuration trains."
         default = " (the paper's default; choose another with method)"
         return f'training {self.method}' + (default if self.method_was_default else '')
+
+LABEL_MODES = ('majority', 'transform', 'soft')  # what training learns from (`TrainConfig.label_mode`)
+LOSSES = ('ce', 'class_balanced', 'focal', 'logit_adjusted')  # `TrainConfig.loss`, see `rsacfn.models.losses`
+
+def _label_mode(mode, transform) -> tuple:
+    "label_mode and the paper's label_transform flag as one setting: either given alone sets the other; both must agree."
+    if mode is None: mode = 'transform' if transform else 'majority'
+    if transform is None: transform = mode == 'transform'
+    if transform != (mode == 'transform'):
+        raise ValueError(f"label_transform={transform} and label_mode={mode!r} disagree: label_transform=True is "
+                         "label_mode='transform'; give label_mode alone")
+    return mode, transform
 
 # %% ../nbs/00_config.ipynb #834d74af
 def field_help(cls=None) -> dict:
@@ -317,7 +337,7 @@ CHOICES = dict(metric=METRICS, scheduler=('constant', 'linear'), split=('random'
                device=('auto', 'cuda', 'mps', 'cpu'), pooling_mode=POOLING_MODES, corpus=CORPUS_READERS,
                eval_corpus=CORPUS_READERS, text_mode=('strip', 'tokens', 'raw'), select_epoch=('valid', 'dev'),
                on_error=('raise', 'skip'), report_to=('none', 'tensorboard', 'mlflow'),
-               amp_dtype=('auto', 'bfloat16', 'float16'))
+               amp_dtype=('auto', 'bfloat16', 'float16'), label_mode=LABEL_MODES, loss=LOSSES)
 
 def _check_ranges(cfg):
     "Every number in its range (a recipe value left unset is checked once the recipe fills it)."

@@ -29,7 +29,8 @@ class EmotionDataset(torch.utils.data.Dataset):
     def __init__(self, df:pd.DataFrame, # a corpus table (or a split of one)
                  audio_max_lens:int=AUDIO_MAX_LENS, # keep at most this many 16 kHz samples (paper: 6 s)
                  modality:str='both', # 'audio', 'text' or 'both'
-                 backend:str='auto'): # resampler, see `resample`
+                 backend:str='auto', # resampler, see `resample`
+                 soft:np.ndarray|None=None): # (N, C) target distributions (`label_mode='soft'`), served as `soft`
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {', '.join(MODALITIES)}, not {modality!r}")
         if df.label.isna().any():
@@ -43,10 +44,14 @@ class EmotionDataset(torch.utils.data.Dataset):
         # per item, the audio encoder's frozen CNN's output and the waveform's length, served in place of the waveform
         # (set by `rsacfn.training.features.cache_cnn_features`); None: each waveform is read when its item is asked for
         self.cnn: list[tuple[torch.Tensor, int]]|None = None
+        if soft is not None and len(soft) != len(df):
+            raise ValueError(f'soft targets for {len(soft)} segments given with a table of {len(df)}')
+        self.soft = soft
     def __len__(self): return len(self.ids)
     def __getitem__(self, i):
         item = dict(segment_id=self.ids[i], label=self.labels[i])
         if self.dims is not None: item['dims'] = self.dims[i]
+        if self.soft is not None: item['soft'] = self.soft[i]
         if self.modality != 'text' and self.cnn is not None: item['cnn'], item['audio_samples'] = self.cnn[i]
         elif self.modality != 'text':
             item['audio'] = load_audio(self.paths[i], self.audio_max_lens, backend=self.backend)
@@ -134,4 +139,5 @@ class Collator:
         if use['text']: batch['input_ids'], batch['text_attention_mask'] = self.text([it['text'] for it in items])
         # (B, K) targets, NaN where unrated
         if 'dims' in items[0]: batch['dims'] = torch.from_numpy(np.stack([it['dims'] for it in items]))
+        if 'soft' in items[0]: batch['soft'] = torch.from_numpy(np.stack([it['soft'] for it in items]))  # (B, C)
         return batch

@@ -14,7 +14,7 @@ import pandas as pd
 from ..config import unknown_key
 
 # %% ../../nbs/10_data/17_splits.ipynb #b9d9dfd1
-from .labels import transformed_label
+from .labels import LABEL2ID, parse_emotions, transformed_label
 
 # %% ../../nbs/10_data/17_splits.ipynb #24d86903
 SPLITS = ('random', 'session')
@@ -26,6 +26,9 @@ def split_corpus(df:pd.DataFrame, # the corpus table
                  n_folds:int=5, # number of session folds (`session`)
                  fold:int=0, # which session fold validates (`session`)
                  label_transform:bool=False, # add `neutral;X` training segments as X
+                 # add every tied training segment, labelled by its first-listed emotion (`label_mode='soft'` learns
+                 # from its votes)
+                 keep_ties:bool=False,
                  dev:bool=False, # also hold out a development split of the training data, for choosing epochs
                 ) -> tuple: # (train, valid), or (train, dev, valid) with `dev`; each with a fresh index
     "Split the corpus into training and validation tables (and a development table apart from both)."
@@ -72,6 +75,10 @@ def split_corpus(df:pd.DataFrame, # the corpus table
         extra = train_pool[train_pool.label.isna()].copy()
         extra['label'] = [transformed_label(e) for e in extra.emotion]
         train = pd.concat([train, extra[extra.label.notna()]]).sort_index()
+    if keep_ties:
+        extra = train_pool[train_pool.label.isna()].copy()
+        extra['label'] = [LABEL2ID[parse_emotions(e)[0]] for e in extra.emotion]
+        train = pd.concat([train, extra]).sort_index()
     out = [t.reset_index(drop=True) for t in ((train, devset, valid) if dev else (train, valid))]
     for t in out: t['label'] = t.label.astype('Int64')
     return tuple(out)

@@ -98,7 +98,7 @@ def extract_features(model:MultiModel, # a model whose backbones are frozen
 # %% ../../nbs/40_training/46_features.ipynb #0fd48fcf
 class CachedFeatures(Dataset):
     "Segments of a split, served from the feature cache (memory-mapped, nothing loaded up front)."
-    def __init__(self, folder, df:pd.DataFrame):
+    def __init__(self, folder, df:pd.DataFrame, soft:np.ndarray|None=None): # soft: as `EmotionDataset` takes it
         folder = Path(folder)
         index = pd.read_csv(folder/'index.csv').segment_id
         pos = pd.Series(np.arange(len(index)), index=index.values)
@@ -115,6 +115,7 @@ class CachedFeatures(Dataset):
         self.dims = (
             scale_dimensions(df[list(DIMENSIONS)].to_numpy(np.float32)) if all(k in df for k in DIMENSIONS) else None
         )  # as `EmotionDataset` gives them
+        self.soft = soft
         self.arrays = {
             k: np.load(folder / f'{k}.npy', mmap_mode='r') for k in _FEATURE_KEYS if (folder / f'{k}.npy').is_file()
         }
@@ -123,6 +124,7 @@ class CachedFeatures(Dataset):
         r = self.rows[i]
         item = {k: torch.from_numpy(np.array(a[r], dtype=np.float32)) for k, a in self.arrays.items()}
         if self.dims is not None: item['dims'] = torch.from_numpy(self.dims[i])
+        if self.soft is not None: item['soft'] = torch.from_numpy(self.soft[i])
         return dict(item, labels=int(self.labels[i]), segment_ids=self.ids[i])
 
 # %% ../../nbs/40_training/46_features.ipynb #7f1cc531

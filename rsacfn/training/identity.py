@@ -9,11 +9,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['checkpoint_identity', 'run_identity', 'identity_changes']
+__all__ = ['checkpoint_identity', 'votes_fingerprint', 'run_identity', 'identity_changes']
 
 # %% ../../nbs/40_training/43_identity.ipynb #6f90be42
 import pandas as pd
 from ..config import ADDED_FIELDS, PAPER_FIELDS, RUN_ONLY, TrainConfig
+from ..data.labels import VOTE_PREFIX
 from ..models.registry import get_method
 
 # %% ../../nbs/40_training/43_identity.ipynb #9b637e6d
@@ -42,6 +43,12 @@ def checkpoint_identity(name_or_path:str) -> str:
         str(p.resolve()), tuple((str(f.relative_to(p)), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
     )
 
+# %% ../../nbs/40_training/43_identity.ipynb #1f5a91e7
+def votes_fingerprint(df:pd.DataFrame) -> str:
+    "A hash of the raters' votes of a corpus table (`votes_<class>` columns): a soft-label run's identity holds it."
+    cols = sorted(c for c in df.columns if c.startswith(VOTE_PREFIX))
+    return _digest(dict(columns=cols, votes=df[['segment_id', *cols]].astype(str).to_numpy().tolist()))
+
 # %% ../../nbs/40_training/43_identity.ipynb #91ee0cef
 def run_identity(cfg:TrainConfig, # the run's configuration, resolved (`resolve_config`)
                  df:pd.DataFrame|None=None, # its corpus table, if already read
@@ -54,12 +61,14 @@ def run_identity(cfg:TrainConfig, # the run's configuration, resolved (`resolve_
     config = {**dict.fromkeys(PAPER_FIELDS), **{k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}}
     # fields added later count only once set: at their defaults the identities written before them stay the same
     config = {k: v for k, v in config.items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
+    if config.get('label_mode') == 'transform': del config['label_mode']  # label_transform=True says it, as it always did
     if df is None: df = read_config_corpus(cfg)
     backbones = {
         m: checkpoint_identity(cfg.wav_model if m == 'audio' else cfg.text_model)
         for m in get_method(cfg.method).modalities
     }
     ident = dict(config=config, corpus_fingerprint=corpus_fingerprint(df), backbones=backbones)
+    if cfg.label_mode == 'soft': ident['votes_fingerprint'] = votes_fingerprint(df)  # what soft labels learn from
     if cfg.eval_data_path:
         ident['eval_corpus_fingerprint'] = corpus_fingerprint(eval_df if eval_df is not None else read_eval_corpus(cfg))
     setting = dict(ident, config={k: v for k, v in config.items() if k not in ('seed', 'fold')})
@@ -74,6 +83,7 @@ def identity_changes(old:dict, new:dict, ignore:tuple=()) -> list[str]:
     why = {
         'corpus_fingerprint': " (the corpus' segments, labels, ratings, transcripts or wav files changed)",
         'eval_corpus_fingerprint': " (the second corpus' segments, labels, ratings, transcripts or wav files changed)",
+        'votes_fingerprint': " (the raters' votes changed)",
     }
     changes = [
         f'{k}: {a.get(k)!r} -> {b.get(k)!r}{why.get(k, "")}'

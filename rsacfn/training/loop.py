@@ -24,6 +24,7 @@ from ..data.batching import EmotionDataset
 from ..files import RECORD, check_claim, claim, remove_written, run_lock, write_json
 from ..evaluation.metrics import classification_metrics, dimension_metrics
 from ..models.backbones import hf_progress, keep_on_device
+from ..models.losses import ClassLoss
 from ..models.multimodal import FrozenBackbones, MultiModel, dimension_loss
 from ..evaluation.inference import infer, model_inputs
 from .presets import resolve_config
@@ -35,7 +36,7 @@ from .features import (cache_cnn_features, cache_key, CachedFeatures, collate_fe
                                       extract_features, uses_cnn_cache)
 from .identity import run_identity
 from .precision import _accelerator
-from .prepare import (_check_data, _check_run_dir, _load_data, build_model, check_backbone_configs,
+from .prepare import (_check_data, _check_run_dir, _load_data, build_model, check_backbone_configs, training_targets,
                                      check_paths, clips_cut, trained, write_skip_reports)
 from .state import check_resume_precision, checkpoint, NonFiniteLoss, restore, Setup, TrainingInterrupted
 from .tracking import log_epoch, start_tracking
@@ -185,14 +186,15 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
     return result
 
 # %% ../../nbs/40_training/49_loop.ipynb #3052a1d9
-def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits) -> tuple:
+def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits, soft=None) -> tuple:
     """(trainable, collate, a dataset per split): the model on audio and text, or, with frozen backbones, its head on their
-    cached features; a split that is None gives None."""
+    cached features; a split that is None gives None; `soft`: the first split's targets as distributions."""
     if not cfg.freeze_backbones:
         collate = model.collator(
             pad_to_max=cfg.static_padding, audio_pad_multiple=audio_pad_multiple(cfg, acc.device.type)
         )
-        datasets = [None if t is None else EmotionDataset(t, cfg.audio_max_lens, model.modality) for t in splits]
+        datasets = [None if t is None else EmotionDataset(t, cfg.audio_max_lens, model.modality, soft=soft if i == 0 else None)
+                    for i, t in enumerate(splits)]
         if uses_cnn_cache(cfg, model, acc.device.type, *splits):
             model.to(acc.device)
             with acc.autocast():  # as it would run in training
@@ -208,7 +210,7 @@ def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits) -> tuple:
     return (
         FrozenBackbones(model),
         collate_features,
-        *(None if t is None else CachedFeatures(root / key, t) for t in splits),
+        *(None if t is None else CachedFeatures(root / key, t, soft if i == 0 else None) for i, t in enumerate(splits)),
     )
 
 # %% ../../nbs/40_training/49_loop.ipynb #fd6ca111
@@ -234,7 +236,9 @@ def setup(cfg:TrainConfig, acc, df, train_df, valid_df, dev_df=None) -> Setup:
     model = build_model(cfg)
     # off the CPU the step reads nothing back (`keep_on_device`); on it, transformers' own code: the same runs as ever
     if acc.device.type != 'cpu': keep_on_device(model)
-    trainable, collate, train_ds, valid_ds, dev_ds = training_data(cfg, acc, model, df, train_df, valid_df, dev_df)
+    soft, counts = training_targets(cfg, train_df)
+    trainable, collate, train_ds, valid_ds, dev_ds = training_data(cfg, acc, model, df, train_df, valid_df, dev_df,
+                                                                    soft=soft)
     loading = loader_settings(cfg, acc.device.type)
     sampler = train_sampler(cfg, train_df, model.modality)
     train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate, **loading)
@@ -256,7 +260,8 @@ def setup(cfg:TrainConfig, acc, df, train_df, valid_df, dev_df=None) -> Setup:
     trainable, optimizer, train_loader, valid_loader, scheduler = acc.prepare(
         trainable, optimizer, train_loader, valid_loader, scheduler
     )
-    return Setup(model, trainable, optimizer, scheduler, train_loader, valid_loader, dev_loader)
+    objective = ClassLoss(cfg.loss, counts).to(acc.device)
+    return Setup(model, trainable, optimizer, scheduler, train_loader, valid_loader, dev_loader, objective=objective)
 
 # %% ../../nbs/40_training/49_loop.ipynb #dab9b044
 def _progress(cfg, acc) -> bool: return not cfg.quiet and acc.is_local_main_process
@@ -294,8 +299,9 @@ def train_epoch(cfg:TrainConfig, acc, s:Setup, epoch:int) -> dict:
     )
     for step, batch in enumerate(bar, 1):
         with acc.accumulate(s.trainable):
-            out = s.trainable(**model_inputs(batch), labels=batch['labels'])
-            loss = out.loss if out.dims is None else out.loss + cfg.va_weight * dimension_loss(out.dims, batch['dims'])
+            out = s.trainable(**model_inputs(batch))
+            loss = s.objective(out.logits, batch['labels'], batch.get('soft'))
+            if out.dims is not None: loss = loss + cfg.va_weight * dimension_loss(out.dims, batch['dims'])
             acc.backward(loss)
             s.optimizer.step(); s.scheduler.step(); s.optimizer.zero_grad()
         seen += len(batch['labels'])

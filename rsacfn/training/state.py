@@ -108,6 +108,7 @@ class Setup:
     valid_loader: DataLoader
     dev_loader: DataLoader|None = None # the development split that picks the best epoch (`select_epoch='dev'`)
     writer: StateWriter = field(default_factory=StateWriter) # writes `last.pt` while the next epoch trains
+    objective: torch.nn.Module|None = None # the classes' training loss (`ClassLoss`); None: the model's cross-entropy
 
 # %% ../../nbs/40_training/47_state.ipynb #cfdd8035
 def selection_key(cfg:TrainConfig) -> str:
