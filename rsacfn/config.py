@@ -14,7 +14,7 @@ __all__ = ['AUDIO_MAX_LENS', 'TEXT_MAX_LENS', 'POOLING_MODES', 'CORPUS_READERS',
            'LAUNCHERS', 'PROTOCOLS', 'PAPER_FIELDS', 'PATH_FIELDS', 'MODEL_FIELDS', 'RUN_ONLY', 'ADDED_FIELDS',
            'LABEL_MODES', 'LOSSES', 'LOWEST', 'CHOICES', 'PRESETS', 'PRESET_HEAD_SIZES', 'EXPERIMENT_KEYS',
            'SWEEP_OWNED', 'unknown_key', 'Protocol', 'field_kind', 'checked_value', 'parse_value', 'TrainConfig',
-           'field_help', 'absolute_path', 'checkpoint_path', 'default_work_dir', 'config_file']
+           'field_help', 'absolute_path', 'checkpoint_path', 'default_work_dir']
 
 # %% ../nbs/00_config.ipynb #8aac6386
 def unknown_key(kind:str, # what the key names, e.g. 'TrainConfig field' or 'method'
@@ -388,81 +388,3 @@ def default_work_dir() -> Path:
     "`results/experiment` of the source checkout rsacfn runs from (settings.ini beside the package), else `~/rsacfn/experiment`: never the working directory."
     checkout = Path(find_spec('rsacfn').origin).resolve().parents[1]
     return checkout/'results'/'experiment' if (checkout/'settings.ini').is_file() else Path.home()/'rsacfn'/'experiment'
-
-# %% ../nbs/00_config.ipynb #6670cede
-def _yaml_mapping(loader, node):
-    "A YAML mapping whose keys are each given once (PyYAML keeps the last silently)."
-    loader.flatten_mapping(node)
-    out = {}
-    for k, v in node.value:
-        key = loader.construct_object(k, deep=True)
-        if key in out: raise ValueError(f'{key!r} is given twice (line {k.start_mark.line + 1})')
-        out[key] = loader.construct_object(v, deep=True)
-    return out
-
-def _no_aliases(loader_class):
-    "A YAML loader that refuses aliases (`*name`): a kilobyte of nested ones expands to gigabytes."
-    import yaml
-    class NoAliases(loader_class):
-        def compose_node(self, parent, index):
-            if self.check_event(yaml.AliasEvent):
-                event = self.peek_event()
-                raise ValueError(f'line {event.start_mark.line + 1} uses the YAML alias *{event.anchor}; configuration '
-                                 'files are read without aliases: write the value out')
-            return super().compose_node(parent, index)
-    return NoAliases
-
-def _read_mapping(p:Path) -> dict:
-    "The top-level mapping of a YAML or JSON file (an error naming the file otherwise)."
-    suffix = p.suffix.lower()
-    if suffix not in ('.yaml', '.yml', '.json'):
-        raise ValueError(f'{p}: a configuration file is .yaml, .yml or .json, not {suffix or "without a suffix"}')
-    text, kind = p.read_text(encoding='utf-8'), 'JSON' if suffix == '.json' else 'YAML'
-    try:
-        if kind == 'JSON': values = json.loads(text, object_pairs_hook=_unique_keys)
-        else:
-            import yaml  # only when a YAML file is read
-            class Loader(_no_aliases(yaml.SafeLoader)): pass
-            Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _yaml_mapping)
-            values = yaml.load(text, Loader=Loader)
-    except Exception as e:  # json's and yaml's errors name the line
-        if 'given twice' in str(e): raise ValueError(f'{p}: {e}; give each key once') from None
-        if 'YAML alias' in str(e): raise ValueError(f'{p}: {e}') from None
-        raise ValueError(f'{p}: not valid {kind} ({" ".join(str(e).split())})') from None
-    if values is None: raise ValueError(f'{p}: is empty; write one `field: value` per line')
-    if not isinstance(values, dict):
-        raise ValueError(f'{p}: holds {type(values).__name__}, not a mapping; write one `field: value` per line')
-    return values
-
-# %% ../nbs/00_config.ipynb #0fab672c
-def config_file(path, # a .yaml, .yml or .json file of TrainConfig fields, e.g. a run's config.json
-                extra:tuple=() # other keys the caller takes beside the fields (e.g. 'preset'), passed on unchecked
-               ) -> dict: # the file's settings by key, each field's value checked
-    "The settings a configuration file gives; an unknown key or a bad value is an error naming the file and the key."
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such configuration file; give a .yaml or .json file, e.g. a run's config.json")
-    types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
-    out = {}
-    for k, v in _read_mapping(p).items():
-        if k in extra: out[k] = v; continue
-        if k not in types: raise ValueError(f'{p}: {unknown_key("TrainConfig field", k, [*types, *extra])}')
-        try:
-            # YAML reads 1e-5 (no dot) as text: a number field parses text as its flag would
-            if isinstance(v, str) and field_kind(types[k])[0] in ('int', 'float'): v = parse_value(v, types[k])
-            out[k] = checked_value(k, v, types[k])
-        except ValueError as e: raise ValueError(f"{p}: {k}: {v!r} {str(e).split(': ', 1)[-1]}") from None
-        _check_alone(p, k, out[k])
-    return out
-
-# the fields whose range depends on another field's value: checked where the settings are put together
-_CHECKED_TOGETHER = ('fold',)
-
-def _check_alone(p:Path, key:str, value):
-    "A file's value checked as `TrainConfig` checks it (range, choice), the error naming the file and the key."
-    if key in _CHECKED_TOGETHER: return
-    try: TrainConfig(**{key: value})
-    except ValueError as e:
-        m = str(e)
-        m = f'{value!r} {m.split(": ", 1)[1]}' if m.startswith(f'{key}=') and ': ' in m else m
-        raise ValueError(f'{p}: {key}: {m}') from None

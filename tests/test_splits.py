@@ -49,6 +49,19 @@ def test_label_transform_adds_neutral_ties_to_training_only(df):
     assert len(split_corpus(df, label_transform=True)[0]) - len(split_corpus(df)[0]) == expected
 
 
+def test_soft_labels_keep_every_tied_segment_in_training_only(df):
+    for method, kw in [('random', {}), ('session', dict(fold=2)), ('session', dict(fold=2, dev=True))]:
+        plain, kept = split_corpus(df, method, **kw), split_corpus(df, method, keep_ties=True, **kw)
+        assert [t.segment_id.tolist() for t in plain[1:]] == [t.segment_id.tolist() for t in kept[1:]]  # valid (and dev)
+        added = kept[0][~kept[0].segment_id.isin(plain[0].segment_id)]
+        assert len(added) > 0 and (added.emotion.str.contains(';')).all()  # ties of every kind, 'neutral;X' or not
+        held = set().union(*(t.segment_id for t in plain[1:]))
+        assert held.isdisjoint(added.segment_id)
+        if method == 'session': assert set(added.session).isdisjoint(set().union(*(t.session for t in plain[1:])))
+    ties_of_training = df[df.label.isna() & ~df.segment_id.isin(split_corpus(df)[1].segment_id)]
+    assert len(split_corpus(df, keep_ties=True)[0]) - len(split_corpus(df)[0]) == len(ties_of_training)
+
+
 def test_split_errors(df):
     with pytest.raises(ValueError, match='fold must be in 0..4'): split_corpus(df, 'session', fold=5)
     with pytest.raises(ValueError, match='n_folds must be between 2 and the 10 sessions'): split_corpus(df, 'session', n_folds=11)

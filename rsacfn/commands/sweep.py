@@ -11,13 +11,12 @@ from pathlib import Path
 __all__ = ['sweep_base', 'listed', 'sweep_command']
 
 # %% ../../nbs/70_commands/73_sweep.ipynb #e31c5fb1
-from ..config import (BASELINE, CHOICES, EXPERIMENT_KEYS, LAUNCHERS, PRESETS, PROTOCOLS, SWEEP_OWNED, TrainConfig,
-                           config_file)
+from ..config import (BASELINE, CHOICES, EXPERIMENT_KEYS, LAUNCHERS, PRESETS, PROTOCOLS, SWEEP_OWNED, TrainConfig)
 # the rest (torch, transformers, the readers, the trainer) is imported inside the command that needs it:
 # `rsacfn --help`, `rsacfn train --help` and a mistyped flag answer before any of it loads
 
 # %% ../../nbs/70_commands/73_sweep.ipynb #c7b37216
-from .arguments import command, config_arguments, set_values, typed_path
+from .arguments import command, config_arguments, config_file, set_values, typed_path
 
 # %% ../../nbs/70_commands/73_sweep.ipynb #968ee95e
 def sweep_base(path) -> dict:

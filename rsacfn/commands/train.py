@@ -11,12 +11,13 @@ from pathlib import Path
 __all__ = ['demo_corpus', 'train_command']
 
 # %% ../../nbs/70_commands/72_train.ipynb #e31c5fb1
-from ..config import DEMO_SIZE, DEMO_SIZES, METRICS, PRESETS, TrainConfig, config_file, default_work_dir
+from ..config import DEMO_SIZE, DEMO_SIZES, METRICS, PRESETS, TrainConfig, default_work_dir
 # the rest (torch, transformers, the readers, the trainer) is imported inside the command that needs it:
 # `rsacfn --help`, `rsacfn train --help` and a mistyped flag answer before any of it loads
 
 # %% ../../nbs/70_commands/72_train.ipynb #81227a5a
-from .arguments import (_add_flag, _blamed_on, _demo_args, command, config_arguments, from_paper_flags,
+from .arguments import (_add_flag, _blamed_on, _demo_args, command, config_arguments, config_file,
+                                       from_paper_flags,
                                        PAPER_FLAGS, typed_path)
 
 # %% ../../nbs/70_commands/72_train.ipynb #7f4588ff

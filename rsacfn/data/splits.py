@@ -17,6 +17,13 @@ from ..config import unknown_key
 from .labels import LABEL2ID, parse_emotions, transformed_label
 
 # %% ../../nbs/10_data/17_splits.ipynb #24d86903
+def _tied(pool:pd.DataFrame, keep_all:bool) -> pd.DataFrame:
+    "The tied segments of a training pool with a label: X for `neutral;X` (the paper's transform), or every one by its first-listed emotion."
+    tied = pool[pool.label.isna()].copy()
+    if keep_all: tied['label'] = [LABEL2ID[parse_emotions(e)[0]] for e in tied.emotion]
+    else: tied['label'] = [transformed_label(e) for e in tied.emotion]
+    return tied[tied.label.notna()]
+
 SPLITS = ('random', 'session')
 
 def split_corpus(df:pd.DataFrame, # the corpus table
@@ -71,14 +78,7 @@ def split_corpus(df:pd.DataFrame, # the corpus table
         train, devset, train_pool = _development(
             train, train_pool, split, valid_size, seed, n_folds, fold, sessions_of_fold
         )
-    if label_transform:
-        extra = train_pool[train_pool.label.isna()].copy()
-        extra['label'] = [transformed_label(e) for e in extra.emotion]
-        train = pd.concat([train, extra[extra.label.notna()]]).sort_index()
-    if keep_ties:
-        extra = train_pool[train_pool.label.isna()].copy()
-        extra['label'] = [LABEL2ID[parse_emotions(e)[0]] for e in extra.emotion]
-        train = pd.concat([train, extra]).sort_index()
+    if label_transform or keep_ties: train = pd.concat([train, _tied(train_pool, keep_ties)]).sort_index()
     out = [t.reset_index(drop=True) for t in ((train, devset, valid) if dev else (train, valid))]
     for t in out: t['label'] = t.label.astype('Int64')
     return tuple(out)

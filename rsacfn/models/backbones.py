@@ -10,7 +10,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['SYNC_FREE_SDPA', 'BackboneNotFound', 'load_pretrained', 'load_audio_encoder', 'freeze_cnn', 'cnn_skipped',
-           'span_mask', 'keep_on_device', 'load_text_encoder', 'drop_pooler', 'hf_progress']
+           'span_mask', 'keep_on_device', 'load_text_encoder', 'drop_pooler', 'hf_progress', 'receptive_field',
+           'check_backbones', 'text_positions']
 
 # %% ../../nbs/20_models/22_backbones.ipynb #87f89bdb
 import torch
@@ -181,3 +182,36 @@ def hf_progress(show:bool):
     (hf_logging.enable_progress_bar if show else hf_logging.disable_progress_bar)()
     try: yield
     finally: (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
+
+# %% ../../nbs/20_models/22_backbones.ipynb #654b0c98
+def receptive_field(audio_config:dict) -> int:
+    "The fewest waveform samples a wav2vec 2.0-family CNN accepts (400 for wav2vec 2.0)."
+    rf, jump = 1, 1
+    for k, s in zip(audio_config['conv_kernel'], audio_config['conv_stride']): rf, jump = rf + (k - 1) * jump, jump * s
+    return rf
+
+# %% ../../nbs/20_models/22_backbones.ipynb #ee7df8ca
+def check_backbones(audio_config:dict|None, # the audio encoder's config as a dict (None: the method uses no audio)
+                    text_config:dict|None, # the text encoder's
+                    audio_max_lens:int, text_max_lens:int,
+                    names:tuple=('audio model', 'text model')): # what the two are called, for the messages
+    "Refuse backbones a model cannot use: an audio model not of the wav2vec 2.0 family, lengths they cannot take."
+    if audio_config is not None:
+        if 'conv_kernel' not in audio_config:
+            kind = audio_config.get('model_type')
+            raise ValueError(f'the {names[0]} is a {kind} model, not a wav2vec 2.0-family audio encoder; give an audio checkpoint')
+        if audio_max_lens < (n := receptive_field(audio_config)):
+            raise ValueError(f'audio_max_lens={audio_max_lens}: the audio encoder needs at least {n} samples '
+                             f"(its CNN's receptive field); use audio_max_lens={n} or more")
+    limit = text_positions(text_config) if text_config is not None else None
+    if limit is not None and text_max_lens > limit:
+        raise ValueError(f'text_max_lens={text_max_lens}: the text backbone takes at most {limit} tokens; '
+                         f'use text_max_lens={limit} or fewer')
+
+# %% ../../nbs/20_models/22_backbones.ipynb #01fde5b5
+def text_positions(text_config:dict) -> int|None:
+    "The most tokens a text encoder takes: its positions, less RoBERTa's offset past the padding id; None if unbounded."
+    n, kind = text_config.get('max_position_embeddings'), str(text_config.get('model_type', ''))
+    if n is None: return None
+    offset = 'roberta' in kind or kind in ('camembert', 'data2vec-text')  # positions count from padding_idx + 1
+    return n - (text_config.get('pad_token_id') or 0) - 1 if offset else n

@@ -12,8 +12,8 @@ from typing import Sequence
 
 # %% auto #0
 __all__ = ['FINGERPRINT', 'FILES_FINGERPRINT', 'pool', 'MultiModelConfig', 'MultiModelOutput', 'DimensionHead', 'dimension_loss',
-           'head_output', 'FrozenBackbones', 'receptive_field', 'check_backbones', 'text_positions', 'MultiModel',
-           'saved_method', 'config_fingerprint', 'weights_metadata', 'check_model_folder']
+           'head_output', 'FrozenBackbones', 'MultiModel', 'saved_method', 'config_fingerprint', 'weights_metadata',
+           'check_model_folder']
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #03fd7a46
 import torch
@@ -24,13 +24,14 @@ from transformers.utils import ModelOutput
 from ..config import AUDIO_MAX_LENS, POOLING_MODES, TEXT_MAX_LENS
 from ..data.labels import EMOTIONS
 from ..data.batching import Collator
-from .backbones import (cnn_skipped, drop_pooler, freeze_cnn, load_audio_encoder, load_pretrained,
-                                     load_text_encoder)
+from .backbones import (check_backbones, cnn_skipped, drop_pooler, freeze_cnn, load_audio_encoder,
+                                     load_pretrained, load_text_encoder, receptive_field)
 from ..files import follow_umask
 from .registry import METHODS, get_method, load_plugins
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #bcdf2660
 from .heads import build_head, fix_length
+from .losses import adjust_logits
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #c8a48afc
 def pool(hidden:torch.Tensor, # (B, T, D) hidden states
@@ -63,6 +64,8 @@ class MultiModelConfig(PretrainedConfig):
                  # continuous outputs beside the classes, e.g. `DIMENSIONS` (valence, arousal); () for none, as in the
                  # paper
                  dimensions:Sequence[str]=(),
+                 # post-hoc logit adjustment {'tau', 'log_prior', ...}, applied outside training (`evaluation.adjustment`)
+                 logit_adjustment:dict|None=None,
                  **kwargs):
         super().__init__(**kwargs)
         self.method, self.audio_config, self.text_config = method, audio_config, text_config
@@ -70,6 +73,7 @@ class MultiModelConfig(PretrainedConfig):
         self.audio_max_lens, self.text_max_lens = audio_max_lens, text_max_lens
         self.head_sizes, self.freeze_feature_encoder = dict(head_sizes or {}), freeze_feature_encoder
         self.dimensions = list(dimensions)
+        self.logit_adjustment = dict(logit_adjustment) if logit_adjustment else None
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #6d2d52d4
 @dataclass
@@ -118,39 +122,6 @@ class FrozenBackbones(nn.Module):
         self.head, self.dims = model.head, model.dims
     def forward(self, audio=None, text=None, audio_mask=None, text_mask=None, labels=None, **_) -> MultiModelOutput:
         return head_output(self.head, audio, text, audio_mask, text_mask, labels, self.dims)
-
-# %% ../../nbs/20_models/25_multimodal.ipynb #654b0c98
-def receptive_field(audio_config:dict) -> int:
-    "The fewest waveform samples a wav2vec 2.0-family CNN accepts (400 for wav2vec 2.0)."
-    rf, jump = 1, 1
-    for k, s in zip(audio_config['conv_kernel'], audio_config['conv_stride']): rf, jump = rf + (k - 1) * jump, jump * s
-    return rf
-
-# %% ../../nbs/20_models/25_multimodal.ipynb #ee7df8ca
-def check_backbones(audio_config:dict|None, # the audio encoder's config as a dict (None: the method uses no audio)
-                    text_config:dict|None, # the text encoder's
-                    audio_max_lens:int, text_max_lens:int,
-                    names:tuple=('audio model', 'text model')): # what the two are called, for the messages
-    "Refuse backbones a model cannot use: an audio model not of the wav2vec 2.0 family, lengths they cannot take."
-    if audio_config is not None:
-        if 'conv_kernel' not in audio_config:
-            kind = audio_config.get('model_type')
-            raise ValueError(f'the {names[0]} is a {kind} model, not a wav2vec 2.0-family audio encoder; give an audio checkpoint')
-        if audio_max_lens < (n := receptive_field(audio_config)):
-            raise ValueError(f'audio_max_lens={audio_max_lens}: the audio encoder needs at least {n} samples '
-                             f"(its CNN's receptive field); use audio_max_lens={n} or more")
-    limit = text_positions(text_config) if text_config is not None else None
-    if limit is not None and text_max_lens > limit:
-        raise ValueError(f'text_max_lens={text_max_lens}: the text backbone takes at most {limit} tokens; '
-                         f'use text_max_lens={limit} or fewer')
-
-# %% ../../nbs/20_models/25_multimodal.ipynb #01fde5b5
-def text_positions(text_config:dict) -> int|None:
-    "The most tokens a text encoder takes: its positions, less RoBERTa's offset past the padding id; None if unbounded."
-    n, kind = text_config.get('max_position_embeddings'), str(text_config.get('model_type', ''))
-    if n is None: return None
-    offset = 'roberta' in kind or kind in ('camembert', 'data2vec-text')  # positions count from padding_idx + 1
-    return n - (text_config.get('pad_token_id') or 0) - 1 if offset else n
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #55d748bb
 def _encoder_from_config(d:dict) -> PreTrainedModel:
@@ -264,8 +235,11 @@ def encode(self:MultiModel, input_values=None, audio_attention_mask=None, input_
 # %% ../../nbs/20_models/25_multimodal.ipynb #b551f732
 @patch
 def classify(self:MultiModel, audio=None, text=None, audio_mask=None, text_mask=None, labels=None) -> MultiModelOutput:
-    "Run the head on `encode`'s output (or on cached features)."
-    return head_output(self.head, audio, text, audio_mask, text_mask, labels, self.dims)
+    "Run the head on `encode`'s output (or on cached features); outside training, with the model's logit adjustment."
+    out = head_output(self.head, audio, text, audio_mask, text_mask, labels, self.dims)
+    adj = self.config.logit_adjustment
+    if adj and not self.training: out.logits = adjust_logits(out.logits, adj['log_prior'], adj['tau'])
+    return out
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #7e650c84
 def _with_metadata(path:Path, extra:dict):

@@ -20,8 +20,8 @@ from ..data.audio import cut_clips, cut_message
 from ..data.splits import split_corpus
 from ..files import check_apart
 from ..models.registry import get_method
-from ..models.backbones import load_pretrained
-from ..models.multimodal import MultiModel, check_backbones
+from ..models.backbones import check_backbones, load_pretrained
+from ..models.multimodal import MultiModel
 
 # %% ../../nbs/40_training/48_prepare.ipynb #4a62f121
 from ..evaluation.scoring import read_config_corpus
