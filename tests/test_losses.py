@@ -90,15 +90,15 @@ def test_soft_labels_reach_the_training_step(tiny_corpus, tiny_backbones, tmp_pa
 
 
 def test_soft_labels_need_votes_and_say_so(tmp_path, tiny_corpus):
-    from rsacfn.training.prepare import training_targets
+    from rsacfn.data.splits import split_targets
     train = read_kemdy20(tiny_corpus).dropna(subset=['label'])
     with pytest.raises(ValueError, match="segment .* has no raters' votes: label_mode='soft'"):
-        training_targets(TrainConfig(label_mode='soft'), train.assign(**{c: 0.0 for c in vote_columns()}))
+        split_targets(train.assign(**{c: 0.0 for c in vote_columns()}), 7, 'soft')
     with pytest.raises(ValueError, match='raters voted for .* which the model would not have'):
-        training_targets(TrainConfig(label_mode='soft', num_classes=2), train)
-    q, counts = training_targets(TrainConfig(label_mode='soft'), train)
+        split_targets(train, 2, 'soft')
+    q, counts = split_targets(train, 7, 'soft')
     assert np.allclose(q.sum(1), 1) and np.isclose(counts.sum(), len(train))
-    _, hard = training_targets(TrainConfig(), train)
+    _, hard = split_targets(train)
     assert hard.tolist() == np.bincount(train.label.astype(int), minlength=7).tolist()
 
 

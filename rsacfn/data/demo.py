@@ -177,10 +177,11 @@ def _write_wav(path, wav, sr):
     Path(path).write_bytes(buf.getvalue())
 
 def _annotation_cells(rng, emotions, spell, voice='neutral', lively=0.0, cue='both', vote_rng=None):
-    """Total evaluation (emotion, valence, arousal) and ten raters' votes for one segment whose voice sounds `voice`, from a
-    speaker `lively` above the usual arousal; with `vote_rng`, the votes split as `_disagreeing_votes` splits them for `cue`."""
+    """Total evaluation (emotion, valence, arousal) and ten raters' votes for one segment whose voice sounds `voice`,
+    from a speaker `lively` above the usual arousal; with `vote_rng`, the votes split as `_disagreeing_votes` splits them
+    for `cue`."""
     emos, cells = emotions.split(';'), []
-    votes = _rater_votes(rng, emos)  # drawn as before, so that the ratings below (and every later draw) stay as they were
+    votes = _rater_votes(rng, emos)  # drawn as before: the ratings below (and every later draw) stay as they were
     # how the raters split: from a stream of its own (`_disagreeing_votes`)
     if vote_rng is not None: votes = _disagreeing_votes(vote_rng, emos, cue)
     for e in votes:

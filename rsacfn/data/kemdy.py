@@ -51,7 +51,8 @@ def _rating(v, where, name, sid):
 def _rater_cells(head, row, i_tot) -> dict:
     "Each rater's emotion cell, keyed by the rater's name and column as the file writes them (`Eval03F (column 14)`)."
     cols = range(i_tot + 3, len(row), 3)  # each rater: emotion, valence, arousal
-    return {f"{head[c].strip() if c < len(head) and head[c].strip() else 'rater'} (column {c + 1})": row[c] for c in cols}
+    name = lambda c: head[c].strip() if c < len(head) and head[c].strip() else 'rater'
+    return {f'{name(c)} (column {c + 1})': row[c] for c in cols}
 
 def _annotation_rows(path, problems=None):
     "Yield (line number, fields) for every segment row of a KEMDy annotation CSV; a bad row goes to `problems` (skip mode: skipped)."

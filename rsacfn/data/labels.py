@@ -147,6 +147,7 @@ def soft_targets(df, # a corpus table with `votes_<class>` columns
     total = v.sum(1)
     bad = ~(np.isfinite(total) & (total > 0))
     if bad.any():
-        raise ValueError(f'segment {df.segment_id.iloc[int(np.argmax(bad))]} has no raters\' votes: label_mode=\'soft\' '
+        sid = df.segment_id.iloc[int(np.argmax(bad))]
+        raise ValueError(f"segment {sid} has no raters' votes: label_mode='soft' "
                          "needs votes for every training segment; add them, or use label_mode='majority'")
     return (v / total[:, None]).astype(np.float32)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['SPLITS', 'split_corpus']
+__all__ = ['SPLITS', 'split_corpus', 'split_targets']
 
 # %% ../../nbs/10_data/17_splits.ipynb #63fcad4a
 import numpy as np
@@ -14,7 +14,7 @@ import pandas as pd
 from ..config import unknown_key
 
 # %% ../../nbs/10_data/17_splits.ipynb #b9d9dfd1
-from .labels import LABEL2ID, parse_emotions, transformed_label
+from .labels import EMOTIONS, LABEL2ID, parse_emotions, soft_targets, transformed_label
 
 # %% ../../nbs/10_data/17_splits.ipynb #24d86903
 def _tied(pool:pd.DataFrame, keep_all:bool) -> pd.DataFrame:
@@ -82,6 +82,25 @@ def split_corpus(df:pd.DataFrame, # the corpus table
     out = [t.reset_index(drop=True) for t in ((train, devset, valid) if dev else (train, valid))]
     for t in out: t['label'] = t.label.astype('Int64')
     return tuple(out)
+
+# %% ../../nbs/10_data/17_splits.ipynb #cf4e803d
+def split_targets(train:pd.DataFrame, # the training split
+                  num_classes:int=len(EMOTIONS), # the model's classes (the first of `EMOTIONS`)
+                  label_mode:str='majority', # 'soft': the raters' votes as distributions; else the labels
+                 ) -> tuple: # (targets (N, C) or None, segments per class (C,))
+    """What training learns from and counts: with soft labels each segment's votes as a distribution (a segment
+    counted in parts), else None and each class's labelled segments; the losses' class weights and prior count these."""
+    C = num_classes
+    if label_mode != 'soft': return None, np.bincount(train.label.astype(int), minlength=C).astype(np.float64)
+    if C > len(EMOTIONS):
+        raise ValueError(f"label_mode='soft' with num_classes={C}: the votes are for the {len(EMOTIONS)} KEMDy "
+                         f"classes; use num_classes={len(EMOTIONS)} or less, or label_mode='majority'")
+    q = soft_targets(train)
+    if q[:, C:].sum() > 0:
+        k = C + int(np.argmax(q[:, C:].sum(0)))
+        raise ValueError(f"label_mode='soft' with num_classes={C}: raters voted for {EMOTIONS[k]} (class {k}), which "
+                         f"the model would not have; use num_classes={len(EMOTIONS)}, or label_mode='majority'")
+    return q[:, :C], q[:, :C].sum(0).astype(np.float64)
 
 # %% ../../nbs/10_data/17_splits.ipynb #17a9a9be
 def _development(train, train_pool, split, valid_size, seed, n_folds, fold, sessions_of_fold) -> tuple:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['prediction_frame', 'read_config_corpus', 'read_eval_corpus', 'score', 'score_eval_corpus']
+__all__ = ['prediction_frame', 'read_config_corpus', 'config_split', 'read_eval_corpus', 'score', 'score_eval_corpus']
 
 # %% ../../nbs/30_evaluation/34_scoring.ipynb #6f90be42
 import numpy as np
@@ -19,6 +19,7 @@ from ..config import TrainConfig
 from ..data.labels import DIMENSIONS, unscale_dimensions
 from ..data.batching import EmotionDataset
 from ..data.readers import read_corpus
+from ..data.splits import split_corpus
 from ..files import atomic_write, write_json
 from .metrics import frame_metrics
 from ..models.multimodal import MultiModel
@@ -49,6 +50,17 @@ def read_config_corpus(cfg:TrainConfig, # the run's configuration
     "The corpus table a configuration reads: its reader, transcript cleaning and bad-segment rule."
     return read_corpus(cfg.data_path, cfg.corpus, text_mode=cfg.text_mode, on_error=cfg.on_error,
                        skip_report=skip_report)
+
+# %% ../../nbs/30_evaluation/34_scoring.ipynb #1b8f3556
+def config_split(cfg:TrainConfig, # the run's configuration
+                 df:pd.DataFrame, # its corpus table (`read_config_corpus`)
+                 dev:bool|None=None, # hold out a development split of the training sessions (default: `select_epoch='dev'`)
+                ) -> tuple: # (train, valid, dev); dev None without one
+    "The tables a configuration trains, validates and (with `dev`) chooses on."
+    dev = cfg.select_epoch == 'dev' if dev is None else dev
+    parts = split_corpus(df, cfg.split, valid_size=cfg.valid_size, seed=cfg.seed, n_folds=cfg.n_folds, fold=cfg.fold,
+                         label_transform=cfg.label_transform, keep_ties=cfg.label_mode == 'soft', dev=dev)
+    return (parts[0], parts[2], parts[1]) if dev else (parts[0], parts[1], None)
 
 # %% ../../nbs/30_evaluation/34_scoring.ipynb #8f5fbc7c
 def read_eval_corpus(cfg:TrainConfig) -> pd.DataFrame:

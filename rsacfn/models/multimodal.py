@@ -64,7 +64,7 @@ class MultiModelConfig(PretrainedConfig):
                  # continuous outputs beside the classes, e.g. `DIMENSIONS` (valence, arousal); () for none, as in the
                  # paper
                  dimensions:Sequence[str]=(),
-                 # post-hoc logit adjustment {'tau', 'log_prior', ...}, applied outside training (`evaluation.adjustment`)
+                 # post-hoc logit adjustment {'tau', 'log_prior', ...}, applied outside training
                  logit_adjustment:dict|None=None,
                  **kwargs):
         super().__init__(**kwargs)

@@ -61,7 +61,7 @@ def run_identity(cfg:TrainConfig, # the run's configuration, resolved (`resolve_
     config = {**dict.fromkeys(PAPER_FIELDS), **{k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}}
     # fields added later count only once set: at their defaults the identities written before them stay the same
     config = {k: v for k, v in config.items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
-    if config.get('label_mode') == 'transform': del config['label_mode']  # label_transform=True says it, as it always did
+    if config.get('label_mode') == 'transform': del config['label_mode']  # label_transform=True says it, as ever
     if df is None: df = read_config_corpus(cfg)
     backbones = {
         m: checkpoint_identity(cfg.wav_model if m == 'audio' else cfg.text_model)

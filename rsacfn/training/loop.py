@@ -21,6 +21,7 @@ from ..config import METRICS, TrainConfig
 from ..data.labels import DIMENSIONS, sample_weights, unscale_dimensions
 from ..data.audio import SAMPLE_RATE
 from ..data.batching import EmotionDataset
+from ..data.splits import split_targets
 from ..files import RECORD, check_claim, claim, remove_written, run_lock, write_json
 from ..evaluation.metrics import classification_metrics, dimension_metrics
 from ..models.backbones import hf_progress, keep_on_device
@@ -36,7 +37,7 @@ from .features import (cache_cnn_features, cache_key, CachedFeatures, collate_fe
                                       extract_features, uses_cnn_cache)
 from .identity import run_identity
 from .precision import _accelerator
-from .prepare import (_check_data, _check_run_dir, _load_data, build_model, check_backbone_configs, training_targets,
+from .prepare import (_check_data, _check_run_dir, _load_data, build_model, check_backbone_configs,
                                      check_paths, clips_cut, trained, write_skip_reports)
 from .state import check_resume_precision, checkpoint, NonFiniteLoss, restore, Setup, TrainingInterrupted
 from .tracking import log_epoch, start_tracking
@@ -188,12 +189,14 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
 # %% ../../nbs/40_training/49_loop.ipynb #3052a1d9
 def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits, soft=None) -> tuple:
     """(trainable, collate, a dataset per split): the model on audio and text, or, with frozen backbones, its head on their
-    cached features; a split that is None gives None; `soft`: the first split's targets as distributions."""
+    cached features; a split that is None gives None; `soft`: the first split's targets as
+    distributions."""
     if not cfg.freeze_backbones:
         collate = model.collator(
             pad_to_max=cfg.static_padding, audio_pad_multiple=audio_pad_multiple(cfg, acc.device.type)
         )
-        datasets = [None if t is None else EmotionDataset(t, cfg.audio_max_lens, model.modality, soft=soft if i == 0 else None)
+        datasets = [None if t is None else
+                    EmotionDataset(t, cfg.audio_max_lens, model.modality, soft=soft if i == 0 else None)
                     for i, t in enumerate(splits)]
         if uses_cnn_cache(cfg, model, acc.device.type, *splits):
             model.to(acc.device)
@@ -236,7 +239,7 @@ def setup(cfg:TrainConfig, acc, df, train_df, valid_df, dev_df=None) -> Setup:
     model = build_model(cfg)
     # off the CPU the step reads nothing back (`keep_on_device`); on it, transformers' own code: the same runs as ever
     if acc.device.type != 'cpu': keep_on_device(model)
-    soft, counts = training_targets(cfg, train_df)
+    soft, counts = split_targets(train_df, cfg.num_classes, cfg.label_mode)
     trainable, collate, train_ds, valid_ds, dev_ds = training_data(cfg, acc, model, df, train_df, valid_df, dev_df,
                                                                     soft=soft)
     loading = loader_settings(cfg, acc.device.type)

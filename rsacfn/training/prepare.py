@@ -8,8 +8,8 @@ import json, warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['load_split', 'check_split', 'check_paths', 'check_backbone_configs', 'build_model', 'trained', 'training_targets',
-           'clips_cut', 'write_skip_reports']
+__all__ = ['load_split', 'check_split', 'check_paths', 'check_backbone_configs', 'build_model', 'trained', 'clips_cut',
+           'write_skip_reports']
 
 # %% ../../nbs/40_training/48_prepare.ipynb #6f90be42
 import numpy as np
@@ -17,14 +17,14 @@ import pandas as pd
 from ..config import TrainConfig
 from ..data.labels import DIMENSIONS, EMOTIONS, soft_targets, write_skip_report
 from ..data.audio import cut_clips, cut_message
-from ..data.splits import split_corpus
+from ..data.splits import split_corpus, split_targets
 from ..files import check_apart
 from ..models.registry import get_method
 from ..models.backbones import check_backbones, load_pretrained
 from ..models.multimodal import MultiModel
 
 # %% ../../nbs/40_training/48_prepare.ipynb #4a62f121
-from ..evaluation.scoring import read_config_corpus
+from ..evaluation.scoring import config_split, read_config_corpus
 from .identity import identity_changes
 from .tracking import tracking_dir
 
@@ -75,11 +75,7 @@ def _load_data(cfg) -> tuple:
     "(corpus, train, valid, dev): dev is the development split that picks the best epoch (`select_epoch='dev'`), else None."
     df = read_config_corpus(cfg)
     check_split(cfg, df)
-    parts = split_corpus(df, cfg.split, valid_size=cfg.valid_size, seed=cfg.seed, n_folds=cfg.n_folds, fold=cfg.fold,
-                         label_transform=cfg.label_transform, keep_ties=cfg.label_mode == 'soft',
-                         dev=cfg.select_epoch == 'dev')
-    train_df, dev_df, valid_df = parts if len(parts) == 3 else (parts[0], None, parts[1])
-    return df, train_df, valid_df, dev_df
+    return (df, *config_split(cfg, df))
 
 # %% ../../nbs/40_training/48_prepare.ipynb #71d5de2a
 def build_model(cfg:TrainConfig) -> MultiModel:
@@ -132,22 +128,6 @@ def trained(run:Path) -> bool:
     "Whether a run folder holds a finished epoch (`last.pt`) or a finished run (`result.json`)."
     return (run/'last.pt').is_file() or (run/'result.json').is_file()
 
-# %% ../../nbs/40_training/48_prepare.ipynb #221e0ac1
-def training_targets(cfg:TrainConfig, train_df:pd.DataFrame) -> tuple:
-    """(the training split's targets as distributions for `label_mode='soft'`, else None; its segments per class): what
-    the loss learns from, and what its class weights and prior count (a segment's votes count in parts)."""
-    C = cfg.num_classes
-    if cfg.label_mode != 'soft': return None, np.bincount(train_df.label.astype(int), minlength=C).astype(np.float64)
-    if C > len(EMOTIONS):
-        raise ValueError(f"label_mode='soft' with num_classes={C}: the votes are for the {len(EMOTIONS)} KEMDy classes; "
-                         f"use num_classes={len(EMOTIONS)} or less, or label_mode='majority'")
-    q = soft_targets(train_df)
-    if q[:, C:].sum() > 0:
-        k = C + int(np.argmax(q[:, C:].sum(0)))
-        raise ValueError(f"label_mode='soft' with num_classes={C}: raters voted for {EMOTIONS[k]} (class {k}), which "
-                         f"the model would not have; use num_classes={len(EMOTIONS)}, or label_mode='majority'")
-    return q[:, :C], q[:, :C].sum(0).astype(np.float64)
-
 # %% ../../nbs/40_training/48_prepare.ipynb #7d5e227f
 def _check_data(cfg:TrainConfig, df:pd.DataFrame, train_df:pd.DataFrame):
     "Refuse a corpus that this configuration cannot train on, before anything is written."
@@ -157,7 +137,7 @@ def _check_data(cfg:TrainConfig, df:pd.DataFrame, train_df:pd.DataFrame):
             f'num_classes={cfg.num_classes}: the corpus has label id {top} ({df.emotion[df.label == top].iloc[0]}); '
             f'use num_classes={top + 1} or more'
         )
-    training_targets(cfg, train_df)  # soft labels: votes for every training segment, in the model's classes
+    split_targets(train_df, cfg.num_classes, cfg.label_mode)  # soft labels: votes for every training segment, in the model's classes
     if cfg.va_weight > 0 and not np.isfinite(train_df[list(DIMENSIONS)].to_numpy(np.float64)).any():
         raise ValueError(
             f'va_weight={cfg.va_weight}: the corpus {cfg.data_path} holds no valence or arousal ratings for its'
