@@ -1,4 +1,6 @@
 "Minority classes and soft labels: each loss's gradient as its formula says, and soft labels reaching training."
+import json
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
@@ -6,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from rsacfn.config import LOSSES, TrainConfig
 from rsacfn.data.kemdy import read_kemdy20
-from rsacfn.data.labels import LABEL2ID, soft_targets, vote_columns
+from rsacfn.data.labels import EMOTIONS, LABEL2ID, soft_targets, vote_columns
 from rsacfn.models.losses import CB_BETA, FOCAL_GAMMA, LA_TAU, ClassLoss
 
 B, C = 5, 7
@@ -110,3 +112,101 @@ def test_label_mode_and_the_papers_flag_are_one_setting():
         TrainConfig(label_mode='soft', label_transform=True)
     with pytest.raises(ValueError, match="unknown label_mode 'votes'"):
         TrainConfig(label_mode='votes')
+
+
+@pytest.fixture(scope='module')
+def session_run(tiny_corpus, tiny_backbones, tmp_path_factory):
+    "A tiny run under the speaker-independent protocol: fold 3 scored, the next fold (0) its development split."
+    from rsacfn.training.loop import train
+    r = train(TrainConfig(data_path=str(tiny_corpus), wav_model=str(tiny_backbones['audio']),
+                          text_model=str(tiny_backbones['text']), method='early_fusion', audio_max_lens=40_000,
+                          text_max_lens=32, lr=1e-3, batch_size=16, val_batch_size=64, epochs=1, split='session',
+                          n_folds=4, fold=3, select_epoch='dev', quiet=True, output_dir=str(tmp_path_factory.mktemp('runs')),
+                          ver='si'))
+    return Path(r['run_dir'])
+
+
+def test_posthoc_tau_is_chosen_on_the_development_split_not_the_scored_one(session_run, monkeypatch):
+    import rsacfn.evaluation.adjustment as adj
+    from rsacfn.evaluation.scoring import config_split, read_config_corpus
+    tables, table = [], adj.tau_table
+    def recording(probs, labels, *a, **k):
+        tables.append(np.asarray(labels).tolist())
+        return table(probs, labels, *a, **k)
+    monkeypatch.setattr(adj, 'tau_table', recording)
+    scored, scores = [], adj._scores
+    monkeypatch.setattr(adj, '_scores', lambda model, df, *a: (scored.append(df.segment_id.tolist()), scores(model, df, *a))[1])
+    rec = adj.adjust_run(session_run, progress=False)
+    cfg = adj._run_config(session_run)
+    _, valid, dev = config_split(cfg, read_config_corpus(cfg), dev=True)
+    # the probabilities tau is chosen from are the development split's, never the scored fold's
+    assert scored[0] == dev.segment_id.tolist() and set(scored[0]).isdisjoint(valid.segment_id)
+    assert tables == [dev.label.astype(int).tolist()]
+    assert rec['held_out'] and rec['dev_segments'] == len(dev) and rec['tau'] in adj.TAUS
+
+
+def test_a_model_folder_with_an_adjustment_applies_it_after_loading(model_dir, tiny_corpus, tmp_path):
+    from rsacfn.data.kemdy import read_kemdy20
+    from rsacfn.models.multimodal import MultiModel
+    from rsacfn.recognizer import EmotionRecognizer
+    plain = MultiModel.from_pretrained(model_dir)
+    log_prior = np.log(np.array([.6, .1, .1, .05, .05, .05, .05]))
+    plain.config.logit_adjustment = dict(tau=1.5, log_prior=log_prior.tolist())
+    plain.save_pretrained(tmp_path/'adjusted')
+    plain.config.logit_adjustment = None
+    df = read_kemdy20(tiny_corpus).dropna(subset=['label']).head(6)
+    from rsacfn.data.audio import load_audio
+    batch = plain.collator()([dict(label=0, segment_id=s, audio=load_audio(p, 32_000), text=t)
+                              for s, p, t in zip(df.segment_id, df.wav_path, df.text)])
+    adjusted = MultiModel.from_pretrained(tmp_path/'adjusted').eval()
+    with torch.no_grad():
+        raw = plain.eval()(**{k: v for k, v in batch.items() if k not in ('labels', 'segment_ids')}).logits
+        got = adjusted(**{k: v for k, v in batch.items() if k not in ('labels', 'segment_ids')}).logits
+    torch.testing.assert_close(got, raw - 1.5 * torch.tensor(log_prior, dtype=raw.dtype))
+    # the recognizer (as predict and evaluate) loads the folder: its probabilities are the adjusted ones
+    table = EmotionRecognizer.from_pretrained(tmp_path/'adjusted', device='cpu')(df.wav_path.tolist(), texts=df.text.tolist())
+    probs = table.filter(like='p_').to_numpy()
+    np.testing.assert_allclose(probs, got.softmax(1).numpy(), atol=1e-5)
+    # in training the logits stay the model's own (the loss sees what the head makes)
+    inputs = {k: v for k, v in batch.items() if k not in ('labels', 'segment_ids')}
+    with torch.no_grad():
+        torch.manual_seed(0); np.random.seed(0); trained = adjusted.train()(**inputs).logits  # the same random draws
+        torch.manual_seed(0); np.random.seed(0); torch.testing.assert_close(trained, plain.train()(**inputs).logits)
+
+
+def test_rsacfn_adjust_writes_the_model_folder_and_says_what_changed(session_run, rsacfn_cli):
+    r = rsacfn_cli('adjust', session_run, '--taus', '0,0.5,1', '--quiet')
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads((session_run/'best'/'config.json').read_text())
+    assert cfg['logit_adjustment']['tau'] in (0, .5, 1)
+    assert f"logit adjustment tau = {cfg['logit_adjustment']['tau']:g}" in r.stdout and 'validation: macro_f1' in r.stdout
+    bad = rsacfn_cli('adjust', session_run/'best')
+    assert bad.returncode != 0 and 'not a finished run' in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_a_runs_result_says_its_calibration_and_agreement_with_the_raters(session_run, tiny_corpus):
+    from rsacfn.data.kemdy import read_kemdy20
+    result = json.loads((session_run/'result.json').read_text())
+    pred = pd.read_csv(session_run/'predictions.csv')
+    votes = read_kemdy20(tiny_corpus).set_index('segment_id').loc[pred.segment_id, vote_columns()].to_numpy()
+    p = pred.filter(like='p_').to_numpy()
+    q = votes / votes.sum(1, keepdims=True)
+    share = q[np.arange(len(q)), p.argmax(1)].mean()  # the raters who chose what the model predicts
+    m = (p + q) / 2
+    with np.errstate(divide='ignore', invalid='ignore'):
+        kl = lambda a, b: np.nansum(np.where(a > 0, a * np.log2(a / b), 0), 1)
+    jsd = (kl(p, m) / 2 + kl(q, m) / 2).mean()
+    assert result['rated'] == len(pred)
+    assert np.isclose(result['rater_share'], share) and np.isclose(result['rater_jsd'], jsd, atol=1e-6)
+    conf, right = p.max(1), p.argmax(1) == pred.emotion.map({e: i for i, e in enumerate(EMOTIONS)}).to_numpy()
+    bins = np.minimum((conf * 15).astype(int), 14)
+    ece = sum(abs(conf[bins == b].mean() - right[bins == b].mean()) * (bins == b).sum() for b in set(bins)) / len(p)
+    assert np.isclose(result['ece'], ece)
+
+
+def test_rsacfn_evaluate_writes_agreement_and_a_reliability_figure(session_run, tiny_corpus, tmp_path, rsacfn_cli):
+    r = rsacfn_cli('evaluate', session_run/'best', '--data_path', tiny_corpus, '--out', tmp_path/'ev', '--quiet')
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path/'ev'/'metrics.json').read_text())
+    assert 0 <= m['ece'] <= 1 and 0 <= m['rater_jsd'] <= 1 and 0 < m['rater_share'] <= 1
+    assert (tmp_path/'ev'/'reliability.png').stat().st_size > 10_000

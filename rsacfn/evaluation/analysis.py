@@ -23,7 +23,7 @@ from ..data.readers import read_corpus
 from ..files import atomic_write, check_claim, claim, remove_written, run_lock, some, written, write_json
 from ..models.multimodal import MultiModel
 from .inference import _Inputs, infer, prediction_table, warn_cut
-from .metrics import classification_metrics, frame_metrics
+from .metrics import agreement_metrics, classification_metrics, frame_metrics
 from .scoring import score
 from ..progress import progress_bar
 
@@ -189,6 +189,7 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
     pred = score(model, df, batch_size, device, progress)
     metrics = dict(
         frame_metrics(pred, model.config.class_names),
+        **agreement_metrics(pred, df, model.config.class_names),
         model=str(model_dir),
         data_path=str(data_path),
         method=model.config.method,
@@ -203,7 +204,7 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
 # %% ../../nbs/30_evaluation/36_analysis.ipynb #2fffa669
 def _write_evaluation(out:Path, model, data_path, pred, metrics, skipped, overwrite:bool):
     "Replace what rsacfn wrote in `out` by the predictions, figures and (last: a whole result's mark) metrics.json."
-    from rsacfn.evaluation.figures import plot_confusion, plot_dimensions, plot_reliance, save_figure
+    from rsacfn.evaluation.figures import plot_confusion, plot_dimensions, plot_reliability, plot_reliance, save_figure
     created = claim(out, 'evaluation', 'choose another `out`, a new or empty folder')
     name, method = Path(data_path).name, model.config.method
     with run_lock(out, 'choose another `out`'):
@@ -217,6 +218,7 @@ def _write_evaluation(out:Path, model, data_path, pred, metrics, skipped, overwr
                                        f"{title}: weighted F1 {metrics['weighted_f1']:.3f}"), out/'confusion.png')
             if model.config.dimensions: save_figure(plot_dimensions(pred, title), out/'dimensions.png')
             if 'reliance' in metrics: save_figure(plot_reliance(metrics['reliance'], title), out/'reliance.png')
+            save_figure(plot_reliability(pred, model.config.class_names, title), out/'reliability.png')
             write_json(out/'metrics.json', metrics)
         except BaseException:  # no half result that looks whole
             remove_written(out)

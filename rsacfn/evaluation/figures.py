@@ -7,8 +7,8 @@ from __future__ import annotations
 
 # %% auto #0
 __all__ = ['collect_attention', 'save_attention', 'load_attention', 'plot_attention_by_emotion', 'plot_feature_profile',
-           'attention_figures', 'save_figure', 'plot_confusion', 'plot_curves', 'plot_f1_bars', 'plot_dimensions',
-           'plot_reliance', 'plot_reliance_sweep', 'plot_intervals']
+           'attention_figures', 'save_figure', 'plot_confusion', 'plot_reliability', 'plot_curves', 'plot_f1_bars',
+           'plot_dimensions', 'plot_reliance', 'plot_reliance_sweep', 'plot_intervals']
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #ff726604
 import numpy as np
@@ -20,7 +20,7 @@ import seaborn as sns
 import koreanize_matplotlib  # noqa: F401  a Korean-capable font (NanumGothic): Korean titles and transcripts render
 from torch.utils.data import DataLoader
 from ..data.batching import EmotionDataset
-from .metrics import dimension_metrics
+from .metrics import calibration_metrics, dimension_metrics, reliability_table
 from .inference import infer
 from ..models.registry import get_method
 from ..files import atomic_write
@@ -175,6 +175,24 @@ def plot_confusion(confusion, # (C, C) counts, rows true, columns predicted
     sns.heatmap(share, annot=cm.astype(int), fmt='d', cmap='Blues', vmin=0, vmax=1, ax=ax,
                 xticklabels=class_names, yticklabels=class_names, cbar_kws=dict(label='share of the true class'))
     ax.set_xlabel('predicted'); ax.set_ylabel('true'); ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+# %% ../../nbs/30_evaluation/35_figures.ipynb #11b340f4
+def plot_reliability(pred:pd.DataFrame, # a predictions table: emotion (true) and p_<class>
+                     class_names, title:str=''):
+    "Reliability diagram: accuracy against confidence in bins of the top probability, the segments in each beneath."
+    probs = pred[[f'p_{c}' for c in class_names]].to_numpy(np.float64)
+    y = pred.emotion.map({c: i for i, c in enumerate(class_names)}).to_numpy()
+    t, ece = reliability_table(probs, y), calibration_metrics(probs, y)['ece']
+    fig = _figure(figsize=(4.4, 4.6)); a, b = fig.subplots(2, 1, sharex=True, gridspec_kw=dict(height_ratios=(3, 1)))
+    a.plot([0, 1], [0, 1], color='grey', ls=':', lw=1, label='calibrated')
+    a.bar(t.lo, t.accuracy, width=t.hi - t.lo, align='edge', color='tab:blue', alpha=.7, edgecolor='white', label='accuracy')
+    a.plot((t.lo + t.hi) / 2, t.confidence, 'o', color='tab:red', ms=3, label='mean confidence')
+    a.set(ylabel='accuracy', ylim=(0, 1), title=f'{title}\nexpected calibration error {ece:.3f}' if title else
+          f'expected calibration error {ece:.3f}'); a.legend(fontsize=8, loc='upper left')
+    b.bar(t.lo, t.segments, width=t.hi - t.lo, align='edge', color='grey', edgecolor='white')
+    b.set(xlabel='confidence (top probability)', ylabel='segments', xlim=(0, 1))
     fig.tight_layout()
     return fig
 

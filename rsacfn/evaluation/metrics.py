@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['classification_metrics', 'dimension_metrics', 'frame_metrics']
+__all__ = ['ECE_BINS', 'classification_metrics', 'dimension_metrics', 'frame_metrics', 'reliability_table', 'calibration_metrics',
+           'rater_metrics', 'agreement_metrics']
 
 # %% ../../nbs/30_evaluation/32_metrics.ipynb #8de70a6b
 def classification_metrics(y_true, # true class ids
@@ -55,3 +56,48 @@ def frame_metrics(pred:pd.DataFrame, # a predictions table: emotion, predicted (
     dims = [c[5:] for c in pred.columns if c.startswith('pred_')]
     if dims: out.update(dimension_metrics(pred[dims].values, pred[[f'pred_{k}' for k in dims]].values, dims))
     return out
+
+# %% ../../nbs/30_evaluation/32_metrics.ipynb #61d2ddda
+ECE_BINS = 15  # equal-width bins of the top probability (Guo et al. 2017)
+
+def reliability_table(probs, # (N, C) class probabilities
+                      labels, # (N,) true class ids
+                      n_bins:int=ECE_BINS
+                     ) -> pd.DataFrame: # one row per non-empty bin: lo, hi, segments, confidence, accuracy
+    "The segments of each bin of the top probability: how confident the model was, and how often right."
+    p, y = np.asarray(probs, np.float64), np.asarray(labels).astype(int)
+    conf, right = p.max(1), p.argmax(1) == y
+    k = np.clip((conf * n_bins).astype(int), 0, n_bins - 1)
+    rows = [dict(lo=b / n_bins, hi=(b + 1) / n_bins, segments=int((k == b).sum()), confidence=float(conf[k == b].mean()),
+                 accuracy=float(right[k == b].mean())) for b in range(n_bins) if (k == b).any()]
+    return pd.DataFrame(rows, columns=['lo', 'hi', 'segments', 'confidence', 'accuracy'])
+
+def calibration_metrics(probs, labels, n_bins:int=ECE_BINS) -> dict:
+    "Expected calibration error: the bins' |confidence - accuracy|, weighted by their share of the segments."
+    t = reliability_table(probs, labels, n_bins)
+    return dict(ece=float((t.segments * (t.confidence - t.accuracy).abs()).sum() / max(t.segments.sum(), 1)))
+
+# %% ../../nbs/30_evaluation/32_metrics.ipynb #d2aea715
+def rater_metrics(probs, # (N, C) class probabilities
+                  votes, # (N, C) the raters' votes per class (counts); a row without votes is left out
+                 ) -> dict: # rater_jsd, rater_share (None if no segment has votes), rated (segments counted)
+    "Agreement with the raters: mean Jensen-Shannon divergence to their distribution, and their share for the predicted class."
+    p, v = np.asarray(probs, np.float64), np.asarray(votes, np.float64)
+    ok = np.isfinite(v).all(1) & (np.nan_to_num(v).sum(1) > 0)
+    if not ok.any(): return dict(rater_jsd=None, rater_share=None, rated=0)
+    p, q = p[ok], v[ok] / v[ok].sum(1, keepdims=True)
+    m = (p + q) / 2
+    kl = lambda a, b: np.where(a > 0, a * np.log2(np.where(a > 0, a, 1) / np.where(b > 0, b, 1)), 0).sum(1)
+    jsd = np.clip(.5 * kl(p, m) + .5 * kl(q, m), 0, 1)
+    return dict(rater_jsd=float(jsd.mean()), rater_share=float(q[np.arange(len(q)), p.argmax(1)].mean()),
+                rated=int(ok.sum()))
+
+# %% ../../nbs/30_evaluation/32_metrics.ipynb #8977c0ed
+def agreement_metrics(pred:pd.DataFrame, # a predictions table with `p_<class>` columns, in the order of `df`
+                      df:pd.DataFrame, # the segments it predicts (their labels, and votes where the corpus has them)
+                      class_names:Sequence[str]) -> dict: # ece, and rater_jsd, rater_share, rated
+    "Calibration and agreement with the raters of a predictions table."
+    probs = pred[[f'p_{c}' for c in class_names]].to_numpy(np.float64)
+    cols = [f'votes_{c}' for c in class_names]
+    votes = df[cols].to_numpy(np.float64) if all(c in df for c in cols) else np.full_like(probs, np.nan)
+    return dict(calibration_metrics(probs, df.label.astype(int).to_numpy()), **rater_metrics(probs, votes))

@@ -23,7 +23,7 @@ from ..data.audio import SAMPLE_RATE
 from ..data.batching import EmotionDataset
 from ..data.splits import split_targets
 from ..files import RECORD, check_claim, claim, remove_written, run_lock, write_json
-from ..evaluation.metrics import classification_metrics, dimension_metrics
+from ..evaluation.metrics import agreement_metrics, classification_metrics, dimension_metrics
 from ..models.backbones import hf_progress, keep_on_device
 from ..models.losses import ClassLoss
 from ..models.multimodal import FrozenBackbones, MultiModel, dimension_loss
@@ -180,6 +180,8 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
                   select_epoch=cfg.select_epoch, label_transform=cfg.label_transform, num_processes=acc.num_processes,
                   clips_cut=cut)
     if cfg.eval_data_path and acc.is_main_process: result.update(score_eval_corpus(cfg, run, acc.device, eval_df))
+    if acc.is_main_process:  # calibration and agreement with the raters of the best epoch's predictions
+        result.update(agreement_metrics(pd.read_csv(run/'predictions.csv'), valid_df, s.model.config.class_names))
     if acc.is_main_process:
         write_json(run/'result.json', result)
         if not cfg.keep_resume_state: (run/'last.pt').unlink(missing_ok=True)  # finished: what resumes it is not needed
