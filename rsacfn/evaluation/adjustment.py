@@ -16,7 +16,7 @@ import pandas as pd
 from ..config import TrainConfig
 from ..data.splits import split_targets
 from ..files import atomic_dir, write_json
-from .metrics import classification_metrics
+from .metrics import agreement_metrics, classification_metrics
 from .scoring import config_split, read_config_corpus, score
 from ..models.losses import class_prior
 from ..models.multimodal import MultiModel
@@ -53,11 +53,12 @@ def _run_config(run:Path) -> TrainConfig:
                           if k in TrainConfig.__dataclass_fields__})
 
 def _scores(model, df, batch_size, device, progress) -> tuple:
-    "(probabilities, metrics) of a model on labelled segments."
+    "(probabilities, metrics) of a model on labelled segments: the classes', calibration and agreement with the raters."
     pred = score(model, df, batch_size, device, progress)
     probs = pred[[f'p_{c}' for c in model.config.class_names]].to_numpy()
     m = classification_metrics(df.label.astype(int).to_numpy(), probs.argmax(1), probs.shape[1])
-    return probs, {k: m[k] for k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy')}
+    agree = agreement_metrics(pred, df, model.config.class_names)
+    return probs, dict({k: m[k] for k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy')}, **agree)
 
 # %% ../../nbs/30_evaluation/39_adjustment.ipynb #d69cbcd6
 def _card_note(record:dict) -> str:

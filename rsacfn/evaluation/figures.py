@@ -7,8 +7,8 @@ from __future__ import annotations
 
 # %% auto #0
 __all__ = ['collect_attention', 'save_attention', 'load_attention', 'plot_attention_by_emotion', 'plot_feature_profile',
-           'attention_figures', 'save_figure', 'plot_confusion', 'plot_reliability', 'plot_curves', 'plot_f1_bars',
-           'plot_dimensions', 'plot_reliance', 'plot_reliance_sweep', 'plot_intervals']
+           'attention_figures', 'save_figure', 'plot_confusion', 'plot_reliability', 'plot_settings', 'plot_curves',
+           'plot_f1_bars', 'plot_dimensions', 'plot_reliance', 'plot_reliance_sweep', 'plot_intervals']
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #ff726604
 import numpy as np
@@ -20,7 +20,8 @@ import seaborn as sns
 import koreanize_matplotlib  # noqa: F401  a Korean-capable font (NanumGothic): Korean titles and transcripts render
 from torch.utils.data import DataLoader
 from ..data.batching import EmotionDataset
-from .metrics import calibration_metrics, dimension_metrics, reliability_table
+from .metrics import (LOWER_IS_BETTER, METRIC_NAMES, calibration_metrics, dimension_metrics,
+                                       reliability_table)
 from .inference import infer
 from ..models.registry import get_method
 from ..files import atomic_write
@@ -194,6 +195,28 @@ def plot_reliability(pred:pd.DataFrame, # a predictions table: emotion (true) an
     b.bar(t.lo, t.segments, width=t.hi - t.lo, align='edge', color='grey', edgecolor='white')
     b.set(xlabel='confidence (top probability)', ylabel='segments', xlim=(0, 1))
     fig.tight_layout()
+    return fig
+
+# %% ../../nbs/30_evaluation/35_figures.ipynb #cd0c3c15
+def plot_settings(cmp:pd.DataFrame, # `rsacfn.experiments.significance.compare_settings`' table
+                  baseline:str, # the setting the others are compared with: its mean is the dotted line
+                  metrics=('macro_f1', 'uar', 'rater_jsd', 'ece'), title:str=''):
+    "Training settings side by side: per metric, each method's mean and 95 % interval per setting."
+    methods, settings = list(dict.fromkeys(cmp.method)), list(dict.fromkeys(cmp.setting))
+    fig = _figure(figsize=(2.9 * len(metrics), .42 * len(settings) * len(methods) + 1.5))
+    axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True))
+    for ax, m in zip(axes, metrics):
+        for k, method in enumerate(methods):
+            t = cmp[cmp.method == method].set_index('setting').reindex(settings)
+            y = np.arange(len(settings)) + (k - (len(methods) - 1) / 2) * .28
+            err = np.nan_to_num(np.stack([t[m] - t[f'{m}_low'], t[f'{m}_high'] - t[m]]))
+            ax.errorbar(t[m], y, xerr=err, fmt='o', ms=4, capsize=2, color=f'C{k}', label=method)
+            if baseline in t.index: ax.axvline(t.loc[baseline, m], color=f'C{k}', ls=':', lw=1)
+        ax.set_title(METRIC_NAMES.get(m, m) + (' (lower is better)' if m in LOWER_IS_BETTER else ''), fontsize=9)
+        ax.grid(axis='x', alpha=.3)
+    axes[0].set_yticks(range(len(settings)), settings); axes[0].invert_yaxis()
+    axes[-1].legend(fontsize=8, loc='best')
+    fig.suptitle(title, fontsize=10); fig.tight_layout()
     return fig
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #9eb2cf85

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['ECE_BINS', 'classification_metrics', 'dimension_metrics', 'frame_metrics', 'reliability_table', 'calibration_metrics',
-           'rater_metrics', 'agreement_metrics']
+__all__ = ['ECE_BINS', 'METRIC_NAMES', 'LOWER_IS_BETTER', 'classification_metrics', 'dimension_metrics', 'frame_metrics',
+           'reliability_table', 'calibration_metrics', 'rater_metrics', 'agreement_metrics']
 
 # %% ../../nbs/30_evaluation/32_metrics.ipynb #8de70a6b
 def classification_metrics(y_true, # true class ids
@@ -101,3 +101,8 @@ def agreement_metrics(pred:pd.DataFrame, # a predictions table with `p_<class>` 
     cols = [f'votes_{c}' for c in class_names]
     votes = df[cols].to_numpy(np.float64) if all(c in df for c in cols) else np.full_like(probs, np.nan)
     return dict(calibration_metrics(probs, df.label.astype(int).to_numpy()), **rater_metrics(probs, votes))
+
+# how tables and figures name the metrics; those of LOWER_IS_BETTER improve as they fall
+METRIC_NAMES = dict(weighted_f1='weighted F1', macro_f1='macro F1', uar='UAR', accuracy='accuracy',
+                    rater_jsd='JSD to the raters', rater_share="raters' share", ece='ECE')
+LOWER_IS_BETTER = ('rater_jsd', 'ece')

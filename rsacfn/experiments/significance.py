@@ -6,15 +6,17 @@
 from __future__ import annotations
 import json
 from pathlib import Path
+from typing import Sequence
 
 # %% auto #0
-__all__ = ['significance', 'significance_markdown', 'run_records', 'reliance_runs', 'reliance_markdown', 'attribution_runs',
-           'attribution_markdown']
+__all__ = ['SETTING_METRICS', 'significance', 'significance_markdown', 'run_records', 'reliance_runs', 'reliance_markdown',
+           'attribution_runs', 'attribution_markdown', 'compare_settings', 'settings_markdown']
 
 # %% ../../nbs/50_experiments/57_significance.ipynb #0da983ee
 import numpy as np
 import pandas as pd
 from ..data.labels import EMOTIONS
+from ..evaluation.metrics import LOWER_IS_BETTER, METRIC_NAMES
 from ..evaluation.stats import (BOOTSTRAP_METRICS, bootstrap_interval, method_test, min_p, paired_bootstrap,
                                      seed_interval)
 import rsacfn.models.heads  # noqa: F401  registers the paper's methods, which the tests compare
@@ -251,3 +253,45 @@ def attribution_markdown(att:pd.DataFrame) -> str:
         lines.append(f'| {m} | {g.run.nunique()} | {share:.2f} | {1 - share:.2f} | {words} |')
     return '\n'.join(lines) + '\n'
 
+
+# %% ../../nbs/50_experiments/57_significance.ipynb #c3e0bdb1
+SETTING_METRICS = ('macro_f1', 'uar', 'weighted_f1', 'rater_jsd', 'rater_share', 'ece')  # what `compare_settings` reports
+
+def compare_settings(runs:pd.DataFrame, # one row per run: setting, method, seed, fold and the metrics
+                     baseline:str, # the setting each other one is compared with (same method, seed and fold)
+                     metrics:Sequence[str]=SETTING_METRICS,
+                     level:float=.95) -> pd.DataFrame: # per method and setting: <m>, <m>_low/high, diff_<m>(_low/high), p_<m>
+    "Each setting's metrics with their intervals, and its paired difference from `baseline`'s runs."
+    if baseline not in set(runs.setting):
+        raise ValueError(f'baseline={baseline!r} is not a setting of the runs ({", ".join(dict.fromkeys(runs.setting))})')
+    key = lambda r: (int(r.seed), -1 if pd.isna(r.fold) else int(r.fold))
+    rows = []
+    for (method, setting), rs in runs.groupby(['method', 'setting'], sort=False):
+        row = dict(method=method, setting=setting, runs=len(rs))
+        base = {key(r): r for r in runs[(runs.method == method) & (runs.setting == baseline)].itertuples()}
+        pairs = [(r, base[key(r)]) for r in rs.itertuples() if key(r) in base]
+        for m in metrics:
+            row[m], row[f'{m}_low'], row[f'{m}_high'] = seed_interval(rs[m].tolist(), level, rs.fold.tolist())
+            if setting == baseline or not pairs: continue
+            t = method_test([getattr(a, m) - getattr(b, m) for a, b in pairs], [a.fold for a, _ in pairs], level)
+            row.update({f'diff_{m}': t['diff'], f'diff_{m}_low': t['low'], f'diff_{m}_high': t['high'], f'p_{m}': t['p']})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+# %% ../../nbs/50_experiments/57_significance.ipynb #aa650010
+def settings_markdown(cmp:pd.DataFrame, # `compare_settings`' table
+                      baseline:str, metrics:Sequence[str]=SETTING_METRICS) -> str:
+    "The comparison as a markdown table: each metric's mean [interval], and beside it the difference from the baseline with p."
+    head = ['method', 'setting', 'runs'] + [METRIC_NAMES.get(m, m) for m in metrics]
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for r in cmp.itertuples():
+        cells = [r.method, r.setting, str(r.runs)]
+        for m in metrics:
+            cell = f'{getattr(r, m):.3f} {_iv(getattr(r, f"{m}_low"), getattr(r, f"{m}_high"))}'.strip()
+            if r.setting != baseline and f'diff_{m}' in cmp and not pd.isna(getattr(r, f'diff_{m}')):
+                cell += f' ({getattr(r, f"diff_{m}"):+.3f}, p={getattr(r, f"p_{m}"):.3f})'
+            cells.append(cell)
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    lower = ', '.join(METRIC_NAMES[m] for m in metrics if m in LOWER_IS_BETTER)
+    return '\n'.join(lines) + (f'\n\nEach cell: the mean over runs [95 % interval over folds] (difference from {baseline}, '
+                               f'paired by seed and fold, with its p). Lower is better for {lower}.' if lower else '')

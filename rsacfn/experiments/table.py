@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['EXTRA_METRICS', 'summarize', 'metric_order', 'sweep_title', 'table_markdown', 'unimodal_line']
+__all__ = ['EXTRA_METRICS', 'AGREEMENT_METRICS', 'summarize', 'metric_order', 'sweep_title', 'table_markdown', 'unimodal_line']
 
 # %% ../../nbs/50_experiments/56_table.ipynb #0da983ee
 import numpy as np
@@ -25,6 +25,8 @@ EXTRA_METRICS = {
     'eval_macro_f1': 'macro F1, 2nd corpus',
     'eval_uar': 'UAR, 2nd corpus',
 }  # with eval_data_path
+# calibration and agreement with the raters (each run's result.json), shown after the classes' prediction counts
+AGREEMENT_METRICS = {'rater_jsd': 'JSD to the raters', 'rater_share': "raters' share", 'ece': 'ECE'}
 
 def summarize(runs:pd.DataFrame, # `runs.csv`: one row per run
               class_names:Sequence[str]=EMOTIONS) -> pd.DataFrame:
@@ -48,7 +50,8 @@ def summarize(runs:pd.DataFrame, # `runs.csv`: one row per run
         chosen = sorted(set(ok.select_epoch.dropna())) if 'select_epoch' in ok else []
         # runs before the field chose on valid
         row['select_epoch'] = chosen[0] if len(chosen) == 1 else ('mixed' if chosen else 'valid')
-        for k in METRICS + tuple(k for k in EXTRA_METRICS if k in r and r[k].notna().any()):
+        extra = (*EXTRA_METRICS, *AGREEMENT_METRICS)
+        for k in METRICS + tuple(k for k in extra if k in r and r[k].notna().any()):
             v = pd.to_numeric(ok[k], errors='coerce') if k in ok else pd.Series(dtype=float)
             row[f'{k}_mean'] = v.mean() if len(ok) else np.nan
             row[f'{k}_std'] = v.std(ddof=1) if len(ok) > 1 else np.nan
@@ -87,10 +90,12 @@ def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS,
     pm = lambda m, s: '' if pd.isna(m) else f'{m:.4f}' + ('' if pd.isna(s) else f' ± {s:.4f}')
     lt = lambda v: 'mixed' if v == 'mixed' else '' if pd.isna(v) else 'yes' if v else 'no'
     metrics = metric_order(protocol) + tuple(k for k in EXTRA_METRICS if f'{k}_mean' in table)
+    agree = tuple(k for k in AGREEMENT_METRICS if f'{k}_mean' in table)
     head = (
         ['method', 'fusion', 'label transform']
         + [_NAMES.get(k) or EXTRA_METRICS[k] for k in metrics]
         + list(class_names)
+        + [AGREEMENT_METRICS[k] for k in agree]
         + ['runs', 'setting', 'paper (KEMDy20)']
     )
     lines = ([f'**{title}**', ''] if title else []) + [_epochs_line(table), '',
@@ -101,6 +106,7 @@ def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS,
             pm(getattr(r, f'{k}_mean'), getattr(r, f'{k}_std')) for k in metrics
         ]
         cells += ['' if pd.isna(getattr(r, f'pred_{c}')) else f'{getattr(r, f"pred_{c}"):.0f}' for c in class_names]
+        cells += [pm(getattr(r, f'{k}_mean'), getattr(r, f'{k}_std')) for k in agree]
         setting = (
             f'**{len(r.setting.split(", "))} settings mixed: {r.setting}**'
             if r.mixed
