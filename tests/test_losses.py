@@ -210,3 +210,14 @@ def test_rsacfn_evaluate_writes_agreement_and_a_reliability_figure(session_run, 
     m = json.loads((tmp_path/'ev'/'metrics.json').read_text())
     assert 0 <= m['ece'] <= 1 and 0 <= m['rater_jsd'] <= 1 and 0 < m['rater_share'] <= 1
     assert (tmp_path/'ev'/'reliability.png').stat().st_size > 10_000
+
+
+def test_adjusting_a_run_that_trained_on_its_development_split_says_so(tiny_corpus, tiny_backbones, tmp_path):
+    from rsacfn.evaluation.adjustment import adjust_run
+    from rsacfn.training.loop import train
+    r = train(TrainConfig(data_path=str(tiny_corpus), wav_model=str(tiny_backbones['audio']),
+                          text_model=str(tiny_backbones['text']), method='text_only', text_max_lens=32, lr=1e-3,
+                          batch_size=16, epochs=1, quiet=True, output_dir=str(tmp_path), ver='paper_way'))
+    with pytest.warns(UserWarning, match=r"select_epoch='valid'.*part of its training data"):
+        rec = adjust_run(r['run_dir'], progress=False)
+    assert rec['held_out'] is False

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/30_evaluation/39_adjustment.ipynb #05020441
 from __future__ import annotations
-import json, shutil
+import json, shutil, warnings
 from pathlib import Path
 
 # %% auto #0
@@ -94,6 +94,10 @@ def adjust_run(run, # a finished run's folder (output_dir/ver)
     df = read_config_corpus(cfg)
     train, valid, _ = config_split(cfg, df)  # the split the run trained and was scored on
     dev = config_split(cfg, df, dev=True)[2]  # the development split of its training sessions
+    if cfg.select_epoch != 'dev':
+        warnings.warn(f"{run} chose its epoch on the validation split (select_epoch='valid'), so its development split "
+                      'was part of its training data: tau is fitted to segments the model learnt (it under-corrects); '
+                      "train with select_epoch='dev' to hold that split out", stacklevel=2)
     log_prior = class_prior(split_targets(train, cfg.num_classes, cfg.label_mode)[1]).log().numpy()
     model = MultiModel.from_pretrained(run/'best')
     model.config.logit_adjustment = None  # tau is chosen on the model's own logits

@@ -203,7 +203,7 @@ def plot_settings(cmp:pd.DataFrame, # `rsacfn.experiments.significance.compare_s
                   metrics=('macro_f1', 'uar', 'rater_jsd', 'ece'), title:str=''):
     "Training settings side by side: per metric, each method's mean and 95 % interval per setting."
     methods, settings = list(dict.fromkeys(cmp.method)), list(dict.fromkeys(cmp.setting))
-    fig = _figure(figsize=(2.9 * len(metrics), .42 * len(settings) * len(methods) + 1.5))
+    fig = _figure(figsize=(2.9 * len(metrics), .27 * len(settings) * len(methods) + 1.6))
     axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True))
     for ax, m in zip(axes, metrics):
         for k, method in enumerate(methods):
