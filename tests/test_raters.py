@@ -12,14 +12,14 @@ from rsacfn.data.manifest import read_manifest
 VOTES = {
     'Sess01_script01_User001F_001': ['happy'] * 6 + ['neutral'] * 3 + ['surprise'],
     'Sess01_script01_User002M_002': ['neutral'] * 5 + ['disqust'] * 5,
-    'Sess01_script01_User001F_003': ['neutral'] * 9 + ['happy;neutral'],
+    'Sess01_script01_User001F_003': ['neutral'] * 8 + ['happy;neutral', ' '],  # the last rater gave none
 }
 TOTAL = {'Sess01_script01_User001F_001': 'happy', 'Sess01_script01_User002M_002': 'neutral;disqust',
          'Sess01_script01_User001F_003': 'neutral'}
 EXPECTED = {  # votes_<class> in EMOTIONS order: neutral, happy, angry, surprise, sad, fear, disgust
     'Sess01_script01_User001F_001': [3, 6, 0, 1, 0, 0, 0],
     'Sess01_script01_User002M_002': [5, 0, 0, 0, 0, 0, 5],
-    'Sess01_script01_User001F_003': [9.5, 0.5, 0, 0, 0, 0, 0],
+    'Sess01_script01_User001F_003': [8.5, 0.5, 0, 0, 0, 0, 0],
 }
 
 

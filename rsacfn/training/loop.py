@@ -189,10 +189,11 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
     return result
 
 # %% ../../nbs/40_training/49_loop.ipynb #3052a1d9
-def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits, soft=None) -> tuple:
+def training_data(cfg:TrainConfig, acc, model:MultiModel, df, *splits) -> tuple:
     """(trainable, collate, a dataset per split): the model on audio and text, or, with frozen backbones, its head on their
-    cached features; a split that is None gives None; `soft`: the first split's targets as
-    distributions."""
+    cached features; a split that is None gives None. The first split is the training split: with soft labels its
+    items carry their votes' distributions."""
+    soft = split_targets(splits[0], cfg.num_classes, cfg.label_mode)[0] if splits and splits[0] is not None else None
     if not cfg.freeze_backbones:
         collate = model.collator(
             pad_to_max=cfg.static_padding, audio_pad_multiple=audio_pad_multiple(cfg, acc.device.type)
@@ -241,9 +242,7 @@ def setup(cfg:TrainConfig, acc, df, train_df, valid_df, dev_df=None) -> Setup:
     model = build_model(cfg)
     # off the CPU the step reads nothing back (`keep_on_device`); on it, transformers' own code: the same runs as ever
     if acc.device.type != 'cpu': keep_on_device(model)
-    soft, counts = split_targets(train_df, cfg.num_classes, cfg.label_mode)
-    trainable, collate, train_ds, valid_ds, dev_ds = training_data(cfg, acc, model, df, train_df, valid_df, dev_df,
-                                                                    soft=soft)
+    trainable, collate, train_ds, valid_ds, dev_ds = training_data(cfg, acc, model, df, train_df, valid_df, dev_df)
     loading = loader_settings(cfg, acc.device.type)
     sampler = train_sampler(cfg, train_df, model.modality)
     train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate, **loading)
@@ -265,7 +264,7 @@ def setup(cfg:TrainConfig, acc, df, train_df, valid_df, dev_df=None) -> Setup:
     trainable, optimizer, train_loader, valid_loader, scheduler = acc.prepare(
         trainable, optimizer, train_loader, valid_loader, scheduler
     )
-    objective = ClassLoss(cfg.loss, counts).to(acc.device)
+    objective = ClassLoss(cfg.loss, split_targets(train_df, cfg.num_classes, cfg.label_mode)[1]).to(acc.device)
     return Setup(model, trainable, optimizer, scheduler, train_loader, valid_loader, dev_loader, objective=objective)
 
 # %% ../../nbs/40_training/49_loop.ipynb #dab9b044
