@@ -287,7 +287,7 @@ def _label_mode(mode, transform) -> tuple:
     if transform is None: transform = mode == 'transform'
     if transform != (mode == 'transform'):
         raise ValueError(f"label_transform={transform} and label_mode={mode!r} disagree: label_transform=True is "
-                         "label_mode='transform'; give label_mode alone")
+                         "label_mode='transform'; give `label_mode` alone")
     return mode, transform
 
 # %% ../nbs/00_config.ipynb #834d74af

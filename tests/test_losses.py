@@ -182,6 +182,36 @@ def test_rsacfn_adjust_writes_the_model_folder_and_says_what_changed(session_run
     assert f"logit adjustment tau = {cfg['logit_adjustment']['tau']:g}" in r.stdout and 'validation: macro_f1' in r.stdout
     bad = rsacfn_cli('adjust', session_run/'best')
     assert bad.returncode != 0 and 'not a finished run' in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    twice = rsacfn_cli('adjust', session_run, '--taus', '0.5,0.5')
+    assert twice.returncode == 2 and 'is given twice' in twice.stderr and len(twice.stderr.splitlines()) == 1
+    given = rsacfn_cli('adjust', session_run, '--tau', '1.5', '--quiet')
+    assert given.returncode == 0 and 'tau = 1.5 (given' in given.stdout
+    again = rsacfn_cli('adjust', session_run, '--taus', '0,0.5,1', '--quiet')  # what it replaces is said
+    assert again.returncode == 0 and 'it replaces the adjustment the folder held: tau = 1.5' in again.stdout
+
+
+def test_bad_taus_in_python_are_one_error_naming_taus(session_run):
+    from rsacfn.evaluation.adjustment import adjust_run
+    for taus, said in (([float('nan')], 'nan is not a number from 0 to 10'), ([], 'give at least one tau'),
+                       (1.0, 'taus=1.0: give a list of numbers'), ([-1], '-1 is not a number from 0 to 10')):
+        with pytest.raises(ValueError, match=said): adjust_run(session_run, taus=taus, progress=False)
+
+
+def test_a_hand_edited_adjustment_is_refused_naming_what_changed(session_run, tiny_corpus, tmp_path, rsacfn_cli):
+    import shutil
+    from rsacfn.models.multimodal import MultiModel, check_model_folder
+    folder = tmp_path/'best'; shutil.copytree(session_run/'best', folder)
+    cfg = json.loads((folder/'config.json').read_text())
+    tau = cfg['logit_adjustment']['tau']
+    cfg['logit_adjustment']['tau'] = tau + 2
+    (folder/'config.json').write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match=rf'logit_adjustment.tau is {tau + 2} in config.json, {tau} when its weights'):
+        check_model_folder(folder)
+    cfg['logit_adjustment'] = 5
+    (folder/'config.json').write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match='logit_adjustment 5'): MultiModel.from_pretrained(folder)
+    r = rsacfn_cli('evaluate', folder, '--data_path', tiny_corpus, '--out', tmp_path/'ev')
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "logit_adjustment 5 in the model's config.json is not what rsacfn adjust writes" in r.stderr
 
 
 def test_a_runs_result_says_its_calibration_and_agreement_with_the_raters(session_run, tiny_corpus):
@@ -210,6 +240,10 @@ def test_rsacfn_evaluate_writes_agreement_and_a_reliability_figure(session_run, 
     m = json.loads((tmp_path/'ev'/'metrics.json').read_text())
     assert 0 <= m['ece'] <= 1 and 0 <= m['rater_jsd'] <= 1 and 0 < m['rater_share'] <= 1
     assert (tmp_path/'ev'/'reliability.png').stat().st_size > 10_000
+    tau = json.loads((session_run/'best'/'config.json').read_text())['logit_adjustment']['tau']
+    assert m['logit_adjustment_tau'] == tau and f"logit adjustment applied: tau = {tau:g}" in r.stdout
+    result = json.loads((session_run/'result.json').read_text())
+    assert (result['label_mode'], result['loss']) == ('majority', 'ce')
 
 
 def test_adjusting_a_run_that_trained_on_its_development_split_says_so(tiny_corpus, tiny_backbones, tmp_path):
@@ -218,6 +252,6 @@ def test_adjusting_a_run_that_trained_on_its_development_split_says_so(tiny_corp
     r = train(TrainConfig(data_path=str(tiny_corpus), wav_model=str(tiny_backbones['audio']),
                           text_model=str(tiny_backbones['text']), method='text_only', text_max_lens=32, lr=1e-3,
                           batch_size=16, epochs=1, quiet=True, output_dir=str(tmp_path), ver='paper_way'))
-    with pytest.warns(UserWarning, match=r"select_epoch='valid'.*part of its training data"):
+    with pytest.warns(UserWarning, match=r'its select_epoch is valid.*part of its training data'):
         rec = adjust_run(r['run_dir'], progress=False)
     assert rec['held_out'] is False

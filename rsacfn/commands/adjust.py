@@ -12,17 +12,23 @@ __all__ = ['adjust_command']
 
 # %% ../../nbs/70_commands/76_adjust.ipynb #2ede6734
 def _taus(text:str) -> tuple:
-    try: taus = tuple(float(t) for t in text.split(','))
-    except ValueError: taus = ()
-    if not taus or any(not (0 <= t <= 10) for t in taus):
-        raise argparse.ArgumentTypeError(f'{text!r}: give comma-separated numbers from 0 to 10, e.g. 0,0.5,1,1.5,2')
-    return taus
+    from rsacfn.evaluation.adjustment import check_taus
+    try: return check_taus(text.split(','), '--taus')
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f'{text!r}: give comma-separated numbers from 0 to 10, each once, e.g. '
+                                         f"0,0.5,1 ({str(e).split(': ', 1)[-1]})") from None
+
+def _tau(text:str) -> float:
+    try: t = float(text)
+    except ValueError: t = float('nan')
+    if not 0 <= t <= 10: raise argparse.ArgumentTypeError(f'{text!r}: give one number from 0 to 10 (0: no adjustment)')
+    return t
 
 def _adjust_args(p):
     p.add_argument('run', type=typed_path, help="a finished run's folder (OUTPUT_DIR/VER: config.json and best/ in it)")
     p.add_argument('--taus', type=_taus, default=None, metavar='T,T,...',
                    help='the taus to choose from on the development split (default: 0 to 2 in steps of 0.1)')
-    p.add_argument('--tau', type=_taus, default=None, metavar='T', help='use this tau, chosen by you (0: no adjustment)')
+    p.add_argument('--tau', type=_tau, default=None, metavar='T', help='use this tau, chosen by you (0: no adjustment)')
     p.add_argument('--batch_size', type=_at_least_one, default=None, help="segments per batch (default: the run's)")
     p.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='(default: %(default)s)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
@@ -33,13 +39,13 @@ def adjust_command(args):
     "Post-hoc logit adjustment: tau chosen on the run's development split, written into its model folder."
     from rsacfn.evaluation.adjustment import TAUS, adjust_run
     from rsacfn.models.backbones import hf_progress
-    if args.tau is not None and (args.taus is not None or len(args.tau) != 1):
-        raise ValueError('--tau takes one number, and goes without --taus: give one of them')
-    taus = args.tau or args.taus or TAUS
+    if args.tau is not None and args.taus is not None: raise ValueError('give --tau or --taus, not both')
+    taus = (args.tau,) if args.tau is not None else args.taus or TAUS
     with hf_progress(not args.quiet):
         r = adjust_run(args.run, taus, args.batch_size, _device(args.device), not args.quiet)
     m, held = r['metric'], 'held out of training' if r['held_out'] else 'seen in training: select_epoch was valid'
-    how = 'given' if args.tau else f"chosen for {m.replace('_', ' ')} on the development split"
+    how = 'given' if args.tau is not None else f"chosen for {m.replace('_', ' ')} on the development split"
     print(f"{args.run/'best'}: logit adjustment tau = {r['tau']:g} ({how}; {r['dev_segments']} segments, {held})")
+    if r['replaced'] is not None: print(f"(it replaces the adjustment the folder held: tau = {r['replaced']:g})")
     print('validation: ' + '  '.join(f"{k} {r['valid_before'][k]:.4f} -> {r['valid_after'][k]:.4f}"
                                      for k in ('macro_f1', 'uar', 'weighted_f1')))

@@ -120,6 +120,8 @@ def predict_command(args):
         + (f'; {len(skipped)} clip(s) skipped, each listed with why in {report}' if skip else '')
     )
     print(table.emotion.value_counts().rename('predicted').to_string())
+    if (adj := model.config.logit_adjustment):
+        print(f"(the model's logit adjustment applied: tau = {adj['tau']:g}, rsacfn adjust)")
 
 
 # %% ../../nbs/70_commands/74_predict.ipynb #58278958
@@ -167,5 +169,7 @@ def evaluate_command(args):
         + '  '.join(f'{k} {m[k]:.4f}' for k in METRICS)
         + (f'  {dims}' if dims else '')
     )
+    if m.get('logit_adjustment_tau') is not None:
+        print(f"(the model's logit adjustment applied: tau = {m['logit_adjustment_tau']:g}, rsacfn adjust)")
     if args.reliance: print(reliance_table(m['reliance']).round(3).to_string())
     print(f'metrics, predictions and figures: {out}')

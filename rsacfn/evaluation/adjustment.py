@@ -8,7 +8,7 @@ import json, shutil, warnings
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['TAUS', 'ADJUST_METRIC', 'tau_table', 'choose_tau', 'adjust_run']
+__all__ = ['TAUS', 'ADJUST_METRIC', 'tau_table', 'check_taus', 'choose_tau', 'adjust_run']
 
 # %% ../../nbs/30_evaluation/39_adjustment.ipynb #7a2fc6cf
 import numpy as np
@@ -37,6 +37,21 @@ def tau_table(probs, # (N, C) a model's class probabilities, unadjusted
         m = classification_metrics(y, (logp - t * np.asarray(log_prior)).argmax(1), logp.shape[1])
         rows.append(dict(tau=float(t), **{k: m[k] for k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy')}))
     return pd.DataFrame(rows)
+
+def check_taus(taus, name:str='taus') -> tuple:
+    "The taus to try as floats: numbers from 0 to 10, at least one, none twice; else one ValueError naming `name`."
+    if isinstance(taus, (str, bytes)) or not hasattr(taus, '__iter__'):
+        raise ValueError(f'{name}={taus!r}: give a list of numbers from 0 to 10, e.g. {name}=[0, 0.5, 1]')
+    out = []
+    for t in taus:
+        try: x = float(t)
+        except (TypeError, ValueError): x = float('nan')
+        if isinstance(t, bool) or not 0 <= x <= 10:
+            raise ValueError(f'{name}: {t!r} is not a number from 0 to 10 (tau 0 leaves the logits as they are)')
+        if x in out: raise ValueError(f'{name}: {t!r} is given twice; give each tau once')
+        out.append(x)
+    if not out: raise ValueError(f'{name}=[]: give at least one tau, e.g. {name}=[0, 0.5, 1]')
+    return tuple(out)
 
 def choose_tau(table:pd.DataFrame, # `tau_table`'s
                metric:str=ADJUST_METRIC) -> float:
@@ -89,17 +104,20 @@ def adjust_run(run, # a finished run's folder (output_dir/ver)
                device=None, progress:bool=True,
               ) -> dict: # the record written to best/config.json and run/adjustment.json
     "Choose a run's post-hoc logit adjustment on its development split, and write it into its model folder."
+    taus = check_taus(taus)
     run = Path(run).expanduser().resolve()
     cfg = _run_config(run)
     df = read_config_corpus(cfg)
     train, valid, _ = config_split(cfg, df)  # the split the run trained and was scored on
     dev = config_split(cfg, df, dev=True)[2]  # the development split of its training sessions
     if cfg.select_epoch != 'dev':
-        warnings.warn(f"{run} chose its epoch on the validation split (select_epoch='valid'), so its development split "
-                      'was part of its training data: tau is fitted to segments the model learnt (it under-corrects); '
-                      "train with select_epoch='dev' to hold that split out", stacklevel=2)
+        warnings.warn(f'{run} chose its epoch on the validation split (its select_epoch is valid), so its development '
+                      'split was part of its training data: tau is fitted to segments the model learnt (it '
+                      "under-corrects); train it with select_epoch='dev' (rsacfn train --select_epoch dev) to hold "
+                      'that split out', stacklevel=2)
     log_prior = class_prior(split_targets(train, cfg.num_classes, cfg.label_mode)[1]).log().numpy()
     model = MultiModel.from_pretrained(run/'best')
+    earlier = model.config.logit_adjustment  # replaced below: the record says what it was
     model.config.logit_adjustment = None  # tau is chosen on the model's own logits
     bs = batch_size or cfg.val_batch_size or 32
     probs, _ = _scores(model, dev, bs, device, progress)
@@ -107,7 +125,8 @@ def adjust_run(run, # a finished run's folder (output_dir/ver)
     tau = choose_tau(table)
     _, before = _scores(model, valid, bs, device, progress)
     record = dict(tau=tau, log_prior=[float(x) for x in log_prior], metric=ADJUST_METRIC, chosen_on='development split',
-                  dev_segments=len(dev), held_out=cfg.select_epoch == 'dev', valid_before=before)
+                  dev_segments=len(dev), held_out=cfg.select_epoch == 'dev', valid_before=before,
+                  replaced=None if not earlier else earlier.get('tau'))
     model.config.logit_adjustment = record
     record['valid_after'] = _scores(model, valid, bs, device, progress)[1]
     model.config.logit_adjustment = dict(record)

@@ -194,6 +194,7 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
         data_path=str(data_path),
         method=model.config.method,
         clips_cut=cut,
+        logit_adjustment_tau=(model.config.logit_adjustment or {}).get('tau'),  # applied to every prediction, if any
     )
     if with_reliance: metrics['reliance'] = reliance(model, df, batch_size, device, progress, cue_groups(data_path))
     if out is not None:

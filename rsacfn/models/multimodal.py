@@ -4,7 +4,7 @@
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #c8a71bc6
 from __future__ import annotations
-import contextlib, hashlib, inspect, json, os
+import contextlib, hashlib, inspect, json, math, os
 from fastcore.basics import patch
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +48,18 @@ def pool(hidden:torch.Tensor, # (B, T, D) hidden states
     return total if mode == 'sum' else total / m.sum(1).clamp(min=1)
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #316aa6e8
+def _adjustment(record, num_classes:int) -> dict|None:
+    "A model's logit adjustment as `rsacfn adjust` records it (tau from 0 to 10, a log prior per class), or None."
+    if record is None: return None
+    ok = isinstance(record, dict) and isinstance(record.get('log_prior'), (list, tuple))
+    tau, lp = (record.get('tau'), record.get('log_prior')) if ok else (None, None)
+    good = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+    if not (ok and good(tau) and 0 <= tau <= 10 and len(lp) == num_classes and all(good(x) for x in lp)):
+        raise ValueError(f"logit_adjustment {_short(record)} in the model's config.json is not what rsacfn adjust "
+                         f'writes (tau from 0 to 10, a log prior for each of the {num_classes} classes); run rsacfn '
+                         'adjust on its run again, or remove the key')
+    return dict(record)
+
 class MultiModelConfig(PretrainedConfig):
     "Configuration of a `MultiModel`: the method, the backbones' configs, pooling, lengths and head sizes."
     model_type = 'rsacfn'
@@ -73,7 +85,7 @@ class MultiModelConfig(PretrainedConfig):
         self.audio_max_lens, self.text_max_lens = audio_max_lens, text_max_lens
         self.head_sizes, self.freeze_feature_encoder = dict(head_sizes or {}), freeze_feature_encoder
         self.dimensions = list(dimensions)
-        self.logit_adjustment = dict(logit_adjustment) if logit_adjustment else None
+        self.logit_adjustment = _adjustment(logit_adjustment, num_classes)
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #6d2d52d4
 @dataclass
@@ -391,6 +403,17 @@ def weights_metadata(folder) -> dict:
                          'copy it again, or train again') from None
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #a18dbd11
+def _changes(saved:dict, now:dict) -> list:
+    "(name, saved, now) of each field that differs; of a record (a dict), each key that differs (`logit_adjustment.tau`)."
+    out = []
+    for k in sorted(set(saved) | set(now)):
+        a, b = saved.get(k), now.get(k)
+        if a == b: continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [(f'{k}.{s}', a.get(s), b.get(s)) for s in sorted(set(a) | set(b)) if a.get(s) != b.get(s)]
+        else: out.append((k, a, b))
+    return out
+
 def _short(v) -> str:
     r = repr(v)
     return r if len(r) <= 80 else r[:77] + '...'
@@ -409,8 +432,8 @@ def check_model_folder(folder):
         raise ValueError(f'{folder}: its weights carry no rsacfn fingerprint (saved by another program, or by an older '
                          'rsacfn), so config.json cannot be checked against them; train it again')
     saved, now = json.loads(meta[FINGERPRINT]), config_fingerprint(MultiModelConfig.from_pretrained(folder).to_dict())
-    changed = [f'{k} is {_short(now.get(k))} in config.json, {_short(saved.get(k))} when its weights were saved'
-               for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+    changed = [f'{k} is {_short(b)} in config.json, {_short(a)} when its weights were saved'
+               for k, a, b in _changes(saved, now)]
     for name, digest in sorted(json.loads(meta.get(FILES_FINGERPRINT, '{}')).items()):
         p = folder/name
         if not p.is_file(): changed.append(f'{name} is missing')

@@ -177,7 +177,8 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
         raise
     result = dict(best, run_dir=str(run), epochs_done=len(history), method=cfg.method, identity=ident['hash'],
                   setting=ident['setting'], ver=cfg.ver, seed=cfg.seed, fold=cfg.fold, split=cfg.split,
-                  select_epoch=cfg.select_epoch, label_transform=cfg.label_transform, num_processes=acc.num_processes,
+                  select_epoch=cfg.select_epoch, label_transform=cfg.label_transform, label_mode=cfg.label_mode,
+                  loss=cfg.loss, num_processes=acc.num_processes,
                   clips_cut=cut)
     if cfg.eval_data_path and acc.is_main_process: result.update(score_eval_corpus(cfg, run, acc.device, eval_df))
     if acc.is_main_process:  # calibration and agreement with the raters of the best epoch's predictions
