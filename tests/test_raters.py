@@ -114,3 +114,14 @@ def test_demo_votes_agree_with_its_total_evaluation(tiny_corpus):
     assert (v.sum(1) == 10).all()
     top = [set(np.array(EMOTIONS)[row == row.max()]) for row in v]
     assert top == [set(e.split(';')) for e in df.emotion]
+
+
+def test_a_manifest_emotion_against_its_votes_is_said(tmp_path):
+    for i in range(2): clip(tmp_path/f'{i}.wav', 'x', 'utf-8')
+    m = tmp_path/'m.csv'
+    m.write_text('wav_path,text,emotion,votes_neutral,votes_happy,votes_angry,votes_surprise,votes_sad,votes_fear,'
+                 'votes_disgust\n0.wav,좋아,neutral,0,10,0,0,0,0,0\n1.wav,음,neutral,6,4,0,0,0,0,0\n')
+    with pytest.warns(UserWarning, match=r"1 segment\(s\) whose emotion is not their raters' most chosen class, e\.g\. 0 "
+                                         r'\(neutral; most votes: happy\)'):
+        df = read_manifest(m)
+    assert len(df) == 2  # read as written: the emotion is the label, the votes the soft target

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_data/15_manifest.ipynb #876f90f5
 from __future__ import annotations
-import csv, io, os
+import csv, io, os, warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -12,6 +12,7 @@ from typing import Callable, Sequence
 __all__ = ['MANIFEST_SUFFIXES', 'MANIFEST_COLUMNS', 'read_manifest']
 
 # %% ../../nbs/10_data/15_manifest.ipynb #63fcad4a
+import numpy as np
 import pandas as pd
 
 # %% ../../nbs/10_data/15_manifest.ipynb #36de67b1
@@ -78,7 +79,9 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
         if not text and texts:
             problems(CorpusError(where, 'transcript is empty', 'Fix the row, or pass on_error="skip"', sid)); continue
         records.append(_manifest_record(r, cols, sid, wav, text, raw_text, classes, *labelled, votes=votes))
-    return _frame(records, problems, classes)
+    df = _frame(records, problems, classes)
+    if vcols: _warn_minority_labels(path, df, classes)
+    return df
 
 # %% ../../nbs/10_data/15_manifest.ipynb #4a4e65f7
 def _manifest_table(path:Path) -> pd.DataFrame:
@@ -144,6 +147,18 @@ def _row_votes(r, vcols:dict|None, where, sid, classes) -> dict|None:
                               'Give how many raters chose the class (0 where none did), or pass on_error="skip"', sid)
         out[ours] = x
     return out
+
+def _warn_minority_labels(path:Path, df:pd.DataFrame, classes):
+    "Say which segments' emotion is not among their raters' most chosen classes: soft labels would learn another class."
+    v = df[vote_columns(classes)].to_numpy(float)
+    rated = df.label.notna().to_numpy() & (np.nan_to_num(v).sum(1) > 0)
+    top = v == np.nanmax(np.where(rated[:, None], v, -1), 1, keepdims=True)
+    odd = [i for i in np.flatnonzero(rated) if not top[i, int(df.label.iloc[i])]]
+    if odd:
+        i = odd[0]
+        warnings.warn(f'{path}: {len(odd)} segment(s) whose emotion is not their raters\' most chosen class, e.g. '
+                      f'{df.segment_id.iloc[i]} ({df.emotion.iloc[i]}; most votes: {classes[int(np.nanargmax(v[i]))]}); '
+                      "label_mode='soft' learns from the votes, the other label modes from the emotion", stacklevel=3)
 
 # %% ../../nbs/10_data/15_manifest.ipynb #97f275f7
 _AUDIO_SUFFIXES = ('.wav', '.flac', '.mp3', '.ogg', '.opus', '.m4a', '.aiff', '.aif')
