@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from rsacfn.config import LOSSES, TrainConfig
 from rsacfn.data.kemdy import read_kemdy20
-from rsacfn.data.labels import EMOTIONS, LABEL2ID, soft_targets, vote_columns
+from rsacfn.data.labels import EMOTIONS, soft_targets, vote_columns
 from rsacfn.models.losses import CB_BETA, FOCAL_GAMMA, LA_TAU, ClassLoss
 
 B, C = 5, 7

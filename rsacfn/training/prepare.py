@@ -15,9 +15,9 @@ __all__ = ['load_split', 'check_split', 'check_paths', 'check_backbone_configs',
 import numpy as np
 import pandas as pd
 from ..config import TrainConfig
-from ..data.labels import DIMENSIONS, EMOTIONS, soft_targets, write_skip_report
+from ..data.labels import DIMENSIONS, EMOTIONS, write_skip_report
 from ..data.audio import cut_clips, cut_message
-from ..data.splits import split_corpus, split_targets
+from ..data.splits import split_targets
 from ..files import check_apart
 from ..models.registry import get_method
 from ..models.backbones import check_backbones, load_pretrained
