@@ -66,7 +66,8 @@ def test_every_loss_is_checked_here():
     assert set(LOSSES) == {'ce', 'class_balanced', 'focal', 'logit_adjusted'}
 
 
-def test_soft_labels_reach_the_training_step(tiny_corpus, tiny_backbones, tmp_path, monkeypatch):
+@pytest.mark.parametrize('frozen', [False, True])
+def test_soft_labels_reach_the_training_step(tiny_corpus, tiny_backbones, tmp_path, monkeypatch, frozen):
     "What the loss receives in training: each segment's votes as a distribution, tied segments included."
     seen = {}
     forward = ClassLoss.forward
@@ -81,7 +82,7 @@ def test_soft_labels_reach_the_training_step(tiny_corpus, tiny_backbones, tmp_pa
     cfg = TrainConfig(data_path=str(tiny_corpus), wav_model=str(tiny_backbones['audio']),
                       text_model=str(tiny_backbones['text']), method='text_only', audio_max_lens=40_000, text_max_lens=32,
                       lr=1e-3, batch_size=16, val_batch_size=64, epochs=1, quiet=True, output_dir=str(tmp_path),
-                      ver='soft', label_mode='soft')
+                      ver='soft', label_mode='soft', freeze_backbones=frozen)  # frozen: the head on cached features
     loop.train(cfg)
     df = read_kemdy20(tiny_corpus).set_index('segment_id')
     targets = dict(zip(df.index, soft_targets(df.reset_index())))
