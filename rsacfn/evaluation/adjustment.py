@@ -67,13 +67,23 @@ def _run_config(run:Path) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in json.loads((run/'config.json').read_text()).items()
                           if k in TrainConfig.__dataclass_fields__})
 
+def _metrics(probs, df, class_names) -> dict:
+    "The classes' metrics, calibration and agreement with the raters of class probabilities on labelled segments."
+    m = classification_metrics(df.label.astype(int).to_numpy(), probs.argmax(1), probs.shape[1])
+    agree = agreement_metrics(pd.DataFrame(probs, columns=[f'p_{c}' for c in class_names]), df, class_names)
+    return dict({k: m[k] for k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy')}, **agree)
+
 def _scores(model, df, batch_size, device, progress) -> tuple:
-    "(probabilities, metrics) of a model on labelled segments: the classes', calibration and agreement with the raters."
+    "(probabilities, `_metrics`) of a model on labelled segments, through `score`."
     pred = score(model, df, batch_size, device, progress)
     probs = pred[[f'p_{c}' for c in model.config.class_names]].to_numpy()
-    m = classification_metrics(df.label.astype(int).to_numpy(), probs.argmax(1), probs.shape[1])
-    agree = agreement_metrics(pred, df, model.config.class_names)
-    return probs, dict({k: m[k] for k in ('weighted_f1', 'macro_f1', 'uar', 'accuracy')}, **agree)
+    return probs, _metrics(probs, df, model.config.class_names)
+
+def _adjusted(probs, log_prior, tau:float) -> np.ndarray:
+    "The probabilities of the adjusted logits: softmax(log p - tau log prior), as the adjusted model gives them."
+    z = np.log(np.clip(np.asarray(probs, np.float64), 1e-12, None)) - tau * np.asarray(log_prior)
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
 
 # %% ../../nbs/30_evaluation/39_adjustment.ipynb #d69cbcd6
 def _card_note(record:dict) -> str:
@@ -123,12 +133,12 @@ def adjust_run(run, # a finished run's folder (output_dir/ver)
     probs, _ = _scores(model, dev, bs, device, progress)
     table = tau_table(probs, dev.label, log_prior, taus)
     tau = choose_tau(table)
-    _, before = _scores(model, valid, bs, device, progress)
+    valid_probs, before = _scores(model, valid, bs, device, progress)
     record = dict(tau=tau, log_prior=[float(x) for x in log_prior], metric=ADJUST_METRIC, chosen_on='development split',
                   dev_segments=len(dev), held_out=cfg.select_epoch == 'dev', valid_before=before,
                   replaced=None if not earlier else earlier.get('tau'))
-    model.config.logit_adjustment = record
-    record['valid_after'] = _scores(model, valid, bs, device, progress)[1]
+    # the adjusted model's scores, from the probabilities already at hand (the backbones are not run again)
+    record['valid_after'] = _metrics(_adjusted(valid_probs, log_prior, tau), valid, model.config.class_names)
     model.config.logit_adjustment = dict(record)
     _save_adjusted(run, model, dict(record, table=table.to_dict('records')))
     return record
