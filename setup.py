@@ -33,7 +33,9 @@ setuptools.setup(
     package_data={cfg['lib_name'] + '.experiments': ['experiment.ipynb']},  # a link to nbs/50_experiments/experiment.ipynb: the sweep runs it from an ordinary install
     python_requires=f'>={min_python}',
     install_requires=_reqs('requirements'),
-    extras_require={'dev': _reqs('dev_requirements')},
+    # optional extras: `pip install 'rsacfn[onnx]'` (rsacfn export, ONNX folders), `rsacfn[app]` (rsacfn app, Gradio)
+    extras_require={'dev': _reqs('dev_requirements') + _reqs('onnx_requirements') + _reqs('app_requirements'),
+                    'onnx': _reqs('onnx_requirements'), 'app': _reqs('app_requirements')},
     entry_points={'console_scripts': _reqs('console_scripts'),
                   'nbdev': [f'{cfg["lib_name"]}={cfg["lib_name"]}._modidx:d']},
     zip_safe=False,
