@@ -15,7 +15,9 @@ from .evaluation.attribution import Explanation, explain
 from .data.manifest import MANIFEST_SUFFIXES
 from .data.readers import detect_format, read_corpus
 from .models.multimodal import MultiModel
-from .evaluation.inference import as_clips, as_texts, default_device
+from .evaluation.inference import as_texts, default_device
+from .data.audio import as_waveform
+from .recordings import timeline
 
 # %% auto #0
 __all__ = ['EmotionRecognizer']
@@ -39,7 +41,7 @@ def _as_table(clips, texts, reads_text:bool=True) -> pd.DataFrame:
     if clips is not None and texts is not None and len(texts) != n:
         raise ValueError(f'{n} clips and {len(texts)} texts: give one transcript per clip')
     return pd.DataFrame(dict(segment_id=[str(i) for i in range(n)],
-                             wav_path=[os.fspath(c) for c in clips] if clips is not None else [None] * n,
+                             wav_path=[c if isinstance(c, np.ndarray) else os.fspath(c) for c in clips] if clips is not None else [None] * n,
                              text=list(texts) if texts is not None else [None] * n))
 
 # %% ../nbs/60_recognizer.ipynb #e420446c
@@ -83,28 +85,51 @@ def _check_inputs(rec:EmotionRecognizer, clips, texts):
         raise ValueError(f'method {m!r} hears the audio only, so texts would not be used: leave texts out')
 
 # %% ../nbs/60_recognizer.ipynb #43f26845
-def _segments(rec:EmotionRecognizer, clips, texts) -> pd.DataFrame:
+def _in_memory(c) -> bool: return isinstance(c, (np.ndarray, dict)) or torch.is_tensor(c)
+
+def _clips(clips, sampling_rate) -> list|None:
+    "Clips as people pass them: paths as they are, waveforms in memory as the model hears them (16 kHz mono)."
+    one = isinstance(clips, (str, os.PathLike)) or _in_memory(clips)
+    if clips is None: out = None
+    elif one: out = [clips]
+    elif isinstance(clips, bytes) or not hasattr(clips, '__iter__'):
+        raise TypeError(f'clips={clips!r}: give a path, a waveform with sampling_rate=..., a list of either, or a '
+                        'manifest (.csv) or corpus folder')
+    else: out = list(clips)
+    for i, c in enumerate(out or ()):
+        where = 'clips' if one else f'clips[{i}]'
+        if _in_memory(c): out[i] = as_waveform(c, sampling_rate, where)
+        elif not isinstance(c, (str, os.PathLike)):
+            raise TypeError(f'{where} is {c!r}: give each clip as a path (a str or pathlib.Path) or a waveform (an array '
+                            'or tensor, with sampling_rate=...)')
+    if sampling_rate is not None and not any(isinstance(c, np.ndarray) for c in out or ()):
+        raise ValueError(f'sampling_rate={sampling_rate!r} is for waveforms in memory; a file says its own rate: leave '
+                         'it out')
+    return out
+
+def _segments(rec:EmotionRecognizer, clips, texts, sampling_rate=None) -> pd.DataFrame:
     "The clips and transcripts as people pass them, checked, as a segment table (segment_id, wav_path, text)."
     if not _is_table(clips):
-        clips = as_clips(clips)
-        if any(isinstance(c, np.ndarray) for c in clips or ()):
-            raise TypeError('clips: a waveform in memory is not a clip here; give paths, or pass the waveforms to '
-                            'rsacfn.evaluation.inference.predict(recognizer.model, [wave, ...], texts)')
+        clips = _clips(clips, sampling_rate)
         texts = as_texts(texts, len(clips) if clips is not None else 1 if isinstance(texts, str) else 0)
+    elif sampling_rate is not None:
+        raise ValueError(f'sampling_rate={sampling_rate!r} is for waveforms in memory; {clips} lists files: leave it out')
     _check_inputs(rec, clips, texts)
     return _as_table(clips, texts, 'text' in rec.modalities)
 
 def _recognize(self:EmotionRecognizer,
-               clips=None, # wav paths (a list, tuple, generator, Series), one path, a manifest (.csv) or corpus folder
+               clips=None, # paths or waveforms (one, or a list, tuple, generator, Series), a manifest (.csv) or corpus folder
                texts:Sequence[str]|str|None=None, # a transcript per clip (methods that read text); a string: one clip
+               sampling_rate:int|None=None, # waveforms' samples per second (resampled to 16 kHz)
                progress:bool=False, # a progress bar over the batches
                on_error:str='raise' # a clip that cannot be read: 'raise', or 'skip' it (listed in `.attrs['skipped']`)
-              ) -> pd.DataFrame: # path, transcript, emotion, p_<class> per class, and each dimension the model has
+              ) -> pd.DataFrame: # path (None for a waveform), transcript, emotion, p_<class>, each dimension it has
     "Recognise the emotion of every clip, in batches."
     if on_error not in ('raise', 'skip'): raise ValueError(f"on_error={on_error!r}: give 'raise' or 'skip'")
-    df = _segments(self, clips, texts)
+    df = _segments(self, clips, texts, sampling_rate)
     table, skipped = predict_corpus(self.model, df, self.batch_size, self.device, progress, on_error)
     out = table.drop(columns='segment_id').rename(columns={'wav_path': 'path', 'text': 'transcript'})
+    out['path'] = [None if isinstance(p, np.ndarray) else p for p in out.path]
     out.attrs['skipped'] = skipped.to_dict('records')
     if len(skipped):
         warnings.warn(f"skipped {len(skipped)} clip(s) that cannot be read, e.g. {skipped.file.iloc[0]} "
@@ -115,15 +140,30 @@ EmotionRecognizer.__call__ = _recognize
 
 # %% ../nbs/60_recognizer.ipynb #f19896d9
 def _explain(self:EmotionRecognizer,
-             clips=None, # wav paths (a list, tuple, generator, Series), one path, a manifest (.csv) or corpus folder
+             clips=None, # paths or waveforms (one, or a list, tuple, generator, Series), a manifest (.csv) or corpus folder
              texts:Sequence[str]|str|None=None, # a transcript per clip (methods that read text); a string: one clip
+             sampling_rate:int|None=None, # waveforms' samples per second (resampled to 16 kHz)
              target=None, # the class explained: None (each clip's predicted class), a class name, or one per clip
              n_steps:int=64, # integrated gradients' steps (the completeness error `delta` shrinks as they grow)
              progress:bool=False # a progress bar over the batches
             ) -> Explanation: # .words (segment_id, word_index, word, attribution), .frames (segment_id, start_s, end_s,
                               # attribution), .segments (the class explained, the prediction, delta, audio_share)
     "Why the model decided, per word of each transcript and per audio frame of each clip."
-    df = _segments(self, clips, texts)
+    df = _segments(self, clips, texts, sampling_rate)
     return explain(self.model, df, target, n_steps, self.batch_size, progress=progress)
 
 EmotionRecognizer.explain = _explain
+
+# %% ../nbs/60_recognizer.ipynb #0fcde363
+def _timeline(self:EmotionRecognizer,
+              recording, # an audio file, or a waveform (array, tensor, {'array', 'sampling_rate'})
+              segments='auto', # a subtitle file (.srt, .vtt), a CSV (start, end, text) or such a table; 'vad' or
+                               # 'windows' for models that only hear ('auto': 'vad' for those, a file for the rest)
+              sampling_rate:int|None=None, # a waveform's samples per second
+              window_s:float|None=None, # segments='windows': their length in seconds (default: what the model hears)
+              progress:bool=False # progress bars over finding speech and predicting
+             ) -> pd.DataFrame: # start_s, end_s, [transcript], emotion, p_<class> per class, each dimension it has
+    "One row of emotions per segment of a long recording (`rsacfn.recordings.plot_timeline` draws it)."
+    return timeline(self.model, recording, segments, sampling_rate, window_s, self.batch_size, self.device, progress)
+
+EmotionRecognizer.timeline = _timeline

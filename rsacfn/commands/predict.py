@@ -45,8 +45,8 @@ def _predict_args(p):
         'input',
         type=typed_path,
         help=(
-            'a manifest (.csv/.tsv with an audio path and a transcript column; emotion optional) or a corpus folder'
-            ' (KEMDy20, KEMDy19)'
+            'a manifest (.csv/.tsv with an audio path and a transcript column; emotion optional), a corpus folder'
+            ' (KEMDy20, KEMDy19), or one long recording (an audio file: one row per segment, see --segments)'
         ),
     )
     p.add_argument(
@@ -62,8 +62,17 @@ def _predict_args(p):
         help='with --on_error skip: where the clips that could not be read are listed (default: <out>_skipped.csv)',
     )
     p.add_argument('--corpus', choices=CORPUS_READERS, default='auto', help='the reader (default: %(default)s)')
+    p.add_argument('--segments', type=_segments, default=None, metavar='FILE|vad|windows',
+                   help="a recording's segments: a subtitle file (.srt, .vtt) or a CSV (start, end, text); for models "
+                        "that only hear, 'vad' (speech found by silero-vad; the default) or 'windows' (fixed windows)")
+    p.add_argument('--window_s', type=float, default=None,
+                   help="--segments windows: each window's length in seconds (default: what the model hears)")
     _model_args(p)
     _plugins_arg(p)
+
+def _segments(text:str):
+    "`--segments` as typed: 'vad' or 'windows', else a file's path."
+    return text if text in ('vad', 'windows') else typed_path(text)
 
 def _plugins(text:str) -> list:
     "`--plugins` as typed: its own message when one is given twice (argparse keeps only an ArgumentTypeError's)."
@@ -73,6 +82,32 @@ def _plugins(text:str) -> list:
 def _plugins_arg(p):
     p.add_argument('--plugins', default=[], metavar='A,B', type=_plugins,
                    help="modules or .py files registering the model's method, if a plugin's (the model folder says which)")
+
+# %% ../../nbs/70_commands/74_predict.ipynb #e877379a
+def _is_recording(path:Path) -> bool:
+    "Whether `predict`'s input is one audio file (by its suffix: any format soundfile reads) rather than a table."
+    import soundfile as sf
+    return path.suffix.lstrip('.').upper() in sf.available_formats() and not path.is_dir()
+
+def _predict_recording(args):
+    "`rsacfn predict MODEL talk.wav`: the recording's timeline as a CSV and a figure."
+    from rsacfn.models.backbones import hf_progress
+    from rsacfn.files import atomic_write, check_output, short_hash
+    from rsacfn.models.multimodal import MultiModel, saved_method
+    from rsacfn.recordings import plot_timeline, timeline
+    out = args.out or Path(f'timeline_{args.input.stem}_{short_hash(args.input)}.csv')
+    figure = Path(out).with_suffix('.png')
+    if Path(out).suffix.lower() == '.png': raise ValueError(f'--out {out}: give the CSV to write (.csv)')
+    saved_method(args.model_dir, args.plugins)  # the folder is checked before the recording is read
+    inputs = {args.input, args.model_dir} | ({args.segments} if isinstance(args.segments, Path) else set())
+    for path in (out, figure): check_output(path, 'out', inputs, args.overwrite)
+    with hf_progress(not args.quiet): model = MultiModel.from_pretrained(args.model_dir, plugins=args.plugins)
+    table = timeline(model, args.input, args.segments or 'auto', window_s=args.window_s, batch_size=args.batch_size,
+                     device=_device(args.device), progress=not args.quiet)
+    with atomic_write(out, newline='') as f: table.to_csv(f, index=False)
+    with atomic_write(figure, 'wb') as f: plot_timeline(table).savefig(f, format='png', dpi=150)
+    print(f'{out}: {len(table)} segments of {args.input} ({table.end_s.max():.1f} s); the timeline figure: {figure}')
+    print(table.emotion.value_counts().rename('predicted').to_string())
 
 # %% ../../nbs/70_commands/74_predict.ipynb #fe338043
 @command('predict', _predict_args)
@@ -85,6 +120,10 @@ def predict_command(args):
     from rsacfn.data.readers import detect_format, read_corpus
     from rsacfn.files import atomic_write, check_output, short_hash
     from rsacfn.models.multimodal import MultiModel, saved_method
+    if _is_recording(args.input): return _predict_recording(args)
+    if args.segments is not None or args.window_s is not None:
+        raise ValueError(f"--segments and --window_s are for one recording (an audio file); {args.input} is a "
+                         'manifest or corpus folder, whose rows are the segments: leave them out')
     out = args.out or Path(f'predictions_{args.input.stem}_{short_hash(args.input)}.csv')
     report = args.skip_report or out.with_name(f'{out.stem}_skipped.csv')
     skip = args.on_error == 'skip'

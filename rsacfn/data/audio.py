@@ -10,7 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'audio_backend', 'resample', 'audio_info', 'load_audio', 'clip_seconds', 'cut_clips', 'cut_message']
+__all__ = ['SAMPLE_RATE', 'audio_backend', 'resample', 'audio_info', 'load_audio', 'clip_seconds', 'cut_clips', 'cut_message',
+           'as_waveform', 'read_piece']
 
 # %% ../../nbs/10_data/13_audio.ipynb #63fcad4a
 import numpy as np
@@ -133,3 +134,64 @@ def cut_message(cut:dict, # `cut_clips`' result
     return (f"{n} of {of} {what}{'' if of == 1 else 's'} {are} longer than audio_max_lens={cut['audio_max_lens']} "
             f"samples ({cut['heard_s']:.1f} s) and {are} heard only up to it; the longest, {cut['longest']}, lasts "
             f"{cut['longest_s']:.1f} s")
+
+# %% ../../nbs/10_data/13_audio.ipynb #a7352f51
+def _pcm(x:np.ndarray, where:str) -> np.ndarray:
+    "An array's samples as float32 in [-1, 1]: integer PCM scaled by its type's range, as soundfile reads it."
+    if x.dtype.kind == 'f': return x.astype(np.float32, copy=False)
+    if x.dtype.kind == 'i': return (x / float(2 ** (8 * x.dtype.itemsize - 1))).astype(np.float32)
+    if x.dtype.kind == 'u':
+        half = float(2 ** (8 * x.dtype.itemsize - 1))
+        return ((x - half) / half).astype(np.float32)
+    raise TypeError(f'{where} holds {x.dtype} values: give audio samples as floats (or integer PCM)')
+
+def _rate(sampling_rate, where:str) -> int:
+    "A sampling rate as given: a positive whole number of samples per second."
+    if sampling_rate is None:
+        raise ValueError(f'{where} is a waveform in memory: give its sampling_rate (e.g. sampling_rate=16000)')
+    if isinstance(sampling_rate, bool) or not float(sampling_rate).is_integer() or sampling_rate <= 0:
+        raise ValueError(f'sampling_rate={sampling_rate!r}: give the samples per second as a positive whole number')
+    return int(sampling_rate)
+
+def as_waveform(x, # a 1-d array or tensor, (samples, channels) or (channels, samples), or {'array', 'sampling_rate'}
+                sampling_rate:int|None=None, # its samples per second (a dict may carry its own)
+                where:str='the waveform' # how the message names it
+               ) -> np.ndarray: # float32 mono at 16 kHz
+    "A clip held in memory as the model hears it: mono, 16 kHz, float32, finite."
+    if isinstance(x, dict):
+        if 'array' not in x:
+            raise ValueError(f"{where} is a dict without 'array': give {{'array': samples, 'sampling_rate': rate}}")
+        own = x.get('sampling_rate')
+        if own is not None and sampling_rate is not None and own != sampling_rate:
+            raise ValueError(f"{where} says sampling_rate {own} but sampling_rate={sampling_rate} is given: "
+                             "leave one out")
+        x, sampling_rate = x['array'], own if own is not None else sampling_rate
+    if torch.is_tensor(x): x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.ndim == 2 and min(x.shape) <= 8: x = x.mean(axis=int(np.argmin(x.shape)))  # channels: the short axis
+    if x.ndim != 1:
+        raise ValueError(f'{where} has shape {x.shape}: give one clip as (samples,) or (samples, channels), and '
+                         'several clips as a list')
+    rate, wav = _rate(sampling_rate, where), _pcm(x, where)
+    if not len(wav): raise ValueError(f'{where} is empty: there is nothing to hear')
+    if not np.isfinite(wav).all():
+        raise ValueError(f'{where} holds {int((~np.isfinite(wav)).sum()):,} non-finite samples (NaN or Inf)')
+    return resample(wav, rate)
+
+# %% ../../nbs/10_data/13_audio.ipynb #c8eff6d1
+def read_piece(path, # an audio file (any soundfile format)
+               start_s:float, # where the piece starts, in seconds from the recording's start
+               end_s:float, # where it ends (past the end: the recording's end)
+               sr:int=SAMPLE_RATE, # the sampling rate returned
+               backend:str='auto' # resampler: 'auto', 'torchaudio' or 'scipy'
+              ) -> np.ndarray: # float32 mono waveform at `sr`
+    "Decode only the samples of one piece of a recording: mono, resampled to `sr`."
+    path = Path(path)
+    info = audio_info(path)  # names a missing, corrupt or empty file
+    first = max(0, round(start_s * info.samplerate))
+    n = max(0, min(info.frames, round(end_s * info.samplerate)) - first)
+    with sf.SoundFile(str(path)) as f:
+        f.seek(min(first, info.frames))
+        wav = f.read(n, dtype='float32', always_2d=True)
+    _check_finite(wav, path)
+    return resample(wav.mean(axis=1), info.samplerate, sr, backend)
