@@ -121,14 +121,15 @@ def serve(page, # `build_app`'s page
           port:int=7860 # on 127.0.0.1
          ) -> str: # the page's address
     """Serve `page` on 127.0.0.1:`port` in a thread and return its address: no share link, no usage analytics, no
-    API or MCP endpoint advertised, the system's fonts (the default theme's come from Google Fonts)."""
+    API or MCP endpoint advertised, Gradio's own fonts (bundled: nothing fetched) and a Korean one."""
     import koreanize_matplotlib
     gr = _gradio()
     # Hangul where the browser has no Korean font: the one light face of matplotlib's that Chromium's font checker
     # takes (the others hold an empty TSI3 table, which it refuses)
     fonts = Path(koreanize_matplotlib.__file__).parent/'fonts'
     css = f"@font-face {{font-family: 'NanumGothic'; src: url('/gradio_api/file={fonts/'NanumGothicLight.ttf'}')}}"
-    theme = gr.themes.Default(font=['system-ui', 'NanumGothic', 'sans-serif'], font_mono=['ui-monospace', 'monospace'])
+    theme = gr.themes.Default(font=[gr.themes.LocalFont('Source Sans Pro'), 'ui-sans-serif', 'system-ui', 'NanumGothic',
+                                    'sans-serif'])  # the default theme's fonts, Hangul from NanumGothic
     page.launch(server_name='127.0.0.1', server_port=port, share=False, inbrowser=False, prevent_thread_lock=True,
                 inline=False, quiet=True, theme=theme, css=css, allowed_paths=[str(fonts)], footer_links=[],
                 ssr_mode=False, mcp_server=False, pwa=False, enable_monitoring=False, show_error=True)
