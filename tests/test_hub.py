@@ -148,7 +148,7 @@ def test_publish_refuses_a_folder_that_names_the_training_machines_paths(publish
     (d/'README.md').write_text(card.replace('## Training', '## Training\n\nCorpus `/home/me/KEMDy20_v1_1`.'))
     r = rsacfn_cli('publish', d, 'someone/tiny-emotion')
     assert r.returncode != 0 and r.stderr.strip().splitlines() == [
-        f"rsacfn: error: {d/'README.md'} names a folder of this machine (/home/me/KEMDy20_v1_1): it would be "
+        f"rsacfn publish: error: {d/'README.md'} names a folder of this machine (/home/me/KEMDy20_v1_1): it would be "
         "published with it; take it out, or train again with this rsacfn (its cards name no local path)"]
     (d/'README.md').write_text(card.replace('license: apache-2.0', 'license: other'))
     r = rsacfn_cli('publish', d, 'someone/tiny-emotion')

@@ -22,7 +22,7 @@ def is_hub_id(text) -> bool:
 
 # %% ../../nbs/20_models/28_hub.ipynb #bc88b486
 def model_folder(path) -> Path:
-    "A saved model's folder: `path` when it is a folder here (or no Hub id), else the Hub id's snapshot (cached, offline)."
+    "A saved model's folder: `path` if it is a folder here (or no Hub id), else the Hub id's snapshot (cached offline)."
     p = Path(path).expanduser()
     if p.exists() or not is_hub_id(path): return p
     from huggingface_hub import snapshot_download

@@ -106,10 +106,11 @@ INSTALL = 'pip install "rsacfn @ git+https://github.com/rsacfn/rsacfn"'
 
 def _licence_text(cfg:TrainConfig, corpus:str) -> str:
     lic = card_licence(cfg)
-    if lic['license'] != 'other': return ('Trained on synthetic clips only (the demo corpus): it hears nothing of real '
-                                          'speech, and is for trying rsacfn out. Its licence is Apache-2.0, as rsacfn\'s.')
-    if lic['license_link'] == 'LICENSE': return ('Its licence is that of the corpus it was trained on: the file LICENSE '
-                                                 'beside this card states it.')
+    if lic['license'] != 'other':
+        return ('Trained on synthetic clips only (the demo corpus): it hears nothing of real speech, and is for trying '
+                "rsacfn out. Its licence is Apache-2.0, as rsacfn's.")
+    if lic['license_link'] == 'LICENSE':
+        return 'Its licence is that of the corpus it was trained on: the file LICENSE beside this card states it.'
     return (f'Its weights are learnt from {corpus}, which ETRI gives by a licence agreement for research use: they '
             f'are under its terms ({lic["license_link"]}).')
 
@@ -137,7 +138,7 @@ def model_card(cfg:TrainConfig, # the run's resolved configuration
     "A saved model's card: method, backbones, corpus, split, scores with intervals, use, intended use and limits."
     corpus, info = corpus_name(cfg), get_method(cfg.method)
     scores = card_scores(cfg, y_true, y_pred)
-    rows = '\n'.join(f'| {METRIC_NAMES[k]} | {s:.4f} | [{low:.4f}, {high:.4f}] |' for k, (s, low, high) in scores.items())
+    rows = '\n'.join(f'| {METRIC_NAMES[k]} | {s:.4f} | [{lo:.4f}, {hi:.4f}] |' for k, (s, lo, hi) in scores.items())
     backbones = '\n'.join(f'- {m}: {backbone_text(c)}' for m, c in _backbones(cfg))
     return f"""---
 {card_metadata(cfg, scores, corpus).to_yaml()}
@@ -178,7 +179,8 @@ would score. {'The random split shares speakers between training and validation,
 """
 
 # %% ../../nbs/40_training/42_card.ipynb #4afeef89
-# the Hub's licence ids rsacfn, its corpora and common backbones use (https://huggingface.co/docs/hub/repositories-licenses)
+# the Hub's licence ids that rsacfn, its corpora and common backbones use
+# (https://huggingface.co/docs/hub/repositories-licenses)
 HUB_LICENSES = ('apache-2.0', 'mit', 'bsd-3-clause', 'cc-by-4.0', 'cc-by-sa-4.0', 'cc-by-nc-4.0', 'cc-by-nc-sa-4.0',
                 'cc-by-nc-nd-4.0', 'gpl-3.0', 'openrail', 'other')
 # the Hub's tasks (huggingface.js packages/tasks/src/pipelines.ts): those of speech, text, and the catch-all `other`
@@ -188,7 +190,7 @@ HUB_TASKS = ('audio-classification', 'automatic-speech-recognition', 'audio-to-a
              'translation', 'text-generation', 'text2text-generation', 'any-to-any', 'audio-text-to-text', 'other')
 
 def check_card(text:str):
-    "A card's metadata (`huggingface_hub.ModelCardData`) if it passes the Hub's checks that run offline, else ValueError."
+    "A card's metadata (`huggingface_hub.ModelCardData`) if it passes the Hub's offline checks, else ValueError."
     from huggingface_hub import ModelCard
     from huggingface_hub.utils import HFValidationError, validate_repo_id
     try: d = ModelCard(text).data  # the Hub's YAML pattern; model-index parsed and checked
