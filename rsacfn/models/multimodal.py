@@ -27,6 +27,7 @@ from ..data.batching import Collator
 from .backbones import (check_backbones, cnn_skipped, drop_pooler, freeze_cnn, load_audio_encoder,
                                      load_pretrained, load_text_encoder, receptive_field)
 from ..files import follow_umask
+from .hub import model_folder, portable_config
 from .registry import METHODS, get_method, load_plugins
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #bcdf2660
@@ -199,8 +200,8 @@ def from_backbones(cls:MultiModel, method:str='rsa_cfn', # a method in `METHODS`
     freeze = config_kwargs.get('freeze_feature_encoder', True)
     audio = load_audio_encoder(audio_model, freeze) if 'audio' in mods else None
     text = load_text_encoder(text_model) if 'text' in mods else None
-    config = MultiModelConfig(method, audio_config=audio.config.to_dict() if audio else None,
-                              text_config=text.config.to_dict() if text else None, **config_kwargs)
+    config = MultiModelConfig(method, audio_config=portable_config(audio.config.to_dict()) if audio else None,
+                              text_config=portable_config(text.config.to_dict()) if text else None, **config_kwargs)
     model = cls(config)
     if audio is not None: model.audio_encoder.load_state_dict(audio.state_dict())
     if text is not None: model.text_encoder.load_state_dict(text.state_dict())
@@ -284,11 +285,11 @@ def save_pretrained(self:MultiModel, save_directory, **kwargs):
 def from_pretrained(cls:MultiModel, path, *args,
                     plugins:Sequence[str]=(), # modules or .py files registering the model's method, if a plugin's
                     **kwargs) -> 'MultiModel':
-    "Load a saved `MultiModel` and its processors: safetensors only, the folder as saved, every weight used and finite."
+    "Load a saved `MultiModel` (folder or Hub id) and its processors: safetensors only, as saved, every weight finite."
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path={path!r}: give the model folder as a path (a str or pathlib.Path), e.g. "
-                        "'models/rsa_cfn/best'")
-    p = Path(path).expanduser()
+                        "'models/rsa_cfn/best', or a Hub id ('user/repo')")
+    p = model_folder(path)  # a Hub id that is no folder here: its snapshot, from the cache while offline
     if not (p/'config.json').is_file():
         raise FileNotFoundError(f'{p} is not a saved model: no {"config.json in it" if p.is_dir() else "such folder"}; '
                                 'give a run\'s best/ folder or a folder written by save_pretrained')

@@ -4,16 +4,21 @@
 
 # %% ../../nbs/40_training/42_card.ipynb #168a09ac
 from __future__ import annotations
+import re
 from pathlib import Path
 from typing import Sequence
 import numpy as np
 from ..config import TrainConfig
+from ..data.readers import detect_format
 import rsacfn.models.heads  # noqa: F401  registers the paper's methods, whose facts a card states
+from ..models.hub import backbone_text, hub_source
 from ..models.registry import get_method
 from ..evaluation.stats import bootstrap_interval
 
 # %% auto #0
-__all__ = ['METRIC_NAMES', 'card_scores', 'split_text', 'card_metadata', 'model_card']
+__all__ = ['METRIC_NAMES', 'DEMO_CORPUS', 'CORPUS_TERMS', 'FOLDER_PLACEHOLDER', 'INSTALL', 'HUB_LICENSES', 'HUB_TASKS',
+           'card_scores', 'split_text', 'corpus_name', 'card_licence', 'card_task', 'card_metadata', 'model_card',
+           'check_card']
 
 # %% ../../nbs/40_training/42_card.ipynb #393a5645
 METRIC_NAMES = {'weighted_f1': 'weighted F1', 'macro_f1': 'macro F1', 'uar': 'UAR (unweighted average recall)'}
@@ -40,49 +45,118 @@ def _backbones(cfg:TrainConfig) -> list[tuple[str, str]]:
     mods = get_method(cfg.method).modalities
     return [(m, cfg.wav_model if m == 'audio' else cfg.text_model) for m in ('audio', 'text') if m in mods]
 
+# %% ../../nbs/40_training/42_card.ipynb #649df2b5
+DEMO_CORPUS = 'the rsacfn demo corpus (synthetic)'
+# the corpora ETRI licenses: their names, and the page with their terms (a licence agreement, for research)
+CORPUS_TERMS = {'kemdy20': ('KEMDy20', 'https://nanum.etri.re.kr/share/kjnoh/KEMDy20?lang=En_us'),
+                'kemdy19': ('KEMDy19', 'https://nanum.etri.re.kr/share/kjnoh/KEMDy19?lang=En_us')}
+
+def _reader(cfg:TrainConfig) -> str:
+    "The run's corpus reader: as configured, else by the folder's layout, else (no such folder here) by its name."
+    p = Path(cfg.data_path).expanduser()
+    if cfg.corpus != 'auto': return cfg.corpus
+    if p.exists():
+        try: return detect_format(p)
+        except ValueError: return 'unknown'
+    if p.suffix.lower() in ('.csv', '.tsv'): return 'manifest'
+    m = re.search(r'kemdy(19|20)', p.name, re.I)
+    return f'kemdy{m[1]}' if m else 'unknown'
+
+def corpus_name(cfg:TrainConfig) -> str:
+    "The training corpus by name: the demo corpus, KEMDy20 or KEMDy19 with its version, a manifest's file name."
+    p = Path(cfg.data_path).expanduser()
+    if (p/'demo_corpus.json').is_file(): return DEMO_CORPUS  # `make_demo_corpus`'s stamp
+    reader = _reader(cfg)
+    if reader == 'manifest': return f'the manifest {p.name}'
+    if reader not in CORPUS_TERMS: return f'the corpus {p.name}'
+    v = re.search(r'v(\d+)[._](\d+)', p.name)
+    return CORPUS_TERMS[reader][0] + (f' v{v[1]}.{v[2]}' if v else '')
+
+# %% ../../nbs/40_training/42_card.ipynb #19f86ec2
+def card_licence(cfg:TrainConfig) -> dict:
+    "The model's licence as the Hub's metadata says it: the demo corpus' Apache-2.0, or the corpus' terms."
+    if corpus_name(cfg) == DEMO_CORPUS: return dict(license='apache-2.0')
+    if (reader := _reader(cfg)) in CORPUS_TERMS:
+        return dict(license='other', license_name=f'{reader}-license', license_link=CORPUS_TERMS[reader][1])
+    return dict(license='other', license_name='training-corpus-terms', license_link='LICENSE')
+
+def card_task(method:str) -> str|None:
+    "The Hub task of a method's model: audio- or text-classification for one modality, none for both."
+    mods = get_method(method).modalities
+    return None if len(mods) == 2 else {'audio': 'audio-classification', 'text': 'text-classification'}[mods[0]]
+
 # %% ../../nbs/40_training/42_card.ipynb #2aa90c50
 def card_metadata(cfg:TrainConfig, scores:dict, corpus:str):
     "The card's front matter in the Hub's format (`huggingface_hub.ModelCardData`), the scores as its `model-index`."
     from huggingface_hub import EvalResult, ModelCardData
-    mods = get_method(cfg.method).modalities
-    task = 'audio-classification' if 'audio' in mods else 'text-classification'
-    hub_ids = [c for _, c in _backbones(cfg) if not Path(c).exists()]  # a local folder is no Hub model
+    mods, task = get_method(cfg.method).modalities, card_task(cfg.method)
+    hub_ids = [h for _, c in _backbones(cfg) if (h := hub_source(c))]  # a folder of another origin is no Hub model
     kinds = {'weighted_f1': 'f1', 'macro_f1': 'f1', 'uar': 'recall'}  # the Hub's metric types
-    results = [EvalResult(task_type=task, task_name='Emotion recognition', dataset_type=corpus.lower(),
+    slug = 'rsacfn-demo' if corpus == DEMO_CORPUS else _reader(cfg) if _reader(cfg) in CORPUS_TERMS else 'custom'
+    results = [EvalResult(task_type=task or 'other', task_name='Emotion recognition', dataset_type=slug,
                           dataset_name=corpus, dataset_split='validation', metric_type=kinds[k],
                           metric_name=METRIC_NAMES[k], metric_value=round(s, 4)) for k, (s, _, _) in scores.items()]
-    return ModelCardData(language=['ko'], library_name='rsacfn', pipeline_tag=task, license='other',
+    return ModelCardData(language=['ko'], library_name='rsacfn', pipeline_tag=task, **card_licence(cfg),
                          tags=['emotion-recognition', 'rsacfn', cfg.method, *sorted(mods)], base_model=hub_ids or None,
                          model_name=f'rsacfn {cfg.method}', eval_results=results)
 
 # %% ../../nbs/40_training/42_card.ipynb #e15a722d
+FOLDER_PLACEHOLDER = 'path/to/this/folder'  # the usage snippet's model; `rsacfn publish` writes the Hub id in its place
+INSTALL = 'pip install "rsacfn @ git+https://github.com/rsacfn/rsacfn"'
+
+def _licence_text(cfg:TrainConfig, corpus:str) -> str:
+    lic = card_licence(cfg)
+    if lic['license'] != 'other':
+        return ('Trained on synthetic clips only (the demo corpus): it hears nothing of real speech, and is for trying '
+                "rsacfn out. Its licence is Apache-2.0, as rsacfn's.")
+    if lic['license_link'] == 'LICENSE':
+        return 'Its licence is that of the corpus it was trained on: the file LICENSE beside this card states it.'
+    return (f'Its weights are learnt from {corpus}, which ETRI gives by a licence agreement for research use: they '
+            f'are under its terms ({lic["license_link"]}).')
+
+def _use(cfg:TrainConfig) -> str:
+    texts = ", texts=['its transcript']" if 'text' in get_method(cfg.method).modalities else ''
+    return f"""```bash
+{INSTALL}
+```
+
+```python
+from rsacfn import EmotionRecognizer
+recognize = EmotionRecognizer.from_pretrained('{FOLDER_PLACEHOLDER}')
+rows = recognize(['clip.wav']{texts})  # one row per clip: its emotion and every class' probability
+print(rows)
+```
+
+Replace `{FOLDER_PLACEHOLDER}` with this folder's path, or with its Hub id (`user/repo`) once published."""
+
 def model_card(cfg:TrainConfig, # the run's resolved configuration
                best:dict, # the best epoch's row (`metrics.json`)
                y_true:Sequence[int], y_pred:Sequence[int], # the validation split's true and predicted class ids
                class_names:Sequence[str], # the classes, in label order
                n_train:int|None=None # training segments
               ) -> str: # the card: `README.md` of a model folder
-    "A saved model's card: method, backbones, corpus, split, scores with intervals, intended use and limits."
-    corpus = Path(cfg.data_path).name
+    "A saved model's card: method, backbones, corpus, split, scores with intervals, use, intended use and limits."
+    corpus, info = corpus_name(cfg), get_method(cfg.method)
     scores = card_scores(cfg, y_true, y_pred)
-    rows = '\n'.join(f'| {METRIC_NAMES[k]} | {s:.4f} | [{low:.4f}, {high:.4f}] |' for k, (s, low, high) in scores.items())
-    backbones = '\n'.join(f'- {m}: `{c}`' for m, c in _backbones(cfg))
+    rows = '\n'.join(f'| {METRIC_NAMES[k]} | {s:.4f} | [{lo:.4f}, {hi:.4f}] |' for k, (s, lo, hi) in scores.items())
+    backbones = '\n'.join(f'- {m}: {backbone_text(c)}' for m, c in _backbones(cfg))
     return f"""---
 {card_metadata(cfg, scores, corpus).to_yaml()}
 ---
 
-# rsacfn {cfg.method}: emotion recognition from {' and '.join(get_method(cfg.method).modalities)}
+# rsacfn {cfg.method}: emotion recognition from {' and '.join(info.modalities)}
 
-An rsacfn `{cfg.method}` model ({get_method(cfg.method).fusion} fusion), trained on `{corpus}`
+An rsacfn `{cfg.method}` model ({info.fusion} fusion), trained on {corpus}
 to tell {len(class_names)} emotions apart: {', '.join(class_names)}.
 
 ## Backbones
 
 {backbones}
-
+{chr(10) + 'A backbone from the Hugging Face Hub keeps its own licence (see its page).' + chr(10)
+ if any(hub_source(c) for _, c in _backbones(cfg)) else ''}
 ## Training
 
-Corpus `{cfg.data_path}` (reader {cfg.corpus}){f', {n_train} training segments' if n_train else ''}; validation on
+Corpus: {corpus}, read as {_reader(cfg)}{f', {n_train} training segments' if n_train else ''}; validation on
 {split_text(cfg)}. Best epoch {best.get('epoch')} of {cfg.epochs}; batch size {cfg.batch_size}, learning rate {cfg.lr},
 seed {cfg.seed}{', label transform (neutral;X ties as X)' if cfg.label_transform else ''}.
 
@@ -94,17 +168,45 @@ seed {cfg.seed}{', label transform (neutral;X ties as X)' if cfg.label_transform
 
 ## Use
 
-```python
-from rsacfn import EmotionRecognizer
-recognize = EmotionRecognizer.from_pretrained('path/to/this/folder')
-recognize(['clip.wav']{", texts=['its transcript']" if 'text' in get_method(cfg.method).modalities else ''})
-```
+{_use(cfg)}
 
 ## Intended use and limits
 
 For research on emotion recognition in Korean speech like its corpus': acted or conversational clips of one speaker
 each, at 16 kHz. The interval above is over this one split's segments: it does not say how another seed, fold or corpus
 would score. {'The random split shares speakers between training and validation, so the score is not one for unseen '
-'speakers. ' if cfg.split == 'random' else ''}Not for deciding anything about a person. Publishing it is subject to the
-licence of the corpus it was trained on (KEMDy20's: research use, by agreement with ETRI).
+'speakers. ' if cfg.split == 'random' else ''}Not for deciding anything about a person. {_licence_text(cfg, corpus)}
 """
+
+# %% ../../nbs/40_training/42_card.ipynb #4afeef89
+# the Hub's licence ids that rsacfn, its corpora and common backbones use
+# (https://huggingface.co/docs/hub/repositories-licenses)
+HUB_LICENSES = ('apache-2.0', 'mit', 'bsd-3-clause', 'cc-by-4.0', 'cc-by-sa-4.0', 'cc-by-nc-4.0', 'cc-by-nc-sa-4.0',
+                'cc-by-nc-nd-4.0', 'gpl-3.0', 'openrail', 'other')
+# the Hub's tasks (huggingface.js packages/tasks/src/pipelines.ts): those of speech, text, and the catch-all `other`
+HUB_TASKS = ('audio-classification', 'automatic-speech-recognition', 'audio-to-audio', 'text-to-speech',
+             'voice-activity-detection', 'text-classification', 'token-classification', 'zero-shot-classification',
+             'feature-extraction', 'sentence-similarity', 'fill-mask', 'question-answering', 'summarization',
+             'translation', 'text-generation', 'text2text-generation', 'any-to-any', 'audio-text-to-text', 'other')
+
+def check_card(text:str):
+    "A card's metadata (`huggingface_hub.ModelCardData`) if it passes the Hub's offline checks, else ValueError."
+    from huggingface_hub import ModelCard
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+    try: d = ModelCard(text).data  # the Hub's YAML pattern; model-index parsed and checked
+    except Exception as e: raise ValueError(f'its metadata does not parse as the Hub reads it: {e}') from None
+    if d.license is None: raise ValueError('it names no license: add license: (e.g. apache-2.0, or other)')
+    if d.license not in HUB_LICENSES: raise ValueError(f'license {d.license!r} is none of the Hub\'s licence ids')
+    if d.license == 'other' and not (d.license_name and d.license_link):
+        raise ValueError('license: other needs license_name and license_link (the terms by name, and where they are)')
+    if d.license_name and not re.fullmatch(r'[a-z0-9][a-z0-9.-]*', d.license_name):
+        raise ValueError(f'license_name {d.license_name!r}: lower-case letters, digits, dots and hyphens')
+    for b in [d.base_model] if isinstance(d.base_model, str) else d.base_model or []:
+        try: validate_repo_id(b)
+        except HFValidationError: raise ValueError(f"base_model {b!r} is not a Hub model id ('user/name')") from None
+    if d.pipeline_tag is not None and d.pipeline_tag not in HUB_TASKS:
+        raise ValueError(f"pipeline_tag {d.pipeline_tag!r} is none of the Hub's tasks (e.g. audio-classification)")
+    langs = [d.language] if isinstance(d.language, str) else d.language or []
+    if bad := [x for x in langs if not re.fullmatch(r'[a-z]{2,3}', str(x))]:
+        raise ValueError(f'language {bad[0]!r} is no ISO 639 code (e.g. ko)')
+    return d
