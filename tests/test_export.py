@@ -164,3 +164,37 @@ def test_without_onnxruntime_one_line_says_what_to_install(rsacfn_cli, model_dir
     assert r.returncode == 2 and one_line(r)
     assert "rsacfn export needs onnx and onnxruntime: pip install 'rsacfn[onnx]'" in r.stderr
     assert not (tmp_path/'onnx').exists()
+
+
+PLUGIN = '''
+import torch
+from torch import nn
+from rsacfn.models.heads import FusionHead
+from rsacfn.models.registry import register_head
+
+@register_head('onnx_gated', 'early')
+class OnnxGated(FusionHead):
+    "x = LN(D)(cat[a, t]); logits = Linear(D, C)(x * sigmoid(Linear(D, D)(x)))."
+    def __init__(self, audio_dim, text_dim, num_classes=7):
+        super().__init__()
+        D = audio_dim + text_dim
+        self.norm, self.gate, self.classifier = nn.LayerNorm(D), nn.Linear(D, D), nn.Linear(D, num_classes)
+    def forward(self, audio, text, audio_mask=None, text_mask=None):
+        x = self.norm(torch.cat([audio, text], 1))
+        return self.classifier(x * torch.sigmoid(self.gate(x))), {}
+'''
+
+
+def test_a_plugin_s_head_exports_too(rsacfn_cli, tiny_backbones, tmp_path, monkeypatch):
+    from rsacfn.models.registry import load_plugins
+    (tmp_path/'gated.py').write_text(PLUGIN)
+    monkeypatch.chdir(tmp_path)
+    load_plugins(['gated.py'])
+    model = MultiModel.from_backbones('onnx_gated', tiny_backbones['audio'], tiny_backbones['text'], audio_max_lens=32_000,
+                                      text_max_lens=64)
+    model.save_pretrained('best')
+    r = rsacfn_cli('export', 'best', '--out', 'onnx', '--plugins', 'gated.py')
+    assert r.returncode == 0, r.stderr
+    clips, texts = _inputs(model)
+    np.testing.assert_allclose(predict(OnnxModel.from_pretrained('onnx'), clips, texts, batch_size=3).filter(like='p_').values,
+                               predict(model, clips, texts, batch_size=3).filter(like='p_').values, atol=1e-4)

@@ -180,6 +180,8 @@ def export_onnx(model_or_dir, # a saved model folder (a run's best/), or a `Mult
     need_onnx()
     model, source, fingerprint = _source(model_or_dir, plugins)
     out = _check_out(out_dir, source, overwrite)
+    if (where := next(model.parameters()).device).type != 'cpu':
+        raise ValueError(f'the model is on {where}; the export traces it on the CPU: give model.cpu()')
     if 'text' in model.head.modalities and model.tokenizer is None:
         raise ValueError('the model has no tokenizer, so its inputs could not be made; give its saved folder, or a '
                          'MultiModel from MultiModel.from_pretrained or from_backbones')
