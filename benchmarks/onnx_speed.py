@@ -89,7 +89,7 @@ def main(argv=None):
     bb, what = (paper_backbones(work, tiny) if args.backbones == 'paper' else
                 (tiny, 'the tiny offline backbones (hidden size 32, 2 layers)'))
     import onnxruntime, transformers
-    print(f'$ python benchmarks/onnx_speed.py {shlex.join(sys.argv[1:] if argv is None else argv)}')
+    print(' '.join(['$ python benchmarks/onnx_speed.py', shlex.join(sys.argv[1:] if argv is None else argv)]).rstrip())
     print(f'{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs visible, {args.threads} thread(s); '
           f'torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, transformers {transformers.__version__}')
     print(f'backbones: {what}; {args.clips} clips of {args.seconds:g} s, batches of {args.batch_size}, '
