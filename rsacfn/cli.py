@@ -17,7 +17,7 @@ from .config import EXPERIMENT_KEYS, TrainConfig, unknown_key
 # %% ../nbs/80_cli.ipynb #29777a56
 # each module registers its commands, in the order `rsacfn --help` lists them
 import rsacfn.commands.train, rsacfn.commands.sweep, rsacfn.commands.predict, rsacfn.commands.explain  # noqa: F401
-import rsacfn.commands.adjust, rsacfn.commands.publish, rsacfn.commands.app  # noqa: F401
+import rsacfn.commands.adjust, rsacfn.commands.export, rsacfn.commands.publish, rsacfn.commands.app  # noqa: F401
 
 # %% ../nbs/80_cli.ipynb #73cc489e
 from .commands.arguments import COMMANDS, PAPER_FLAGS, parser, UsageError

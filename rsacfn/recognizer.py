@@ -15,6 +15,7 @@ from .evaluation.attribution import Explanation, explain
 from .data.manifest import MANIFEST_SUFFIXES
 from .data.readers import detect_format, read_corpus
 from .models.multimodal import MultiModel
+from .models.export import is_onnx_folder, load_model
 from .evaluation.inference import as_texts, default_device
 from .data.audio import as_waveform
 from .recordings import timeline
@@ -54,12 +55,14 @@ class EmotionRecognizer:
         self.model, self.batch_size = model.to(self.device).eval(), batch_size
 
     @classmethod
-    def from_pretrained(cls, model_dir, # a saved model folder: a run's best/
+    def from_pretrained(cls, model_dir, # a run's best/, an ONNX export (`rsacfn export`), or a Hub id
                         device=None, batch_size:int=8,
                         plugins:Sequence[str]=() # modules or .py files registering the model's method, if a plugin's
                        ) -> EmotionRecognizer:
-        "The recognizer of a saved model folder (checked as `MultiModel.from_pretrained` checks it)."
-        return cls(MultiModel.from_pretrained(model_dir, plugins=plugins), device, batch_size)
+        "The recognizer of a saved model (checked as `MultiModel.from_pretrained`, or `OnnxModel`, checks it)."
+        if is_onnx_folder(model_dir) and device is not None and torch.device(device).type != 'cpu':
+            raise ValueError(f"device={device!r}: an ONNX export runs in ONNX Runtime on the CPU; leave device out")
+        return cls(load_model(model_dir, plugins), 'cpu' if is_onnx_folder(model_dir) else device, batch_size)
 
     @property
     def method(self) -> str: return self.model.config.method
@@ -149,6 +152,9 @@ def _explain(self:EmotionRecognizer,
             ) -> Explanation: # .words (segment_id, word_index, word, attribution), .frames (segment_id, start_s, end_s,
                               # attribution), .segments (the class explained, the prediction, delta, audio_share)
     "Why the model decided, per word of each transcript and per audio frame of each clip."
+    if not getattr(self.model, 'supports_gradients', True):
+        raise ValueError(f'{self.method} runs from an ONNX export, which has no gradients to explain with: load its '
+                         'PyTorch folder (the export\'s onnx.json names it) to explain')
     df = _segments(self, clips, texts, sampling_rate)
     return explain(self.model, df, target, n_steps, self.batch_size, progress=progress)
 

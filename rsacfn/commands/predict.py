@@ -93,7 +93,8 @@ def _predict_recording(args):
     "`rsacfn predict MODEL talk.wav`: the recording's timeline as a CSV and a figure."
     from rsacfn.models.backbones import hf_progress
     from rsacfn.files import atomic_write, check_output, short_hash
-    from rsacfn.models.multimodal import MultiModel, saved_method
+    from rsacfn.models.export import load_model
+    from rsacfn.models.multimodal import saved_method
     from rsacfn.recordings import plot_timeline, timeline
     out = args.out or Path(f'timeline_{args.input.stem}_{short_hash(args.input)}.csv')
     figure = Path(out).with_suffix('.png')
@@ -101,7 +102,7 @@ def _predict_recording(args):
     saved_method(args.model_dir, args.plugins)  # the folder is checked before the recording is read
     inputs = {args.input, args.model_dir} | ({args.segments} if isinstance(args.segments, Path) else set())
     for path in (out, figure): check_output(path, 'out', inputs, args.overwrite)
-    with hf_progress(not args.quiet): model = MultiModel.from_pretrained(args.model_dir, plugins=args.plugins)
+    with hf_progress(not args.quiet): model = load_model(args.model_dir, args.plugins)
     table = timeline(model, args.input, args.segments or 'auto', window_s=args.window_s, batch_size=args.batch_size,
                      device=_device(args.device), progress=not args.quiet)
     with atomic_write(out, newline='') as f: table.to_csv(f, index=False)
@@ -119,7 +120,8 @@ def predict_command(args):
     from rsacfn.data.labels import SKIP_REPORT_COLUMNS, write_skip_report
     from rsacfn.data.readers import detect_format, read_corpus
     from rsacfn.files import atomic_write, check_output, short_hash
-    from rsacfn.models.multimodal import MultiModel, saved_method
+    from rsacfn.models.export import load_model
+    from rsacfn.models.multimodal import saved_method
     if _is_recording(args.input): return _predict_recording(args)
     if args.segments is not None or args.window_s is not None:
         raise ValueError(f"--segments and --window_s are for one recording (an audio file); {args.input} is a "
@@ -143,7 +145,7 @@ def predict_command(args):
     # never written: the manifest or corpus, a clip, the model
     inputs = {args.input, args.model_dir, *df.wav_path, *texts}
     for path, name in writes: check_output(path, name, inputs, args.overwrite)
-    with hf_progress(not args.quiet): model = MultiModel.from_pretrained(args.model_dir, plugins=args.plugins)
+    with hf_progress(not args.quiet): model = load_model(args.model_dir, args.plugins)
     table, skipped = predict_corpus(model, df, args.batch_size, _device(args.device), not args.quiet, args.on_error)
     # the reader's; those failing to decode follow
     read_skips = pd.DataFrame(df.attrs.get('skipped', []), columns=SKIP_REPORT_COLUMNS)
