@@ -230,8 +230,10 @@ def timeline(model, # a trained `MultiModel` (the recognizer's `.model`)
         part = pieces.iloc[lo:lo + CHUNK]
         audio = [rec.piece(s, e)[:model.config.audio_max_lens] for s, e in zip(part.start_s, part.end_s)]
         df = pd.DataFrame(dict(segment_id=part.index.astype(str), wav_path=audio if hears else None, text=part.text))
-        heard.append(predict_corpus(model, df, batch_size, device, progress=False)[0])
-    scores = pd.concat(heard, ignore_index=True).drop(columns=['segment_id', 'wav_path', 'text', 'emotion'])
+        # the scores only: the table's wav_path holds the pieces' samples, which are let go chunk by chunk
+        table = predict_corpus(model, df, batch_size, device, progress=False)[0]
+        heard.append(table[[c for c in table if c.startswith('p_') or c in (model.config.dimensions or ())]])
+    scores = pd.concat(heard, ignore_index=True)
     weight = (pieces.end_s - pieces.start_s).to_numpy()
     mean = (scores.mul(weight, axis=0).groupby(pieces.segment.to_numpy()).sum()
             .div(pd.Series(weight).groupby(pieces.segment.to_numpy()).sum(), axis=0))

@@ -84,7 +84,7 @@ def hub_cache(root:Path, backbones:dict):
 
 
 def prepare(work:Path, corpus:Path, backbones:dict, doc:str):
-    "The working folder the docs assume: the corpus where they name it, clips and a manifest, a long recording, a model."
+    "The working folder the docs assume: the corpus where they name it, two clips and a manifest, a saved model."
     import pandas as pd
     from rsacfn.data.kemdy import read_kemdy20
     shutil.copytree(corpus, work/'data'/'KEMDy20_v1_1')
@@ -97,28 +97,11 @@ def prepare(work:Path, corpus:Path, backbones:dict, doc:str):
     pd.DataFrame(dict(wav_path=[f'new/clip{i:02d}.wav' for i in range(20)] + ['damaged.wav'],
                       transcript=list(segs.text[:20]) + ['망가진 파일'])).to_csv(new.parent/'new_clips.csv', index=False)
     shutil.move(new/'damaged.wav', new.parent/'damaged.wav')
-    talk(work, segs)
     if 'models/baseline/best' in (ROOT/doc).read_text(encoding='utf-8'):
         from rsacfn.models.multimodal import MultiModel
         MultiModel.from_backbones('early_fusion', backbones['audio'], backbones['text'], audio_max_lens=32_000,
                                   text_max_lens=64).save_pretrained(work/'models'/'baseline'/'best')
     (work/'nbs').symlink_to(ROOT/'nbs', target_is_directory=True)  # `papermill nbs/50_experiments/experiment.ipynb ...`
-
-
-def talk(work:Path, segs):
-    "The README's long recording: demo clips one after another for two minutes (`talk.wav`), and their SRT (`talk.srt`)."
-    import numpy as np, soundfile as sf
-    from rsacfn.data.audio import load_audio
-    parts, cues, t = [], [], 0.0
-    for i in range(len(segs)):
-        wave = np.r_[load_audio(segs.wav_path[i]), np.zeros(8_000, np.float32)]
-        cues.append((t, t + len(wave) / 16_000 - 0.5, segs.text[i]))
-        parts.append(wave); t += len(wave) / 16_000
-        if t >= 120: break
-    sf.write(work/'talk.wav', np.concatenate(parts), 16_000)
-    def stamp(s): return f'{int(s // 3600):02d}:{int(s % 3600 // 60):02d}:{int(s % 60):02d},{int(s % 1 * 1000):03d}'
-    (work/'talk.srt').write_text(''.join(f'{i + 1}\n{stamp(a)} --> {stamp(b)}\n{text}\n\n' for i, (a, b, text)
-                                         in enumerate(cues)), encoding='utf-8')
 
 
 def bash(code:str, where:str):

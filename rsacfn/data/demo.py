@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['DEMO_CLASS_P', 'DEMO_CUE_P', 'KEMDY19_DRAW', 'DEMO_CUE_WORDS', 'PRETEXT_TARGETS', 'demo_segments', 'make_demo_corpus',
-           'demo_truth', 'pretext_voices']
+           'demo_truth', 'pretext_voices', 'demo_recording']
 
 # %% ../../nbs/10_data/19_demo.ipynb #5d0520e7
 import numpy as np
@@ -349,3 +349,32 @@ def pretext_voices(n:int, # number of clips
         targets.append([np.log(spk['f0'] * v['f0']), np.clip(spk['bright'] + v['bright'], .1, .95),
                         np.log(spk['rate'] * v['rate']), v['slope'], v['trem'], np.log(v['noise'])])
     return wavs, np.array(targets, dtype=np.float32)
+
+# %% ../../nbs/10_data/19_demo.ipynb #4ff6fa03
+def _srt_time(s:float) -> str:
+    "Seconds as SRT writes a time: 00:01:02,500."
+    return f'{int(s // 3600):02d}:{int(s % 3600 // 60):02d}:{int(s % 60):02d},{int(s % 1 * 1000):03d}'
+
+def demo_recording(path, # the recording to write (.wav); its subtitles go beside it (.srt)
+                   minutes:float=2.0, # about how long
+                   seed:int=0
+                  ) -> tuple: # (the recording's path, the subtitles' path)
+    "Demo clips one after another as one recording, with an SRT file of their transcripts."
+    import tempfile
+    from rsacfn.data.audio import load_audio
+    from rsacfn.data.kemdy import read_kemdy20
+    wav = Path(path).expanduser()
+    srt = wav.with_suffix('.srt')
+    for p in (wav, srt):
+        if p.exists(): raise FileExistsError(f'{p} exists: give another path, or remove it')
+    with tempfile.TemporaryDirectory() as d:
+        segs = read_kemdy20(make_demo_corpus(Path(d)/'KEMDy20_v1_1', size='tiny', seed=seed, progress=False))
+        parts, cues, t = [], [], 0.0
+        for w, text in zip(segs.wav_path, segs.text):
+            if t >= minutes * 60: break
+            wave = np.r_[load_audio(w), np.zeros(SAMPLE_RATE // 2, np.float32)]
+            cues.append(f'{len(cues) + 1}\n{_srt_time(t)} --> {_srt_time(t + len(wave) / SAMPLE_RATE - .5)}\n{text}\n')
+            parts.append(wave); t += len(wave) / SAMPLE_RATE
+    sf.write(str(wav), np.concatenate(parts), SAMPLE_RATE)
+    srt.write_text('\n'.join(cues), encoding='utf-8')
+    return wav, srt
