@@ -95,7 +95,8 @@ def _blocks(A:np.ndarray, max_cells:int):
 # %% ../../nbs/30_evaluation/35_figures.ipynb #3930dbac
 def _feature_axes(ax, n:int, boundary:int, first_col:bool, last_row:bool):
     "Tick a map's axes at feature indices (rows attend to columns) and mark where the text features begin (a joint map)."
-    for axis in (ax.xaxis, ax.yaxis): axis.set_major_locator(MaxNLocator(5, integer=True))
+    idx = [int(i) for i in MaxNLocator(5, integer=True).tick_values(0, n - 1) if 0 <= i <= n - 1]
+    ax.set_xticks([i + .5 for i in idx], idx); ax.set_yticks([i + .5 for i in idx], idx)  # at the features' centres
     ax.tick_params(labelsize=7, length=2)
     ax.set_xlim(0, n); ax.set_ylim(n, 0)
     if boundary:

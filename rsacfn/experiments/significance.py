@@ -110,10 +110,10 @@ def _tests(pairs, preds, coded, n_classes, B, level) -> dict:
 
 # %% ../../nbs/50_experiments/57_significance.ipynb #bdea4ac8
 def _p(p, B:int) -> str:
-    "A p-value as the table writes it: never 0, the bootstrap's smallest as `p ≤ 2/(B + 1)`."
-    if pd.isna(p): return ''
-    if B and p <= min_p(2 * B) + 1e-12: return f'p≤{min_p(2 * B):.4f}'
-    return 'p<0.001' if p < .001 else f'p={p:.3f}'
+    """A p-value as the table writes it, as the figures do (`rsacfn.evaluation.figures.p_text`): never 0, three
+    decimals, the paired bootstrap's smallest (2/(2B + 1)) as `p ≤ ...` or `p < 0.001`."""
+    from rsacfn.evaluation.figures import p_text  # matplotlib is imported only where a p is written
+    return p_text(p, min_p(2 * B) if B else 0.)
 
 # %% ../../nbs/50_experiments/57_significance.ipynb #0ecb7dac
 def significance_markdown(sig:pd.DataFrame, # `significance`'s table
