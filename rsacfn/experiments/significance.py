@@ -290,7 +290,7 @@ def settings_markdown(cmp:pd.DataFrame, # `compare_settings`' table
             cell = f'{getattr(r, m):.3f} {_iv(getattr(r, f"{m}_low"), getattr(r, f"{m}_high"))}'.strip()
             if r.setting != baseline and f'diff_{m}' in cmp and not pd.isna(getattr(r, f'diff_{m}')):
                 p = getattr(r, f'p_{m}')
-                cell += f' ({getattr(r, f"diff_{m}"):+.3f}, ' + ('p<0.001)' if p < .001 else f'p={p:.3f})')
+                cell += f' ({getattr(r, f"diff_{m}"):+.3f}, {_p(p, 0)})'
             cells.append(cell)
         lines.append('| ' + ' | '.join(cells) + ' |')
     lower = ', '.join(METRIC_NAMES[m] for m in metrics if m in LOWER_IS_BETTER)
