@@ -140,8 +140,9 @@ def test_the_bars_use_paper_names_say_what_their_error_bars_are_and_a_korean_tit
     with warnings.catch_warnings():
         warnings.simplefilter('error')  # "Glyph 48169 missing from font(s) DejaVu Sans" would be a UserWarning
         fig.canvas.draw()
-    one = plot_f1_bars(table.assign(runs=1), 'one seed').axes[0]
+    one = plot_f1_bars(table.assign(runs=1, weighted_f1_std=np.nan, macro_f1_std=np.nan), 'one seed').axes[0]
     assert one.get_title() == 'a single run per method: no error bars'
+    assert [c.errorbar for c in one.containers] == [None, None]  # and none drawn, not even at zero height
 
 
 def test_reliance_draws_no_empty_group_and_shows_a_zero_as_zero():

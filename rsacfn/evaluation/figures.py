@@ -94,7 +94,7 @@ def _blocks(A:np.ndarray, max_cells:int):
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #3930dbac
 def _feature_axes(ax, n:int, boundary:int, first_col:bool, last_row:bool):
-    "Tick a map's axes at feature indices (rows attend to columns) and mark where the text features begin (a joint map)."
+    "Tick a map's axes at feature indices (rows attend to columns); mark where the text features begin (a joint map)."
     idx = [int(i) for i in MaxNLocator(5, integer=True).tick_values(0, n - 1) if 0 <= i <= n - 1]
     ax.set_xticks([i + .5 for i in idx], idx); ax.set_yticks([i + .5 for i in idx], idx)  # at the features' centres
     ax.tick_params(labelsize=7, length=2)
@@ -146,7 +146,7 @@ def plot_attention_by_emotion(by_emotion:np.ndarray, # (C, n, n) mean attention 
 def plot_feature_profile(profile:np.ndarray, # (N, n) attention each feature receives, per utterance
                          labels, # (N,) class ids; 0 is neutral
                          boundary:int=0, title:str=''):
-    "Attention received per feature, neutral versus non-neutral utterances (mean and its standard error), against uniform."
+    "Attention received per feature, neutral versus non-neutral utterances (mean and standard error), against uniform."
     labels = np.asarray(labels)
     fig = _figure(figsize=(10, 3.2)); ax = fig.subplots()
     for name, sel, color in (('neutral', labels == 0, 'tab:gray'), ('non-neutral', labels != 0, 'tab:red')):
@@ -157,7 +157,8 @@ def plot_feature_profile(profile:np.ndarray, # (N, n) attention each feature rec
         ax.fill_between(x, m - se, m + se, color=color, alpha=0.25)
     ax.axhline(1 / profile.shape[1], color='k', ls=':', lw=1, label=f'uniform (1/{profile.shape[1]})')
     if boundary: ax.axvline(boundary, color='k', ls='--', lw=1, label='audio | text')
-    ax.set_xlabel('feature' + (f' (audio 0-{boundary - 1} | text {boundary}-{profile.shape[1] - 1})' if boundary else ''))
+    n = profile.shape[1]
+    ax.set_xlabel('feature' + (f' (audio 0-{boundary - 1} | text {boundary}-{n - 1})' if boundary else ''))
     ax.set_ylabel('attention received (mean ± s.e.)')
     ax.set_title(title)
     ax.legend(loc='upper right', fontsize=8)
@@ -199,7 +200,7 @@ def metric_label(metric:str) -> str:
     return name[:1].upper() + name[1:]
 
 def runs_label(seeds=(), folds=()) -> str:
-    "What each mean is over, for a caption: 'n = 3 seeds (42, 43, 44)', 'n = 15 runs: 3 seeds x 5 folds', 'a single run'."
+    "What each mean is over, for a caption: 'n = 3 seeds (42, 43, 44)', 'n = 15 runs: 3 seeds × 5 folds', 'a single run'."
     seeds = [int(x) for x in seeds if not pd.isna(x)]; folds = [int(x) for x in folds if not pd.isna(x)]
     if len(seeds) * max(len(folds), 1) <= 1:
         return 'a single run' + (f' (seed {seeds[0]})' if seeds else '')
@@ -258,7 +259,7 @@ def plot_settings(cmp:pd.DataFrame, # `rsacfn.experiments.significance.compare_s
         ax.grid(axis='x', alpha=.3)
     axes[0].set_yticks(range(len(settings)), settings); axes[0].invert_yaxis()
     axes[-1].legend(fontsize=8, loc='best')
-    note = f'dots: mean; bars: 95 % interval; dotted: {baseline}'
+    note = f'dots: mean over runs; bars: 95 % interval over folds (each the mean of its seeds); dotted: {baseline}'
     fig.suptitle(f'{title}\n{note}' if title else note, fontsize=10); fig.tight_layout()
     return fig
 
@@ -296,8 +297,9 @@ def plot_f1_bars(table:pd.DataFrame, # one row per method: weighted_f1_mean/_std
     runs = t.runs - t.get('failed', 0) if 'runs' in t else []
     fig = _figure(figsize=(max(6, 0.8 * len(t) + 2), 4)); ax = fig.subplots()
     for i, (m, color) in enumerate((('weighted_f1', 'tab:blue'), ('macro_f1', 'tab:orange'))):
-        ax.bar(x + (i - 0.5) * w, t[f'{m}_mean'], w, yerr=t[f'{m}_std'].fillna(0), capsize=3, color=color,
-               label=metric_label(m))
+        err = t[f'{m}_std']  # none with one run: no error bar drawn, not one of zero height
+        ax.bar(x + (i - 0.5) * w, t[f'{m}_mean'], w, yerr=None if err.isna().all() else err.fillna(0), capsize=3,
+               color=color, label=metric_label(m))
     ax.set_xticks(x, [method_title(m) for m in t['method']], rotation=30, ha='right')
     ax.set_ylim(0, 1)
     ax.set_ylabel('F1 on the validation split')
@@ -372,11 +374,12 @@ def plot_reliance_sweep(
 ):
     "Per fusion method: macro F1 lost when the audio, or the transcript, is replaced by a neutral input (mean ± std over runs)."
     g = drops.groupby('method', sort=False)[['drop_audio', 'drop_text']]
-    mean, std = g.mean(), g.std().fillna(0)
+    mean, std = g.mean(), g.std()
     mean.index = [method_title(m) for m in mean.index]
     fig = _figure(figsize=(max(6, .8 * len(mean) + 2), 4)); ax = fig.subplots()
     mean.rename(columns={'drop_audio': 'audio removed', 'drop_text': 'text removed'}).plot.bar(
-        ax=ax, yerr=std.values.T, capsize=3, rot=30, width=.75, color=['tab:blue', 'tab:orange'])
+        ax=ax, yerr=None if std.isna().all().all() else std.fillna(0).values.T, capsize=3, rot=30, width=.75,
+        color=['tab:blue', 'tab:orange'])
     ax.set_ylabel('macro F1 lost'); ax.axhline(0, color='k', lw=.8); ax.grid(axis='y', alpha=.3)
     ax.set_title(_spread_note(g.size(), over), fontsize=9); ax.legend(fontsize=8)
     for lbl in ax.get_xticklabels(): lbl.set_ha('right')
@@ -406,7 +409,7 @@ def _p_column(ax, s:pd.DataFrame, y, metric:str, baseline:str, B:int, method:boo
 def plot_intervals(sig:pd.DataFrame, # `rsacfn.experiments.significance.significance`'s table
                    metric:str='macro_f1', baseline:str='early_fusion', title:str='',
                    level:float=.95): # the intervals' level (`significance`'s)
-    """Left: each method's mean, its interval over segments (thick) and over seeds and folds (thin, with two runs or more).
+    """Left: each method's mean, its interval over segments (thick) and over seeds and folds (thin; two runs or more).
     Middle: the difference from `baseline`, both tests. Right: their p-values. The legend lists only what is drawn."""
     s = sig.iloc[::-1].reset_index(drop=True)
     y, name, pct = np.arange(len(s)), metric_label(metric), f'{level:.0%}'.replace('%', ' %')
@@ -429,6 +432,7 @@ def plot_intervals(sig:pd.DataFrame, # `rsacfn.experiments.significance.signific
         b.hlines(y + .22, s[f'mdiff_{metric}_low'], s[f'mdiff_{metric}_high'], color='k', lw=1.2,
                  label=f'difference, the methods: {pct} paired t over seeds')
     b.plot(s[f'diff_{metric}'], y, 'o', color='k', ms=4); b.axvline(0, color='k', lw=.8)
+    lo, hi = b.get_xlim(); b.set_xlim(min(lo, -.05 * (hi - lo)), max(hi, .05 * (hi - lo)))  # 0 clear of the frame
     b.set_xlabel(f'{name} minus {method_title(baseline)}'); b.grid(axis='x', alpha=.3)
     _p_column(c, s, y, metric, baseline, B, method)
     handles = [h for ax in (a, b) for h in ax.get_legend_handles_labels()[0]]

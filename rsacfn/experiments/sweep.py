@@ -255,8 +255,8 @@ def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame, sig=None, rel=None
                  f'against {method_title(baseline)}')
         save_figure(plot_intervals(sig.dropna(subset=[f'{k}_mean']), k, baseline, title), figs/'intervals.png')
     if rel is not None and len(rel):
-        save_figure(plot_reliance_sweep(rel, f'Macro F1 lost without each modality, per fusion method ({setting})', over),
-                    figs/'reliance.png')
+        title = f'Macro F1 lost without each modality, per fusion method ({setting})'
+        save_figure(plot_reliance_sweep(rel, title, over), figs/'reliance.png')
     for m in table.method:
         done = runs[(runs.method == m) & (runs.status == 'ok')]
         if len(done) and (out/'runs'/done.run.iloc[0]/'reliance.png').is_file():

@@ -136,7 +136,8 @@ class RSA(FusionHead):
 # %% ../../nbs/20_models/24_heads.ipynb #3fd481f7
 # the paper's score is with the label transform
 @register_head('rsa_cfn', 'early', batch_size=4, paper_weighted_f1=0.89254, attention=('audio', 'text'),
-               tiny_sizes=dict(proj_dim=6, cfn_attn_hidden=4, cfn_hidden=16), demo_sizes=dict(proj_dim=32), title='RSA-CFN')
+               tiny_sizes=dict(proj_dim=6, cfn_attn_hidden=4, cfn_hidden=16), demo_sizes=dict(proj_dim=32),
+               title='RSA-CFN')
 class RSACFN(FusionHead):
     "Per-modality projection + self-attention, cross fusion, wide residual pair, MLP classifier; returns both attention maps."
     def __init__(self, audio_dim, text_dim, num_classes=7, proj_dim:int=128, cfn_attn_hidden:int=96,

@@ -104,7 +104,8 @@ def get_method(name:str) -> Method:
     return METHODS[name]
 
 def method_title(name:str) -> str:
-    "Method `name` as figures and captions show it to readers: its registered `title`, else (a plugin without one, a name no longer registered) the name itself."
+    """Method `name` as figures and captions show it to readers: its registered `title`, else (a plugin without one, a
+    name no longer registered) the name itself."""
     m = METHODS.get(name)
     return (m.title if m is not None else None) or str(name)
 
