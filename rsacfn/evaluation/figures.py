@@ -303,7 +303,7 @@ def plot_f1_bars(table:pd.DataFrame, # one row per method: weighted_f1_mean/_std
     ax.set_xticks(x, [method_title(m) for m in t['method']], rotation=30, ha='right')
     ax.set_ylim(0, 1)
     ax.set_ylabel('F1 on the validation split')
-    ax.legend(loc='lower right', fontsize=8)
+    ax.legend(loc='upper left', bbox_to_anchor=(1, 1), fontsize=8)  # beside the bars, never over one
     ax.set_title(_spread_note(runs, over), fontsize=9)
     ax.grid(axis='y', alpha=.3)
     fig.suptitle(title, fontsize=11)
@@ -430,7 +430,7 @@ def plot_intervals(sig:pd.DataFrame, # `rsacfn.experiments.significance.signific
              label=f'difference, these models: {pct} paired bootstrap' + (f' ({2 * B:,} replicates)' if B else ''))
     if method:
         b.hlines(y + .22, s[f'mdiff_{metric}_low'], s[f'mdiff_{metric}_high'], color='k', lw=1.2,
-                 label=f'difference, the methods: {pct} paired t over seeds')
+                 label=f'difference, the methods: {pct} paired t over seeds and folds')
     b.plot(s[f'diff_{metric}'], y, 'o', color='k', ms=4); b.axvline(0, color='k', lw=.8)
     lo, hi = b.get_xlim(); b.set_xlim(min(lo, -.05 * (hi - lo)), max(hi, .05 * (hi - lo)))  # 0 clear of the frame
     b.set_xlabel(f'{name} minus {method_title(baseline)}'); b.grid(axis='x', alpha=.3)
