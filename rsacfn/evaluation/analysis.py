@@ -206,6 +206,7 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
 def _write_evaluation(out:Path, model, data_path, pred, metrics, skipped, overwrite:bool):
     "Replace what rsacfn wrote in `out` by the predictions, figures and (last: a whole result's mark) metrics.json."
     from rsacfn.evaluation.figures import plot_confusion, plot_dimensions, plot_reliability, plot_reliance, save_figure
+    from rsacfn.models.registry import method_title
     created = claim(out, 'evaluation', 'choose another `out`, a new or empty folder')
     name, method = Path(data_path).name, model.config.method
     with run_lock(out, 'choose another `out`'):
@@ -214,7 +215,7 @@ def _write_evaluation(out:Path, model, data_path, pred, metrics, skipped, overwr
         try:
             with atomic_write(out/'predictions.csv', newline='') as f: pred.to_csv(f, index=False)
             if skipped is not None: write_skip_report(out/'skipped_segments.csv', skipped)
-            title = f'{method} on {name}'
+            title = f'{method_title(method)} on {name}'  # the method as the paper writes it
             save_figure(plot_confusion(metrics['confusion'], model.config.class_names,
                                        f"{title}: weighted F1 {metrics['weighted_f1']:.3f}"), out/'confusion.png')
             if model.config.dimensions: save_figure(plot_dimensions(pred, title), out/'dimensions.png')

@@ -6,9 +6,10 @@
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['collect_attention', 'save_attention', 'load_attention', 'plot_attention_by_emotion', 'plot_feature_profile',
-           'attention_figures', 'save_figure', 'plot_confusion', 'plot_reliability', 'plot_settings', 'plot_curves',
-           'plot_f1_bars', 'plot_dimensions', 'plot_reliance', 'plot_reliance_sweep', 'plot_intervals']
+__all__ = ['collect_attention', 'save_attention', 'load_attention', 'uniform_norm', 'plot_attention_by_emotion',
+           'plot_feature_profile', 'attention_figures', 'run_label', 'save_figure', 'metric_label', 'runs_label',
+           'plot_confusion', 'plot_reliability', 'plot_settings', 'plot_curves', 'plot_f1_bars', 'plot_dimensions',
+           'plot_reliance', 'plot_reliance_sweep', 'p_text', 'plot_intervals']
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #ff726604
 import numpy as np
@@ -23,7 +24,8 @@ from ..data.batching import EmotionDataset
 from .metrics import (LOWER_IS_BETTER, METRIC_NAMES, calibration_metrics, dimension_metrics,
                                        reliability_table)
 from .inference import infer
-from ..models.registry import get_method
+from ..models.registry import get_method, method_title
+from .stats import min_p
 from ..files import atomic_write
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #a25ad266
@@ -91,44 +93,60 @@ def _blocks(A:np.ndarray, max_cells:int):
     return np.nanmean(P.reshape(m // k, k, m // k, k), axis=(1, 3)), k
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #3930dbac
-def _feature_axes(ax, n:int, boundary:int, k:int, first_col:bool, last_row:bool):
-    "Label a map's axes: which features are audio and which text (a joint map), or the positions; rows attend to columns."
+def _feature_axes(ax, n:int, boundary:int, first_col:bool, last_row:bool):
+    "Tick a map's axes at feature indices (rows attend to columns); mark where the text features begin (a joint map)."
+    idx = [int(i) for i in MaxNLocator(5, integer=True).tick_values(0, n - 1) if 0 <= i <= n - 1]
+    ax.set_xticks([i + .5 for i in idx], idx); ax.set_yticks([i + .5 for i in idx], idx)  # at the features' centres
+    ax.tick_params(labelsize=7, length=2)
+    ax.set_xlim(0, n); ax.set_ylim(n, 0)
     if boundary:
-        for set_ticks in (ax.set_xticks, ax.set_yticks):
-            set_ticks([boundary / k / 2, (boundary + n) / k / 2], ['audio', 'text'])
-        ax.tick_params(length=0, labelsize=8); ax.tick_params(axis='x', labelrotation=0)
-        for f in (ax.axvline, ax.axhline): f(boundary / k, color='white', lw=1, ls='--')
-    else: ax.set_xticks([]); ax.set_yticks([])
-    if last_row: ax.set_xlabel('attended feature', fontsize=9)
-    if first_col: ax.set_ylabel('attending feature', fontsize=9)
+        for f in (ax.axvline, ax.axhline): f(boundary, color='k', lw=.8, ls='--')
+    part = f' (audio 0-{boundary - 1} | text {boundary}-{n - 1})' if boundary else ''
+    if last_row: ax.set_xlabel('attended feature' + part, fontsize=8)
+    if first_col: ax.set_ylabel('attending feature', fontsize=8)
+
+def uniform_norm(maps, n:int):
+    """A colour scale on which uniform attention (every weight 1/n) is the neutral middle: 0 to 1/n below it, 1/n up to
+    the largest weight (at least 2/n) above it. A map that is uniform up to noise reads as uniform, not as a pattern."""
+    from matplotlib.colors import TwoSlopeNorm
+    u = 1 / n
+    return TwoSlopeNorm(vcenter=u, vmin=0, vmax=max(2 * u, *(float(np.nanmax(A)) for A in maps)))
 
 def plot_attention_by_emotion(by_emotion:np.ndarray, # (C, n, n) mean attention per emotion
                               class_names, # the C class names
                               labels=None, # the utterances' labels: emotions without any are left out
                               boundary:int=0, # index of the first text feature (rsa), 0 for none
                               title:str='', max_cells:int=128):
-    "One heatmap per emotion of its mean attention map (rows attend to columns), all on one colour scale."
+    """One heatmap per emotion of its mean attention map (rows attend to columns), ticked at feature indices, all on one
+    colour scale centred at uniform attention (`uniform_norm`: white is 1/n, red above it, blue below)."""
     keep = [c for c in range(len(class_names)) if labels is None or (np.asarray(labels) == c).any()]
     cols = min(4, len(keep)); rows = int(np.ceil(len(keep) / cols))
+    n = by_emotion.shape[-1]
     maps = {c: _blocks(by_emotion[c], max_cells) for c in keep}
-    vmin = min(float(np.nanmin(A)) for A, _ in maps.values()); vmax = max(float(np.nanmax(A)) for A, _ in maps.values())
-    fig = _figure(figsize=(3.4 * cols + 1, 3.3 * rows), layout='constrained'); axes = fig.subplots(rows, cols, squeeze=False)
+    norm = uniform_norm([A for A, _ in maps.values()], n)
+    dev = max(float(np.nanmax(np.abs(by_emotion[c] - 1 / n))) for c in keep) * n  # relative to 1/n
+    fig = _figure(figsize=(2.8 * cols + 1.2, 3.4 * rows + .6), layout='constrained')
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat[len(keep):]: ax.axis('off')
     for i, (ax, c) in enumerate(zip(axes.flat, keep)):
         A, k = maps[c]
-        sns.heatmap(A, ax=ax, cmap='viridis', vmin=vmin, vmax=vmax, cbar=False, square=True, rasterized=True)
-        n = '' if labels is None else f' (n={(np.asarray(labels) == c).sum()})'
-        ax.set_title(f'{class_names[c]}{n}', fontsize=10)
-        _feature_axes(ax, by_emotion.shape[-1], boundary, k, i % cols == 0, i // cols == rows - 1 or i + cols >= len(keep))
-    fig.colorbar(axes.flat[0].collections[0], ax=axes, shrink=.8, label='mean attention weight')
-    fig.suptitle(title + (' (dashed: audio | text)' if boundary else ''), fontsize=11)
+        ax.imshow(A, cmap='RdBu_r', norm=norm, interpolation='nearest', extent=(0, A.shape[1] * k, A.shape[0] * k, 0))
+        count = '' if labels is None else f' (n={(np.asarray(labels) == c).sum()})'
+        ax.set_title(f'{class_names[c]}{count}', fontsize=10)
+        _feature_axes(ax, n, boundary, i % cols == 0, i // cols == rows - 1 or i + cols >= len(keep))
+    bar = fig.colorbar(axes.flat[0].images[0], ax=axes, shrink=.8, pad=.01,
+                       label=f'mean attention weight (white: uniform, 1/{n} = {1 / n:.3g})')
+    bar.ax.axhline(1 / n, color='k', lw=.8)
+    note = f'largest deviation from uniform attention (1/{n}): {dev * 100:.0f} %'
+    if k > 1: note += f'; cells average blocks of {k} x {k} features'
+    fig.suptitle(f'{title}\n{note}' if title else note, fontsize=10)
     return fig
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #79c97f33
 def plot_feature_profile(profile:np.ndarray, # (N, n) attention each feature receives, per utterance
                          labels, # (N,) class ids; 0 is neutral
                          boundary:int=0, title:str=''):
-    "Attention received per feature, neutral versus non-neutral utterances (mean and its standard error)."
+    "Attention received per feature, neutral versus non-neutral utterances (mean and standard error), against uniform."
     labels = np.asarray(labels)
     fig = _figure(figsize=(10, 3.2)); ax = fig.subplots()
     for name, sel, color in (('neutral', labels == 0, 'tab:gray'), ('non-neutral', labels != 0, 'tab:red')):
@@ -137,9 +155,11 @@ def plot_feature_profile(profile:np.ndarray, # (N, n) attention each feature rec
         x = np.arange(len(m))
         ax.plot(x, m, color=color, lw=0.8, label=f'{name} (n={sel.sum()})')
         ax.fill_between(x, m - se, m + se, color=color, alpha=0.25)
+    ax.axhline(1 / profile.shape[1], color='k', ls=':', lw=1, label=f'uniform (1/{profile.shape[1]})')
     if boundary: ax.axvline(boundary, color='k', ls='--', lw=1, label='audio | text')
-    ax.set_xlabel('feature')
-    ax.set_ylabel('attention received')
+    n = profile.shape[1]
+    ax.set_xlabel('feature' + (f' (audio 0-{boundary - 1} | text {boundary}-{n - 1})' if boundary else ''))
+    ax.set_ylabel('attention received (mean ± s.e.)')
     ax.set_title(title)
     ax.legend(loc='upper right', fontsize=8)
     fig.tight_layout()
@@ -147,24 +167,47 @@ def plot_feature_profile(profile:np.ndarray, # (N, n) attention each feature rec
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #90c732ad
 def attention_figures(arrays:dict, # `collect_attention`'s output
-                      method:str='' # used in titles
+                      method:str='', # used in titles, by its `method_title`
+                      run:str='' # which model: e.g. `run_label(seed=42)`; '' says nothing
                      ) -> dict: # name -> figure
     "Every attention picture of a run: a per-emotion heatmap per map, and rsa's neutral vs non-neutral profile."
     names, figs = arrays['class_names'].tolist(), {}
+    who = ', '.join(x for x in (method_title(method) if method else '', run) if x)
     for key in [k[:-len('_by_emotion')] for k in arrays if k.endswith('_by_emotion')]:
         b = int(arrays.get(f'{key}_boundary', 0))
         figs[f'attention_{key}'] = plot_attention_by_emotion(arrays[f'{key}_by_emotion'], names, arrays['labels'], b,
-                                                             f'{method}: {key} attention, mean per emotion')
+                                                             f'{who}: {key} attention, mean per emotion')
         if b:  # a map over the joined [audio; text] features (the registration's `joint`): what each feature receives
             figs['attention_profile'] = plot_feature_profile(arrays[f'{key}_profile'], arrays['labels'], b,
-                                                             f'{method}: attention each feature receives')
+                                                             f'{who}: attention each feature receives')
     return figs
+
+def run_label(seed=None, fold=None, runs:int|None=None) -> str:
+    "Which trained model a figure shows, for its title: 'seed 42', 'seed 42, fold 3', or the first of how many runs."
+    def given(x): return x is not None and not pd.isna(x)
+    out = ', '.join(f'{k} {int(v)}' for k, v in (('seed', seed), ('fold', fold)) if given(v))
+    return out + (f' (one of {runs} runs)' if out and runs and runs > 1 else '')
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #4f6b5377
 def save_figure(fig, path, dpi:int=110):
     "Save a figure as PNG atomically, then close it."
     with atomic_write(path, 'wb') as f: fig.savefig(f, format='png', dpi=dpi, bbox_inches='tight')
     plt.close(fig)
+
+def metric_label(metric:str) -> str:
+    "A metric as a figure names it: 'Weighted F1', 'Macro F1', 'UAR', 'Accuracy'."
+    name = METRIC_NAMES.get(metric, metric.replace('_', ' '))
+    return name[:1].upper() + name[1:]
+
+def runs_label(seeds=(), folds=()) -> str:
+    "What each mean is over, for a caption: 'n = 3 seeds (42, 43, 44)', 'n = 15 runs: 3 seeds × 5 folds', 'a single run'."
+    seeds = [int(x) for x in seeds if not pd.isna(x)]; folds = [int(x) for x in folds if not pd.isna(x)]
+    if len(seeds) * max(len(folds), 1) <= 1:
+        return 'a single run' + (f' (seed {seeds[0]})' if seeds else '')
+    if not folds:
+        return f'n = {len(seeds)} seeds ({", ".join(map(str, seeds))})'
+    return (f'n = {len(seeds) * len(folds)} runs: {len(seeds)} seed{"s" * (len(seeds) > 1)} × {len(folds)} '
+            f'fold{"s" * (len(folds) > 1)}')
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #f92b532d
 def plot_confusion(confusion, # (C, C) counts, rows true, columns predicted
@@ -203,20 +246,21 @@ def plot_settings(cmp:pd.DataFrame, # `rsacfn.experiments.significance.compare_s
                   metrics=('macro_f1', 'uar', 'rater_jsd', 'ece'), title:str=''):
     "Training settings side by side: per metric, each method's mean and 95 % interval per setting."
     methods, settings = list(dict.fromkeys(cmp.method)), list(dict.fromkeys(cmp.setting))
-    fig = _figure(figsize=(2.9 * len(metrics), .27 * len(settings) * len(methods) + 1.6))
+    fig = _figure(figsize=(2.9 * len(metrics), .27 * len(settings) * len(methods) + 1.8))
     axes = np.atleast_1d(fig.subplots(1, len(metrics), sharey=True))
     for ax, m in zip(axes, metrics):
         for k, method in enumerate(methods):
             t = cmp[cmp.method == method].set_index('setting').reindex(settings)
             y = np.arange(len(settings)) + (k - (len(methods) - 1) / 2) * .28
             err = np.nan_to_num(np.stack([t[m] - t[f'{m}_low'], t[f'{m}_high'] - t[m]]))
-            ax.errorbar(t[m], y, xerr=err, fmt='o', ms=4, capsize=2, color=f'C{k}', label=method)
+            ax.errorbar(t[m], y, xerr=err, fmt='o', ms=4, capsize=2, color=f'C{k}', label=method_title(method))
             if baseline in t.index: ax.axvline(t.loc[baseline, m], color=f'C{k}', ls=':', lw=1)
-        ax.set_title(METRIC_NAMES.get(m, m) + (' (lower is better)' if m in LOWER_IS_BETTER else ''), fontsize=9)
+        ax.set_title(metric_label(m) + (' (lower is better)' if m in LOWER_IS_BETTER else ''), fontsize=9)
         ax.grid(axis='x', alpha=.3)
     axes[0].set_yticks(range(len(settings)), settings); axes[0].invert_yaxis()
     axes[-1].legend(fontsize=8, loc='best')
-    fig.suptitle(title, fontsize=10); fig.tight_layout()
+    note = f'dots: mean over runs; bars: 95 % interval over folds (each the mean of its seeds); dotted: {baseline}'
+    fig.suptitle(f'{title}\n{note}' if title else note, fontsize=10); fig.tight_layout()
     return fig
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #9eb2cf85
@@ -225,8 +269,8 @@ def plot_curves(history:pd.DataFrame, # metrics.jsonl as a table
     "Training loss and validation weighted F1, macro F1 and UAR per epoch."
     fig = _figure(figsize=(9, 3.2)); a, b = fig.subplots(1, 2)
     a.plot(history.epoch, history.train_loss, marker='o'); a.set_xlabel('epoch'); a.set_ylabel('training loss')
-    for m in ('weighted_f1', 'macro_f1', 'uar'): b.plot(history.epoch, history[m], marker='o', label=m)
-    b.set_xlabel('epoch'); b.set_ylabel('validation'); b.legend(fontsize=8); b.set_ylim(0, 1)
+    for m in ('weighted_f1', 'macro_f1', 'uar'): b.plot(history.epoch, history[m], marker='o', label=metric_label(m))
+    b.set_xlabel('epoch'); b.set_ylabel('score on the validation split'); b.legend(fontsize=8); b.set_ylim(0, 1)
     for ax in (a, b):  # epochs are whole: a tick at each (a tick at 0.96 or 1.5 says nothing)
         if len(history) <= 12: ax.set_xticks(history.epoch.tolist())
         else: ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -234,28 +278,35 @@ def plot_curves(history:pd.DataFrame, # metrics.jsonl as a table
     return fig
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #4681645c
-def plot_f1_bars(table:pd.DataFrame, # one row per method: weighted_f1_mean/_std, macro_f1_mean/_std
-                 title:str=''):
-    "Weighted and macro F1 per method, mean with standard-deviation error bars."
+def _spread_note(runs, over:str|None) -> str:
+    "What a bar chart's bars and error bars are, from each method's number of runs (or `over`, e.g. `runs_label`)."
+    runs = pd.Series(runs, dtype=float).dropna()
+    if not len(runs): return f'bars: mean{" over " + over if over else ""}; error bars: ± 1 standard deviation'
+    if over is None: over = 'a single run' if runs.max() <= 1 else f'n = {int(runs.max())} runs'
+    if runs.max() <= 1: return f'{over} per method: no error bars'
+    fewer = ' (fewer where a run failed)' if runs.min() < runs.max() else ''
+    return f'bars: mean over {over}{fewer}; error bars: ± 1 standard deviation'
+
+def plot_f1_bars(table:pd.DataFrame, # one row per method: weighted_f1_mean/_std, macro_f1_mean/_std (and runs, failed)
+                 title:str='',
+                 over:str|None=None # what the means are over (`runs_label`); None: 'n = <runs> runs'
+                ):
+    "Weighted and macro F1 per method (by its `method_title`), mean with standard-deviation error bars."
     t = table.reset_index(drop=True)
     x, w = np.arange(len(t)), 0.38
-    fig = _figure(figsize=(max(6, 0.8 * len(t) + 2), 3.8)); ax = fig.subplots()
+    runs = t.runs - t.get('failed', 0) if 'runs' in t else []
+    fig = _figure(figsize=(max(6, 0.8 * len(t) + 2), 4)); ax = fig.subplots()
     for i, (m, color) in enumerate((('weighted_f1', 'tab:blue'), ('macro_f1', 'tab:orange'))):
-        ax.bar(
-            x + (i - 0.5) * w,
-            t[f'{m}_mean'],
-            w,
-            yerr=t[f'{m}_std'].fillna(0),
-            capsize=3,
-            color=color,
-            label=m.replace('_f1', ' F1'),
-        )
-    ax.set_xticks(x, t['method'], rotation=30, ha='right')
+        err = t[f'{m}_std']  # none with one run: no error bar drawn, not one of zero height
+        ax.bar(x + (i - 0.5) * w, t[f'{m}_mean'], w, yerr=None if err.isna().all() else err.fillna(0), capsize=3,
+               color=color, label=metric_label(m))
+    ax.set_xticks(x, [method_title(m) for m in t['method']], rotation=30, ha='right')
     ax.set_ylim(0, 1)
-    ax.set_ylabel('F1')
-    ax.legend()
-    ax.set_title(title)
+    ax.set_ylabel('F1 on the validation split')
+    ax.legend(loc='upper left', bbox_to_anchor=(1, 1), fontsize=8)  # beside the bars, never over one
+    ax.set_title(_spread_note(runs, over), fontsize=9)
     ax.grid(axis='y', alpha=.3)
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
@@ -283,20 +334,35 @@ def plot_dimensions(pred:pd.DataFrame, # a predictions table with `<dim>` (rated
     return fig
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #8e98f139
+def _label_zero_bars(ax):
+    "Write 0 on bars of height 0, so that a bar at zero is not read as a missing one."
+    for bar in ax.patches:
+        if bar.get_height() == 0:
+            ax.annotate('0', (bar.get_x() + bar.get_width() / 2, 0), xytext=(0, 1), textcoords='offset points',
+                        ha='center', va='bottom', fontsize=7, color='0.3')
+
 def plot_reliance(result:dict, # `rsacfn.evaluation.analysis.reliance`'s output
                   title:str=''):
-    "One model's modality reliance: accuracy by where segments show their emotion (if known), and F1 per class, intact and with each modality removed."
+    """One model's modality reliance: accuracy by where segments show their emotion (if known; groups without segments
+    left out, each named with its size), and F1 per class, intact and with each modality removed."""
     by_group, per_class = pd.DataFrame(result['by_group']), pd.DataFrame(result['per_class'])
+    sizes = result.get('group_sizes') or {}
+    by_group = by_group[[sizes.get(str(g), 1) > 0 for g in by_group.index]].dropna(how='all')
+    by_group.index = [str(g).replace(' and ', ' and\n') + (f'\n(n={sizes[str(g)]})' if str(g) in sizes else '')
+                      for g in by_group.index]
     panels = [(by_group, 'accuracy', 'segments by where their emotion shows')] if len(by_group) else []
     panels.append((per_class, 'F1', 'class'))
-    fig = _figure(figsize=(5.5 * len(panels), 3.8)); axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    fig = _figure(figsize=(5.5 * len(panels), 3.9)); axes = np.atleast_1d(fig.subplots(1, len(panels)))
     for ax, (t, what, xlabel) in zip(axes, panels):
         t = t[[c for c in result['conditions'] if c in t]]
-        t.plot.bar(ax=ax, rot=25, width=.8, color=['tab:grey', 'tab:blue', 'tab:orange'][:t.shape[1]])
+        groups = what == 'accuracy'  # the group names wrap onto lines of their own; class names are short, rotated
+        t.plot.bar(ax=ax, rot=0 if groups else 25, width=.8, color=['tab:grey', 'tab:blue', 'tab:orange'][:t.shape[1]])
         ax.set_ylim(0, 1); ax.set_ylabel(what); ax.set_xlabel(xlabel); ax.grid(axis='y', alpha=.3)
+        _label_zero_bars(ax)
         # one legend, beside the bars
         ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1, 1)) if ax is axes[-1] else ax.get_legend().remove()
-        for lbl in ax.get_xticklabels(): lbl.set_ha('right')
+        if not groups:
+            for lbl in ax.get_xticklabels(): lbl.set_ha('right')
     fig.suptitle(title); fig.tight_layout()
     return fig
 
@@ -304,58 +370,74 @@ def plot_reliance(result:dict, # `rsacfn.evaluation.analysis.reliance`'s output
 def plot_reliance_sweep(
     drops: pd.DataFrame,  # one row per run: method, drop_audio, drop_text (macro F1 lost when that modality is removed)
     title: str = '',
+    over: str | None = None,  # what the means are over (`runs_label`); None: 'n = <runs> runs'
 ):
     "Per fusion method: macro F1 lost when the audio, or the transcript, is replaced by a neutral input (mean ± std over runs)."
     g = drops.groupby('method', sort=False)[['drop_audio', 'drop_text']]
-    mean, std = g.mean(), g.std().fillna(0)
-    fig = _figure(figsize=(max(6, .8 * len(mean) + 2), 3.8)); ax = fig.subplots()
+    mean, std = g.mean(), g.std()
+    mean.index = [method_title(m) for m in mean.index]
+    fig = _figure(figsize=(max(6, .8 * len(mean) + 2), 4)); ax = fig.subplots()
     mean.rename(columns={'drop_audio': 'audio removed', 'drop_text': 'text removed'}).plot.bar(
-        ax=ax, yerr=std.values.T, capsize=3, rot=30, width=.75, color=['tab:blue', 'tab:orange'])
-    ax.set_ylabel('macro F1 lost'); ax.axhline(0, color='k', lw=.8); ax.grid(axis='y', alpha=.3); ax.set_title(title)
+        ax=ax, yerr=None if std.isna().all().all() else std.fillna(0).values.T, capsize=3, rot=30, width=.75,
+        color=['tab:blue', 'tab:orange'])
+    ax.set_ylabel('macro F1 lost'); ax.axhline(0, color='k', lw=.8); ax.grid(axis='y', alpha=.3)
+    ax.set_title(_spread_note(g.size(), over), fontsize=9); ax.legend(fontsize=8)
     for lbl in ax.get_xticklabels(): lbl.set_ha('right')
+    fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return fig
 
 # %% ../../nbs/30_evaluation/35_figures.ipynb #ef7d718d
+def p_text(p, least:float=0.) -> str:
+    """A p-value as figures and tables write it, always to three decimals: 'p = 0.042', 'p < 0.001'; the paired
+    bootstrap's smallest p (`least`: 2/(B + 1)) as 'p ≤ 0.005', or 'p < 0.001' where that is below 0.001."""
+    if pd.isna(p): return ''
+    if least and p <= least + 1e-12: return 'p < 0.001' if least < .001 else f'p ≤ {least:.3f}'
+    return 'p < 0.001' if p < .001 else f'p = {p:.3f}'
+
+def _p_column(ax, s:pd.DataFrame, y, metric:str, baseline:str, B:int, method:bool):
+    "The tests' p-values as a column of text beside the differences, one row per method, clear of the bars."
+    ax.axis('off')
+    cols = [('p, models', f'p_{metric}', min_p(2 * B) if B else 0., 0.)]
+    if method: cols.append(('p, method', f'mp_{metric}', 0., .55))
+    for head, key, least, x in cols:
+        ax.text(x, 1.005, head, transform=ax.transAxes, fontsize=8, fontweight='bold', va='bottom')
+        for yi, r in zip(y, s.to_dict('records')):
+            text = '(baseline)' if r['method'] == baseline else p_text(r.get(key, np.nan), least)
+            ax.text(x, yi, text, transform=ax.get_yaxis_transform(), fontsize=8, va='center')
+
 def plot_intervals(sig:pd.DataFrame, # `rsacfn.experiments.significance.significance`'s table
-                   metric:str='macro_f1', baseline:str='early_fusion', title:str=''):
-    "Left: each method's mean, its interval over segments (thick) and over seeds and folds (thin). Right: both tests against `baseline`."
+                   metric:str='macro_f1', baseline:str='early_fusion', title:str='',
+                   level:float=.95): # the intervals' level (`significance`'s)
+    """Left: each method's mean, its interval over segments (thick) and over seeds and folds (thin; two runs or more).
+    Middle: the difference from `baseline`, both tests. Right: their p-values. The legend lists only what is drawn."""
     s = sig.iloc[::-1].reset_index(drop=True)
-    y = np.arange(len(s))
-    fig = _figure(figsize=(10, .45 * len(s) + 2.2)); a, b = fig.subplots(1, 2, sharey=True)
-    a.hlines(
-        y, s[f'{metric}_seed_low'], s[f'{metric}_seed_high'], color='tab:grey', lw=1.2, label='seeds and folds (t)'
-    )
-    a.hlines(y, s[f'{metric}_boot_low'], s[f'{metric}_boot_high'], color='tab:blue', lw=4, alpha=.6,
-             label='validation segments (bootstrap)')
+    y, name, pct = np.arange(len(s)), metric_label(metric), f'{level:.0%}'.replace('%', ' %')
+    B = int(s.B.dropna().iloc[0]) if 'B' in s and s.B.notna().any() else 0
+    seeds = s[f'{metric}_seed_low'].notna().any()
+    method = f'mdiff_{metric}_low' in s and s[f'mdiff_{metric}_low'].notna().any()
+    fig = _figure(figsize=(11, .4 * len(s) + 2.4), layout='constrained')
+    a, b, c = fig.subplots(1, 3, sharey=True, gridspec_kw=dict(width_ratios=(1, 1, .42 if method else .22)))
+    a.hlines(y, s[f'{metric}_boot_low'], s[f'{metric}_boot_high'], color='tab:blue', lw=5, alpha=.55,
+             label=f'{pct} interval over validation segments (percentile bootstrap' + (f', B = {B:,})' if B else ')'))
+    if seeds:
+        a.hlines(y, s[f'{metric}_seed_low'], s[f'{metric}_seed_high'], color='0.2', lw=1.2,
+                 label=f'{pct} interval over seeds and folds (t)')
     a.plot(s[f'{metric}_mean'], y, 'o', color='k', ms=4)
-    below = dict(fontsize=8, loc='upper center', bbox_to_anchor=(.5, -.18 - .6 / (len(s) + 2)), ncol=2, frameon=False)
-    a.set_yticks(y, s.method); a.set_xlabel(metric.replace('_', ' ')); a.legend(**below); a.grid(axis='x', alpha=.3)
-    b.hlines(y, s[f'diff_{metric}_low'], s[f'diff_{metric}_high'], color='tab:orange', lw=4, alpha=.6,
-             label='these models (paired bootstrap)')
-    if f'mdiff_{metric}_low' in s:
-        b.hlines(
-            y + 0.22,
-            s[f'mdiff_{metric}_low'],
-            s[f'mdiff_{metric}_high'],
-            color='k',
-            lw=1.2,
-            label='the methods (paired t)',
-        )
+    a.set_yticks(y, [method_title(m) for m in s.method]); a.set_ylim(-.6, len(s) - .4)
+    a.set_xlabel(name); a.grid(axis='x', alpha=.3)
+    b.hlines(y, s[f'diff_{metric}_low'], s[f'diff_{metric}_high'], color='tab:orange', lw=5, alpha=.6,
+             label=f'difference, these models: {pct} paired bootstrap' + (f' ({2 * B:,} replicates)' if B else ''))
+    if method:
+        b.hlines(y + .22, s[f'mdiff_{metric}_low'], s[f'mdiff_{metric}_high'], color='k', lw=1.2,
+                 label=f'difference, the methods: {pct} paired t over seeds and folds')
     b.plot(s[f'diff_{metric}'], y, 'o', color='k', ms=4); b.axvline(0, color='k', lw=.8)
-    # the bootstrap's smallest p
-    least = 2 / (2 * int(s.B.dropna().iloc[0]) + 1) if 'B' in s and s.B.notna().any() else 0
-    for yi, r in zip(y, s.to_dict('records')):
-        p, mp = r.get(f'p_{metric}', np.nan), r.get(f'mp_{metric}', np.nan)
-        if pd.isna(p): continue
-        text = f'p≤{least:.4f}' if p <= least + 1e-12 else 'p<0.001' if p < .001 else f'p={p:.3f}'
-        b.annotate(
-            text + ('' if pd.isna(mp) else f'; method p={mp:.3f}'),
-            (1.01, yi),
-            xycoords=('axes fraction', 'data'),
-            fontsize=7,
-            va='center',
-        )
-    b.set_xlabel(f'{metric.replace("_", " ")} minus {baseline}\'s'); b.grid(axis='x', alpha=.3); b.legend(**below)
-    fig.suptitle(title); fig.tight_layout()
+    lo, hi = b.get_xlim(); b.set_xlim(min(lo, -.05 * (hi - lo)), max(hi, .05 * (hi - lo)))  # 0 clear of the frame
+    b.set_xlabel(f'{name} minus {method_title(baseline)}'); b.grid(axis='x', alpha=.3)
+    _p_column(c, s, y, metric, baseline, B, method)
+    handles = [h for ax in (a, b) for h in ax.get_legend_handles_labels()[0]]
+    fig.legend(handles=handles, loc='outside lower center', ncol=2, fontsize=8, frameon=False)
+    note = '' if seeds else 'one run per method: no interval over seeds and folds'
+    if not method: note += ('; ' if note else '') + 'no method-level test (it needs two or more seeds or folds)'
+    fig.suptitle(title + (f'\n{note}' if note else ''), fontsize=10)
     return fig

@@ -9,19 +9,19 @@ from pathlib import Path
 import pandas as pd
 from ..config import TrainConfig
 from ..files import atomic_write
-from ..models.registry import METHODS
+from ..models.registry import METHODS, method_title
 from ..models.multimodal import MultiModel
 from ..training.prepare import load_split
 from ..training.loop import train
 from ..evaluation.figures import (attention_figures, collect_attention, plot_confusion, plot_curves,
                                        plot_dimensions, plot_reliance)
-from ..evaluation.figures import save_attention, save_figure
+from ..evaluation.figures import run_label, save_attention, save_figure
 from ..evaluation.analysis import cue_groups, reliance
 from ..evaluation.attribution import explain
 
 # %% auto #0
-__all__ = ['EXPLAIN', 'class_names', 'training_figures', 'needs_model', 'best_model', 'attention_step', 'reliance_step',
-           'extra_figures', 'explanation_step', 'write_record', 'run_experiment']
+__all__ = ['EXPLAIN', 'class_names', 'run_title', 'training_figures', 'needs_model', 'best_model', 'attention_step',
+           'reliance_step', 'extra_figures', 'explanation_step', 'write_record', 'run_experiment']
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #b91ed811
 def _saved(run_dir:Path, figures:dict) -> dict:
@@ -34,14 +34,22 @@ def class_names(cfg:TrainConfig) -> list[str]:
     "The emotions of a trained run, in its model's order."
     return list(MultiModel.config_class.from_pretrained(cfg.run_dir/'best').class_names)
 
+def _run(cfg:TrainConfig) -> str:
+    "'seed 42', or 'seed 42, fold 3' on session folds (the random split has no fold)."
+    return run_label(cfg.seed, cfg.fold if cfg.split == 'session' else None)
+
+def run_title(cfg:TrainConfig) -> str:
+    "Which model a run's figures show, at the head of their titles: the method's paper name, its seed (and fold)."
+    return f'{method_title(cfg.method)}, {_run(cfg)}'
+
 # %% ../../nbs/50_experiments/52_experiment.ipynb #71586ae0
 def training_figures(cfg:TrainConfig, # a trained run's configuration
                      result:dict # what `train` returned
                     ) -> dict: # {file name: figure}
     "The training curves and the best epoch's confusion matrix: `curves.png` and `confusion.png` in the run folder."
     history = pd.read_json(cfg.run_dir/'metrics.jsonl', lines=True)
-    title = f'{cfg.method}: best epoch ({result["epoch"]}), weighted F1 {result["weighted_f1"]:.3f}'
-    return _saved(cfg.run_dir, {'curves.png': plot_curves(history, f'{cfg.method}, seed {cfg.seed}'),
+    title = f'{run_title(cfg)}: best epoch ({result["epoch"]}), weighted F1 {result["weighted_f1"]:.3f}'
+    return _saved(cfg.run_dir, {'curves.png': plot_curves(history, run_title(cfg)),
                                 'confusion.png': plot_confusion(result['confusion'], class_names(cfg), title)})
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #367ffed3
@@ -64,7 +72,8 @@ def attention_step(cfg:TrainConfig, # a trained run's configuration
     if not METHODS[cfg.method].attention: return {}
     arrays = collect_attention(model, valid, batch_size=cfg.val_batch_size)
     save_attention(arrays, cfg.run_dir/'attention.npz')
-    return _saved(cfg.run_dir, {f'{k}.png': f for k, f in attention_figures(arrays, cfg.method).items()})
+    figs = attention_figures(arrays, cfg.method, _run(cfg) + ', validation split')
+    return _saved(cfg.run_dir, {f'{k}.png': f for k, f in figs.items()})
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #83e5bce5
 def reliance_step(cfg:TrainConfig, model:MultiModel, valid:pd.DataFrame) -> tuple:
@@ -73,7 +82,7 @@ def reliance_step(cfg:TrainConfig, model:MultiModel, valid:pd.DataFrame) -> tupl
     if len(METHODS[cfg.method].modalities) != 2: return None, {}
     rel = reliance(model, valid, batch_size=cfg.val_batch_size, groups=cue_groups(cfg.data_path))
     with atomic_write(cfg.run_dir/'reliance.json') as f: json.dump(rel, f, indent=1)
-    title = f'{cfg.method}: intact, and with one modality replaced by its mean'
+    title = f'{run_title(cfg)}: intact, and with one modality replaced by its mean'
     return rel, _saved(cfg.run_dir, {'reliance.png': plot_reliance(rel, title)})
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #49171604
@@ -82,11 +91,11 @@ def extra_figures(cfg:TrainConfig, result:dict) -> dict:
     on a second corpus (`eval_confusion.png`, with `eval_data_path`)."""
     figures = {}
     if cfg.va_weight > 0:
-        title = f'{cfg.method}: valence and arousal, best epoch ({result["epoch"]})'
+        title = f'{run_title(cfg)}: valence and arousal, best epoch ({result["epoch"]})'
         figures['dimensions.png'] = plot_dimensions(pd.read_csv(cfg.run_dir/'predictions.csv'), title)
     if cfg.eval_data_path:
         confusion = json.loads((cfg.run_dir/'eval_metrics.json').read_text())['confusion']
-        title = f'{cfg.method} on {Path(cfg.eval_data_path).name}: weighted F1 {result["eval_weighted_f1"]:.3f}'
+        title = f'{run_title(cfg)} on {Path(cfg.eval_data_path).name}: weighted F1 {result["eval_weighted_f1"]:.3f}'
         figures['eval_confusion.png'] = plot_confusion(confusion, class_names(cfg), title)
     return _saved(cfg.run_dir, figures)
 

@@ -110,10 +110,10 @@ def _tests(pairs, preds, coded, n_classes, B, level) -> dict:
 
 # %% ../../nbs/50_experiments/57_significance.ipynb #bdea4ac8
 def _p(p, B:int) -> str:
-    "A p-value as the table writes it: never 0, the bootstrap's smallest as `p ≤ 2/(B + 1)`."
-    if pd.isna(p): return ''
-    if B and p <= min_p(2 * B) + 1e-12: return f'p≤{min_p(2 * B):.4f}'
-    return 'p<0.001' if p < .001 else f'p={p:.3f}'
+    """A p-value as the table writes it, as the figures do (`rsacfn.evaluation.figures.p_text`): never 0, three
+    decimals, the paired bootstrap's smallest (2/(2B + 1)) as `p ≤ ...` or `p < 0.001`."""
+    from rsacfn.evaluation.figures import p_text  # matplotlib is imported only where a p is written
+    return p_text(p, min_p(2 * B) if B else 0.)
 
 # %% ../../nbs/50_experiments/57_significance.ipynb #0ecb7dac
 def significance_markdown(sig:pd.DataFrame, # `significance`'s table
@@ -290,7 +290,7 @@ def settings_markdown(cmp:pd.DataFrame, # `compare_settings`' table
             cell = f'{getattr(r, m):.3f} {_iv(getattr(r, f"{m}_low"), getattr(r, f"{m}_high"))}'.strip()
             if r.setting != baseline and f'diff_{m}' in cmp and not pd.isna(getattr(r, f'diff_{m}')):
                 p = getattr(r, f'p_{m}')
-                cell += f' ({getattr(r, f"diff_{m}"):+.3f}, ' + ('p<0.001)' if p < .001 else f'p={p:.3f})')
+                cell += f' ({getattr(r, f"diff_{m}"):+.3f}, {_p(p, 0)})'
             cells.append(cell)
         lines.append('| ' + ' | '.join(cells) + ' |')
     lower = ', '.join(METRIC_NAMES[m] for m in metrics if m in LOWER_IS_BETTER)

@@ -17,7 +17,7 @@ from ..config import (BASELINE, DEMO_SIZE, DEMO_SIZES, LAUNCHERS, MODEL_FIELDS, 
                            TrainConfig, absolute_path, checkpoint_path, unknown_key)
 from ..data.labels import write_skip_report
 from ..files import RECORD, atomic_write, check_apart, check_parent, claim, discard, remove_written, run_lock
-from ..models.registry import METHODS, get_method, load_plugins
+from ..models.registry import METHODS, get_method, load_plugins, method_title
 from ..models.tiny import demo_inputs
 from ..training.presets import default_preset, experiment_config
 from ..training.prepare import check_backbone_configs, check_split
@@ -240,30 +240,23 @@ def _setting(protocol) -> str:
     return PROTOCOLS.get(protocol, PROTOCOLS['paper']).setting
 
 def _figures(out:Path, table:pd.DataFrame, runs:pd.DataFrame, sig=None, rel=None, baseline=None, protocol=None):
-    "The F1 bar chart, the intervals, the modality reliance, and per method its first finished run's heatmaps and reliance figure."
-    from rsacfn.evaluation.figures import plot_f1_bars, plot_intervals, plot_reliance_sweep, save_figure
+    """The F1 bar chart, the intervals, the modality reliance (each saying what its means are over), and per method its
+    first finished run's heatmaps and reliance figure (their titles name that run's seed and fold)."""
+    from rsacfn.evaluation.figures import (metric_label, plot_f1_bars, plot_intervals, plot_reliance_sweep, runs_label,
+                                           save_figure)
     figs = out/'figures'; figs.mkdir(exist_ok=True)
-    ok = table[table.runs > table.failed]
+    ok, done = table[table.runs > table.failed], runs[runs.status == 'ok']
+    over = runs_label(sorted(set(done.seed)), sorted(set(done.fold.dropna())) if 'fold' in done else ())
+    setting, k = _setting(protocol), metric_order(protocol)[0]
     if len(ok):
-        save_figure(
-            plot_f1_bars(ok, f'Weighted and macro F1 per method ({_setting(protocol)}): mean ± s.d. over '
-                              f'{int(ok.runs.max())} run(s)'),
-            figs / 'f1_bars.png',
-        )
-    k = metric_order(protocol)[0]
+        save_figure(plot_f1_bars(ok, f'Weighted and macro F1 per method ({setting})', over), figs/'f1_bars.png')
     if sig is not None and f'diff_{k}' in sig and f'{k}_mean' in sig:  # some method paired with the baseline
-        save_figure(
-            plot_intervals(
-                sig.dropna(subset=[f'{k}_mean']),
-                k,
-                baseline,
-                f'{k.replace("_f1", " F1").replace("uar", "UAR")} per method ({_setting(protocol)}): 95 % intervals, '
-                f'and the paired difference against {baseline}',
-            ),
-            figs / 'intervals.png',
-        )
+        title = (f'{metric_label(k)} per method ({setting}, {over}): 95 % intervals, and the paired difference '
+                 f'against {method_title(baseline)}')
+        save_figure(plot_intervals(sig.dropna(subset=[f'{k}_mean']), k, baseline, title), figs/'intervals.png')
     if rel is not None and len(rel):
-        save_figure(plot_reliance_sweep(rel, f'Macro F1 lost without each modality, per fusion method ({_setting(protocol)})'), figs / 'reliance.png')
+        title = f'Macro F1 lost without each modality, per fusion method ({setting})'
+        save_figure(plot_reliance_sweep(rel, title, over), figs/'reliance.png')
     for m in table.method:
         done = runs[(runs.method == m) & (runs.status == 'ok')]
         if len(done) and (out/'runs'/done.run.iloc[0]/'reliance.png').is_file():

@@ -15,7 +15,7 @@ import pandas as pd
 from ..config import METRICS, PROTOCOLS
 from ..data.labels import EMOTIONS
 import rsacfn.models.heads  # noqa: F401  registers the paper's methods, which the table lists
-from ..models.registry import METHODS
+from ..models.registry import METHODS, method_title
 
 # %% ../../nbs/50_experiments/56_table.ipynb #eea35266
 EXTRA_METRICS = {
@@ -86,7 +86,8 @@ def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS,
                    protocol:str|None=None, # orders the metrics (`metric_order`)
                    title:str|None=None # a line above the table (e.g. `sweep_title`)
                   ) -> str:
-    "The F1 table as Markdown, in the paper's layout plus macro F1, UAR, each method's setting, and valence/arousal and second-corpus columns when the runs have them."
+    """The F1 table as Markdown, in the paper's layout plus macro F1, UAR, the segments predicted as each class, each
+    method's setting, and valence/arousal and second-corpus columns when the runs have them."""
     pm = lambda m, s: '' if pd.isna(m) else f'{m:.4f}' + ('' if pd.isna(s) else f' ± {s:.4f}')
     lt = lambda v: 'mixed' if v == 'mixed' else '' if pd.isna(v) else 'yes' if v else 'no'
     metrics = metric_order(protocol) + tuple(k for k in EXTRA_METRICS if f'{k}_mean' in table)
@@ -94,7 +95,7 @@ def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS,
     head = (
         ['method', 'fusion', 'label transform']
         + [_NAMES.get(k) or EXTRA_METRICS[k] for k in metrics]
-        + list(class_names)
+        + [f'predicted {c}' for c in class_names]
         + [AGREEMENT_METRICS[k] for k in agree]
         + ['runs', 'setting', 'paper (KEMDy20)']
     )
@@ -102,7 +103,7 @@ def table_markdown(table:pd.DataFrame, class_names:Sequence[str]=EMOTIONS,
                                                         '| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in table.itertuples(index=False):
         status = f'{r.runs - r.failed}/{r.runs}' + (f' **failed: {r.error}**' if r.failed else '')
-        cells = [r.method, r.fusion, lt(r.label_transform)] + [
+        cells = [_method_cell(r.method), r.fusion, lt(r.label_transform)] + [
             pm(getattr(r, f'{k}_mean'), getattr(r, f'{k}_std')) for k in metrics
         ]
         cells += ['' if pd.isna(getattr(r, f'pred_{c}')) else f'{getattr(r, f"pred_{c}"):.0f}' for c in class_names]
@@ -153,4 +154,11 @@ def _epochs_line(table:pd.DataFrame) -> str:
         if len(ways) == 1
         else 'chosen differently for different methods: ' + ', '.join(ways)
     )
-    return f'Each cell: mean ± one standard deviation over the runs, each run at its best epoch, {how}.'
+    return (f'Each cell: mean ± one standard deviation over the runs, each run at its best epoch, {how}. '
+            '"predicted <class>": how many validation segments a run predicts as that class (mean over the runs; '
+            'a class no run predicts is one the model never outputs).')
+
+def _method_cell(method:str) -> str:
+    "A method as the table shows it: the paper's name and the name to type (`--methods`), or the name alone."
+    title = method_title(method)
+    return method if title == method else f'{title} (`{method}`)'

@@ -32,7 +32,8 @@ class FusionHead(nn.Module):
         return {p.name: p.default for p in params if p.default is not p.empty}
 
 # %% ../../nbs/20_models/24_heads.ipynb #3af18c75
-@register_head('speech_only', 'speech only', batch_size=16, val_batch_size=32, lr=1e-4, paper_weighted_f1=0.87966)
+@register_head('speech_only', 'speech only', batch_size=16, val_batch_size=32, lr=1e-4, paper_weighted_f1=0.87966,
+               title='Speech Only')
 class SpeechOnly(FusionHead):
     "Speech alone: Drop -> Linear(Da, Da) -> tanh -> Drop -> Linear(Da, C)."
     modalities = ('audio',)
@@ -44,7 +45,8 @@ class SpeechOnly(FusionHead):
         return self.classifier(self.dense(audio)), {}
 
 # %% ../../nbs/20_models/24_heads.ipynb #565d63b4
-@register_head('text_only', 'text only', batch_size=16, val_batch_size=32, lr=1e-5, paper_weighted_f1=0.87552)
+@register_head('text_only', 'text only', batch_size=16, val_batch_size=32, lr=1e-5, paper_weighted_f1=0.87552,
+               title='Text Only')
 class TextOnly(FusionHead):
     "Text alone: LN(Dt) -> Linear(Dt, C)."
     modalities = ('text',)
@@ -55,7 +57,7 @@ class TextOnly(FusionHead):
         return self.classifier(self.norm(text)), {}
 
 # %% ../../nbs/20_models/24_heads.ipynb #3e07470a
-@register_head('early_fusion', 'early', paper_weighted_f1=0.89021)
+@register_head('early_fusion', 'early', paper_weighted_f1=0.89021, title='Early Fusion')
 class EarlyFusion(FusionHead):
     "x = LN(D)(cat[a, t]); logits = Linear(D, C)(x)."
     def __init__(self, audio_dim, text_dim, num_classes=7):
@@ -65,7 +67,7 @@ class EarlyFusion(FusionHead):
         return self.classifier(self.norm(torch.cat([audio, text], 1))), {}
 
 # %% ../../nbs/20_models/24_heads.ipynb #5412e7e8
-@register_head('late_fusion', 'late', paper_weighted_f1=0.88820)
+@register_head('late_fusion', 'late', paper_weighted_f1=0.88820, title='Late Fusion')
 class LateFusion(FusionHead):
     "logits = mean over the branches of one shared LN(C) applied to stack[Linear(Da, C)(a), Linear(Dt, C)(t)]."
     def __init__(self, audio_dim, text_dim, num_classes=7):
@@ -79,7 +81,7 @@ class LateFusion(FusionHead):
         return self.norm(logits).mean(1), {}
 
 # %% ../../nbs/20_models/24_heads.ipynb #5eaf3dc2
-@register_head('stack', 'early', paper_weighted_f1=0.89107)
+@register_head('stack', 'early', paper_weighted_f1=0.89107, title='Stack')
 class Stack(FusionHead):
     "x = LN(D)(cat[a, t]); logits = mean over `stack_samples` dropout masks of one shared Linear(D, C)."
     def __init__(self, audio_dim, text_dim, num_classes=7, stack_samples:int=5, stack_dropout:float=0.5):
@@ -92,7 +94,7 @@ class Stack(FusionHead):
         return torch.stack([self.classifier(self.dropout(x)) for _ in range(self.samples)]).mean(0), {}
 
 # %% ../../nbs/20_models/24_heads.ipynb #1162454e
-@register_head('residual', 'early', paper_weighted_f1=0.89149, tiny_sizes=dict(residual_hidden=8))
+@register_head('residual', 'early', paper_weighted_f1=0.89149, tiny_sizes=dict(residual_hidden=8), title='Residual')
 class Residual(FusionHead):
     "x = LN(D)(cat[a, t]); logits = Linear(D, C)(x + ResidualPair(x))."
     def __init__(self, audio_dim, text_dim, num_classes=7, residual_hidden:int=512, residual_dropout:float=0.3):
@@ -109,7 +111,7 @@ class Residual(FusionHead):
 
 # %% ../../nbs/20_models/24_heads.ipynb #aebe4da9
 @register_head('rsa', 'early', paper_weighted_f1=0.89165, attention=('features',), joint=('features',),
-               tiny_sizes=dict(attn_hidden=4, residual_hidden=8))
+               tiny_sizes=dict(attn_hidden=4, residual_hidden=8), title='RSA')
 class RSA(FusionHead):
     "x = LN(D)(cat[a, t]); y, A = SA(x); logits = Linear(D, C)(x + ResidualPair(y)); returns A."
     def __init__(
@@ -134,7 +136,8 @@ class RSA(FusionHead):
 # %% ../../nbs/20_models/24_heads.ipynb #3fd481f7
 # the paper's score is with the label transform
 @register_head('rsa_cfn', 'early', batch_size=4, paper_weighted_f1=0.89254, attention=('audio', 'text'),
-               tiny_sizes=dict(proj_dim=6, cfn_attn_hidden=4, cfn_hidden=16), demo_sizes=dict(proj_dim=32))
+               tiny_sizes=dict(proj_dim=6, cfn_attn_hidden=4, cfn_hidden=16), demo_sizes=dict(proj_dim=32),
+               title='RSA-CFN')
 class RSACFN(FusionHead):
     "Per-modality projection + self-attention, cross fusion, wide residual pair, MLP classifier; returns both attention maps."
     def __init__(self, audio_dim, text_dim, num_classes=7, proj_dim:int=128, cfn_attn_hidden:int=96,
@@ -161,7 +164,8 @@ class RSACFN(FusionHead):
 
 # %% ../../nbs/20_models/24_heads.ipynb #33102f58
 @register_head('hybrid_fusion', 'cross-modality', batch_size=4, paper_weighted_f1=0.88477, attention=('audio', 'text'),
-               tiny_sizes=dict(proj_dim=6, cfn_attn_hidden=4, cfn_hidden=16, residual_hidden=8), demo_sizes=dict(proj_dim=32))
+               tiny_sizes=dict(proj_dim=6, cfn_attn_hidden=4, cfn_hidden=16, residual_hidden=8), demo_sizes=dict(proj_dim=32),
+               title='Hybrid Fusion')
 class HybridFusion(FusionHead):
     "Soft voting of four independent branches (early, late, residual, rsa_cfn): mean over them of one shared LN(C) of their stacked logits."
     branch_names = ('early_fusion', 'late_fusion', 'residual', 'rsa_cfn')
@@ -194,7 +198,8 @@ def fix_length(x:torch.Tensor, # (B, T, d)
     return F.pad(x, (0, 0, 0, length - x.shape[1])) if x.shape[1] < length else x[:, :length]
 
 # %% ../../nbs/20_models/24_heads.ipynb #6590c15c
-@register_head('mlp_mixer', 'early', paper_weighted_f1=0.88520, tiny_sizes=dict(mixer_dim=8, mixer_hidden=8))
+@register_head('mlp_mixer', 'early', paper_weighted_f1=0.88520, tiny_sizes=dict(mixer_dim=8, mixer_hidden=8),
+               title='MLP-Mixer')
 class MLPMixer(FusionHead):
     "Project both sequences to `mixer_dim`, fix their lengths, join (text first), one Mixer block, LN, mean, MLP."
     takes_sequences = True

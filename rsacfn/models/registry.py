@@ -11,7 +11,7 @@ from typing import Sequence
 from ..config import unknown_key
 
 # %% auto #0
-__all__ = ['METHODS', 'Method', 'register_head', 'get_method', 'load_plugins', 'head_sizes', 'check_head_sizes']
+__all__ = ['METHODS', 'Method', 'register_head', 'get_method', 'method_title', 'load_plugins', 'head_sizes', 'check_head_sizes']
 
 # %% ../../nbs/20_models/23_registry.ipynb #adc67eec
 @dataclass(frozen=True, eq=False)
@@ -31,6 +31,7 @@ class Method:
     # head sizes small enough for the tests and the tiny runs of the notebooks (any head size left out keeps the paper's)
     tiny_sizes: dict = field(default_factory=dict)
     demo_sizes: dict = field(default_factory=dict) # head sizes of the demo preset (its tiny backbones, 800 segments)
+    title: str|None = None # the method's name as a paper writes it ('RSA-CFN'), shown in figures; None: `name`
 
     @property
     def modalities(self) -> tuple: return self.head.modalities
@@ -80,7 +81,8 @@ def register_head(name:str, # the method name
                   attention:Sequence[str]=(), # the attention maps `forward` returns
                   joint:Sequence[str]=(), # those of them over the joined [audio; text] features
                   tiny_sizes:dict|None=None, # head sizes for tests and tiny runs
-                  demo_sizes:dict|None=None): # head sizes of the demo preset
+                  demo_sizes:dict|None=None, # head sizes of the demo preset
+                  title:str|None=None): # the name a paper writes ('Early Fusion'), shown in figures; None: `name`
     "Class decorator: register a fusion head as method `name`, with every fact about the method."
     if not re.fullmatch(r'[A-Za-z0-9][A-Za-z0-9_.+-]*', str(name)):  # it names run folders and figure files
         raise ValueError(f"method name {name!r}: a method's name is part of file names; use letters, digits, '_', '-', "
@@ -91,7 +93,7 @@ def register_head(name:str, # the method name
         _check_facts(name, cls, tuple(attention), tuple(joint), sizes)
         cls.name = name
         METHODS[name] = Method(name, cls, fusion, batch_size, val_batch_size, lr, paper_weighted_f1, tuple(attention),
-                               tuple(joint), **sizes)
+                               tuple(joint), **sizes, title=title)
         return cls
     return register
 
@@ -100,6 +102,12 @@ def get_method(name:str) -> Method:
     "The registry entry of method `name`; an unknown name is an error naming the closest one."
     if name not in METHODS: raise unknown_key('method', name, METHODS)
     return METHODS[name]
+
+def method_title(name:str) -> str:
+    """Method `name` as figures and captions show it to readers: its registered `title`, else (a plugin without one, a
+    name no longer registered) the name itself."""
+    m = METHODS.get(name)
+    return (m.title if m is not None else None) or str(name)
 
 # %% ../../nbs/20_models/23_registry.ipynb #2854c03d
 def _import_module(p:str):
