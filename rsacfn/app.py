@@ -61,11 +61,14 @@ def app_outputs(rec:EmotionRecognizer, # the model the page shows
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter('always')
         row = rec(clips, texts=texts).iloc[0]
-        why = rec.explain(clips, texts=texts, n_steps=n_steps) if explain else None
+        gradients = getattr(rec.model, 'supports_gradients', True)  # an ONNX export has none
+        why = rec.explain(clips, texts=texts, n_steps=n_steps) if explain and gradients else None
     names, dims = rec.model.config.class_names, rec.model.config.dimensions
     out = dict(emotion=row.emotion, probabilities={c: float(row[f'p_{c}']) for c in names},
                dimensions={d: float(row[d]) for d in dims}, words=None, figure=None,
                notes=list(dict.fromkeys(' '.join(str(w.message).split()) for w in said)))
+    if explain and why is None:
+        out['notes'].append('an ONNX export has no gradients to explain with: serve its PyTorch folder to see why')
     if why is not None:
         from rsacfn.evaluation.attribution import plot_explanation
         out['words'] = _word_shading(why.words) if 'text' in mods else None

@@ -31,6 +31,17 @@ def test_the_page_answers_with_the_recognizers_own_probabilities(rec, clip):
     with pytest.raises(gr.Error, match='upload a clip or record one'): answer(None, clip.text, False)
 
 
+def test_the_page_serves_an_onnx_export_and_says_it_cannot_explain(rec, clip, model_dir, tmp_path):
+    from rsacfn.app import app_outputs
+    from rsacfn.models.export import export_onnx
+    from rsacfn.recognizer import EmotionRecognizer
+    export_onnx(model_dir, tmp_path/'onnx')
+    shown = app_outputs(EmotionRecognizer.from_pretrained(tmp_path/'onnx'), clip.wav_path, clip.text)
+    row = rec([clip.wav_path], texts=[clip.text]).iloc[0]
+    assert shown['emotion'] == row.emotion and shown['figure'] is None and shown['words'] is None
+    assert any('an ONNX export has no gradients to explain with' in n for n in shown['notes'])
+
+
 @pytest.mark.parametrize('method, inputs', [('speech_only', ['Audio']), ('text_only', ['Textbox']),
                                             ('early_fusion', ['Audio', 'Textbox'])])
 def test_the_page_asks_only_for_what_the_model_uses(tiny_backbones, method, inputs):
