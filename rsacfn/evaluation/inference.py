@@ -158,7 +158,8 @@ def warn_cut(clips, # paths or waveform arrays (16 kHz)
         if paths: seconds[paths] = clip_seconds([clips[i] for i in paths])
     names = [f'audio input {i}' if isinstance(c, np.ndarray) else str(c) for i, c in enumerate(clips)]
     cut = cut_clips(seconds, names, audio_max_lens)
-    if (said := cut_message(cut)): warnings.warn(said, stacklevel=3)
+    if (said := cut_message(cut)):  # and what hears a long recording whole
+        warnings.warn(f'{said}; a long recording is heard whole by `timeline` (rsacfn.recordings)', stacklevel=3)
     return cut
 
 def prediction_table(config:MultiModelConfig, # the model's config (class names, dimensions)
