@@ -69,8 +69,9 @@ class EmotionRecognizer:
     @property
     def modalities(self) -> tuple: return self.model.head.modalities
     def __repr__(self):
+        runtime = 'ONNX Runtime' if not getattr(self.model, 'supports_gradients', True) else 'PyTorch'
         return (f'EmotionRecognizer({self.method}: {" + ".join(self.modalities)} -> '
-                f'{", ".join(self.model.config.class_names)}; on {self.device})')
+                f'{", ".join(self.model.config.class_names)}; {runtime} on {self.device})')
 
 # %% ../nbs/60_recognizer.ipynb #e79b3bed
 def _check_inputs(rec:EmotionRecognizer, clips, texts):
@@ -90,21 +91,27 @@ def _check_inputs(rec:EmotionRecognizer, clips, texts):
 # %% ../nbs/60_recognizer.ipynb #43f26845
 def _in_memory(c) -> bool: return isinstance(c, (np.ndarray, dict)) or torch.is_tensor(c)
 
+def _brief(x) -> str:
+    "How a message shows a value: its repr, cut short (a whole file's bytes make no message)."
+    r = repr(x) if not isinstance(x, bytes) else f'<{len(x):,} bytes>'
+    return r if len(r) <= 80 else r[:77] + '...'
+
 def _clips(clips, sampling_rate) -> list|None:
     "Clips as people pass them: paths as they are, waveforms in memory as the model hears them (16 kHz mono)."
     one = isinstance(clips, (str, os.PathLike)) or _in_memory(clips)
     if clips is None: out = None
     elif one: out = [clips]
     elif isinstance(clips, bytes) or not hasattr(clips, '__iter__'):
-        raise TypeError(f'clips={clips!r}: give a path, a waveform with sampling_rate=..., a list of either, or a '
-                        'manifest (.csv) or corpus folder')
+        raise TypeError(f'clips={_brief(clips)}: give a path, a waveform with sampling_rate=..., a list of either, or '
+                        'a manifest (.csv) or corpus folder' + (' (decode bytes first: soundfile.read(io.BytesIO(data)))'
+                                                               if isinstance(clips, bytes) else ''))
     else: out = list(clips)
     for i, c in enumerate(out or ()):
         where = 'clips' if one else f'clips[{i}]'
         if _in_memory(c): out[i] = as_waveform(c, sampling_rate, where)
         elif not isinstance(c, (str, os.PathLike)):
-            raise TypeError(f'{where} is {c!r}: give each clip as a path (a str or pathlib.Path) or a waveform (an array '
-                            'or tensor, with sampling_rate=...)')
+            raise TypeError(f'{where} is {_brief(c)}: give each clip as a path (a str or pathlib.Path) or a waveform '
+                            '(an array or tensor, with sampling_rate=...)')
     if sampling_rate is not None and not any(isinstance(c, np.ndarray) for c in out or ()):
         raise ValueError(f'sampling_rate={sampling_rate!r} is for waveforms in memory; a file says its own rate: leave '
                          'it out')

@@ -4,34 +4,36 @@
 
 # %% ../nbs/61_recordings.ipynb #e60a3a6d
 from __future__ import annotations
-import os, warnings
+import os, re, warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from .data.audio import SAMPLE_RATE, as_waveform, audio_info, read_piece
+from .data.audio import SAMPLE_RATE, audio_info, mono_waveform, read_piece, resample
+from .data.labels import CorpusError
 from .evaluation.analysis import predict_corpus
 from .progress import progress_bar
 
 # %% auto #0
-__all__ = ['SEGMENT_KINDS', 'SEGMENT_SUFFIXES', 'VAD_BLOCK_S', 'CHUNK', 'Recording', 'open_recording', 'read_segments',
+__all__ = ['SEGMENT_KINDS', 'SEGMENT_SUFFIXES', 'LATE_S', 'VAD_BLOCK_S', 'CHUNK', 'Recording', 'open_recording', 'read_segments',
            'speech_segments', 'windows', 'timeline', 'plot_timeline']
 
 # %% ../nbs/61_recordings.ipynb #ae7d4fa4
 @dataclass
 class Recording:
-    "A long recording: an audio file read a piece at a time, or a 16 kHz waveform in memory."
+    "A long recording: an audio file, or a mono waveform in memory at its own rate; either read a piece at a time."
     name: str # how messages and tables name it
     seconds: float # its length
     path: Path|None = None
     wave: np.ndarray|None = None
+    rate: int = SAMPLE_RATE # the waveform's samples per second
 
     def piece(self, start_s:float, end_s:float) -> np.ndarray:
-        "The 16 kHz mono samples from `start_s` to `end_s`."
-        if self.wave is not None: return self.wave[round(start_s * SAMPLE_RATE):round(end_s * SAMPLE_RATE)]
-        return read_piece(self.path, start_s, end_s)
+        "The 16 kHz mono samples from `start_s` to `end_s`, each piece resampled on its own (as from a file)."
+        if self.wave is None: return read_piece(self.path, start_s, end_s)
+        return resample(self.wave[round(start_s * self.rate):round(end_s * self.rate)], self.rate)
 
 def open_recording(recording, # an audio file's path, or a waveform (array, tensor, {'array', 'sampling_rate'})
                    sampling_rate:int|None=None # a waveform's samples per second
@@ -41,9 +43,14 @@ def open_recording(recording, # an audio file's path, or a waveform (array, tens
         if sampling_rate is not None:
             raise ValueError('sampling_rate is for a waveform in memory; a file says its own rate: leave it out')
         path = Path(recording).expanduser()
-        return Recording(str(recording), audio_info(path).duration, path=path)
-    wave = as_waveform(recording, sampling_rate, 'recording')
-    return Recording('recording', len(wave) / SAMPLE_RATE, wave=wave)
+        if path.is_dir(): raise ValueError(f"{recording} is a folder: give the recording's audio file")
+        if not path.exists(): raise ValueError(f'{recording}: no such file')
+        try: return Recording(str(recording), audio_info(path).duration, path=path)
+        except CorpusError as e: raise ValueError(f'{recording}: {e.what}') from None
+    if isinstance(recording, (list, tuple)) and any(isinstance(r, (str, os.PathLike)) for r in recording):
+        raise TypeError('recording: give one recording (a path or a waveform); call timeline once for each')
+    wave, rate = mono_waveform(recording, sampling_rate, 'recording')
+    return Recording('recording', len(wave) / rate, wave=wave, rate=rate)
 
 # %% ../nbs/61_recordings.ipynb #0bf8eea6
 SEGMENT_KINDS = ('vad', 'windows')  # the segments that need no file
@@ -61,11 +68,16 @@ def _srt(path:Path) -> pd.DataFrame:
     import pysrt
     try: cues = pysrt.from_string(_text_of(path), error_handling=pysrt.ERROR_RAISE)
     except pysrt.Error as e:
-        line, block = e.args if len(e.args) == 2 else ('?', '')
-        raise ValueError(f'{path}, line {line}: not an SRT cue ({block.strip().splitlines()[0] if block.strip() else ""}'
-                         '); each cue is a number, "00:00:01,500 --> 00:00:03,000" and its text') from None
+        lines = (e.args[1] if len(e.args) == 2 else '').strip().splitlines() or ['?']
+        timing = f' (its timing line reads {lines[1]!r})' if len(lines) > 1 else ''
+        raise ValueError(f'{path}, cue {lines[0]}: not an SRT cue{timing}; each cue is a number, '
+                         '"00:00:01,500 --> 00:00:03,000" and its text') from None
     return pd.DataFrame(dict(start_s=[c.start.ordinal / 1000 for c in cues], end_s=[c.end.ordinal / 1000 for c in cues],
-                             text=[' '.join(c.text_without_tags.split()) for c in cues]))
+                             text=[_plain(c.text_without_tags) for c in cues]))
+
+def _plain(text:str) -> str:
+    "A cue's words: one line, without the `{\\an8}`-style placement tags some SRT files carry."
+    return ' '.join(re.sub(r'\{\\[^}]*\}', ' ', text).split())
 
 def _vtt(path:Path) -> pd.DataFrame:
     import webvtt
@@ -75,12 +87,12 @@ def _vtt(path:Path) -> pd.DataFrame:
     blocks = [b for b in text.replace('\r\n', '\n').split('\n\n')[1:] if b.strip()
               and not b.lstrip().startswith(('NOTE', 'STYLE', 'REGION'))]
     if len(blocks) != len(cues):  # webvtt-py passes over a cue whose timing line it cannot read
-        bad = next((b for b in blocks if '-->' not in b), blocks[len(cues)] if len(blocks) > len(cues) else '')
-        raise ValueError(f'{path}: {len(blocks)} cues but {len(cues)} have a timing line that reads, e.g. '
-                         f'{bad.strip().splitlines()[0]!r}; write each as "00:00:01.500 --> 00:00:03.000"')
+        k = next((i for i, b in enumerate(blocks) if '-->' not in b), len(cues))
+        raise ValueError(f'{path}, cue {k + 1}: its timing line does not read ({blocks[k].strip().splitlines()[0]!r}); '
+                         'write each as "00:00:01.500 --> 00:00:03.000"')
     return pd.DataFrame(dict(start_s=[c.start_time.in_milliseconds() / 1000 for c in cues],
                              end_s=[c.end_time.in_milliseconds() / 1000 for c in cues],
-                             text=[' '.join(c.text.split()) for c in cues]))
+                             text=[_plain(c.text) for c in cues]))
 
 def _table(path:Path) -> pd.DataFrame:
     df = pd.read_csv(path, sep='\t' if path.suffix.lower() == '.tsv' else ',')
@@ -89,13 +101,22 @@ def _table(path:Path) -> pd.DataFrame:
     if start is None or end is None:
         raise ValueError(f'{path}: columns {list(df.columns)}; give start and end (in seconds), and text for models '
                          'that read transcripts')
+    for col in (start, end):  # a value that is not a number is named as the file writes it
+        bad = pd.to_numeric(df[col], errors='coerce').isna() & df[col].notna()
+        if bad.any():
+            raise ValueError(f'{path}, row {int(bad.idxmax()) + 1}: {col} {df[col][bad.idxmax()]!r} is not a number of '
+                             'seconds')
     return pd.DataFrame(dict(start_s=pd.to_numeric(df[start], errors='coerce'),
                              end_s=pd.to_numeric(df[end], errors='coerce'),
                              text=df[cols['text']] if 'text' in cols else None))
 
 # %% ../nbs/61_recordings.ipynb #2eb13905
+LATE_S = 1.0  # how far past the recording's end a segment may run (and is read to the end)
+
 def _check_segments(df:pd.DataFrame, where:str, seconds:float|None, row:str) -> pd.DataFrame:
-    "Every segment starts at 0 or later, ends after it starts and no later than the recording; one line otherwise."
+    """Every segment starts at 0 or later, ends after it starts and no later than the recording; one line otherwise. A
+    segment that runs up to `LATE_S` past the recording's end (subtitles often do) is read to its end, and said so."""
+    late = []
     for i, r in enumerate(df.itertuples()):
         at = f'{where}, {row} {i + 1}'
         if not (np.isfinite(r.start_s) and np.isfinite(r.end_s)):
@@ -103,10 +124,15 @@ def _check_segments(df:pd.DataFrame, where:str, seconds:float|None, row:str) -> 
         if r.start_s < 0 or r.end_s <= r.start_s:
             raise ValueError(f'{at}: {r.start_s:g}-{r.end_s:g} s; a segment starts at 0 s or later and ends after it '
                              'starts')
-        if seconds is not None and r.end_s > seconds + 0.05:
+        if seconds is not None and (r.end_s > seconds + LATE_S or r.start_s >= seconds):
             raise ValueError(f"{at}: ends at {r.end_s:g} s, after the recording's end ({seconds:.2f} s); is it the "
                              'subtitle file of this recording?')
+        if seconds is not None and r.end_s > seconds: late.append(r.end_s - seconds)
     df = df.reset_index(drop=True)
+    if late:
+        warnings.warn(f"{where}: {len(late)} {row}{'s' if len(late) > 1 else ''} end after the recording's end "
+                      f'({seconds:.2f} s), by at most {max(late):.2f} s: read to its end', stacklevel=3)
+        df['end_s'] = df.end_s.clip(upper=seconds)
     df['text'] = [t if isinstance(t, str) else None for t in df.text]
     return df
 

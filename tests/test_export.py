@@ -219,6 +219,9 @@ def test_the_recognizer_and_rsacfn_predict_run_an_export(rsacfn_cli, model_dir, 
         onnx_rec.explain('clips.csv')
     with pytest.raises(ValueError, match="device='cuda': an ONNX export runs in ONNX Runtime on the CPU"):
         EmotionRecognizer.from_pretrained('best_onnx', device='cuda')
+    r = rsacfn_cli('explain', 'best_onnx', '--data_path', 'clips.csv', '--quiet')
+    assert r.returncode == 2 and one_line(r) and 'is an ONNX export' in r.stderr and 'gradients' in r.stderr, r.stderr
+    assert 'EmotionRecognizer(early_fusion' in repr(onnx_rec) and 'ONNX Runtime on cpu' in repr(onnx_rec)
     r = rsacfn_cli('predict', 'best_onnx', 'clips.csv', '--out', 'onnx.csv', '--quiet')
     assert r.returncode == 0, r.stderr
     np.testing.assert_allclose(pd.read_csv('onnx.csv').filter(like='p_').values, torch_rows.filter(like='p_').values,

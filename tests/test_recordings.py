@@ -61,6 +61,8 @@ def test_a_waveform_in_memory_gives_what_its_file_gives(recognizer, clips, tmp_p
     ({'sampling_rate': 16_000}, None, "a dict without 'array'"),
     ({'array': np.zeros(100), 'sampling_rate': 8_000}, 16_000, 'says sampling_rate 8000 but sampling_rate=16000'),
     (np.zeros(16_000), -5, 'sampling_rate=-5: give the samples per second'),
+    (np.zeros(16_000), '16000', "sampling_rate='16000': give the samples per second as a positive whole number"),
+    (b'RIFF' + bytes(100_000), None, 'clips=<100,004 bytes>: give a path'),
     (np.array([np.nan] * 100), 16_000, '100 non-finite samples'),
     (np.zeros(0), 16_000, 'clips is empty'),
     (np.array(['a', 'b']), 16_000, 'holds <U1 values'),
@@ -165,9 +167,10 @@ def test_bad_segments_are_one_clear_line(recognizer, talk, segments, said):
 def test_a_bad_subtitle_file_is_named_with_its_cue(recognizer, talk, tmp_path):
     (tmp_path/'bad.srt').write_text('1\n00:00:00,000 --> 00:00:01,000\n좋아\n\n2\n00:00:02,000 -> 00:00:03,000\n싫어\n',
                                     encoding='utf-8')
-    with pytest.raises(ValueError, match=r'bad.srt, line \d+: not an SRT cue'): recognizer.timeline('talk.wav', 'bad.srt')
+    with pytest.raises(ValueError, match="bad.srt, cue 2: not an SRT cue \\(its timing line reads '00:00:02,000 -> 00:00:03,000'\\)"):
+        recognizer.timeline('talk.wav', 'bad.srt')
     (tmp_path/'bad.vtt').write_text('WEBVTT\n\n00:00.000 --> 00:01.000\n좋아\n\n00:02.000 -> 00:03.000\n싫어\n')
-    with pytest.raises(ValueError, match='bad.vtt: 2 cues but 1 have a timing line that reads'):
+    with pytest.raises(ValueError, match='bad.vtt, cue 2: its timing line does not read'):
         recognizer.timeline('talk.wav', 'bad.vtt')
 
 
@@ -186,3 +189,37 @@ def test_rsacfn_predict_on_a_recording_with_subtitles(model_dir, clips, talk, rs
         assert r.returncode == 2 and one_line(r) and said in r.stderr, r.stderr
     r = rsacfn_cli('predict', model_dir, 'talk.csv', '--segments', 'talk.srt', '--quiet')
     assert r.returncode == 2 and one_line(r) and '--segments and --window_s are for one recording' in r.stderr
+
+
+def test_a_recording_in_memory_gives_what_its_file_gives(recognizer, clips, talk):
+    "At 44.1 kHz in stereo, each piece resampled as the file's pieces are: the same timeline from memory as from the file."
+    wave = np.stack([resample(sf.read('talk.wav', dtype='float32')[0], SAMPLE_RATE, 44_100)] * 2, axis=1)
+    sf.write('talk44.wav', wave, 44_100, subtype='FLOAT')
+    from_file = recognizer.timeline('talk44.wav', segments='talk.csv')
+    in_memory = recognizer.timeline(wave, segments='talk.csv', sampling_rate=44_100)
+    np.testing.assert_allclose(probs(in_memory), probs(from_file), atol=1e-6)
+
+
+@pytest.mark.parametrize('recording, said', [
+    ('nope.wav', 'nope.wav: no such file'), ('.', '. is a folder: give the recording'),
+    (['talk.wav', 'talk.wav'], 'give one recording (a path or a waveform); call timeline once for each'),
+    ('talk.srt', 'talk.srt: wav file cannot be decoded'),
+])
+def test_a_recording_that_is_not_one_is_one_clear_line(recognizer, talk, recording, said):
+    with pytest.raises((ValueError, TypeError)) as e: recognizer.timeline(recording, 'talk.csv')
+    assert said in str(e.value) and 'on_error' not in str(e.value) and '\n' not in str(e.value)
+
+
+def test_subtitles_as_people_write_them(recognizer, talk, tmp_path):
+    "Placement tags are not words; a cue a little past the end is read to the end (said); a bad number is named."
+    starts, stops = talk
+    (tmp_path/'tags.srt').write_text('1\n00:00:00,000 --> 00:00:01,000\n{\\an8}<i>정말</i> 좋아요\n', encoding='utf-8')
+    assert recognizer.timeline('talk.wav', 'tags.srt').transcript.tolist() == ['정말 좋아요']
+    end = sf.info('talk.wav').duration
+    pd.DataFrame(dict(start=[0, end - 1], end=[1, end + 0.4], text=['a', 'b'])).to_csv('late.csv', index=False)
+    with pytest.warns(UserWarning, match="late.csv: 1 row end after the recording's end .* by at most 0.40 s: read to"):
+        rows = recognizer.timeline('talk.wav', 'late.csv')
+    assert rows.end_s.iloc[-1] == pytest.approx(end)
+    pd.DataFrame(dict(start=['0', 'abc'], end=[1, 2], text=['a', 'b'])).to_csv('typo.csv', index=False)
+    with pytest.raises(ValueError, match="typo.csv, row 2: start 'abc' is not a number of seconds"):
+        recognizer.timeline('talk.wav', 'typo.csv')

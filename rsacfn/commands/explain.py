@@ -110,6 +110,7 @@ def explain_command(args):
     from rsacfn.evaluation.faithfulness import faithfulness
     from rsacfn.files import short_hash
     from rsacfn.models.backbones import hf_progress
+    from rsacfn.models.hub import not_a_model
     from rsacfn.models.multimodal import saved_method
     from rsacfn.recognizer import EmotionRecognizer
     if (args.data_path is None) == (not args.clips):
@@ -118,6 +119,7 @@ def explain_command(args):
     source = args.data_path if args.data_path is not None else args.clips[0]
     out = args.out or args.model_dir.resolve().parent/f'explain_{Path(source).resolve().name}_{short_hash(source)}'
     saved_method(args.model_dir, args.plugins)  # the model folder checked before anything is written
+    if (onnx := not_a_model(args.model_dir)): raise ValueError(f'{onnx}: explaining needs its gradients')
     inputs = (args.model_dir, *([args.data_path] if args.data_path is not None else args.clips))
     check_output_folder(out, inputs, args.overwrite, 'explanation')
     with hf_progress(not args.quiet):

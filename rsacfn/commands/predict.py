@@ -53,7 +53,8 @@ def _predict_args(p):
         '--out',
         type=typed_path,
         default=None,
-        help='the CSV to write (default: predictions_<input name>_<hash of its path>.csv in the current folder)',
+        help='the CSV to write (default: predictions_<input name>_<hash of its path>.csv in the current folder; for '
+             'a recording timeline_<name>_<segments>_<hash>.csv, with the figure beside it as .png)',
     )
     p.add_argument(
         '--skip_report',
@@ -96,7 +97,8 @@ def _predict_recording(args):
     from rsacfn.models.export import load_model
     from rsacfn.models.multimodal import saved_method
     from rsacfn.recordings import plot_timeline, timeline
-    out = args.out or Path(f'timeline_{args.input.stem}_{short_hash(args.input)}.csv')
+    named = Path(args.segments).stem if isinstance(args.segments, Path) else args.segments or 'auto'
+    out = args.out or Path(f'timeline_{args.input.stem}_{named}_{short_hash(args.input)}.csv')
     figure = Path(out).with_suffix('.png')
     if Path(out).suffix.lower() == '.png': raise ValueError(f'--out {out}: give the CSV to write (.csv)')
     saved_method(args.model_dir, args.plugins)  # the folder is checked before the recording is read
@@ -107,7 +109,8 @@ def _predict_recording(args):
                      device=_device(args.device), progress=not args.quiet)
     with atomic_write(out, newline='') as f: table.to_csv(f, index=False)
     with atomic_write(figure, 'wb') as f: plot_timeline(table).savefig(f, format='png', dpi=150)
-    print(f'{out}: {len(table)} segments of {args.input} ({table.end_s.max():.1f} s); the timeline figure: {figure}')
+    n = f"{len(table)} segment{'s' if len(table) != 1 else ''}"
+    print(f'{out}: {n} of {args.input}, the last ending at {table.end_s.max():.1f} s; the timeline figure: {figure}')
     print(table.emotion.value_counts().rename('predicted').to_string())
 
 # %% ../../nbs/70_commands/74_predict.ipynb #fe338043

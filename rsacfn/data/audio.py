@@ -11,7 +11,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['SAMPLE_RATE', 'audio_backend', 'resample', 'audio_info', 'load_audio', 'clip_seconds', 'cut_clips', 'cut_message',
-           'as_waveform', 'read_piece']
+           'mono_waveform', 'as_waveform', 'read_piece']
 
 # %% ../../nbs/10_data/13_audio.ipynb #63fcad4a
 import numpy as np
@@ -149,15 +149,16 @@ def _rate(sampling_rate, where:str) -> int:
     "A sampling rate as given: a positive whole number of samples per second."
     if sampling_rate is None:
         raise ValueError(f'{where} is a waveform in memory: give its sampling_rate (e.g. sampling_rate=16000)')
-    if isinstance(sampling_rate, bool) or not float(sampling_rate).is_integer() or sampling_rate <= 0:
+    number = isinstance(sampling_rate, (int, float, np.integer, np.floating)) and not isinstance(sampling_rate, bool)
+    if not number or not float(sampling_rate).is_integer() or sampling_rate <= 0:
         raise ValueError(f'sampling_rate={sampling_rate!r}: give the samples per second as a positive whole number')
     return int(sampling_rate)
 
-def as_waveform(x, # a 1-d array or tensor, (samples, channels) or (channels, samples), or {'array', 'sampling_rate'}
-                sampling_rate:int|None=None, # its samples per second (a dict may carry its own)
-                where:str='the waveform' # how the message names it
-               ) -> np.ndarray: # float32 mono at 16 kHz
-    "A clip held in memory as the model hears it: mono, 16 kHz, float32, finite."
+def mono_waveform(x, # a 1-d array or tensor, (samples, channels) or (channels, samples), or {'array', 'sampling_rate'}
+                  sampling_rate:int|None=None, # its samples per second (a dict may carry its own)
+                  where:str='the waveform' # how the message names it
+                 ) -> tuple: # (float32 mono samples at their own rate, the rate)
+    "A clip held in memory, checked and mixed to mono, at its own sampling rate."
     if isinstance(x, dict):
         if 'array' not in x:
             raise ValueError(f"{where} is a dict without 'array': give {{'array': samples, 'sampling_rate': rate}}")
@@ -176,7 +177,14 @@ def as_waveform(x, # a 1-d array or tensor, (samples, channels) or (channels, sa
     if not len(wav): raise ValueError(f'{where} is empty: there is nothing to hear')
     if not np.isfinite(wav).all():
         raise ValueError(f'{where} holds {int((~np.isfinite(wav)).sum()):,} non-finite samples (NaN or Inf)')
-    return resample(wav, rate)
+    return wav, rate
+
+def as_waveform(x, # a 1-d array or tensor, (samples, channels) or (channels, samples), or {'array', 'sampling_rate'}
+                sampling_rate:int|None=None, # its samples per second (a dict may carry its own)
+                where:str='the waveform' # how the message names it
+               ) -> np.ndarray: # float32 mono at 16 kHz
+    "A clip held in memory as the model hears it: mono, 16 kHz, float32, finite."
+    return resample(*mono_waveform(x, sampling_rate, where))
 
 # %% ../../nbs/10_data/13_audio.ipynb #c8eff6d1
 def read_piece(path, # an audio file (any soundfile format)

@@ -225,6 +225,9 @@ def explain(model:MultiModel, # a trained model (any method, plugins included)
     "Integrated-gradients attributions of every segment of `df`, per word and per audio frame, in batches."
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f'df: give a segment table (a pandas DataFrame), not {type(df).__name__}')
+    if not getattr(model, 'supports_gradients', True):  # an ONNX export runs forward only
+        raise ValueError(f'{model.config.method} runs from an ONNX export, which has no gradients to explain with: use '
+                         'the PyTorch model folder it was exported from (its onnx.json names it)')
     mods = model.head.modalities
     need = ['segment_id'] + [c for m, c in (('audio', 'wav_path'), ('text', 'text')) if m in mods]
     if (missing := [c for c in need if c not in df.columns]):

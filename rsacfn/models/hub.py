@@ -9,7 +9,8 @@ from pathlib import Path
 from .backbones import _offline
 
 # %% auto #0
-__all__ = ['TINY_STAMP', 'TINY_BACKBONE', 'is_hub_id', 'model_folder', 'hub_source', 'backbone_text', 'portable_config']
+__all__ = ['TINY_STAMP', 'TINY_BACKBONE', 'is_hub_id', 'model_folder', 'not_a_model', 'hub_source', 'backbone_text',
+           'portable_config']
 
 # %% ../../nbs/20_models/28_hub.ipynb #5a0eb605
 def is_hub_id(text) -> bool:
@@ -33,6 +34,17 @@ def model_folder(path) -> Path:
         hint = ', or unset HF_HUB_OFFLINE' if _offline() else ''
         raise FileNotFoundError(f'{path!r} is no folder here, and as a Hub id {why}: download it where there is '
                                 f'network (`hf download {path} --local-dir DIR`) and give DIR{hint}') from None
+
+# %% ../../nbs/20_models/28_hub.ipynb #6c6cb7de
+def not_a_model(path) -> str|None:
+    "What `path` is when it is not a saved PyTorch model folder but something people take for one; None otherwise."
+    p = Path(path).expanduser()
+    if p.is_file(): return f'{path} is a file, not a model folder'
+    if (p/'best'/'config.json').is_file(): return f"{path} is a run's folder: its model is {p/'best'}"
+    if (p/'onnx.json').is_file() and (p/'model.onnx').is_file():
+        return (f'{path} is an ONNX export (rsacfn export): it predicts, but this needs the PyTorch model folder it '
+                'was exported from (its onnx.json names it)')
+    return None
 
 # %% ../../nbs/20_models/28_hub.ipynb #1c919686
 TINY_STAMP = 'tiny_backbones.json'  # `rsacfn.models.tiny` writes it beside the tiny backbones it builds

@@ -27,7 +27,7 @@ from ..data.batching import Collator
 from .backbones import (check_backbones, cnn_skipped, drop_pooler, freeze_cnn, load_audio_encoder,
                                      load_pretrained, load_text_encoder, receptive_field)
 from ..files import follow_umask
-from .hub import model_folder, portable_config
+from .hub import model_folder, not_a_model, portable_config
 from .registry import METHODS, get_method, load_plugins
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #bcdf2660
@@ -351,8 +351,8 @@ def saved_method(path, # a saved model folder
     "The registry's entry for a saved model's method, from its config.json alone (the weights are not read)."
     p = Path(path).expanduser()
     if not (p/'config.json').is_file():
-        raise FileNotFoundError(f'{p} is not a saved model: no {"config.json in it" if p.is_dir() else "such folder"}; '
-                                'give a run\'s best/ folder or a folder written by save_pretrained')
+        what = not_a_model(p) or f'{p} is not a saved model: no {"config.json in it" if p.is_dir() else "such folder"}'
+        raise FileNotFoundError(f"{what}; give a run's best/ folder or a folder written by save_pretrained")
     _check_method_loaded(p, plugins)
     return get_method(json.loads((p/'config.json').read_text(encoding='utf-8'))['method'])
 
@@ -427,7 +427,8 @@ def check_model_folder(folder):
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix in ('.bin', '.pt', '.pth', '.pkl', '.ckpt'))
         why = (f' (only {", ".join(pickles)}: pickled weights, which rsacfn never loads, as unpickling runs '
                'whatever code the file holds)') if pickles else ''
-        raise ValueError(f'{folder} holds no model.safetensors{why}; give a folder that rsacfn save_pretrained wrote')
+        what = not_a_model(folder) or f'{folder} holds no model.safetensors{why}'
+        raise ValueError(f'{what}; give a folder that rsacfn save_pretrained wrote')
     meta = weights_metadata(folder)
     if FINGERPRINT not in meta:
         raise ValueError(f'{folder}: its weights carry no rsacfn fingerprint (saved by another program, or by an older '
