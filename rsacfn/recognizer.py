@@ -89,7 +89,10 @@ def _check_inputs(rec:EmotionRecognizer, clips, texts):
         raise ValueError(f'method {m!r} hears the audio only, so texts would not be used: leave texts out')
 
 # %% ../nbs/60_recognizer.ipynb #43f26845
-def _in_memory(c) -> bool: return isinstance(c, (np.ndarray, dict)) or torch.is_tensor(c)
+def _in_memory(c) -> bool:
+    "Whether `c` is audio in memory: numbers (an array of strings is paths), a tensor, or {'array', 'sampling_rate'}."
+    if isinstance(c, np.ndarray): return c.dtype.kind in 'fiu'
+    return isinstance(c, dict) or torch.is_tensor(c)
 
 def _brief(x) -> str:
     "How a message shows a value: its repr, cut short (a whole file's bytes make no message)."

@@ -65,7 +65,8 @@ def test_a_waveform_in_memory_gives_what_its_file_gives(recognizer, clips, tmp_p
     (b'RIFF' + bytes(100_000), None, 'clips=<100,004 bytes>: give a path'),
     (np.array([np.nan] * 100), 16_000, '100 non-finite samples'),
     (np.zeros(0), 16_000, 'clips is empty'),
-    (np.array(['a', 'b']), 16_000, 'holds <U1 values'),
+    (np.array(['a', 'b']), 16_000, 'sampling_rate=16000 is for waveforms in memory'),  # an array of paths
+    (np.array([True, False]), 16_000, ': give each clip as a path (a str or pathlib.Path) or a waveform'),
 ])
 def test_a_wrong_waveform_is_one_clear_line(recognizer, clip, rate, said):
     with pytest.raises((ValueError, TypeError)) as e: recognizer(clip, texts='좋아' if not isinstance(clip, list) else ['a', 'b'],
@@ -184,7 +185,7 @@ def test_rsacfn_predict_on_a_recording_with_subtitles(model_dir, clips, talk, rs
     assert again.returncode == 2 and one_line(again) and '--overwrite' in again.stderr, again.stderr
     for args, said in [(['--segments', 'vad'], "reads each segment's transcript: give --segments a subtitle file"),
                        (['--segments', 'talk.srt', '--window_s', '3'], "--window_s 3 is the length of --segments windows"),
-                       ([], "give --segments a subtitle file")]:
+                       ([], "give a manifest (.csv with wav_path,text columns) to predict clips, or --segments a subtitle")]:
         r = rsacfn_cli('predict', model_dir, 'talk.wav', *args, '--out', 'other.csv', '--quiet')
         assert r.returncode == 2 and one_line(r) and said in r.stderr, r.stderr
     r = rsacfn_cli('predict', model_dir, 'talk.csv', '--segments', 'talk.srt', '--quiet')

@@ -101,7 +101,11 @@ def _predict_recording(args):
     out = args.out or Path(f'timeline_{args.input.stem}_{named}_{short_hash(args.input)}.csv')
     figure = Path(out).with_suffix('.png')
     if Path(out).suffix.lower() == '.png': raise ValueError(f'--out {out}: give the CSV to write (.csv)')
-    saved_method(args.model_dir, args.plugins)  # the folder is checked before the recording is read
+    method = saved_method(args.model_dir, args.plugins)  # the folder is checked before the recording is read
+    if args.segments is None and 'text' in method.modalities:
+        raise ValueError(f'{args.input} is one audio clip or recording, and {method.name!r} reads transcripts: give a '
+                         'manifest (.csv with wav_path,text columns) to predict clips, or --segments a subtitle file '
+                         '(.srt, .vtt) or a CSV (start, end, text) to predict a recording')
     inputs = {args.input, args.model_dir} | ({args.segments} if isinstance(args.segments, Path) else set())
     for path in (out, figure): check_output(path, 'out', inputs, args.overwrite)
     with hf_progress(not args.quiet): model = load_model(args.model_dir, args.plugins)
