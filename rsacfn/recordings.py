@@ -252,13 +252,16 @@ def timeline(model, # a trained `MultiModel` (the recognizer's `.model`)
     segs = _segments_of(model, rec, segments, window_s, progress)
     hears = 'audio' in model.head.modalities
     pieces, heard = _pieces(segs, model.config.audio_max_lens / SAMPLE_RATE if hears else None), []
-    for lo in progress_bar(range(0, len(pieces), CHUNK), desc='predicting', unit='chunk', disable=not progress):
+    bar = progress_bar(total=len(pieces), desc='predicting', unit='piece', disable=not progress)
+    for lo in range(0, len(pieces), CHUNK):
         part = pieces.iloc[lo:lo + CHUNK]
         audio = [rec.piece(s, e)[:model.config.audio_max_lens] for s, e in zip(part.start_s, part.end_s)]
         df = pd.DataFrame(dict(segment_id=part.index.astype(str), wav_path=audio if hears else None, text=part.text))
         # the scores only: the table's wav_path holds the pieces' samples, which are let go chunk by chunk
         table = predict_corpus(model, df, batch_size, device, progress=False)[0]
         heard.append(table[[c for c in table if c.startswith('p_') or c in (model.config.dimensions or ())]])
+        bar.update(len(part))
+    bar.close()
     scores = pd.concat(heard, ignore_index=True)
     weight = (pieces.end_s - pieces.start_s).to_numpy()
     mean = (scores.mul(weight, axis=0).groupby(pieces.segment.to_numpy()).sum()
