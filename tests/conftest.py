@@ -87,8 +87,8 @@ def word_tokenizer(texts):
 def rsacfn_cli(capfd):
     """`rsacfn ARGS` run in this process: a `CompletedProcess` with its exit status and everything written to the file
     descriptors 1 and 2 meanwhile (libraries' log handlers and warnings included, as a terminal would show them). Saves the ~10 s of
-    imports a fresh process pays. The program itself still runs as a process in the tests of --debug, Ctrl-C, predict,
-    evaluate, `python -m rsacfn`, the registered-head sweep (in-process its plugin would already be loaded) and the wheel install."""
+    imports a fresh process pays. The program itself still runs as a process in the tests of --debug, Ctrl-C, `python -m rsacfn`, the
+    registered-head sweep (in-process its plugin would already be loaded), the page (`rsacfn app`) and the wheel install."""
     def run(*args):
         from rsacfn.cli import main
         capfd.readouterr()  # what came before is not this command's

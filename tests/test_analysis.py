@@ -1,6 +1,5 @@
 "Beyond the paper: valence and arousal, modality reliance, cross-corpus scoring, significance, and the commands for saved models."
-import json, os, subprocess, sys
-from pathlib import Path
+import json, os
 import numpy as np
 import pandas as pd
 import pytest
@@ -19,7 +18,6 @@ from rsacfn.training.prepare import load_split
 from rsacfn.training.loop import train
 
 os.environ['HF_HUB_OFFLINE'] = '1'
-BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope='module')
@@ -60,15 +58,14 @@ def test_va_weight_without_ratings_is_refused(tiny_corpus, tiny_backbones, tmp_p
     assert not (tmp_path/'runs'/'baseline').exists()
 
 
-def test_predict_command_writes_every_readable_clip_and_reports_the_damaged_one(trained, default_corpus, tmp_path):
+def test_predict_command_writes_every_readable_clip_and_reports_the_damaged_one(trained, default_corpus, tmp_path, rsacfn_cli):
     cfg, _ = trained
     clips = read_kemdy20(default_corpus).head(21).reset_index(drop=True)
     damaged = tmp_path/'damaged.wav'
     damaged.write_bytes(b'RIFF\x00\x00\x00\x00WAVEjunk' * 10)
     paths = clips.wav_path.tolist()[:20] + [str(damaged)]
     pd.DataFrame(dict(wav_path=paths, text=clips.text)).to_csv(tmp_path/'new.csv', index=False)  # no emotion column
-    out = subprocess.run([str(BIN/'rsacfn'), 'predict', str(cfg.run_dir/'best'), str(tmp_path/'new.csv'), '--out', str(tmp_path/'p.csv'),
-                          '--on_error', 'skip', '--quiet'], capture_output=True, text=True, timeout=600)
+    out = rsacfn_cli('predict', cfg.run_dir/'best', tmp_path/'new.csv', '--out', tmp_path/'p.csv', '--on_error', 'skip', '--quiet')
     assert out.returncode == 0, out.stderr[-3000:]
     got = pd.read_csv(tmp_path/'p.csv')
     assert len(got) == 20 and got.wav_path.tolist() == paths[:20]
@@ -79,16 +76,14 @@ def test_predict_command_writes_every_readable_clip_and_reports_the_damaged_one(
     assert got.emotion.tolist() == expected.emotion.tolist()
     np.testing.assert_allclose(got.valence, expected.valence, atol=1e-5)
     # without --on_error skip the damaged clip stops the command with one line naming it
-    out = subprocess.run([str(BIN/'rsacfn'), 'predict', str(cfg.run_dir/'best'), str(tmp_path/'new.csv'), '--out', str(tmp_path/'q.csv'), '--quiet'],
-                         capture_output=True, text=True, timeout=600)
+    out = rsacfn_cli('predict', cfg.run_dir/'best', tmp_path/'new.csv', '--out', tmp_path/'q.csv', '--quiet')
     assert out.returncode == 2 and str(damaged) in out.stderr and len(out.stderr.strip().splitlines()) == 1 and not (tmp_path/'q.csv').exists()
 
 
-def test_evaluate_command_scores_a_saved_model_on_another_corpus(trained, tmp_path):
+def test_evaluate_command_scores_a_saved_model_on_another_corpus(trained, tmp_path, rsacfn_cli):
     cfg, _ = trained
     k19 = make_demo_corpus(tmp_path/'k19', size='tiny', layout='kemdy19', progress=False)
-    out = subprocess.run([str(BIN/'rsacfn'), 'evaluate', str(cfg.run_dir/'best'), '--data_path', str(k19), '--out', str(tmp_path/'ev'),
-                          '--reliance', '--quiet'], capture_output=True, text=True, timeout=600)
+    out = rsacfn_cli('evaluate', cfg.run_dir/'best', '--data_path', k19, '--out', tmp_path/'ev', '--reliance', '--quiet')
     assert out.returncode == 0, out.stderr[-3000:]
     m = json.loads((tmp_path/'ev'/'metrics.json').read_text())
     labelled = read_corpus(k19).label.notna().sum()
@@ -106,13 +101,12 @@ def test_evaluate_command_scores_a_saved_model_on_another_corpus(trained, tmp_pa
     assert m['reliance']['summary']['intact']['macro_f1'] == pytest.approx(m['macro_f1'])  # 'intact' is the model as scored above
 
 
-def test_train_on_kemdy19_layout_and_score_on_kemdy20_layout_in_one_command(tiny_corpus, tiny_backbones, tmp_path):
+def test_train_on_kemdy19_layout_and_score_on_kemdy20_layout_in_one_command(tiny_corpus, tiny_backbones, tmp_path, rsacfn_cli):
     k19 = make_demo_corpus(tmp_path/'k19', size='tiny', layout='kemdy19', progress=False)
     assert not set(read_corpus(k19).speaker) & set(read_kemdy20(tiny_corpus).speaker)
-    out = subprocess.run([str(BIN/'rsacfn'), 'train', '--preset', 'demo', '--method', 'early_fusion', '--epochs', '1',
-                          '--data_path', str(k19), '--eval_data_path', str(tiny_corpus), '--wav_model', str(tiny_backbones['audio']),
-                          '--text_model', str(tiny_backbones['text']), '--output_dir', str(tmp_path/'runs'), '--ver', 'early_fusion', '--quiet'],
-                         capture_output=True, text=True, timeout=600)
+    out = rsacfn_cli('train', '--preset', 'demo', '--method', 'early_fusion', '--epochs', '1', '--data_path', k19,
+                     '--eval_data_path', tiny_corpus, '--wav_model', tiny_backbones['audio'], '--text_model',
+                     tiny_backbones['text'], '--output_dir', tmp_path/'runs', '--ver', 'early_fusion', '--quiet')
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads((tmp_path/'runs'/'early_fusion'/'result.json').read_text())
     labelled = int(read_kemdy20(tiny_corpus).label.notna().sum())
