@@ -45,7 +45,7 @@ def open_recording(recording, # an audio file's path, or a waveform (array, tens
         path = Path(recording).expanduser()
         if path.is_dir(): raise ValueError(f"{recording} is a folder: give the recording's audio file")
         if not path.exists(): raise ValueError(f'{recording}: no such file')
-        try: return Recording(str(recording), audio_info(path).duration, path=path)
+        try: return Recording(str(recording), audio_info(path, samples=False).duration, path=path)
         except CorpusError as e: raise ValueError(f'{recording}: {e.what}') from None
     if isinstance(recording, (list, tuple)) and any(isinstance(r, (str, os.PathLike)) for r in recording):
         raise TypeError('recording: give one recording (a path or a waveform); call timeline once for each')

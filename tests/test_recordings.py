@@ -224,3 +224,11 @@ def test_subtitles_as_people_write_them(recognizer, talk, tmp_path):
     pd.DataFrame(dict(start=['0', 'abc'], end=[1, 2], text=['a', 'b'])).to_csv('typo.csv', index=False)
     with pytest.raises(ValueError, match="typo.csv, row 2: start 'abc' is not a number of seconds"):
         recognizer.timeline('talk.wav', 'typo.csv')
+
+
+def test_a_float_recording_is_never_decoded_whole(recognizer, talk, monkeypatch):
+    "A FLOAT file's pieces are read alone: nothing reads the whole recording (an hour would be decoded per piece)."
+    def whole(*a, **k): raise AssertionError('the whole recording was decoded')
+    monkeypatch.setattr(sf, 'read', whole)  # talk.wav is written as FLOAT: checking it whole used sf.read
+    rows = recognizer.timeline('talk.wav', segments='talk.csv')
+    assert len(rows) == 3

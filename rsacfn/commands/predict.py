@@ -111,8 +111,9 @@ def _predict_recording(args):
     with hf_progress(not args.quiet): model = load_model(args.model_dir, args.plugins)
     table = timeline(model, args.input, args.segments or 'auto', window_s=args.window_s, batch_size=args.batch_size,
                      device=_device(args.device), progress=not args.quiet)
+    drawn = plot_timeline(table)  # drawn before anything is written: a failure leaves no CSV without its figure
     with atomic_write(out, newline='') as f: table.to_csv(f, index=False)
-    with atomic_write(figure, 'wb') as f: plot_timeline(table).savefig(f, format='png', dpi=150)
+    with atomic_write(figure, 'wb') as f: drawn.savefig(f, format='png', dpi=150)
     n = f"{len(table)} segment{'s' if len(table) != 1 else ''}"
     print(f'{out}: {n} of {args.input}, the last ending at {table.end_s.max():.1f} s; the timeline figure: {figure}')
     print(table.emotion.value_counts().rename('predicted').to_string())

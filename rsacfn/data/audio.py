@@ -57,7 +57,9 @@ def resample(wav:np.ndarray, # 1-d float waveform
     return resample_poly(wav, ratio.numerator, ratio.denominator).astype(np.float32)
 
 # %% ../../nbs/10_data/13_audio.ipynb #d1476407
-def audio_info(path, segment_id=None) -> sf._SoundFileInfo:
+def audio_info(path, segment_id=None,
+               samples:bool=True # also decode a float file to check its samples are finite (not for one piece of it)
+              ) -> sf._SoundFileInfo:
     "soundfile's header info; raise `CorpusError` for a missing, corrupt or empty file."
     path = Path(path)
     if path.is_dir():
@@ -74,7 +76,7 @@ def audio_info(path, segment_id=None) -> sf._SoundFileInfo:
         raise CorpusError(path, 'wav file holds no audio (0 samples)', 'Remove the segment, or pass on_error="skip"',
                           segment_id)
     # PCM cannot hold NaN
-    if info.subtype in ('FLOAT', 'DOUBLE'): _check_finite(sf.read(str(path), dtype='float32')[0], path, segment_id)
+    if samples and info.subtype in ('FLOAT', 'DOUBLE'): _check_finite(sf.read(str(path), dtype='float32')[0], path, segment_id)
     return info
 
 # %% ../../nbs/10_data/13_audio.ipynb #997e1f2f
@@ -195,7 +197,7 @@ def read_piece(path, # an audio file (any soundfile format)
               ) -> np.ndarray: # float32 mono waveform at `sr`
     "Decode only the samples of one piece of a recording: mono, resampled to `sr`."
     path = Path(path)
-    info = audio_info(path)  # names a missing, corrupt or empty file
+    info = audio_info(path, samples=False)  # names a missing, corrupt or empty file; the piece's own samples: below
     first = max(0, round(start_s * info.samplerate))
     n = max(0, min(info.frames, round(end_s * info.samplerate)) - first)
     with sf.SoundFile(str(path)) as f:
