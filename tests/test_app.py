@@ -102,3 +102,30 @@ def test_a_browser_uploads_a_clip_and_reads_the_emotion(rec, clip, model_dir, tm
     finally:
         if proc.poll() is None: proc.kill(); proc.wait()
         log.close()
+
+
+STUCK = '''
+import sys, time
+import rsacfn.app, rsacfn.commands.app
+class Stuck:
+    "A page whose server never finishes closing: a browser holding its connection open, an answer still worked out."
+    def close(self, verbose=True): time.sleep(600)
+rsacfn.app.build_app = lambda rec, name, n_steps: Stuck()
+rsacfn.app.serve = lambda page, port: f'http://127.0.0.1:{port}/'
+rsacfn.commands.app.STOP_WAIT_S = 1
+from rsacfn.cli import main
+sys.exit(main(['app', sys.argv[1]]))
+'''
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_command_even_when_its_server_does_not_close(model_dir, tmp_path):
+    proc = subprocess.Popen([sys.executable, '-c', STUCK, str(model_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=dict(os.environ, TQDM_DISABLE='1'))
+    try:
+        assert 'http://127.0.0.1:' in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        assert 'stopped (its server had not closed within 1 s' in proc.stdout.read()
+    finally:
+        if proc.poll() is None: proc.kill(); proc.wait()

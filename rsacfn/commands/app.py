@@ -4,13 +4,13 @@
 
 # %% ../../nbs/70_commands/78_app.ipynb #c10d36bb
 from __future__ import annotations
-import argparse, contextlib, io, socket, time
+import argparse, os, socket, threading, time
 from .arguments import _device, command, typed_path
 from .explain import _two_or_more
 from .predict import _plugins_arg
 
 # %% auto #0
-__all__ = ['DEFAULT_PORT', 'free_port', 'app_command']
+__all__ = ['DEFAULT_PORT', 'STOP_WAIT_S', 'free_port', 'stop_page', 'app_command']
 
 # %% ../../nbs/70_commands/78_app.ipynb #b1f3e710
 DEFAULT_PORT = 7860
@@ -53,6 +53,17 @@ def _app_args(p):
     _plugins_arg(p)
 
 # %% ../../nbs/70_commands/78_app.ipynb #49bb0d74
+STOP_WAIT_S = 10.0
+
+def stop_page(page, # a served page (`rsacfn.app.serve`)
+              wait_s:float=STOP_WAIT_S # the longest its server may take to close
+             ) -> bool: # whether it closed within `wait_s`
+    """Close `page`'s server, waiting at most `wait_s`: a browser that keeps its connection open, or an answer still
+    being worked out, never keeps Ctrl-C from stopping the command."""
+    done = threading.Thread(target=page.close, kwargs=dict(verbose=False), daemon=True)
+    done.start(); done.join(wait_s)
+    return not done.is_alive()
+
 @command('app', _app_args)
 def app_command(args):
     "A page on 127.0.0.1 to try a model: a clip and its transcript in, each emotion's probability and why out."
@@ -67,10 +78,13 @@ def app_command(args):
         rec = EmotionRecognizer.from_pretrained(args.model_dir, _device(args.device), plugins=args.plugins)
     page = build_app(rec, str(args.model_dir), args.n_steps)
     url = serve(page, port)
-    print(f'{url}  ({rec.method} from {args.model_dir}; open it in a browser, Ctrl-C stops it)', flush=True)
-    try:
+    try:  # the address said inside: a Ctrl-C the moment it shows still closes the page
+        print(f'{url}  ({rec.method} from {args.model_dir}; open it in a browser, Ctrl-C stops it)', flush=True)
         while True: time.sleep(0.5)
     except KeyboardInterrupt: pass  # the way to stop a server: not an error
-    finally:
-        with contextlib.redirect_stdout(io.StringIO()): page.close()  # Gradio's own line
-    print('stopped')
+    try: closed = stop_page(page, STOP_WAIT_S)
+    except KeyboardInterrupt: closed = False  # a second Ctrl-C: stop now
+    if closed: print('stopped')
+    else:
+        print(f'stopped (its server had not closed within {STOP_WAIT_S:.0f} s; ended with the process)', flush=True)
+        os._exit(0)  # not waiting on the threads still serving
