@@ -98,7 +98,8 @@ def test_a_browser_uploads_a_clip_and_reads_the_emotion(rec, clip, model_dir, tm
         assert not outside, f'the page fetched from outside the machine: {outside}'
         proc.send_signal(signal.SIGINT)  # Ctrl-C stops it, as the command says
         assert proc.wait(30) == 0
-        assert (tmp_path/'app.log').read_text().rstrip().endswith('stopped')
+        # closed, or given up on after STOP_WAIT_S (a server Gradio did not close): either way stopped, and said
+        assert (tmp_path/'app.log').read_text().rstrip().splitlines()[-1].startswith('stopped')
     finally:
         if proc.poll() is None: proc.kill(); proc.wait()
         log.close()
