@@ -229,3 +229,64 @@ def test_explain_command_from_a_working_folder(tiny_backbones, tiny_corpus, tmp_
     clips = rsacfn_cli('explain', 'model', wav, '--texts', '정말 기뻐요', '--out', 'clip', '--no_faithfulness', '--n_steps', '8', '--quiet')
     assert clips.returncode == 0, clips.stderr
     assert pd.read_csv('clip/words.csv').word.tolist() == ['정말', '기뻐요'] and not Path('clip/faithfulness.csv').exists()
+
+
+@pytest.fixture(scope='module')
+def other_backbones(tmp_path_factory, tiny_corpus):
+    """Tiny backbones of other families than the demo's wav2vec 2.0 and RoBERTa, as checkpoints from elsewhere come: a
+    HuBERT whose CNN normalises over time (feat_extract_norm='group', as HuBERT-base and wav2vec2-base do), and a
+    DistilBERT (its width is `dim` in its config) with a WordPiece vocabulary, which reads a character it never saw as [UNK]."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import (BertTokenizerFast, DistilBertConfig, DistilBertModel, HubertConfig, HubertModel,
+                              Wav2Vec2FeatureExtractor)
+    root, texts = tmp_path_factory.mktemp('other'), read_corpus(tiny_corpus).text.tolist()
+    torch.manual_seed(0)
+    HubertModel(HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                             conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+                             feat_extract_norm='group')).save_pretrained(root/'hubert')
+    Wav2Vec2FeatureExtractor(return_attention_mask=False).save_pretrained(root/'hubert')
+    wp = Tokenizer(models.WordPiece(unk_token='[UNK]'))
+    wp.normalizer, wp.pre_tokenizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False), pre_tokenizers.BertPreTokenizer()
+    wp.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=400, special_tokens=['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']))
+    tok = BertTokenizerFast(tokenizer_object=wp, do_lower_case=False)
+    DistilBertModel(DistilBertConfig(dim=32, n_layers=2, n_heads=2, hidden_dim=64, vocab_size=len(tok))).save_pretrained(root/'distilbert')
+    tok.save_pretrained(root/'distilbert')
+    return dict(audio=root/'hubert', text=root/'distilbert')
+
+
+def test_backbones_of_other_families_are_explained_completely(other_backbones, tiny_backbones, segments):
+    """DistilBERT's width is read as its encoder gives it (not as 0 from a config key it lacks). HuBERT's group-norm CNN
+    gives all zeros for silence, and the layer norm after it is flat along the path from there: its attributions cannot
+    add up to the change in probability, whatever n_steps; the tables and the delta they report still say so exactly."""
+    torch.manual_seed(0)
+    model = MultiModel.from_backbones('early_fusion', str(tiny_backbones['audio']), str(other_backbones['text']),
+                                      audio_max_lens=32_000, text_max_lens=64)
+    check_complete(model, segments, explain(model, segments, n_steps=128, progress=False))
+    model = MultiModel.from_backbones('early_fusion', str(other_backbones['audio']), str(other_backbones['text']),
+                                      audio_max_lens=32_000, text_max_lens=64)
+    e = explain(model, segments, n_steps=128, progress=False)
+    s = e.segments.set_index('segment_id')
+    total = (e.words.groupby('segment_id').attribution.sum() + e.frames.groupby('segment_id').attribution.sum()).reindex(s.index)
+    np.testing.assert_allclose(total - (s.p - s.p_baseline), s.delta, atol=2e-4)  # the delta reported is the one there is
+
+
+def test_a_word_the_tokenizer_reads_as_unknown_is_attributed(other_backbones, tiny_backbones, segments):
+    "[UNK] is the word's own token, not a special one: the word gets an attribution, and the baseline replaces it."
+    torch.manual_seed(0)
+    model = MultiModel.from_backbones('text_only', None, str(other_backbones['text']), text_max_lens=64)
+    df = segments.assign(text=segments.text + ' ☃☃')  # a character no transcript has
+    assert model.tokenizer.unk_token_id in model.tokenizer(df.text[0])['input_ids']
+    e = explain(model, df, n_steps=64, progress=False)
+    last = e.words.groupby('segment_id').tail(1)
+    assert (last.word == '☃☃').all() and last.attribution.notna().all() and (last.attribution != 0).all(), last
+    check_complete(model, df, e)
+
+
+def test_a_clips_attributions_do_not_depend_on_the_clips_beside_it(other_backbones, tiny_backbones, segments):
+    "A CNN that normalises over time hears its batch's padding: each clip is then explained alone."
+    for audio in (other_backbones['audio'], tiny_backbones['audio']):  # group norm, layer norm
+        torch.manual_seed(0)
+        model = MultiModel.from_backbones('speech_only', str(audio), None, audio_max_lens=48_000)
+        together = explain(model, segments, n_steps=16, progress=False).frames
+        alone = pd.concat([explain(model, segments.iloc[[i]], n_steps=16, progress=False).frames for i in range(len(segments))])
+        np.testing.assert_allclose(alone.attribution, together.attribution, rtol=1e-3, atol=1e-6 * together.attribution.abs().max())

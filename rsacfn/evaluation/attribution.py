@@ -17,13 +17,21 @@ from ..progress import progress_bar
 from .inference import _Inputs, warn_cut
 
 # %% auto #0
-__all__ = ['frame_seconds', 'attribution_inputs', 'probabilities', 'class_index', 'integrated_gradients', 'word_tokens',
-           'Explanation', 'explain', 'plot_explanation']
+__all__ = ['frame_seconds', 'special_tokens', 'attribution_inputs', 'probabilities', 'class_index', 'integrated_gradients',
+           'word_tokens', 'Explanation', 'explain', 'plot_explanation']
 
 # %% ../../nbs/30_evaluation/37_attribution.ipynb #9f25da81
 def frame_seconds(model:MultiModel) -> float:
     "The hop between two of the audio encoder's feature frames, in seconds (0.02 for wav2vec 2.0)."
     return math.prod(model.audio_encoder.config.conv_stride) / SAMPLE_RATE
+
+def special_tokens(tokenizer, # the model's tokenizer
+                   ids:Sequence[int] # token ids
+                  ) -> list[int]: # 1 for a special token, 0 for one of the text's own
+    """Which of `ids` are the tokenizer's special tokens (start, end, padding): not [UNK], which stands for a word of
+    the text (a character the vocabulary lacks) that the model reads."""
+    mask = tokenizer.get_special_tokens_mask(list(ids), already_has_special_tokens=True)
+    return [0 if i == tokenizer.unk_token_id else s for i, s in zip(ids, mask)]
 
 def attribution_inputs(model:MultiModel, # a `MultiModel`
                        batch:dict # a batch from `model.collator()`
@@ -39,8 +47,7 @@ def attribution_inputs(model:MultiModel, # a `MultiModel`
                 x['audio'][i, :, real:] = x0['audio'][i, :, real:]                 # that reads padding gets none)
         if 'text' in mods:
             ids, tok = batch['input_ids'], model.tokenizer
-            keep = torch.tensor([tok.get_special_tokens_mask(r, already_has_special_tokens=True) for r in ids.tolist()],
-                                dtype=torch.bool, device=ids.device)
+            keep = torch.tensor([special_tokens(tok, r) for r in ids.tolist()], dtype=torch.bool, device=ids.device)
             embed = model.text_encoder.get_input_embeddings()
             x['text'], x0['text'] = embed(ids), embed(torch.where(keep, ids, tok.pad_token_id))
     return x, x0
@@ -134,13 +141,13 @@ def word_tokens(tokenizer, # the model's tokenizer
     words, which = [text[s:e] for s, e in spans], np.full(len(ids), -1)
     if getattr(tokenizer, 'is_fast', False):
         enc = tokenizer(text, truncation=True, max_length=len(ids), return_offsets_mapping=True)
-        special = tokenizer.get_special_tokens_mask(enc['input_ids'], already_has_special_tokens=True)
+        special = special_tokens(tokenizer, enc['input_ids'])
         for j, ((s, e), sp) in enumerate(zip(enc['offset_mapping'], special)):
             if sp or e <= s: continue
             hit = [w for w, (ws, we) in enumerate(spans) if s < we and e > ws]
             if hit: which[j] = hit[0]
         return words, which
-    j = 1 if tokenizer.get_special_tokens_mask(list(ids[:1]), already_has_special_tokens=True)[0] else 0
+    j = special_tokens(tokenizer, ids[:1])[0]
     for w, word in enumerate(words):  # a slow tokenizer: each word's pieces, in order
         n = len(tokenizer.tokenize(word if w == 0 else ' ' + word))
         which[j:min(j + n, len(ids))] = w; j += n
@@ -217,7 +224,7 @@ def explain(model:MultiModel, # a trained model (any method, plugins included)
             # the class explained: None (each segment's predicted class), a class name or id, or one per segment
             target=None,
             n_steps:int=64, # IG's steps (the completeness error `delta` shrinks as they grow)
-            batch_size:int=8, # segments per batch (each takes n_steps forward passes)
+            batch_size:int=8, # segments per batch (each takes n_steps forward passes; 1 where the CNN normalises over time)
             device=None, # default: the model's
             progress:bool=True, # a progress bar over the batches
             internal_batch_size:int|None=None # rows per forward pass (default: the batch times n_steps, at most 256)
@@ -240,6 +247,8 @@ def explain(model:MultiModel, # a trained model (any method, plugins included)
     target = _targets(model, target, len(df))
     if 'audio' in mods: warn_cut(df.wav_path.tolist(), model.config.audio_max_lens, df.get('duration'))
     if device is not None: model.to(device)
+    if 'audio' in mods and getattr(model.audio_encoder.config, 'feat_extract_norm', 'layer') != 'layer':
+        batch_size = 1  # a CNN that normalises over time hears its batch's padding: each clip alone, as it sounds
     items = _Inputs(model, df.wav_path.tolist() if 'audio' in mods else None,
                     df.text.tolist() if 'text' in mods else None)
     loader = torch.utils.data.DataLoader(items, batch_size=batch_size, collate_fn=model.collator())
@@ -275,6 +284,7 @@ def _explanation(model, df, words, frames, segs, n_steps) -> Explanation:
                       'read: '
                       'their attribution is NaN', stacklevel=3)
     return Explanation(words, frames, s, n_steps)
+
 
 # %% ../../nbs/30_evaluation/37_attribution.ipynb #a60f7c16
 def _word_row(ax, words:pd.DataFrame, scale:float, cmap):

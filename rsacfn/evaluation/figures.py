@@ -25,6 +25,7 @@ from .metrics import (LOWER_IS_BETTER, METRIC_NAMES, calibration_metrics, dimens
                                        reliability_table)
 from .inference import infer
 from ..models.registry import get_method, method_title
+from ..models.backbones import encoder_width
 from .stats import min_p
 from ..files import atomic_write
 
@@ -61,7 +62,7 @@ def collect_attention(model, # a `MultiModel` whose head returns attention maps
         out[f'{name}_by_emotion'] = (sums[name] / counts).numpy()
         out[f'{name}_profile'] = torch.cat(profiles[name]).numpy()
         out[f'{name}_boundary'] = np.array(
-            (model.config.audio_config or {}).get('hidden_size', 0) if name in get_method(model.config.method).joint else 0
+            encoder_width(model.audio_encoder) if name in get_method(model.config.method).joint else 0
         )
     return out
 

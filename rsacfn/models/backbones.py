@@ -10,8 +10,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['SYNC_FREE_SDPA', 'BackboneNotFound', 'load_pretrained', 'load_audio_encoder', 'freeze_cnn', 'cnn_skipped',
-           'span_mask', 'keep_on_device', 'load_text_encoder', 'drop_pooler', 'hf_progress', 'receptive_field',
-           'check_backbones', 'text_positions']
+           'span_mask', 'keep_on_device', 'load_text_encoder', 'drop_pooler', 'encoder_width', 'hf_progress',
+           'receptive_field', 'check_backbones', 'text_positions']
 
 # %% ../../nbs/20_models/22_backbones.ipynb #87f89bdb
 import torch
@@ -170,6 +170,12 @@ def drop_pooler(model):
     "Remove a text encoder's pooler: the models pool the hidden states themselves, and it would get no gradient."
     if getattr(model, 'pooler', None) is not None: model.pooler = None
     return model
+
+def encoder_width(model) -> int:
+    """The width of each position an encoder outputs, read from its config object (DistilBERT's is `dim`, behind
+    `hidden_size`; a wav2vec 2.0 adapter's is `output_hidden_size`), not from the config's dict, which may not hold it."""
+    c = model.config
+    return c.output_hidden_size if getattr(c, 'add_adapter', False) else c.hidden_size
 
 # %% ../../nbs/20_models/22_backbones.ipynb #fae473c4
 @contextmanager

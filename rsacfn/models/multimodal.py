@@ -24,7 +24,7 @@ from transformers.utils import ModelOutput
 from ..config import AUDIO_MAX_LENS, POOLING_MODES, TEXT_MAX_LENS
 from ..data.labels import EMOTIONS
 from ..data.batching import Collator
-from .backbones import (check_backbones, cnn_skipped, drop_pooler, freeze_cnn, load_audio_encoder,
+from .backbones import (check_backbones, cnn_skipped, drop_pooler, encoder_width, freeze_cnn, load_audio_encoder,
                                      load_pretrained, load_text_encoder, receptive_field)
 from ..files import follow_umask
 from .hub import model_folder, not_a_model, portable_config
@@ -164,7 +164,7 @@ class MultiModel(PreTrainedModel):
         if info.takes_sequences:  # a sequence head's fixed lengths follow the input lengths
             sizes.setdefault('text_len', config.text_max_lens)
             sizes.setdefault('audio_len', self.audio_frames(config.audio_max_lens))
-        dims = {m: (getattr(config, f'{m}_config') or {}).get('hidden_size', 0) for m in ('audio', 'text')}
+        dims = {m: encoder_width(e) if e is not None else 0 for m, e in (('audio', self.audio_encoder), ('text', self.text_encoder))}
         self.head = build_head(config.method, dims['audio'], dims['text'], config.num_classes, **sizes)
         self.dims = DimensionHead(sum(dims[m] for m in mods), len(config.dimensions)) if config.dimensions else None
         self.tokenizer = self.feature_extractor = None  # attached by from_backbones / from_pretrained
