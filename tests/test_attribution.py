@@ -290,3 +290,19 @@ def test_a_clips_attributions_do_not_depend_on_the_clips_beside_it(other_backbon
         together = explain(model, segments, n_steps=16, progress=False).frames
         alone = pd.concat([explain(model, segments.iloc[[i]], n_steps=16, progress=False).frames for i in range(len(segments))])
         np.testing.assert_allclose(alone.attribution, together.attribution, rtol=1e-3, atol=1e-6 * together.attribution.abs().max())
+
+
+def test_a_slow_tokenizers_words_are_its_fast_ones_wherever_the_text_is_cut(tiny_backbones):
+    "The slow path (no offsets) counts each word's pieces: the end token of a cut text is no word's."
+    from transformers import AutoTokenizer
+    from rsacfn.evaluation.attribution import word_tokens
+    fast = AutoTokenizer.from_pretrained(tiny_backbones['text'])
+
+    class Slow:  # the same tokenizer without offsets, as a Python tokenizer is
+        is_fast = False
+        def __getattr__(self, name): return getattr(fast, name)
+    text = '정말 기뻐요 오늘 날씨가 너무 좋아서 산책을 했어요'
+    full = fast(text)['input_ids']
+    for n in range(3, len(full) + 1):
+        ids = fast(text, truncation=True, max_length=n)['input_ids']
+        assert word_tokens(Slow(), text, ids)[1].tolist() == word_tokens(fast, text, ids)[1].tolist(), n

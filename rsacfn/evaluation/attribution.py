@@ -147,10 +147,11 @@ def word_tokens(tokenizer, # the model's tokenizer
             hit = [w for w, (ws, we) in enumerate(spans) if s < we and e > ws]
             if hit: which[j] = hit[0]
         return words, which
-    j = special_tokens(tokenizer, ids[:1])[0]
+    own = [k for k, s in enumerate(special_tokens(tokenizer, ids)) if not s]  # the text's tokens, not a cut text's end
+    j = 0
     for w, word in enumerate(words):  # a slow tokenizer: each word's pieces, in order
         n = len(tokenizer.tokenize(word if w == 0 else ' ' + word))
-        which[j:min(j + n, len(ids))] = w; j += n
+        which[own[j:j + n]] = w; j += n
     return words, which
 
 # %% ../../nbs/30_evaluation/37_attribution.ipynb #f31831bf
