@@ -45,6 +45,13 @@ def tiny_backbones(tmp_path_factory):
     return cached_tiny_backbones(pretrain_clips=0, progress=False)
 
 
+def ctrl_c_reaches():
+    """`preexec_fn` of a child a test sends Ctrl-C: SIGINT's default, as in a terminal. A shell's background job
+    (`make test &`) starts with SIGINT ignored, its children inherit that, and Python then never raises KeyboardInterrupt."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def one_line(r) -> bool:
     "Whether a command's error is one line, and no traceback."
     return len(r.stderr.strip().splitlines()) == 1 and 'Traceback' not in r.stderr

@@ -1,7 +1,7 @@
 "`rsacfn app`: the page's answer is the recognizer's, it asks only for what the model uses, and a browser gets it."
 import os, signal, socket, subprocess, sys, time
 import pytest
-from conftest import one_line
+from conftest import ctrl_c_reaches, one_line
 
 gr = pytest.importorskip('gradio', reason="gradio is an optional extra: pip install 'rsacfn[app]'")
 
@@ -82,7 +82,7 @@ def test_a_browser_uploads_a_clip_and_reads_the_emotion(rec, clip, model_dir, tm
     # started as a user starts it, the model folder relative to the working folder
     proc = subprocess.Popen([sys.executable, '-m', 'rsacfn', 'app', model_dir.name, '--port', str(port)],
                             cwd=model_dir.parent, stdout=log, stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, TQDM_DISABLE='1'))
+                            env=dict(os.environ, TQDM_DISABLE='1'), preexec_fn=ctrl_c_reaches)
     try:
         url = f'http://127.0.0.1:{port}/'
         for _ in range(240):
@@ -122,7 +122,7 @@ sys.exit(main(['app', sys.argv[1]]))
 @pytest.mark.slow
 def test_ctrl_c_stops_the_command_even_when_its_server_does_not_close(model_dir, tmp_path):
     proc = subprocess.Popen([sys.executable, '-c', STUCK, str(model_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=dict(os.environ, TQDM_DISABLE='1'))
+                            text=True, env=dict(os.environ, TQDM_DISABLE='1'), preexec_fn=ctrl_c_reaches)
     try:
         assert 'http://127.0.0.1:' in proc.stdout.readline()
         proc.send_signal(signal.SIGINT)

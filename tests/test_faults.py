@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ctrl_c_reaches
 pytestmark = pytest.mark.slow  # `make test-quick` leaves this file out
 import soundfile as sf
 import torch
@@ -168,11 +169,6 @@ def test_run_files_are_strict_and_a_damaged_checkpoint_is_one_line(base, rsacfn_
     data = (run/'last.pt').read_bytes(); (run/'last.pt').write_bytes(data[:len(data) // 2])
     out = rsacfn_cli('train', *flags(dict(base, ver='files', epochs=2, resume=True)))
     assert out.returncode == 2 and one_line(out) and 'last.pt cannot be read' in out.stderr, out.stderr
-
-
-def ctrl_c_reaches():
-    "In the child: Ctrl-C's default, as in a terminal. A shell's background job (`make test &`) starts with SIGINT ignored, and Python then never raises KeyboardInterrupt."
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def test_ctrl_c_in_train_says_how_to_continue(base):
