@@ -152,7 +152,7 @@ RUN_ONLY = ('output_dir', 'ver', 'resume', 'quiet', 'num_workers', 'cache_dir', 
             'keep_resume_state', 'report_to', 'tracking_dir', 'cache_cnn')
 # fields added since identities were first written, with their defaults: an identity leaves each out while it has its
 # default, so the runs written before it keep theirs
-ADDED_FIELDS = dict(amp_dtype='auto', label_mode='majority', loss='ce')
+ADDED_FIELDS = dict(amp_dtype='auto', label_mode='majority', loss='ce', explain_segments=8, explain_steps=16)
 
 @dataclass
 class TrainConfig:
@@ -212,6 +212,10 @@ class TrainConfig:
     # the split whose `metric` picks it: 'valid' (the paper's: the split then scored, optimistic) or 'dev' (held out of
     # training)
     select_epoch: str = 'valid'
+    # after training: integrated-gradients attributions of the best model on its first explain_segments validation
+    # segments (`attributions.json`; 0: none), at explain_steps steps; `rsacfn explain` explains a whole corpus
+    explain_segments: int = 8
+    explain_steps: int = 16 # IG's steps for those (more: sums closer to the change in probability, slower)
     # model
     # what is trained: a method of the registry (`rsacfn.models.registry.METHODS`); None: text_only, the paper's default
     method: str|None = None
@@ -332,7 +336,8 @@ def _plugin_paths(plugins:list) -> list:
 # %% ../nbs/00_config.ipynb #8fb4583f
 LOWEST = dict(epochs=1, grad_accum=1, batch_size=1, val_batch_size=1, num_classes=2, n_folds=2, audio_max_lens=1,
               # the smallest value each takes
-              text_max_lens=1, num_workers=0, fold=0, log_every=1, audio_pad_multiple=1)
+              text_max_lens=1, num_workers=0, fold=0, log_every=1, audio_pad_multiple=1, explain_segments=0,
+              explain_steps=2)
 CHOICES = dict(metric=METRICS, scheduler=('constant', 'linear'), split=('random', 'session'),
                device=('auto', 'cuda', 'mps', 'cpu'), pooling_mode=POOLING_MODES, corpus=CORPUS_READERS,
                eval_corpus=CORPUS_READERS, text_mode=('strip', 'tokens', 'raw'), select_epoch=('valid', 'dev'),

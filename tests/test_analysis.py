@@ -180,9 +180,11 @@ def test_train_report_writes_what_the_sweep_reads(tiny_corpus, tiny_backbones, t
     from rsacfn.evaluation.figures import load_attention
     r = rsacfn_cli('train', '--report', '--method', 'rsa', '--epochs', '1', '--data_path', tiny_corpus, '--audio_max_lens', 32000,
                    '--text_max_lens', 64, '--wav_model', tiny_backbones['audio'], '--text_model', tiny_backbones['text'],
-                   '--output_dir', tmp_path/'runs', '--ver', 'rsa', '--quiet')
+                   '--output_dir', tmp_path/'runs', '--ver', 'rsa', '--quiet', '--explain_segments', 3, '--explain_steps', 4)
     assert r.returncode == 0, r.stderr[-3000:]
     run = tmp_path/'runs'/'rsa'
+    said = json.loads((run/'attributions.json').read_text())
+    assert (said['segments'], said['n_steps']) == (3, 4)  # as many segments and steps as asked
     record = json.loads((run/'experiment.json').read_text())
     result = record['result']  # what the sweep reads (`finished_row`, `summarize`): the run's identity and scores
     assert result['identity'] == json.loads((run/'identity.json').read_text())['hash']
@@ -220,3 +222,14 @@ def test_the_sweep_says_whether_every_fusion_method_beats_the_unimodal_ones():
     worse = unimodal_line(summarize(pd.concat([runs, pd.DataFrame([row('late_fusion', .76)])])))
     assert worse == 'Not every fusion method beats speech_only and text_only: late_fusion (weighted F1 0.7600 <= speech_only 0.7800); late_fusion (macro F1 0.6600 <= speech_only 0.6800).'
     assert unimodal_line(summarize(runs[runs.method != 'text_only'].query("method != 'speech_only'"))) == ''  # no unimodal run
+
+
+def test_a_runs_attributions_are_set_like_any_other_field(tiny_backbones, rsacfn_cli):
+    "explain_segments and explain_steps: checked as every field is, 0 segments is none, and only a value set changes the identity."
+    import dataclasses
+    from rsacfn.config import TrainConfig
+    from rsacfn.experiments.experiment import explanation_step, needs_model
+    r = rsacfn_cli('train', '--explain_steps', '1')
+    assert r.returncode == 2 and '--explain_steps 1: must be 2 or more' in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    cfg = dataclasses.replace(TrainConfig(method='text_only'), explain_segments=0)
+    assert not needs_model(cfg) and explanation_step(cfg, None, None) is None  # no model scored again for nothing

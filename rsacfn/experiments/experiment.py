@@ -20,8 +20,8 @@ from ..evaluation.analysis import cue_groups, reliance
 from ..evaluation.attribution import explain
 
 # %% auto #0
-__all__ = ['EXPLAIN', 'class_names', 'run_title', 'training_figures', 'needs_model', 'best_model', 'attention_step',
-           'reliance_step', 'extra_figures', 'explanation_step', 'write_record', 'run_experiment']
+__all__ = ['class_names', 'run_title', 'training_figures', 'needs_model', 'best_model', 'attention_step', 'reliance_step',
+           'extra_figures', 'explanation_step', 'write_record', 'run_experiment']
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #b91ed811
 def _saved(run_dir:Path, figures:dict) -> dict:
@@ -54,9 +54,9 @@ def training_figures(cfg:TrainConfig, # a trained run's configuration
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #367ffed3
 def needs_model(cfg:TrainConfig) -> bool:
-    "Whether a step after training scores the best model again: attributions (`EXPLAIN`), attention maps, or reliance."
+    "Whether a step after training scores the best model again: attributions (`explain_segments`), attention maps, or reliance."
     method = METHODS[cfg.method]
-    return EXPLAIN['segments'] > 0 or bool(method.attention) or len(method.modalities) == 2
+    return cfg.explain_segments > 0 or bool(method.attention) or len(method.modalities) == 2
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #899b97e4
 def best_model(cfg:TrainConfig) -> tuple:
@@ -100,13 +100,11 @@ def extra_figures(cfg:TrainConfig, result:dict) -> dict:
     return _saved(cfg.run_dir, figures)
 
 # %% ../../nbs/50_experiments/52_experiment.ipynb #17aaf853
-# a run's attributions: its first validation segments, IG's steps. Each segment costs n_steps forward and backward
-# passes: a cheap look (`rsacfn explain` for a corpus)
-EXPLAIN = dict(segments=8, n_steps=16)
-
-def explanation_step(cfg:TrainConfig, model:MultiModel, valid:pd.DataFrame) -> dict:
-    "Attributions of the best model on its first validation segments, summarised in `attributions.json`."
-    e = explain(model, valid.head(EXPLAIN['segments']), n_steps=EXPLAIN['n_steps'], batch_size=cfg.val_batch_size,
+def explanation_step(cfg:TrainConfig, model:MultiModel, valid:pd.DataFrame) -> dict|None:
+    """Attributions of the best model on its first `cfg.explain_segments` validation segments at `cfg.explain_steps`
+    steps (each segment costs that many forward and backward passes), summarised in `attributions.json`; None for 0."""
+    if not cfg.explain_segments: return None
+    e = explain(model, valid.head(cfg.explain_segments), n_steps=cfg.explain_steps, batch_size=cfg.val_batch_size,
                 progress=False)
     share = e.segments.audio_share.mean()
     share = None if pd.isna(share) else float(share)  # JSON has no NaN: no segment had anything to attribute
