@@ -306,3 +306,15 @@ def test_a_slow_tokenizers_words_are_its_fast_ones_wherever_the_text_is_cut(tiny
     for n in range(3, len(full) + 1):
         ids = fast(text, truncation=True, max_length=n)['input_ids']
         assert word_tokens(Slow(), text, ids)[1].tolist() == word_tokens(fast, text, ids)[1].tolist(), n
+
+
+def test_a_clips_prediction_does_not_depend_on_the_clips_beside_it(other_backbones, segments):
+    "predict and predict_corpus (so the recognizer, evaluate and rsacfn predict) hear a group-norm CNN's clips one at a time."
+    from rsacfn.evaluation.analysis import predict_corpus
+    from rsacfn.evaluation.inference import predict
+    torch.manual_seed(0)
+    model = MultiModel.from_backbones('speech_only', str(other_backbones['audio']), None, audio_max_lens=48_000)
+    p = [c for c in predict(model, segments.wav_path.tolist()).columns if c.startswith('p_')]
+    alone = pd.concat([predict(model, [w]) for w in segments.wav_path])[p].to_numpy()
+    np.testing.assert_allclose(predict(model, segments.wav_path.tolist())[p].to_numpy(), alone, atol=1e-6)
+    np.testing.assert_allclose(predict_corpus(model, segments, progress=False)[0][p].to_numpy(), alone, atol=1e-6)

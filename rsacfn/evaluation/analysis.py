@@ -22,7 +22,7 @@ from ..data.batching import EmotionDataset
 from ..data.readers import read_corpus
 from ..files import atomic_write, check_claim, claim, remove_written, run_lock, some, written, write_json
 from ..models.multimodal import MultiModel
-from .inference import _Inputs, infer, prediction_table, warn_cut
+from .inference import _Inputs, clips_per_batch, infer, prediction_table, warn_cut
 from .metrics import agreement_metrics, classification_metrics, frame_metrics
 from .scoring import score
 from ..progress import progress_bar
@@ -262,7 +262,7 @@ def predict_corpus(model:MultiModel, # a trained model
     ds, collate = _Skipping(inputs, df.reset_index(drop=True), on_error == 'skip'), model.collator()
     loader = DataLoader(
         ds,
-        batch_size=batch_size,
+        batch_size=clips_per_batch(model, batch_size),
         collate_fn=lambda items: (
             collate([i for i in items if i is not None]) if any(i is not None for i in items) else None
         ),

@@ -14,7 +14,7 @@ import torch
 from ..data.audio import SAMPLE_RATE
 from ..models.multimodal import MultiModel
 from ..progress import progress_bar
-from .inference import _Inputs, warn_cut
+from .inference import _Inputs, clips_per_batch, warn_cut
 
 # %% auto #0
 __all__ = ['frame_seconds', 'special_tokens', 'attribution_inputs', 'probabilities', 'class_index', 'integrated_gradients',
@@ -248,11 +248,9 @@ def explain(model:MultiModel, # a trained model (any method, plugins included)
     target = _targets(model, target, len(df))
     if 'audio' in mods: warn_cut(df.wav_path.tolist(), model.config.audio_max_lens, df.get('duration'))
     if device is not None: model.to(device)
-    if 'audio' in mods and getattr(model.audio_encoder.config, 'feat_extract_norm', 'layer') != 'layer':
-        batch_size = 1  # a CNN that normalises over time hears its batch's padding: each clip alone, as it sounds
     items = _Inputs(model, df.wav_path.tolist() if 'audio' in mods else None,
                     df.text.tolist() if 'text' in mods else None)
-    loader = torch.utils.data.DataLoader(items, batch_size=batch_size, collate_fn=model.collator())
+    loader = torch.utils.data.DataLoader(items, batch_size=clips_per_batch(model, batch_size), collate_fn=model.collator())
     dev = next(model.parameters()).device
     words, frames, segs = [], [], []
     for batch in progress_bar(loader, desc='explaining', unit='batch', disable=not progress, leave=False):

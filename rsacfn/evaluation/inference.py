@@ -8,7 +8,8 @@ import os, warnings
 from typing import Sequence
 
 # %% auto #0
-__all__ = ['default_device', 'model_inputs', 'infer', 'as_clips', 'as_texts', 'predict', 'warn_cut', 'prediction_table']
+__all__ = ['default_device', 'model_inputs', 'infer', 'as_clips', 'as_texts', 'clips_per_batch', 'predict', 'warn_cut',
+           'prediction_table']
 
 # %% ../../nbs/30_evaluation/31_inference.ipynb #03fd7a46
 import numpy as np
@@ -115,6 +116,13 @@ def as_texts(texts, n:int, name:str='texts') -> list|None:
             raise ValueError(f'{name}[{i}] is {t!r}: give every clip its transcript, a string')
     return out
 
+def clips_per_batch(model:MultiModel, batch_size:int) -> int:
+    """`batch_size`, or 1 where the audio encoder's CNN normalises over time (`feat_extract_norm='group'`: HuBERT-base,
+    wav2vec2-base): it hears its batch's padding, and a clip's answer would depend on the clips beside it."""
+    encoder = getattr(model, 'audio_encoder', None)  # None: no audio, or an ONNX export (its graph is fixed)
+    if encoder is not None and getattr(encoder.config, 'feat_extract_norm', 'layer') != 'layer': return 1
+    return batch_size
+
 @torch.no_grad()
 def predict(model:MultiModel, # a trained model (with its tokenizer / feature extractor)
             audio:Sequence=None, # wav paths, or 16 kHz mono float arrays (speech methods)
@@ -134,7 +142,7 @@ def predict(model:MultiModel, # a trained model (with its tokenizer / feature ex
         if x is not None and len(x) != n: raise ValueError(f'got {n} inputs of one modality and {len(x)} of the other')
     if 'audio' in mods and audio is not None: warn_cut(audio, model.config.audio_max_lens)
     loader = torch.utils.data.DataLoader(
-        _Inputs(model, audio, texts), batch_size=batch_size, collate_fn=model.collator()
+        _Inputs(model, audio, texts), batch_size=clips_per_batch(model, batch_size), collate_fn=model.collator()
     )
     probs, dims = [], []
     for _, out in infer(model, loader, device):
