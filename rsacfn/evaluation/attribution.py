@@ -284,7 +284,6 @@ def _explanation(model, df, words, frames, segs, n_steps) -> Explanation:
                       'their attribution is NaN', stacklevel=3)
     return Explanation(words, frames, s, n_steps)
 
-
 # %% ../../nbs/30_evaluation/37_attribution.ipynb #a60f7c16
 def _word_row(ax, words:pd.DataFrame, scale:float, cmap):
     "The words left to right, wrapped, each on a patch coloured by its attribution."
