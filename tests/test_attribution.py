@@ -309,7 +309,7 @@ def test_a_slow_tokenizers_words_are_its_fast_ones_wherever_the_text_is_cut(tiny
 
 
 def test_a_clips_prediction_does_not_depend_on_the_clips_beside_it(other_backbones, segments):
-    "predict and predict_corpus (so the recognizer, evaluate and rsacfn predict) hear a group-norm CNN's clips one at a time."
+    "predict, predict_corpus and score (so the recognizer, evaluate, rsacfn predict, a run's scores) hear a group-norm CNN's clips one at a time."
     from rsacfn.evaluation.analysis import predict_corpus
     from rsacfn.evaluation.inference import predict
     torch.manual_seed(0)
@@ -318,3 +318,5 @@ def test_a_clips_prediction_does_not_depend_on_the_clips_beside_it(other_backbon
     alone = pd.concat([predict(model, [w]) for w in segments.wav_path])[p].to_numpy()
     np.testing.assert_allclose(predict(model, segments.wav_path.tolist())[p].to_numpy(), alone, atol=1e-6)
     np.testing.assert_allclose(predict_corpus(model, segments, progress=False)[0][p].to_numpy(), alone, atol=1e-6)
+    from rsacfn.evaluation.scoring import score  # evaluate's and the best model's scoring
+    np.testing.assert_allclose(score(model, segments.assign(label=0))[p].to_numpy(), alone, atol=1e-6)

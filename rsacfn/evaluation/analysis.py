@@ -43,7 +43,8 @@ def removed_logits(model:MultiModel, # a fusion model
                   ) -> dict: # condition -> logits (N, C)
     "Logits intact and with each modality's features replaced by their mean over `df` (`NEUTRAL_INPUTS`): the backbones run once (sequence heads: twice, their features are too large to keep)."
     loader = DataLoader(
-        EmotionDataset(df, model.config.audio_max_lens, 'both'), batch_size=batch_size, collate_fn=model.collator()
+        EmotionDataset(df, model.config.audio_max_lens, 'both'), batch_size=clips_per_batch(model, batch_size),
+        collate_fn=model.collator()
     )
     keep = not model.head.takes_sequences  # pooled features are (N, D): kept from the first pass for the second
     sums, n, out, kept = {}, 0, {c: [] for c in CONDITIONS}, []

@@ -23,7 +23,7 @@ from ..data.splits import split_corpus
 from ..files import atomic_write, write_json
 from .metrics import frame_metrics
 from ..models.multimodal import MultiModel
-from .inference import infer
+from .inference import clips_per_batch, infer
 
 # %% ../../nbs/30_evaluation/34_scoring.ipynb #e57371aa
 def prediction_frame(df:pd.DataFrame, # the segments predicted (single labels), in order
@@ -90,7 +90,7 @@ def score(model:MultiModel, # a trained model
          ) -> pd.DataFrame: # `prediction_frame`'s table
     "A model's predictions on labelled segments, in order, through `infer`."
     ds = dataset if dataset is not None else EmotionDataset(df, model.config.audio_max_lens, model.modality)
-    loader = DataLoader(ds, batch_size=batch_size, collate_fn=model.collator())
+    loader = DataLoader(ds, batch_size=clips_per_batch(model, batch_size), collate_fn=model.collator())
     probs, dims = [], []
     for _, out in infer(
         model.to(device) if device is not None else model, loader, device, progress=progress, desc='scoring'

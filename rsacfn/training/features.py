@@ -23,7 +23,7 @@ from ..data.audio import SAMPLE_RATE
 from ..data.batching import Collator, EmotionDataset
 from ..files import atomic_dir
 from ..models.multimodal import MultiModel
-from ..evaluation.inference import infer
+from ..evaluation.inference import clips_per_batch, infer
 from ..progress import progress_bar
 
 # %% ../../nbs/40_training/46_features.ipynb #fab7f4b8
@@ -80,7 +80,8 @@ def extract_features(model:MultiModel, # a model whose backbones are frozen
     with atomic_dir(folder) as tmp:
         ds = EmotionDataset(df.assign(label=df.label.fillna(-1)), model.config.audio_max_lens, model.modality)
         # a generator of its own: the global one's draws stay the run's, extracted here or found cached
-        loader = DataLoader(ds, batch_size=batch_size, collate_fn=model.collator(), generator=torch.Generator())
+        loader = DataLoader(ds, batch_size=clips_per_batch(model, batch_size), collate_fn=model.collator(),
+                            generator=torch.Generator())
         arrays, i = {}, 0
         for batch, out in infer(model, loader, device, fn=model.encode, progress=progress, desc='extracting features'):
             for k, v in out.items():

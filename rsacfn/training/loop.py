@@ -27,7 +27,7 @@ from ..evaluation.metrics import agreement_metrics, classification_metrics, dime
 from ..models.backbones import hf_progress, keep_on_device
 from ..models.losses import ClassLoss
 from ..models.multimodal import FrozenBackbones, MultiModel, dimension_loss
-from ..evaluation.inference import infer, model_inputs
+from ..evaluation.inference import clips_per_batch, infer, model_inputs
 from .presets import resolve_config
 from ..progress import progress_bar
 
@@ -247,12 +247,9 @@ def setup(cfg:TrainConfig, acc, df, train_df, valid_df, dev_df=None) -> Setup:
     loading = loader_settings(cfg, acc.device.type)
     sampler = train_sampler(cfg, train_df, model.modality)
     train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate, **loading)
-    valid_loader = DataLoader(valid_ds, batch_size=cfg.val_batch_size, collate_fn=collate, **loading)
-    dev_loader = (
-        None
-        if dev_ds is None
-        else acc.prepare(DataLoader(dev_ds, batch_size=cfg.val_batch_size, collate_fn=collate, **loading))
-    )
+    scored = clips_per_batch(model, cfg.val_batch_size)  # 1 where the CNN hears its batch's padding
+    valid_loader = DataLoader(valid_ds, batch_size=scored, collate_fn=collate, **loading)
+    dev_loader = None if dev_ds is None else acc.prepare(DataLoader(dev_ds, batch_size=scored, collate_fn=collate, **loading))
     optimizer = torch.optim.AdamW(
         [p for p in trainable.parameters() if p.requires_grad],
         lr=cfg.lr,
