@@ -320,3 +320,16 @@ def test_a_clips_prediction_does_not_depend_on_the_clips_beside_it(other_backbon
     np.testing.assert_allclose(predict_corpus(model, segments, progress=False)[0][p].to_numpy(), alone, atol=1e-6)
     from rsacfn.evaluation.scoring import score  # evaluate's and the best model's scoring
     np.testing.assert_allclose(score(model, segments.assign(label=0))[p].to_numpy(), alone, atol=1e-6)
+
+
+def test_an_export_or_a_data2vec_audio_encoder_is_also_heard_a_clip_at_a_time(other_backbones):
+    """clips_per_batch reads the model's config, which an ONNX export keeps too (its graph batches what it is given), and
+    knows data2vec-audio's stacked positional convolutions, which carry the padding into the real frames."""
+    from types import SimpleNamespace
+    from rsacfn.evaluation.inference import clips_per_batch
+    like = lambda mods, audio: SimpleNamespace(head=SimpleNamespace(modalities=mods), config=SimpleNamespace(audio_config=audio))
+    hubert = MultiModel.from_backbones('speech_only', str(other_backbones['audio']), None).config.audio_config
+    assert clips_per_batch(like(('audio',), hubert), 16) == 1  # an export of the group-norm model
+    assert clips_per_batch(like(('audio', 'text'), {'model_type': 'data2vec-audio', 'feat_extract_norm': 'layer'}), 16) == 1
+    assert clips_per_batch(like(('audio',), {'model_type': 'wavlm', 'feat_extract_norm': 'layer'}), 16) == 16
+    assert clips_per_batch(like(('text',), hubert), 16) == 16  # no audio heard

@@ -371,6 +371,10 @@ def test_every_command_checks_its_values(model_dir, manifest, tmp_path, args, me
 def test_a_backbone_of_the_wrong_kind_is_one_line(base, rsacfn_cli):
     r = rsacfn_cli('train', *flags(dict(base, ver='kind', method='speech_only', wav_model=base['text_model'])))
     assert r.returncode == 2 and one_line(r) and 'not a wav2vec 2.0-family audio encoder' in r.stderr, r.stderr
+    for method in ('text_only', 'early_fusion'):  # and the other way round: an audio checkpoint as the text model
+        r = rsacfn_cli('train', *flags(dict(base, ver=f'kind_{method}', method=method, text_model=base['wav_model'])))
+        assert r.returncode == 2 and one_line(r) and 'is a wav2vec2 model, an audio encoder, not a text encoder' in r.stderr, r.stderr
+        assert not (Path(base['output_dir'])/f'kind_{method}').exists()
 
 
 # ---------------------------------------------------------------- 4. refuse first, write after (skip mode too)

@@ -116,12 +116,15 @@ def as_texts(texts, n:int, name:str='texts') -> list|None:
             raise ValueError(f'{name}[{i}] is {t!r}: give every clip its transcript, a string')
     return out
 
-def clips_per_batch(model:MultiModel, batch_size:int) -> int:
-    """`batch_size`, or 1 where the audio encoder's CNN normalises over time (`feat_extract_norm='group'`: HuBERT-base,
-    wav2vec2-base): it hears its batch's padding, and a clip's answer would depend on the clips beside it."""
-    encoder = getattr(model, 'audio_encoder', None)  # None: no audio, or an ONNX export (its graph is fixed)
-    if encoder is not None and getattr(encoder.config, 'feat_extract_norm', 'layer') != 'layer': return 1
-    return batch_size
+def clips_per_batch(model:MultiModel, # a `MultiModel`, or an ONNX export (`OnnxModel`)
+                    batch_size:int) -> int:
+    """`batch_size`, or 1 where the audio encoder hears its batch's padding, so that a clip's answer would depend on
+    the clips beside it: a CNN that normalises over time (`feat_extract_norm='group'`: HuBERT-base, wav2vec2-base), or
+    data2vec-audio's stacked positional convolutions, which carry the padding into the real frames."""
+    if 'audio' not in model.head.modalities: return batch_size
+    audio = getattr(model.config, 'audio_config', None) or {}  # a dict in the model's config, an export's too
+    leaks = audio.get('feat_extract_norm', 'layer') != 'layer' or audio.get('model_type') == 'data2vec-audio'
+    return 1 if leaks else batch_size
 
 @torch.no_grad()
 def predict(model:MultiModel, # a trained model (with its tokenizer / feature extractor)

@@ -209,6 +209,9 @@ def check_backbones(audio_config:dict|None, # the audio encoder's config as a di
         if audio_max_lens < (n := receptive_field(audio_config)):
             raise ValueError(f'audio_max_lens={audio_max_lens}: the audio encoder needs at least {n} samples '
                              f"(its CNN's receptive field); use audio_max_lens={n} or more")
+    if text_config is not None and 'conv_kernel' in text_config:
+        raise ValueError(f"the {names[1]} is a {text_config.get('model_type')} model, an audio encoder, not a text "
+                         'encoder; give a text checkpoint (a BERT-family model and its tokenizer)')
     limit = text_positions(text_config) if text_config is not None else None
     if limit is not None and text_max_lens > limit:
         raise ValueError(f'text_max_lens={text_max_lens}: the text backbone takes at most {limit} tokens; '
