@@ -333,3 +333,19 @@ def test_an_export_or_a_data2vec_audio_encoder_is_also_heard_a_clip_at_a_time(ot
     assert clips_per_batch(like(('audio', 'text'), {'model_type': 'data2vec-audio', 'feat_extract_norm': 'layer'}), 16) == 1
     assert clips_per_batch(like(('audio',), {'model_type': 'wavlm', 'feat_extract_norm': 'layer'}), 16) == 16
     assert clips_per_batch(like(('text',), hubert), 16) == 16  # no audio heard
+
+
+def test_a_transcript_longer_than_the_model_reads_is_said_once_wherever_it_is_read(tiny_backbones, segments):
+    "As a clip longer than audio_max_lens is: predict, predict_corpus (the recognizer, rsacfn predict) and evaluate's scoring."
+    import warnings
+    from rsacfn.evaluation.analysis import predict_corpus
+    from rsacfn.evaluation.inference import predict
+    model = MultiModel.from_backbones('text_only', None, str(tiny_backbones['text']), text_max_lens=16)
+    df = segments.assign(text=[segments.text[0] + ' 그리고' * 30, *segments.text[1:]])
+    for run in (lambda: predict(model, texts=df.text.tolist()), lambda: predict_corpus(model, df, progress=False)):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter('always'); run()
+        cut = [str(w.message) for w in said if 'text_max_lens' in str(w.message)]
+        over = sum(len(ids) > 16 for ids in model.tokenizer(df.text.tolist())['input_ids'])
+        assert len(cut) == 1 and cut[0].startswith(f'{over} of 3 transcripts') and 'longer than text_max_lens=16 tokens' in cut[0], cut
+        assert "the longest, '그 영화는 두 시간짜리예요 그리고" in cut[0] and cut[0].endswith(f"has {len(model.tokenizer(df.text[0])['input_ids'])}")

@@ -22,7 +22,7 @@ from ..data.batching import EmotionDataset
 from ..data.readers import read_corpus
 from ..files import atomic_write, check_claim, claim, remove_written, run_lock, some, written, write_json
 from ..models.multimodal import MultiModel
-from .inference import _Inputs, clips_per_batch, infer, prediction_table, warn_cut
+from .inference import _Inputs, clips_per_batch, infer, prediction_table, warn_cut, warn_cut_text
 from .metrics import agreement_metrics, classification_metrics, frame_metrics
 from .scoring import score
 from ..progress import progress_bar
@@ -187,6 +187,7 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
             f'{data_path}: label id {int(df.label.max())} is beyond the model\'s {model.config.num_classes} classes'
         )
     cut = warn_cut(df.wav_path.tolist(), model.config.audio_max_lens, df.duration) if model.audio_encoder else None
+    warn_cut_text(model, df.get('text'))
     pred = score(model, df, batch_size, device, progress)
     metrics = dict(
         frame_metrics(pred, model.config.class_names),
@@ -257,6 +258,7 @@ def predict_corpus(model:MultiModel, # a trained model
     mods = model.head.modalities
     if device is not None: model.to(device)
     if 'audio' in mods: warn_cut(df.wav_path.tolist(), model.config.audio_max_lens, df.get('duration'))
+    warn_cut_text(model, df.get('text'))
     inputs = _Inputs(
         model, df.wav_path.tolist() if 'audio' in mods else None, df.text.tolist() if 'text' in mods else None
     )

@@ -9,7 +9,7 @@ from typing import Sequence
 
 # %% auto #0
 __all__ = ['default_device', 'model_inputs', 'infer', 'as_clips', 'as_texts', 'clips_per_batch', 'predict', 'warn_cut',
-           'prediction_table']
+           'warn_cut_text', 'prediction_table']
 
 # %% ../../nbs/30_evaluation/31_inference.ipynb #03fd7a46
 import numpy as np
@@ -144,6 +144,7 @@ def predict(model:MultiModel, # a trained model (with its tokenizer / feature ex
         if m in mods and x is None: raise ValueError(f'method {model.config.method!r} needs {m} inputs')
         if x is not None and len(x) != n: raise ValueError(f'got {n} inputs of one modality and {len(x)} of the other')
     if 'audio' in mods and audio is not None: warn_cut(audio, model.config.audio_max_lens)
+    warn_cut_text(model, texts)
     loader = torch.utils.data.DataLoader(
         _Inputs(model, audio, texts), batch_size=clips_per_batch(model, batch_size), collate_fn=model.collator()
     )
@@ -172,6 +173,23 @@ def warn_cut(clips, # paths or waveform arrays (16 kHz)
     if (said := cut_message(cut)):  # and what hears a long recording whole
         warnings.warn(f'{said}; a long recording is heard whole by `timeline` (rsacfn.recordings)', stacklevel=3)
     return cut
+
+def warn_cut_text(model:MultiModel, # a model that reads (others: nothing to say)
+                  texts, # its transcripts
+                  what:str='transcript' # what they are called in the warning
+                 ) -> int: # how many are longer than the model reads
+    "Say, in one warning, how many transcripts the model reads only the start of (`text_max_lens` tokens), and the longest."
+    tok = getattr(model, 'tokenizer', None)
+    texts = [t for t in texts if isinstance(t, str)] if texts is not None else []
+    if tok is None or 'text' not in model.head.modalities or not texts: return 0
+    n, limit = [len(ids) for ids in tok(texts)['input_ids']], model.config.text_max_lens
+    over = [i for i, k in enumerate(n) if k > limit]
+    if over:
+        i, are = max(over, key=n.__getitem__), 'is' if len(over) == 1 else 'are'
+        warnings.warn(f"{len(over)} of {len(texts)} {what}{'' if len(texts) == 1 else 's'} {are} longer than "
+                      f"text_max_lens={limit} tokens and {are} read only up to it; the longest, {texts[i][:40]!r}"
+                      f"{'...' if len(texts[i]) > 40 else ''}, has {n[i]}", stacklevel=3)
+    return len(over)
 
 def prediction_table(config:MultiModelConfig, # the model's config (class names, dimensions)
                      probs:np.ndarray, # (N, C) class probabilities

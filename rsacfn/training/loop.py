@@ -27,7 +27,7 @@ from ..evaluation.metrics import agreement_metrics, classification_metrics, dime
 from ..models.backbones import hf_progress, keep_on_device
 from ..models.losses import ClassLoss
 from ..models.multimodal import FrozenBackbones, MultiModel, dimension_loss
-from ..evaluation.inference import clips_per_batch, infer, model_inputs
+from ..evaluation.inference import clips_per_batch, infer, model_inputs, warn_cut_text
 from .presets import resolve_config
 from ..progress import progress_bar
 
@@ -241,6 +241,7 @@ def setup(cfg:TrainConfig, acc, df, train_df, valid_df, dev_df=None) -> Setup:
     "Build the model, its data loaders, the optimizer and the learning-rate schedule, and hand them to Accelerate."
     from transformers import get_scheduler
     model = build_model(cfg)
+    warn_cut_text(model, [*train_df.get('text', []), *valid_df.get('text', [])], 'training and validation transcript')
     # off the CPU the step reads nothing back (`keep_on_device`); on it, transformers' own code: the same runs as ever
     if acc.device.type != 'cpu': keep_on_device(model)
     trainable, collate, train_ds, valid_ds, dev_ds = training_data(cfg, acc, model, df, train_df, valid_df, dev_df)
