@@ -164,7 +164,9 @@ class TrainConfig:
     # (cross-corpus)
     eval_data_path: str|None = None
     eval_corpus: str = 'auto' # the second corpus' reader
-    text_mode: str = 'strip' # transcript cleaning: 'strip', 'tokens' or 'raw'
+    # transcript cleaning: 'strip' (KEMDy's tags), 'tokens' or 'raw'; None: the reader's own ('strip' for a KEMDy folder,
+    # 'raw' for a manifest, whose text is read as written at inference too)
+    text_mode: str|None = None
     # a bad segment in the corpus: 'raise' an error naming it, or 'skip' it and list it in skip_report
     on_error: str = 'raise'
     skip_report: str|None = None # where skip mode lists the segments it skipped (None: the run's skipped_segments.csv)
@@ -363,7 +365,8 @@ def _check_ranges(cfg):
 def _check_choices(cfg):
     "Every named choice one of its values, and nothing asked for that frozen backbones would ignore."
     for k, choices in CHOICES.items():
-        if getattr(cfg, k) not in choices: raise unknown_key(k, getattr(cfg, k), choices)
+        if getattr(cfg, k) not in choices and not (k == 'text_mode' and cfg.text_mode is None):
+            raise unknown_key(k, getattr(cfg, k), choices)
     if cfg.amp_dtype != 'auto' and not cfg.use_amp:
         raise ValueError(f'amp_dtype={cfg.amp_dtype!r} with use_amp=False: mixed precision is off; drop amp_dtype, or '
                          'set use_amp=True')

@@ -233,3 +233,21 @@ def test_a_runs_attributions_are_set_like_any_other_field(tiny_backbones, rsacfn
     assert r.returncode == 2 and '--explain_steps 1: must be 2 or more' in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     cfg = dataclasses.replace(TrainConfig(method='text_only'), explain_segments=0)
     assert not needs_model(cfg) and explanation_step(cfg, None, None) is None  # no model scored again for nothing
+
+
+def test_a_manifests_transcripts_are_read_alike_in_training_and_after(tiny_corpus, tiny_backbones, tmp_path, rsacfn_cli):
+    "Ordinary text with slashes ('on/off', 'n/a') is not KEMDy's tags: training reads a manifest as evaluate does (raw)."
+    from rsacfn.data.readers import read_corpus
+    segs = read_corpus(tiny_corpus)
+    manifest = tmp_path/'m.csv'
+    segs.assign(text=segs.text + ' on/off n/a 3/4')[['segment_id', 'wav_path', 'text', 'emotion', 'speaker']].to_csv(manifest, index=False)
+    r = rsacfn_cli('train', '--method', 'text_only', '--epochs', '1', '--data_path', manifest, '--text_max_lens', 64,
+                   '--text_model', tiny_backbones['text'], '--output_dir', tmp_path/'runs', '--ver', 'm', '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = rsacfn_cli('evaluate', tmp_path/'runs'/'m'/'best', '--data_path', manifest, '--out', tmp_path/'ev', '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    trained_p = pd.read_csv(tmp_path/'runs'/'m'/'predictions.csv').set_index('segment_id')
+    scored = pd.read_csv(tmp_path/'ev'/'predictions.csv').set_index('segment_id').loc[trained_p.index]
+    p = [c for c in trained_p.columns if c.startswith('p_')]
+    np.testing.assert_allclose(scored[p].to_numpy(), trained_p[p].to_numpy(), atol=1e-6)
+    assert json.loads((tmp_path/'runs'/'m'/'identity.json').read_text())['config']['text_mode'] == 'raw'

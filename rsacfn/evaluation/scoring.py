@@ -44,11 +44,15 @@ def prediction_frame(df:pd.DataFrame, # the segments predicted (single labels), 
     return pred
 
 # %% ../../nbs/30_evaluation/34_scoring.ipynb #ef3aeca0
+def _text_mode(cfg:TrainConfig) -> dict:
+    "The reader's text_mode argument: the one asked for, or none (each reader's own: what inference reads with too)."
+    return {} if cfg.text_mode is None else dict(text_mode=cfg.text_mode)
+
 def read_config_corpus(cfg:TrainConfig, # the run's configuration
                        skip_report=False # skip mode's report; False: none yet (`write_skip_reports` writes it later)
                       ) -> pd.DataFrame: # skip mode: the skipped rows in `.attrs['skipped']`
     "The corpus table a configuration reads: its reader, transcript cleaning and bad-segment rule."
-    return read_corpus(cfg.data_path, cfg.corpus, text_mode=cfg.text_mode, on_error=cfg.on_error,
+    return read_corpus(cfg.data_path, cfg.corpus, **_text_mode(cfg), on_error=cfg.on_error,
                        skip_report=skip_report)
 
 # %% ../../nbs/30_evaluation/34_scoring.ipynb #1b8f3556
@@ -65,7 +69,7 @@ def config_split(cfg:TrainConfig, # the run's configuration
 # %% ../../nbs/30_evaluation/34_scoring.ipynb #8f5fbc7c
 def read_eval_corpus(cfg:TrainConfig) -> pd.DataFrame:
     "The single-labelled segments of the second corpus (`eval_data_path`), read with the run's transcript cleaning and bad-segment rule."
-    df = read_corpus(cfg.eval_data_path, cfg.eval_corpus, text_mode=cfg.text_mode, on_error=cfg.on_error,
+    df = read_corpus(cfg.eval_data_path, cfg.eval_corpus, **_text_mode(cfg), on_error=cfg.on_error,
                      skip_report=False)
     skipped = df.attrs.get('skipped', [])
     df = df[df.label.notna()].reset_index(drop=True)

@@ -19,6 +19,7 @@ from ..models.registry import get_method
 
 # %% ../../nbs/40_training/43_identity.ipynb #9b637e6d
 from ..evaluation.scoring import read_config_corpus, read_eval_corpus
+from ..data.readers import detect_format
 from .features import corpus_fingerprint
 
 # %% ../../nbs/40_training/43_identity.ipynb #f3632d8f
@@ -59,6 +60,10 @@ def run_identity(cfg:TrainConfig, # the run's configuration, resolved (`resolve_
     "Everything a run's result depends on, and its hash."
     # the paper's flags were fields once: None in every identity, so identities written then stay the same
     config = {**dict.fromkeys(PAPER_FIELDS), **{k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}}
+    if cfg.text_mode is None:  # the reader's own, named: a KEMDy run's identity is what it was with 'strip' given
+        try: reader = detect_format(Path(cfg.data_path)) if cfg.corpus == 'auto' else cfg.corpus
+        except Exception: reader = None  # no corpus there (a table given as df): KEMDy's default
+        config['text_mode'] = 'raw' if reader == 'manifest' else 'strip'
     # fields added later count only once set: at their defaults the identities written before them stay the same
     config = {k: v for k, v in config.items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
     if config.get('label_mode') == 'transform': del config['label_mode']  # label_transform=True says it, as ever
