@@ -62,7 +62,7 @@ def run_identity(cfg:TrainConfig, # the run's configuration, resolved (`resolve_
     config = {**dict.fromkeys(PAPER_FIELDS), **{k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY}}
     if cfg.text_mode is None:  # the reader's own, named: a KEMDy run's identity is what it was with 'strip' given
         try: reader = detect_format(Path(cfg.data_path)) if cfg.corpus == 'auto' else cfg.corpus
-        except Exception: reader = None  # no corpus there (a table given as df): KEMDy's default
+        except (OSError, ValueError): reader = None  # no corpus there (a table given as df): KEMDy's default
         config['text_mode'] = 'raw' if reader == 'manifest' else 'strip'
     # fields added later count only once set: at their defaults the identities written before them stay the same
     config = {k: v for k, v in config.items() if not (k in ADDED_FIELDS and v == ADDED_FIELDS[k])}
