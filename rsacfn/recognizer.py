@@ -4,7 +4,7 @@
 
 # %% ../nbs/60_recognizer.ipynb #fbe0e143
 from __future__ import annotations
-import os, warnings
+import os
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -16,9 +16,10 @@ from .data.manifest import MANIFEST_SUFFIXES
 from .data.readers import detect_format, read_corpus
 from .models.multimodal import MultiModel
 from .models.export import is_onnx_folder, load_model
-from .evaluation.inference import as_texts, default_device
+from .evaluation.inference import as_texts, corpus_reading, default_device
 from .data.audio import as_waveform
 from .recordings import timeline
+from .notices import warn
 
 # %% auto #0
 __all__ = ['EmotionRecognizer']
@@ -30,12 +31,14 @@ def _is_table(clips) -> bool:
     p = Path(clips).expanduser()
     return p.is_dir() or p.suffix.lower() in MANIFEST_SUFFIXES
 
-def _as_table(clips, texts, reads_text:bool=True) -> pd.DataFrame:
+def _as_table(clips, texts, reads_text:bool=True,
+              reading:dict|None=None # the readers' arguments a model's transcripts are read with (`corpus_reading`)
+             ) -> pd.DataFrame:
     "The clips (paths, or a manifest or corpus folder) and transcripts as the segment table `predict_corpus` takes."
     if _is_table(clips):
         if texts is not None: raise ValueError(f'{clips} gives its own transcripts: leave texts out')
         reader = detect_format(clips)
-        df = read_corpus(clips, reader, skip_report=False,
+        df = read_corpus(clips, reader, skip_report=False, **(reading or {}),
                          **({'labels': False, 'texts': reads_text} if reader == 'manifest' else {}))
         return df[['segment_id', 'wav_path', 'text', 'duration']].reset_index(drop=True)
     n = len(clips) if clips is not None else len(texts) if texts is not None else 0
@@ -78,13 +81,14 @@ def _check_inputs(rec:EmotionRecognizer, clips, texts):
     "Refuse, in one line, inputs the model cannot use or would not use."
     m, mods = rec.method, rec.modalities
     table = _is_table(clips)
+    if 'audio' not in mods and clips is not None and not table:  # the mirror of texts given to speech_only
+        raise ValueError(f'method {m!r} reads transcripts only, so clips would not be heard: leave clips out and give '
+                         'texts=[...] alone')
     if 'text' in mods and texts is None and not table:
         raise ValueError(f"method {m!r} reads each clip's transcript too: give texts=[...] (one per clip), "
                          "or a manifest with wav_path and text columns")
     if 'audio' in mods and clips is None:
         raise ValueError(f'method {m!r} hears the audio: give the clips (wav paths, or a manifest)')
-    if 'audio' not in mods and clips is not None and texts is None and not table:
-        raise ValueError(f'method {m!r} reads transcripts only: give texts=[...]')
     if 'text' not in mods and texts is not None:
         raise ValueError(f'method {m!r} hears the audio only, so texts would not be used: leave texts out')
 
@@ -128,7 +132,7 @@ def _segments(rec:EmotionRecognizer, clips, texts, sampling_rate=None) -> pd.Dat
     elif sampling_rate is not None:
         raise ValueError(f'sampling_rate={sampling_rate!r} is for waveforms in memory; {clips} lists files: leave it out')
     _check_inputs(rec, clips, texts)
-    return _as_table(clips, texts, 'text' in rec.modalities)
+    return _as_table(clips, texts, 'text' in rec.modalities, corpus_reading(rec.model.config))
 
 def _recognize(self:EmotionRecognizer,
                clips=None, # paths or waveforms (one, or a list, tuple, generator, Series), a manifest (.csv) or corpus folder
@@ -145,8 +149,8 @@ def _recognize(self:EmotionRecognizer,
     out['path'] = [None if isinstance(p, np.ndarray) else p for p in out.path]
     out.attrs['skipped'] = skipped.to_dict('records')
     if len(skipped):
-        warnings.warn(f"skipped {len(skipped)} clip(s) that cannot be read, e.g. {skipped.file.iloc[0]} "
-                      f"({skipped.reason.iloc[0]}); the table's .attrs['skipped'] lists each one and why", stacklevel=2)
+        warn(f"skipped {len(skipped)} clip(s) that cannot be read, e.g. {skipped.file.iloc[0]} "
+                      f"({skipped.reason.iloc[0]}); the table's .attrs['skipped'] lists each one and why")
     return out
 
 EmotionRecognizer.__call__ = _recognize

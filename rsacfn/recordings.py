@@ -15,6 +15,7 @@ from .data.audio import SAMPLE_RATE, audio_info, mono_waveform, read_piece, resa
 from .data.labels import CorpusError
 from .evaluation.analysis import predict_corpus
 from .progress import progress_bar
+from .notices import warn
 
 # %% auto #0
 __all__ = ['SEGMENT_KINDS', 'SEGMENT_SUFFIXES', 'LATE_S', 'VAD_BLOCK_S', 'CHUNK', 'Recording', 'open_recording', 'read_segments',
@@ -130,8 +131,8 @@ def _check_segments(df:pd.DataFrame, where:str, seconds:float|None, row:str) -> 
         if seconds is not None and r.end_s > seconds: late.append(r.end_s - seconds)
     df = df.reset_index(drop=True)
     if late:
-        warnings.warn(f"{where}: {len(late)} {row}{'s' if len(late) > 1 else ''} end after the recording's end "
-                      f'({seconds:.2f} s), by at most {max(late):.2f} s: read to its end', stacklevel=3)
+        warn(f"{where}: {len(late)} {row}{'s' if len(late) > 1 else ''} end after the recording's end "
+                      f'({seconds:.2f} s), by at most {max(late):.2f} s: read to its end')
         df['end_s'] = df.end_s.clip(upper=seconds)
     df['text'] = [t if isinstance(t, str) else None for t in df.text]
     return df
@@ -280,7 +281,8 @@ def plot_timeline(table:pd.DataFrame, # `timeline`'s result
                  ):
     "Each emotion's probability over time, and the segments' predicted emotion and transcript beneath."
     import matplotlib.pyplot as plt
-    import koreanize_matplotlib  # noqa: F401  Korean transcripts render
+    from rsacfn.evaluation.attribution import drawable, use_fonts
+    use_fonts()  # Korean transcripts render, and symbols
     probs = table.filter(like='p_')
     classes, colours = [c[2:] for c in probs.columns], plt.get_cmap('tab10').colors
     fig, (ax, lane) = plt.subplots(2, 1, figsize=(11, 4.4), sharex=True, gridspec_kw=dict(height_ratios=[3, 1]))
@@ -296,7 +298,7 @@ def plot_timeline(table:pd.DataFrame, # `timeline`'s result
     span = max(float(table.end_s.max()), 1e-9)
     for r in table.itertuples():
         lane.axvspan(r.start_s, r.end_s, color=colours[classes.index(r.emotion) % 10], alpha=.35, lw=0)
-        text = getattr(r, 'transcript', None)
+        text = drawable(r.transcript) if isinstance(getattr(r, 'transcript', None), str) else None
         fits = int((r.end_s - r.start_s) / span * 120)  # characters that fit at this size
         if isinstance(text, str) and fits >= 3:
             lane.text((r.start_s + r.end_s) / 2, .5, text if len(text) <= fits else text[:fits - 1] + '…',

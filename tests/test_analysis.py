@@ -251,3 +251,35 @@ def test_a_manifests_transcripts_are_read_alike_in_training_and_after(tiny_corpu
     p = [c for c in trained_p.columns if c.startswith('p_')]
     np.testing.assert_allclose(scored[p].to_numpy(), trained_p[p].to_numpy(), atol=1e-6)
     assert json.loads((tmp_path/'runs'/'m'/'identity.json').read_text())['config']['text_mode'] == 'raw'
+
+
+def test_a_text_mode_named_in_training_travels_with_the_model(tiny_corpus, tiny_backbones, tmp_path, rsacfn_cli):
+    "A text_mode named in training (here 'strip' on a manifest) is the model's: evaluate, predict and the recognizer read the manifest as training did."
+    from rsacfn.data.readers import read_corpus
+    from rsacfn.data.transcripts import clean_text
+    from rsacfn.recognizer import EmotionRecognizer
+    segs = read_corpus(tiny_corpus).assign(text=lambda d: d.text + ' on/off n/a 3/4')
+    assert clean_text(segs.text.iloc[0], 'strip') != segs.text.iloc[0]  # the two readings differ
+    manifest = tmp_path/'m.csv'
+    segs[['segment_id', 'wav_path', 'text', 'emotion', 'speaker']].to_csv(manifest, index=False)
+    r = rsacfn_cli('train', '--method', 'text_only', '--epochs', '1', '--data_path', manifest, '--text_max_lens', 64,
+                   '--text_mode', 'strip', '--text_model', tiny_backbones['text'], '--output_dir', tmp_path/'runs',
+                   '--ver', 's', '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    best = tmp_path/'runs'/'s'/'best'
+    assert json.loads((best/'config.json').read_text())['text_mode'] == 'strip'
+    trained_p = pd.read_csv(tmp_path/'runs'/'s'/'predictions.csv').set_index('segment_id')
+    p = [c for c in trained_p.columns if c.startswith('p_')]
+    r = rsacfn_cli('evaluate', best, '--data_path', manifest, '--out', tmp_path/'ev', '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    r = rsacfn_cli('predict', best, manifest, '--out', tmp_path/'p.csv', '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    recognized = EmotionRecognizer.from_pretrained(best)(manifest).set_index(segs.segment_id)
+    for got in (pd.read_csv(tmp_path/'ev'/'predictions.csv').set_index('segment_id'),
+                pd.read_csv(tmp_path/'p.csv').set_index('segment_id'), recognized):
+        np.testing.assert_allclose(got.loc[trained_p.index, p].to_numpy(), trained_p[p].to_numpy(), atol=1e-6)
+    r = rsacfn_cli('explain', best, '--data_path', manifest, '--out', tmp_path/'why', '--segments', 1, '--n_steps', 2,
+                   '--no_faithfulness', '--quiet')
+    assert r.returncode == 0, r.stderr[-3000:]
+    words = pd.read_csv(tmp_path/'why'/'words.csv').word.tolist()
+    assert 'onoff' in words and 'on/off' not in words, words  # the words the model read

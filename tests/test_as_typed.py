@@ -1,7 +1,7 @@
 """rsacfn as people type it: relative paths and every other spelling of a path, the Python API with the arguments people
 pass, plugins, trackers, long clips. Each case was found by calling rsacfn the way its users do (issue 39); each test
 failed before its fix. Commands run in this process (`rsacfn_cli`) from a working folder of their own."""
-import json, os, shutil, socket, subprocess, sys, time, warnings
+import json, os, re, shutil, socket, subprocess, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -279,6 +279,22 @@ def test_weights_that_are_not_finite_are_refused_on_load(model_dir, tmp_path, ti
     assert r.returncode == 2 and one_line(r) and 'NaN' in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize('kind, flag', [('audio', 'wav_model'), ('text', 'text_model')])
+def test_a_backbone_folder_given_as_a_model_says_what_it_is(kind, flag, tiny_backbones, tiny_corpus, work, rsacfn_cli):
+    "A pretrained backbone (a wav2vec2 or RoBERTa folder) where a trained model is expected: what it is and where it goes."
+    from rsacfn.recognizer import EmotionRecognizer
+    shutil.copytree(tiny_backbones[kind], 'backbone')
+    for load in (MultiModel.from_pretrained, EmotionRecognizer.from_pretrained):
+        with pytest.raises(ValueError, match=f'backbone is a .* checkpoint, a pretrained {kind} backbone, not a trained'
+                                             f' rsacfn model.*{flag}='):
+            load('backbone')
+    for args in (('predict', 'backbone', tiny_corpus), ('evaluate', 'backbone', '--data_path', tiny_corpus),
+                 ('explain', 'backbone', '--data_path', tiny_corpus), ('export', 'backbone', '--out', 'x')):
+        r = rsacfn_cli(*args, '--quiet') if args[0] != 'export' else rsacfn_cli(*args)
+        said = r.stderr.strip()
+        assert r.returncode == 2 and one_line(r) and re.search(rf'--{flag} \S*backbone,', said) and 'plugins' not in said, said
+
+
 def test_weights_of_the_wrong_shape_are_one_line_of_our_own(model_dir, tmp_path):
     from safetensors import safe_open
     from safetensors.torch import save_file
@@ -399,8 +415,13 @@ def test_no_clip_is_cut_without_saying_so(model_dir, tiny_corpus, work, rsacfn_c
     assert r.returncode == 0, r.stderr
     assert '2 of 3 clips' in r.stderr and 'long_a.wav' in r.stderr and '10.0 s' in r.stderr and '2.0 s' in r.stderr, r.stderr
     rec = EmotionRecognizer.from_pretrained(model_dir)
-    with pytest.warns(UserWarning, match=r'2 of 3 clips .* 10\.0 s'): rec(clips)
-    with pytest.warns(UserWarning, match=r'1 of 1 clip'): rec(str(work/'long'/'long_b.wav'), texts='좋아')
+    with pytest.warns(UserWarning, match=r'2 of 3 clips .* 10\.0 s') as said: rec(clips)
+    with pytest.warns(UserWarning, match=r'1 of 1 clip') as said_too: rec(str(work/'long'/'long_b.wav'), texts='좋아')
+    from rsacfn.evaluation.inference import predict
+    with pytest.warns(UserWarning, match=r'2 of 3 clips') as said_by_predict: predict(
+        rec.model, [str(work/'long'/n) for n in ('long_a.wav', 'long_b.wav', 'short.wav')], ['좋아'] * 3)
+    # each said at the line that asked (here), not inside rsacfn or torch's no_grad wrapper
+    assert {w.filename for w in [*said, *said_too, *said_by_predict]} == {__file__}
 
 
 def test_evaluate_and_training_report_the_clips_they_cut(model_dir, tiny_corpus, work, tiny_backbones, rsacfn_cli):
@@ -410,10 +431,11 @@ def test_evaluate_and_training_report_the_clips_they_cut(model_dir, tiny_corpus,
     cut = json.loads((work/'ev'/'metrics.json').read_text())['clips_cut']
     n_long = int((read_kemdy20(tiny_corpus).query('label == label').duration > 2.0).sum())
     assert cut['count'] == n_long and cut['longest_s'] > 2.0 and 'warning' in r.stderr and str(n_long) in r.stderr
-    with pytest.warns(UserWarning, match='longer than audio_max_lens'):
+    with pytest.warns(UserWarning, match='longer than audio_max_lens') as said:
         result = train(tiny_config(tiny_backbones, data_path=str(tiny_corpus), output_dir='models', ver='cut',
                                    audio_max_lens=16_000))
     assert result['clips_cut']['count'] > 0 and result['clips_cut']['longest'].endswith('.wav')
+    assert [w.filename for w in said if 'audio_max_lens' in str(w.message)] == [__file__]  # the line that trained
 
 
 # ---------------------------------------------------------------- 5. hangs and tracebacks: each known within seconds

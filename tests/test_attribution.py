@@ -92,6 +92,25 @@ def test_ids_as_people_give_them_and_nothing_to_attribute(tiny_backbones, segmen
     assert len(plot_explanation(empty, empty.segments.segment_id[0]).axes) == 1  # says there is nothing to attribute
 
 
+def test_a_long_transcripts_words_stay_in_their_panel_and_every_character_is_drawn(tiny_backbones, segments):
+    "However many lines the words take, none covers the frames' time axis or leaves the figure; a character no font has is named."
+    import warnings
+    from rsacfn.evaluation.attribution import plot_explanation
+    words = ('그 영화는 두 시간짜리예요 정말 기뻐요 😊 ' * 9 + '좋아🫠').split()  # 😊 is in DejaVu Sans, 🫠 in no font here
+    e = explain(untrained('early_fusion', tiny_backbones), segments.head(1).assign(text=' '.join(words)), n_steps=2,
+                progress=False)
+    sid = e.segments.segment_id[0]
+    with warnings.catch_warnings(): warnings.simplefilter('error', UserWarning); fig = plot_explanation(e, sid, segments.wav_path[0])
+    fig.canvas.draw(); r = fig.canvas.get_renderer()
+    axis = next(a for a in fig.axes if a.get_xlabel() == 'seconds').get_tightbbox(r)  # ticks and label included
+    boxes = [t.get_bbox_patch().get_window_extent(r) for t in fig.axes[-1].texts]
+    assert len(boxes) == len(words)
+    assert all(b.y1 <= axis.y0 and b.y0 >= 0 and b.x0 >= 0 and b.x1 <= fig.bbox.x1 for b in boxes)
+    assert len({round(b.y0) for b in boxes}) >= 3  # wrapped over several lines
+    drawn = [t.get_text() for t in fig.axes[-1].texts]
+    assert drawn[words.index('😊')] == '😊' and drawn[-1] == '좋아 U+1FAE0'
+
+
 def test_a_word_the_model_never_reads_is_missing_not_zero(tiny_backbones, segments):
     model = untrained('text_only', tiny_backbones)
     model.config.text_max_lens = 4  # <s>, two tokens, </s>
@@ -229,6 +248,22 @@ def test_explain_command_from_a_working_folder(tiny_backbones, tiny_corpus, tmp_
     clips = rsacfn_cli('explain', 'model', wav, '--texts', '정말 기뻐요', '--out', 'clip', '--no_faithfulness', '--n_steps', '8', '--quiet')
     assert clips.returncode == 0, clips.stderr
     assert pd.read_csv('clip/words.csv').word.tolist() == ['정말', '기뻐요'] and not Path('clip/faithfulness.csv').exists()
+    assert pd.read_csv('clip/segments.csv').segment_id.astype(str).tolist() == [Path(wav).stem]  # named as typed
+    assert [p.name for p in Path('clip/figures').glob('*.png')] == [f'0000_{Path(wav).stem}.png']
+
+
+def test_explain_command_on_transcripts_alone(tiny_backbones, tiny_corpus, tmp_path, monkeypatch, rsacfn_cli):
+    "A text_only model is explained from --texts alone; clips given to it would not be heard, so they are refused."
+    untrained('text_only', tiny_backbones).save_pretrained(tmp_path/'model')
+    monkeypatch.chdir(tmp_path)
+    r = rsacfn_cli('explain', 'model', '--texts', '정말 기뻐요', '오늘은 슬퍼요', '--out', 'why', '--no_faithfulness',
+                   '--n_steps', '4', '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert pd.read_csv('why/words.csv').word.tolist() == ['정말', '기뻐요', '오늘은', '슬퍼요']
+    wav = sorted(Path(tiny_corpus).rglob('*.wav'))[0]
+    heard = rsacfn_cli('explain', 'model', wav, '--texts', '정말 기뻐요', '--out', 'w2', '--quiet')
+    assert heard.returncode == 2 and 'clips would not be heard' in heard.stderr and '--texts' in heard.stderr, heard.stderr
+    assert len(heard.stderr.strip().splitlines()) == 1 and not Path('w2').exists()
 
 
 @pytest.fixture(scope='module')

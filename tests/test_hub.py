@@ -61,6 +61,10 @@ def test_a_kemdy20_model_card_names_the_corpus_its_licence_and_its_hub_backbones
     text = check_card(_card(TrainConfig(method='text_only', data_path='/x/my_clips.csv', corpus='manifest')))
     assert (speech.pipeline_tag, text.pipeline_tag) == ('audio-classification', 'text-classification')
     assert speech.license_name == 'kemdy19-license' and text.eval_results[0].dataset_name == 'the manifest my_clips.csv'
+    # KEMDy and the demo are Korean; a manifest's language is not known, so the card claims none
+    assert (data.language, speech.language, text.language) == (['ko'], ['ko'], None)
+    manifest_card = _card(TrainConfig(method='text_only', data_path='/x/my_clips.csv', corpus='manifest'))
+    assert 'Korean' not in manifest_card and 'Korean' in card
 
 
 def test_check_card_refuses_what_the_hub_would():

@@ -1,5 +1,5 @@
 "Every head, any backbone through the Auto classes, padding-invariant pooling, save/load, predict, a real checkpoint."
-import os
+import os, subprocess, sys
 import numpy as np
 import pytest
 import torch
@@ -131,6 +131,12 @@ def test_other_backbone_families_load_through_the_auto_classes(tmp_path, kind):
         AutoModel.from_config(cfg).save_pretrained(tmp_path)
         enc = load_audio_encoder(tmp_path)
         assert type(enc).__name__.lower().startswith(kind) and not any(p.requires_grad for p in enc.feature_extractor.parameters())
+        # a padded batch, in a process of its own as users run it (pytest resets warning filters set at import)
+        run = ('import torch; from rsacfn.models.backbones import load_audio_encoder; '
+               f'enc = load_audio_encoder({str(tmp_path)!r}); padded = torch.ones(2, 4000, dtype=torch.long); '
+               'padded[1, 2000:] = 0; enc(torch.randn(2, 4000), attention_mask=padded); print("heard")')
+        r = subprocess.run([sys.executable, '-c', run], capture_output=True, text=True, timeout=300)
+        assert r.stdout.strip() == 'heard' and 'key_padding_mask' not in r.stderr, r.stderr  # transformers' own, not said
     else:
         cfg = AutoConfig.for_model(kind, **small, vocab_size=50, hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
         AutoModel.from_config(cfg).save_pretrained(tmp_path)

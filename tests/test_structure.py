@@ -6,7 +6,7 @@ import pytest
 
 PKG = Path(__file__).parents[1]/'rsacfn'
 # bottom to top: a module imports only from its own layer or below (imports inside functions too)
-LAYERS = [('rsacfn.config', 'rsacfn.files', 'rsacfn.progress'), ('rsacfn.data',), ('rsacfn.models',),
+LAYERS = [('rsacfn.config', 'rsacfn.files', 'rsacfn.progress', 'rsacfn.notices'), ('rsacfn.data',), ('rsacfn.models',),
           ('rsacfn.evaluation',), ('rsacfn.training',), ('rsacfn.experiments',),
           ('rsacfn.recognizer', 'rsacfn.recordings', 'rsacfn.app'),
           ('rsacfn.commands',), ('rsacfn.cli', 'rsacfn.__main__')]

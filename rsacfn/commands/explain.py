@@ -4,7 +4,7 @@
 
 # %% ../../nbs/70_commands/75_explain.ipynb #174e057d
 from __future__ import annotations
-import argparse
+import argparse, hashlib
 from pathlib import Path
 from ..config import CORPUS_READERS
 from .arguments import _at_least_one, _device, command, typed_path
@@ -51,9 +51,14 @@ def _explain_args(p):
 # the recognizer's words for its Python arguments, as this command spells them
 _SPELLING = [('give texts=[...] (one per clip), or a manifest with wav_path and text columns',
               'give --texts (one transcript per clip), or --data_path with a manifest'),
-             ('give texts=[...]', 'give --texts'), ('leave texts out', 'leave --texts out'),
+             ('give texts=[...]', 'give --texts'), ('leave clips out', 'leave the clips out'), ('leave texts out', 'leave --texts out'),
              ('give the clips (wav paths, or a manifest)', 'give the clips after MODEL_DIR, or --data_path'),
              ('texts: give one transcript per clip', 'transcripts in --texts: give one per clip')]
+
+def _clip_names(clips) -> list:
+    "Segment names for clips typed on the command line: each file's name less its suffix, numbered where names repeat."
+    stems = [Path(c).stem for c in clips]
+    return stems if len(set(stems)) == len(stems) else [f'{i}_{s}' for i, s in enumerate(stems)]
 
 def _flags(said:str) -> str:
     for python, flags in _SPELLING: said = said.replace(python, flags)
@@ -62,14 +67,16 @@ def _flags(said:str) -> str:
 def _explained_segments(args, rec):
     "The segments to explain, as a table (segment_id, wav_path, text, and the truth where the corpus has it)."
     from rsacfn.data.readers import detect_format, read_corpus
+    from rsacfn.evaluation.inference import corpus_reading
     from rsacfn.recognizer import _segments
     if args.data_path is None:
-        try: df = _segments(rec, args.clips, args.texts)
+        try: df = _segments(rec, args.clips or None, args.texts)
         except (TypeError, ValueError) as e: raise ValueError(_flags(str(e))) from None
+        if args.clips: df['segment_id'] = _clip_names(args.clips)
     else:
         if args.texts is not None: raise ValueError(f'{args.data_path} gives its own transcripts: leave --texts out')
         reader = detect_format(args.data_path) if args.corpus == 'auto' else args.corpus
-        df = read_corpus(args.data_path, reader, skip_report=False,
+        df = read_corpus(args.data_path, reader, skip_report=False, **corpus_reading(rec.model.config),
                          **({'labels': False, 'texts': 'text' in rec.modalities} if reader == 'manifest' else {}))
     if not len(df): raise ValueError(f'{args.data_path}: no segment to explain')
     return df.head(args.segments).reset_index(drop=True) if args.segments else df.reset_index(drop=True)
@@ -113,11 +120,15 @@ def explain_command(args):
     from rsacfn.models.hub import not_a_model
     from rsacfn.models.multimodal import saved_method
     from rsacfn.recognizer import EmotionRecognizer
-    if (args.data_path is None) == (not args.clips):
+    if args.data_path is not None and args.clips:
+        raise ValueError(f'give clips after MODEL_DIR or --data_path {args.data_path}, not both')
+    if args.data_path is None and not args.clips and args.texts is None:
         raise ValueError('give what to explain: --data_path CORPUS (a corpus folder or manifest), or clips after '
-                         'MODEL_DIR (with --texts)')
-    source = args.data_path if args.data_path is not None else args.clips[0]
-    out = args.out or args.model_dir.resolve().parent/f'explain_{Path(source).resolve().name}_{short_hash(source)}'
+                         'MODEL_DIR (with --texts), or --texts alone for a model that only reads')
+    source = args.data_path if args.data_path is not None else args.clips[0] if args.clips else None
+    out = args.out or args.model_dir.resolve().parent/(
+        f'explain_{Path(source).resolve().name}_{short_hash(source)}' if source is not None else
+        f"explain_texts_{hashlib.sha256(chr(10).join(args.texts).encode()).hexdigest()[:6]}")
     saved_method(args.model_dir, args.plugins)  # the model folder checked before anything is written
     if (onnx := not_a_model(args.model_dir)): raise ValueError(f'{onnx}: explaining needs its gradients')
     inputs = (args.model_dir, *([args.data_path] if args.data_path is not None else args.clips))
@@ -133,7 +144,10 @@ def explain_command(args):
     groups = cue_groups(args.data_path) if args.data_path is not None and args.data_path.is_dir() else None
     faith = (None if args.no_faithfulness else
              faithfulness(rec.model, df, e, groups, batch_size=args.batch_size, progress=not args.quiet))
-    summary = dict(model=str(args.model_dir.resolve()), data=str(Path(source).resolve()), method=rec.method,
+    data = (str(args.data_path.resolve()) if args.data_path is not None else  # the same from any working folder
+            [str(Path(c).resolve()) for c in args.clips] if args.clips else None)
+    summary = dict(model=str(args.model_dir.resolve()), data=data, **({'texts': args.texts} if args.texts else {}),
+                   method=rec.method,
                    segments=len(df), n_steps=args.n_steps, baseline=e.baseline, target=args.target or 'predicted',
                    max_abs_delta=float(e.segments.delta.abs().max()))
     _write(out, e, faith, rec, df, summary, not args.quiet)

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/70_commands/74_predict.ipynb #a405cf94
 from __future__ import annotations
-import argparse
+import argparse, json
 from pathlib import Path
 
 # %% auto #0
@@ -127,6 +127,7 @@ def predict_command(args):
     from rsacfn.models.backbones import hf_progress
     from rsacfn.data.labels import SKIP_REPORT_COLUMNS, write_skip_report
     from rsacfn.data.readers import detect_format, read_corpus
+    from rsacfn.evaluation.inference import corpus_reading
     from rsacfn.files import atomic_write, check_output, short_hash
     from rsacfn.models.export import load_model
     from rsacfn.models.multimodal import saved_method
@@ -147,6 +148,7 @@ def predict_command(args):
         reader,
         on_error=args.on_error,
         skip_report=False,
+        **corpus_reading(json.loads((Path(args.model_dir)/'config.json').read_text(encoding='utf-8'))),
         **({'labels': False, 'texts': 'text' in method.modalities} if reader == 'manifest' else {}),
     )
     texts = () if reader == 'manifest' else (Path(w).with_suffix('.txt') for w in df.wav_path)

@@ -4,9 +4,10 @@
 
 # %% ../../nbs/10_data/14_kemdy.ipynb #876f90f5
 from __future__ import annotations
-import csv, io, math, re, warnings
+import csv, io, math, re
 from pathlib import Path
 from typing import Callable
+from ..notices import warn
 
 # %% auto #0
 __all__ = ['COLUMNS', 'RATING_SCALE', 'read_kemdy20', 'read_kemdy19']
@@ -129,7 +130,7 @@ def _annotation_files(root, pattern, glob):
     files = sorted(p for p in ann.iterdir() if pattern.match(p.name))
     if not files: raise CorpusError(ann, f'no annotation files named like {glob}', 'Is this the right corpus folder?')
     others = sorted(p.name for p in ann.glob('*.csv') if not pattern.match(p.name))
-    if others: warnings.warn(f'{ann}: not read, as not named like {glob}: {", ".join(others)}', stacklevel=2)
+    if others: warn(f'{ann}: not read, as not named like {glob}: {", ".join(others)}')
     return files
 
 # %% ../../nbs/10_data/14_kemdy.ipynb #962e8591

@@ -4,9 +4,10 @@
 
 # %% ../../nbs/10_data/11_labels.ipynb #876f90f5
 from __future__ import annotations
-import csv, warnings
+import csv
 from pathlib import Path
 from typing import Sequence
+from ..notices import warn as _warn  # `warn` is a parameter of `write_skip_report`
 
 # %% auto #0
 __all__ = ['EMOTIONS', 'LABEL2ID', 'SKIP_REPORT_COLUMNS', 'DIMENSIONS', 'VOTE_PREFIX', 'normalize_emotion', 'parse_emotions',
@@ -66,7 +67,7 @@ def write_skip_report(path, # the CSV to write
     with atomic_write(path, newline='', encoding='utf-8') as f:
         w = csv.DictWriter(f, SKIP_REPORT_COLUMNS); w.writeheader(); w.writerows(rows)
     if rows and warn:
-        warnings.warn(f'skipped {len(rows)} segment(s); each one and why is listed in {path}', stacklevel=2)
+        _warn(f'skipped {len(rows)} segment(s); each one and why is listed in {path}')
 
 # %% ../../nbs/10_data/11_labels.ipynb #995b3156
 class _Problems:

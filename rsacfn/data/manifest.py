@@ -4,9 +4,10 @@
 
 # %% ../../nbs/10_data/15_manifest.ipynb #876f90f5
 from __future__ import annotations
-import csv, io, os, warnings
+import csv, io, os
 from pathlib import Path
 from typing import Callable, Sequence
+from ..notices import warn
 
 # %% auto #0
 __all__ = ['MANIFEST_SUFFIXES', 'MANIFEST_COLUMNS', 'read_manifest']
@@ -156,9 +157,9 @@ def _warn_minority_labels(path:Path, df:pd.DataFrame, classes):
     odd = [i for i in np.flatnonzero(rated) if not top[i, int(df.label.iloc[i])]]
     if odd:
         i = odd[0]
-        warnings.warn(f'{path}: {len(odd)} segment(s) whose emotion is not their raters\' most chosen class, e.g. '
+        warn(f'{path}: {len(odd)} segment(s) whose emotion is not their raters\' most chosen class, e.g. '
                       f'{df.segment_id.iloc[i]} ({df.emotion.iloc[i]}; most votes: {classes[int(np.nanargmax(v[i]))]}); '
-                      "label_mode='soft' learns from the votes, the other label modes from the emotion", stacklevel=3)
+                      "label_mode='soft' learns from the votes, the other label modes from the emotion")
 
 # %% ../../nbs/10_data/15_manifest.ipynb #97f275f7
 _AUDIO_SUFFIXES = ('.wav', '.flac', '.mp3', '.ogg', '.opus', '.m4a', '.aiff', '.aif')

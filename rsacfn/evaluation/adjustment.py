@@ -4,8 +4,9 @@
 
 # %% ../../nbs/30_evaluation/39_adjustment.ipynb #05020441
 from __future__ import annotations
-import json, shutil, warnings
+import json, shutil
 from pathlib import Path
+from ..notices import warn
 
 # %% auto #0
 __all__ = ['TAUS', 'ADJUST_METRIC', 'tau_table', 'check_taus', 'choose_tau', 'adjust_run']
@@ -121,10 +122,10 @@ def adjust_run(run, # a finished run's folder (output_dir/ver)
     train, valid, _ = config_split(cfg, df)  # the split the run trained and was scored on
     dev = config_split(cfg, df, dev=True)[2]  # the development split of its training sessions
     if cfg.select_epoch != 'dev':
-        warnings.warn(f'{run} chose its epoch on the validation split (its select_epoch is valid), so its development '
+        warn(f'{run} chose its epoch on the validation split (its select_epoch is valid), so its development '
                       'split was part of its training data: tau is fitted to segments the model learnt (it '
                       "under-corrects); train it with select_epoch='dev' (rsacfn train --select_epoch dev) to hold "
-                      'that split out', stacklevel=2)
+                      'that split out')
     log_prior = class_prior(split_targets(train, cfg.num_classes, cfg.label_mode)[1]).log().numpy()
     model = MultiModel.from_pretrained(run/'best')
     earlier = model.config.logit_adjustment  # replaced below: the record says what it was

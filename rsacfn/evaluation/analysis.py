@@ -22,7 +22,7 @@ from ..data.batching import EmotionDataset
 from ..data.readers import read_corpus
 from ..files import atomic_write, check_claim, claim, remove_written, run_lock, some, written, write_json
 from ..models.multimodal import MultiModel
-from .inference import _Inputs, clips_per_batch, infer, prediction_table, warn_cut, warn_cut_text
+from .inference import _Inputs, clips_per_batch, corpus_reading, infer, prediction_table, warn_cut, warn_cut_text
 from .metrics import agreement_metrics, classification_metrics, frame_metrics
 from .scoring import score
 from ..progress import progress_bar
@@ -174,7 +174,7 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
     out = Path(out).expanduser() if out is not None else None
     if out is not None: check_output_folder(out, (model_dir, data_path), overwrite)
     model = MultiModel.from_pretrained(model_dir, plugins=plugins)
-    df = read_corpus(data_path, corpus, on_error=on_error, skip_report=False)
+    df = read_corpus(data_path, corpus, on_error=on_error, skip_report=False, **corpus_reading(model.config))
     skipped = df.attrs.get('skipped', [])
     df = df[df.label.notna()].reset_index(drop=True)
     if not len(df):

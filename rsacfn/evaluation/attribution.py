@@ -4,10 +4,11 @@
 
 # %% ../../nbs/30_evaluation/37_attribution.ipynb #f7124028
 from __future__ import annotations
-import math, re, warnings
+import math, re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Sequence
+import functools, unicodedata
 import numpy as np
 import pandas as pd
 import torch
@@ -15,10 +16,11 @@ from ..data.audio import SAMPLE_RATE
 from ..models.multimodal import MultiModel
 from ..progress import progress_bar
 from .inference import _Inputs, clips_per_batch, warn_cut
+from ..notices import warn
 
 # %% auto #0
-__all__ = ['frame_seconds', 'special_tokens', 'attribution_inputs', 'probabilities', 'class_index', 'integrated_gradients',
-           'word_tokens', 'Explanation', 'explain', 'plot_explanation']
+__all__ = ['FONTS', 'frame_seconds', 'special_tokens', 'attribution_inputs', 'probabilities', 'class_index',
+           'integrated_gradients', 'word_tokens', 'Explanation', 'explain', 'use_fonts', 'drawable', 'plot_explanation']
 
 # %% ../../nbs/30_evaluation/37_attribution.ipynb #9f25da81
 def frame_seconds(model:MultiModel) -> float:
@@ -279,22 +281,55 @@ def _explanation(model, df, words, frames, segs, n_steps) -> Explanation:
         s.insert(3, 'true_emotion', df.set_index('segment_id').emotion.reindex(s.segment_id).values)
     s['audio_share'] = _share(frames, words, s.segment_id)
     if (unread := int(words.attribution.isna().sum())):
-        warnings.warn(f'{unread} word(s) lie past text_max_lens={model.config.text_max_lens} tokens and were never '
+        warn(f'{unread} word(s) lie past text_max_lens={model.config.text_max_lens} tokens and were never '
                       'read: '
-                      'their attribution is NaN', stacklevel=3)
+                      'their attribution is NaN')
     return Explanation(words, frames, s, n_steps)
 
 # %% ../../nbs/30_evaluation/37_attribution.ipynb #a60f7c16
-def _word_row(ax, words:pd.DataFrame, scale:float, cmap):
-    "The words left to right, wrapped, each on a patch coloured by its attribution."
-    ax.set_axis_off(); x, y = 0.0, 0.75
+FONTS = ('NanumGothic', 'DejaVu Sans')  # Korean first (koreanize-matplotlib's); then symbols, accents, other scripts
+
+def use_fonts():
+    "Draw text with `FONTS`, each character from the first that has it."
+    import koreanize_matplotlib  # noqa: F401  ships NanumGothic and registers it
+    import matplotlib.pyplot as plt
+    plt.rcParams['font.family'] = list(FONTS)
+
+@functools.cache
+def _charmaps() -> tuple:
+    from matplotlib import font_manager, ft2font
+    use_fonts()
+    paths = [font_manager.findfont(font_manager.FontProperties(family=f), fallback_to_default=False) for f in FONTS]
+    return tuple(frozenset(ft2font.FT2Font(p).get_charmap()) for p in paths)
+
+def drawable(text:str) -> str:
+    """`text` as the figures' fonts draw it: a character none of `FONTS` has (a newer emoji, a script they lack) as its
+    code point, '좋아 U+1FAE0', not an empty box; invisible marks that no font has are left out."""
+    out, named = [], False  # whether the last piece was a code point: pieces beside one are spaced apart
+    for c in text:
+        if c.isspace() or any(ord(c) in m for m in _charmaps()): piece, code = c, False
+        elif unicodedata.category(c) in ('Mn', 'Cf'): continue
+        else: piece, code = f'U+{ord(c):04X}', True
+        if out and (code or named) and not c.isspace() and not out[-1].isspace(): out.append(' ')
+        out.append(piece); named = code
+    return ''.join(out)
+
+def _word_row(ax, words:pd.DataFrame, scale:float, cmap) -> int:
+    """The words left to right, each on a patch coloured by its attribution, wrapped where the panel ends (each word's
+    width measured as drawn): the lines they take, spread over the panel's height."""
+    ax.set_axis_off()
+    r = ax.figure.canvas.get_renderer()
+    gap = 12 / ax.get_window_extent(r).width  # between two words' patches, as a share of the panel's width
+    x, line, placed = 0.0, 0, []
     for w in words.itertuples():
         colour = (.85, .85, .85, 1) if np.isnan(w.attribution) else cmap(0.5 + 0.5 * w.attribution / scale)
-        width = 0.012 * (len(w.word) * 1.6 + 1)
-        if x + width > 1 and x > 0: x, y = 0.0, y - 0.5
-        ax.text(x, y, w.word, fontsize=11, va='center', transform=ax.transAxes,
-                bbox=dict(boxstyle='round,pad=0.25', fc=colour, ec='none'))
-        x += width + 0.01
+        t = ax.text(x, .5, drawable(w.word), fontsize=11, va='center', transform=ax.transAxes,
+                    bbox=dict(boxstyle='round,pad=0.25', fc=colour, ec='none'))
+        width = t.get_window_extent(r).width / ax.get_window_extent(r).width
+        if x + width > 1 - gap and x > 0: x, line = 0.0, line + 1; t.set_x(0.0)
+        placed.append((t, line)); x += width + gap
+    for t, k in placed: t.set_y(1 - (k + .5) / (line + 1))
+    return line + 1
 
 def plot_explanation(expl:Explanation, # `explain`'s result
                      segment_id, # the segment to draw
@@ -302,8 +337,8 @@ def plot_explanation(expl:Explanation, # `explain`'s result
                     ):
     "The segment's waveform with its frame attributions under it and its transcript with the words shaded."
     import matplotlib.pyplot as plt
-    import koreanize_matplotlib  # noqa: F401  Korean transcripts render
     from rsacfn.data.audio import load_audio
+    use_fonts()  # Korean transcripts render, and symbols
     seg = expl.segments.set_index('segment_id')
     if segment_id not in seg.index:
         raise KeyError(f'segment {segment_id!r} is not in this explanation: give one of its segments.segment_id, '
@@ -328,7 +363,10 @@ def plot_explanation(expl:Explanation, # `explain`'s result
                    color=[cmap(0.5 + 0.5 * a / scale) for a in fr.attribution])
             ax.axhline(0, color='0.5', lw=.5); ax.set_xlim(0, fr.end_s.max())
             ax.set_ylabel('frames'); ax.set_xlabel('seconds')
-        else: _word_row(ax, wd, scale, cmap)
+    fig.tight_layout()  # the panels' widths settled before the words are wrapped to them
+    lines = _word_row(axes[-1, 0], wd, scale, cmap) if panels[-1] == 'words' else 1
+    ratios = [.3 + .3 * lines if p == 'words' else 1 for p in panels]  # each line of words as tall as the first
+    axes[0, 0].get_gridspec().set_height_ratios(ratios); fig.set_size_inches(9, 1.3 * sum(ratios) + .6)
     truth = f", true {s.true_emotion}" if 'true_emotion' in seg.columns and isinstance(s.true_emotion, str) else ''
     axes[0, 0].set_title(f'{segment_id}: why {s.explained_emotion} (p {s.p:.2f}); '
                          f'predicted {s.predicted_emotion}{truth}; '

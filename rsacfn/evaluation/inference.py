@@ -4,12 +4,13 @@
 
 # %% ../../nbs/30_evaluation/31_inference.ipynb #c8a71bc6
 from __future__ import annotations
-import os, warnings
+import os
 from typing import Sequence
+from ..notices import warn
 
 # %% auto #0
-__all__ = ['default_device', 'model_inputs', 'infer', 'as_clips', 'as_texts', 'clips_per_batch', 'predict', 'warn_cut',
-           'warn_cut_text', 'prediction_table']
+__all__ = ['default_device', 'model_inputs', 'infer', 'as_clips', 'as_texts', 'clips_per_batch', 'corpus_reading', 'predict',
+           'warn_cut', 'warn_cut_text', 'prediction_table']
 
 # %% ../../nbs/30_evaluation/31_inference.ipynb #03fd7a46
 import numpy as np
@@ -20,6 +21,7 @@ from ..data.audio import SAMPLE_RATE, clip_seconds, cut_clips, cut_message, load
 from ..progress import progress_bar
 
 # %% ../../nbs/30_evaluation/31_inference.ipynb #063a3e2e
+from ..models.backbones import group_norm_cnn
 from ..models.multimodal import MultiModel, MultiModelConfig
 
 # %% ../../nbs/30_evaluation/31_inference.ipynb #bdf0379f
@@ -123,8 +125,14 @@ def clips_per_batch(model:MultiModel, # a `MultiModel`, or an ONNX export (`Onnx
     data2vec-audio's stacked positional convolutions, which carry the padding into the real frames."""
     if 'audio' not in model.head.modalities: return batch_size
     audio = getattr(model.config, 'audio_config', None) or {}  # a dict in the model's config, an export's too
-    leaks = audio.get('feat_extract_norm', 'layer') != 'layer' or audio.get('model_type') == 'data2vec-audio'
+    leaks = group_norm_cnn(audio) or audio.get('model_type') == 'data2vec-audio'
     return 1 if leaks else batch_size
+
+def corpus_reading(config) -> dict:
+    """`read_corpus`'s arguments for reading a corpus the way a model (its config, or config.json as a dict) read its
+    training corpus: the `text_mode` named in training, if one was; else none (each reader's own)."""
+    mode = config.get('text_mode') if isinstance(config, dict) else getattr(config, 'text_mode', None)
+    return {} if mode is None else dict(text_mode=mode)
 
 @torch.no_grad()
 def predict(model:MultiModel, # a trained model (with its tokenizer / feature extractor)
@@ -171,7 +179,7 @@ def warn_cut(clips, # paths or waveform arrays (16 kHz)
     names = [f'audio input {i}' if isinstance(c, np.ndarray) else str(c) for i, c in enumerate(clips)]
     cut = cut_clips(seconds, names, audio_max_lens)
     if (said := cut_message(cut)):  # and what hears a long recording whole
-        warnings.warn(f'{said}; a long recording is heard whole by `timeline` (rsacfn.recordings)', stacklevel=3)
+        warn(f'{said}; a long recording is heard whole by `timeline` (rsacfn.recordings)')
     return cut
 
 def warn_cut_text(model:MultiModel, # a model that reads (others: nothing to say)
@@ -186,9 +194,9 @@ def warn_cut_text(model:MultiModel, # a model that reads (others: nothing to say
     over = [i for i, k in enumerate(n) if k > limit]
     if over:
         i, are = max(over, key=n.__getitem__), 'is' if len(over) == 1 else 'are'
-        warnings.warn(f"{len(over)} of {len(texts)} {what}{'' if len(texts) == 1 else 's'} {are} longer than "
+        warn(f"{len(over)} of {len(texts)} {what}{'' if len(texts) == 1 else 's'} {are} longer than "
                       f"text_max_lens={limit} tokens and {are} read only up to it; the longest, {texts[i][:40]!r}"
-                      f"{'...' if len(texts[i]) > 40 else ''}, has {n[i]}", stacklevel=3)
+                      f"{'...' if len(texts[i]) > 40 else ''}, has {n[i]}")
     return len(over)
 
 def prediction_table(config:MultiModelConfig, # the model's config (class names, dimensions)

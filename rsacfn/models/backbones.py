@@ -11,12 +11,17 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['SYNC_FREE_SDPA', 'BackboneNotFound', 'load_pretrained', 'load_audio_encoder', 'freeze_cnn', 'cnn_skipped',
            'span_mask', 'keep_on_device', 'load_text_encoder', 'drop_pooler', 'encoder_width', 'hf_progress',
-           'receptive_field', 'check_backbones', 'text_positions']
+           'group_norm_cnn', 'receptive_field', 'check_backbones', 'text_positions']
 
 # %% ../../nbs/20_models/22_backbones.ipynb #87f89bdb
+import warnings
 import torch
 from transformers import AutoConfig, AutoModel, PreTrainedModel
 from ..progress import redrawn
+
+# transformers' WavLM hands torch a bool padding mask beside its float position bias, which torch calls deprecated at
+# every padded batch: a warning about transformers' code that its users cannot act on
+warnings.filterwarnings('ignore', 'Support for mismatched key_padding_mask and attn_mask is deprecated', UserWarning)
 
 # %% ../../nbs/20_models/22_backbones.ipynb #9991c186
 class BackboneNotFound(OSError):
@@ -190,6 +195,12 @@ def hf_progress(show:bool):
     finally: (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
 
 # %% ../../nbs/20_models/22_backbones.ipynb #654b0c98
+def group_norm_cnn(audio_config) -> bool:
+    """Whether an audio encoder's CNN normalises over time (`feat_extract_norm='group'`: HuBERT-base, wav2vec2-base):
+    a clip's output then depends on its batch's padding, and the encoder takes no attention mask. A config or a dict."""
+    get = audio_config.get if isinstance(audio_config, dict) else lambda k, d: getattr(audio_config, k, d)
+    return get('feat_extract_norm', 'layer') != 'layer'
+
 def receptive_field(audio_config:dict) -> int:
     "The fewest waveform samples a wav2vec 2.0-family CNN accepts (400 for wav2vec 2.0)."
     rf, jump = 1, 1

@@ -44,7 +44,18 @@ def not_a_model(path) -> str|None:
     if (p/'onnx.json').is_file() and (p/'model.onnx').is_file():
         return (f'{path} is an ONNX export (rsacfn export): it predicts, but this needs the PyTorch model folder it '
                 'was exported from (its onnx.json names it)')
-    return None
+    return _backbone(p, path)
+
+def _backbone(p:Path, path) -> str|None:
+    "What a pretrained backbone's folder (a config.json of another model type) is, and where it goes; else None."
+    try: config = json.loads((p/'config.json').read_text(encoding='utf-8'))
+    except (OSError, ValueError): return None  # no config, or a damaged one: said where it is read
+    kind = config.get('model_type') if isinstance(config, dict) and 'method' not in config else None
+    if kind in (None, 'rsacfn') or not isinstance(kind, str): return None
+    audio = 'conv_kernel' in config
+    flag = 'wav_model' if audio else 'text_model'
+    return (f"{path} is a {kind} checkpoint, a pretrained {'audio' if audio else 'text'} backbone, not a trained rsacfn "
+            f"model: train one on it (rsacfn train --{flag} {path}, or TrainConfig({flag}={os.fspath(path)!r}))")
 
 # %% ../../nbs/20_models/28_hub.ipynb #1c919686
 TINY_STAMP = 'tiny_backbones.json'  # `rsacfn.models.tiny` writes it beside the tiny backbones it builds

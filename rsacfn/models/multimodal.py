@@ -25,9 +25,9 @@ from ..config import AUDIO_MAX_LENS, POOLING_MODES, TEXT_MAX_LENS
 from ..data.labels import EMOTIONS
 from ..data.batching import Collator
 from .backbones import (check_backbones, cnn_skipped, drop_pooler, encoder_width, freeze_cnn, load_audio_encoder,
-                                     load_pretrained, load_text_encoder, receptive_field)
+                                     group_norm_cnn, load_pretrained, load_text_encoder, receptive_field)
 from ..files import follow_umask
-from .hub import model_folder, not_a_model, portable_config
+from .hub import _backbone, model_folder, not_a_model, portable_config
 from .registry import METHODS, get_method, load_plugins
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #bcdf2660
@@ -74,18 +74,18 @@ class MultiModelConfig(PretrainedConfig):
                  text_max_lens:int=TEXT_MAX_LENS, # tokens kept
                  head_sizes:dict|None=None, # sizes that differ from the paper's, see `head_sizes()`
                  freeze_feature_encoder:bool=True, # keep the audio CNN frozen
-                 # continuous outputs beside the classes, e.g. `DIMENSIONS` (valence, arousal); () for none, as in the
-                 # paper
+                 # continuous outputs beside the classes, e.g. `DIMENSIONS` (valence, arousal); () for none (the paper)
                  dimensions:Sequence[str]=(),
                  # post-hoc logit adjustment {'tau', 'log_prior', ...}, applied outside training
                  logit_adjustment:dict|None=None,
+                 text_mode:str|None=None, # transcripts' cleaning named in training ('strip', ...); None: each reader's own
                  **kwargs):
         super().__init__(**kwargs)
         self.method, self.audio_config, self.text_config = method, audio_config, text_config
         self.num_classes, self.class_names, self.pooling_mode = num_classes, list(class_names), pooling_mode
         self.audio_max_lens, self.text_max_lens = audio_max_lens, text_max_lens
         self.head_sizes, self.freeze_feature_encoder = dict(head_sizes or {}), freeze_feature_encoder
-        self.dimensions = list(dimensions)
+        self.dimensions, self.text_mode = list(dimensions), text_mode
         self.logit_adjustment = _adjustment(logit_adjustment, num_classes)
 
 # %% ../../nbs/20_models/25_multimodal.ipynb #6d2d52d4
@@ -217,7 +217,7 @@ def encode(self:MultiModel, input_values=None, audio_attention_mask=None, input_
     "Run the backbones: pooled vectors (B, D), or for sequence heads fixed-length sequences and masks."
     c, out = self.config, {}
     if self.audio_encoder is not None:
-        pass_mask = getattr(self.audio_encoder.config, 'feat_extract_norm', 'layer') == 'layer'
+        pass_mask = not group_norm_cnn(self.audio_encoder.config)
         mask = audio_attention_mask if pass_mask else None
         # `input_values` may be the frozen CNN's output (B, C, T), computed once per clip (`EmotionDataset.cnn`): padded
         # to as many frames as the CNN makes of the padded waveforms, it goes to the layers after the CNN
@@ -337,6 +337,7 @@ def _wrong_shapes(p:Path) -> list[str]:
 
 def _check_method_loaded(p:Path, plugins:Sequence[str]):
     "Import `plugins`; refuse a folder whose method is not registered here, naming the plugins it was trained with."
+    if (what := _backbone(p, p)): raise ValueError(what)  # a backbone's config has no method: not one unregistered
     load_plugins(plugins)
     config = json.loads((p/'config.json').read_text(encoding='utf-8'))
     method = config.get('method')
@@ -423,6 +424,7 @@ def _short(v) -> str:
 def check_model_folder(folder):
     "Refuse a model folder without safetensors, or whose config.json or processor files are not those saved with them."
     folder = Path(folder)
+    if (what := _backbone(folder, folder)): raise ValueError(what)
     if not (folder/'model.safetensors').is_file() and not (folder/'model.safetensors.index.json').is_file():
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix in ('.bin', '.pt', '.pth', '.pkl', '.ckpt'))
         why = (f' (only {", ".join(pickles)}: pickled weights, which rsacfn never loads, as unpickling runs '

@@ -80,6 +80,10 @@ def card_licence(cfg:TrainConfig) -> dict:
         return dict(license='other', license_name=f'{reader}-license', license_link=CORPUS_TERMS[reader][1])
     return dict(license='other', license_name='training-corpus-terms', license_link='LICENSE')
 
+def _korean(cfg:TrainConfig) -> bool:
+    "Whether the training corpus is known to be Korean speech: the demo corpus, KEMDy20 or KEMDy19 (a manifest: unknown)."
+    return corpus_name(cfg) == DEMO_CORPUS or _reader(cfg) in CORPUS_TERMS
+
 def card_task(method:str) -> str|None:
     "The Hub task of a method's model: audio- or text-classification for one modality, none for both."
     mods = get_method(method).modalities
@@ -96,7 +100,7 @@ def card_metadata(cfg:TrainConfig, scores:dict, corpus:str):
     results = [EvalResult(task_type=task or 'other', task_name='Emotion recognition', dataset_type=slug,
                           dataset_name=corpus, dataset_split='validation', metric_type=kinds[k],
                           metric_name=METRIC_NAMES[k], metric_value=round(s, 4)) for k, (s, _, _) in scores.items()]
-    return ModelCardData(language=['ko'], library_name='rsacfn', pipeline_tag=task, **card_licence(cfg),
+    return ModelCardData(language=['ko'] if _korean(cfg) else None, library_name='rsacfn', pipeline_tag=task, **card_licence(cfg),
                          tags=['emotion-recognition', 'rsacfn', cfg.method, *sorted(mods)], base_model=hub_ids or None,
                          model_name=f'rsacfn {cfg.method}', eval_results=results)
 
@@ -172,8 +176,10 @@ seed {cfg.seed}{', label transform (neutral;X ties as X)' if cfg.label_transform
 
 ## Intended use and limits
 
-For research on emotion recognition in Korean speech like its corpus': acted or conversational clips of one speaker
-each, at 16 kHz. The interval above is over this one split's segments: it does not say how another seed, fold or corpus
+{"For research on emotion recognition in Korean speech like its corpus': acted or conversational clips of one speaker"
+ + chr(10) + 'each, at 16 kHz.' if _korean(cfg) else
+ "For research on emotion recognition in speech like its corpus' (its language, speakers and recordings), heard at"
+ + chr(10) + '16 kHz.'} The interval above is over this one split's segments: it does not say how another seed, fold or corpus
 would score. {'The random split shares speakers between training and validation, so the score is not one for unseen '
 'speakers. ' if cfg.split == 'random' else ''}Not for deciding anything about a person. {_licence_text(cfg, corpus)}
 """

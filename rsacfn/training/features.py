@@ -22,6 +22,7 @@ from ..data.labels import DIMENSIONS, scale_dimensions
 from ..data.audio import SAMPLE_RATE
 from ..data.batching import Collator, EmotionDataset
 from ..files import atomic_dir
+from ..models.backbones import group_norm_cnn
 from ..models.multimodal import MultiModel
 from ..evaluation.inference import clips_per_batch, infer
 from ..progress import progress_bar
@@ -155,7 +156,7 @@ def uses_cnn_cache(cfg:TrainConfig, model:MultiModel, device_type:str, *splits) 
     why = None  # why the CNN's output cannot be kept
     if any(p.requires_grad for p in enc.feature_extractor.parameters()):
         why = "the CNN trains (its parameters require gradients)"
-    elif getattr(enc.config, 'feat_extract_norm', 'layer') != 'layer':
+    elif group_norm_cnn(enc.config):
         why = (f"{cfg.wav_model}'s CNN normalises over time (feat_extract_norm='group'), so a clip's output depends on "
                "its batch's padding")
     if cfg.cache_cnn and why: raise ValueError(f'cache_cnn=True: {why}; use cache_cnn=None (chosen per run) or False')

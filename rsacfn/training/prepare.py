@@ -4,8 +4,9 @@
 
 # %% ../../nbs/40_training/48_prepare.ipynb #2e213002
 from __future__ import annotations
-import json, warnings
+import json
 from pathlib import Path
+from ..notices import warn
 
 # %% auto #0
 __all__ = ['load_split', 'check_split', 'check_paths', 'check_backbone_configs', 'build_model', 'trained', 'clips_cut',
@@ -95,6 +96,7 @@ def build_model(cfg:TrainConfig) -> MultiModel:
         text_max_lens=cfg.text_max_lens,
         head_sizes=cfg.head_sizes,
         dimensions=DIMENSIONS if cfg.va_weight > 0 else (),
+        text_mode=cfg.text_mode,  # a mode named in training is how the model reads every corpus after it
         plugins=list(cfg.plugins),  # said when the saved model is loaded where its method is not registered
     )
 
@@ -151,7 +153,7 @@ def clips_cut(cfg:TrainConfig, *splits) -> dict|None:
     if 'audio' not in get_method(cfg.method).modalities: return None
     segs = pd.concat([t for t in splits if t is not None]).drop_duplicates('segment_id')
     cut = cut_clips(segs.duration, segs.wav_path, cfg.audio_max_lens)
-    if (said := cut_message(cut, 'training and validation segment')): warnings.warn(said, stacklevel=3)
+    if (said := cut_message(cut, 'training and validation segment')): warn(said)
     return cut
 
 def write_skip_reports(cfg:TrainConfig, # the run's configuration
