@@ -14,6 +14,7 @@ import torch
 from .data.audio import SAMPLE_RATE, audio_info, mono_waveform, read_piece, resample
 from .data.labels import CorpusError
 from .evaluation.analysis import predict_corpus
+from .evaluation.inference import warn_cut_text
 from .progress import progress_bar
 from .notices import warn
 
@@ -254,12 +255,15 @@ def timeline(model, # a trained `MultiModel` (the recognizer's `.model`)
     hears = 'audio' in model.head.modalities
     pieces, heard = _pieces(segs, model.config.audio_max_lens / SAMPLE_RATE if hears else None), []
     bar = progress_bar(total=len(pieces), desc='predicting', unit='piece', disable=not progress)
+    warn_cut_text(model, segs.text.tolist(), 'segment transcript')  # once for the recording, not once per chunk
     for lo in range(0, len(pieces), CHUNK):
         part = pieces.iloc[lo:lo + CHUNK]
         audio = [rec.piece(s, e)[:model.config.audio_max_lens] for s, e in zip(part.start_s, part.end_s)]
         df = pd.DataFrame(dict(segment_id=part.index.astype(str), wav_path=audio if hears else None, text=part.text))
         # the scores only: the table's wav_path holds the pieces' samples, which are let go chunk by chunk
-        table = predict_corpus(model, df, batch_size, device, progress=False)[0]
+        with warnings.catch_warnings():  # said above, for all of them
+            warnings.filterwarnings('ignore', r'\d+ of \d+ .* longer than text_max_lens', UserWarning)
+            table = predict_corpus(model, df, batch_size, device, progress=False)[0]
         heard.append(table[[c for c in table if c.startswith('p_') or c in (model.config.dimensions or ())]])
         bar.update(len(part))
     bar.close()

@@ -113,6 +113,18 @@ def test_a_recording_with_subtitles_gives_one_row_per_cue(recognizer, clips, tal
         assert rows.transcript.tolist() == clips.text.tolist()
 
 
+def test_transcripts_longer_than_the_model_reads_are_said_once_for_a_whole_recording(recognizer, talk):
+    "More segments than one chunk of pieces (CHUNK): one warning for the recording, counting all of them, at the caller's line."
+    import warnings
+    from rsacfn.recordings import CHUNK
+    n, words = CHUNK + 6, ' 그리고' * (recognizer.model.config.text_max_lens + 1)
+    pd.DataFrame(dict(start=np.arange(n) * .07, end=np.arange(n) * .07 + .07, text=['좋아' + words] * n)).to_csv('many.csv', index=False)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter('always'); recognizer.timeline('talk.wav', segments='many.csv')
+    cut = [w for w in said if 'text_max_lens' in str(w.message)]
+    assert len(cut) == 1 and str(cut[0].message).startswith(f'{n} of {n} ') and cut[0].filename == __file__, [str(w.message) for w in cut]
+
+
 def test_a_long_segment_is_heard_whole(speech_only, tmp_path, monkeypatch):
     "Two 10 s recordings that differ only after the model's 2 s: different probabilities (the whole is heard)."
     monkeypatch.chdir(tmp_path)
