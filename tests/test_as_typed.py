@@ -424,6 +424,30 @@ def test_no_clip_is_cut_without_saying_so(model_dir, tiny_corpus, work, rsacfn_c
     assert {w.filename for w in [*said, *said_too, *said_by_predict]} == {__file__}
 
 
+def test_rsacfn_predict_takes_clips_with_their_transcripts(model_dir, tiny_corpus, tiny_backbones, work, rsacfn_cli):
+    "As explain and the recognizer take them: clips after MODEL_DIR with --texts; --texts alone for a text-only model."
+    from rsacfn import EmotionRecognizer
+    df = read_kemdy20(tiny_corpus).head(2)
+    clips = [os.path.relpath(w) for w in df.wav_path]
+    r = rsacfn_cli('predict', model_dir, *clips, '--texts', *df.text, '--out', 'p.csv', '--quiet')
+    assert r.returncode == 0, r.stderr
+    got, expected = pd.read_csv('p.csv'), EmotionRecognizer.from_pretrained(model_dir)(clips, texts=df.text)
+    assert got.path.tolist() == clips and got.transcript.tolist() == df.text.tolist()
+    np.testing.assert_allclose(got.filter(like='p_').to_numpy(), expected.filter(like='p_').to_numpy(), atol=1e-5)
+    for args, said in [((*clips,), 'give --texts (one transcript per clip)'),  # two clips, no transcripts
+                       ((clips[0],), 'give --texts with its transcript to predict it as one clip'),
+                       ((*clips, '--texts', '하나'), '2 clips and 1 transcripts in --texts'),
+                       ((*clips, '--texts', 'a', 'b', '--segments', 'vad'), '--segments is for one recording')]:
+        bad = rsacfn_cli('predict', model_dir, *args, '--out', 'bad.csv', '--quiet')
+        assert bad.returncode == 2 and one_line(bad) and said in bad.stderr and 'texts=' not in bad.stderr, bad.stderr
+        assert not Path('bad.csv').exists()
+    MultiModel.from_backbones('text_only', text_model=tiny_backbones['text']).save_pretrained('text_model')
+    r = rsacfn_cli('predict', 'text_model', '--texts', '정말 기뻐요', '슬퍼요', '--out', 't.csv', '--quiet')
+    assert r.returncode == 0 and pd.read_csv('t.csv').transcript.tolist() == ['정말 기뻐요', '슬퍼요'], r.stderr
+    heard = rsacfn_cli('predict', 'text_model', clips[0], '--texts', '좋아', '--quiet')
+    assert heard.returncode == 2 and one_line(heard) and 'clips would not be heard: leave the clips out' in heard.stderr
+
+
 def test_evaluate_and_training_report_the_clips_they_cut(model_dir, tiny_corpus, work, tiny_backbones, rsacfn_cli):
     from rsacfn import train
     r = rsacfn_cli('evaluate', model_dir, '--data_path', tiny_corpus, '--out', 'ev', '--quiet')

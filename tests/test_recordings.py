@@ -197,7 +197,8 @@ def test_rsacfn_predict_on_a_recording_with_subtitles(model_dir, clips, talk, rs
     assert again.returncode == 2 and one_line(again) and '--overwrite' in again.stderr, again.stderr
     for args, said in [(['--segments', 'vad'], "reads each segment's transcript: give --segments a subtitle file"),
                        (['--segments', 'talk.srt', '--window_s', '3'], "--window_s 3 is the length of --segments windows"),
-                       ([], "give a manifest (.csv with wav_path,text columns) to predict clips, or --segments a subtitle")]:
+                       ([], "give --texts with its transcript to predict it as one clip (or a manifest with wav_path,text "
+                             "columns), or --segments a subtitle")]:
         r = rsacfn_cli('predict', model_dir, 'talk.wav', *args, '--out', 'other.csv', '--quiet')
         assert r.returncode == 2 and one_line(r) and said in r.stderr, r.stderr
     r = rsacfn_cli('predict', model_dir, 'talk.csv', '--segments', 'talk.srt', '--quiet')

@@ -8,7 +8,7 @@ import argparse, hashlib
 from pathlib import Path
 from ..config import CORPUS_READERS
 from .arguments import _at_least_one, _device, command, typed_path
-from .predict import _plugins_arg
+from .predict import _clip_names, _flags, _plugins_arg
 
 # %% auto #0
 __all__ = ['explain_command']
@@ -48,22 +48,6 @@ def _explain_args(p):
     _plugins_arg(p)
 
 # %% ../../nbs/70_commands/75_explain.ipynb #a8f6c139
-# the recognizer's words for its Python arguments, as this command spells them
-_SPELLING = [('give texts=[...] (one per clip), or a manifest with wav_path and text columns',
-              'give --texts (one transcript per clip), or --data_path with a manifest'),
-             ('give texts=[...]', 'give --texts'), ('leave clips out', 'leave the clips out'), ('leave texts out', 'leave --texts out'),
-             ('give the clips (wav paths, or a manifest)', 'give the clips after MODEL_DIR, or --data_path'),
-             ('texts: give one transcript per clip', 'transcripts in --texts: give one per clip')]
-
-def _clip_names(clips) -> list:
-    "Segment names for clips typed on the command line: each file's name less its suffix, numbered where names repeat."
-    stems = [Path(c).stem for c in clips]
-    return stems if len(set(stems)) == len(stems) else [f'{i}_{s}' for i, s in enumerate(stems)]
-
-def _flags(said:str) -> str:
-    for python, flags in _SPELLING: said = said.replace(python, flags)
-    return said
-
 def _explained_segments(args, rec):
     "The segments to explain, as a table (segment_id, wav_path, text, and the truth where the corpus has it)."
     from rsacfn.data.readers import detect_format, read_corpus
@@ -71,7 +55,7 @@ def _explained_segments(args, rec):
     from rsacfn.recognizer import _segments
     if args.data_path is None:
         try: df = _segments(rec, args.clips or None, args.texts)
-        except (TypeError, ValueError) as e: raise ValueError(_flags(str(e))) from None
+        except (TypeError, ValueError) as e: raise ValueError(_flags(str(e), '--data_path with a manifest')) from None
         if args.clips: df['segment_id'] = _clip_names(args.clips)
     else:
         if args.texts is not None: raise ValueError(f'{args.data_path} gives its own transcripts: leave --texts out')

@@ -44,11 +44,15 @@ def _predict_args(p):
     p.add_argument(
         'input',
         type=typed_path,
+        nargs='*',
         help=(
             'a manifest (.csv/.tsv with an audio path and a transcript column; emotion optional), a corpus folder'
-            ' (KEMDy20, KEMDy19), or one long recording (an audio file: one row per segment, see --segments)'
+            ' (KEMDy20, KEMDy19), one long recording (an audio file: one row per segment, see --segments), or clips'
+            ' (audio files, each one row; with --texts)'
         ),
     )
+    p.add_argument('--texts', nargs='+', default=None, metavar='TEXT',
+                   help='the clips\' transcripts, one per clip, for models that read (alone for a text-only model)')
     p.add_argument(
         '--out',
         type=typed_path,
@@ -80,6 +84,23 @@ def _plugins(text:str) -> list:
     try: return listed(text, '--plugins', what='comma-separated modules or .py files')
     except ValueError as e: raise argparse.ArgumentTypeError(str(e)) from None
 
+# the recognizer's words for its Python arguments, as the commands spell them ({corpus}: how a command takes a manifest)
+_SPELLING = [('give texts=[...] (one per clip), or a manifest with wav_path and text columns',
+              'give --texts (one transcript per clip), or {corpus}'),
+             ('give texts=[...]', 'give --texts'), ('leave clips out', 'leave the clips out'), ('leave texts out', 'leave --texts out'),
+             ('give the clips (wav paths, or a manifest)', 'give the clips after MODEL_DIR, or {corpus}'),
+             ('texts: give one transcript per clip', 'transcripts in --texts: give one per clip')]
+
+def _flags(said:str, corpus:str) -> str:
+    "A recognizer's message about its Python arguments, in the command line's spelling."
+    for python, flags in _SPELLING: said = said.replace(python, flags.format(corpus=corpus))
+    return said
+
+def _clip_names(clips) -> list:
+    "Segment names for clips typed on the command line: each file's name less its suffix, numbered where names repeat."
+    stems = [Path(c).stem for c in clips]
+    return stems if len(set(stems)) == len(stems) else [f'{i}_{s}' for i, s in enumerate(stems)]
+
 def _plugins_arg(p):
     p.add_argument('--plugins', default=[], metavar='A,B', type=_plugins,
                    help="modules or .py files registering the model's method, if a plugin's (the model folder says which)")
@@ -89,6 +110,43 @@ def _is_recording(path:Path) -> bool:
     "Whether `predict`'s input is one audio file (by its suffix: any format soundfile reads) rather than a table."
     import soundfile as sf
     return path.suffix.lstrip('.').upper() in sf.available_formats() and not path.is_dir()
+
+def _predict_clips(args):
+    "`rsacfn predict MODEL a.wav b.wav --texts T1 T2`: one row per clip, as the recognizer gives them."
+    import hashlib
+    from types import SimpleNamespace
+    from rsacfn.data.labels import write_skip_report
+    from rsacfn.files import atomic_write, check_output, short_hash
+    from rsacfn.models.backbones import hf_progress
+    from rsacfn.models.multimodal import saved_method
+    from rsacfn.recognizer import EmotionRecognizer, _check_inputs, _is_table
+    clips = args.input or None
+    if (given := [f for f in ('segments', 'window_s', 'skip_report') if getattr(args, f) is not None]):
+        raise ValueError(f'--{given[0]} is for one recording or a manifest, not clips with --texts: leave it out')
+    if (table := next((c for c in clips or () if _is_table(c) or not _is_recording(c)), None)) is not None:
+        raise ValueError(f'{table} is not an audio clip: give a manifest or corpus folder alone (its transcripts are '
+                         "its own), or audio files after MODEL_DIR")
+    method = saved_method(args.model_dir, args.plugins)
+    try: _check_inputs(SimpleNamespace(method=method.name, modalities=method.modalities), clips, args.texts)
+    except ValueError as e: raise ValueError(_flags(str(e), 'a manifest in place of the clips')) from None
+    if clips and args.texts is not None and len(clips) != len(args.texts):
+        raise ValueError(f'{len(clips)} clips and {len(args.texts)} transcripts in --texts: give one per clip')
+    name = (f'{clips[0].stem}_{short_hash(clips[0])}' if clips else
+            f"texts_{hashlib.sha256(chr(10).join(args.texts).encode()).hexdigest()[:6]}")
+    out = args.out or Path(f'predictions_{name}.csv')
+    report = Path(out).with_name(f'{Path(out).stem}_skipped.csv')
+    for path, flag in [(out, 'out')] + ([(report, 'out')] if args.on_error == 'skip' else []):
+        check_output(path, flag, {args.model_dir, *(clips or ())}, args.overwrite)
+    with hf_progress(not args.quiet):
+        rec = EmotionRecognizer.from_pretrained(args.model_dir, _device(args.device), args.batch_size, args.plugins)
+    table = rec(clips, texts=args.texts, progress=not args.quiet, on_error=args.on_error)
+    skipped = table.attrs.get('skipped', [])
+    if args.on_error == 'skip': write_skip_report(report, skipped, warn=False)
+    if not len(table): raise ValueError(f'no clip could be predicted; every one is listed in {report}')
+    with atomic_write(out, newline='') as f: table.to_csv(f, index=False)
+    print(f'{out}: {len(table)} predictions' + (f'; {len(skipped)} clip(s) skipped, each listed with why in {report}'
+                                                  if args.on_error == 'skip' else ''))
+    print(table.emotion.value_counts().rename('predicted').to_string())
 
 def _predict_recording(args):
     "`rsacfn predict MODEL talk.wav`: the recording's timeline as a CSV and a figure."
@@ -103,9 +161,10 @@ def _predict_recording(args):
     if Path(out).suffix.lower() == '.png': raise ValueError(f'--out {out}: give the CSV to write (.csv)')
     method = saved_method(args.model_dir, args.plugins)  # the folder is checked before the recording is read
     if args.segments is None and 'text' in method.modalities:
-        raise ValueError(f'{args.input} is one audio clip or recording, and {method.name!r} reads transcripts: give a '
-                         'manifest (.csv with wav_path,text columns) to predict clips, or --segments a subtitle file '
-                         '(.srt, .vtt) or a CSV (start, end, text) to predict a recording')
+        raise ValueError(f'{args.input} is one audio clip or recording, and {method.name!r} reads transcripts: give '
+                         '--texts with its transcript to predict it as one clip (or a manifest with wav_path,text '
+                         'columns), or --segments a subtitle file (.srt, .vtt) or a CSV (start, end, text) to predict '
+                         'a recording')
     inputs = {args.input, args.model_dir} | ({args.segments} if isinstance(args.segments, Path) else set())
     for path in (out, figure): check_output(path, 'out', inputs, args.overwrite)
     with hf_progress(not args.quiet): model = load_model(args.model_dir, args.plugins)
@@ -131,6 +190,11 @@ def predict_command(args):
     from rsacfn.files import atomic_write, check_output, short_hash
     from rsacfn.models.export import load_model
     from rsacfn.models.multimodal import saved_method
+    if args.texts is not None or len(args.input) > 1: return _predict_clips(args)
+    if not args.input:
+        raise ValueError('give what to predict after MODEL_DIR: a manifest or corpus folder, a recording, or clips '
+                         '(with --texts for a model that reads; --texts alone for a text-only model)')
+    args.input = args.input[0]
     if _is_recording(args.input): return _predict_recording(args)
     if args.segments is not None or args.window_s is not None:
         raise ValueError(f"--segments and --window_s are for one recording (an audio file); {args.input} is a "
