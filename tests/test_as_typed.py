@@ -434,7 +434,8 @@ def test_rsacfn_predict_takes_clips_with_their_transcripts(model_dir, tiny_corpu
     got, expected = pd.read_csv('p.csv'), EmotionRecognizer.from_pretrained(model_dir)(clips, texts=df.text)
     assert got.path.tolist() == clips and got.transcript.tolist() == df.text.tolist()
     np.testing.assert_allclose(got.filter(like='p_').to_numpy(), expected.filter(like='p_').to_numpy(), atol=1e-5)
-    for args, said in [((*clips,), 'give --texts (one transcript per clip)'),  # two clips, no transcripts
+    for args, said in [((), 'give what to predict after MODEL_DIR'),
+                       ((*clips,), 'give --texts (one transcript per clip)'),  # two clips, no transcripts
                        ((clips[0],), 'give --texts with its transcript to predict it as one clip'),
                        ((*clips, '--texts', '하나'), '2 clips and 1 transcripts in --texts'),
                        ((*clips, '--texts', 'a', 'b', '--segments', 'vad'), '--segments is for one recording')]:
