@@ -438,10 +438,15 @@ def test_rsacfn_predict_takes_clips_with_their_transcripts(model_dir, tiny_corpu
                        ((*clips,), 'give --texts (one transcript per clip)'),  # two clips, no transcripts
                        ((clips[0],), 'give --texts with its transcript to predict it as one clip'),
                        ((*clips, '--texts', '하나'), '2 clips and 1 transcripts in --texts'),
-                       ((*clips, '--texts', 'a', 'b', '--segments', 'vad'), '--segments is for one recording')]:
+                       ((*clips, '--texts', 'a', 'b', '--segments', 'vad'), '--segments is for one recording'),
+                       ((*clips, '--texts', 'a', 'b', '--corpus', 'manifest'), '--corpus is for one recording or a manifest')]:
         bad = rsacfn_cli('predict', model_dir, *args, '--out', 'bad.csv', '--quiet')
         assert bad.returncode == 2 and one_line(bad) and said in bad.stderr and 'texts=' not in bad.stderr, bad.stderr
         assert not Path('bad.csv').exists()
+    Path('broken.wav').write_bytes(b'not audio')
+    r = rsacfn_cli('predict', model_dir, clips[0], 'broken.wav', '--texts', 'a', 'b', '--on_error', 'skip',
+                   '--skip_report', 'lost.csv', '--out', 's.csv', '--quiet')
+    assert r.returncode == 0 and len(pd.read_csv('s.csv')) == 1 and pd.read_csv('lost.csv').file.tolist() == ['broken.wav'], r.stderr
     MultiModel.from_backbones('text_only', text_model=tiny_backbones['text']).save_pretrained('text_model')
     r = rsacfn_cli('predict', 'text_model', '--texts', '정말 기뻐요', '슬퍼요', '--out', 't.csv', '--quiet')
     assert r.returncode == 0 and pd.read_csv('t.csv').transcript.tolist() == ['정말 기뻐요', '슬퍼요'], r.stderr

@@ -121,8 +121,9 @@ def _predict_clips(args):
     from rsacfn.models.multimodal import saved_method
     from rsacfn.recognizer import EmotionRecognizer, _check_inputs, _is_table
     clips = args.input or None
-    if (given := [f for f in ('segments', 'window_s', 'skip_report') if getattr(args, f) is not None]):
-        raise ValueError(f'--{given[0]} is for one recording or a manifest, not clips with --texts: leave it out')
+    given = [f'--{f}' for f in ('segments', 'window_s') if getattr(args, f) is not None]
+    if given or args.corpus != 'auto':  # a recording's, a table's reader: nothing of clips
+        raise ValueError(f"{(given or ['--corpus'])[0]} is for one recording or a manifest, not clips: leave it out")
     if (table := next((c for c in clips or () if _is_table(c) or not _is_recording(c)), None)) is not None:
         raise ValueError(f'{table} is not an audio clip: give a manifest or corpus folder alone (its transcripts are '
                          "its own), or audio files after MODEL_DIR")
@@ -134,8 +135,8 @@ def _predict_clips(args):
     name = (f'{clips[0].stem}_{short_hash(clips[0])}' if clips else
             f"texts_{hashlib.sha256(chr(10).join(args.texts).encode()).hexdigest()[:6]}")
     out = args.out or Path(f'predictions_{name}.csv')
-    report = Path(out).with_name(f'{Path(out).stem}_skipped.csv')
-    for path, flag in [(out, 'out')] + ([(report, 'out')] if args.on_error == 'skip' else []):
+    report = args.skip_report or Path(out).with_name(f'{Path(out).stem}_skipped.csv')
+    for path, flag in [(out, 'out')] + ([(report, 'skip_report')] if args.on_error == 'skip' else []):
         check_output(path, flag, {args.model_dir, *(clips or ())}, args.overwrite)
     with hf_progress(not args.quiet):
         rec = EmotionRecognizer.from_pretrained(args.model_dir, _device(args.device), args.batch_size, args.plugins)
@@ -180,7 +181,7 @@ def _predict_recording(args):
 # %% ../../nbs/70_commands/74_predict.ipynb #fe338043
 @command('predict', _predict_args)
 def predict_command(args):
-    "Predict the emotion (class probabilities, and valence/arousal if the model has them) of every clip of a manifest or corpus folder."
+    "Predict the emotion (class probabilities, and valence/arousal if the model has them) of every clip of a manifest or corpus folder, of clips typed with their transcripts, or along a recording."
     import pandas as pd
     from rsacfn.evaluation.analysis import predict_corpus
     from rsacfn.models.backbones import hf_progress
