@@ -16,7 +16,7 @@ from .data.manifest import MANIFEST_SUFFIXES
 from .data.readers import detect_format, read_corpus
 from .models.multimodal import MultiModel
 from .models.export import is_onnx_folder, load_model
-from .evaluation.inference import as_texts, corpus_reading, default_device
+from .evaluation.inference import as_model_reads, as_texts, corpus_reading, default_device
 from .data.audio import as_waveform
 from .recordings import timeline
 from .notices import warn
@@ -54,7 +54,11 @@ class EmotionRecognizer:
     def __init__(self, model:MultiModel, # a trained model (`MultiModel.from_pretrained`)
                  device=None, # default: `default_device()`
                  batch_size:int=8):
-        self.device = torch.device(device) if device is not None else default_device()
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f'batch_size={batch_size!r}: give the clips per batch, a whole number of 1 or more')
+        try: self.device = torch.device(device) if device is not None else default_device()
+        except (RuntimeError, TypeError):
+            raise ValueError(f"device={device!r}: give 'cpu', 'cuda', 'cuda:1' (a torch device), or leave it out") from None
         self.model, self.batch_size = model.to(self.device).eval(), batch_size
 
     @classmethod
@@ -116,7 +120,8 @@ def _clips(clips, sampling_rate) -> list|None:
     for i, c in enumerate(out or ()):
         where = 'clips' if one else f'clips[{i}]'
         if _in_memory(c): out[i] = as_waveform(c, sampling_rate, where)
-        elif not isinstance(c, (str, os.PathLike)):
+        elif isinstance(c, (str, os.PathLike)): out[i] = os.path.expanduser(c) if isinstance(c, str) else Path(c).expanduser()
+        else:
             raise TypeError(f'{where} is {_brief(c)}: give each clip as a path (a str or pathlib.Path) or a waveform '
                             '(an array or tensor, with sampling_rate=...)')
     if sampling_rate is not None and not any(isinstance(c, np.ndarray) for c in out or ()):
@@ -129,6 +134,7 @@ def _segments(rec:EmotionRecognizer, clips, texts, sampling_rate=None) -> pd.Dat
     if not _is_table(clips):
         clips = _clips(clips, sampling_rate)
         texts = as_texts(texts, len(clips) if clips is not None else 1 if isinstance(texts, str) else 0)
+        texts = as_model_reads(texts, rec.model.config)  # typed, as the model's corpus was read
     elif sampling_rate is not None:
         raise ValueError(f'sampling_rate={sampling_rate!r} is for waveforms in memory; {clips} lists files: leave it out')
     _check_inputs(rec, clips, texts)

@@ -219,7 +219,8 @@ def _segments_of(model, rec:Recording, segments, window_s, progress:bool) -> pd.
         if 'text' in mods:
             raise ValueError(f"method {m!r} reads each segment's transcript: give `segments` a subtitle file (.srt, "
                              ".vtt) or a CSV with start, end and text columns")
-        if segments == 'windows': return windows(rec, window_s or model.config.audio_max_lens / SAMPLE_RATE)
+        if segments == 'windows':  # 0 is refused as any other length that is no length
+            return windows(rec, window_s if window_s is not None else model.config.audio_max_lens / SAMPLE_RATE)
         segs = speech_segments(rec, progress)
         if not len(segs):
             raise ValueError(f"{rec.name}: silero-vad finds no speech in it; give segments='windows' to hear all of "

@@ -69,11 +69,12 @@ def test_predict_command_writes_every_readable_clip_and_reports_the_damaged_one(
     assert out.returncode == 0, out.stderr[-3000:]
     got = pd.read_csv(tmp_path/'p.csv')
     assert len(got) == 20 and got.wav_path.tolist() == paths[:20]
-    assert {'emotion', 'valence', 'arousal', *(f'p_{c}' for c in ('neutral', 'happy'))} <= set(got.columns)
+    assert {'predicted', 'valence', 'arousal', *(f'p_{c}' for c in ('neutral', 'happy'))} <= set(got.columns)
+    assert 'emotion' not in got  # the manifest gives no label: none is made up
     report = pd.read_csv(tmp_path/'p_skipped.csv')
     assert len(report) == 1 and report.file[0] == str(damaged) and 'cannot be decoded' in report.reason[0]
     expected = predict(MultiModel.from_pretrained(cfg.run_dir/'best'), paths[:20], clips.text[:20].tolist())
-    assert got.emotion.tolist() == expected.emotion.tolist()
+    assert got.predicted.tolist() == expected.emotion.tolist()
     np.testing.assert_allclose(got.valence, expected.valence, atol=1e-5)
     # without --on_error skip the damaged clip stops the command with one line naming it
     out = rsacfn_cli('predict', cfg.run_dir/'best', tmp_path/'new.csv', '--out', tmp_path/'q.csv', '--quiet')
@@ -208,7 +209,9 @@ def test_predict_command_on_a_corpus_folder_gives_every_segment(trained, tiny_co
     got, corpus = pd.read_csv(tmp_path/'p.csv'), read_kemdy20(tiny_corpus)
     assert got.wav_path.tolist() == corpus.wav_path.tolist()
     expected = predict(MultiModel.from_pretrained(cfg.run_dir/'best'), corpus.wav_path.tolist(), corpus.text.tolist())
-    assert got.emotion.tolist() == expected.emotion.tolist()
+    # the model's answer as `predicted` (as in evaluate's predictions.csv); `emotion` stays the corpus' own label
+    assert got.predicted.tolist() == expected.emotion.tolist() and got.emotion.tolist() == corpus.emotion.tolist()
+    assert 'label' not in got  # a predicted id beside a corpus' `label` would read as the truth's
     np.testing.assert_allclose(got.filter(like='p_').values, expected.filter(like='p_').values, atol=1e-5)
 
 
@@ -275,8 +278,9 @@ def test_a_text_mode_named_in_training_travels_with_the_model(tiny_corpus, tiny_
     r = rsacfn_cli('predict', best, manifest, '--out', tmp_path/'p.csv', '--quiet')
     assert r.returncode == 0, r.stderr[-3000:]
     recognized = EmotionRecognizer.from_pretrained(best)(manifest).set_index(segs.segment_id)
+    typed = EmotionRecognizer.from_pretrained(best)(texts=segs.text.tolist()).set_index(segs.segment_id)  # as typed
     for got in (pd.read_csv(tmp_path/'ev'/'predictions.csv').set_index('segment_id'),
-                pd.read_csv(tmp_path/'p.csv').set_index('segment_id'), recognized):
+                pd.read_csv(tmp_path/'p.csv').set_index('segment_id'), recognized, typed):
         np.testing.assert_allclose(got.loc[trained_p.index, p].to_numpy(), trained_p[p].to_numpy(), atol=1e-6)
     r = rsacfn_cli('explain', best, '--data_path', manifest, '--out', tmp_path/'why', '--segments', 1, '--n_steps', 2,
                    '--no_faithfulness', '--quiet')

@@ -332,11 +332,60 @@ def test_one_string_of_texts_is_one_transcript_not_one_per_character(model_dir, 
 @pytest.mark.parametrize('texts, message', [
     (['정말 좋아', None, '싫어'], r'texts\[1\] is None'),
     (['정말 좋아', 3, '싫어'], r'texts\[1\] is 3'),
+    (['정말 좋아', '', '싫어'], r"texts\[1\] is '', an empty transcript"),  # as a manifest's empty one is refused
+    (['정말 좋아', '좋아', '  '], r"texts\[2\] is '  ', an empty transcript"),
 ])
 def test_every_transcript_is_a_string(model_dir, tiny_corpus, texts, message):
     from rsacfn import EmotionRecognizer
     rec = EmotionRecognizer.from_pretrained(model_dir)
     with pytest.raises(ValueError, match=message): rec(list(read_kemdy20(tiny_corpus).wav_path[:3]), texts=texts)
+
+
+def test_a_second_newcomers_trial(model_dir, tiny_corpus, tiny_backbones, work, monkeypatch):
+    "~ in a clip's path, the recognizer's own arguments, a missing clip said once, a window of 0 s, a demo recording's folder."
+    from rsacfn import EmotionRecognizer
+    from rsacfn.data.demo import demo_recording
+    df = read_kemdy20(tiny_corpus).head(1)
+    monkeypatch.setenv('HOME', str(work)); shutil.copy(df.wav_path[0], 'clip.wav')
+    rec = EmotionRecognizer.from_pretrained(model_dir)
+    np.testing.assert_allclose(rec('~/clip.wav', texts='좋아').filter(like='p_').to_numpy(),
+                               rec('clip.wav', texts='좋아').filter(like='p_').to_numpy(), atol=1e-6)
+    with pytest.raises(CorpusError) as e: rec('~/missing.wav', texts='좋아')
+    said = str(e.value)
+    assert said.count('missing.wav') == 1 and said.count('Check') == 1 and "on_error='skip'" in said, said
+    for kw, msg in ((dict(batch_size=0), 'batch_size=0: give the clips per batch'), (dict(batch_size=2.5), 'batch_size=2.5'),
+                    (dict(device='tpu'), "device='tpu': give 'cpu', 'cuda'")):
+        with pytest.raises(ValueError, match=msg): EmotionRecognizer.from_pretrained(model_dir, **kw)
+    wav, _ = demo_recording('talk rec/talk.wav', minutes=0.1)  # its folder made, as --out's are
+    assert wav.is_file()
+    speech = EmotionRecognizer(MultiModel.from_backbones('speech_only', tiny_backbones['audio'], None))
+    with pytest.raises(ValueError, match='window_s=0'): speech.timeline(wav, segments='windows', window_s=0)
+
+
+def test_a_corpus_too_small_for_its_split_names_valid_size(tiny_corpus, work, tiny_flags, rsacfn_cli):
+    "Eight clips of four emotions: 20 % validates two, fewer than four emotions; said with the flag, not scikit-learn's words."
+    df = read_kemdy20(tiny_corpus)
+    df = df[df.label.notna()]
+    df = df[df.emotion.isin(df.emotion.value_counts().index[:4])].groupby('emotion').head(2)  # 2 each of 4 emotions
+    df[['wav_path', 'text', 'emotion']].to_csv('small.csv', index=False)
+    k = df.emotion.nunique()
+    r = rsacfn_cli('train', '--data_path', 'small.csv', '--output_dir', 'models', *tiny_flags)
+    assert r.returncode == 2 and one_line(r) and '--valid_size 0.2: 2 of the 8 single-label segments' in r.stderr, r.stderr
+    assert f'each of their {k} emotions on both sides; give --valid_size 0.5' in r.stderr and 'test_size' not in r.stderr
+    r = rsacfn_cli('train', '--data_path', 'small.csv', '--output_dir', 'models', '--valid_size', '0.6', *tiny_flags)
+    assert r.returncode == 2 and '--valid_size 0.6: 5 of the 8' in r.stderr and 'test_size' not in r.stderr, r.stderr
+
+
+def test_every_row_skipped_is_said_as_such_and_listed(model_dir, tiny_flags, work, rsacfn_cli):
+    "A manifest whose clips are all missing, with --on_error skip: each command says so; predict lists them."
+    pd.DataFrame(dict(wav_path=['gone.wav', 'lost.wav'], text=['가', '나'], emotion=['happy', 'sad'])).to_csv('m.csv', index=False)
+    r = rsacfn_cli('predict', model_dir, 'm.csv', '--on_error', 'skip', '--out', 'p.csv', '--quiet')
+    assert r.returncode == 2 and 'all 2 were skipped' in r.stderr and pd.read_csv('p_skipped.csv').file.tolist() == ['gone.wav', 'lost.wav']
+    assert not Path('p.csv').exists()
+    r = rsacfn_cli('evaluate', model_dir, '--data_path', 'm.csv', '--on_error', 'skip', '--out', 'ev', '--quiet')
+    assert r.returncode == 2 and one_line(r) and 'every segment was skipped (2), e.g. gone.wav' in r.stderr, r.stderr
+    r = rsacfn_cli('train', '--data_path', 'm.csv', '--on_error', 'skip', '--output_dir', 'models', *tiny_flags)
+    assert r.returncode == 2 and one_line(r) and 'every segment was skipped (2)' in r.stderr, r.stderr
 
 
 def test_clips_as_people_pass_them(model_dir, tiny_corpus):

@@ -111,6 +111,14 @@ def _is_recording(path:Path) -> bool:
     import soundfile as sf
     return path.suffix.lstrip('.').upper() in sf.available_formats() and not path.is_dir()
 
+def _as_file(table, truth=None):
+    """A prediction table as `rsacfn predict` writes it: the model's answer as `predicted`, as in `evaluate`'s
+    predictions.csv, and `emotion` only for the corpus' own label (`truth`, where it has one), never the model's."""
+    out = table.drop(columns=['label'], errors='ignore').rename(columns={'emotion': 'predicted'})
+    if truth is not None and truth.fillna('').astype(str).str.strip().ne('').any():  # a manifest without one: ''
+        out.insert(list(out.columns).index('predicted'), 'emotion', truth.to_numpy())
+    return out
+
 def _predict_clips(args):
     "`rsacfn predict MODEL a.wav b.wav --texts T1 T2`: one row per clip, as the recognizer gives them."
     import hashlib
@@ -144,7 +152,7 @@ def _predict_clips(args):
     skipped = table.attrs.get('skipped', [])
     if args.on_error == 'skip': write_skip_report(report, skipped, warn=False)
     if not len(table): raise ValueError(f'no clip could be predicted; every one is listed in {report}')
-    with atomic_write(out, newline='') as f: table.to_csv(f, index=False)
+    with atomic_write(out, newline='') as f: _as_file(table).to_csv(f, index=False)
     print(f'{out}: {len(table)} predictions' + (f'; {len(skipped)} clip(s) skipped, each listed with why in {report}'
                                                   if args.on_error == 'skip' else ''))
     print(table.emotion.value_counts().rename('predicted').to_string())
@@ -172,7 +180,7 @@ def _predict_recording(args):
     table = timeline(model, args.input, args.segments or 'auto', window_s=args.window_s, batch_size=args.batch_size,
                      device=_device(args.device), progress=not args.quiet)
     drawn = plot_timeline(table)  # drawn before anything is written: a failure leaves no CSV without its figure
-    with atomic_write(out, newline='') as f: table.to_csv(f, index=False)
+    with atomic_write(out, newline='') as f: _as_file(table).to_csv(f, index=False)
     with atomic_write(figure, 'wb') as f: drawn.savefig(f, format='png', dpi=150)
     n = f"{len(table)} segment{'s' if len(table) != 1 else ''}"
     print(f'{out}: {n} of {args.input}, the last ending at {table.end_s.max():.1f} s; the timeline figure: {figure}')
@@ -225,12 +233,12 @@ def predict_command(args):
     # the reader's; those failing to decode follow
     read_skips = pd.DataFrame(df.attrs.get('skipped', []), columns=SKIP_REPORT_COLUMNS)
     skipped = pd.concat([read_skips, skipped], ignore_index=True)
+    if skip: write_skip_report(report, skipped.to_dict('records'), warn=False)  # also when it is every clip
     if not len(table):
-        raise ValueError(
-            f'{args.input}: no clip could be predicted' + (f'; every one is listed in {report}' if len(skipped) else '')
-        )
-    with atomic_write(out, newline='') as f: table.to_csv(f, index=False)
-    if skip: write_skip_report(report, skipped.to_dict('records'), warn=False)
+        raise ValueError(f'{args.input}: no clip could be predicted' +
+                         (f': all {len(skipped)} were skipped, each listed with why in {report}' if len(skipped) else ''))
+    truth = df.set_index('segment_id').emotion.reindex(table.segment_id) if 'emotion' in df else None
+    with atomic_write(out, newline='') as f: _as_file(table, truth).to_csv(f, index=False)
     print(
         f'{out}: {len(table)} predictions'
         + (f'; {len(skipped)} clip(s) skipped, each listed with why in {report}' if skip else '')

@@ -375,6 +375,7 @@ def demo_recording(path, # the recording to write (.wav); its subtitles go besid
             wave = np.r_[load_audio(w), np.zeros(SAMPLE_RATE // 2, np.float32)]
             cues.append(f'{len(cues) + 1}\n{_srt_time(t)} --> {_srt_time(t + len(wave) / SAMPLE_RATE - .5)}\n{text}\n')
             parts.append(wave); t += len(wave) / SAMPLE_RATE
+    wav.parent.mkdir(parents=True, exist_ok=True)
     sf.write(str(wav), np.concatenate(parts), SAMPLE_RATE)
     srt.write_text('\n'.join(cues), encoding='utf-8')
     return wav, srt

@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = ['SPLITS', 'split_corpus', 'split_targets']
 
 # %% ../../nbs/10_data/17_splits.ipynb #63fcad4a
+import math
 import numpy as np
 import pandas as pd
 from ..config import unknown_key
@@ -25,6 +26,16 @@ def _tied(pool:pd.DataFrame, keep_all:bool) -> pd.DataFrame:
     return tied[tied.label.notna()]
 
 SPLITS = ('random', 'session')
+
+def _check_stratified(n:int, k:int, valid_size:float, what:str='single-label segments'):
+    "Refuse, naming valid_size, a stratified split that cannot hold each of the k emotions on both of its sides."
+    n_valid = math.ceil(valid_size * n)  # as scikit-learn counts the test side
+    if min(n_valid, n - n_valid) >= k: return
+    lo, hi = math.ceil(k / n * 100) / 100, math.floor((1 - k / n) * 100) / 100
+    fits = (f"give valid_size={lo:g}{f' to {hi:g}' if hi > lo else ''}" if lo <= hi else
+            f'use a corpus of {2 * k} {what} or more')
+    raise ValueError(f'valid_size={valid_size}: {n_valid} of the {n} {what} would validate and {n - n_valid} train, '
+                     f'but a stratified split needs each of their {k} emotions on both sides; {fits}')
 
 def split_corpus(df:pd.DataFrame, # the corpus table
                  split:str='random', # 'random' (stratified, the paper's) or 'session' (speaker-independent folds)
@@ -51,6 +62,7 @@ def split_corpus(df:pd.DataFrame, # the corpus table
             raise ValueError(
                 f'{names}: fewer than 2 segments, too few for a stratified split; use more data or fewer classes'
             )
+        _check_stratified(len(single), counts.size, valid_size)
         tr_idx, va_idx = train_test_split(single.index, test_size=valid_size, stratify=single.label, random_state=seed)
         train, valid = single.loc[sorted(tr_idx)], single.loc[sorted(va_idx)]
         train_pool = df.drop(index=valid.index)
@@ -117,6 +129,7 @@ def _development(train, train_pool, split, valid_size, seed, n_folds, fold, sess
         raise ValueError(
             'a class has fewer than 2 training segments: too few to hold out a development split; use more data'
         )
+    _check_stratified(len(train), train.label.nunique(), valid_size, 'training segments')  # the development split's
     tr_idx, dv_idx = train_test_split(train.index, test_size=valid_size, stratify=train.label, random_state=seed)
     devset = train.loc[sorted(dv_idx)]
     return train.loc[sorted(tr_idx)], devset, train_pool.drop(index=devset.index)

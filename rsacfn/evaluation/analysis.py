@@ -177,6 +177,9 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
     df = read_corpus(data_path, corpus, on_error=on_error, skip_report=False, **corpus_reading(model.config))
     skipped = df.attrs.get('skipped', [])
     df = df[df.label.notna()].reset_index(drop=True)
+    if not len(df) and skipped:  # on_error='skip' left nothing: not a corpus without labels
+        raise ValueError(f'{data_path}: every segment was skipped ({len(skipped)}), e.g. {skipped[0]["file"]} '
+                         f'({skipped[0]["reason"]}); nothing to score')
     if not len(df):
         raise ValueError(
             f'{data_path}: no segment has a single label to score; rsacfn predict gives predictions for unlabelled'
@@ -239,8 +242,10 @@ class _Skipping(Dataset):
         try: return self.inputs[j]
         except (CorpusError, ValueError) as e:
             r = self.df.iloc[j]
-            if not self.skip:
-                raise CorpusError(r.wav_path, str(e), "Check the clip, or pass on_error='skip'", r.segment_id) from None
+            if not self.skip:  # a CorpusError says where and what already: its parts, not it inside another
+                what, hint = (e.what, e.hint) if isinstance(e, CorpusError) else (str(e), 'Check the clip')
+                raise CorpusError(r.wav_path, what, f"{hint or 'Check the clip'}, or pass on_error='skip'",
+                                  r.segment_id) from None
             self.failed.append(dict(segment_id=r.segment_id, file=r.wav_path, reason=str(e)))
             return None
 

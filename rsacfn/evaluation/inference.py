@@ -9,14 +9,15 @@ from typing import Sequence
 from ..notices import warn
 
 # %% auto #0
-__all__ = ['default_device', 'model_inputs', 'infer', 'as_clips', 'as_texts', 'clips_per_batch', 'corpus_reading', 'predict',
-           'warn_cut', 'warn_cut_text', 'prediction_table']
+__all__ = ['default_device', 'model_inputs', 'infer', 'as_clips', 'as_texts', 'as_model_reads', 'clips_per_batch',
+           'corpus_reading', 'predict', 'warn_cut', 'warn_cut_text', 'prediction_table']
 
 # %% ../../nbs/30_evaluation/31_inference.ipynb #03fd7a46
 import numpy as np
 import pandas as pd
 import torch
 from ..data.labels import CorpusError, unscale_dimensions
+from ..data.transcripts import clean_text
 from ..data.audio import SAMPLE_RATE, clip_seconds, cut_clips, cut_message, load_audio
 from ..progress import progress_bar
 
@@ -116,7 +117,14 @@ def as_texts(texts, n:int, name:str='texts') -> list|None:
     for i, t in enumerate(out):
         if not isinstance(t, str):
             raise ValueError(f'{name}[{i}] is {t!r}: give every clip its transcript, a string')
+        if not t.strip():  # as a manifest's empty transcript is: a model that reads would read nothing
+            raise ValueError(f'{name}[{i}] is {t!r}, an empty transcript: give what is said in the clip')
     return out
+
+def as_model_reads(texts, config) -> list|None:
+    "Transcripts given directly, cleaned as the model's training corpus was when training named a `text_mode`."
+    mode = corpus_reading(config).get('text_mode')
+    return texts if texts is None or mode is None else [clean_text(t, mode) for t in texts]
 
 def clips_per_batch(model:MultiModel, # a `MultiModel`, or an ONNX export (`OnnxModel`)
                     batch_size:int) -> int:
@@ -146,7 +154,8 @@ def predict(model:MultiModel, # a trained model (with its tokenizer / feature ex
     "Predict emotions (and valence and arousal, if the model was trained with them) for raw inputs."
     mods = model.head.modalities
     audio = as_clips(audio, 'audio')
-    texts = as_texts(texts, len(audio) if audio is not None else 1 if isinstance(texts, str) else 0)
+    texts = as_model_reads(as_texts(texts, len(audio) if audio is not None else 1 if isinstance(texts, str) else 0),
+                           model.config)
     n = len(audio) if audio is not None else len(texts) if texts is not None else 0
     for m, x in (('audio', audio), ('text', texts)):
         if m in mods and x is None: raise ValueError(f'method {model.config.method!r} needs {m} inputs')

@@ -119,7 +119,8 @@ def _licence_text(cfg:TrainConfig, corpus:str) -> str:
             f'are under its terms ({lic["license_link"]}).')
 
 def _use(cfg:TrainConfig) -> str:
-    texts = ", texts=['its transcript']" if 'text' in get_method(cfg.method).modalities else ''
+    mods = get_method(cfg.method).modalities  # a text-only model is given transcripts alone; a speech-only one clips
+    given = ', '.join((["['clip.wav']"] if 'audio' in mods else []) + (["texts=['its transcript']"] if 'text' in mods else []))
     return f"""```bash
 {INSTALL}
 ```
@@ -127,7 +128,7 @@ def _use(cfg:TrainConfig) -> str:
 ```python
 from rsacfn import EmotionRecognizer
 recognize = EmotionRecognizer.from_pretrained('{FOLDER_PLACEHOLDER}')
-rows = recognize(['clip.wav']{texts})  # one row per clip: its emotion and every class' probability
+rows = recognize({given})  # one row per clip: its emotion and every class' probability
 print(rows)
 ```
 

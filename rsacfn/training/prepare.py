@@ -75,6 +75,9 @@ def check_backbone_configs(cfg:TrainConfig):
 def _load_data(cfg) -> tuple:
     "(corpus, train, valid, dev): dev is the development split that picks the best epoch (`select_epoch='dev'`), else None."
     df = read_config_corpus(cfg)
+    if not len(df) and (lost := df.attrs.get('skipped')):  # on_error='skip' left nothing
+        raise ValueError(f'data_path={cfg.data_path!r}: every segment was skipped ({len(lost)}), e.g. '
+                         f"{lost[0]['file']} ({lost[0]['reason']}); nothing to train on")
     check_split(cfg, df)
     return (df, *config_split(cfg, df))
 
