@@ -252,6 +252,20 @@ def test_explain_command_from_a_working_folder(tiny_backbones, tiny_corpus, tmp_
     assert [p.name for p in Path('clip/figures').glob('*.png')] == [f'0000_{Path(wav).stem}.png']
 
 
+def test_explain_command_skips_a_row_it_cannot_read_when_asked(tiny_backbones, tiny_corpus, tmp_path, monkeypatch, rsacfn_cli):
+    "A manifest row with an empty transcript: named in one line in the flags' spelling; with --on_error skip, listed."
+    untrained('text_only', tiny_backbones).save_pretrained(tmp_path/'model')
+    monkeypatch.chdir(tmp_path)
+    df = read_corpus(tiny_corpus).head(3)
+    df.assign(text=['정말 기뻐요', '', '슬퍼요'])[['wav_path', 'text']].to_csv('m.csv', index=False)
+    r = rsacfn_cli('explain', 'model', '--data_path', 'm.csv', '--out', 'why', '--no_faithfulness', '--n_steps', '2', '--quiet')
+    assert r.returncode == 2 and '--on_error skip' in r.stderr and 'on_error=' not in r.stderr, r.stderr
+    r = rsacfn_cli('explain', 'model', '--data_path', 'm.csv', '--out', 'why', '--no_faithfulness', '--n_steps', '2',
+                   '--on_error', 'skip', '--quiet')
+    assert r.returncode == 0 and '1 row(s) skipped' in r.stdout, r.stderr
+    assert len(pd.read_csv('why/segments.csv')) == 2 and len(pd.read_csv('why/skipped.csv')) == 1
+
+
 def test_explain_command_on_transcripts_alone(tiny_backbones, tiny_corpus, tmp_path, monkeypatch, rsacfn_cli):
     "A text_only model is explained from --texts alone; clips given to it would not be heard, so they are refused."
     untrained('text_only', tiny_backbones).save_pretrained(tmp_path/'model')

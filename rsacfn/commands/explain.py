@@ -41,6 +41,9 @@ def _explain_args(p):
                    help='explain the first N segments only (default: all)')
     p.add_argument('--no_faithfulness', action='store_true',
                    help='skip the faithfulness checks (they take about three times the attributions)')
+    p.add_argument('--on_error', choices=['raise', 'skip'], default='raise',
+                   help="a corpus row that cannot be read: 'raise' naming it, or 'skip' it and list it in skipped.csv "
+                        '(default: %(default)s)')
     p.add_argument('--batch_size', type=_at_least_one, default=8, help='segments per batch (default: %(default)s)')
     p.add_argument('--overwrite', action='store_true', help='replace an earlier result of this command in --out')
     p.add_argument('--device', choices=['auto', 'cpu', 'cuda'], default='auto', help='(default: %(default)s)')
@@ -60,15 +63,23 @@ def _explained_segments(args, rec):
     else:
         if args.texts is not None: raise ValueError(f'{args.data_path} gives its own transcripts: leave --texts out')
         reader = detect_format(args.data_path) if args.corpus == 'auto' else args.corpus
-        df = read_corpus(args.data_path, reader, skip_report=False, **corpus_reading(rec.model.config),
+        df = read_corpus(args.data_path, reader, skip_report=False, on_error=args.on_error,
+                         **corpus_reading(rec.model.config),
                          **({'labels': False, 'texts': 'text' in rec.modalities} if reader == 'manifest' else {}))
-    if not len(df): raise ValueError(f'{args.data_path}: no segment to explain')
-    return df.head(args.segments).reset_index(drop=True) if args.segments else df.reset_index(drop=True)
+    lost = df.attrs.get('skipped', [])  # rows that could not be read, with --on_error skip: listed in skipped.csv
+    if not len(df):
+        raise ValueError(f'{args.data_path}: no segment to explain' + (
+            f': every one was skipped ({len(lost)}), e.g. {lost[0]["file"]} ({lost[0]["reason"]})' if lost else ''))
+    df = df.head(args.segments).reset_index(drop=True) if args.segments else df.reset_index(drop=True)
+    df.attrs['skipped'] = lost
+    return df
 
 def _write(out:Path, e, faith, rec, df, summary:dict, progress:bool):
-    """words.csv, frames.csv, segments.csv, faithfulness.csv and the figures, then explanation.json: a whole result or
-    nothing."""
+    """words.csv, frames.csv, segments.csv, faithfulness.csv, skipped.csv (rows not read) and the figures, then
+    explanation.json: a whole result or nothing."""
     import shutil
+    import pandas as pd
+    from rsacfn.data.labels import SKIP_REPORT_COLUMNS
     from rsacfn.evaluation.attribution import plot_explanation
     from rsacfn.evaluation.figures import save_figure
     from rsacfn.files import atomic_write, claim, remove_written, run_lock, write_json
@@ -78,7 +89,9 @@ def _write(out:Path, e, faith, rec, df, summary:dict, progress:bool):
         remove_written(out)
         try:
             tables = dict(words=e.words, frames=e.frames, segments=e.segments,
-                          **({'faithfulness': faith} if faith is not None else {}))
+                          **({'faithfulness': faith} if faith is not None else {}),
+                          **({'skipped': pd.DataFrame(df.attrs['skipped'], columns=SKIP_REPORT_COLUMNS)}
+                             if df.attrs.get('skipped') else {}))
             for name, t in tables.items():
                 with atomic_write(out/f'{name}.csv', newline='') as f: t.to_csv(f, index=False)
             # keyed as explain's tables are (strings)
@@ -133,9 +146,10 @@ def explain_command(args):
     summary = dict(model=str(args.model_dir.resolve()), data=data, **({'texts': args.texts} if args.texts else {}),
                    method=rec.method,
                    segments=len(df), n_steps=args.n_steps, baseline=e.baseline, target=args.target or 'predicted',
-                   max_abs_delta=float(e.segments.delta.abs().max()))
+                   max_abs_delta=float(e.segments.delta.abs().max()), skipped=len(df.attrs.get('skipped', [])))
     _write(out, e, faith, rec, df, summary, not args.quiet)
     print(f'{out}: {len(df)} segments explained ({rec.method}, integrated gradients, {args.n_steps} steps; '
-          f'completeness error at most {summary["max_abs_delta"]:.3f})')
+          f'completeness error at most {summary["max_abs_delta"]:.3f})'
+          + (f"; {summary['skipped']} row(s) skipped, each listed with why in {out/'skipped.csv'}" if summary['skipped'] else ''))
     if faith is not None:
         print(faith[["check", "modality", "score", "reference", "passes", "n"]].round(3).to_string(index=False))
