@@ -155,10 +155,13 @@ def test_a_sweep_with_relative_paths_from_a_working_folder(tiny_corpus, work, ti
     shutil.copytree(tiny_corpus, work/'corpus')
     r = rsacfn_cli('sweep', 'results/s', '--methods', 'text_only', '--set', 'data_path=corpus', '--set', 'epochs=1',
                    '--set', f'wav_model={tiny_backbones["audio"]}', '--set', f'text_model={tiny_backbones["text"]}',
-                   '--set', 'preset=demo')
+                   '--set', 'preset=demo', '--set', 'valid_size=0.3')
     assert r.returncode == 0, r.stderr
     runs = pd.read_csv(work/'results'/'s'/'runs.csv')
     assert len(runs) == 1 and (runs.status == 'ok').all(), runs.error.tolist()
+    # the table says the split the runs had, and calls it the paper's only when it is (80/20)
+    title = (work/'results'/'s'/'f1_table.md').read_text(encoding='utf-8').splitlines()[0]
+    assert 'random 70/30 split' in title and 'paper' not in title, title
 
 
 # ---------------------------------------------------------------- 2. what rsacfn wrote is known from its own record

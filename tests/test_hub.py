@@ -61,6 +61,9 @@ def test_a_kemdy20_model_card_names_the_corpus_its_licence_and_its_hub_backbones
     text = check_card(_card(TrainConfig(method='text_only', data_path='/x/my_clips.csv', corpus='manifest')))
     assert (speech.pipeline_tag, text.pipeline_tag) == ('audio-classification', 'text-classification')
     assert speech.license_name == 'kemdy19-license' and text.eval_results[0].dataset_name == 'the manifest my_clips.csv'
+    assert "the paper's stratified random split (20% validation" in card  # 80/20 is the paper's; 50/50 is not
+    assert "a stratified random split (50% validation" in _card(TrainConfig(method='rsa_cfn', data_path='/x/KEMDy20_v1_1',
+                                                                         valid_size=0.5))
     # the usage snippet gives each method what it takes: transcripts alone to a text-only model, clips alone to speech
     assert "recognize(texts=['its transcript'])" in _card(TrainConfig(method='text_only', data_path='/x/KEMDy19'))
     assert "recognize(['clip.wav'])" in _card(TrainConfig(method='speech_only', data_path='/x/KEMDy19'))

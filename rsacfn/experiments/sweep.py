@@ -95,7 +95,7 @@ def run_sweep(out='results/sweep', # the sweep's folder
             raise
         job = NotebookJob(out, per, notebook, identities, kernel_name)
         rows = _execute(out, job, runs, make_launcher(launcher, out, jobs, slurm, mps), jobs, progress)
-        return _summarize(out, pd.DataFrame(rows), protocol, seeds, folds, baseline, bootstrap, progress)
+        return _summarize(out, pd.DataFrame(rows), protocol, seeds, folds, baseline, bootstrap, progress, per)
 
 # %% ../../nbs/50_experiments/59_sweep.ipynb #dcd0c9de
 def _protocol_runs(p, # the protocol's facts (`PROTOCOLS`), or None
@@ -206,7 +206,8 @@ def _execute(out:Path, job:NotebookJob, runs, launcher, jobs:int, progress:bool)
             else: os.environ['OMP_NUM_THREADS'] = env_before
 
 # %% ../../nbs/50_experiments/59_sweep.ipynb #adff1f67
-def _summarize(out:Path, runs_df:pd.DataFrame, protocol, seeds, folds, baseline, bootstrap, progress) -> pd.DataFrame:
+def _summarize(out:Path, runs_df:pd.DataFrame, protocol, seeds, folds, baseline, bootstrap, progress,
+               per:dict) -> pd.DataFrame:
     "Write `runs.csv`, the F1 table (CSV and Markdown, with significance, reliance and attributions) and the figures."
     with atomic_write(out/'runs.csv', newline='') as f: runs_df.to_csv(f, index=False)
     table = summarize(runs_df)
@@ -217,7 +218,9 @@ def _summarize(out:Path, runs_df:pd.DataFrame, protocol, seeds, folds, baseline,
     for name, t in (('f1_table.csv', table), ('significance.csv', sig), ('reliance.csv', rel),
                     ('attributions.csv', att)):
         with atomic_write(out/name, newline='') as f: t.to_csv(f, index=False)
-    md = [table_markdown(table, protocol=protocol, title=sweep_title(protocol, seeds, folds))]
+    shares = {p.get('valid_size', TrainConfig.valid_size) for p in per.values()}  # as the runs were given it
+    md = [table_markdown(table, protocol=protocol,
+                         title=sweep_title(protocol, seeds, folds, shares.pop() if len(shares) == 1 else None))]
     if (line := unimodal_line(table, metric_order(protocol)[:2])): md.append(line + '\n')
     if len(sig): md.append(significance_markdown(sig, compared, protocol))
     if baseline and not compared:

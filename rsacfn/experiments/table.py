@@ -69,16 +69,18 @@ def metric_order(protocol:str|None) -> tuple:
     return PROTOCOLS.get(protocol, PROTOCOLS['paper']).metrics
 
 # %% ../../nbs/50_experiments/56_table.ipynb #f926553a
-def sweep_title(protocol:str|None, seeds:Sequence[int], folds:Sequence[int]|None) -> str:
-    "One line naming the protocol and the runs behind each row."
-    split = (
-        'random 80/20 split'
-        if folds is None
-        else f"session fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))}"
-    )
-    name = protocol or ('paper' if folds is None else 'session folds')
+def sweep_title(protocol:str|None, seeds:Sequence[int], folds:Sequence[int]|None,
+                valid_size:float|None=0.2 # the random split's validation share (None: the runs differ in it)
+               ) -> str:
+    "One line naming the protocol and the runs behind each row: the paper's only where its 80/20 split is the one used."
+    v = None if valid_size is None else round(valid_size * 100)
+    split = ((f'random {100 - v}/{v} split' if v is not None else 'random splits of several sizes') if folds is None
+             else f"session fold{'s' if len(folds) > 1 else ''} {', '.join(map(str, folds))}")
+    papers = folds is None and v == 20
+    name = (protocol if protocol and (papers or protocol != 'paper') else
+            'paper' if papers else 'random split' if folds is None else 'session folds')
     return f"Protocol: {name} ({split} x seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})" + (
-        f': {PROTOCOLS[protocol].description}' if protocol in PROTOCOLS else ''
+        f': {PROTOCOLS[name].description}' if name in PROTOCOLS else ''
     )
 
 # %% ../../nbs/50_experiments/56_table.ipynb #a354aae7

@@ -36,7 +36,8 @@ def split_text(cfg:TrainConfig) -> str:
     "How the run's validation segments were chosen, and on which split its epoch was."
     held = ('a development split held out of training' if cfg.select_epoch == 'dev'
             else 'the validation split itself (optimistic: the score is of the epoch that scored best on it)')
-    split = (f'the paper\'s stratified random split ({cfg.valid_size:.0%} validation, seed {cfg.seed})'
+    whose = "the paper's" if round(cfg.valid_size * 100) == 20 else 'a'  # the paper's is 80/20
+    split = (f'{whose} stratified random split ({cfg.valid_size:.0%} validation, seed {cfg.seed})'
              if cfg.split == 'random' else
              f'speaker-independent session fold {cfg.fold} of {cfg.n_folds} (its speakers never heard in training)')
     return f'{split}; the epoch was chosen on {held}'
