@@ -36,6 +36,9 @@ _NAMED = re.compile(r'`([a-z_]+)`')
 _SWEPT = {'method': '--methods', 'seed': '--seeds', 'fold': '--folds'}
 
 # %% ../nbs/80_cli.ipynb #9204fffa
+# what a message names in Python, as the command line does it
+_TYPED = {'`timeline` (rsacfn.recordings)': 'rsacfn predict MODEL RECORDING --segments ...'}
+
 def cli_spelling(message:str, sub:argparse.ArgumentParser) -> str:
     """A message's Python spellings written as the flags of subcommand `sub`: `on_error="skip"` as `--on_error skip`,
     `resume=True` as `--resume True`, a name in backticks (`ver`) as its flag; in `rsacfn sweep`, a TrainConfig field as
@@ -57,6 +60,7 @@ def cli_spelling(message:str, sub:argparse.ArgumentParser) -> str:
         if sweep and key in _SWEPT: return _SWEPT[key]
         if sweep and key in fields and key not in _SWEEP_FLAGS: return f'--set {key}'
         return a.option_strings[0] if a is not None else key
+    for python, typed in _TYPED.items(): message = message.replace(python, typed)
     return _NAMED.sub(named, _SPELLED.sub(flag, message))
 
 # user errors and faults: one line each (--debug: traceback)

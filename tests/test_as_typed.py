@@ -62,6 +62,7 @@ def test_the_readmes_relative_output_dir_trains_past_the_first_epoch(tiny_corpus
     assert r.returncode == 0, r.stderr
     rows = [json.loads(x) for x in (work/'models'/'rel'/'metrics.jsonl').read_text().splitlines()]
     assert [x['epoch'] for x in rows] == [1, 2] and (work/'models'/'rel'/'best'/'model.safetensors').is_file()
+    assert 'use_amp' not in r.stdout + r.stderr  # --quiet: no note about a default (float32 on a CPU) nobody set
 
 
 def test_train_in_python_with_relative_paths(tiny_corpus, work, tiny_backbones):
@@ -365,6 +366,11 @@ def test_a_second_newcomers_trial(model_dir, tiny_corpus, tiny_backbones, work, 
     with pytest.raises(ValueError, match='window_s=0'): speech.timeline(wav, segments='windows', window_s=0)
 
 
+def test_a_paper_flag_contradicted_names_the_flag_to_keep(rsacfn_cli):
+    r = rsacfn_cli('train', '--use_wav', 'True', '--method', 'early_fusion')
+    assert r.returncode == 2 and r.stderr.strip().endswith('give only --method'), r.stderr
+
+
 def test_a_corpus_too_small_for_its_split_names_valid_size(tiny_corpus, work, tiny_flags, rsacfn_cli):
     "Eight clips of four emotions: 20 % validates two, fewer than four emotions; said with the flag, not scikit-learn's words."
     df = read_kemdy20(tiny_corpus)
@@ -466,6 +472,7 @@ def test_no_clip_is_cut_without_saying_so(model_dir, tiny_corpus, work, rsacfn_c
     r = rsacfn_cli('predict', model_dir, clips, '--out', 'p.csv', '--quiet')
     assert r.returncode == 0, r.stderr
     assert '2 of 3 clips' in r.stderr and 'long_a.wav' in r.stderr and '10.0 s' in r.stderr and '2.0 s' in r.stderr, r.stderr
+    assert 'rsacfn predict MODEL RECORDING --segments' in r.stderr and 'rsacfn.recordings' not in r.stderr  # as typed
     rec = EmotionRecognizer.from_pretrained(model_dir)
     with pytest.warns(UserWarning, match=r'2 of 3 clips .* 10\.0 s') as said: rec(clips)
     with pytest.warns(UserWarning, match=r'1 of 1 clip') as said_too: rec(str(work/'long'/'long_b.wav'), texts='좋아')

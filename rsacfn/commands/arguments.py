@@ -102,7 +102,7 @@ def from_paper_flags(given:dict # flags as typed, by name; the paper's among the
     for key, value in chosen.items():
         if key in out and out[key] != value:
             flags = ', '.join(f'{k}={v!r}' for k, v in paper.items() if PAPER_FLAGS[k][1] == key)
-            raise ValueError(f'{key}={out[key]!r} contradicts {flags} (which gives {value!r}); give only {key}')
+            raise ValueError(f'{key}={out[key]!r} contradicts {flags} (which gives {value!r}); give only `{key}`')
         out[key] = value
     return out, 'multimodal_method' if mm is not None and 'method' not in given else 'method'
 

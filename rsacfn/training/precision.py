@@ -82,7 +82,7 @@ def _accelerator(cfg):
     loader_config = DataLoaderConfiguration(split_batches=True, non_blocking=device == 'cuda')
     acc = Accelerator(cpu=cpu, mixed_precision=precision, gradient_accumulation_steps=cfg.grad_accum,
                       dataloader_config=loader_config, kwargs_handlers=[ddp], **tracked)
-    if acc.is_main_process and precision == 'no' and cfg.use_amp:
+    if acc.is_main_process and precision == 'no' and cfg.use_amp and not cfg.quiet:  # a note on the default: not --quiet
         print(
             f'use_amp: mixed precision needs CUDA; training in float32 on {device}'
             + (' (cpu_amp=True trains in bfloat16 on this CPU)' if device == 'cpu' and cpu_bf16() else '')
