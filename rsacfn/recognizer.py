@@ -31,14 +31,14 @@ def _is_table(clips) -> bool:
     p = Path(clips).expanduser()
     return p.is_dir() or p.suffix.lower() in MANIFEST_SUFFIXES
 
-def _as_table(clips, texts, reads_text:bool=True,
+def _as_table(clips, texts, reads_text:bool=True, hears:bool=True, # whether the model reads, hears
               reading:dict|None=None # the readers' arguments a model's transcripts are read with (`corpus_reading`)
              ) -> pd.DataFrame:
     "The clips (paths, or a manifest or corpus folder) and transcripts as the segment table `predict_corpus` takes."
     if _is_table(clips):
         if texts is not None: raise ValueError(f'{clips} gives its own transcripts: leave texts out')
         reader = detect_format(clips)
-        df = read_corpus(clips, reader, skip_report=False, **(reading or {}),
+        df = read_corpus(clips, reader, skip_report=False, **(reading or {}), check_audio=hears,
                          **({'labels': False, 'texts': reads_text} if reader == 'manifest' else {}))
         return df[['segment_id', 'wav_path', 'text', 'duration']].reset_index(drop=True)
     n = len(clips) if clips is not None else len(texts) if texts is not None else 0
@@ -138,7 +138,7 @@ def _segments(rec:EmotionRecognizer, clips, texts, sampling_rate=None) -> pd.Dat
     elif sampling_rate is not None:
         raise ValueError(f'sampling_rate={sampling_rate!r} is for waveforms in memory; {clips} lists files: leave it out')
     _check_inputs(rec, clips, texts)
-    return _as_table(clips, texts, 'text' in rec.modalities, corpus_reading(rec.model.config))
+    return _as_table(clips, texts, 'text' in rec.modalities, 'audio' in rec.modalities, corpus_reading(rec.model.config))
 
 def _recognize(self:EmotionRecognizer,
                clips=None, # paths or waveforms (one, or a list, tuple, generator, Series), a manifest (.csv) or corpus folder

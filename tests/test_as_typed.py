@@ -366,6 +366,29 @@ def test_a_second_newcomers_trial(model_dir, tiny_corpus, tiny_backbones, work, 
     with pytest.raises(ValueError, match='window_s=0'): speech.timeline(wav, segments='windows', window_s=0)
 
 
+def test_a_text_only_model_never_opens_the_audio(tiny_backbones, work, rsacfn_cli):
+    "A manifest whose clips are gone: a model that only reads predicts, scores and explains it all the same."
+    from rsacfn import EmotionRecognizer
+    MultiModel.from_backbones('text_only', text_model=tiny_backbones['text']).save_pretrained('text_model')
+    pd.DataFrame(dict(wav_path=['gone.wav', 'lost.wav'], text=['정말 기뻐요', '슬퍼요'], emotion=['happy', 'sad'])).to_csv('m.csv', index=False)
+    r = rsacfn_cli('predict', 'text_model', 'm.csv', '--out', 'p.csv', '--quiet')
+    assert r.returncode == 0 and len(pd.read_csv('p.csv')) == 2, r.stderr
+    r = rsacfn_cli('evaluate', 'text_model', '--data_path', 'm.csv', '--out', 'ev', '--quiet')
+    assert r.returncode == 0, r.stderr
+    r = rsacfn_cli('explain', 'text_model', '--data_path', 'm.csv', '--out', 'why', '--no_faithfulness', '--n_steps', '2', '--quiet')
+    assert r.returncode == 0, r.stderr
+    assert len(EmotionRecognizer.from_pretrained('text_model')('m.csv')) == 2
+
+
+def test_a_file_where_a_folder_goes_names_the_folder(model_dir, tiny_corpus, work, rsacfn_cli):
+    "The model's weights file given as the model; a manifest given to explain as a clip."
+    with pytest.raises(FileNotFoundError, match=f'model.safetensors is a file, not a model folder: its folder {model_dir} is'):
+        MultiModel.from_pretrained(Path(model_dir)/'model.safetensors')
+    pd.DataFrame(dict(wav_path=read_kemdy20(tiny_corpus).wav_path[:1], text=['좋아'])).to_csv('m.csv', index=False)
+    r = rsacfn_cli('explain', model_dir, 'm.csv', '--quiet')
+    assert r.returncode == 2 and one_line(r) and 'm.csv is not an audio clip: give a manifest or corpus folder as --data_path m.csv' in r.stderr, r.stderr
+
+
 def test_a_paper_flag_contradicted_names_the_flag_to_keep(rsacfn_cli):
     r = rsacfn_cli('train', '--use_wav', 'True', '--method', 'early_fusion')
     assert r.returncode == 2 and r.stderr.strip().endswith('give only --method'), r.stderr

@@ -8,7 +8,7 @@ import argparse, hashlib
 from pathlib import Path
 from ..config import CORPUS_READERS
 from .arguments import _at_least_one, _device, command, typed_path
-from .predict import _clip_names, _flags, _plugins_arg
+from .predict import _clip_names, _flags, _is_recording, _plugins_arg
 
 # %% auto #0
 __all__ = ['explain_command']
@@ -64,6 +64,7 @@ def _explained_segments(args, rec):
         if args.texts is not None: raise ValueError(f'{args.data_path} gives its own transcripts: leave --texts out')
         reader = detect_format(args.data_path) if args.corpus == 'auto' else args.corpus
         df = read_corpus(args.data_path, reader, skip_report=False, on_error=args.on_error,
+                         check_audio='audio' in rec.modalities,
                          **corpus_reading(rec.model.config),
                          **({'labels': False, 'texts': 'text' in rec.modalities} if reader == 'manifest' else {}))
     lost = df.attrs.get('skipped', [])  # rows that could not be read, with --on_error skip: listed in skipped.csv
@@ -117,6 +118,8 @@ def explain_command(args):
     from rsacfn.models.hub import not_a_model
     from rsacfn.models.multimodal import saved_method
     from rsacfn.recognizer import EmotionRecognizer
+    if (table := next((c for c in args.clips if not _is_recording(c)), None)) is not None:
+        raise ValueError(f'{table} is not an audio clip: give a manifest or corpus folder as --data_path {table}')
     if args.data_path is not None and args.clips:
         raise ValueError(f'give clips after MODEL_DIR or --data_path {args.data_path}, not both')
     if args.data_path is None and not args.clips and args.texts is None:

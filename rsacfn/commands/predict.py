@@ -221,6 +221,7 @@ def predict_command(args):
         reader,
         on_error=args.on_error,
         skip_report=False,
+        check_audio='audio' in method.modalities,  # a text-only model never opens the audio
         **corpus_reading(json.loads((Path(args.model_dir)/'config.json').read_text(encoding='utf-8'))),
         **({'labels': False, 'texts': 'text' in method.modalities} if reader == 'manifest' else {}),
     )

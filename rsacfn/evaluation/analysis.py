@@ -174,7 +174,8 @@ def evaluate_model(model_dir, # a saved model: a run's best/ folder, or any fold
     out = Path(out).expanduser() if out is not None else None
     if out is not None: check_output_folder(out, (model_dir, data_path), overwrite)
     model = MultiModel.from_pretrained(model_dir, plugins=plugins)
-    df = read_corpus(data_path, corpus, on_error=on_error, skip_report=False, **corpus_reading(model.config))
+    df = read_corpus(data_path, corpus, on_error=on_error, skip_report=False, **corpus_reading(model.config),
+                     check_audio=model.audio_encoder is not None)  # a text-only model never opens the audio
     skipped = df.attrs.get('skipped', [])
     df = df[df.label.notna()].reset_index(drop=True)
     if not len(df) and skipped:  # on_error='skip' left nothing: not a corpus without labels

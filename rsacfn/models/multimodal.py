@@ -290,9 +290,7 @@ def from_pretrained(cls:MultiModel, path, *args,
         raise TypeError(f"path={path!r}: give the model folder as a path (a str or pathlib.Path), e.g. "
                         "'models/rsa_cfn/best', or a Hub id ('user/repo')")
     p = model_folder(path)  # a Hub id that is no folder here: its snapshot, from the cache while offline
-    if not (p/'config.json').is_file():
-        raise FileNotFoundError(f'{p} is not a saved model: no {"config.json in it" if p.is_dir() else "such folder"}; '
-                                'give a run\'s best/ folder or a folder written by save_pretrained')
+    if not (p/'config.json').is_file(): saved_method(p, plugins)  # says what it is instead (a file, a run's folder)
     check_model_folder(p)
     _check_method_loaded(p, plugins)
     if wrong := _wrong_shapes(p):  # before transformers, whose own error is a report of many lines
