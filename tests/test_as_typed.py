@@ -389,6 +389,14 @@ def test_a_file_where_a_folder_goes_names_the_folder(model_dir, tiny_corpus, wor
     assert r.returncode == 2 and one_line(r) and 'm.csv is not an audio clip: give a manifest or corpus folder as --data_path m.csv' in r.stderr, r.stderr
 
 
+def test_class_ids_in_a_manifest_are_said_to_be_read_in_rsacfns_order(tiny_corpus, work):
+    wavs = read_kemdy20(tiny_corpus).wav_path[:2]
+    pd.DataFrame(dict(wav_path=wavs, text=['가', '나'], emotion=['2', '0'])).to_csv('ids.csv', index=False)
+    with pytest.warns(UserWarning, match=r"ids.csv: the emotion column gives class ids \(e.g. 2\), read in rsacfn's class order: 0 neutral, 1 happy, 2 angry"):
+        df = read_manifest('ids.csv')
+    assert df.emotion.tolist() == ['angry', 'neutral']
+
+
 def test_a_paper_flag_contradicted_names_the_flag_to_keep(rsacfn_cli):
     r = rsacfn_cli('train', '--use_wav', 'True', '--method', 'early_fusion')
     assert r.returncode == 2 and r.stderr.strip().endswith('give only --method'), r.stderr
@@ -592,6 +600,13 @@ def test_a_config_files_bad_value_names_the_file_and_key_not_a_flag(work, rsacfn
     (work/'d.yaml').write_text('split: randon\n')
     r = rsacfn_cli('train', '--config', 'd.yaml')
     assert r.returncode == 2 and one_line(r) and 'd.yaml' in r.stderr and "'random'" in r.stderr and '--split' not in r.stderr
+    (work/'runs').mkdir()
+    r = rsacfn_cli('train', '--config', 'runs')
+    assert r.returncode == 2 and one_line(r) and 'runs: a folder, not a configuration file' in r.stderr, r.stderr
+    (work/'e.yaml').write_text('data_path: nowhere/corpus\n')  # a value that parses, but names nothing
+    r = rsacfn_cli('train', '--config', 'e.yaml')
+    assert r.returncode == 2 and one_line(r) and r.stderr.startswith('rsacfn train: error: e.yaml: data_path: '), r.stderr
+    assert 'nowhere/corpus' in r.stderr and '--data_path' not in r.stderr
 
 
 def test_train_takes_a_dict_and_refuses_other_things(tiny_corpus, work, tiny_backbones):

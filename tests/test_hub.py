@@ -48,6 +48,12 @@ def test_a_demo_model_card_passes_the_hubs_metadata_checks_and_names_no_local_pa
     assert 'pip install' in demo_card
 
 
+def test_a_tiny_backbone_through_a_symlink_is_still_the_tiny_one(tiny_backbones, tmp_path):
+    from rsacfn.models.hub import TINY_BACKBONE, backbone_text
+    (tmp_path/'tinyT').symlink_to(tiny_backbones['text'])
+    assert backbone_text(tmp_path/'tinyT') == backbone_text(tiny_backbones['text']) == TINY_BACKBONE
+
+
 def test_a_kemdy20_model_card_names_the_corpus_its_licence_and_its_hub_backbones():
     from rsacfn.training.card import check_card
     card = _card(TrainConfig(method='rsa_cfn', data_path='/secret/corpora/KEMDy20_v1_1'))  # as on a training machine

@@ -169,7 +169,7 @@ class _blamed_on:
     def __init__(self, path, values:dict): self.path, self.values = path, values
     def __enter__(self): return self
     def __exit__(self, kind, e, tb):
-        if not isinstance(e, ValueError) or self.path is None: return False
+        if not isinstance(e, (ValueError, FileNotFoundError)) or self.path is None: return False  # a path: not there
         m = str(e)
         for k in self.values:  # TrainConfig's errors begin `k=value: why`, "unknown k 'value'" or "`k`: why"
             for start, keep in ((f'{k}=', len(k) + 1), (f'`{k}`: ', len(k) + 4), (f'unknown {k} ', 0)):
@@ -261,7 +261,9 @@ def config_file(path, # a .yaml, .yml or .json file of TrainConfig fields, e.g. 
     "The settings a configuration file gives; an unknown key or a bad value is an error naming the file and the key."
     p = Path(path).expanduser()
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such configuration file; give a .yaml or .json file, e.g. a run's config.json")
+        what = ('a folder, not a configuration file' + (f": a run's is {p/'config.json'}" if (p/'config.json').is_file() else '')
+                if p.is_dir() else 'no such configuration file')
+        raise FileNotFoundError(f"{p}: {what}; give a .yaml or .json file, e.g. a run's config.json")
     types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
     out = {}
     for k, v in _read_mapping(p).items():

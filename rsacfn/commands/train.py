@@ -76,6 +76,9 @@ def train_command(args):
     with _blamed_on(args.config, from_file):
         given = with_demo_inputs(preset, args.demo_size, default_work_dir(), given, method_key)
         cfg = preset_config(preset, method_key, **given)
+        if from_file:  # its corpora and outputs checked here, where a bad one is the file's, not a flag's
+            from rsacfn.training.prepare import check_paths
+            check_paths(cfg)
     if args.report:
         from rsacfn.experiments.experiment import run_experiment
         record = run_experiment(cfg)

@@ -82,7 +82,16 @@ def read_manifest(path, # a .csv or .tsv file, one row per utterance
         records.append(_manifest_record(r, cols, sid, wav, text, raw_text, classes, *labelled, votes=votes))
     df = _frame(records, problems, classes)
     if vcols: _warn_minority_labels(path, df, classes)
+    if cols['emotion']: _warn_class_ids(path, raw[cols['emotion']], lmap, classes)
     return df
+
+def _warn_class_ids(path, emotions:pd.Series, lmap:dict, classes):
+    "Say, once, that numbers in the emotion column were read as class ids, in rsacfn's order."
+    ids = [e.strip() for e in emotions if e.strip().isdigit() and e.strip().lower() not in lmap]
+    if ids:
+        warn(f"{path}: the emotion column gives class ids (e.g. {ids[0]}), read in rsacfn's class order: "
+             + ', '.join(f'{i} {c}' for i, c in enumerate(classes)) + '; give the names, or label_map=, if yours are '
+             'numbered otherwise')
 
 # %% ../../nbs/10_data/15_manifest.ipynb #4a4e65f7
 def _manifest_table(path:Path) -> pd.DataFrame:

@@ -76,8 +76,9 @@ def backbone_text(name_or_path) -> str:
     "How a card names a backbone: its Hub id, the tiny offline backbone, or a folder by its name alone (never a path)."
     if hub := hub_source(name_or_path): return f'`{hub}` (Hugging Face Hub)'
     p = Path(str(name_or_path)).expanduser()
-    if (p.parent/TINY_STAMP).is_file():
-        clips = json.loads((p.parent/TINY_STAMP).read_text()).get('pretrain_clips', 0) if p.name == 'audio' else 0
+    real = p.resolve()  # a symlink to a tiny backbone is one
+    if (real.parent/TINY_STAMP).is_file():
+        clips = json.loads((real.parent/TINY_STAMP).read_text()).get('pretrain_clips', 0) if real.name == 'audio' else 0
         return TINY_BACKBONE.replace('not pretrained', f'not pretrained on speech: {clips} synthetic clips'
                                      ) if clips else TINY_BACKBONE
     return f'a local checkpoint folder, `{p.name}` (not from the Hub)'
