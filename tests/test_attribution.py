@@ -274,6 +274,9 @@ def test_explain_command_on_transcripts_alone(tiny_backbones, tiny_corpus, tmp_p
                    '--n_steps', '4', '--quiet')
     assert r.returncode == 0, r.stderr
     assert pd.read_csv('why/words.csv').word.tolist() == ['정말', '기뻐요', '오늘은', '슬퍼요']
+    segs = pd.read_csv('why/segments.csv')  # said when the error is large against what it explains, as at 4 steps
+    loose = (segs.delta.abs() > 0.1 * (segs.p - segs.p_baseline).abs()).any()
+    assert ('--n_steps 16 makes it smaller' in r.stdout) == loose, r.stdout
     wav = sorted(Path(tiny_corpus).rglob('*.wav'))[0]
     heard = rsacfn_cli('explain', 'model', wav, '--texts', '정말 기뻐요', '--out', 'w2', '--quiet')
     assert heard.returncode == 2 and 'clips would not be heard' in heard.stderr and '--texts' in heard.stderr, heard.stderr
