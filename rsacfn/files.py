@@ -248,7 +248,10 @@ def discard(path):
         _write_record(owner, have - {name}, kind_of(owner))
 
 # %% ../nbs/01_files.ipynb #8c05140a
-def _inside(p:Path, folder:Path) -> bool: return p == folder or folder in p.parents
+def _inside(p:Path, folder:Path) -> bool:
+    "Whether `p` is `folder` or lies in it, as spelled or through symbolic links (a link to a folder is that folder)."
+    def within(a, b): return a == b or b in a.parents
+    return within(p, folder) or within(Path(os.path.realpath(p)), Path(os.path.realpath(folder)))
 
 def not_ours(path) -> str|None:
     "Why the existing file `path` is not rsacfn's to replace (not in its record as written, unchanged), or None."
@@ -271,6 +274,8 @@ def check_output(path, # the file a command is about to write
     """Refuse to write `path` over an input, below a file, over a file unless `overwrite`, or over a file that is not
     rsacfn's own, unchanged (judged by rsacfn's record of what it wrote, never by what the file holds)."""
     p, given = Path(os.path.abspath(path)), str(path)
+    if given.endswith(('/', os.sep)):  # a folder as typed: never a file of that name
+        raise ValueError(f'{name}={given!r} names a folder; give the path of a file')
     for i in inputs:
         i = Path(os.path.abspath(i))
         if _inside(p, i) or (p.exists() and i.exists() and os.path.samefile(p, i)):
@@ -294,7 +299,7 @@ def check_apart(outputs:dict, # what a command writes: parameter -> path (None: 
         for i_name, i in inputs.items():
             if i is None or not Path(i).exists(): continue
             ip = Path(os.path.abspath(i))
-            if _inside(op, ip) or _inside(Path(os.path.realpath(op)), Path(os.path.realpath(ip))):
+            if _inside(op, ip):
                 raise ValueError(f'{o_name}={str(o)!r} is inside {i_name}={str(i)!r}, an input of this run: rsacfn '
                                  f'never writes into what it reads; choose another `{o_name}`')
 

@@ -397,6 +397,29 @@ def test_class_ids_in_a_manifest_are_said_to_be_read_in_rsacfns_order(tiny_corpu
     assert df.emotion.tolist() == ['angry', 'neutral']
 
 
+def test_an_output_inside_an_input_reached_through_a_symlink_is_refused(model_dir, tiny_corpus, work, rsacfn_cli):
+    "A link to the model folder or the corpus is that folder: predict, evaluate and explain never write into it."
+    shutil.copytree(model_dir, 'model'); shutil.copytree(tiny_corpus, 'corpus')
+    os.symlink('model', 'model_link'); os.symlink('corpus', 'corpus_link')
+    clip = os.path.relpath(read_kemdy20('corpus').wav_path[0])
+    for args in (('predict', 'model_link', 'corpus', '--out', 'model/p.csv'),
+                 ('predict', 'model', 'corpus_link', '--out', 'corpus/p.csv'),
+                 ('evaluate', 'model_link', '--data_path', 'corpus', '--out', 'model/ev'),
+                 ('evaluate', 'model', '--data_path', 'corpus_link', '--out', 'corpus/ev'),
+                 ('explain', 'model_link', clip, '--texts', '좋아', '--out', 'model/ex'),
+                 ('explain', 'model', '--data_path', 'corpus_link', '--out', 'corpus/ex')):
+        r = rsacfn_cli(*args, '--quiet')
+        assert r.returncode == 2 and one_line(r) and 'an input of this command' in r.stderr, (args, r.stderr)
+    assert sorted(os.listdir('model')) == sorted(os.listdir(model_dir))
+    assert not any(Path('corpus').glob('**/p.csv')) and not Path('corpus/ev').exists() and not Path('corpus/ex').exists()
+
+
+def test_an_out_with_a_trailing_slash_is_a_folder_not_a_file(model_dir, tiny_corpus, work, rsacfn_cli):
+    r = rsacfn_cli('predict', model_dir, tiny_corpus, '--out', 'p2/', '--quiet')
+    assert r.returncode == 2 and one_line(r) and '--out p2/' in r.stderr and 'give the path of a file' in r.stderr, r.stderr
+    assert not Path('p2').exists()
+
+
 def test_a_paper_flag_contradicted_names_the_flag_to_keep(rsacfn_cli):
     r = rsacfn_cli('train', '--use_wav', 'True', '--method', 'early_fusion')
     assert r.returncode == 2 and r.stderr.strip().endswith('give only --method'), r.stderr
@@ -540,6 +563,9 @@ def test_rsacfn_predict_takes_clips_with_their_transcripts(model_dir, tiny_corpu
     MultiModel.from_backbones('text_only', text_model=tiny_backbones['text']).save_pretrained('text_model')
     r = rsacfn_cli('predict', 'text_model', '--texts', '정말 기뻐요', '슬퍼요', '--out', 't.csv', '--quiet')
     assert r.returncode == 0 and pd.read_csv('t.csv').transcript.tolist() == ['정말 기뻐요', '슬퍼요'], r.stderr
+    for command in ('predict', 'explain'):  # a clip typed after --texts is read as a transcript
+        late = rsacfn_cli(command, model_dir, '--texts', '좋아', clips[0], '--quiet')
+        assert late.returncode == 2 and one_line(late) and 'an audio file: put the clips before --texts' in late.stderr, late.stderr
     heard = rsacfn_cli('predict', 'text_model', clips[0], '--texts', '좋아', '--quiet')
     assert heard.returncode == 2 and one_line(heard) and 'clips would not be heard: leave the clips out' in heard.stderr
 

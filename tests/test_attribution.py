@@ -266,6 +266,29 @@ def test_explain_command_skips_a_row_it_cannot_read_when_asked(tiny_backbones, t
     assert len(pd.read_csv('why/segments.csv')) == 2 and len(pd.read_csv('why/skipped.csv')) == 1
 
 
+def test_faithfulness_says_nothing_again_of_what_explain_said(tiny_backbones, segments):
+    "A clip the model hears only the start of is said once, by explain; the checks' own explanations do not repeat it."
+    import warnings
+    from rsacfn.evaluation.faithfulness import faithfulness
+    model = untrained('early_fusion', tiny_backbones)
+    model.config.audio_max_lens = 16_000  # every demo clip is longer than 1 s
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter('always')
+        e = explain(model, segments, n_steps=2, progress=False)
+        faithfulness(model, segments, e, n_random=1)
+    assert len([w for w in said if 'longer than audio_max_lens' in str(w.message)]) == 1, [str(w.message) for w in said]
+
+
+def test_a_check_that_cannot_be_computed_is_not_a_failed_one(tiny_backbones, segments):
+    "One-word transcripts have no ranking to correlate: randomisation's rows say n=0 and neither pass nor fail."
+    from rsacfn.evaluation.faithfulness import faithfulness
+    model = untrained('text_only', tiny_backbones)
+    one = segments.assign(text=['좋아', '싫어', '그래'])
+    f = faithfulness(model, one, explain(model, one, n_steps=2, progress=False), n_random=1)
+    rows = f[f.check.str.startswith('randomisation')]
+    assert len(rows) and (rows.n == 0).all() and rows.passes.isna().all(), rows.to_string()
+
+
 def test_explain_command_on_transcripts_alone(tiny_backbones, tiny_corpus, tmp_path, monkeypatch, rsacfn_cli):
     "A text_only model is explained from --texts alone; clips given to it would not be heard, so they are refused."
     untrained('text_only', tiny_backbones).save_pretrained(tmp_path/'model')

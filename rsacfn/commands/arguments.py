@@ -8,7 +8,7 @@ import argparse, dataclasses, json, os, re
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['COMMANDS', 'PAPER_FLAGS', 'command', 'UsageError', 'parser', 'from_paper_flags', 'typed_path', 'typed',
+__all__ = ['COMMANDS', 'PAPER_FLAGS', 'command', 'UsageError', 'parser', 'from_paper_flags', 'typed_path', 'file_path', 'typed',
            'config_arguments', 'set_values', 'config_file']
 
 # %% ../../nbs/70_commands/71_arguments.ipynb #e31c5fb1
@@ -110,6 +110,11 @@ def from_paper_flags(given:dict # flags as typed, by name; the paper's among the
 def typed_path(text:str) -> Path:
     "A path argument as typed: `~` expanded (`--out=~/x` and a quoted '~/x' reach a command unexpanded by the shell)."
     return Path(os.path.expanduser(text))
+
+def file_path(text:str) -> Path:
+    "A file to write, as typed: a trailing slash names a folder (a Path would drop it, and write a file of that name)."
+    if text.endswith(('/', os.sep)): raise argparse.ArgumentTypeError(f'names a folder; give the path of a file, got {text!r}')
+    return typed_path(text)
 
 def _demo_args(p):
     p.add_argument('path', type=typed_path, help='folder to write (it must be empty or hold this same demo corpus)')

@@ -8,7 +8,7 @@ import argparse, hashlib
 from pathlib import Path
 from ..config import CORPUS_READERS
 from .arguments import _at_least_one, _device, command, typed_path
-from .predict import _clip_names, _flags, _is_recording, _plugins_arg
+from .predict import _check_texts_order, _clip_names, _flags, _is_recording, _plugins_arg
 
 # %% auto #0
 __all__ = ['explain_command']
@@ -118,6 +118,7 @@ def explain_command(args):
     from rsacfn.models.hub import not_a_model
     from rsacfn.models.multimodal import saved_method
     from rsacfn.recognizer import EmotionRecognizer
+    _check_texts_order(args.texts)
     if (table := next((c for c in args.clips if not _is_recording(c)), None)) is not None:
         raise ValueError(f'{table} is not an audio clip: give a manifest or corpus folder as --data_path {table}')
     if args.data_path is not None and args.clips:

@@ -16,7 +16,7 @@ from ..config import CORPUS_READERS, METRICS
 # `rsacfn --help`, `rsacfn train --help` and a mistyped flag answer before any of it loads
 
 # %% ../../nbs/70_commands/74_predict.ipynb #62c52a83
-from .arguments import _at_least_one, _device, command, typed_path
+from .arguments import _at_least_one, _device, command, file_path, typed_path
 from .sweep import listed
 
 # %% ../../nbs/70_commands/74_predict.ipynb #1eac652e
@@ -55,14 +55,14 @@ def _predict_args(p):
                    help='the clips\' transcripts, one per clip, for models that read (alone for a text-only model)')
     p.add_argument(
         '--out',
-        type=typed_path,
+        type=file_path,
         default=None,
         help='the CSV to write (default: predictions_<input name>_<hash of its path>.csv in the current folder; for '
              'a recording timeline_<name>_<segments>_<hash>.csv, with the figure beside it as .png)',
     )
     p.add_argument(
         '--skip_report',
-        type=typed_path,
+        type=file_path,
         default=None,
         help='with --on_error skip: where the clips that could not be read are listed (default: <out>_skipped.csv)',
     )
@@ -95,6 +95,12 @@ def _flags(said:str, corpus:str) -> str:
     "A recognizer's message about its Python arguments, in the command line's spelling."
     for python, flags in _SPELLING: said = said.replace(python, flags.format(corpus=corpus))
     return said
+
+def _check_texts_order(texts):
+    "Refuse an audio file read into --texts: typed after --texts, a clip is taken for one more transcript."
+    if (clip := next((t for t in texts or () if Path(t).suffix and _is_recording(Path(t)) and Path(t).is_file()), None)):
+        raise ValueError(f'--texts holds {clip!r}, an audio file: put the clips before --texts (MODEL_DIR CLIP ... '
+                         '--texts TEXT ...)')
 
 def _clip_names(clips) -> list:
     "Segment names for clips typed on the command line: each file's name less its suffix, numbered where names repeat."
@@ -129,6 +135,7 @@ def _predict_clips(args):
     from rsacfn.models.multimodal import saved_method
     from rsacfn.recognizer import EmotionRecognizer, _check_inputs, _is_table
     clips = args.input or None
+    _check_texts_order(args.texts)
     given = [f'--{f}' for f in ('segments', 'window_s') if getattr(args, f) is not None]
     if given or args.corpus != 'auto':  # a recording's, a table's reader: nothing of clips
         raise ValueError(f"{(given or ['--corpus'])[0]} is for one recording or a manifest, not clips: leave it out")

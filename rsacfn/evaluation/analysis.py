@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..data.labels import SKIP_REPORT_COLUMNS, CorpusError, write_skip_report
 from ..data.batching import EmotionDataset
 from ..data.readers import read_corpus
-from ..files import atomic_write, check_claim, claim, remove_written, run_lock, some, written, write_json
+from ..files import _inside, atomic_write, check_claim, claim, remove_written, run_lock, some, written, write_json
 from ..models.multimodal import MultiModel
 from .inference import _Inputs, clips_per_batch, corpus_reading, infer, prediction_table, warn_cut, warn_cut_text
 from .metrics import agreement_metrics, classification_metrics, frame_metrics
@@ -149,8 +149,8 @@ def check_output_folder(out, # the folder a command will fill
     "Refuse a folder that is (or is in) an input, holds files rsacfn did not write, or a result unless `overwrite`."
     o = Path(os.path.abspath(out))
     for i in map(lambda x: Path(os.path.abspath(x)), inputs):
-        if o == i or i in o.parents:
-            where = '' if o == i else 'inside '
+        if _inside(o, i):  # through a symbolic link too
+            where = '' if o == i or os.path.realpath(o) == os.path.realpath(i) else 'inside '
             raise ValueError(f'out={str(out)!r} is {where}an input of this command ({i}); choose another `out`')
     check_claim(o, kind, 'choose another `out`, a new or empty folder')  # the user's files stay beside ours
     if (earlier := sorted(n for n in written(o) if (o/n).exists())) and not overwrite:
