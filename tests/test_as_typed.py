@@ -420,6 +420,15 @@ def test_an_out_with_a_trailing_slash_is_a_folder_not_a_file(model_dir, tiny_cor
     assert not Path('p2').exists()
 
 
+def test_a_finished_run_is_refused_before_training_is_announced(tiny_corpus, tiny_backbones, work, capsys):
+    from rsacfn import train
+    cfg = tiny_config(tiny_backbones, data_path=str(tiny_corpus), output_dir='models', ver='once', method='text_only',
+                      quiet=False)
+    train(cfg); capsys.readouterr()
+    with pytest.raises(FileExistsError, match='holds a finished run'): train(cfg)
+    assert 'training text_only ->' not in capsys.readouterr().out  # nothing said of a training that does not happen
+
+
 def test_a_paper_flag_contradicted_names_the_flag_to_keep(rsacfn_cli):
     r = rsacfn_cli('train', '--use_wav', 'True', '--method', 'early_fusion')
     assert r.returncode == 2 and r.stderr.strip().endswith('give only --method'), r.stderr

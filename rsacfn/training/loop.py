@@ -144,8 +144,8 @@ def _train(cfg, acc, run, ident, what, data, eval_df=None):
     resuming = cfg.resume and (run/'last.pt').is_file()
     if resuming: check_resume_precision(run, acc)  # every process, before anything is written
     if acc.is_main_process:
+        _check_run_dir(cfg, run, ident)  # refused before it says it trains
         print(f'{what} -> {run} (identity {ident["hash"]})')
-        _check_run_dir(cfg, run, ident)
         write_skip_reports(cfg, df, eval_df)
         write_json(run/'config.json', asdict(cfg)); write_json(run/'identity.json', ident)
     acc.wait_for_everyone()
