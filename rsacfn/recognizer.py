@@ -58,7 +58,8 @@ class EmotionRecognizer:
             raise ValueError(f'batch_size={batch_size!r}: give the clips per batch, a whole number of 1 or more')
         try: self.device = torch.device(device) if device is not None else default_device()
         except (RuntimeError, TypeError):
-            raise ValueError(f"device={device!r}: give 'cpu', 'cuda', 'cuda:1' (a torch device), or leave it out") from None
+            raise ValueError(f"device={device!r}: give 'cpu', 'cuda', 'cuda:1' (a torch device), or leave it "
+                             'out') from None
         self.model, self.batch_size = model.to(self.device).eval(), batch_size
 
     @classmethod
@@ -120,7 +121,8 @@ def _clips(clips, sampling_rate) -> list|None:
     for i, c in enumerate(out or ()):
         where = 'clips' if one else f'clips[{i}]'
         if _in_memory(c): out[i] = as_waveform(c, sampling_rate, where)
-        elif isinstance(c, (str, os.PathLike)): out[i] = os.path.expanduser(c) if isinstance(c, str) else Path(c).expanduser()
+        elif isinstance(c, str): out[i] = os.path.expanduser(c)  # '~/clip.wav' as typed
+        elif isinstance(c, os.PathLike): out[i] = Path(c).expanduser()
         else:
             raise TypeError(f'{where} is {_brief(c)}: give each clip as a path (a str or pathlib.Path) or a waveform '
                             '(an array or tensor, with sampling_rate=...)')
@@ -138,7 +140,8 @@ def _segments(rec:EmotionRecognizer, clips, texts, sampling_rate=None) -> pd.Dat
     elif sampling_rate is not None:
         raise ValueError(f'sampling_rate={sampling_rate!r} is for waveforms in memory; {clips} lists files: leave it out')
     _check_inputs(rec, clips, texts)
-    return _as_table(clips, texts, 'text' in rec.modalities, 'audio' in rec.modalities, corpus_reading(rec.model.config))
+    mods = rec.modalities
+    return _as_table(clips, texts, 'text' in mods, 'audio' in mods, corpus_reading(rec.model.config))
 
 def _recognize(self:EmotionRecognizer,
                clips=None, # paths or waveforms (one, or a list, tuple, generator, Series), a manifest (.csv) or corpus folder
@@ -156,7 +159,7 @@ def _recognize(self:EmotionRecognizer,
     out.attrs['skipped'] = skipped.to_dict('records')
     if len(skipped):
         warn(f"skipped {len(skipped)} clip(s) that cannot be read, e.g. {skipped.file.iloc[0]} "
-                      f"({skipped.reason.iloc[0]}); the table's .attrs['skipped'] lists each one and why")
+             f"({skipped.reason.iloc[0]}); the table's .attrs['skipped'] lists each one and why")
     return out
 
 EmotionRecognizer.__call__ = _recognize

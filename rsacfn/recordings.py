@@ -133,7 +133,7 @@ def _check_segments(df:pd.DataFrame, where:str, seconds:float|None, row:str) -> 
     df = df.reset_index(drop=True)
     if late:
         warn(f"{where}: {len(late)} {row}{'s' if len(late) > 1 else ''} end after the recording's end "
-                      f'({seconds:.2f} s), by at most {max(late):.2f} s: read to its end')
+             f'({seconds:.2f} s), by at most {max(late):.2f} s: read to its end')
         df['end_s'] = df.end_s.clip(upper=seconds)
     df['text'] = [t if isinstance(t, str) else None for t in df.text]
     return df

@@ -113,7 +113,8 @@ def typed_path(text:str) -> Path:
 
 def file_path(text:str) -> Path:
     "A file to write, as typed: a trailing slash names a folder (a Path would drop it, and write a file of that name)."
-    if text.endswith(('/', os.sep)): raise argparse.ArgumentTypeError(f'names a folder; give the path of a file, got {text!r}')
+    if text.endswith(('/', os.sep)):
+        raise argparse.ArgumentTypeError(f'names a folder; give the path of a file, got {text!r}')
     return typed_path(text)
 
 def _demo_args(p):
@@ -266,8 +267,8 @@ def config_file(path, # a .yaml, .yml or .json file of TrainConfig fields, e.g. 
     "The settings a configuration file gives; an unknown key or a bad value is an error naming the file and the key."
     p = Path(path).expanduser()
     if not p.is_file():
-        what = ('a folder, not a configuration file' + (f": a run's is {p/'config.json'}" if (p/'config.json').is_file() else '')
-                if p.is_dir() else 'no such configuration file')
+        run = f": a run's is {p/'config.json'}" if (p/'config.json').is_file() else ''
+        what = f'a folder, not a configuration file{run}' if p.is_dir() else 'no such configuration file'
         raise FileNotFoundError(f"{p}: {what}; give a .yaml or .json file, e.g. a run's config.json")
     types = {f.name: f.type for f in dataclasses.fields(TrainConfig)}
     out = {}

@@ -4,11 +4,11 @@
 
 # %% ../../nbs/70_commands/75_explain.ipynb #174e057d
 from __future__ import annotations
-import argparse, hashlib
+import argparse
 from pathlib import Path
 from ..config import CORPUS_READERS
 from .arguments import _at_least_one, _device, command, typed_path
-from .predict import _check_texts_order, _clip_names, _flags, _is_recording, _plugins_arg
+from .predict import _check_texts_order, _clip_names, _flags, _is_recording, _plugins_arg, _texts_name
 
 # %% auto #0
 __all__ = ['explain_command']
@@ -129,7 +129,7 @@ def explain_command(args):
     source = args.data_path if args.data_path is not None else args.clips[0] if args.clips else None
     out = args.out or args.model_dir.resolve().parent/(
         f'explain_{Path(source).resolve().name}_{short_hash(source)}' if source is not None else
-        f"explain_texts_{hashlib.sha256(chr(10).join(args.texts).encode()).hexdigest()[:6]}")
+        f'explain_{_texts_name(args.texts)}')
     saved_method(args.model_dir, args.plugins)  # the model folder checked before anything is written
     if (onnx := not_a_model(args.model_dir)): raise ValueError(f'{onnx}: explaining needs its gradients')
     inputs = (args.model_dir, *([args.data_path] if args.data_path is not None else args.clips))
@@ -154,9 +154,9 @@ def explain_command(args):
     _write(out, e, faith, rec, df, summary, not args.quiet)
     s = e.segments  # the error against the change it explains: over a tenth of it, more steps are worth their time
     loose = (s.delta.abs() > 0.1 * (s.p - s.p_baseline).abs()).any()
+    more = f', over a tenth of the change explained: --n_steps {4 * args.n_steps} makes it smaller' if loose else ''
+    lost = f"; {summary['skipped']} row(s) skipped, each listed with why in {out/'skipped.csv'}" if summary['skipped'] else ''
     print(f'{out}: {len(df)} segments explained ({rec.method}, integrated gradients, {args.n_steps} steps; '
-          f'completeness error at most {summary["max_abs_delta"]:.3f}'
-          + (f', over a tenth of the change explained: --n_steps {4 * args.n_steps} makes it smaller)' if loose else ')')
-          + (f"; {summary['skipped']} row(s) skipped, each listed with why in {out/'skipped.csv'}" if summary['skipped'] else ''))
+          f'completeness error at most {summary["max_abs_delta"]:.3f}{more}){lost}')
     if faith is not None:
         print(faith[["check", "modality", "score", "reference", "passes", "n"]].round(3).to_string(index=False))

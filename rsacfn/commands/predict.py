@@ -87,7 +87,8 @@ def _plugins(text:str) -> list:
 # the recognizer's words for its Python arguments, as the commands spell them ({corpus}: how a command takes a manifest)
 _SPELLING = [('give texts=[...] (one per clip), or a manifest with wav_path and text columns',
               'give --texts (one transcript per clip), or {corpus}'),
-             ('give texts=[...]', 'give --texts'), ('leave clips out', 'leave the clips out'), ('leave texts out', 'leave --texts out'),
+             ('give texts=[...]', 'give --texts'), ('leave clips out', 'leave the clips out'),
+             ('leave texts out', 'leave --texts out'),
              ('give the clips (wav paths, or a manifest)', 'give the clips after MODEL_DIR, or {corpus}'),
              ('texts: give one transcript per clip', 'transcripts in --texts: give one per clip')]
 
@@ -98,9 +99,14 @@ def _flags(said:str, corpus:str) -> str:
 
 def _check_texts_order(texts):
     "Refuse an audio file read into --texts: typed after --texts, a clip is taken for one more transcript."
-    if (clip := next((t for t in texts or () if Path(t).suffix and _is_recording(Path(t)) and Path(t).is_file()), None)):
+    if (clip := next((t for t in texts or () if _is_recording(Path(t)) and Path(t).is_file()), None)):
         raise ValueError(f'--texts holds {clip!r}, an audio file: put the clips before --texts (MODEL_DIR CLIP ... '
                          '--texts TEXT ...)')
+
+def _texts_name(texts) -> str:
+    "How a default output names transcripts typed with --texts: texts_ and six hex digits of them."
+    import hashlib
+    return f"texts_{hashlib.sha256(chr(10).join(texts).encode()).hexdigest()[:6]}"
 
 def _clip_names(clips) -> list:
     "Segment names for clips typed on the command line: each file's name less its suffix, numbered where names repeat."
@@ -127,7 +133,6 @@ def _as_file(table, truth=None):
 
 def _predict_clips(args):
     "`rsacfn predict MODEL a.wav b.wav --texts T1 T2`: one row per clip, as the recognizer gives them."
-    import hashlib
     from types import SimpleNamespace
     from rsacfn.data.labels import write_skip_report
     from rsacfn.files import atomic_write, check_output, short_hash
@@ -147,8 +152,7 @@ def _predict_clips(args):
     except ValueError as e: raise ValueError(_flags(str(e), 'a manifest in place of the clips')) from None
     if clips and args.texts is not None and len(clips) != len(args.texts):
         raise ValueError(f'{len(clips)} clips and {len(args.texts)} transcripts in --texts: give one per clip')
-    name = (f'{clips[0].stem}_{short_hash(clips[0])}' if clips else
-            f"texts_{hashlib.sha256(chr(10).join(args.texts).encode()).hexdigest()[:6]}")
+    name = f'{clips[0].stem}_{short_hash(clips[0])}' if clips else _texts_name(args.texts)
     out = args.out or Path(f'predictions_{name}.csv')
     report = args.skip_report or Path(out).with_name(f'{Path(out).stem}_skipped.csv')
     for path, flag in [(out, 'out')] + ([(report, 'skip_report')] if args.on_error == 'skip' else []):
@@ -162,7 +166,7 @@ def _predict_clips(args):
     with atomic_write(out, newline='') as f: _as_file(table).to_csv(f, index=False)
     print(f'{out}: {len(table)} predictions' + (f'; {len(skipped)} clip(s) skipped, each listed with why in {report}'
                                                   if args.on_error == 'skip' else ''))
-    print(table.emotion.value_counts().rename('predicted').to_string())
+    print(table.emotion.value_counts().rename_axis('predicted').to_string())  # as the file names them
 
 def _predict_recording(args):
     "`rsacfn predict MODEL talk.wav`: the recording's timeline as a CSV and a figure."
@@ -191,7 +195,7 @@ def _predict_recording(args):
     with atomic_write(figure, 'wb') as f: drawn.savefig(f, format='png', dpi=150)
     n = f"{len(table)} segment{'s' if len(table) != 1 else ''}"
     print(f'{out}: {n} of {args.input}, the last ending at {table.end_s.max():.1f} s; the timeline figure: {figure}')
-    print(table.emotion.value_counts().rename('predicted').to_string())
+    print(table.emotion.value_counts().rename_axis('predicted').to_string())  # as the file names them
 
 # %% ../../nbs/70_commands/74_predict.ipynb #fe338043
 @command('predict', _predict_args)
@@ -243,15 +247,15 @@ def predict_command(args):
     skipped = pd.concat([read_skips, skipped], ignore_index=True)
     if skip: write_skip_report(report, skipped.to_dict('records'), warn=False)  # also when it is every clip
     if not len(table):
-        raise ValueError(f'{args.input}: no clip could be predicted' +
-                         (f': all {len(skipped)} were skipped, each listed with why in {report}' if len(skipped) else ''))
+        lost = f': all {len(skipped)} were skipped, each listed with why in {report}' if len(skipped) else ''
+        raise ValueError(f'{args.input}: no clip could be predicted{lost}')
     truth = df.set_index('segment_id').emotion.reindex(table.segment_id) if 'emotion' in df else None
     with atomic_write(out, newline='') as f: _as_file(table, truth).to_csv(f, index=False)
     print(
         f'{out}: {len(table)} predictions'
         + (f'; {len(skipped)} clip(s) skipped, each listed with why in {report}' if skip else '')
     )
-    print(table.emotion.value_counts().rename('predicted').to_string())
+    print(table.emotion.value_counts().rename_axis('predicted').to_string())  # as the file names them
     if (adj := model.config.logit_adjustment):
         print(f"(the model's logit adjustment applied: tau = {adj['tau']:g}, rsacfn adjust)")
 

@@ -167,8 +167,8 @@ def _warn_minority_labels(path:Path, df:pd.DataFrame, classes):
     if odd:
         i = odd[0]
         warn(f'{path}: {len(odd)} segment(s) whose emotion is not their raters\' most chosen class, e.g. '
-                      f'{df.segment_id.iloc[i]} ({df.emotion.iloc[i]}; most votes: {classes[int(np.nanargmax(v[i]))]}); '
-                      "label_mode='soft' learns from the votes, the other label modes from the emotion")
+             f'{df.segment_id.iloc[i]} ({df.emotion.iloc[i]}; most votes: {classes[int(np.nanargmax(v[i]))]}); '
+             "label_mode='soft' learns from the votes, the other label modes from the emotion")
 
 # %% ../../nbs/10_data/15_manifest.ipynb #97f275f7
 _AUDIO_SUFFIXES = ('.wav', '.flac', '.mp3', '.ogg', '.opus', '.m4a', '.aiff', '.aif')

@@ -123,9 +123,9 @@ def adjust_run(run, # a finished run's folder (output_dir/ver)
     dev = config_split(cfg, df, dev=True)[2]  # the development split of its training sessions
     if cfg.select_epoch != 'dev':
         warn(f'{run} chose its epoch on the validation split (its select_epoch is valid), so its development '
-                      'split was part of its training data: tau is fitted to segments the model learnt (it '
-                      "under-corrects); train it with select_epoch='dev' (rsacfn train --select_epoch dev) to hold "
-                      'that split out')
+             'split was part of its training data: tau is fitted to segments the model learnt (it '
+             "under-corrects); train it with select_epoch='dev' (rsacfn train --select_epoch dev) to hold "
+             'that split out')
     log_prior = class_prior(split_targets(train, cfg.num_classes, cfg.label_mode)[1]).log().numpy()
     model = MultiModel.from_pretrained(run/'best')
     earlier = model.config.logit_adjustment  # replaced below: the record says what it was

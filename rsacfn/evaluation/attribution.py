@@ -4,11 +4,10 @@
 
 # %% ../../nbs/30_evaluation/37_attribution.ipynb #f7124028
 from __future__ import annotations
-import math, re
+import functools, math, re, unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Sequence
-import functools, unicodedata
 import numpy as np
 import pandas as pd
 import torch
@@ -227,7 +226,8 @@ def explain(model:MultiModel, # a trained model (any method, plugins included)
             # the class explained: None (each segment's predicted class), a class name or id, or one per segment
             target=None,
             n_steps:int=64, # IG's steps (the completeness error `delta` shrinks as they grow)
-            batch_size:int=8, # segments per batch (each takes n_steps forward passes; 1 where the CNN normalises over time)
+            # segments per batch (each takes n_steps forward passes; 1 where the CNN normalises over time)
+            batch_size:int=8,
             device=None, # default: the model's
             progress:bool=True, # a progress bar over the batches
             internal_batch_size:int|None=None # rows per forward pass (default: the batch times n_steps, at most 256)
@@ -252,7 +252,8 @@ def explain(model:MultiModel, # a trained model (any method, plugins included)
     if device is not None: model.to(device)
     items = _Inputs(model, df.wav_path.tolist() if 'audio' in mods else None,
                     df.text.tolist() if 'text' in mods else None)
-    loader = torch.utils.data.DataLoader(items, batch_size=clips_per_batch(model, batch_size), collate_fn=model.collator())
+    loader = torch.utils.data.DataLoader(items, batch_size=clips_per_batch(model, batch_size),
+                                         collate_fn=model.collator())
     dev = next(model.parameters()).device
     words, frames, segs = [], [], []
     for batch in progress_bar(loader, desc='explaining', unit='batch', disable=not progress, leave=False):
@@ -282,8 +283,7 @@ def _explanation(model, df, words, frames, segs, n_steps) -> Explanation:
     s['audio_share'] = _share(frames, words, s.segment_id)
     if (unread := int(words.attribution.isna().sum())):
         warn(f'{unread} word(s) lie past text_max_lens={model.config.text_max_lens} tokens and were never '
-                      'read: '
-                      'their attribution is NaN')
+             'read: their attribution is NaN')
     return Explanation(words, frames, s, n_steps)
 
 # %% ../../nbs/30_evaluation/37_attribution.ipynb #a60f7c16

@@ -9,8 +9,8 @@ from typing import Sequence
 from ..notices import warn
 
 # %% auto #0
-__all__ = ['default_device', 'model_inputs', 'infer', 'as_clips', 'as_texts', 'as_model_reads', 'clips_per_batch',
-           'corpus_reading', 'predict', 'warn_cut', 'warn_cut_text', 'prediction_table']
+__all__ = ['default_device', 'model_inputs', 'infer', 'as_clips', 'as_texts', 'clips_per_batch', 'corpus_reading',
+           'as_model_reads', 'predict', 'warn_cut', 'warn_cut_text', 'prediction_table']
 
 # %% ../../nbs/30_evaluation/31_inference.ipynb #03fd7a46
 import numpy as np
@@ -121,11 +121,6 @@ def as_texts(texts, n:int, name:str='texts') -> list|None:
             raise ValueError(f'{name}[{i}] is {t!r}, an empty transcript: give what is said in the clip')
     return out
 
-def as_model_reads(texts, config) -> list|None:
-    "Transcripts given directly, cleaned as the model's training corpus was when training named a `text_mode`."
-    mode = corpus_reading(config).get('text_mode')
-    return texts if texts is None or mode is None else [clean_text(t, mode) for t in texts]
-
 def clips_per_batch(model:MultiModel, # a `MultiModel`, or an ONNX export (`OnnxModel`)
                     batch_size:int) -> int:
     """`batch_size`, or 1 where the audio encoder hears its batch's padding, so that a clip's answer would depend on
@@ -141,6 +136,11 @@ def corpus_reading(config) -> dict:
     training corpus: the `text_mode` named in training, if one was; else none (each reader's own)."""
     mode = config.get('text_mode') if isinstance(config, dict) else getattr(config, 'text_mode', None)
     return {} if mode is None else dict(text_mode=mode)
+
+def as_model_reads(texts, config) -> list|None:
+    "Transcripts given directly, cleaned as the model's training corpus was when training named a `text_mode`."
+    mode = corpus_reading(config).get('text_mode')
+    return texts if texts is None or mode is None else [clean_text(t, mode) for t in texts]
 
 @torch.no_grad()
 def predict(model:MultiModel, # a trained model (with its tokenizer / feature extractor)
@@ -204,8 +204,8 @@ def warn_cut_text(model:MultiModel, # a model that reads (others: nothing to say
     if over:
         i, are = max(over, key=n.__getitem__), 'is' if len(over) == 1 else 'are'
         warn(f"{len(over)} of {len(texts)} {what}{'' if len(texts) == 1 else 's'} {are} longer than "
-                      f"text_max_lens={limit} tokens and {are} read only up to it; the longest, {texts[i][:40]!r}"
-                      f"{'...' if len(texts[i]) > 40 else ''}, has {n[i]}")
+             f"text_max_lens={limit} tokens and {are} read only up to it; the longest, {texts[i][:40]!r}"
+             f"{'...' if len(texts[i]) > 40 else ''}, has {n[i]}")
     return len(over)
 
 def prediction_table(config:MultiModelConfig, # the model's config (class names, dimensions)

@@ -23,7 +23,7 @@ from ..data.splits import split_corpus
 from ..files import atomic_write, write_json
 from .metrics import frame_metrics
 from ..models.multimodal import MultiModel
-from .inference import clips_per_batch, infer
+from .inference import clips_per_batch, corpus_reading, infer
 
 # %% ../../nbs/30_evaluation/34_scoring.ipynb #e57371aa
 def prediction_frame(df:pd.DataFrame, # the segments predicted (single labels), in order
@@ -44,15 +44,11 @@ def prediction_frame(df:pd.DataFrame, # the segments predicted (single labels), 
     return pred
 
 # %% ../../nbs/30_evaluation/34_scoring.ipynb #ef3aeca0
-def _text_mode(cfg:TrainConfig) -> dict:
-    "The reader's text_mode argument: the one asked for, or none (each reader's own: what inference reads with too)."
-    return {} if cfg.text_mode is None else dict(text_mode=cfg.text_mode)
-
 def read_config_corpus(cfg:TrainConfig, # the run's configuration
                        skip_report=False # skip mode's report; False: none yet (`write_skip_reports` writes it later)
                       ) -> pd.DataFrame: # skip mode: the skipped rows in `.attrs['skipped']`
     "The corpus table a configuration reads: its reader, transcript cleaning and bad-segment rule."
-    return read_corpus(cfg.data_path, cfg.corpus, **_text_mode(cfg), on_error=cfg.on_error,
+    return read_corpus(cfg.data_path, cfg.corpus, **corpus_reading(cfg), on_error=cfg.on_error,
                        skip_report=skip_report)
 
 # %% ../../nbs/30_evaluation/34_scoring.ipynb #1b8f3556
@@ -69,7 +65,7 @@ def config_split(cfg:TrainConfig, # the run's configuration
 # %% ../../nbs/30_evaluation/34_scoring.ipynb #8f5fbc7c
 def read_eval_corpus(cfg:TrainConfig) -> pd.DataFrame:
     "The single-labelled segments of the second corpus (`eval_data_path`), read with the run's transcript cleaning and bad-segment rule."
-    df = read_corpus(cfg.eval_data_path, cfg.eval_corpus, **_text_mode(cfg), on_error=cfg.on_error,
+    df = read_corpus(cfg.eval_data_path, cfg.eval_corpus, **corpus_reading(cfg), on_error=cfg.on_error,
                      skip_report=False)
     skipped = df.attrs.get('skipped', [])
     df = df[df.label.notna()].reset_index(drop=True)

@@ -40,7 +40,8 @@ def not_a_model(path) -> str|None:
     "What `path` is when it is not a saved PyTorch model folder but something people take for one; None otherwise."
     p = Path(path).expanduser()
     if p.is_file():  # model.safetensors, config.json: the folder holding them is the model
-        return f'{path} is a file, not a model folder' + (f': its folder {p.parent} is' if (p.parent/'config.json').is_file() else '')
+        held = f': its folder {p.parent} is' if (p.parent/'config.json').is_file() else ''
+        return f'{path} is a file, not a model folder{held}'
     if (p/'best'/'config.json').is_file(): return f"{path} is a run's folder: its model is {p/'best'}"
     if (p/'onnx.json').is_file() and (p/'model.onnx').is_file():
         return (f'{path} is an ONNX export (rsacfn export): it predicts, but this needs the PyTorch model folder it '

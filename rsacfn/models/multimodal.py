@@ -164,7 +164,8 @@ class MultiModel(PreTrainedModel):
         if info.takes_sequences:  # a sequence head's fixed lengths follow the input lengths
             sizes.setdefault('text_len', config.text_max_lens)
             sizes.setdefault('audio_len', self.audio_frames(config.audio_max_lens))
-        dims = {m: encoder_width(e) if e is not None else 0 for m, e in (('audio', self.audio_encoder), ('text', self.text_encoder))}
+        dims = {m: encoder_width(e) if e is not None else 0
+                for m, e in (('audio', self.audio_encoder), ('text', self.text_encoder))}
         self.head = build_head(config.method, dims['audio'], dims['text'], config.num_classes, **sizes)
         self.dims = DimensionHead(sum(dims[m] for m in mods), len(config.dimensions)) if config.dimensions else None
         self.tokenizer = self.feature_extractor = None  # attached by from_backbones / from_pretrained

@@ -101,7 +101,8 @@ def card_metadata(cfg:TrainConfig, scores:dict, corpus:str):
     results = [EvalResult(task_type=task or 'other', task_name='Emotion recognition', dataset_type=slug,
                           dataset_name=corpus, dataset_split='validation', metric_type=kinds[k],
                           metric_name=METRIC_NAMES[k], metric_value=round(s, 4)) for k, (s, _, _) in scores.items()]
-    return ModelCardData(language=['ko'] if _korean(cfg) else None, library_name='rsacfn', pipeline_tag=task, **card_licence(cfg),
+    return ModelCardData(language=['ko'] if _korean(cfg) else None, library_name='rsacfn', pipeline_tag=task,
+                         **card_licence(cfg),
                          tags=['emotion-recognition', 'rsacfn', cfg.method, *sorted(mods)], base_model=hub_ids or None,
                          model_name=f'rsacfn {cfg.method}', eval_results=results)
 
@@ -119,9 +120,18 @@ def _licence_text(cfg:TrainConfig, corpus:str) -> str:
     return (f'Its weights are learnt from {corpus}, which ETRI gives by a licence agreement for research use: they '
             f'are under its terms ({lic["license_link"]}).')
 
+def _intended(cfg:TrainConfig) -> str:
+    "The card's intended use: Korean speech only where the corpus is known to be Korean."
+    if _korean(cfg):
+        return ("For research on emotion recognition in Korean speech like its corpus': acted or conversational clips of "
+                'one speaker\neach, at 16 kHz.')
+    return ("For research on emotion recognition in speech like its corpus' (its language, speakers and recordings), "
+            'heard at\n16 kHz.')
+
 def _use(cfg:TrainConfig) -> str:
     mods = get_method(cfg.method).modalities  # a text-only model is given transcripts alone; a speech-only one clips
-    given = ', '.join((["['clip.wav']"] if 'audio' in mods else []) + (["texts=['its transcript']"] if 'text' in mods else []))
+    given = ', '.join((["['clip.wav']"] if 'audio' in mods else [])
+                      + (["texts=['its transcript']"] if 'text' in mods else []))
     return f"""```bash
 {INSTALL}
 ```
@@ -178,10 +188,7 @@ seed {cfg.seed}{', label transform (neutral;X ties as X)' if cfg.label_transform
 
 ## Intended use and limits
 
-{"For research on emotion recognition in Korean speech like its corpus': acted or conversational clips of one speaker"
- + chr(10) + 'each, at 16 kHz.' if _korean(cfg) else
- "For research on emotion recognition in speech like its corpus' (its language, speakers and recordings), heard at"
- + chr(10) + '16 kHz.'} The interval above is over this one split's segments: it does not say how another seed, fold or corpus
+{_intended(cfg)} The interval above is over this one split's segments: it does not say how another seed, fold or corpus
 would score. {'The random split shares speakers between training and validation, so the score is not one for unseen '
 'speakers. ' if cfg.split == 'random' else ''}Not for deciding anything about a person. {_licence_text(cfg, corpus)}
 """

@@ -250,7 +250,8 @@ def setup(cfg:TrainConfig, acc, df, train_df, valid_df, dev_df=None) -> Setup:
     train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate, **loading)
     scored = clips_per_batch(model, cfg.val_batch_size)  # 1 where the CNN hears its batch's padding
     valid_loader = DataLoader(valid_ds, batch_size=scored, collate_fn=collate, **loading)
-    dev_loader = None if dev_ds is None else acc.prepare(DataLoader(dev_ds, batch_size=scored, collate_fn=collate, **loading))
+    dev_loader = (None if dev_ds is None else
+                  acc.prepare(DataLoader(dev_ds, batch_size=scored, collate_fn=collate, **loading)))
     optimizer = torch.optim.AdamW(
         [p for p in trainable.parameters() if p.requires_grad],
         lr=cfg.lr,
